@@ -1,0 +1,33 @@
+/* API surfaces: the HTTP handler that routes requests to one file per surface, and the one
+ * table that maps internal errors to HTTP status + OpenAI error JSON. Runs on loop threads;
+ * the handler context is the thread's sy_worker_t. */
+#ifndef SY_API_API_H
+#define SY_API_API_H
+#include "core/err.h"
+#include "http/server.h"
+
+struct sy_worker;
+
+/* sy_http_handler_cb: routes one request. ctx is the sy_worker_t. */
+void sy_api_handle(sy_http_req_t *req, void *ctx);
+
+/* Sends OpenAI's error JSON {"error":{"message","type","param","code"}} with the status, type
+ * and code that the table assigns to err. param may be NULL. */
+void sy_api_send_error(sy_http_req_t *req, sy_err_t err, const char *param, const char *message);
+/* Same with explicit status/type/code (for upstream errors and special cases). */
+void sy_api_send_error_ex(sy_http_req_t *req, int status, const char *type, const char *code,
+                          const char *param, const char *message);
+/* Appends the error object JSON to b (used for in-stream SSE error events too). */
+void sy_api_error_json(sy_buf_t *b, sy_err_t err, const char *param, const char *message);
+/* HTTP status for err. */
+int sy_api_error_status(sy_err_t err);
+/* Writes "x-switchyard-overhead-us" into hdr, using buf for the value. */
+void sy_api_overhead_header(sy_http_header_t *hdr, char buf[24], uint64_t us);
+
+/* Surfaces */
+void sy_api_chat_completions(sy_http_req_t *req, struct sy_worker *w);
+void sy_api_models(sy_http_req_t *req, struct sy_worker *w, sy_str_t id);
+void sy_api_healthz(sy_http_req_t *req, struct sy_worker *w);
+void sy_api_readyz(sy_http_req_t *req, struct sy_worker *w);
+
+#endif

@@ -1,0 +1,47 @@
+/* Routes a request to its surface by method and path. */
+#include <stdio.h>
+
+#include "api/api.h"
+#include "worker.h"
+
+static bool method_is(const sy_http_req_t *req, llhttp_method_t m)
+{
+    return req->method == (uint8_t)m;
+}
+
+static void wrong_method(sy_http_req_t *req, const char *allowed)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "method not allowed for this path; use %s", allowed);
+    sy_api_send_error(req, SY_ERR_METHOD_NOT_ALLOWED, NULL, msg);
+}
+
+void sy_api_handle(sy_http_req_t *req, void *ctx)
+{
+    sy_worker_t *w = ctx;
+    sy_str_t p = req->path;
+    if (sy_str_eq_c(p, "/v1/chat/completions")) {
+        if (!method_is(req, HTTP_POST)) return wrong_method(req, "POST");
+        return sy_api_chat_completions(req, w);
+    }
+    if (sy_str_eq_c(p, "/v1/models")) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_models(req, w, SY_STR_NULL);
+    }
+    if (p.len > 11 && memcmp(p.ptr, "/v1/models/", 11) == 0) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_models(req, w, sy_str(p.ptr + 11, p.len - 11));
+    }
+    if (sy_str_eq_c(p, "/healthz")) {
+        if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD)) return wrong_method(req, "GET");
+        return sy_api_healthz(req, w);
+    }
+    if (sy_str_eq_c(p, "/readyz")) {
+        if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD)) return wrong_method(req, "GET");
+        return sy_api_readyz(req, w);
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "no route for %s %.*s", llhttp_method_name((llhttp_method_t)req->method),
+             (int)(p.len > 200 ? 200 : p.len), p.ptr);
+    sy_api_send_error(req, SY_ERR_NOT_FOUND, NULL, msg);
+}

@@ -1,0 +1,525 @@
+/* Config loader: libyaml document API, then a typed walk that reports FILE:LINE: KEY: message.
+ * Unknown keys are errors, so a typo never silently falls back to a default. */
+#include "conf/config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+
+typedef struct walk {
+    yaml_document_t *doc;
+    const char *file;
+    sy_conf_err_t *err;
+} walk_t;
+
+static bool fail(walk_t *w, yaml_node_t *node, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool fail(walk_t *w, yaml_node_t *node, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(w->err->msg, sizeof w->err->msg, "%s:%lu: %s: %s", w->file,
+             node ? (unsigned long)node->start_mark.line + 1 : 0ul, key, msg);
+    return false;
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static bool get_uint(walk_t *w, yaml_node_t *n, const char *key, uint64_t max, uint64_t *out)
+{
+    const char *s = scalar(n);
+    if (!s || !*s) return fail(w, n, key, "expected a non-negative integer");
+    for (const char *p = s; *p; p++)
+        if ((*p < '0' || *p > '9') && *p != '_')
+            return fail(w, n, key, "expected a non-negative integer, got '%s'", s);
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == '_') continue;
+        if (v > (UINT64_MAX - 9) / 10) return fail(w, n, key, "value '%s' is too large", s);
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v > max)
+        return fail(w, n, key, "value %llu is too large (max %llu)", (unsigned long long)v,
+                    (unsigned long long)max);
+    *out = v;
+    return true;
+}
+
+static bool get_u32(walk_t *w, yaml_node_t *n, const char *key, uint32_t *out)
+{
+    uint64_t v;
+    if (!get_uint(w, n, key, UINT32_MAX, &v)) return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool get_size(walk_t *w, yaml_node_t *n, const char *key, size_t min, size_t *out)
+{
+    uint64_t v;
+    if (!get_uint(w, n, key, (uint64_t)1 << 40, &v)) return false;
+    if (v < min) return fail(w, n, key, "must be at least %zu", min);
+    *out = (size_t)v;
+    return true;
+}
+
+static bool get_str(walk_t *w, yaml_node_t *n, const char *key, char **out)
+{
+    const char *s = scalar(n);
+    if (!s || !*s) return fail(w, n, key, "expected a non-empty string");
+    free(*out);
+    *out = sy_xstrdup(s);
+    return true;
+}
+
+static bool expect_map(walk_t *w, yaml_node_t *n, const char *key)
+{
+    if (!n || n->type != YAML_MAPPING_NODE) return fail(w, n, key, "expected a mapping");
+    return true;
+}
+
+#define FOR_PAIRS(w, map, kname, vnode)                                                            \
+    for (yaml_node_pair_t *pair_ = (map)->data.mapping.pairs.start;                                \
+         pair_ < (map)->data.mapping.pairs.top; pair_++)                                           \
+        for (const char *kname = scalar(yaml_document_get_node((w)->doc, pair_->key)); kname;     \
+             kname = NULL)                                                                         \
+            for (yaml_node_t *vnode = yaml_document_get_node((w)->doc, pair_->value); vnode;       \
+                 vnode = NULL)
+
+bool sy_config_parse_listen(sy_config_t *cfg, const char *value)
+{
+    const char *colon;
+    char host[128];
+    if (value[0] == '[') {
+        const char *end = strchr(value, ']');
+        if (!end || end[1] != ':' || (size_t)(end - value - 1) >= sizeof host) return false;
+        memcpy(host, value + 1, (size_t)(end - value - 1));
+        host[end - value - 1] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(value, ':');
+        if (!colon || (size_t)(colon - value) >= sizeof host) return false;
+        memcpy(host, value, (size_t)(colon - value));
+        host[colon - value] = '\0';
+    }
+    char *endp;
+    errno = 0;
+    long port = strtol(colon + 1, &endp, 10);
+    if (errno || *endp || endp == colon + 1 || port < 0 || port > 65535) return false;
+    if (!host[0]) strcpy(host, "0.0.0.0");
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    free(cfg->listen_host);
+    cfg->listen_host = sy_xstrdup(host);
+    cfg->listen_port = (int)port;
+    return true;
+}
+
+static bool walk_server(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
+{
+    if (!expect_map(w, map, "server")) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        if (strcmp(k, "listen") == 0) {
+            const char *s = scalar(v);
+            if (!s || !sy_config_parse_listen(cfg, s))
+                return fail(w, v, "server.listen", "expected HOST:PORT (e.g. 127.0.0.1:8080)");
+        } else if (strcmp(k, "workers") == 0) {
+            uint64_t n;
+            if (!get_uint(w, v, "server.workers", 256, &n)) return false;
+            cfg->workers = (int)n;
+        } else {
+            return fail(w, v, k, "unknown key in 'server'");
+        }
+    }
+    return true;
+}
+
+static bool walk_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
+{
+    if (!expect_map(w, map, "limits")) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[96];
+        snprintf(key, sizeof key, "limits.%s", k);
+        bool ok;
+        if (strcmp(k, "max_body_bytes") == 0) ok = get_size(w, v, key, 64, &cfg->max_body_bytes);
+        else if (strcmp(k, "max_header_bytes") == 0)
+            ok = get_size(w, v, key, 1024, &cfg->max_header_bytes);
+        else if (strcmp(k, "max_headers") == 0) {
+            ok = get_u32(w, v, key, &cfg->max_headers);
+            if (ok && cfg->max_headers < 8) ok = fail(w, v, key, "must be at least 8");
+        } else if (strcmp(k, "header_timeout_ms") == 0)
+            ok = get_u32(w, v, key, &cfg->header_timeout_ms);
+        else if (strcmp(k, "keepalive_timeout_ms") == 0)
+            ok = get_u32(w, v, key, &cfg->keepalive_timeout_ms);
+        else if (strcmp(k, "sse_keepalive_ms") == 0)
+            ok = get_u32(w, v, key, &cfg->sse_keepalive_ms);
+        else if (strcmp(k, "shutdown_grace_ms") == 0)
+            ok = get_u32(w, v, key, &cfg->shutdown_grace_ms);
+        else if (strcmp(k, "max_upstream_error_bytes") == 0)
+            ok = get_size(w, v, key, 256, &cfg->max_upstream_error_bytes);
+        else
+            ok = fail(w, v, k, "unknown key in 'limits'");
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static bool walk_timeouts(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const char *prefix)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        uint32_t *dst = strcmp(k, "connect_ms") == 0      ? &m->connect_ms
+                        : strcmp(k, "first_byte_ms") == 0 ? &m->first_byte_ms
+                        : strcmp(k, "idle_ms") == 0       ? &m->idle_ms
+                        : strcmp(k, "total_ms") == 0      ? &m->total_ms
+                                                          : NULL;
+        if (!dst) return fail(w, v, key, "unknown timeout (connect_ms, first_byte_ms, idle_ms, total_ms)");
+        if (!get_u32(w, v, key, dst)) return false;
+    }
+    return true;
+}
+
+static bool walk_mock(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const char *prefix)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        uint64_t n;
+        bool ok = true;
+        if (strcmp(k, "latency_ms") == 0) ok = get_u32(w, v, key, &m->mock.latency_ms);
+        else if (strcmp(k, "chunk_delay_ms") == 0) ok = get_u32(w, v, key, &m->mock.chunk_delay_ms);
+        else if (strcmp(k, "chunks") == 0) {
+            ok = get_uint(w, v, key, 100000, &n);
+            if (ok && n == 0) ok = fail(w, v, key, "must be at least 1");
+            m->mock.chunks = (uint32_t)n;
+        } else if (strcmp(k, "prompt_tokens") == 0) {
+            ok = get_uint(w, v, key, 1u << 30, &n);
+            m->mock.prompt_tokens = (int64_t)n;
+        } else if (strcmp(k, "completion_tokens") == 0) {
+            ok = get_uint(w, v, key, 1u << 30, &n);
+            m->mock.completion_tokens = (int64_t)n;
+        } else
+            ok = fail(w, v, key, "unknown key in 'mock'");
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* YAML scalar -> JSON text: numbers, booleans and null stay typed; other plain scalars and every
+ * quoted scalar become strings. Sequences and mappings become arrays and objects. */
+static json_t *yaml_to_json(walk_t *w, yaml_node_t *n, int depth)
+{
+    if (!n || depth > 16) return NULL;
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = (const char *)n->data.scalar.value;
+        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+            if (!strcmp(s, "true")) return json_true();
+            if (!strcmp(s, "false")) return json_false();
+            if (!strcmp(s, "null") || !strcmp(s, "~")) return json_null();
+            json_error_t e;
+            json_t *num = json_loads(s, JSON_DECODE_ANY, &e);
+            if (num && json_is_number(num)) return num;
+            json_decref(num);
+        }
+        return json_string(s);
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+            json_t *v = yaml_to_json(w, yaml_document_get_node(w->doc, *it), depth + 1);
+            if (!v) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, v);
+        }
+        return a;
+    }
+    json_t *o = json_object();
+    FOR_PAIRS(w, n, k, v)
+    {
+        json_t *jv = yaml_to_json(w, v, depth + 1);
+        if (!jv) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(o, k, jv);
+    }
+    return o;
+}
+
+static bool walk_defaults(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const char *prefix)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    m->defaults = sy_xcalloc(n ? n : 1, sizeof *m->defaults);
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        if (!strcmp(k, "model") || !strcmp(k, "messages") || !strcmp(k, "stream"))
+            return fail(w, v, key, "'%s' cannot have a default", k);
+        json_t *j = yaml_to_json(w, v, 0);
+        if (!j) return fail(w, v, key, "value cannot be expressed as JSON");
+        char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(j);
+        m->defaults[m->n_defaults].key = sy_xstrdup(k);
+        m->defaults[m->n_defaults].json = sy_xstrdup(text);
+        free(text);
+        m->n_defaults++;
+    }
+    return true;
+}
+
+static bool resolve_key_ref(walk_t *w, sy_model_conf_t *m, yaml_node_t *v, const char *key)
+{
+    const char *ref = scalar(v);
+    if (!ref || strncmp(ref, "env:", 4) != 0 || !ref[4])
+        return fail(w, v, key, "expected a reference 'env:VARIABLE' (keys are never written in config)");
+    const char *val = getenv(ref + 4);
+    if (!val || !*val) return fail(w, v, key, "environment variable %s is not set", ref + 4);
+    m->api_key_ref = sy_xstrdup(ref);
+    m->api_key = sy_xstrdup(val);
+    return true;
+}
+
+static bool walk_model(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, size_t idx)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "models[%zu]", idx);
+    if (!expect_map(w, map, prefix)) return false;
+    m->line = (int)map->start_mark.line + 1;
+    m->mock = (sy_mock_conf_t){.latency_ms = 0, .chunks = 8, .chunk_delay_ms = 0,
+                               .prompt_tokens = -1, .completion_tokens = -1};
+    m->connect_ms = 10000;
+    m->first_byte_ms = 120000;
+    m->idle_ms = 120000;
+    m->total_ms = 600000;
+    yaml_node_t *mock_node = NULL;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        bool ok = true;
+        if (!strcmp(k, "name")) ok = get_str(w, v, key, &m->name);
+        else if (!strcmp(k, "provider")) ok = get_str(w, v, key, &m->provider_name);
+        else if (!strcmp(k, "model")) ok = get_str(w, v, key, &m->upstream_model);
+        else if (!strcmp(k, "base_url")) {
+            ok = get_str(w, v, key, &m->base_url);
+            if (ok && strncmp(m->base_url, "http://", 7) && strncmp(m->base_url, "https://", 8))
+                ok = fail(w, v, key, "must start with http:// or https://");
+            if (ok) {
+                size_t n = strlen(m->base_url);
+                while (n > 0 && m->base_url[n - 1] == '/')
+                    m->base_url[--n] = '\0';
+            }
+        } else if (!strcmp(k, "api_key")) ok = resolve_key_ref(w, m, v, key);
+        else if (!strcmp(k, "timeouts")) ok = walk_timeouts(w, m, v, key);
+        else if (!strcmp(k, "defaults")) ok = walk_defaults(w, m, v, key);
+        else if (!strcmp(k, "mock")) {
+            mock_node = v;
+            ok = walk_mock(w, m, v, key);
+        } else
+            ok = fail(w, v, key, "unknown key (name, provider, model, base_url, api_key, timeouts, defaults, mock)");
+        if (!ok) return false;
+    }
+    char key[96];
+    if (!m->name) {
+        snprintf(key, sizeof key, "%s.name", prefix);
+        return fail(w, map, key, "required");
+    }
+    if (!m->provider_name) {
+        snprintf(key, sizeof key, "%s.provider", prefix);
+        return fail(w, map, key, "required");
+    }
+    if (mock_node && strcmp(m->provider_name, "mock") != 0) {
+        snprintf(key, sizeof key, "%s.mock", prefix);
+        return fail(w, mock_node, key, "only valid with provider: mock");
+    }
+    if (!m->upstream_model) m->upstream_model = sy_xstrdup(m->name);
+    sy_buf_t b;
+    sy_buf_init(&b, 1 << 20);
+    sy_json_append_string(&b, m->upstream_model, strlen(m->upstream_model));
+    m->upstream_model_json = sy_xstrndup(b.base, b.len);
+    sy_buf_dispose(&b);
+    return true;
+}
+
+static bool walk_models(walk_t *w, sy_config_t *cfg, yaml_node_t *seq)
+{
+    if (!seq || seq->type != YAML_SEQUENCE_NODE)
+        return fail(w, seq, "models", "expected a list of models");
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    cfg->models = sy_xcalloc(n ? n : 1, sizeof *cfg->models);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, seq->data.sequence.items.start[i]);
+        sy_model_conf_t *m = &cfg->models[i];
+        cfg->n_models = i + 1;
+        if (!walk_model(w, m, item, i)) return false;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cfg->models[j].name, m->name)) {
+                char key[64];
+                snprintf(key, sizeof key, "models[%zu].name", i);
+                return fail(w, item, key, "duplicate model name '%s' (first at line %d)", m->name,
+                            cfg->models[j].line);
+            }
+    }
+    return true;
+}
+
+static void set_defaults(sy_config_t *cfg)
+{
+    cfg->listen_host = sy_xstrdup("127.0.0.1");
+    cfg->listen_port = 8080;
+    cfg->workers = 0;
+    cfg->max_body_bytes = 4u << 20;
+    cfg->max_header_bytes = 16384;
+    cfg->max_headers = 100;
+    cfg->header_timeout_ms = 10000;
+    cfg->keepalive_timeout_ms = 60000;
+    cfg->sse_keepalive_ms = 15000;
+    cfg->shutdown_grace_ms = 30000;
+    cfg->max_upstream_error_bytes = 65536;
+}
+
+sy_config_t *sy_config_load_string(const char *name, const char *text, size_t len,
+                                   sy_conf_err_t *err)
+{
+    sy_config_t *cfg = sy_xcalloc(1, sizeof *cfg);
+    cfg->path = sy_xstrdup(name);
+    set_defaults(cfg);
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    walk_t w = {.doc = &doc, .file = name, .err = err};
+    bool ok = false;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err->msg, sizeof err->msg, "%s:%lu: (yaml): %s %s", name,
+                 (unsigned long)parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "syntax error",
+                 parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        sy_config_free(cfg);
+        return NULL;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        snprintf(err->msg, sizeof err->msg, "%s:1: (root): the file is empty", name);
+        goto out;
+    }
+    if (!expect_map(&w, root, "(root)")) goto out;
+    bool have_models = false;
+    FOR_PAIRS(&w, root, k, v)
+    {
+        bool r;
+        if (!strcmp(k, "server")) r = walk_server(&w, cfg, v);
+        else if (!strcmp(k, "limits")) r = walk_limits(&w, cfg, v);
+        else if (!strcmp(k, "models")) {
+            have_models = true;
+            r = walk_models(&w, cfg, v);
+        } else
+            r = fail(&w, v, k, "unknown top-level key (server, limits, models)");
+        if (!r) goto out;
+    }
+    if (!have_models || cfg->n_models == 0) {
+        fail(&w, root, "models", "at least one model is required");
+        goto out;
+    }
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n > 0 ? (int)n : 1;
+    }
+    ok = true;
+out:
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (!ok) {
+        sy_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+sy_config_t *sy_config_load(const char *path, sy_conf_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err->msg, sizeof err->msg, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    sy_buf_t b;
+    sy_buf_init(&b, 16u << 20);
+    char tmp[8192];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
+        if (sy_buf_append(&b, tmp, n)) {
+            fclose(f);
+            sy_buf_dispose(&b);
+            snprintf(err->msg, sizeof err->msg, "%s: file is larger than 16 MiB", path);
+            return NULL;
+        }
+    }
+    fclose(f);
+    sy_config_t *cfg = sy_config_load_string(path, b.base ? b.base : "", b.len, err);
+    sy_buf_dispose(&b);
+    return cfg;
+}
+
+void sy_config_free(sy_config_t *cfg)
+{
+    if (!cfg) return;
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        sy_model_conf_t *m = &cfg->models[i];
+        free(m->name);
+        free(m->provider_name);
+        free(m->upstream_model);
+        free(m->upstream_model_json);
+        free(m->base_url);
+        if (m->api_key) {
+            memset(m->api_key, 0, strlen(m->api_key));
+            free(m->api_key);
+        }
+        free(m->api_key_ref);
+        for (size_t j = 0; j < m->n_defaults; j++) {
+            free(m->defaults[j].key);
+            free(m->defaults[j].json);
+        }
+        free(m->defaults);
+    }
+    free(cfg->models);
+    free(cfg->listen_host);
+    free(cfg->path);
+    free(cfg);
+}
+
+const sy_model_conf_t *sy_config_find_model(const sy_config_t *cfg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const char *n = cfg->models[i].name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0) return &cfg->models[i];
+    }
+    return NULL;
+}

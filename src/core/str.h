@@ -1,0 +1,44 @@
+/* String views: {ptr,len}, no NUL assumption (wire data is never NUL-terminated). */
+#ifndef SY_CORE_STR_H
+#define SY_CORE_STR_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct sy_str {
+    const char *ptr;
+    size_t len;
+} sy_str_t;
+
+#define SY_STR_LIT(s) ((sy_str_t){(s), sizeof(s) - 1})
+#define SY_STR_NULL ((sy_str_t){NULL, 0})
+
+static inline sy_str_t sy_str(const char *p, size_t n)
+{
+    return (sy_str_t){p, n};
+}
+
+static inline sy_str_t sy_str_c(const char *s)
+{
+    return (sy_str_t){s, s ? strlen(s) : 0};
+}
+
+static inline bool sy_str_eq(sy_str_t a, sy_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static inline bool sy_str_eq_c(sy_str_t a, const char *b)
+{
+    return sy_str_eq(a, sy_str_c(b));
+}
+
+/* ASCII case-insensitive equality (header names). */
+static inline bool sy_str_ieq_c(sy_str_t a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.len == n && strncasecmp(a.ptr, b, n) == 0;
+}
+
+#endif

@@ -1,0 +1,373 @@
+/* curl multi <-> libuv glue. DESIGN: curl tells us which sockets to watch (socket callback ->
+ * uv_poll) and when to wake it (timer callback -> uv_timer); libuv tells curl when a socket is
+ * ready (curl_multi_socket_action). Completed transfers are collected with curl_multi_info_read
+ * outside any curl callback. A 0 ms curl timeout is honoured as 0 (a uv timer of 0 fires on the
+ * next loop iteration), never rounded up. Easy handles are recycled through a free list. */
+#include "upstream/upstream.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#define EASY_POOL_MAX 64
+
+struct sy_upstream {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    CURL *pool[EASY_POOL_MAX];
+    int n_pool;
+    size_t active;
+    bool closing;
+    int handles_open;
+};
+
+typedef struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    sy_upstream_t *up;
+} sock_ctx_t;
+
+static void check_done(sy_upstream_t *up);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sock_ctx_t *s = h->data;
+    int flags = 0;
+    if (status < 0) flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(s->up->multi, s->fd, flags, &running);
+    check_done(s->up);
+}
+
+static void maybe_free(sy_upstream_t *up);
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    sock_ctx_t *s = h->data;
+    sy_upstream_t *up = s->up;
+    up->handles_open--;
+    free(s);
+    maybe_free(up);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    sy_upstream_t *up = userp;
+    sock_ctx_t *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            uv_poll_stop(&s->poll);
+            if (!up->closing) curl_multi_assign(up->multi, fd, NULL);
+            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = sy_xcalloc(1, sizeof *s);
+        s->fd = fd;
+        s->up = up;
+        if (uv_poll_init_socket(up->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = s;
+        up->handles_open++;
+        curl_multi_assign(up->multi, fd, s);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN) events |= UV_READABLE;
+    if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static void on_curl_timer(uv_timer_t *t)
+{
+    sy_upstream_t *up = t->data;
+    int running;
+    curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(up);
+}
+
+static int on_timer_update(CURLM *multi, long timeout_ms, void *userp)
+{
+    sy_upstream_t *up = userp;
+    if (timeout_ms < 0) uv_timer_stop(&up->timer);
+    else uv_timer_start(&up->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+sy_upstream_t *sy_upstream_new(uv_loop_t *loop)
+{
+    sy_upstream_t *up = sy_xcalloc(1, sizeof *up);
+    up->loop = loop;
+    up->multi = curl_multi_init();
+    if (!up->multi) {
+        free(up);
+        return NULL;
+    }
+    uv_timer_init(loop, &up->timer);
+    up->timer.data = up;
+    up->handles_open = 1;
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer_update);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 256L);
+    curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    return up;
+}
+
+static void release_easy(sy_upstream_t *up, CURL *easy)
+{
+    if (up->n_pool < EASY_POOL_MAX && !up->closing) {
+        curl_easy_reset(easy);
+        up->pool[up->n_pool++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
+static void on_watchdog_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void detach(sy_upstream_call_t *call)
+{
+    sy_upstream_t *up = call->up;
+    curl_multi_remove_handle(up->multi, call->easy);
+    release_easy(up, call->easy);
+    call->easy = NULL;
+    if (call->timer) {
+        uv_close((uv_handle_t *)call->timer, on_watchdog_closed);
+        call->timer = NULL;
+    }
+    up->active--;
+}
+
+static void finish(sy_upstream_call_t *call, sy_err_t err, const char *detail)
+{
+    call->done = true;
+    call->t_end_us = sy_clock_mono_us();
+    detach(call);
+    call->on_done(call, err, detail);
+}
+
+static sy_err_t map_curl_error(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+        return SY_ERR_UPSTREAM_UNREACHABLE;
+    case CURLE_OPERATION_TIMEDOUT:
+        return SY_ERR_UPSTREAM_TIMEOUT;
+    default:
+        return SY_ERR_UPSTREAM_BROKEN;
+    }
+}
+
+static void check_done(sy_upstream_t *up)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(up->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        sy_upstream_call_t *call = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+        if (!call || call->done) continue;
+        CURLcode rc = msg->data.result;
+        if (rc == CURLE_OK) {
+            finish(call, SY_OK, NULL);
+        } else if (rc == CURLE_WRITE_ERROR && call->timeout_err) {
+            finish(call, call->timeout_err, "upstream timed out");
+        } else {
+            const char *d = call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc);
+            finish(call, map_curl_error(rc), d);
+        }
+    }
+}
+
+/* first-byte and idle watchdog */
+static void on_watchdog(uv_timer_t *t)
+{
+    sy_upstream_call_t *call = t->data;
+    if (call->done) return;
+    call->done = true;
+    call->t_end_us = sy_clock_mono_us();
+    detach(call); /* closes the upstream connection */
+    call->on_done(call, SY_ERR_UPSTREAM_TIMEOUT,
+                  call->head_seen ? "upstream was silent longer than idle_ms"
+                                  : "upstream sent no response within first_byte_ms");
+}
+
+static void arm_watchdog(sy_upstream_call_t *call, uint32_t ms)
+{
+    if (!call->timer) return;
+    if (ms) uv_timer_start(call->timer, on_watchdog, ms, 0);
+    else uv_timer_stop(call->timer);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    sy_upstream_call_t *call = ud;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        /* status line: "HTTP/1.1 200 OK" or "HTTP/2 200" */
+        const char *sp = memchr(p, ' ', len);
+        call->status = sp ? atoi(sp + 1) : 0;
+        call->content_type[0] = '\0';
+    } else if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
+        const char *v = p + 13;
+        size_t vl = len - 13;
+        while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+        if (vl >= sizeof call->content_type) vl = sizeof call->content_type - 1;
+        memcpy(call->content_type, v, vl);
+        call->content_type[vl] = '\0';
+    } else if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
+        if (call->status >= 200 && !call->head_seen) {
+            call->head_seen = true;
+            call->t_head_us = sy_clock_mono_us();
+            arm_watchdog(call, call->idle_ms);
+            call->in_callback = true;
+            call->on_head(call, call->status, sy_str_c(call->content_type));
+            call->in_callback = false;
+        }
+    }
+    return len;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    sy_upstream_call_t *call = ud;
+    size_t len = size * n;
+    if (call->timeout_err) return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    if (call->pause_next) {
+        /* curl keeps this piece and hands it to us again after sy_upstream_resume */
+        call->pause_next = false;
+        call->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (!call->t_first_data_us) call->t_first_data_us = sy_clock_mono_us();
+    arm_watchdog(call, call->idle_ms);
+    call->in_callback = true;
+    bool more = call->on_data(call, p, len);
+    call->in_callback = false;
+    if (!more) call->pause_next = true;
+    return len;
+}
+
+sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call)
+{
+    CURL *e = up->n_pool ? up->pool[--up->n_pool] : curl_easy_init();
+    if (!e) return SY_ERR_INTERNAL;
+    call->up = up;
+    call->easy = e;
+    call->status = 0;
+    call->head_seen = call->pause_next = call->paused = call->done = call->in_callback = false;
+    call->timeout_err = SY_OK;
+    call->errbuf[0] = '\0';
+    call->t_start_us = sy_clock_mono_us();
+    call->t_head_us = call->t_first_data_us = call->t_end_us = 0;
+    curl_easy_setopt(e, CURLOPT_URL, call->url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16384L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (call->connect_ms) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->connect_ms);
+    if (call->total_ms) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->total_ms);
+    if (call->first_byte_ms || call->idle_ms) {
+        call->timer = sy_xmalloc(sizeof *call->timer);
+        uv_timer_init(up->loop, call->timer);
+        call->timer->data = call;
+        arm_watchdog(call, call->first_byte_ms);
+    } else {
+        call->timer = NULL;
+    }
+    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
+        if (call->timer) {
+            uv_close((uv_handle_t *)call->timer, on_watchdog_closed);
+            call->timer = NULL;
+        }
+        release_easy(up, e);
+        call->easy = NULL;
+        return SY_ERR_INTERNAL;
+    }
+    up->active++;
+    return SY_OK;
+}
+
+void sy_upstream_resume(sy_upstream_call_t *call)
+{
+    if (call->done || !call->easy) return;
+    call->pause_next = false;
+    if (!call->paused) return;
+    call->paused = false;
+    curl_easy_pause(call->easy, CURLPAUSE_CONT);
+    /* curl may have delivered data and even completed inside curl_easy_pause */
+    if (call->up) check_done(call->up);
+}
+
+void sy_upstream_cancel(sy_upstream_call_t *call)
+{
+    if (call->done || !call->easy) return;
+    call->done = true;
+    call->t_end_us = sy_clock_mono_us();
+    detach(call);
+}
+
+size_t sy_upstream_active(const sy_upstream_t *up)
+{
+    return up->active;
+}
+
+static void maybe_free(sy_upstream_t *up)
+{
+    if (up->closing && up->handles_open == 0) free(up);
+}
+
+static void on_up_timer_closed(uv_handle_t *h)
+{
+    sy_upstream_t *up = h->data;
+    up->handles_open--;
+    maybe_free(up);
+}
+
+void sy_upstream_free(sy_upstream_t *up)
+{
+    up->closing = true;
+    for (int i = 0; i < up->n_pool; i++)
+        curl_easy_cleanup(up->pool[i]);
+    up->n_pool = 0;
+    /* closes cached connections; curl's socket callback closes their polls */
+    curl_multi_cleanup(up->multi);
+    up->multi = NULL;
+    uv_timer_stop(&up->timer);
+    uv_close((uv_handle_t *)&up->timer, on_up_timer_closed);
+}

@@ -1,0 +1,126 @@
+#include "worker.h"
+
+#include <string.h>
+
+#include "api/api.h"
+#include "core/log.h"
+
+static void on_http_closed(sy_http_server_t *s)
+{
+    (void)s;
+}
+
+static void stop_now(sy_worker_t *w)
+{
+    if (w->stopping) return;
+    w->stopping = true;
+    uv_timer_stop(&w->drain_timer);
+    /* aborts what is left: handlers cancel their upstream calls in on_abort */
+    sy_http_server_close(&w->http, on_http_closed);
+    sy_upstream_free(w->upstream);
+    w->upstream = NULL;
+    uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    uv_mutex_lock(&w->wakeup_lock);
+    w->wakeup_open = false;
+    uv_close((uv_handle_t *)&w->wakeup, NULL);
+    uv_mutex_unlock(&w->wakeup_lock);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    sy_worker_t *w = t->data;
+    if (w->http.n_active == 0 || uv_now(&w->loop) >= w->drain_deadline_ms) {
+        if (w->http.n_active)
+            sy_log_warn("worker %d: grace period over, aborting %zu request(s)", w->index,
+                        w->http.n_active);
+        stop_now(w);
+    }
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+    sy_worker_t *w = a->data;
+    int cmd = atomic_load(&w->command);
+    if (cmd == SY_WORKER_STOP) {
+        stop_now(w);
+    } else if (cmd == SY_WORKER_DRAIN && !w->draining) {
+        w->draining = true;
+        sy_http_server_drain(&w->http);
+        w->drain_deadline_ms = uv_now(&w->loop) + w->cfg->shutdown_grace_ms;
+        uv_timer_start(&w->drain_timer, on_drain_tick, 0, 20);
+    }
+}
+
+static void thread_main(void *arg)
+{
+    sy_worker_t *w = arg;
+    sy_http_limits_t limits = {
+        .max_body_bytes = w->cfg->max_body_bytes,
+        .max_header_bytes = w->cfg->max_header_bytes,
+        .max_headers = w->cfg->max_headers,
+        .header_timeout_ms = w->cfg->header_timeout_ms,
+        .keepalive_timeout_ms = w->cfg->keepalive_timeout_ms,
+    };
+    uv_loop_init(&w->loop);
+    w->loop.data = w;
+    w->upstream = sy_upstream_new(&w->loop);
+    w->start_err = w->upstream ? sy_http_server_init(&w->http, &w->loop, &limits, w->cfg->listen_host,
+                                                     w->cfg->listen_port, sy_api_handle, w)
+                               : UV_ENOMEM;
+    if (w->start_err) {
+        if (w->upstream) sy_upstream_free(w->upstream);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+        uv_sem_post(w->ready);
+        return;
+    }
+    uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+    w->wakeup.data = w;
+    uv_mutex_lock(&w->wakeup_lock);
+    w->wakeup_open = true;
+    uv_mutex_unlock(&w->wakeup_lock);
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    uv_sem_post(w->ready);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&w->loop) != 0) sy_log_warn("worker %d: loop closed with open handles", w->index);
+}
+
+int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg)
+{
+    memset(w, 0, sizeof *w);
+    w->index = index;
+    w->cfg = cfg;
+    uv_mutex_init(&w->wakeup_lock);
+    uv_sem_t ready;
+    uv_sem_init(&ready, 0);
+    w->ready = &ready;
+    int r = uv_thread_create(&w->thread, thread_main, w);
+    if (r) {
+        uv_sem_destroy(&ready);
+        return r;
+    }
+    uv_sem_wait(&ready);
+    uv_sem_destroy(&ready);
+    w->ready = NULL;
+    if (w->start_err) {
+        uv_thread_join(&w->thread);
+        return w->start_err;
+    }
+    return 0;
+}
+
+void sy_worker_command(sy_worker_t *w, sy_worker_cmd_t cmd)
+{
+    int cur = atomic_load(&w->command);
+    if ((int)cmd > cur) atomic_store(&w->command, (int)cmd);
+    uv_mutex_lock(&w->wakeup_lock);
+    if (w->wakeup_open) uv_async_send(&w->wakeup);
+    uv_mutex_unlock(&w->wakeup_lock);
+}
+
+void sy_worker_join(sy_worker_t *w)
+{
+    uv_thread_join(&w->thread);
+    uv_mutex_destroy(&w->wakeup_lock);
+}

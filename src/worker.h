@@ -1,0 +1,46 @@
+/* Per-loop-thread context (h2o h2o_context_t): one libuv loop, one HTTP server listening with
+ * SO_REUSEPORT, one curl multi. Handlers receive the worker of the thread they run on and
+ * never share mutable state with other workers. The config is shared read-only.
+ *
+ * DESIGN (threads): main thread = signals + lifecycle; N worker threads = everything else.
+ * The main thread talks to workers only through sy_worker_command (atomic + uv_async). */
+#ifndef SY_WORKER_H
+#define SY_WORKER_H
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "conf/config.h"
+#include "http/server.h"
+#include "upstream/upstream.h"
+
+typedef enum { SY_WORKER_RUN = 0, SY_WORKER_DRAIN = 1, SY_WORKER_STOP = 2 } sy_worker_cmd_t;
+
+typedef struct sy_worker {
+    int index;
+    const sy_config_t *cfg;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wakeup;
+    uv_timer_t drain_timer;
+    sy_http_server_t http;
+    sy_upstream_t *upstream;
+    atomic_int command;
+    uv_mutex_t wakeup_lock; /* guards wakeup_open: no uv_async_send after close */
+    bool wakeup_open;
+    uint64_t drain_deadline_ms; /* loop time */
+    bool draining;
+    bool stopping;
+    int start_err;   /* 0 or a uv error from binding */
+    uv_sem_t *ready; /* posted once the worker listens or failed */
+} sy_worker_t;
+
+/* Starts the thread; waits until it listens. Returns 0 or a negative uv error. */
+int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg);
+/* From any thread: asks the worker to drain (finish in-flight requests until the grace period
+ * ends) or to stop at once. */
+void sy_worker_command(sy_worker_t *w, sy_worker_cmd_t cmd);
+/* Waits for the thread to exit. */
+void sy_worker_join(sy_worker_t *w);
+
+#endif

@@ -42,12 +42,12 @@ static sy_config_t *load_config(const char *path)
     sy_conf_err_t err;
     sy_config_t *cfg = sy_config_load(path, &err);
     if (!cfg) {
-        fprintf(stderr, "switchyard: %s\n", err.msg);
+        fprintf(stderr, "%s\n", err.msg); /* FILE:LINE: KEY: message, as compilers print */
         return NULL;
     }
     char msg[768];
     if (!sy_provider_resolve(cfg, msg, sizeof msg)) {
-        fprintf(stderr, "switchyard: %s\n", msg);
+        fprintf(stderr, "%s\n", msg);
         sy_provider_release(cfg);
         sy_config_free(cfg);
         return NULL;
@@ -139,10 +139,13 @@ static int cmd_serve(int argc, char **argv)
             !strcmp(a, "--log-level")) {
             if (!val) return usage_error("option '%s' needs a value", a);
             i++;
-            if (!strcmp(a, "--config")) config_path = val;
-            else if (!strcmp(a, "--listen")) listen = val;
+            if (!strcmp(a, "--config"))
+                config_path = val;
+            else if (!strcmp(a, "--listen"))
+                listen = val;
             else if (!strcmp(a, "--log-level")) {
-                if (!parse_level(val)) return usage_error("bad --log-level '%s' (debug, info, warn, error)", val);
+                if (!parse_level(val))
+                    return usage_error("bad --log-level '%s' (debug, info, warn, error)", val);
             } else {
                 char *end;
                 workers = strtol(val, &end, 10);
@@ -224,9 +227,12 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc;
-    if (!strcmp(cmd, "serve")) rc = cmd_serve(argc - 2, argv + 2);
-    else if (!strcmp(cmd, "check-config")) rc = cmd_check_config(argc - 2, argv + 2);
-    else rc = usage_error("unknown command '%s'", cmd);
+    if (!strcmp(cmd, "serve"))
+        rc = cmd_serve(argc - 2, argv + 2);
+    else if (!strcmp(cmd, "check-config"))
+        rc = cmd_check_config(argc - 2, argv + 2);
+    else
+        rc = usage_error("unknown command '%s'", cmd);
     curl_global_cleanup();
     return rc;
 }

@@ -64,9 +64,10 @@ static void thread_main(void *arg)
     uv_loop_init(&w->loop);
     w->loop.data = w;
     w->upstream = sy_upstream_new(&w->loop);
-    w->start_err = w->upstream ? sy_http_server_init(&w->http, &w->loop, &limits, w->cfg->listen_host,
-                                                     w->cfg->listen_port, sy_api_handle, w)
-                               : UV_ENOMEM;
+    w->start_err = w->upstream
+                       ? sy_http_server_init(&w->http, &w->loop, &limits, w->cfg->listen_host,
+                                             w->cfg->listen_port, sy_api_handle, w)
+                       : UV_ENOMEM;
     if (w->start_err) {
         if (w->upstream) sy_upstream_free(w->upstream);
         uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -83,7 +84,8 @@ static void thread_main(void *arg)
     w->drain_timer.data = w;
     uv_sem_post(w->ready);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&w->loop) != 0) sy_log_warn("worker %d: loop closed with open handles", w->index);
+    if (uv_loop_close(&w->loop) != 0)
+        sy_log_warn("worker %d: loop closed with open handles", w->index);
 }
 
 int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg)

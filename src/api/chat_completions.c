@@ -23,9 +23,9 @@ typedef struct chat {
     sy_worker_t *w;
     json_t *json;
     int up_status;
-    bool committed;   /* response head produced for the client */
+    bool committed; /* response head produced for the client */
     bool is_sse;
-    bool error_body;  /* upstream answered >= 400: buffering its body */
+    bool error_body; /* upstream answered >= 400: buffering its body */
     sy_buf_t errbody;
     uv_timer_t *ka_timer;
     uint64_t last_data_ms;
@@ -57,7 +57,8 @@ static void on_keepalive(uv_timer_t *t)
     uint64_t now = uv_now(t->loop);
     uint64_t silent = now - c->last_data_ms;
     if (silent >= interval) {
-        if (sy_sse_boundary_at_event(&c->boundary) && sy_http_res_backlog(c->req) < SY_HTTP_LOW_WATER) {
+        if (sy_sse_boundary_at_event(&c->boundary) &&
+            sy_http_res_backlog(c->req) < SY_HTTP_LOW_WATER) {
             static const char comment[] = ": keep-alive\n\n";
             sy_http_res_write(c->req, comment, sizeof comment - 1);
             c->last_data_ms = now;
@@ -87,7 +88,8 @@ static void sink_head(sy_call_t *call, int status, sy_str_t content_type)
     size_t n = 0;
     h[n++] = (sy_http_header_t){SY_STR_LIT("content-type"), content_type};
     sy_api_overhead_header(&h[n++], ov, overhead);
-    c->is_sse = content_type.len >= 17 && strncasecmp(content_type.ptr, "text/event-stream", 17) == 0;
+    c->is_sse =
+        content_type.len >= 17 && strncasecmp(content_type.ptr, "text/event-stream", 17) == 0;
     if (c->is_sse) h[n++] = (sy_http_header_t){SY_STR_LIT("cache-control"), SY_STR_LIT("no-cache")};
     sy_http_res_head(c->req, status, h, n, -1);
     c->committed = true;
@@ -126,7 +128,8 @@ static void send_upstream_error(chat_t *c)
         char ov[24];
         sy_http_header_t h;
         sy_api_overhead_header(&h, ov, c->call.t_upstream_start_us - req->t_complete_us);
-        sy_http_res_send(req, c->up_status, "application/json", c->errbody.base, c->errbody.len, &h, 1);
+        sy_http_res_send(req, c->up_status, "application/json", c->errbody.base, c->errbody.len, &h,
+                         1);
     } else {
         /* keep a printable prefix of the body for the message */
         char snippet[201];
@@ -137,7 +140,8 @@ static void send_upstream_error(chat_t *c)
         }
         snippet[k] = '\0';
         char msg[320];
-        snprintf(msg, sizeof msg, "upstream returned HTTP %d: %s", c->up_status, k ? snippet : "(empty body)");
+        snprintf(msg, sizeof msg, "upstream returned HTTP %d: %s", c->up_status,
+                 k ? snippet : "(empty body)");
         sy_api_send_error_ex(req, c->up_status, "upstream_error", "upstream_error", NULL, msg);
     }
     json_decref(doc);
@@ -156,7 +160,7 @@ static void sink_done(sy_call_t *call, sy_err_t err, const char *detail)
     } else if (!c->committed) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s: %s",
-                 err == SY_ERR_UPSTREAM_TIMEOUT ? "upstream timed out"
+                 err == SY_ERR_UPSTREAM_TIMEOUT       ? "upstream timed out"
                  : err == SY_ERR_UPSTREAM_UNREACHABLE ? "upstream unreachable"
                                                       : "upstream failed",
                  detail ? detail : "no detail");
@@ -206,21 +210,28 @@ static bool fail(sy_http_req_t *req, sy_err_t err, const char *param, const char
     return false;
 }
 
+static bool missing(sy_http_req_t *req, const char *param, const char *msg)
+{
+    sy_api_send_error_ex(req, 400, "invalid_request_error", "missing_field", param, msg);
+    return false;
+}
+
 static bool validate(sy_http_req_t *req, json_t *doc, const char **model, size_t *model_len)
 {
     char msg[256];
     if (!json_is_object(doc))
         return fail(req, SY_ERR_INVALID_REQUEST, NULL, "the request body must be a JSON object");
     json_t *m = json_object_get(doc, "model");
-    if (!m) return fail(req, SY_ERR_INVALID_REQUEST, "model", "you must provide a model parameter");
+    if (!m) return missing(req, "model", "you must provide a model parameter");
     if (!json_is_string(m) || json_string_length(m) == 0)
         return fail(req, SY_ERR_INVALID_REQUEST, "model", "'model' must be a non-empty string");
     *model = json_string_value(m);
     *model_len = json_string_length(m);
     json_t *msgs = json_object_get(doc, "messages");
-    if (!msgs) return fail(req, SY_ERR_INVALID_REQUEST, "messages", "you must provide a messages parameter");
+    if (!msgs) return missing(req, "messages", "you must provide a messages parameter");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
-        return fail(req, SY_ERR_INVALID_REQUEST, "messages", "'messages' must be a non-empty array");
+        return fail(req, SY_ERR_INVALID_REQUEST, "messages",
+                    "'messages' must be a non-empty array");
     size_t i;
     json_t *it;
     json_array_foreach(msgs, i, it)
@@ -242,7 +253,8 @@ static bool validate(sy_http_req_t *req, json_t *doc, const char **model, size_t
         return fail(req, SY_ERR_INVALID_REQUEST, "stream", "'stream' must be a boolean");
     json_t *so = json_object_get(doc, "stream_options");
     if (so && !json_is_object(so) && !json_is_null(so))
-        return fail(req, SY_ERR_INVALID_REQUEST, "stream_options", "'stream_options' must be an object");
+        return fail(req, SY_ERR_INVALID_REQUEST, "stream_options",
+                    "'stream_options' must be an object");
     json_t *iu = so ? json_object_get(so, "include_usage") : NULL;
     if (iu && !json_is_boolean(iu) && !json_is_null(iu))
         return fail(req, SY_ERR_INVALID_REQUEST, "stream_options.include_usage",
@@ -261,9 +273,10 @@ void sy_api_chat_completions(sy_http_req_t *req, sy_worker_t *w)
     json_t *doc = json_loadb(req->body.base, req->body.len, 0, &e);
     if (!doc) {
         char msg[400];
-        snprintf(msg, sizeof msg,
-                 "We could not parse the JSON body of your request: %s (at byte %d, line %d, column %d)",
-                 e.text, e.position, e.line, e.column);
+        snprintf(
+            msg, sizeof msg,
+            "We could not parse the JSON body of your request: %s (at byte %d, line %d, column %d)",
+            e.text, e.position, e.line, e.column);
         sy_api_send_error(req, SY_ERR_INVALID_JSON, NULL, msg);
         return;
     }
@@ -276,7 +289,8 @@ void sy_api_chat_completions(sy_http_req_t *req, sy_worker_t *w)
     const sy_model_conf_t *model = sy_config_find_model(w->cfg, model_name, model_len);
     if (!model) {
         char msg[300];
-        snprintf(msg, sizeof msg, "The model '%.*s' does not exist or you do not have access to it.",
+        snprintf(msg, sizeof msg,
+                 "The model '%.*s' does not exist or you do not have access to it.",
                  (int)(model_len > 200 ? 200 : model_len), model_name);
         sy_api_send_error(req, SY_ERR_MODEL_NOT_FOUND, "model", msg);
         json_decref(doc);

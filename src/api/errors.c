@@ -44,11 +44,15 @@ static void error_json(sy_buf_t *b, const char *type, const char *code, const ch
     sy_buf_append_c(b, ",\"type\":");
     sy_json_append_string(b, type, strlen(type));
     sy_buf_append_c(b, ",\"param\":");
-    if (param) sy_json_append_string(b, param, strlen(param));
-    else sy_buf_append_c(b, "null");
+    if (param)
+        sy_json_append_string(b, param, strlen(param));
+    else
+        sy_buf_append_c(b, "null");
     sy_buf_append_c(b, ",\"code\":");
-    if (code) sy_json_append_string(b, code, strlen(code));
-    else sy_buf_append_c(b, "null");
+    if (code)
+        sy_json_append_string(b, code, strlen(code));
+    else
+        sy_buf_append_c(b, "null");
     sy_buf_append_c(b, "}}");
 }
 

@@ -32,7 +32,8 @@ void sy_api_models(sy_http_req_t *req, sy_worker_t *w, sy_str_t id)
         const sy_model_conf_t *m = sy_config_find_model(w->cfg, id.ptr, id.len);
         if (!m) {
             char msg[300];
-            snprintf(msg, sizeof msg, "The model '%.*s' does not exist", (int)(id.len > 200 ? 200 : id.len), id.ptr);
+            snprintf(msg, sizeof msg, "The model '%.*s' does not exist",
+                     (int)(id.len > 200 ? 200 : id.len), id.ptr);
             sy_api_send_error(req, SY_ERR_MODEL_NOT_FOUND, "model", msg);
         } else {
             model_json(&b, m);

@@ -33,15 +33,18 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
         return sy_api_models(req, w, sy_str(p.ptr + 11, p.len - 11));
     }
     if (sy_str_eq_c(p, "/healthz")) {
-        if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD)) return wrong_method(req, "GET");
+        if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD))
+            return wrong_method(req, "GET");
         return sy_api_healthz(req, w);
     }
     if (sy_str_eq_c(p, "/readyz")) {
-        if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD)) return wrong_method(req, "GET");
+        if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD))
+            return wrong_method(req, "GET");
         return sy_api_readyz(req, w);
     }
     char msg[300];
-    snprintf(msg, sizeof msg, "no route for %s %.*s", llhttp_method_name((llhttp_method_t)req->method),
-             (int)(p.len > 200 ? 200 : p.len), p.ptr);
+    snprintf(msg, sizeof msg, "no route for %s %.*s",
+             llhttp_method_name((llhttp_method_t)req->method), (int)(p.len > 200 ? 200 : p.len),
+             p.ptr);
     sy_api_send_error(req, SY_ERR_NOT_FOUND, NULL, msg);
 }

@@ -96,7 +96,7 @@ static bool expect_map(walk_t *w, yaml_node_t *n, const char *key)
 #define FOR_PAIRS(w, map, kname, vnode)                                                            \
     for (yaml_node_pair_t *pair_ = (map)->data.mapping.pairs.start;                                \
          pair_ < (map)->data.mapping.pairs.top; pair_++)                                           \
-        for (const char *kname = scalar(yaml_document_get_node((w)->doc, pair_->key)); kname;     \
+        for (const char *kname = scalar(yaml_document_get_node((w)->doc, pair_->key)); kname;      \
              kname = NULL)                                                                         \
             for (yaml_node_t *vnode = yaml_document_get_node((w)->doc, pair_->value); vnode;       \
                  vnode = NULL)
@@ -157,7 +157,8 @@ static bool walk_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
         char key[96];
         snprintf(key, sizeof key, "limits.%s", k);
         bool ok;
-        if (strcmp(k, "max_body_bytes") == 0) ok = get_size(w, v, key, 64, &cfg->max_body_bytes);
+        if (strcmp(k, "max_body_bytes") == 0)
+            ok = get_size(w, v, key, 64, &cfg->max_body_bytes);
         else if (strcmp(k, "max_header_bytes") == 0)
             ok = get_size(w, v, key, 1024, &cfg->max_header_bytes);
         else if (strcmp(k, "max_headers") == 0) {
@@ -192,7 +193,9 @@ static bool walk_timeouts(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const
                         : strcmp(k, "idle_ms") == 0       ? &m->idle_ms
                         : strcmp(k, "total_ms") == 0      ? &m->total_ms
                                                           : NULL;
-        if (!dst) return fail(w, v, key, "unknown timeout (connect_ms, first_byte_ms, idle_ms, total_ms)");
+        if (!dst)
+            return fail(w, v, key,
+                        "unknown timeout (connect_ms, first_byte_ms, idle_ms, total_ms)");
         if (!get_u32(w, v, key, dst)) return false;
     }
     return true;
@@ -207,8 +210,10 @@ static bool walk_mock(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const cha
         snprintf(key, sizeof key, "%s.%s", prefix, k);
         uint64_t n;
         bool ok = true;
-        if (strcmp(k, "latency_ms") == 0) ok = get_u32(w, v, key, &m->mock.latency_ms);
-        else if (strcmp(k, "chunk_delay_ms") == 0) ok = get_u32(w, v, key, &m->mock.chunk_delay_ms);
+        if (strcmp(k, "latency_ms") == 0)
+            ok = get_u32(w, v, key, &m->mock.latency_ms);
+        else if (strcmp(k, "chunk_delay_ms") == 0)
+            ok = get_u32(w, v, key, &m->mock.chunk_delay_ms);
         else if (strcmp(k, "chunks") == 0) {
             ok = get_uint(w, v, key, 100000, &n);
             if (ok && n == 0) ok = fail(w, v, key, "must be at least 1");
@@ -297,7 +302,8 @@ static bool resolve_key_ref(walk_t *w, sy_model_conf_t *m, yaml_node_t *v, const
 {
     const char *ref = scalar(v);
     if (!ref || strncmp(ref, "env:", 4) != 0 || !ref[4])
-        return fail(w, v, key, "expected a reference 'env:VARIABLE' (keys are never written in config)");
+        return fail(w, v, key,
+                    "expected a reference 'env:VARIABLE' (keys are never written in config)");
     const char *val = getenv(ref + 4);
     if (!val || !*val) return fail(w, v, key, "environment variable %s is not set", ref + 4);
     m->api_key_ref = sy_xstrdup(ref);
@@ -311,8 +317,11 @@ static bool walk_model(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, size_t i
     snprintf(prefix, sizeof prefix, "models[%zu]", idx);
     if (!expect_map(w, map, prefix)) return false;
     m->line = (int)map->start_mark.line + 1;
-    m->mock = (sy_mock_conf_t){.latency_ms = 0, .chunks = 8, .chunk_delay_ms = 0,
-                               .prompt_tokens = -1, .completion_tokens = -1};
+    m->mock = (sy_mock_conf_t){.latency_ms = 0,
+                               .chunks = 8,
+                               .chunk_delay_ms = 0,
+                               .prompt_tokens = -1,
+                               .completion_tokens = -1};
     m->connect_ms = 10000;
     m->first_byte_ms = 120000;
     m->idle_ms = 120000;
@@ -323,9 +332,13 @@ static bool walk_model(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, size_t i
         char key[160];
         snprintf(key, sizeof key, "%s.%s", prefix, k);
         bool ok = true;
-        if (!strcmp(k, "name")) ok = get_str(w, v, key, &m->name);
-        else if (!strcmp(k, "provider")) ok = get_str(w, v, key, &m->provider_name);
-        else if (!strcmp(k, "model")) ok = get_str(w, v, key, &m->upstream_model);
+        if (!strcmp(k, "name"))
+            ok = get_str(w, v, key, &m->name);
+        else if (!strcmp(k, "provider")) {
+            ok = get_str(w, v, key, &m->provider_name);
+            m->provider_line = (int)v->start_mark.line + 1;
+        } else if (!strcmp(k, "model"))
+            ok = get_str(w, v, key, &m->upstream_model);
         else if (!strcmp(k, "base_url")) {
             ok = get_str(w, v, key, &m->base_url);
             if (ok && strncmp(m->base_url, "http://", 7) && strncmp(m->base_url, "https://", 8))
@@ -335,14 +348,19 @@ static bool walk_model(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, size_t i
                 while (n > 0 && m->base_url[n - 1] == '/')
                     m->base_url[--n] = '\0';
             }
-        } else if (!strcmp(k, "api_key")) ok = resolve_key_ref(w, m, v, key);
-        else if (!strcmp(k, "timeouts")) ok = walk_timeouts(w, m, v, key);
-        else if (!strcmp(k, "defaults")) ok = walk_defaults(w, m, v, key);
+        } else if (!strcmp(k, "api_key"))
+            ok = resolve_key_ref(w, m, v, key);
+        else if (!strcmp(k, "timeouts"))
+            ok = walk_timeouts(w, m, v, key);
+        else if (!strcmp(k, "defaults"))
+            ok = walk_defaults(w, m, v, key);
         else if (!strcmp(k, "mock")) {
             mock_node = v;
             ok = walk_mock(w, m, v, key);
         } else
-            ok = fail(w, v, key, "unknown key (name, provider, model, base_url, api_key, timeouts, defaults, mock)");
+            ok = fail(
+                w, v, key,
+                "unknown key (name, provider, model, base_url, api_key, timeouts, defaults, mock)");
         if (!ok) return false;
     }
     char key[96];
@@ -435,8 +453,10 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
     FOR_PAIRS(&w, root, k, v)
     {
         bool r;
-        if (!strcmp(k, "server")) r = walk_server(&w, cfg, v);
-        else if (!strcmp(k, "limits")) r = walk_limits(&w, cfg, v);
+        if (!strcmp(k, "server"))
+            r = walk_server(&w, cfg, v);
+        else if (!strcmp(k, "limits"))
+            r = walk_limits(&w, cfg, v);
         else if (!strcmp(k, "models")) {
             have_models = true;
             r = walk_models(&w, cfg, v);

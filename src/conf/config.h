@@ -37,14 +37,15 @@ typedef struct sy_model_conf {
     sy_conf_kv_t *defaults;
     size_t n_defaults;
     sy_mock_conf_t mock;
-    int line; /* where the model's entry starts, for later diagnostics */
+    int line;          /* where the model's entry starts, for later diagnostics */
+    int provider_line; /* where its provider: key is */
 } sy_model_conf_t;
 
 typedef struct sy_config {
     char *path;
     char *listen_host; /* numeric IPv4/IPv6 address */
     int listen_port;
-    int workers;                 /* >= 1 after load (0 in the file = one per core) */
+    int workers; /* >= 1 after load (0 in the file = one per core) */
     size_t max_body_bytes;
     size_t max_header_bytes;
     uint32_t max_headers;

@@ -33,7 +33,8 @@ static size_t skip_value(const char *p, size_t n, size_t i)
                 i = skip_string(p, n, i, NULL);
                 continue;
             }
-            if (c == '{' || c == '[') depth++;
+            if (c == '{' || c == '[')
+                depth++;
             else if (c == '}' || c == ']') {
                 if (--depth == 0) return i + 1;
             }
@@ -95,17 +96,42 @@ sy_err_t sy_json_append_string(sy_buf_t *b, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': *d++ = '\\'; *d++ = '"'; break;
-        case '\\': *d++ = '\\'; *d++ = '\\'; break;
-        case '\n': *d++ = '\\'; *d++ = 'n'; break;
-        case '\r': *d++ = '\\'; *d++ = 'r'; break;
-        case '\t': *d++ = '\\'; *d++ = 't'; break;
-        case '\b': *d++ = '\\'; *d++ = 'b'; break;
-        case '\f': *d++ = '\\'; *d++ = 'f'; break;
+        case '"':
+            *d++ = '\\';
+            *d++ = '"';
+            break;
+        case '\\':
+            *d++ = '\\';
+            *d++ = '\\';
+            break;
+        case '\n':
+            *d++ = '\\';
+            *d++ = 'n';
+            break;
+        case '\r':
+            *d++ = '\\';
+            *d++ = 'r';
+            break;
+        case '\t':
+            *d++ = '\\';
+            *d++ = 't';
+            break;
+        case '\b':
+            *d++ = '\\';
+            *d++ = 'b';
+            break;
+        case '\f':
+            *d++ = '\\';
+            *d++ = 'f';
+            break;
         default:
             if (c < 0x20) {
-                *d++ = '\\'; *d++ = 'u'; *d++ = '0'; *d++ = '0';
-                *d++ = hex[c >> 4]; *d++ = hex[c & 15];
+                *d++ = '\\';
+                *d++ = 'u';
+                *d++ = '0';
+                *d++ = '0';
+                *d++ = hex[c >> 4];
+                *d++ = hex[c & 15];
             } else {
                 *d++ = (char)c;
             }

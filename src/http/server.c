@@ -20,24 +20,24 @@ struct sy_http_conn {
     uv_timer_t timer;
     llhttp_t parser;
     sy_http_server_t *server;
-    sy_http_conn_t *prev, *next;    /* server->conns */
-    sy_http_conn_t *dirty_next;     /* server->dirty */
-    sy_buf_t pending;               /* received bytes not yet parsed (pipelining) */
-    sy_buf_t field, value;          /* header being parsed */
-    sy_buf_t out;                   /* corked output */
-    size_t head_bytes;              /* request line + headers so far */
-    size_t write_queued;            /* bytes handed to uv_write, not yet written */
+    sy_http_conn_t *prev, *next; /* server->conns */
+    sy_http_conn_t *dirty_next;  /* server->dirty */
+    sy_buf_t pending;            /* received bytes not yet parsed (pipelining) */
+    sy_buf_t field, value;       /* header being parsed */
+    sy_buf_t out;                /* corked output */
+    size_t head_bytes;           /* request line + headers so far */
+    size_t write_queued;         /* bytes handed to uv_write, not yet written */
     size_t headers_cap;
     sy_err_t parse_err;
-    bool req_active;  /* a request is being handled (dispatched, response not finished) */
-    bool req_ready;   /* parser completed a message; dispatch after execute returns */
-    bool in_message;  /* first byte of a request seen */
+    bool req_active; /* a request is being handled (dispatched, response not finished) */
+    bool req_ready;  /* parser completed a message; dispatch after execute returns */
+    bool in_message; /* first byte of a request seen */
     bool closing;
     bool in_process;
     bool is_dirty;
     bool keep_alive;
     bool want_drain;
-    bool linger;     /* after an error response: half-close and drain input before closing */
+    bool linger; /* after an error response: half-close and drain input before closing */
     bool lingering;
     int closes_pending;
     uv_shutdown_t shutdown_req;
@@ -60,26 +60,46 @@ static void conn_mark_dirty(sy_http_conn_t *c);
 static const char *status_text(int s)
 {
     switch (s) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return s < 300 ? "OK" : s < 500 ? "Client Error" : "Server Error";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return s < 300 ? "OK" : s < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -98,6 +118,17 @@ static void out_append(sy_http_conn_t *c, const void *p, size_t n)
     conn_mark_dirty(c);
 }
 
+/* The producer paused at the high water mark and the backlog is low again: let it go on. */
+static void maybe_drain(sy_http_conn_t *c)
+{
+    sy_http_req_t *req = &c->req;
+    if (c->want_drain && c->out.len + c->write_queued <= SY_HTTP_LOW_WATER && c->req_active &&
+        !req->ended && !c->closing) {
+        c->want_drain = false;
+        if (req->on_drain) req->on_drain(req, req->hook_ctx);
+    }
+}
+
 static void on_write_done(uv_write_t *w, int status)
 {
     write_req_t *wr = (write_req_t *)w;
@@ -110,13 +141,8 @@ static void on_write_done(uv_write_t *w, int status)
         return;
     }
     if (c->closing) return;
-    sy_http_req_t *req = &c->req;
-    if (c->want_drain && c->out.len + c->write_queued <= SY_HTTP_LOW_WATER && c->req_active &&
-        !req->ended) {
-        c->want_drain = false;
-        if (req->on_drain) req->on_drain(req, req->hook_ctx);
-    }
-    if (c->write_queued == 0 && c->out.len == 0 && c->req_active && req->ended) conn_process(c);
+    maybe_drain(c);
+    if (c->write_queued == 0 && c->out.len == 0 && c->req_active && c->req.ended) conn_process(c);
 }
 
 static void conn_flush(sy_http_conn_t *c)
@@ -159,8 +185,9 @@ static void conn_flush(sy_http_conn_t *c)
         }
         c->write_queued += wr->len;
     }
+    maybe_drain(c);
     /* a finished response whose bytes are all out: start the next request */
-    if (c->write_queued == 0 && c->req_active && c->req.ended) conn_process(c);
+    if (c->write_queued == 0 && c->out.len == 0 && c->req_active && c->req.ended) conn_process(c);
 }
 
 static void flush_dirty(sy_http_server_t *s)
@@ -279,7 +306,8 @@ void sy_http_res_send(sy_http_req_t *req, int status, const char *content_type, 
 {
     sy_http_header_t hs[16];
     size_t k = 0;
-    if (content_type) hs[k++] = (sy_http_header_t){SY_STR_LIT("content-type"), sy_str_c(content_type)};
+    if (content_type)
+        hs[k++] = (sy_http_header_t){SY_STR_LIT("content-type"), sy_str_c(content_type)};
     for (size_t i = 0; i < n && k < 16; i++)
         hs[k++] = headers[i];
     sy_http_res_head(req, status, hs, k, (int64_t)len);
@@ -305,16 +333,21 @@ static void send_plain_error(sy_http_conn_t *c, int status, const char *type, co
                              const char *msg)
 {
     char body[512];
-    int n = snprintf(body, sizeof body,
-                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
-                     msg, type, code);
+    int n =
+        snprintf(body, sizeof body,
+                 "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
+                 msg, type, code);
     sy_http_req_t *req = &c->req;
     if (!req->request_id[0]) sy_uuid_v7(req->request_id);
     c->keep_alive = false;
     c->linger = true;
     c->req_active = true;
     c->server->n_active++;
-    sy_http_res_send(req, status, "application/json", body, (size_t)n, NULL, 0);
+    char ov[24];
+    uint64_t t0 = req->t_begin_us ? req->t_begin_us : sy_clock_mono_us();
+    int ovn = snprintf(ov, sizeof ov, "%llu", (unsigned long long)(sy_clock_mono_us() - t0));
+    sy_http_header_t h = {SY_STR_LIT("x-switchyard-overhead-us"), sy_str(ov, (size_t)ovn)};
+    sy_http_res_send(req, status, "application/json", body, (size_t)n, &h, 1);
 }
 
 /* ---- request lifecycle ---- */
@@ -362,8 +395,10 @@ static void on_timer(uv_timer_t *t)
 
 static void arm_timer(sy_http_conn_t *c, uint32_t ms)
 {
-    if (ms) uv_timer_start(&c->timer, on_timer, ms, 0);
-    else uv_timer_stop(&c->timer);
+    if (ms)
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
 }
 
 static void on_shutdown(uv_shutdown_t *sr, int status)
@@ -396,8 +431,10 @@ static void req_finish(sy_http_conn_t *c)
     c->req_active = false;
     c->server->n_active--;
     if (!c->keep_alive || c->server->draining) {
-        if (c->linger && !c->server->draining) start_linger(c);
-        else conn_close(c);
+        if (c->linger && !c->server->draining)
+            start_linger(c);
+        else
+            conn_close(c);
         return;
     }
     req_reset(c);
@@ -443,7 +480,8 @@ static void handle_parse_error(sy_http_conn_t *c)
         break;
     default: {
         char msg[200];
-        snprintf(msg, sizeof msg, "malformed HTTP request: %s", llhttp_errno_name(llhttp_get_errno(&c->parser)));
+        snprintf(msg, sizeof msg, "malformed HTTP request: %s",
+                 llhttp_errno_name(llhttp_get_errno(&c->parser)));
         send_plain_error(c, 400, "invalid_request_error", "bad_request", msg);
     }
     }
@@ -696,8 +734,10 @@ static void conn_close(sy_http_conn_t *c)
         s->n_active--;
     }
     unlink_dirty(c);
-    if (c->prev) c->prev->next = c->next;
-    else s->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
     c->closes_pending = 2;
@@ -797,7 +837,8 @@ int sy_http_server_init(sy_http_server_t *s, uv_loop_t *loop, const sy_http_limi
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->handles_open++;
-    if ((r = uv_tcp_open(&s->listener, fd)) || (r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection))) {
+    if ((r = uv_tcp_open(&s->listener, fd)) ||
+        (r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection))) {
         uv_close((uv_handle_t *)&s->listener, NULL);
         s->handles_open--;
         return r;
@@ -830,8 +871,10 @@ void sy_http_server_drain(sy_http_server_t *s)
     sy_http_conn_t *c = s->conns;
     while (c) {
         sy_http_conn_t *next = c->next;
-        if (!c->req_active && !c->in_message) conn_close(c);
-        else c->keep_alive = false;
+        if (!c->req_active && !c->in_message)
+            conn_close(c);
+        else
+            c->keep_alive = false;
         c = next;
     }
 }

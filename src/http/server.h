@@ -87,15 +87,15 @@ struct sy_http_server {
     sy_http_limits_t limits;
     sy_http_handler_cb handler;
     void *handler_ctx;
-    sy_http_conn_t *conns;       /* every open connection (intrusive list) */
-    sy_http_conn_t *dirty;       /* connections with unflushed output */
+    sy_http_conn_t *conns; /* every open connection (intrusive list) */
+    sy_http_conn_t *dirty; /* connections with unflushed output */
     size_t n_conns;
-    size_t n_active;             /* requests being handled */
+    size_t n_active; /* requests being handled */
     bool listening;
     bool draining;
     int handles_open;
     void (*on_closed)(sy_http_server_t *s); /* after sy_http_server_close: all handles closed */
-    char readbuf[65536];         /* shared by all connections of this loop */
+    char readbuf[65536];                    /* shared by all connections of this loop */
 };
 
 /* Binds host:port (SO_REUSEPORT) and starts accepting. Returns 0 or a negative uv error. */

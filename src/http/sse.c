@@ -60,7 +60,8 @@ static sy_err_t process_line(sy_sse_parser_t *p, const char *l, size_t n)
     if (n == 0) {
         /* blank line: dispatch */
         if (p->have_data) {
-            sy_str_t type = p->event.len ? sy_str(p->event.base, p->event.len) : SY_STR_LIT("message");
+            sy_str_t type =
+                p->event.len ? sy_str(p->event.base, p->event.len) : SY_STR_LIT("message");
             if (p->on_event)
                 p->on_event(p->ctx, type, sy_str(p->data.base ? p->data.base : "", p->data.len),
                             sy_str(p->id.base ? p->id.base : "", p->id.len));
@@ -123,8 +124,10 @@ sy_err_t sy_sse_parser_feed(sy_sse_parser_t *p, const char *buf, size_t len)
         }
         if (err) return err;
         if (buf[j] == '\r') {
-            if (j + 1 < len && buf[j + 1] == '\n') j++;
-            else if (j + 1 == len) p->last_cr = true;
+            if (j + 1 < len && buf[j + 1] == '\n')
+                j++;
+            else if (j + 1 == len)
+                p->last_cr = true;
         }
         i = j + 1;
     }

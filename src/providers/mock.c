@@ -24,9 +24,9 @@ typedef struct mock_state {
     sy_call_t *call; /* NULL once stopped */
     const sy_mock_conf_t *conf;
     mock_step_t step;
-    uint32_t piece;    /* next content piece */
+    uint32_t piece; /* next content piece */
     uint32_t n_pieces;
-    size_t *cuts;      /* piece i = reply[cuts[i] .. cuts[i+1]) */
+    size_t *cuts; /* piece i = reply[cuts[i] .. cuts[i+1]) */
     char *reply;
     size_t reply_len;
     int64_t prompt_tokens, completion_tokens;
@@ -82,7 +82,8 @@ static void build_reply(mock_state_t *st, json_t *messages)
         }
     }
     static const char prefix[] = "You said: ";
-    size_t body = utf8_cut(last.base ? last.base : "", last.len, MOCK_REPLY_MAX - (sizeof prefix - 1));
+    size_t body =
+        utf8_cut(last.base ? last.base : "", last.len, MOCK_REPLY_MAX - (sizeof prefix - 1));
     st->reply = sy_xmalloc(sizeof prefix - 1 + body + 1);
     memcpy(st->reply, prefix, sizeof prefix - 1);
     if (body) memcpy(st->reply + sizeof prefix - 1, last.base, body);
@@ -136,8 +137,8 @@ static void frame_delta(mock_state_t *st, sy_buf_t *b, const char *delta_json, c
 {
     sy_buf_append(b, "data: ", 6);
     chunk_prefix(st, b);
-    sy_buf_printf(b, "[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":%s}]", delta_json,
-                  finish);
+    sy_buf_printf(b, "[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":%s}]",
+                  delta_json, finish);
     if (st->call->include_usage) sy_buf_append_c(b, ",\"usage\":null");
     sy_buf_append(b, "}\n\n", 3);
 }
@@ -163,23 +164,28 @@ static void run(mock_state_t *st)
             call->t_upstream_head_us = sy_clock_mono_us();
             if (!call->stream) {
                 call->sink->head(call, 200, SY_STR_LIT("application/json"));
-                sy_buf_printf(&st->out,
-                              "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%llu,\"model\":",
-                              st->id, (unsigned long long)st->created);
+                sy_buf_printf(
+                    &st->out,
+                    "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%llu,\"model\":",
+                    st->id, (unsigned long long)st->created);
                 sy_json_append_string(&st->out, call->model->name, strlen(call->model->name));
-                sy_buf_append_c(&st->out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+                sy_buf_append_c(
+                    &st->out,
+                    ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
                 sy_json_append_string(&st->out, st->reply, st->reply_len);
                 sy_buf_append_c(&st->out, ",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
                                           "\"finish_reason\":\"stop\"}],\"usage\":");
                 usage_json(st, &st->out);
-                sy_buf_append_c(&st->out, ",\"service_tier\":\"default\",\"system_fingerprint\":null}");
+                sy_buf_append_c(&st->out,
+                                ",\"service_tier\":\"default\",\"system_fingerprint\":null}");
                 st->step = ST_DONE;
                 emit(st);
                 break;
             }
             call->sink->head(call, 200, SY_STR_LIT("text/event-stream; charset=utf-8"));
             if (!st->call) return;
-            frame_delta(st, &st->out, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}", "null");
+            frame_delta(st, &st->out, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
+                        "null");
             st->step = st->n_pieces ? ST_CONTENT : ST_TAIL;
             if (!emit(st)) st->waiting = true;
             break;
@@ -277,8 +283,10 @@ static void mock_proceed(sy_call_t *call)
     mock_state_t *st = call->pstate;
     if (!st || !st->call || !st->waiting || uv_is_active((uv_handle_t *)&st->timer)) return;
     st->waiting = false;
-    if (st->step == ST_CONTENT && st->conf->chunk_delay_ms) schedule(st, st->conf->chunk_delay_ms);
-    else run(st);
+    if (st->step == ST_CONTENT && st->conf->chunk_delay_ms)
+        schedule(st, st->conf->chunk_delay_ms);
+    else
+        run(st);
 }
 
 static void mock_stop(sy_call_t *call)

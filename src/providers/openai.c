@@ -25,7 +25,8 @@ typedef struct openai_call {
 static bool openai_init_model(sy_model_conf_t *m, char *msg, size_t msglen)
 {
     if (!m->base_url) {
-        snprintf(msg, msglen, "base_url: required for provider openai (e.g. https://api.openai.com/v1)");
+        snprintf(msg, msglen,
+                 "base_url: required for provider openai (e.g. https://api.openai.com/v1)");
         return false;
     }
     openai_model_t *om = sy_xcalloc(1, sizeof *om);

@@ -23,7 +23,8 @@ bool sy_provider_resolve(sy_config_t *cfg, char *err, size_t errlen)
             if (strcmp((*it)->name, m->provider_name) == 0) p = *it;
         if (!p) {
             snprintf(err, errlen, "%s:%d: models[%zu].provider: unknown provider '%s' (known: %s)",
-                     cfg->path, m->line, i, m->provider_name, sy_provider_names());
+                     cfg->path, m->provider_line ? m->provider_line : m->line, i, m->provider_name,
+                     sy_provider_names());
             return false;
         }
         char msg[400] = "";

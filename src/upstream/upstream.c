@@ -99,8 +99,10 @@ static void on_curl_timer(uv_timer_t *t)
 static int on_timer_update(CURLM *multi, long timeout_ms, void *userp)
 {
     sy_upstream_t *up = userp;
-    if (timeout_ms < 0) uv_timer_stop(&up->timer);
-    else uv_timer_start(&up->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
+    if (timeout_ms < 0)
+        uv_timer_stop(&up->timer);
+    else
+        uv_timer_start(&up->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -217,8 +219,10 @@ static void on_watchdog(uv_timer_t *t)
 static void arm_watchdog(sy_upstream_call_t *call, uint32_t ms)
 {
     if (!call->timer) return;
-    if (ms) uv_timer_start(call->timer, on_watchdog, ms, 0);
-    else uv_timer_stop(call->timer);
+    if (ms)
+        uv_timer_start(call->timer, on_watchdog, ms, 0);
+    else
+        uv_timer_stop(call->timer);
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -233,8 +237,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     } else if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
         const char *v = p + 13;
         size_t vl = len - 13;
-        while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
         if (vl >= sizeof call->content_type) vl = sizeof call->content_type - 1;
         memcpy(call->content_type, v, vl);
         call->content_type[vl] = '\0';

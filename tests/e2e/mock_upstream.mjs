@@ -1,0 +1,449 @@
+// Mock OpenAI-compatible upstream for the Switchyard end-to-end tests.
+//
+// Run as a separate process: `node mock_upstream.mjs`. It listens on 127.0.0.1 with an
+// ephemeral port and prints `{"port":N}` as its first stdout line. The tests import this
+// module too, for the exact bytes each scenario sends (the exports below); importing it does
+// not start a server.
+//
+// POST /v1/chat/completions picks its behaviour from the request's `model` (the upstream model
+// id the gateway sends):
+//   up-echo            fixed text; JSON, or SSE honouring stream_options.include_usage
+//   up-tools           two parallel tool calls; JSON, or SSE with split argument deltas
+//   up-error-400/429/500  OpenAI error JSON with that status
+//   up-error-502-html  502 with an HTML body
+//   up-slow-first-byte waits SLOW_FIRST_BYTE_MS before sending anything
+//   up-silent          role chunk, silence, half a frame, silence, rest (keep-alive tests)
+//   up-stall           role chunk, then silence until the connection closes
+//   up-medium          MEDIUM_CHUNKS content chunks every MEDIUM_INTERVAL_MS (shutdown tests)
+//   up-long            a chunk every 50 ms for 30 s (client-abort test)
+// Control endpoints:
+//   GET  /__requests   recorded requests: method, url, headers, body (utf-8), body_b64 (exact
+//                      bytes), model, status and response_b64 (exact bytes sent back)
+//   GET  /__events     timing events {type, model, rid, t} with t = timeOrigin + now() in ms;
+//                      types: request, finish (response fully written), close (the request's
+//                      socket closed, `finished` tells whether the response was complete)
+//   POST /__reset      clears both lists
+
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+
+export const CREATED = 1700000000;
+export const FINGERPRINT = 'fp_e2e';
+
+export const ECHO_PIECES = ['Hello', ' from', ' the', ' upstream', ' —', ' ünïcödé', ' ✓', '!'];
+export const ECHO_TEXT = ECHO_PIECES.join('');
+export const ECHO_USAGE = {
+  prompt_tokens: 17,
+  completion_tokens: 8,
+  total_tokens: 25,
+  prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+  completion_tokens_details: {
+    reasoning_tokens: 0,
+    audio_tokens: 0,
+    accepted_prediction_tokens: 0,
+    rejected_prediction_tokens: 0,
+  },
+};
+
+export const TOOL_CALLS = [
+  {
+    id: 'call_e2e_weather',
+    type: 'function',
+    function: { name: 'get_weather', arguments: '{"location":"Paris, FR","unit":"celsius"}' },
+  },
+  {
+    id: 'call_e2e_time',
+    type: 'function',
+    function: { name: 'get_time', arguments: '{"timezone":"Europe/Paris"}' },
+  },
+];
+// How each call's arguments are split across deltas (as OpenAI does: a few characters each).
+const TOOL_ARG_PIECES = [
+  ['{"lo', 'cation', '":"Par', 'is, FR', '","unit', '":"cel', 'sius"}'],
+  ['{"ti', 'mezone', '":"Eur', 'ope/Pa', 'ris"}'],
+];
+export const TOOLS_USAGE = { prompt_tokens: 80, completion_tokens: 45, total_tokens: 125 };
+
+export const UPSTREAM_ERRORS = {
+  'up-error-400': {
+    status: 400,
+    body: {
+      error: {
+        message: "Invalid value for 'temperature': expected a number between 0 and 2 (e2e).",
+        type: 'invalid_request_error',
+        param: 'temperature',
+        code: 'invalid_value',
+      },
+    },
+  },
+  'up-error-429': {
+    status: 429,
+    body: {
+      error: {
+        message: 'Rate limit reached for up-error-429 in organization org-e2e on requests per min (RPM): Limit 3, Used 3, Requested 1.',
+        type: 'requests',
+        param: null,
+        code: 'rate_limit_exceeded',
+      },
+    },
+  },
+  'up-error-500': {
+    status: 500,
+    body: {
+      error: {
+        message: 'The server had an error while processing your request. Sorry about that! (e2e)',
+        type: 'server_error',
+        param: null,
+        code: null,
+      },
+    },
+  },
+};
+export const HTML_502_BODY = '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n';
+
+export const SLOW_FIRST_BYTE_MS = 3000;
+export const SILENT_GAP_MS = 1200;      // silence at an event boundary
+export const SILENT_MID_GAP_MS = 600;   // silence in the middle of an event
+export const SILENT_PIECES = ['after', ' the', ' silence'];
+export const SILENT_TEXT = SILENT_PIECES.join('');
+export const MEDIUM_CHUNKS = 12;
+export const MEDIUM_INTERVAL_MS = 100;
+export const MEDIUM_TEXT = Array.from({ length: MEDIUM_CHUNKS }, (_, i) => `part${i} `).join('');
+export const LONG_INTERVAL_MS = 50;
+export const LONG_DURATION_MS = 30000;
+
+const SSE_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
+const JSON_CONTENT_TYPE = 'application/json';
+
+const now = () => performance.timeOrigin + performance.now();
+
+function chunkObj(id, model, choices, usage) {
+  const o = {
+    id,
+    object: 'chat.completion.chunk',
+    created: CREATED,
+    model,
+    service_tier: 'default',
+    system_fingerprint: FINGERPRINT,
+    choices,
+  };
+  if (usage !== undefined) o.usage = usage;
+  return o;
+}
+
+const frame = (obj) => `data: ${JSON.stringify(obj)}\n\n`;
+const DONE = 'data: [DONE]\n\n';
+
+// The SSE frames (as strings) of a scenario, in order. `includeUsage` mirrors
+// stream_options.include_usage: OpenAI then puts "usage":null on every chunk and sends a
+// final chunk with `choices: []` and the usage.
+export function echoFrames(model, includeUsage) {
+  const id = 'chatcmpl-e2e-echo';
+  const u = includeUsage ? null : undefined;
+  const choice = (delta, finish = null) => [{ index: 0, delta, logprobs: null, finish_reason: finish }];
+  const frames = [frame(chunkObj(id, model, choice({ role: 'assistant', content: '', refusal: null }), u))];
+  for (const p of ECHO_PIECES) frames.push(frame(chunkObj(id, model, choice({ content: p }), u)));
+  frames.push(frame(chunkObj(id, model, choice({}, 'stop'), u)));
+  if (includeUsage) frames.push(frame(chunkObj(id, model, [], ECHO_USAGE)));
+  frames.push(DONE);
+  return frames;
+}
+
+export function toolFrames(model, includeUsage) {
+  const id = 'chatcmpl-e2e-tools';
+  const u = includeUsage ? null : undefined;
+  const choice = (delta, finish = null) => [{ index: 0, delta, logprobs: null, finish_reason: finish }];
+  const frames = [];
+  TOOL_CALLS.forEach((call, index) => {
+    const head = { index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } };
+    const delta = index === 0
+      ? { role: 'assistant', content: null, tool_calls: [head], refusal: null }
+      : { tool_calls: [head] };
+    frames.push(frame(chunkObj(id, model, choice(delta), u)));
+    for (const piece of TOOL_ARG_PIECES[index]) {
+      frames.push(frame(chunkObj(id, model, choice({ tool_calls: [{ index, function: { arguments: piece } }] }), u)));
+    }
+  });
+  frames.push(frame(chunkObj(id, model, choice({}, 'tool_calls'), u)));
+  if (includeUsage) frames.push(frame(chunkObj(id, model, [], TOOLS_USAGE)));
+  frames.push(DONE);
+  return frames;
+}
+
+export function simpleTextFrames(id, model, pieces) {
+  const choice = (delta, finish = null) => [{ index: 0, delta, logprobs: null, finish_reason: finish }];
+  const frames = [frame(chunkObj(id, model, choice({ role: 'assistant', content: '' })))];
+  for (const p of pieces) frames.push(frame(chunkObj(id, model, choice({ content: p }))));
+  frames.push(frame(chunkObj(id, model, choice({}, 'stop'))));
+  frames.push(DONE);
+  return frames;
+}
+
+export function echoCompletion(model) {
+  return {
+    id: 'chatcmpl-e2e-echo',
+    object: 'chat.completion',
+    created: CREATED,
+    model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: ECHO_TEXT, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
+    usage: ECHO_USAGE,
+    service_tier: 'default',
+    system_fingerprint: FINGERPRINT,
+  };
+}
+
+export function toolsCompletion(model) {
+  return {
+    id: 'chatcmpl-e2e-tools',
+    object: 'chat.completion',
+    created: CREATED,
+    model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: null, tool_calls: TOOL_CALLS, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: 'tool_calls',
+      },
+    ],
+    usage: TOOLS_USAGE,
+    service_tier: 'default',
+    system_fingerprint: FINGERPRINT,
+  };
+}
+
+// OpenAI pretty-prints its JSON responses; so do we, so that byte fidelity is visible.
+export const jsonBody = (obj) => JSON.stringify(obj, null, 2) + '\n';
+
+// The exact bytes the SSE writer of a scenario sends, in writes; a string element is one
+// write, a number element is a pause in ms. Exported so the tests can rebuild the byte stream.
+export function echoStreamWrites(model, includeUsage) {
+  const frames = echoFrames(model, includeUsage);
+  const writes = [];
+  frames.forEach((f, i) => {
+    if (i === 6) {
+      // Split the ' ünïcödé' frame in the middle of a multi-byte character: TCP may do that
+      // too, and the gateway must pass the bytes through unchanged.
+      const b = Buffer.from(f);
+      const cut = b.indexOf(Buffer.from('ü')) + 1;
+      writes.push(b.subarray(0, cut), 10, b.subarray(cut));
+    } else {
+      writes.push(f);
+    }
+    writes.push(5);
+  });
+  return writes;
+}
+
+function startServer() {
+  const requests = [];
+  const events = [];
+  let seq = 0;
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+  });
+  server.keepAliveTimeout = 30000;
+  server.headersTimeout = 35000;
+  server.requestTimeout = 0;
+  server.setMaxListeners(0);
+
+  function handle(req, res, body) {
+    if (req.url === '/__requests' && req.method === 'GET') return sendJson(res, 200, requests);
+    if (req.url === '/__events' && req.method === 'GET') return sendJson(res, 200, events);
+    if (req.url === '/__reset' && req.method === 'POST') {
+      requests.length = 0;
+      events.length = 0;
+      return sendJson(res, 200, { ok: true });
+    }
+
+    let parsed = null;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {}
+    const model = parsed && typeof parsed.model === 'string' ? parsed.model : null;
+    const rid = req.headers['x-request-id'] ?? null;
+    const rec = {
+      seq: ++seq,
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      httpVersion: req.httpVersion,
+      body: body.toString('utf8'),
+      body_b64: body.toString('base64'),
+      model,
+      status: null,
+      response_b64: '',
+    };
+    requests.push(rec);
+    events.push({ type: 'request', model, rid, seq: rec.seq, t: now() });
+
+    // Record every byte we send, and when the connection goes away.
+    const sent = [];
+    const origWrite = res.write.bind(res);
+    const origEnd = res.end.bind(res);
+    res.write = (c, ...a) => {
+      if (c != null && typeof c !== 'function') sent.push(Buffer.from(c));
+      rec.response_b64 = Buffer.concat(sent).toString('base64');
+      return origWrite(c, ...a);
+    };
+    res.end = (c, ...a) => {
+      if (c != null && typeof c !== 'function') sent.push(Buffer.from(c));
+      rec.response_b64 = Buffer.concat(sent).toString('base64');
+      return origEnd(c, ...a);
+    };
+    const timers = new Set();
+    let closed = false;
+    res.on('finish', () => events.push({ type: 'finish', model, rid, seq: rec.seq, t: now() }));
+    const onSocketClose = () => {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      events.push({ type: 'close', model, rid, seq: rec.seq, finished: res.writableFinished, t: now() });
+    };
+    req.socket.once('close', onSocketClose);
+    res.on('finish', () => req.socket.removeListener('close', onSocketClose));
+    // An aborted response never emits 'finish'; res 'close' fires when the socket closes.
+    res.on('close', () => {
+      if (!res.writableFinished && !closed) onSocketClose();
+    });
+    const later = (ms, fn) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!closed) fn();
+      }, ms);
+      timers.add(t);
+    };
+    // Play a list of writes (strings/buffers) and pauses (numbers), then end.
+    const play = (writes, done = () => res.end()) => {
+      let i = 0;
+      const step = () => {
+        while (i < writes.length) {
+          const w = writes[i++];
+          if (typeof w === 'number') return later(w, step);
+          res.write(w);
+        }
+        done();
+      };
+      step();
+    };
+    const head = (status, type) => {
+      rec.status = status;
+      res.writeHead(status, { 'Content-Type': type, 'x-mock-upstream': '1' });
+      if (typeof res.flushHeaders === 'function') res.flushHeaders();
+    };
+
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+      head(404, JSON_CONTENT_TYPE);
+      return res.end(jsonBody({ error: { message: `mock: no route ${req.method} ${req.url}`, type: 'invalid_request_error', param: null, code: null } }));
+    }
+    if (!parsed || model === null) {
+      head(400, JSON_CONTENT_TYPE);
+      return res.end(jsonBody({ error: { message: 'mock: body is not JSON with a string model', type: 'invalid_request_error', param: null, code: null } }));
+    }
+    const stream = parsed.stream === true;
+    const includeUsage = stream && parsed.stream_options?.include_usage === true;
+
+    switch (model) {
+      case 'up-echo':
+        if (!stream) {
+          head(200, JSON_CONTENT_TYPE);
+          return res.end(jsonBody(echoCompletion(model)));
+        }
+        head(200, SSE_CONTENT_TYPE);
+        return play(echoStreamWrites(model, includeUsage));
+
+      case 'up-tools':
+        if (!stream) {
+          head(200, JSON_CONTENT_TYPE);
+          return res.end(jsonBody(toolsCompletion(model)));
+        }
+        head(200, SSE_CONTENT_TYPE);
+        return play(toolFrames(model, includeUsage).flatMap((f) => [f, 3]));
+
+      case 'up-error-400':
+      case 'up-error-429':
+      case 'up-error-500': {
+        const e = UPSTREAM_ERRORS[model];
+        head(e.status, JSON_CONTENT_TYPE);
+        return res.end(jsonBody(e.body));
+      }
+
+      case 'up-error-502-html':
+        head(502, 'text/html');
+        return res.end(HTML_502_BODY);
+
+      case 'up-slow-first-byte':
+        return later(SLOW_FIRST_BYTE_MS, () => {
+          head(200, JSON_CONTENT_TYPE);
+          res.end(jsonBody(echoCompletion(model)));
+        });
+
+      case 'up-silent': {
+        const frames = simpleTextFrames('chatcmpl-e2e-silent', model, SILENT_PIECES);
+        const second = Buffer.from(frames[1]);
+        const half = Math.floor(second.length / 2);
+        head(200, SSE_CONTENT_TYPE);
+        return play([
+          frames[0],
+          SILENT_GAP_MS,
+          second.subarray(0, half),
+          SILENT_MID_GAP_MS,
+          second.subarray(half),
+          ...frames.slice(2),
+        ]);
+      }
+
+      case 'up-stall': {
+        const frames = simpleTextFrames('chatcmpl-e2e-stall', model, []);
+        head(200, SSE_CONTENT_TYPE);
+        res.write(frames[0]);
+        return; // never ends on its own; the socket close clears everything
+      }
+
+      case 'up-medium': {
+        const pieces = Array.from({ length: MEDIUM_CHUNKS }, (_, i) => `part${i} `);
+        const frames = simpleTextFrames('chatcmpl-e2e-medium', model, pieces);
+        head(200, SSE_CONTENT_TYPE);
+        return play(frames.flatMap((f) => [f, MEDIUM_INTERVAL_MS]));
+      }
+
+      case 'up-long': {
+        const n = Math.floor(LONG_DURATION_MS / LONG_INTERVAL_MS);
+        const pieces = Array.from({ length: n }, (_, i) => `tick${i} `);
+        const frames = simpleTextFrames('chatcmpl-e2e-long', model, pieces);
+        head(200, SSE_CONTENT_TYPE);
+        return play(frames.flatMap((f) => [f, LONG_INTERVAL_MS]));
+      }
+
+      default:
+        head(404, JSON_CONTENT_TYPE);
+        return res.end(jsonBody({ error: { message: `mock: unknown model ${model}`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' } }));
+    }
+  }
+
+  function sendJson(res, status, obj) {
+    const b = JSON.stringify(obj);
+    res.writeHead(status, { 'Content-Type': JSON_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(b) });
+    res.end(b);
+  }
+
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
+  });
+  const stop = () => server.close(() => process.exit(0)) && server.closeAllConnections();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) startServer();

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run the Switchyard end-to-end suite: the real binary (build/switchyard, or $SWITCHYARD_BIN)
+# against a mock upstream, driven by the official openai SDK and curl.
+# Usage: tests/e2e/run.sh [extra node --test args]   (from anywhere)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+bin="${SWITCHYARD_BIN:-$repo/build/switchyard}"
+if [ ! -x "$bin" ]; then
+  echo "e2e: gateway binary not found at $bin (build it: cmake -S . -B build && cmake --build build)" >&2
+  exit 1
+fi
+command -v curl >/dev/null || { echo "e2e: curl is required" >&2; exit 1; }
+if [ ! -d "$here/node_modules/openai" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund)
+fi
+cd "$repo"
+exec node --test --test-concurrency=1 "$@" tests/e2e/

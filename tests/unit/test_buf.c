@@ -1,0 +1,70 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+
+static void buf_respects_max(void **state)
+{
+    sy_buf_t b;
+    sy_buf_init(&b, 10);
+    assert_int_equal(sy_buf_append(&b, "hello", 5), SY_OK);
+    assert_int_equal(sy_buf_append(&b, "world", 5), SY_OK);
+    assert_int_equal(b.len, 10);
+    assert_int_equal(sy_buf_append(&b, "!", 1), SY_ERR_TOO_LARGE);
+    assert_int_equal(b.len, 10); /* unchanged on failure */
+    assert_memory_equal(b.base, "helloworld", 10);
+    sy_buf_consume(&b, 5);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.base, "world", 5);
+    assert_int_equal(sy_buf_printf(&b, "%d", 12345), SY_OK);
+    assert_memory_equal(b.base, "world12345", 10);
+    assert_int_equal(sy_buf_printf(&b, "%d", 1), SY_ERR_TOO_LARGE);
+    sy_buf_dispose(&b);
+}
+
+static void buf_printf_long(void **state)
+{
+    sy_buf_t b;
+    sy_buf_init(&b, 1 << 20);
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(sy_buf_printf(&b, "<%s>", big), SY_OK);
+    assert_int_equal(b.len, sizeof big + 1);
+    assert_int_equal(b.base[0], '<');
+    assert_int_equal(b.base[b.len - 1], '>');
+    sy_buf_dispose(&b);
+}
+
+static void arena_alignment_and_large(void **state)
+{
+    sy_arena_t a;
+    sy_arena_init(&a);
+    for (int i = 0; i < 1000; i++) {
+        char *p = sy_arena_alloc(&a, (size_t)(i % 37) + 1);
+        assert_int_equal((uintptr_t)p % 16, 0);
+        memset(p, 0xab, (size_t)(i % 37) + 1);
+    }
+    char *big = sy_arena_alloc(&a, 100000);
+    memset(big, 1, 100000);
+    char *s = sy_arena_strndup(&a, "abcdef", 3);
+    assert_string_equal(s, "abc");
+    sy_arena_reset(&a);
+    assert_null(a.blocks);
+    sy_arena_dispose(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buf_respects_max),
+        cmocka_unit_test(buf_printf_long),
+        cmocka_unit_test(arena_alignment_and_large),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,193 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/config.h"
+#include "providers/provider.h"
+
+static sy_config_t *load(const char *yaml, sy_conf_err_t *err)
+{
+    return sy_config_load_string("t.yaml", yaml, strlen(yaml), err);
+}
+
+static void full_config(void **state)
+{
+    setenv("SY_TEST_KEY", "sk-test-123", 1);
+    const char *y =
+        "server:\n"
+        "  listen: 0.0.0.0:9090\n"
+        "  workers: 3\n"
+        "limits:\n"
+        "  max_body_bytes: 1_048_576\n"
+        "  sse_keepalive_ms: 500\n"
+        "models:\n"
+        "  - name: gpt\n"
+        "    provider: openai\n"
+        "    model: gpt-4o-mini\n"
+        "    base_url: https://api.openai.com/v1/\n"
+        "    api_key: env:SY_TEST_KEY\n"
+        "    timeouts: {connect_ms: 100, first_byte_ms: 200, idle_ms: 300, total_ms: 400}\n"
+        "    defaults:\n"
+        "      temperature: 0.5\n"
+        "      user: \"42\"\n"
+        "      stop: [a, b]\n"
+        "      logprobs: true\n"
+        "  - name: m\n"
+        "    provider: mock\n"
+        "    mock: {latency_ms: 5, chunks: 3, chunk_delay_ms: 1, prompt_tokens: 7}\n";
+    sy_conf_err_t err;
+    sy_config_t *c = load(y, &err);
+    assert_non_null(c);
+    assert_string_equal(c->listen_host, "0.0.0.0");
+    assert_int_equal(c->listen_port, 9090);
+    assert_int_equal(c->workers, 3);
+    assert_int_equal(c->max_body_bytes, 1048576);
+    assert_int_equal(c->sse_keepalive_ms, 500);
+    assert_int_equal(c->max_header_bytes, 16384); /* default */
+    assert_int_equal(c->n_models, 2);
+    sy_model_conf_t *g = &c->models[0];
+    assert_string_equal(g->upstream_model, "gpt-4o-mini");
+    assert_string_equal(g->upstream_model_json, "\"gpt-4o-mini\"");
+    assert_string_equal(g->base_url, "https://api.openai.com/v1");
+    assert_string_equal(g->api_key, "sk-test-123");
+    assert_int_equal(g->connect_ms, 100);
+    assert_int_equal(g->total_ms, 400);
+    assert_int_equal(g->n_defaults, 4);
+    assert_string_equal(g->defaults[0].json, "0.5");
+    assert_string_equal(g->defaults[1].json, "\"42\"");
+    assert_string_equal(g->defaults[2].json, "[\"a\",\"b\"]");
+    assert_string_equal(g->defaults[3].json, "true");
+    assert_int_equal(g->line, 8);
+    sy_model_conf_t *m = &c->models[1];
+    assert_string_equal(m->upstream_model, "m");
+    assert_int_equal(m->mock.chunks, 3);
+    assert_int_equal(m->mock.prompt_tokens, 7);
+    assert_int_equal(m->mock.completion_tokens, -1);
+    assert_ptr_equal(sy_config_find_model(c, "m", 1), m);
+    assert_null(sy_config_find_model(c, "x", 1));
+    char msg[512];
+    assert_true(sy_provider_resolve(c, msg, sizeof msg));
+    assert_ptr_equal(g->provider, &sy_provider_openai);
+    assert_ptr_equal(m->provider, &sy_provider_mock);
+    sy_provider_release(c);
+    sy_config_free(c);
+}
+
+typedef struct bad_case {
+    const char *yaml;
+    const char *want; /* the error message must contain this */
+} bad_case_t;
+
+static void errors_name_file_line_and_key(void **state)
+{
+    unsetenv("SY_TEST_MISSING");
+    static const bad_case_t cases[] = {
+        {"models:\n  - name: a\n    provider: mock\n    bogus: 1\n",
+         "t.yaml:4: models[0].bogus: unknown key"},
+        {"server:\n  listen: nope\nmodels: []\n", "t.yaml:2: server.listen: expected HOST:PORT"},
+        {"server:\n  workers: -1\nmodels: []\n",
+         "t.yaml:2: server.workers: expected a non-negative integer"},
+        {"limits:\n  max_body_bytes: 12\nmodels:\n  - {name: a, provider: mock}\n",
+         "t.yaml:2: limits.max_body_bytes: must be at least 64"},
+        {"models:\n  - name: a\n    provider: mock\n  - name: a\n    provider: mock\n",
+         "t.yaml:4: models[1].name: duplicate model name 'a' (first at line 2)"},
+        {"models:\n  - provider: mock\n", "t.yaml:2: models[0].name: required"},
+        {"models:\n  - name: a\n", "t.yaml:2: models[0].provider: required"},
+        {"models:\n  - name: a\n    provider: openai\n    base_url: http://x\n    api_key: "
+         "sk-literal\n",
+         "t.yaml:5: models[0].api_key: expected a reference 'env:VARIABLE'"},
+        {"models:\n  - name: a\n    provider: openai\n    base_url: http://x\n    api_key: "
+         "env:SY_TEST_MISSING\n",
+         "t.yaml:5: models[0].api_key: environment variable SY_TEST_MISSING is not set"},
+        {"models:\n  - name: a\n    provider: openai\n    base_url: ftp://x\n",
+         "t.yaml:4: models[0].base_url: must start with http:// or https://"},
+        {"models:\n  - name: a\n    provider: openai\n    mock: {chunks: 2}\n",
+         "t.yaml:4: models[0].mock: only valid with provider: mock"},
+        {"models:\n  - name: a\n    provider: mock\n    mock: {chunks: 0}\n",
+         "t.yaml:4: models[0].mock.chunks: must be at least 1"},
+        {"models:\n  - name: a\n    provider: mock\n    timeouts: {soon: 1}\n",
+         "t.yaml:4: models[0].timeouts.soon: unknown timeout"},
+        {"models:\n  - name: a\n    provider: mock\n    defaults: {model: x}\n",
+         "t.yaml:4: models[0].defaults.model: 'model' cannot have a default"},
+        {"models: [\n", "t.yaml:2: (yaml):"},
+        {"", "t.yaml:1: (root): the file is empty"},
+        {"server: {}\n", "t.yaml:1: models: at least one model is required"},
+        {"colour: blue\nmodels: []\n", "t.yaml:1: colour: unknown top-level key"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sy_conf_err_t err = {{0}};
+        sy_config_t *c = load(cases[i].yaml, &err);
+        if (c || !strstr(err.msg, cases[i].want)) {
+            print_error("case %zu: got '%s', want '%s'\n", i, c ? "(loaded)" : err.msg,
+                        cases[i].want);
+            fail();
+        }
+    }
+}
+
+static void unknown_provider_names_line(void **state)
+{
+    sy_conf_err_t err;
+    sy_config_t *c =
+        load("models:\n  - name: a\n    provider: mock\n  - name: b\n    provider: acme\n", &err);
+    assert_non_null(c);
+    char msg[512];
+    assert_false(sy_provider_resolve(c, msg, sizeof msg));
+    assert_non_null(strstr(msg, "t.yaml:5: models[1].provider: unknown provider 'acme'"));
+    sy_provider_release(c);
+    sy_config_free(c);
+    c = load("models:\n  - name: a\n    provider: openai\n", &err);
+    assert_non_null(c);
+    assert_false(sy_provider_resolve(c, msg, sizeof msg));
+    assert_non_null(strstr(msg, "t.yaml:2: models[0]: base_url: required"));
+    sy_provider_release(c);
+    sy_config_free(c);
+}
+
+static void listen_forms(void **state)
+{
+    sy_config_t c = {0};
+    assert_true(sy_config_parse_listen(&c, "[::1]:8081"));
+    assert_string_equal(c.listen_host, "::1");
+    assert_int_equal(c.listen_port, 8081);
+    assert_true(sy_config_parse_listen(&c, "localhost:1"));
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_true(sy_config_parse_listen(&c, ":80"));
+    assert_string_equal(c.listen_host, "0.0.0.0");
+    assert_false(sy_config_parse_listen(&c, "127.0.0.1:70000"));
+    assert_false(sy_config_parse_listen(&c, "127.0.0.1"));
+    assert_false(sy_config_parse_listen(&c, "127.0.0.1:x"));
+    free(c.listen_host);
+}
+
+static void example_config_is_valid(void **state)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/config/switchyard.example.yaml", getenv("SY_TEST_SRC"));
+    sy_conf_err_t err;
+    sy_config_t *c = sy_config_load(path, &err);
+    if (!c) print_error("%s\n", err.msg);
+    assert_non_null(c);
+    char msg[512];
+    assert_true(sy_provider_resolve(c, msg, sizeof msg));
+    assert_non_null(sy_config_find_model(c, "mock", 4));
+    sy_provider_release(c);
+    sy_config_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_config),
+        cmocka_unit_test(errors_name_file_line_and_key),
+        cmocka_unit_test(unknown_provider_names_line),
+        cmocka_unit_test(listen_forms),
+        cmocka_unit_test(example_config_is_valid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

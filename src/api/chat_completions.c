@@ -320,6 +320,10 @@ void sy_api_chat_completions(sy_http_req_t *req, sy_worker_t *w)
     req->on_drain = on_client_drain;
     req->hook_ctx = c;
     sy_err_t err = model->provider->start(call);
+    /* providers read the parsed body only in start(); do not hold it for a long stream */
+    json_decref(c->json);
+    c->json = NULL;
+    call->json = NULL;
     if (err) {
         req->on_abort = NULL;
         req->on_drain = NULL;

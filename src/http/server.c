@@ -160,7 +160,7 @@ static void conn_flush(sy_http_conn_t *c)
     }
     if (off == c->out.len) {
         c->out.len = 0;
-        if (c->out.cap > 16384) sy_buf_dispose(&c->out);
+        if (c->out.cap > 4096) sy_buf_dispose(&c->out);
     } else {
         /* hand the remainder to uv_write; the request takes the buffer if nothing was written */
         write_req_t *wr = sy_xmalloc(sizeof *wr);
@@ -619,6 +619,10 @@ static int on_headers_complete(llhttp_t *p)
         c->parse_err = SY_ERR_TOO_LARGE;
         return -1;
     }
+    /* the header scratch buffers are not needed until the next request: do not keep them
+     * for the life of a long stream */
+    sy_buf_dispose(&c->field);
+    sy_buf_dispose(&c->value);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
         sy_err_t err;
         sy_buf_reserve(&r->body, (size_t)p->content_length, &err);

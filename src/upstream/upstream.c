@@ -14,6 +14,7 @@
 #include "core/log.h"
 
 #define EASY_POOL_MAX 64
+#define URL_CACHE_MAX 32
 
 struct sy_upstream {
     uv_loop_t *loop;
@@ -21,6 +22,13 @@ struct sy_upstream {
     uv_timer_t timer;
     CURL *pool[EASY_POOL_MAX];
     int n_pool;
+    /* parsed URLs by string identity (config-owned strings): curl then skips parsing the URL
+     * for every transfer */
+    struct {
+        const char *url;
+        CURLU *h;
+    } urls[URL_CACHE_MAX];
+    int n_urls;
     size_t active;
     bool closing;
     int handles_open;
@@ -33,6 +41,8 @@ typedef struct sock_ctx {
 } sock_ctx_t;
 
 static void check_done(sy_upstream_t *up);
+static size_t on_header(char *p, size_t size, size_t n, void *ud);
+static size_t on_write(char *p, size_t size, size_t n, void *ud);
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
@@ -127,14 +137,48 @@ sy_upstream_t *sy_upstream_new(uv_loop_t *loop)
     return up;
 }
 
+/* Options that never change are set once per easy handle; pooled handles keep them (a
+ * curl_easy_reset per call re-parses and re-applies everything). */
+static CURL *new_easy(void)
+{
+    CURL *e = curl_easy_init();
+    if (!e) return NULL;
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* SSE frames are small; curl's 16 KiB default receive buffer per open stream would cost
+     * 70 MB at 5,000 streams (docs/PERFORMANCE.md) */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 2048L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    return e;
+}
+
 static void release_easy(sy_upstream_t *up, CURL *easy)
 {
-    if (up->n_pool < EASY_POOL_MAX && !up->closing) {
-        curl_easy_reset(easy);
+    if (up->n_pool < EASY_POOL_MAX && !up->closing)
         up->pool[up->n_pool++] = easy;
-    } else {
+    else
         curl_easy_cleanup(easy);
+}
+
+static CURLU *parsed_url(sy_upstream_t *up, const char *url)
+{
+    for (int i = 0; i < up->n_urls; i++)
+        if (up->urls[i].url == url) return up->urls[i].h;
+    if (up->n_urls == URL_CACHE_MAX) return NULL;
+    CURLU *h = curl_url();
+    if (!h || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        if (h) curl_url_cleanup(h);
+        return NULL;
     }
+    up->urls[up->n_urls].url = url;
+    up->urls[up->n_urls].h = h;
+    up->n_urls++;
+    return h;
 }
 
 static void on_watchdog_closed(uv_handle_t *h)
@@ -279,7 +323,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 
 sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call)
 {
-    CURL *e = up->n_pool ? up->pool[--up->n_pool] : curl_easy_init();
+    CURL *e = up->n_pool ? up->pool[--up->n_pool] : new_easy();
     if (!e) return SY_ERR_INTERNAL;
     call->up = up;
     call->easy = e;
@@ -289,25 +333,22 @@ sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call)
     call->errbuf[0] = '\0';
     call->t_start_us = sy_clock_mono_us();
     call->t_head_us = call->t_first_data_us = call->t_end_us = 0;
-    curl_easy_setopt(e, CURLOPT_URL, call->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    CURLU *cu = parsed_url(up, call->url);
+    if (cu) {
+        curl_easy_setopt(e, CURLOPT_CURLU, cu);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CURLU, NULL);
+        curl_easy_setopt(e, CURLOPT_URL, call->url);
+    }
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
     curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16384L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (call->connect_ms) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->connect_ms);
-    if (call->total_ms) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->total_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->connect_ms); /* 0 = default */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->total_ms);          /* 0 = none */
     if (call->first_byte_ms || call->idle_ms) {
         call->timer = sy_xmalloc(sizeof *call->timer);
         uv_timer_init(up->loop, call->timer);
@@ -374,6 +415,9 @@ void sy_upstream_free(sy_upstream_t *up)
     /* closes cached connections; curl's socket callback closes their polls */
     curl_multi_cleanup(up->multi);
     up->multi = NULL;
+    for (int i = 0; i < up->n_urls; i++)
+        curl_url_cleanup(up->urls[i].h);
+    up->n_urls = 0;
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, on_up_timer_closed);
 }

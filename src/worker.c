@@ -63,7 +63,7 @@ static void thread_main(void *arg)
     };
     uv_loop_init(&w->loop);
     w->loop.data = w;
-    w->upstream = sy_upstream_new(&w->loop);
+    w->upstream = sy_upstream_new(&w->loop, w->cfg->native_http1);
     w->start_err = w->upstream
                        ? sy_http_server_init(&w->http, &w->loop, &limits, w->cfg->listen_host,
                                              w->cfg->listen_port, sy_api_handle, w)

@@ -138,6 +138,14 @@ static bool walk_server(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
             const char *s = scalar(v);
             if (!s || !sy_config_parse_listen(cfg, s))
                 return fail(w, v, "server.listen", "expected HOST:PORT (e.g. 127.0.0.1:8080)");
+        } else if (strcmp(k, "upstream_client") == 0) {
+            const char *s = scalar(v);
+            if (s && !strcmp(s, "auto"))
+                cfg->native_http1 = true;
+            else if (s && !strcmp(s, "curl"))
+                cfg->native_http1 = false;
+            else
+                return fail(w, v, "server.upstream_client", "expected 'auto' or 'curl'");
         } else if (strcmp(k, "workers") == 0) {
             uint64_t n;
             if (!get_uint(w, v, "server.workers", 256, &n)) return false;
@@ -412,6 +420,7 @@ static void set_defaults(sy_config_t *cfg)
     cfg->listen_host = sy_xstrdup("127.0.0.1");
     cfg->listen_port = 8080;
     cfg->workers = 0;
+    cfg->native_http1 = true;
     cfg->max_body_bytes = 4u << 20;
     cfg->max_header_bytes = 16384;
     cfg->max_headers = 100;

@@ -45,7 +45,8 @@ typedef struct sy_config {
     char *path;
     char *listen_host; /* numeric IPv4/IPv6 address */
     int listen_port;
-    int workers; /* >= 1 after load (0 in the file = one per core) */
+    int workers;       /* >= 1 after load (0 in the file = one per core) */
+    bool native_http1; /* server.upstream_client: auto (true) | curl (false) */
     size_t max_body_bytes;
     size_t max_header_bytes;
     uint32_t max_headers;

@@ -5,6 +5,8 @@
  * next loop iteration), never rounded up. Easy handles are recycled through a free list. */
 #include "upstream/upstream.h"
 
+#include "upstream/h1.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,8 +29,10 @@ struct sy_upstream {
     struct {
         const char *url;
         CURLU *h;
+        sy_h1_target_t *native; /* non-NULL: the native HTTP/1.1 client runs this URL */
     } urls[URL_CACHE_MAX];
     int n_urls;
+    sy_h1_t *h1; /* NULL when the native client is disabled */
     size_t active;
     bool closing;
     int handles_open;
@@ -116,10 +120,11 @@ static int on_timer_update(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-sy_upstream_t *sy_upstream_new(uv_loop_t *loop)
+sy_upstream_t *sy_upstream_new(uv_loop_t *loop, bool native_http1)
 {
     sy_upstream_t *up = sy_xcalloc(1, sizeof *up);
     up->loop = loop;
+    if (native_http1) up->h1 = sy_h1_new(loop);
     up->multi = curl_multi_init();
     if (!up->multi) {
         free(up);
@@ -165,20 +170,30 @@ static void release_easy(sy_upstream_t *up, CURL *easy)
         curl_easy_cleanup(easy);
 }
 
-static CURLU *parsed_url(sy_upstream_t *up, const char *url)
+/* Looks up (or parses and caches) a URL: the native target if the native client can serve it,
+ * else a parsed curl URL. Both NULL when the cache is full (curl then parses the string). */
+static int lookup_url(sy_upstream_t *up, const char *url)
 {
     for (int i = 0; i < up->n_urls; i++)
-        if (up->urls[i].url == url) return up->urls[i].h;
-    if (up->n_urls == URL_CACHE_MAX) return NULL;
-    CURLU *h = curl_url();
-    if (!h || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
-        if (h) curl_url_cleanup(h);
-        return NULL;
+        if (up->urls[i].url == url) return i;
+    if (up->n_urls == URL_CACHE_MAX) return -1;
+    int i = up->n_urls;
+    up->urls[i].url = url;
+    up->urls[i].h = NULL;
+    up->urls[i].native = NULL;
+    sy_h1_target_t t;
+    if (up->h1 && sy_h1_target_parse(url, &t)) {
+        up->urls[i].native = sy_xmalloc(sizeof t);
+        *up->urls[i].native = t;
+    } else {
+        CURLU *h = curl_url();
+        if (h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK)
+            up->urls[i].h = h;
+        else if (h)
+            curl_url_cleanup(h);
     }
-    up->urls[up->n_urls].url = url;
-    up->urls[up->n_urls].h = h;
     up->n_urls++;
-    return h;
+    return i;
 }
 
 static void on_watchdog_closed(uv_handle_t *h)
@@ -321,19 +336,33 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call)
+static void reset_call(sy_upstream_t *up, sy_upstream_call_t *call)
 {
-    CURL *e = up->n_pool ? up->pool[--up->n_pool] : new_easy();
-    if (!e) return SY_ERR_INTERNAL;
     call->up = up;
-    call->easy = e;
+    call->easy = NULL;
+    call->h1conn = NULL;
+    call->h1target = NULL;
+    call->timer = NULL;
     call->status = 0;
     call->head_seen = call->pause_next = call->paused = call->done = call->in_callback = false;
     call->timeout_err = SY_OK;
     call->errbuf[0] = '\0';
+    call->content_type[0] = '\0';
     call->t_start_us = sy_clock_mono_us();
     call->t_head_us = call->t_first_data_us = call->t_end_us = 0;
-    CURLU *cu = parsed_url(up, call->url);
+}
+
+sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call)
+{
+    reset_call(up, call);
+    int u = lookup_url(up, call->url);
+    if (u >= 0 && up->urls[u].native) {
+        return sy_h1_start(up->h1, up->urls[u].native, call);
+    }
+    CURL *e = up->n_pool ? up->pool[--up->n_pool] : new_easy();
+    if (!e) return SY_ERR_INTERNAL;
+    call->easy = e;
+    CURLU *cu = u >= 0 ? up->urls[u].h : NULL;
     if (cu) {
         curl_easy_setopt(e, CURLOPT_CURLU, cu);
     } else {
@@ -372,6 +401,10 @@ sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call)
 
 void sy_upstream_resume(sy_upstream_call_t *call)
 {
+    if (call->h1target) {
+        if (!call->done) sy_h1_resume(call);
+        return;
+    }
     if (call->done || !call->easy) return;
     call->pause_next = false;
     if (!call->paused) return;
@@ -383,6 +416,10 @@ void sy_upstream_resume(sy_upstream_call_t *call)
 
 void sy_upstream_cancel(sy_upstream_call_t *call)
 {
+    if (call->h1target) {
+        if (!call->done) sy_h1_cancel(call);
+        return;
+    }
     if (call->done || !call->easy) return;
     call->done = true;
     call->t_end_us = sy_clock_mono_us();
@@ -415,9 +452,13 @@ void sy_upstream_free(sy_upstream_t *up)
     /* closes cached connections; curl's socket callback closes their polls */
     curl_multi_cleanup(up->multi);
     up->multi = NULL;
-    for (int i = 0; i < up->n_urls; i++)
-        curl_url_cleanup(up->urls[i].h);
+    for (int i = 0; i < up->n_urls; i++) {
+        if (up->urls[i].h) curl_url_cleanup(up->urls[i].h);
+        free(up->urls[i].native);
+    }
     up->n_urls = 0;
+    if (up->h1) sy_h1_free(up->h1);
+    up->h1 = NULL;
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, on_up_timer_closed);
 }

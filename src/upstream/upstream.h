@@ -41,6 +41,9 @@ struct sy_upstream_call {
     uint64_t t_start_us, t_head_us, t_first_data_us, t_end_us;
     /* private */
     sy_upstream_t *up;
+    void *h1conn;         /* native client connection (h1.c), or NULL */
+    const void *h1target; /* native client target, or NULL when curl runs the call */
+    bool h1_retried;      /* already retried once after a stale keep-alive connection */
     CURL *easy;
     uv_timer_t *timer; /* first-byte / idle watchdog; heap, closed asynchronously */
     char content_type[128];
@@ -53,8 +56,9 @@ struct sy_upstream_call {
     sy_err_t timeout_err;
 };
 
-/* Per loop thread. Returns NULL on failure (curl_multi_init failed). */
-sy_upstream_t *sy_upstream_new(uv_loop_t *loop);
+/* Per loop thread. native_http1: serve plain-http URLs with a numeric host with the native
+ * HTTP/1.1 client (h1.h) instead of curl. Returns NULL on failure (curl_multi_init failed). */
+sy_upstream_t *sy_upstream_new(uv_loop_t *loop, bool native_http1);
 /* Cancels every call still running (no callbacks) and frees after the handles close. */
 void sy_upstream_free(sy_upstream_t *up);
 
@@ -64,7 +68,7 @@ sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call);
 void sy_upstream_resume(sy_upstream_call_t *call);
 /* Aborts the transfer and closes its connection now; no callback fires afterwards. */
 void sy_upstream_cancel(sy_upstream_call_t *call);
-/* Number of calls in flight (diagnostics). */
+/* Number of curl calls in flight (diagnostics). */
 size_t sy_upstream_active(const sy_upstream_t *up);
 
 #endif

@@ -148,6 +148,8 @@ ${extra}`;
 server:
   listen: 127.0.0.1:${port}
   workers: 1
+  # E2E_UPSTREAM_CLIENT=curl runs the suite through libcurl instead of the native HTTP/1.1 client
+  upstream_client: ${process.env.E2E_UPSTREAM_CLIENT || 'auto'}
 
 limits:
 ${Object.entries(lim).map(([k, v]) => `  ${k}: ${v}`).join('\n')}

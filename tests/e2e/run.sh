@@ -15,4 +15,9 @@ if [ ! -d "$here/node_modules/openai" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
 cd "$repo"
-exec node --test --test-concurrency=1 "$@" tests/e2e/
+# Twice: upstream calls through the native HTTP/1.1 client (the default for http:// numeric hosts)
+# and through libcurl (every other upstream), so both clients meet the same contract.
+echo "e2e: upstream_client=auto (native HTTP/1.1)"
+E2E_UPSTREAM_CLIENT=auto node --test --test-concurrency=1 "$@" tests/e2e/
+echo "e2e: upstream_client=curl"
+E2E_UPSTREAM_CLIENT=curl node --test --test-concurrency=1 "$@" tests/e2e/

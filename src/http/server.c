@@ -270,6 +270,7 @@ bool sy_http_res_write(sy_http_req_t *req, const void *data, size_t len)
 {
     sy_http_conn_t *c = req->conn;
     if (req->aborted || req->ended || c->closing) return false;
+    if (req->method == HTTP_HEAD) len = 0; /* head only; content-length still says the size */
     if (len > 0) {
         if (req->chunked) {
             char hdr[24];

@@ -118,6 +118,8 @@ static void errors_name_file_line_and_key(void **state)
         {"", "t.yaml:1: (root): the file is empty"},
         {"server: {}\n", "t.yaml:1: models: at least one model is required"},
         {"colour: blue\nmodels: []\n", "t.yaml:1: colour: unknown top-level key"},
+        {"server:\n  upstream_client: fast\nmodels: []\n",
+         "t.yaml:2: server.upstream_client: expected 'auto' or 'curl'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sy_conf_err_t err = {{0}};

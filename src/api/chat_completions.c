@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/jsonv.h"
 #include "core/log.h"
 #include "http/sse.h"
 #include "providers/provider.h"
@@ -21,7 +22,6 @@ typedef struct chat {
     sy_call_t call;
     sy_http_req_t *req;
     sy_worker_t *w;
-    json_t *json;
     int up_status;
     bool committed; /* response head produced for the client */
     bool is_sse;
@@ -42,10 +42,6 @@ static void release(chat_t *c)
     if (c->ka_timer) {
         uv_close((uv_handle_t *)c->ka_timer, on_ka_closed);
         c->ka_timer = NULL;
-    }
-    if (c->json) {
-        json_decref(c->json);
-        c->json = NULL;
     }
     sy_buf_dispose(&c->errbody);
 }
@@ -216,47 +212,44 @@ static bool missing(sy_http_req_t *req, const char *param, const char *msg)
     return false;
 }
 
-static bool validate(sy_http_req_t *req, json_t *doc, const char **model, size_t *model_len)
+static bool bool_or_null(sy_jsonv_type_t t)
 {
-    char msg[256];
-    if (!json_is_object(doc))
+    return t == SY_JSONV_ABSENT || t == SY_JSONV_TRUE || t == SY_JSONV_FALSE || t == SY_JSONV_NULL;
+}
+
+/* One pass over the body (core/jsonv: strict validation + the few fields the gateway needs);
+ * no parse tree is built for a body that is forwarded as it is. */
+static bool validate(sy_http_req_t *req, const sy_jsonv_chat_t *v)
+{
+    char msg[256], param[48];
+    if (!v->is_object)
         return fail(req, SY_ERR_INVALID_REQUEST, NULL, "the request body must be a JSON object");
-    json_t *m = json_object_get(doc, "model");
-    if (!m) return missing(req, "model", "you must provide a model parameter");
-    if (!json_is_string(m) || json_string_length(m) == 0)
+    if (v->model_type == SY_JSONV_ABSENT)
+        return missing(req, "model", "you must provide a model parameter");
+    if (v->model_type != SY_JSONV_STRING || v->model.len <= 2)
         return fail(req, SY_ERR_INVALID_REQUEST, "model", "'model' must be a non-empty string");
-    *model = json_string_value(m);
-    *model_len = json_string_length(m);
-    json_t *msgs = json_object_get(doc, "messages");
-    if (!msgs) return missing(req, "messages", "you must provide a messages parameter");
-    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+    if (v->messages_type == SY_JSONV_ABSENT)
+        return missing(req, "messages", "you must provide a messages parameter");
+    if (v->messages_type != SY_JSONV_ARRAY || v->messages_count == 0)
         return fail(req, SY_ERR_INVALID_REQUEST, "messages",
                     "'messages' must be a non-empty array");
-    size_t i;
-    json_t *it;
-    json_array_foreach(msgs, i, it)
-    {
-        char param[48];
-        if (!json_is_object(it)) {
-            snprintf(param, sizeof param, "messages[%zu]", i);
+    if (v->bad_message_index >= 0) {
+        if (v->bad_message_reason == SY_JSONV_MSG_NOT_OBJECT) {
+            snprintf(param, sizeof param, "messages[%ld]", v->bad_message_index);
             snprintf(msg, sizeof msg, "'%s' must be an object", param);
-            return fail(req, SY_ERR_INVALID_REQUEST, param, msg);
-        }
-        if (!json_is_string(json_object_get(it, "role"))) {
-            snprintf(param, sizeof param, "messages[%zu].role", i);
+        } else {
+            snprintf(param, sizeof param, "messages[%ld].role", v->bad_message_index);
             snprintf(msg, sizeof msg, "'%s' is required and must be a string", param);
-            return fail(req, SY_ERR_INVALID_REQUEST, param, msg);
         }
+        return fail(req, SY_ERR_INVALID_REQUEST, param, msg);
     }
-    json_t *s = json_object_get(doc, "stream");
-    if (s && !json_is_boolean(s) && !json_is_null(s))
+    if (!bool_or_null(v->stream_type))
         return fail(req, SY_ERR_INVALID_REQUEST, "stream", "'stream' must be a boolean");
-    json_t *so = json_object_get(doc, "stream_options");
-    if (so && !json_is_object(so) && !json_is_null(so))
+    if (v->stream_options_type != SY_JSONV_ABSENT && v->stream_options_type != SY_JSONV_OBJECT &&
+        v->stream_options_type != SY_JSONV_NULL)
         return fail(req, SY_ERR_INVALID_REQUEST, "stream_options",
                     "'stream_options' must be an object");
-    json_t *iu = so ? json_object_get(so, "include_usage") : NULL;
-    if (iu && !json_is_boolean(iu) && !json_is_null(iu))
+    if (!bool_or_null(v->include_usage_type))
         return fail(req, SY_ERR_INVALID_REQUEST, "stream_options.include_usage",
                     "'stream_options.include_usage' must be a boolean");
     return true;
@@ -269,22 +262,28 @@ void sy_api_chat_completions(sy_http_req_t *req, sy_worker_t *w)
                           "the request body is empty; expected a JSON object");
         return;
     }
-    json_error_t e;
-    json_t *doc = json_loadb(req->body.base, req->body.len, 0, &e);
-    if (!doc) {
+    sy_jsonv_chat_t v;
+    sy_jsonv_err_t e;
+    if (!sy_jsonv_scan_chat(req->body.base, req->body.len, &v, &e)) {
         char msg[400];
-        snprintf(
-            msg, sizeof msg,
-            "We could not parse the JSON body of your request: %s (at byte %d, line %d, column %d)",
-            e.text, e.position, e.line, e.column);
+        snprintf(msg, sizeof msg,
+                 "We could not parse the JSON body of your request: %s (at byte %zu, line %d, "
+                 "column %d)",
+                 e.text, e.position, e.line, e.column);
         sy_api_send_error(req, SY_ERR_INVALID_JSON, NULL, msg);
         return;
     }
-    const char *model_name;
-    size_t model_len;
-    if (!validate(req, doc, &model_name, &model_len)) {
-        json_decref(doc);
-        return;
+    if (!validate(req, &v)) return;
+    const char *model_name = v.model.ptr + 1;
+    size_t model_len = v.model.len - 2;
+    if (v.model_has_escape) {
+        char *dec = sy_arena_alloc(&req->arena, v.model.len);
+        if (!sy_jsonv_string_decode(v.model, dec, v.model.len, &model_len)) {
+            sy_api_send_error(req, SY_ERR_INVALID_REQUEST, "model",
+                              "'model' is not a valid string");
+            return;
+        }
+        model_name = dec;
     }
     const sy_model_conf_t *model = sy_config_find_model(w->cfg, model_name, model_len);
     if (!model) {
@@ -293,26 +292,22 @@ void sy_api_chat_completions(sy_http_req_t *req, sy_worker_t *w)
                  "The model '%.*s' does not exist or you do not have access to it.",
                  (int)(model_len > 200 ? 200 : model_len), model_name);
         sy_api_send_error(req, SY_ERR_MODEL_NOT_FOUND, "model", msg);
-        json_decref(doc);
         return;
     }
     chat_t *c = sy_arena_alloc(&req->arena, sizeof *c);
     memset(c, 0, sizeof *c);
     c->req = req;
     c->w = w;
-    c->json = doc;
     c->boundary = SY_SSE_BOUNDARY_INIT;
     sy_buf_init(&c->errbody, 0);
-    json_t *so = json_object_get(doc, "stream_options");
     sy_call_t *call = &c->call;
     call->loop = &w->loop;
     call->upstream = w->upstream;
     call->model = model;
     call->request_id = req->request_id;
     call->body = sy_str(req->body.base, req->body.len);
-    call->json = doc;
-    call->stream = json_is_true(json_object_get(doc, "stream"));
-    call->include_usage = call->stream && json_is_true(json_object_get(so, "include_usage"));
+    call->stream = v.stream_type == SY_JSONV_TRUE;
+    call->include_usage = call->stream && v.include_usage_type == SY_JSONV_TRUE;
     call->arena = &req->arena;
     call->sink = &chat_sink;
     call->sink_ctx = c;
@@ -320,10 +315,6 @@ void sy_api_chat_completions(sy_http_req_t *req, sy_worker_t *w)
     req->on_drain = on_client_drain;
     req->hook_ctx = c;
     sy_err_t err = model->provider->start(call);
-    /* providers read the parsed body only in start(); do not hold it for a long stream */
-    json_decref(c->json);
-    c->json = NULL;
-    call->json = NULL;
     if (err) {
         req->on_abort = NULL;
         req->on_drain = NULL;

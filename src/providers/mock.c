@@ -267,7 +267,10 @@ static sy_err_t mock_start(sy_call_t *call)
     sy_uuid_v7(uuid);
     snprintf(st->id, sizeof st->id, "chatcmpl-%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
     st->created = sy_clock_wall_ms() / 1000;
-    build_reply(st, json_object_get(call->json, "messages"));
+    /* the gateway validated the body without building a tree; the mock needs the messages */
+    json_t *doc = json_loadb(call->body.ptr, call->body.len, 0, NULL);
+    build_reply(st, json_object_get(doc, "messages"));
+    json_decref(doc);
     uv_timer_init(call->loop, &st->timer);
     st->timer.data = st;
     call->pstate = st;

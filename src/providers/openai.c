@@ -120,7 +120,8 @@ static bool splice_body(sy_call_t *call, sy_str_t *out)
 static sy_str_t reserialise(sy_call_t *call)
 {
     const sy_model_conf_t *m = call->model;
-    json_t *doc = json_deep_copy(call->json);
+    json_t *doc = json_loadb(call->body.ptr, call->body.len, 0, NULL);
+    if (!doc) doc = json_object();
     json_object_set_new(doc, "model", json_string(m->upstream_model));
     for (size_t i = 0; i < m->n_defaults; i++) {
         if (json_object_get(doc, m->defaults[i].key)) continue;

@@ -40,7 +40,6 @@ struct sy_call {
     const sy_model_conf_t *model;
     const char *request_id;
     sy_str_t body; /* the client's request body, as received */
-    json_t *json;  /* the same, parsed (borrowed; valid during start() only) */
     bool stream;
     bool include_usage; /* stream_options.include_usage */
     sy_arena_t *arena;  /* request arena: provider allocations that die with the request */

@@ -186,10 +186,10 @@ static sy_err_t openai_start(sy_call_t *call)
     up->on_done = on_up_done;
     up->ctx = oc;
     call->t_upstream_start_us = sy_clock_mono_us();
+    call->pstate = oc; /* before the start: on_done may run inside it (a synchronous failure) */
     sy_err_t err = sy_upstream_start(call->upstream, up);
-    if (err) return err;
-    call->pstate = oc;
-    return SY_OK;
+    if (err) call->pstate = NULL;
+    return err;
 }
 
 static void openai_proceed(sy_call_t *call)

@@ -292,6 +292,10 @@ static bool walk_defaults(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const
     {
         char key[160];
         snprintf(key, sizeof key, "%s.%s", prefix, k);
+        for (const char *q = k; *q; q++)
+            if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+                  (*q >= '0' && *q <= '9') || *q == '_' || *q == '-'))
+                return fail(w, v, key, "parameter names are letters, digits, '_' and '-'");
         if (!strcmp(k, "model") || !strcmp(k, "messages") || !strcmp(k, "stream"))
             return fail(w, v, key, "'%s' cannot have a default", k);
         json_t *j = yaml_to_json(w, v, 0);

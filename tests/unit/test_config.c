@@ -118,6 +118,8 @@ static void errors_name_file_line_and_key(void **state)
         {"", "t.yaml:1: (root): the file is empty"},
         {"server: {}\n", "t.yaml:1: models: at least one model is required"},
         {"colour: blue\nmodels: []\n", "t.yaml:1: colour: unknown top-level key"},
+        {"models:\n  - name: a\n    provider: mock\n    defaults: {\"a\\\"b\": 1}\n",
+         "t.yaml:4: models[0].defaults.a\"b: parameter names are letters"},
         {"server:\n  upstream_client: fast\nmodels: []\n",
          "t.yaml:2: server.upstream_client: expected 'auto' or 'curl'"},
     };

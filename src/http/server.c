@@ -105,14 +105,19 @@ static const char *status_text(int s)
 
 /* ---- output ---- */
 
+/* Output is bounded by the producers: they stop at the high water mark (res_write returns
+ * false), and the buffer's own cap (max_body + slack) catches a producer that ignores it. */
+static void out_overflow(sy_http_conn_t *c)
+{
+    sy_log_warn("http: output buffer overflow, closing connection");
+    c->keep_alive = false;
+    conn_close(c);
+}
+
 static void out_append(sy_http_conn_t *c, const void *p, size_t n)
 {
-    /* Bounded by the producers: they stop at the high water mark (res_write returns false), and
-     * the buffer's own cap (max_body + slack) catches a producer that ignores it. */
     if (sy_buf_append(&c->out, p, n) != SY_OK) {
-        sy_log_warn("http: output buffer overflow, closing connection");
-        c->keep_alive = false;
-        conn_close(c);
+        out_overflow(c);
         return;
     }
     conn_mark_dirty(c);
@@ -273,11 +278,25 @@ bool sy_http_res_write(sy_http_req_t *req, const void *data, size_t len)
     if (req->method == HTTP_HEAD) len = 0; /* head only; content-length still says the size */
     if (len > 0) {
         if (req->chunked) {
+            /* chunk-size line; snprintf would cost more than the rest of this call */
+            static const char hex[] = "0123456789abcdef";
             char hdr[24];
-            int n = snprintf(hdr, sizeof hdr, "%zx\r\n", len);
-            out_append(c, hdr, (size_t)n);
-            out_append(c, data, len);
-            out_append(c, "\r\n", 2);
+            int n = 0;
+            for (int shift = 60; shift >= 0; shift -= 4)
+                if ((len >> shift) || n || shift == 0) hdr[n++] = hex[(len >> shift) & 15];
+            hdr[n++] = '\r';
+            hdr[n++] = '\n';
+            sy_err_t err;
+            char *dst = sy_buf_reserve(&c->out, (size_t)n + len + 2, &err);
+            if (!dst) {
+                out_overflow(c);
+                return false;
+            }
+            memcpy(dst, hdr, (size_t)n);
+            memcpy(dst + n, data, len);
+            memcpy(dst + n + len, "\r\n", 2);
+            c->out.len += (size_t)n + len + 2;
+            conn_mark_dirty(c);
         } else {
             out_append(c, data, len);
         }

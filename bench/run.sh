@@ -1,0 +1,808 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`. Measures Switchyard against a direct connection to the mock
+# upstream and against nginx (one plain proxy hop), in the same run, and prints a side-by-side
+# table with the pass/fail of every target. Writes bench/results/latest.md. See bench/README.md.
+#
+# Knobs (environment):
+#   SWITCHYARD=PATH         gateway binary (default: this tree built as `make build` does, in $BUILD)
+#   BENCH_NO_SWITCHYARD=1   run direct and nginx only
+#   BENCH_SCENARIOS="a b c d e"  which scenarios to run
+#   BENCH_ROUNDS=7          interleaved rounds of (a) and (b); medians over rounds are reported
+#   BENCH_SECS=3            measured seconds per round of (a) and (b), and per step of (c)
+#   BENCH_STREAMS=5000      open streams for (d)
+#   BENCH_CG_REQUESTS=2000  requests counted under callgrind for (e)
+#   BENCH_QUICK=1           short smoke run (2 rounds of 1 s, 1,000 streams, 300 requests)
+#   BENCH_STRICT=1          exit 1 when a target is missed
+#   BENCH_GEN_CORE=0 BENCH_GW_CORE=1   cores for loadgen+mocks and for the proxy under test
+#   KEEP_WORK=1             keep the temp dir with every log and loadgen output
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+RESULTS=$BENCH/results
+REPORT=$RESULTS/latest.md
+
+SCENARIOS=${BENCH_SCENARIOS:-a b c d e}
+ROUNDS=${BENCH_ROUNDS:-7}
+SECS=${BENCH_SECS:-3}
+STREAMS=${BENCH_STREAMS:-5000}
+CG_REQUESTS=${BENCH_CG_REQUESTS:-2000}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    ROUNDS=${BENCH_ROUNDS:-2}
+    SECS=${BENCH_SECS:-1}
+    STREAMS=${BENCH_STREAMS:-1000}
+    CG_REQUESTS=${BENCH_CG_REQUESTS:-300}
+fi
+GEN_CORE=${BENCH_GEN_CORE:-0}
+GW_CORE=${BENCH_GW_CORE:-1}
+
+A_RATE=1000    # (a), (b): one client: one request per ms, evenly spaced, one in flight
+SPIN_US=200    # the loadgen wakes this early and spins, so sends are not late by a timer interrupt
+B_FRAMES=20
+PACED_GAP_MS=2 # (b) fidelity run with frames spaced out, where a proxy has no excuse to coalesce
+C_LADDER="1000 2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 24000 28000"
+C_WARMUP=1
+C_P99_MAX_US=45000
+HOLD_GAP_MS=1000 # (d) the mock sends one frame per second, so streams stay open
+HOLD_FRAMES=120
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+    printf 'bench: error: %s\n' "$*" >&2
+    exit 1
+}
+want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# ---- packages: nothing installed by hand survives on a fresh machine ------------------------
+
+# scripts/deps.sh (shared with `make build` and `make test`) installs what is missing as root,
+# else prints the apt-get line and fails. The fallback keeps bench/ usable on its own.
+ensure_packages() {
+    if [ -x "$ROOT/scripts/deps.sh" ]; then
+        "$ROOT/scripts/deps.sh" bench
+        return
+    fi
+    local missing=() p
+    for p in gcc make cmake pkg-config libuv1-dev nginx-light valgrind util-linux; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bench: missing Debian packages; run:" >&2
+        echo "  sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+ensure_packages
+export PATH="$PATH:/usr/sbin:/sbin"
+NGINX=$(command -v nginx) || die "nginx not found after installing nginx-light"
+
+NCPU=$(nproc)
+if [ "$NCPU" -lt 2 ]; then
+    log "only $NCPU core: the generator and the proxy share it, figures are not comparable"
+    GW_CORE=$GEN_CORE
+fi
+
+# ---- build ----------------------------------------------------------------------------------
+
+TOOLS=$ROOT/build/bench-tools
+log "building bench tools in ${TOOLS#"$ROOT"/}"
+cmake -S "$BENCH" -B "$TOOLS" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$TOOLS" -j"$NCPU" >/dev/null
+LOADGEN=$TOOLS/loadgen
+MOCK=$TOOLS/mock_upstream
+
+SY=""
+SY_BUILD="not run"
+BUILD=${BUILD:-build}
+if [ "${BENCH_NO_SWITCHYARD:-0}" != 1 ]; then
+    if [ -n "${SWITCHYARD:-}" ]; then
+        SY=$SWITCHYARD
+        SY_BUILD="binary given by SWITCHYARD=$SWITCHYARD"
+    elif [ -f "$ROOT/CMakeLists.txt" ]; then
+        # The same configuration as `make build`, so the figures are those of the shipped binary.
+        log "building switchyard in $BUILD (RelWithDebInfo, as make build)"
+        (cd "$ROOT" && cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+            cmake --build "$BUILD" -j"$NCPU" --target switchyard >/dev/null) ||
+            die "switchyard build failed"
+        SY=$(cd "$ROOT" && cd "$BUILD" && pwd)/switchyard
+        SY_BUILD="CMAKE_BUILD_TYPE=RelWithDebInfo, as \`make build\`"
+    fi
+    [ -n "$SY" ] && [ ! -x "$SY" ] && die "switchyard binary $SY is missing"
+    [ -z "$SY" ] && log "no switchyard binary: running direct and nginx only"
+fi
+
+# ---- processes ------------------------------------------------------------------------------
+
+WORK=$(mktemp -d /tmp/switchyard-bench.XXXXXX)
+PIDS=()
+stop_pid() { # PID: TERM, up to 2 s, then KILL; then forgotten, so a reused PID is never hit
+    local i p keep=()
+    if kill "$1" 2>/dev/null; then
+        for ((i = 0; i < 20; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    if [ "${KEEP_WORK:-0}" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# (d) holds 5,000 client + 5,000 upstream sockets in the proxy.
+HARD=$(ulimit -Hn)
+[ "$HARD" = unlimited ] && HARD=1048576
+ulimit -n "$HARD"
+if [ "$HARD" -lt $((2 * STREAMS + 1000)) ]; then
+    log "ulimit -n is $HARD: (d) lowered to $(((HARD - 1000) / 2)) streams"
+    STREAMS=$(((HARD - 1000) / 2))
+fi
+
+free_port() { "$LOADGEN" --free-port; }
+
+wait_port() { # PORT SECS: until it accepts connections (bash /dev/tcp, no curl needed)
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+http_status() { # PORT PATH: status code of a GET
+    local line
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
+    IFS= read -r -t 5 line <&3 || line=""
+    exec 3<&-
+    line=${line#HTTP/1.? }
+    echo "${line%% *}"
+}
+
+wait_ready() { # PORT SECS: until GET /readyz answers 200
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        [ "$(http_status "$1" /readyz 2>/dev/null || true)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+rss_kb() {
+    local v
+    v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true)
+    echo "${v:-0}"
+}
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+children() {
+    local d
+    for d in /proc/[0-9]*; do
+        [ "$(awk '{ print $4 }' "$d/stat" 2>/dev/null)" = "$1" ] && echo "${d#/proc/}"
+    done
+    return 0
+}
+
+start_mock() { # NAME VAR ARGS...: a mock on the generator core; VAR = its port
+    local name=$1 var=$2 i port=""
+    shift 2
+    taskset -c "$GEN_CORE" "$MOCK" --port 0 "$@" >"$WORK/mock-$name.log" 2>&1 &
+    PIDS+=($!)
+    for ((i = 0; i < 100; i++)); do
+        port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/mock-$name.log" 2>/dev/null || true)
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || die "mock $name did not start: $(cat "$WORK/mock-$name.log")"
+    printf -v "$var" '%s' "$port"
+}
+
+# ---- other load on the machine --------------------------------------------------------------
+
+# The figures assume the two cores are ours. Every 2 s, note each process outside this run
+# (kernel threads aside) that used more than 10% of a core, with the scenario running then.
+proc_cpu() { # pid comm ppid utime+stime, for every process
+    awk '{ i = index($0, ") "); c = substr($0, index($0, "(") + 1, i - index($0, "(") - 1)
+           gsub(/[ \t]/, "_", c); n = split(substr($0, i + 2), f, " ")
+           print $1, c, f[2], f[12] + f[13] }' /proc/[0-9]*/stat 2>/dev/null || true
+}
+watch_foreign() {
+    local me=$1 prev cur
+    prev=$(proc_cpu)
+    while sleep 2; do
+        cur=$(proc_cpu)
+        awk -v me="$me" -v scen="$(cat "$WORK/scenario" 2>/dev/null)" '
+            NR == FNR { was[$1] = $4; next }
+            { comm[$1] = $2; ppid[$1] = $3; d = $4 - ($1 in was ? was[$1] : $4); if (d > 20) hot[$1] = d }
+            END { for (p in hot) { q = p + 0; ours = 0
+                      while (q > 2) { if (q == me + 0) { ours = 1; break } q = ppid[q] + 0 }
+                      if (!ours && q != 2) print scen, comm[p], hot[p] } }' \
+            <(echo "$prev") <(echo "$cur") >>"$WORK/foreign.log"
+        prev=$cur
+    done
+}
+steal() { awk '/^cpu / { print $9 }' /proc/stat; }
+# probe_stalls: the noise floor of each core, "core N: ..." lines (loadgen --stall-probe)
+probe_stalls() {
+    local c
+    for c in "$GEN_CORE" "$GW_CORE"; do
+        echo "core $c: $(taskset -c "$c" "$LOADGEN" --stall-probe 2 | head -1 | sed 's/^stall probe: //')"
+    done
+}
+scenario() { echo "$1" >"$WORK/scenario"; }
+
+log "work dir $WORK"
+log "probing each core for stalls (2 s each)"
+STALLS_BEFORE=$(probe_stalls)
+scenario setup
+watch_foreign $$ &
+PIDS+=($!)
+STEAL0=$(steal)
+T0=$(date +%s)
+start_mock fast MOCK_FAST
+start_mock slow MOCK_SLOW --delay-ms 20
+start_mock paced MOCK_PACED --frame-gap-ms "$PACED_GAP_MS" --frames "$B_FRAMES"
+start_mock hold MOCK_HOLD --frame-gap-ms "$HOLD_GAP_MS" --frames "$HOLD_FRAMES"
+
+render_nginx() { # PREFIX FAST SLOW PACED HOLD: nginx.conf for a prefix dir and four listen ports
+    local user=""
+    [ "$(id -u)" -eq 0 ] && user="user root;" # else nginx runs as the current user anyway
+    mkdir -p "$1/tmp"
+    sed -e "s|@USER_DIRECTIVE@|$user|" -e "s|@NOFILE@|$HARD|" -e "s|@PREFIX@|$1|g" \
+        -e "s|@MOCK_FAST_PORT@|$MOCK_FAST|" -e "s|@MOCK_SLOW_PORT@|$MOCK_SLOW|" \
+        -e "s|@MOCK_PACED_PORT@|$MOCK_PACED|" -e "s|@MOCK_HOLD_PORT@|$MOCK_HOLD|" \
+        -e "s|@NGINX_FAST_PORT@|$2|" -e "s|@NGINX_SLOW_PORT@|$3|" \
+        -e "s|@NGINX_PACED_PORT@|$4|" -e "s|@NGINX_HOLD_PORT@|$5|" \
+        "$BENCH/nginx.conf.in" >"$1/nginx.conf"
+}
+
+NGX=$WORK/nginx
+NGX_FAST=$(free_port) NGX_SLOW=$(free_port) NGX_PACED=$(free_port) NGX_HOLD=$(free_port)
+render_nginx "$NGX" "$NGX_FAST" "$NGX_SLOW" "$NGX_PACED" "$NGX_HOLD"
+NGX_PID=""
+
+SY_PORT=$(free_port)
+SY_PID=""
+sed -e "s|@SY_PORT@|$SY_PORT|" -e "s|@MOCK_FAST_PORT@|$MOCK_FAST|" \
+    -e "s|@MOCK_SLOW_PORT@|$MOCK_SLOW|" -e "s|@MOCK_PACED_PORT@|$MOCK_PACED|" \
+    -e "s|@MOCK_HOLD_PORT@|$MOCK_HOLD|" "$BENCH/switchyard.yaml.in" >"$WORK/switchyard.yaml"
+
+# Each scenario starts from fresh gateway processes: what one scenario leaves behind (grown
+# pools, overload aftermath) must not count in the next.
+restart_gateways() {
+    [ -n "$NGX_PID" ] && stop_pid "$NGX_PID"
+    [ -n "$SY_PID" ] && stop_pid "$SY_PID"
+    # nginx: non-daemon, from a temp prefix, as the current user, one worker on the gateway core
+    taskset -c "$GW_CORE" "$NGINX" -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" \
+        -g 'daemon off;' >>"$NGX/stdout.log" 2>&1 &
+    NGX_PID=$!
+    PIDS+=("$NGX_PID")
+    wait_port "$NGX_HOLD" 10 || die "nginx did not start: $(cat "$NGX/error.log" "$NGX/stdout.log")"
+    if [ -n "$SY" ]; then
+        taskset -c "$GW_CORE" "$SY" serve --config "$WORK/switchyard.yaml" --workers 1 \
+            --listen "127.0.0.1:$SY_PORT" >>"$WORK/switchyard.log" 2>&1 &
+        SY_PID=$!
+        PIDS+=("$SY_PID")
+        wait_ready "$SY_PORT" 20 || die "switchyard did not become ready: $(tail -5 "$WORK/switchyard.log")"
+    fi
+    sleep 1
+}
+
+TARGETS=(direct nginx)
+[ -n "$SY" ] && TARGETS+=(switchyard)
+
+url() { # TARGET KIND(fast|slow|paced|hold)
+    local port
+    case "$1:$2" in
+    direct:fast) port=$MOCK_FAST ;; direct:slow) port=$MOCK_SLOW ;;
+    direct:paced) port=$MOCK_PACED ;; direct:hold) port=$MOCK_HOLD ;;
+    nginx:fast) port=$NGX_FAST ;; nginx:slow) port=$NGX_SLOW ;;
+    nginx:paced) port=$NGX_PACED ;; nginx:hold) port=$NGX_HOLD ;;
+    switchyard:*) port=$SY_PORT ;;
+    esac
+    echo "http://127.0.0.1:$port/v1/chat/completions"
+}
+model() { case $1 in fast) echo bench ;; *) echo "bench-$1" ;; esac; }
+
+lg() { # TARGET KIND OUTFILE ARGS...: one loadgen run on the generator core
+    local target=$1 kind=$2 out=$3
+    shift 3
+    local extra=()
+    [ "$target" = switchyard ] && extra=(--capture-header x-switchyard-overhead-us)
+    taskset -c "$GEN_CORE" "$LOADGEN" --url "$(url "$target" "$kind")" --model "$(model "$kind")" \
+        "${extra[@]}" "$@" >"$out" 2>&1 || true
+}
+
+# ---- numbers --------------------------------------------------------------------------------
+
+# jget FILE KEY: a number from the loadgen's JSON line, "" when absent; jnum: 0 when absent
+jget() { { grep '^{' "$1" 2>/dev/null || true; } | tail -1 | sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p"; }
+jnum() {
+    local v
+    v=$(jget "$1" "$2")
+    echo "${v:-0}"
+}
+median() {
+    printf '%s\n' "$@" | grep -E '^-?[0-9]' | sort -g |
+        awk '{ a[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+             if (NR % 2) printf "%.1f\n", a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+minimum() { printf '%s\n' "$@" | grep -E '^-?[0-9]' | sort -g | head -1; }
+spread() { printf '%s\n' "$@" | grep -E '^-?[0-9]' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.0f…%.0f", lo, hi }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^-?[0-9]/ || b !~ /^-?[0-9]/) print "n/a"; else printf "%.1f\n", a - b }'; }
+total() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%d\n", s }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^-?[0-9]/ && b ~ /^-?[0-9]/ && a + 0 <= b + 0) }'; }
+
+MISSED=0
+SUMMARY=()
+verdict() { # NAME TARGET-TEXT MEASURED-TEXT OK(1|0|?|-)
+    local v
+    case $4 in
+    1) v="met" ;;
+    0) v="**MISSED**" MISSED=1 ;;
+    \?) v="inconclusive: the median and the best rounds disagree, the difference is within this machine's noise" ;;
+    *) v="not run" ;;
+    esac
+    SUMMARY+=("| $1 | $2 | $3 | $v |")
+}
+
+OUT=$WORK/report.md
+{
+    echo "# Switchyard benchmark"
+    echo
+    echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), \`make bench\` (bench/run.sh), scenarios: $SCENARIOS"
+    echo "- machine: $NCPU × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+    echo "- pinning: loadgen and mock upstreams on core $GEN_CORE; nginx (1 worker) and Switchyard (\`--workers 1\`) on core $GW_CORE"
+    echo "- nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'); switchyard: $SY_BUILD"
+    echo
+} >"$OUT"
+
+# ---- (a) and (b): one client ----------------------------------------------------------------
+
+# one_client_table PREFIX METRIC(lat|ttfb) TITLE: markdown table over the rounds of a scenario;
+# sets ADDED_P99_<target>, BEST_ADDED_P99_<target> and ERRORS_<target>.
+one_client_table() {
+    local pre=$1 m=$2 t r f d
+    echo "| target | $3 p50 µs | p90 µs | p99 µs | added p50 µs | added p90 µs | **added p99 µs** | added p99, range over rounds | added p99, best rounds | errors | gateway-reported overhead p50 / p99 µs |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    local dp99=()
+    for ((r = 1; r <= ROUNDS; r++)); do dp99+=("$(jget "$WORK/$pre-direct-$r.txt" "${m}_p99")"); done
+    for t in "${TARGETS[@]}"; do
+        local p50=() p90=() p99=() a50=() a90=() a99=() err=() h50=() h99=()
+        for ((r = 1; r <= ROUNDS; r++)); do
+            f="$WORK/$pre-$t-$r.txt" d="$WORK/$pre-direct-$r.txt"
+            p50+=("$(jget "$f" "${m}_p50")")
+            p90+=("$(jget "$f" "${m}_p90")")
+            p99+=("$(jget "$f" "${m}_p99")")
+            a90+=("$(minus "$(jget "$f" "${m}_p90")" "$(jget "$d" "${m}_p90")")")
+            a50+=("$(minus "$(jget "$f" "${m}_p50")" "$(jget "$d" "${m}_p50")")")
+            a99+=("$(minus "$(jget "$f" "${m}_p99")" "$(jget "$d" "${m}_p99")")")
+            err+=("$(jget "$f" errors)")
+            [ -n "$(jget "$f" errors)" ] || err+=(999999) # no result line: the run failed
+            h50+=("$(jget "$f" hdr_p50)")
+            h99+=("$(jget "$f" hdr_p99)")
+        done
+        local A50="–" A90="–" A99="–" RANGE="–" BEST="–" HDR="–"
+        if [ "$t" != direct ]; then
+            A50=$(median "${a50[@]}") A90=$(median "${a90[@]}") A99=$(median "${a99[@]}")
+            RANGE=$(spread "${a99[@]}")
+            BEST=$(minus "$(minimum "${p99[@]}")" "$(minimum "${dp99[@]}")")
+        fi
+        [ "$t" = switchyard ] && HDR="$(median "${h50[@]}") / $(median "${h99[@]}")"
+        echo "| $t | $(median "${p50[@]}") | $(median "${p90[@]}") | $(median "${p99[@]}") | $A50 | $A90 | $A99 | $RANGE | $BEST | $(total "${err[@]}") | $HDR |"
+        printf -v "ADDED_P99_$t" '%s' "$A99"
+        printf -v "BEST_ADDED_P99_$t" '%s' "$BEST"
+        printf -v "ERRORS_$t" '%s' "$(total "${err[@]}")"
+    done
+}
+
+one_client_verdict() { # NAME MARGIN-µs
+    if [ -z "$SY" ]; then
+        verdict "$1" "≤ nginx + $2 µs" "n/a" -
+        return
+    fi
+    local lim best_lim ok=0 best_ok=0
+    lim=$(awk -v n="$ADDED_P99_nginx" -v m="$2" 'BEGIN { printf "%.1f", n + m }')
+    best_lim=$(awk -v n="$BEST_ADDED_P99_nginx" -v m="$2" 'BEGIN { printf "%.1f", n + m }')
+    le "$ADDED_P99_switchyard" "$lim" && ok=1
+    le "$BEST_ADDED_P99_switchyard" "$best_lim" && best_ok=1
+    # Met or missed when both views agree; a difference that flips between them is noise.
+    [ "$ok" != "$best_ok" ] && ok="?"
+    [ "$ERRORS_switchyard" = 0 ] || ok=0
+    verdict "$1" "≤ nginx + $2 µs = $lim µs" \
+        "$ADDED_P99_switchyard µs (nginx $ADDED_P99_nginx); best rounds: $BEST_ADDED_P99_switchyard vs $BEST_ADDED_P99_nginx" "$ok"
+}
+
+one_client_note() {
+    echo "Open loop at $A_RATE requests/s, so one request is in flight; $ROUNDS rounds of ${SECS} s (after 0.5 s of warm-up) per"
+    echo "target, interleaved direct → nginx → switchyard, each round a p50/p99 over $((A_RATE * SECS)) requests."
+    echo "Columns are medians over rounds; added = target − direct within a round. \"Best rounds\" = best p99 of the"
+    echo "target − best p99 of direct: host noise only ever adds latency, so this is the least disturbed view."
+}
+
+run_a() {
+    log "(a) one client, non-stream: $ROUNDS rounds × ${#TARGETS[@]} targets × ${SECS} s"
+    restart_gateways
+    local r t
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in "${TARGETS[@]}"; do
+            lg "$t" fast "$WORK/a-$t-$r.txt" --rate "$A_RATE" --duration "$SECS" --warmup 0.5 \
+                --spin-us "$SPIN_US" --label "a-$t-$r"
+        done
+    done
+    {
+        echo "## (a) One client, non-stream, zero-latency mock"
+        echo
+        echo "Latency: scheduled send → last body byte."
+        one_client_note
+        echo
+        one_client_table a lat latency
+        echo
+    } >>"$OUT"
+    one_client_verdict "(a) added p99, non-stream" 20
+}
+
+fidelity_sums() { # FILES...: expected received lost ooo merged foreign multi-frame-reads reads errors
+    local f e=0 g=0 l=0 o=0 m=0 x=0 mr=0 rd=0 er=0
+    for f in "$@"; do
+        e=$((e + $(jnum "$f" frames_expected))) g=$((g + $(jnum "$f" frames)))
+        l=$((l + $(jnum "$f" lost))) o=$((o + $(jnum "$f" out_of_order)))
+        m=$((m + $(jnum "$f" merged))) x=$((x + $(jnum "$f" foreign)))
+        mr=$((mr + $(jnum "$f" multi_frame_reads))) rd=$((rd + $(jnum "$f" reads)))
+        er=$((er + $(jnum "$f" errors)))
+    done
+    echo "$e $g $l $o $m $x $mr $rd $er"
+}
+
+run_b() {
+    log "(b) one client, $B_FRAMES-frame stream: $ROUNDS rounds × ${#TARGETS[@]} targets × ${SECS} s"
+    restart_gateways
+    local r t files run e g l o m x mr rd er fid_ok=1
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in "${TARGETS[@]}"; do
+            lg "$t" fast "$WORK/b-$t-$r.txt" --rate "$A_RATE" --duration "$SECS" --warmup 0.5 \
+                --spin-us "$SPIN_US" --stream --frames "$B_FRAMES" --label "b-$t-$r"
+        done
+    done
+    log "(b) frame fidelity with ${PACED_GAP_MS} ms between frames"
+    for t in "${TARGETS[@]}"; do
+        lg "$t" paced "$WORK/bp-$t.txt" --rate 50 --duration 2 --stream --frames "$B_FRAMES" \
+            --label "bp-$t"
+    done
+    {
+        echo "## (b) One client, $B_FRAMES-frame stream, zero-latency mock"
+        echo
+        echo "Time to first byte: scheduled send → first complete SSE data frame. The mock writes the $B_FRAMES frames back to back."
+        one_client_note
+        echo
+        one_client_table b ttfb "first frame"
+        echo
+        echo "Whole stream (scheduled send → last byte), medians over rounds:"
+        echo
+        echo "| target | p50 µs | p99 µs |"
+        echo "|---|---|---|"
+        for t in "${TARGETS[@]}"; do
+            local p50=() p99=()
+            for ((r = 1; r <= ROUNDS; r++)); do
+                p50+=("$(jget "$WORK/b-$t-$r.txt" lat_p50)")
+                p99+=("$(jget "$WORK/b-$t-$r.txt" lat_p99)")
+            done
+            echo "| $t | $(median "${p50[@]}") | $(median "${p99[@]}") |"
+        done
+        echo
+        echo "Frame fidelity: every upstream frame must arrive as its own SSE event, in order (its \"seq\"), then"
+        echo "\`data: [DONE]\`. Merged = one event carrying two upstream frames; foreign = a data event the mock never"
+        echo "sent. Reads with more than one frame are information only: back to back, TCP coalesces writes on any"
+        echo "hop; with ${PACED_GAP_MS} ms between frames (\"paced\", 100 streams) a proxy that forwards each frame when it"
+        echo "arrives delivers one frame per read."
+        echo
+        echo "| target | run | frames expected | received | lost | out of order | merged | foreign | streams failed | reads with >1 frame |"
+        echo "|---|---|---|---|---|---|---|---|---|---|"
+    } >>"$OUT"
+    for t in "${TARGETS[@]}"; do
+        files=()
+        for ((r = 1; r <= ROUNDS; r++)); do files+=("$WORK/b-$t-$r.txt"); done
+        for run in back-to-back "paced ${PACED_GAP_MS} ms"; do
+            [ "$run" != back-to-back ] && files=("$WORK/bp-$t.txt")
+            read -r e g l o m x mr rd er <<<"$(fidelity_sums "${files[@]}")"
+            echo "| $t | $run | $e | $g | $l | $o | $m | $x | $er | $mr of $rd |" >>"$OUT"
+            if [ "$t" = switchyard ] && { [ "$e" = 0 ] || [ "$g" != "$e" ] || [ "$l" != 0 ] ||
+                [ "$o" != 0 ] || [ "$m" != 0 ] || [ "$x" != 0 ] || [ "$er" != 0 ]; }; then
+                fid_ok=0
+            fi
+        done
+    done
+    echo >>"$OUT"
+    one_client_verdict "(b) added p99 time to first frame" 30
+    if [ -n "$SY" ]; then
+        verdict "(b) frame fidelity" "every frame, in order, none merged" \
+            "$([ $fid_ok = 1 ] && echo "all frames, none merged" || echo "failures: see table (b)")" "$fid_ok"
+    else
+        verdict "(b) frame fidelity" "every frame, in order, none merged" "n/a" -
+    fi
+}
+
+# ---- (c) latency-bounded throughput against a 20 ms mock -------------------------------------
+
+# step TARGET RATE: true when p99 < 45 ms and no error. A failed step is run once more and fails
+# only if the retry fails too: on a shared VM one host stall can spoil a few seconds of any target.
+step() {
+    local t=$1 rate=$2 try f p99 err
+    for try in 1 2; do
+        f="$WORK/c-$t-$rate-$try.txt"
+        lg "$t" slow "$f" --rate "$rate" --duration "$SECS" --warmup "$C_WARMUP" --conns 32 \
+            --max-conns 2000 --timeout-ms 2000 --tick-us 100 --label "c-$t-$rate"
+        p99=$(jget "$f" lat_p99)
+        err=$(jget "$f" errors)
+        echo "| $t | $rate | $try | $(jget "$f" ok_per_s) | $(jget "$f" lat_p50) | $p99 | $err | $(jget "$f" conns) | $(jget "$f" lag_p99) |" >>"$WORK/c-steps.md"
+        sleep 1 # let the sockets of an overloaded step drain
+        if [ "$err" = 0 ] && awk -v p="$p99" -v m="$C_P99_MAX_US" 'BEGIN { exit !(p != "" && p >= 0 && p < m) }'; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+max_rate() { # TARGET: sets CMAX_<target>: the ladder up to the first failure, then two bisections
+    local t=$1 best=0 bad=0 r mid i
+    for r in $C_LADDER; do
+        if step "$t" "$r"; then best=$r; else bad=$r; break; fi
+    done
+    if [ "$bad" -gt 0 ] && [ "$best" -gt 0 ]; then
+        for i in 1 2; do
+            mid=$(((best + bad) / 200 * 100))
+            [ "$mid" -le "$best" ] && break
+            if step "$t" "$mid"; then best=$mid; else bad=$mid; fi
+        done
+    fi
+    printf -v "CMAX_$t" '%s' "$best"
+    log "(c) $t: $best req/s"
+}
+
+run_c() {
+    log "(c) latency-bounded throughput, 20 ms mock, ladder $C_LADDER req/s"
+    local t
+    : >"$WORK/c-steps.md"
+    for t in "${TARGETS[@]}"; do
+        restart_gateways
+        max_rate "$t"
+    done
+    vs_nginx() { awk -v a="$1" -v b="$CMAX_nginx" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
+    {
+        echo "## (c) Latency-bounded throughput on one gateway core, 20 ms mock"
+        echo
+        echo "Highest open-loop rate with p99 < 45 ms and no error: a ladder of ${SECS} s steps (after ${C_WARMUP} s of warm-up) up"
+        echo "to the first failure, then two bisection steps; a failed step is retried once. \"direct\" is the ceiling of the"
+        echo "generator and the mock, which share core $GEN_CORE: a proxy cannot be measured above it."
+        echo
+        echo "| target | max rate req/s | vs nginx |"
+        echo "|---|---|---|"
+        for t in "${TARGETS[@]}"; do
+            local v="CMAX_$t"
+            echo "| $t | ${!v} | $(vs_nginx "${!v}") |"
+        done
+        echo
+        echo "<details><summary>every step</summary>"
+        echo
+        echo "| target | rate | try | ok/s | p50 µs | p99 µs | errors | connections opened | send lag p99 µs |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        cat "$WORK/c-steps.md"
+        echo
+        echo "</details>"
+        echo
+    } >>"$OUT"
+    if [ -n "$SY" ]; then
+        local need ok=0 capped=""
+        need=$(awk -v n="$CMAX_nginx" 'BEGIN { printf "%.0f", n * 0.8 }')
+        [ "$CMAX_switchyard" -ge "$need" ] && [ "$CMAX_switchyard" -gt 0 ] && ok=1
+        [ "$CMAX_nginx" -ge "$CMAX_direct" ] && capped=", at the generator's ceiling"
+        verdict "(c) throughput, p99 < 45 ms" "≥ 0.8 × nginx = $need req/s" \
+            "$CMAX_switchyard req/s (nginx $CMAX_nginx$capped)" "$ok"
+    else
+        verdict "(c) throughput, p99 < 45 ms" "≥ 0.8 × nginx" "n/a" -
+    fi
+}
+
+# ---- (d) RSS idle and with 5,000 open streams ---------------------------------------------
+
+# hold TARGET PID...: opens STREAMS streams through TARGET and samples the summed RSS of the
+# PIDs; sets HOLD_RSS (highest of 10 samples, kB), HOLD_EST and HOLD_FAIL.
+hold() {
+    local t=$1 f="$WORK/d-$1.txt" i s pid lgpid
+    shift
+    taskset -c "$GEN_CORE" "$LOADGEN" --url "$(url "$t" hold)" --model "$(model hold)" \
+        --hold "$STREAMS" --rate 2500 --stream --duration 60 --timeout-ms 20000 \
+        --label "d-$t" >"$f" 2>&1 &
+    lgpid=$!
+    PIDS+=("$lgpid")
+    for ((i = 0; i < 600; i++)); do
+        grep -q '^ready' "$f" 2>/dev/null && break
+        kill -0 "$lgpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    HOLD_RSS=0
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        s=0
+        for pid in "$@"; do s=$((s + $(rss_kb "$pid"))); done
+        [ "$s" -gt "$HOLD_RSS" ] && HOLD_RSS=$s
+        sleep 0.2
+    done
+    stop_pid "$lgpid"
+    HOLD_EST=$(sed -n 's/^ready established=\([0-9]*\).*/\1/p' "$f")
+    HOLD_FAIL=$(sed -n 's/^ready .*failed=\([0-9]*\).*/\1/p' "$f")
+    HOLD_EST=${HOLD_EST:-0} HOLD_FAIL=${HOLD_FAIL:-?}
+}
+
+run_d() {
+    log "(d) RSS idle and with $STREAMS open streams"
+    restart_gateways
+    local ngx_worker ngx_idle sy_idle="" sy_after
+    ngx_worker=$(children "$NGX_PID" | head -1)
+    ngx_idle=$(($(rss_kb "$NGX_PID") + $(rss_kb "$ngx_worker")))
+    [ -n "$SY" ] && sy_idle=$(rss_kb "$SY_PID")
+    hold nginx "$NGX_PID" "$ngx_worker"
+    {
+        echo "## (d) Resident memory (VmRSS)"
+        echo
+        echo "Idle: 1 s after startup, before any request. Streams: $STREAMS concurrent streams, opened at 2,500/s; the mock"
+        echo "sends one frame per second so they stay open; highest of 10 samples once every stream has its first frame."
+        echo "nginx counts master + worker."
+        echo
+        echo "| target | idle MB | with $STREAMS streams MB | streams open | failed |"
+        echo "|---|---|---|---|---|"
+        echo "| nginx | $(mb "$ngx_idle") | $(mb "$HOLD_RSS") | $HOLD_EST | $HOLD_FAIL |"
+    } >>"$OUT"
+    if [ -z "$SY" ]; then
+        echo >>"$OUT"
+        verdict "(d) RSS idle" "≤ 30 MB" "n/a" -
+        verdict "(d) RSS at $STREAMS streams" "≤ 100 MB" "n/a" -
+        return
+    fi
+    hold switchyard "$SY_PID"
+    sleep 2
+    sy_after=$(rss_kb "$SY_PID")
+    {
+        echo "| switchyard | $(mb "$sy_idle") | $(mb "$HOLD_RSS") | $HOLD_EST | $HOLD_FAIL |"
+        echo
+        echo "Switchyard 2 s after the streams were closed: $(mb "$sy_after") MB."
+        echo
+    } >>"$OUT"
+    local ok=0
+    [ "$sy_idle" -gt 0 ] && [ "$sy_idle" -le $((30 * 1024)) ] && ok=1
+    verdict "(d) RSS idle" "≤ 30 MB" "$(mb "$sy_idle") MB" "$ok"
+    ok=0
+    [ "$HOLD_RSS" -gt 0 ] && [ "$HOLD_RSS" -le $((100 * 1024)) ] && [ "$HOLD_EST" = "$STREAMS" ] && ok=1
+    verdict "(d) RSS at $STREAMS streams" "≤ 100 MB, every stream open" \
+        "$(mb "$HOLD_RSS") MB, $HOLD_EST open" "$ok"
+}
+
+# ---- (e) instructions per proxied request (callgrind) ---------------------------------------
+
+# callgrind_ir NAME PORT CMD...: runs CMD under callgrind; after 200 warm-up requests, zeroes the
+# counters, sends CG_REQUESTS sequential non-stream requests, dumps; then the same for a quarter
+# as many 20-frame streams. Sets IR_NONSTREAM and IR_STREAM (instructions per request).
+callgrind_ir() {
+    local name=$1 port=$2
+    shift 2
+    local dir="$WORK/cg-$name" pid i kind n
+    local target="http://127.0.0.1:$port/v1/chat/completions"
+    mkdir -p "$dir"
+    IR_NONSTREAM="n/a" IR_STREAM="n/a"
+    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" "$@" \
+        >"$dir/stdout.log" 2>"$dir/valgrind.log" &
+    pid=$!
+    PIDS+=("$pid")
+    if wait_port "$port" 60; then
+        sleep 1
+        "$LOADGEN" --url "$target" --model bench --sequential 200 --timeout-ms 30000 \
+            --label "cg-warm-$name" >"$dir/warm.txt" 2>&1 || true
+        for kind in nonstream stream; do
+            local flags=() dump
+            n=$CG_REQUESTS
+            [ $kind = stream ] && flags=(--stream --frames "$B_FRAMES") n=$((CG_REQUESTS / 4))
+            callgrind_control -z "$pid" >>"$dir/control.log" 2>&1 || break
+            "$LOADGEN" --url "$target" --model bench --sequential "$n" --timeout-ms 30000 \
+                "${flags[@]}" --label "cg-$name-$kind" >"$dir/$kind.txt" 2>&1 || true
+            callgrind_control -d "$pid" >>"$dir/control.log" 2>&1 || break
+            # dumps are numbered in order: .1 after the non-stream run, .2 after the stream run
+            dump="$dir/callgrind.out.$([ $kind = stream ] && echo 2 || echo 1)"
+            local ir ok
+            ir=$(awk '/^totals:/ { print $2 }' "$dump" 2>/dev/null)
+            ok=$(jget "$dir/$kind.txt" ok)
+            if [ -n "$ir" ] && [ -n "$ok" ] && [ "$ok" -gt 0 ]; then
+                printf -v "IR_${kind^^}" '%s' "$(awk -v t="$ir" -v n="$ok" 'BEGIN { printf "%.0f", t / n }')"
+            fi
+        done
+    fi
+    stop_pid "$pid"
+}
+
+run_e() {
+    log "(e) instructions per request under callgrind ($CG_REQUESTS sequential requests)"
+    local cg_ngx=$WORK/cg-nginx-prefix cg_port
+    cg_port=$(free_port)
+    render_nginx "$cg_ngx" "$cg_port" "$(free_port)" "$(free_port)" "$(free_port)"
+    callgrind_ir nginx "$cg_port" "$NGINX" -p "$cg_ngx" -e "$cg_ngx/error.log" \
+        -c "$cg_ngx/nginx.conf" -g 'daemon off; master_process off;'
+    local ngx_ns=$IR_NONSTREAM ngx_s=$IR_STREAM sy_ns="n/a" sy_s="n/a"
+    if [ -n "$SY" ]; then
+        cg_port=$(free_port)
+        callgrind_ir switchyard "$cg_port" "$SY" serve --config "$WORK/switchyard.yaml" \
+            --workers 1 --listen "127.0.0.1:$cg_port"
+        sy_ns=$IR_NONSTREAM sy_s=$IR_STREAM
+    fi
+    {
+        echo "## (e) Instructions per proxied request (callgrind)"
+        echo
+        echo "User-space instructions (Ir) of the whole gateway process between \`callgrind_control -z\` and \`-d\`,"
+        echo "divided by the requests sent in between: $CG_REQUESTS sequential non-stream requests, then $((CG_REQUESTS / 4))"
+        echo "sequential $B_FRAMES-frame streams, after 200 warm-up requests. Deterministic: the figure for regressions."
+        echo
+        echo "| target | non-stream | $B_FRAMES-frame stream |"
+        echo "|---|---|---|"
+        echo "| nginx | $ngx_ns | $ngx_s |"
+        echo "| switchyard | $sy_ns | $sy_s |"
+        echo
+    } >>"$OUT"
+    SUMMARY+=("| (e) instructions per request | (recorded; no target) | $sy_ns non-stream, $sy_s stream (nginx $ngx_ns, $ngx_s) | – |")
+}
+
+# ---- run --------------------------------------------------------------------------------------
+
+for s in a b c d e; do
+    if want $s; then
+        scenario "$s"
+        "run_$s"
+    fi
+done
+
+STALLS_AFTER=$(probe_stalls)
+{
+    echo "## Other load on the machine"
+    echo
+    echo "Noise floor: a process spinning alone on each core, counting the times it did not run for more than"
+    echo "100 µs although it never yielded (interrupts, or the host running something else):"
+    echo
+    echo "- before the run: ${STALLS_BEFORE//$'\n'/; }"
+    echo "- after the run: ${STALLS_AFTER//$'\n'/; }"
+    echo
+    echo "Steal time reported by the kernel: $(awk -v s="$(($(steal) - STEAL0))" -v t="$(($(date +%s) - T0))" -v n="$NCPU" \
+        'BEGIN { if (t > 0) printf "%.1f%%", 100 * s / (t * n * 100); else print "n/a" }') of the run."
+    if [ -s "$WORK/foreign.log" ]; then
+        echo "Processes outside this run used the CPU (seconds, per scenario); the figures of those scenarios are disturbed:"
+        echo
+        awk '{ t[$1 " " $2] += $3 } END { for (k in t) printf "- (%s) %s: %.0f s\n", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), t[k] / 100 }' \
+            "$WORK/foreign.log" | sort
+    else
+        echo "No other process used more than 10% of a core during the run."
+    fi
+    echo
+} >>"$OUT"
+
+{
+    echo "## Targets"
+    echo
+    echo "| criterion | target | measured | verdict |"
+    echo "|---|---|---|---|"
+    printf '%s\n' "${SUMMARY[@]}"
+    echo
+    echo "Best published gateway figures for reference: 107 µs added p99 at one client (on 4 cores), 273 µs added"
+    echo "time to first token."
+} >>"$OUT"
+
+mkdir -p "$RESULTS"
+cp "$OUT" "$REPORT"
+cat "$OUT"
+echo
+log "report written to ${REPORT#"$ROOT"/}"
+if [ "$MISSED" = 1 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then exit 1; fi
+exit 0

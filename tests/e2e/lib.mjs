@@ -167,6 +167,7 @@ ${up('silent', 'up-silent')}
 ${up('stall', 'up-stall', '    timeouts:\n      idle_ms: 600\n')}
 ${up('medium', 'up-medium')}
 ${up('long', 'up-long')}
+${up('flood', 'up-flood')}
   - name: unreachable
     provider: openai
     model: up-echo
@@ -206,6 +207,7 @@ export const STANDARD_MODELS = [
   ['stall', 'openai'],
   ['medium', 'openai'],
   ['long', 'openai'],
+  ['flood', 'openai'],
   ['unreachable', 'openai'],
   ['mock-e2e', 'mock'],
   ['mock-fixed', 'mock'],

@@ -112,6 +112,8 @@ export const MEDIUM_INTERVAL_MS = 100;
 export const MEDIUM_TEXT = Array.from({ length: MEDIUM_CHUNKS }, (_, i) => `part${i} `).join('');
 export const LONG_INTERVAL_MS = 50;
 export const LONG_DURATION_MS = 30000;
+export const FLOOD_PAD = 65536;   // bytes of padding per flood frame
+export const FLOOD_FRAMES = 1024; // ~64 MiB in all: more than the kernel buffers on both hops
 
 const SSE_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
 const JSON_CONTENT_TYPE = 'application/json';
@@ -246,6 +248,7 @@ export function echoStreamWrites(model, includeUsage) {
 function startServer() {
   const requests = [];
   const events = [];
+  const flood = { written: 0, done: false };
   let seq = 0;
 
   const server = http.createServer((req, res) => {
@@ -261,6 +264,7 @@ function startServer() {
   function handle(req, res, body) {
     if (req.url === '/__requests' && req.method === 'GET') return sendJson(res, 200, requests);
     if (req.url === '/__events' && req.method === 'GET') return sendJson(res, 200, events);
+    if (req.url === '/__flood' && req.method === 'GET') return sendJson(res, 200, flood);
     if (req.url === '/__reset' && req.method === 'POST') {
       requests.length = 0;
       events.length = 0;
@@ -424,6 +428,28 @@ function startServer() {
         const frames = simpleTextFrames('chatcmpl-e2e-long', model, pieces);
         head(200, SSE_CONTENT_TYPE);
         return play(frames.flatMap((f) => [f, LONG_INTERVAL_MS]));
+      }
+
+      case 'up-flood': {
+        // FLOOD_FRAMES frames of FLOOD_PAD bytes as fast as the socket takes them, honouring
+        // 'drain' (so what was written is what the gateway read). Bypasses the recorder.
+        head(200, SSE_CONTENT_TYPE);
+        flood.written = 0;
+        flood.done = false;
+        let seq = 0;
+        const pad = 'x'.repeat(FLOOD_PAD);
+        const pump = () => {
+          while (seq < FLOOD_FRAMES && !closed) {
+            const frame = `data: {"seq":${seq++},"pad":"${pad}"}\n\n`;
+            flood.written += frame.length;
+            if (!origWrite(frame)) return res.once('drain', pump);
+          }
+          if (closed) return;
+          flood.written += 14;
+          flood.done = true;
+          origEnd('data: [DONE]\n\n');
+        };
+        return pump();
       }
 
       default:

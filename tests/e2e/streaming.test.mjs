@@ -3,6 +3,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
 import OpenAI from 'openai';
 import { startStack, curl, now, sleep, sseEvents, chatBody, assertGatewayHeaders } from './lib.mjs';
 import { SILENT_TEXT, SILENT_PIECES, SILENT_GAP_MS, SILENT_MID_GAP_MS, simpleTextFrames } from './mock_upstream.mjs';
@@ -206,4 +207,61 @@ test('idle timeout after the first byte: SDK raises APIError from the stream', T
     },
   );
   assert.equal(chunks, 1, 'the role chunk arrived before the error');
+});
+
+// Backpressure: a client that stops reading must stop the upstream (through both hops), the
+// gateway's memory must stay flat, and once the client reads again every byte arrives.
+test('backpressure: a stalled client pauses the upstream; memory stays bounded; nothing lost', { timeout: 30000 }, async () => {
+  const { FLOOD_PAD, FLOOD_FRAMES } = await import('./mock_upstream.mjs');
+  const net = await import('node:net');
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${s.gw.pid}/status`, 'utf8'))[1]) / 1024;
+  const flood = async () => (await fetch(`http://127.0.0.1:${s.mock.port}/__flood`)).json();
+  const rssBefore = rss();
+  const sock = net.connect(s.gw.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.pause(); // read nothing
+  const body = chatBody('flood', 'go', { stream: true });
+  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // let every buffer on the path fill up
+  let last = -1;
+  let f;
+  for (let i = 0; i < 40; i++) {
+    await sleep(100);
+    f = await flood();
+    if (f.written === last && f.written > 0) break;
+    last = f.written;
+  }
+  const total = FLOOD_FRAMES * (FLOOD_PAD + 30);
+  assert.equal(f.done, false, 'the upstream could not finish while the client read nothing');
+  assert.ok(f.written < total / 2, `upstream wrote ${f.written} of ${total} bytes while the client was stalled`);
+  const grown = rss() - rssBefore;
+  if (process.env.E2E_VERBOSE) console.log('flood written', f.written, 'of', total, 'rss grown MB', grown);
+  assert.ok(grown < 24, `gateway RSS grew by ${grown.toFixed(1)} MB while holding a stalled stream`);
+  // now read everything
+  const chunks = [];
+  sock.on('data', (c) => chunks.push(c));
+  sock.resume();
+  await new Promise((r, j) => {
+    sock.once('end', r);
+    sock.once('error', j);
+  });
+  const raw = Buffer.concat(chunks).toString('latin1');
+  const bodyText = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  // undo chunked framing
+  let text = '';
+  for (let i = 0; ; ) {
+    const eol = bodyText.indexOf('\r\n', i);
+    const n = parseInt(bodyText.slice(i, eol), 16);
+    if (!n) break;
+    text += bodyText.slice(eol + 2, eol + 2 + n);
+    i = eol + 2 + n + 2;
+  }
+  const seqs = [...text.matchAll(/"seq":(\d+),"pad":"(x*)"/g)];
+  assert.equal(seqs.length, FLOOD_FRAMES, 'every frame arrived');
+  seqs.forEach((m, i) => {
+    assert.equal(Number(m[1]), i);
+    assert.equal(m[2].length, FLOOD_PAD);
+  });
+  assert.ok(text.endsWith('data: [DONE]\n\n'));
+  assert.equal((await flood()).done, true);
 });

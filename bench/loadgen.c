@@ -45,6 +45,8 @@
 
 #include <uv.h>
 
+#include "common.h"
+
 #define SY_LG_HEAD_MAX 8192  /* response head cap; over it the request fails */
 #define SY_LG_READ_BUF 65536 /* one shared read buffer: reads are consumed synchronously */
 #define SY_LG_SWEEP_MS 10
@@ -172,31 +174,6 @@ static uv_timer_t sweep_timer, end_timer;
 static uv_signal_t sig_term, sig_int;
 static uint64_t hold_established, hold_failed, hold_ended;
 static int hold_ready;
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("loadgen: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(2);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (p == NULL) abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n);
-    if (p == NULL) abort();
-    return p;
-}
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -1197,6 +1174,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "loadgen";
     int free_port = 0;
     loop = uv_default_loop();
     for (int i = 1; i < argc; i++) {

@@ -30,6 +30,8 @@
 
 #include <uv.h>
 
+#include "common.h"
+
 #define SY_MOCK_REQ_MAX (1024 * 1024) /* request head + body cap; over it the connection closes */
 #define SY_MOCK_BACKLOG 4096
 
@@ -70,31 +72,6 @@ typedef struct {
 static sy_mock_opts_t opts = {"127.0.0.1", 0, 0, 0, 20};
 static sy_mock_replies_t replies;
 static uv_loop_t *loop;
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("mock_upstream: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(2);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (p == NULL) abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n);
-    if (p == NULL) abort();
-    return p;
-}
 
 static sy_mock_iov_t render(const char *fmt, ...)
 {
@@ -356,6 +333,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "mock_upstream";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -56,26 +56,9 @@ want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 # ---- packages: nothing installed by hand survives on a fresh machine ------------------------
 
 # scripts/deps.sh (shared with `make build` and `make test`) installs what is missing as root,
-# else prints the apt-get line and fails. The fallback keeps bench/ usable on its own.
+# else prints the apt-get line and fails.
 ensure_packages() {
-    if [ -x "$ROOT/scripts/deps.sh" ]; then
-        "$ROOT/scripts/deps.sh" bench
-        return
-    fi
-    local missing=() p
-    for p in gcc make cmake pkg-config libuv1-dev nginx-light valgrind util-linux; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "bench: missing Debian packages; run:" >&2
-        echo "  sudo apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    "$ROOT/scripts/deps.sh" bench
 }
 
 ensure_packages

@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "providers/provider.h"
+#include "routing/route.h"
 #include "worker.h"
 
 #define EXIT_USAGE 2
@@ -52,6 +53,7 @@ static sy_config_t *load_config(const char *path)
         sy_config_free(cfg);
         return NULL;
     }
+    sy_route_init(cfg);
     return cfg;
 }
 

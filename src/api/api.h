@@ -17,6 +17,15 @@ void sy_api_send_error(sy_http_req_t *req, sy_err_t err, const char *param, cons
 /* Same with explicit status/type/code (for upstream errors and special cases). */
 void sy_api_send_error_ex(sy_http_req_t *req, int status, const char *type, const char *code,
                           const char *param, const char *message);
+/* Same with extra response headers (at most 7). */
+void sy_api_send_error_hdrs(sy_http_req_t *req, int status, const char *type, const char *code,
+                            const char *param, const char *message, const sy_http_header_t *extra,
+                            size_t n_extra);
+/* Sends a complete application/json response with the overhead header and extra headers. */
+void sy_api_send_json(sy_http_req_t *req, int status, const char *body, size_t len,
+                      const sy_http_header_t *extra, size_t n_extra);
+/* The table's status, OpenAI type and code for err. */
+void sy_api_error_info(sy_err_t err, int *status, const char **type, const char **code);
 /* Appends the error object JSON to b (used for in-stream SSE error events too). */
 void sy_api_error_json(sy_buf_t *b, sy_err_t err, const char *param, const char *message);
 /* HTTP status for err. */
@@ -26,6 +35,7 @@ void sy_api_overhead_header(sy_http_header_t *hdr, char buf[24], uint64_t us);
 
 /* Surfaces */
 void sy_api_chat_completions(sy_http_req_t *req, struct sy_worker *w);
+void sy_api_messages(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_models(sy_http_req_t *req, struct sy_worker *w, sy_str_t id);
 void sy_api_healthz(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_readyz(sy_http_req_t *req, struct sy_worker *w);

@@ -27,6 +27,7 @@ static const struct {
     [SY_ERR_UPSTREAM_TIMEOUT] = {504, "timeout_error", "upstream_timeout"},
     [SY_ERR_UPSTREAM_STATUS] = {502, "upstream_error", "upstream_error"},
     [SY_ERR_SHUTTING_DOWN] = {503, "server_error", "shutting_down"},
+    [SY_ERR_UNAVAILABLE] = {503, "server_error", "no_deployment_available"},
     [SY_ERR_CONFIG] = {500, "server_error", "config_error"},
     [SY_ERR_INTERNAL] = {500, "server_error", "internal_error"},
 };
@@ -69,17 +70,41 @@ void sy_api_overhead_header(sy_http_header_t *hdr, char buf[24], uint64_t us)
     hdr->value = sy_str(buf, (size_t)n);
 }
 
-void sy_api_send_error_ex(sy_http_req_t *req, int status, const char *type, const char *code,
-                          const char *param, const char *message)
+void sy_api_send_json(sy_http_req_t *req, int status, const char *body, size_t len,
+                      const sy_http_header_t *extra, size_t n_extra)
+{
+    sy_http_header_t h[8];
+    size_t n = 0;
+    char ov[24];
+    sy_api_overhead_header(&h[n++], ov, sy_clock_mono_us() - req->t_complete_us);
+    for (size_t i = 0; i < n_extra && n < 8; i++)
+        h[n++] = extra[i];
+    sy_http_res_send(req, status, "application/json", body, len, h, n);
+}
+
+void sy_api_send_error_hdrs(sy_http_req_t *req, int status, const char *type, const char *code,
+                            const char *param, const char *message, const sy_http_header_t *extra,
+                            size_t n_extra)
 {
     sy_buf_t b;
     sy_buf_init(&b, 64 * 1024);
     error_json(&b, type, code, param, message);
-    char ov[24];
-    sy_http_header_t h;
-    sy_api_overhead_header(&h, ov, sy_clock_mono_us() - req->t_complete_us);
-    sy_http_res_send(req, status, "application/json", b.base, b.len, &h, 1);
+    sy_api_send_json(req, status, b.base, b.len, extra, n_extra);
     sy_buf_dispose(&b);
+}
+
+void sy_api_send_error_ex(sy_http_req_t *req, int status, const char *type, const char *code,
+                          const char *param, const char *message)
+{
+    sy_api_send_error_hdrs(req, status, type, code, param, message, NULL, 0);
+}
+
+void sy_api_error_info(sy_err_t err, int *status, const char **type, const char **code)
+{
+    if ((unsigned)err >= SY_ERR__COUNT || !table[err].type) err = SY_ERR_INTERNAL;
+    *status = table[err].status;
+    *type = table[err].type;
+    *code = table[err].code;
 }
 
 void sy_api_send_error(sy_http_req_t *req, sy_err_t err, const char *param, const char *message)

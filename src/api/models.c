@@ -20,7 +20,8 @@ static void model_json(sy_buf_t *b, const sy_model_conf_t *m)
     sy_buf_append_c(b, "{\"id\":");
     sy_json_append_string(b, m->name, strlen(m->name));
     sy_buf_append_c(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
-    sy_json_append_string(b, m->provider_name, strlen(m->provider_name));
+    sy_json_append_string(b, m->deployments[0].provider_name,
+                          strlen(m->deployments[0].provider_name));
     sy_buf_append_c(b, "}");
 }
 

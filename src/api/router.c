@@ -24,6 +24,10 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
         if (!method_is(req, HTTP_POST)) return wrong_method(req, "POST");
         return sy_api_chat_completions(req, w);
     }
+    if (sy_str_eq_c(p, "/v1/messages")) {
+        if (!method_is(req, HTTP_POST)) return wrong_method(req, "POST");
+        return sy_api_messages(req, w);
+    }
     if (sy_str_eq_c(p, "/v1/models")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_api_models(req, w, SY_STR_NULL);

@@ -189,7 +189,27 @@ static bool walk_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
     return true;
 }
 
-static bool walk_timeouts(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const char *prefix)
+static void deploy_free(sy_deploy_conf_t *d)
+{
+    free(d->state); /* routing state (routing/route.c), if it was made */
+    free(d->id);
+    free(d->provider_name);
+    free(d->upstream_model);
+    free(d->upstream_model_json);
+    free(d->base_url);
+    if (d->api_key) {
+        memset(d->api_key, 0, strlen(d->api_key));
+        free(d->api_key);
+    }
+    free(d->api_key_ref);
+    for (size_t j = 0; j < d->n_defaults; j++) {
+        free(d->defaults[j].key);
+        free(d->defaults[j].json);
+    }
+    free(d->defaults);
+}
+
+static bool walk_timeouts(walk_t *w, sy_deploy_conf_t *m, yaml_node_t *map, const char *prefix)
 {
     if (!expect_map(w, map, prefix)) return false;
     FOR_PAIRS(w, map, k, v)
@@ -209,7 +229,7 @@ static bool walk_timeouts(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const
     return true;
 }
 
-static bool walk_mock(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const char *prefix)
+static bool walk_mock(walk_t *w, sy_deploy_conf_t *m, yaml_node_t *map, const char *prefix)
 {
     if (!expect_map(w, map, prefix)) return false;
     FOR_PAIRS(w, map, k, v)
@@ -283,7 +303,7 @@ static json_t *yaml_to_json(walk_t *w, yaml_node_t *n, int depth)
     return o;
 }
 
-static bool walk_defaults(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const char *prefix)
+static bool walk_defaults(walk_t *w, sy_deploy_conf_t *m, yaml_node_t *map, const char *prefix)
 {
     if (!expect_map(w, map, prefix)) return false;
     size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
@@ -310,7 +330,7 @@ static bool walk_defaults(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const
     return true;
 }
 
-static bool resolve_key_ref(walk_t *w, sy_model_conf_t *m, yaml_node_t *v, const char *key)
+static bool resolve_key_ref(walk_t *w, sy_deploy_conf_t *m, yaml_node_t *v, const char *key)
 {
     const char *ref = scalar(v);
     if (!ref || strncmp(ref, "env:", 4) != 0 || !ref[4])
@@ -323,78 +343,322 @@ static bool resolve_key_ref(walk_t *w, sy_model_conf_t *m, yaml_node_t *v, const
     return true;
 }
 
+static void deploy_init(sy_deploy_conf_t *d, int line)
+{
+    d->line = line;
+    d->mock = (sy_mock_conf_t){.latency_ms = 0,
+                               .chunks = 8,
+                               .chunk_delay_ms = 0,
+                               .prompt_tokens = -1,
+                               .completion_tokens = -1};
+    d->connect_ms = 10000;
+    d->first_byte_ms = 120000;
+    d->idle_ms = 120000;
+    d->total_ms = 600000;
+    d->weight = 1;
+    d->stream_options = true;
+}
+
+#define DEPLOY_KEYS                                                                                \
+    "provider, model, base_url, api_key, timeouts, defaults, mock, weight, unsupported_params, "   \
+    "stream_options"
+
+/* One deployment key. Returns 1 (handled), 0 (error reported), -1 (not a deployment key). */
+static int deploy_key(walk_t *w, sy_deploy_conf_t *d, const char *k, yaml_node_t *v,
+                      const char *key, yaml_node_t **mock_node)
+{
+    bool ok = true;
+    if (!strcmp(k, "provider")) {
+        ok = get_str(w, v, key, &d->provider_name);
+        d->provider_line = (int)v->start_mark.line + 1;
+    } else if (!strcmp(k, "model"))
+        ok = get_str(w, v, key, &d->upstream_model);
+    else if (!strcmp(k, "base_url")) {
+        ok = get_str(w, v, key, &d->base_url);
+        if (ok && strncmp(d->base_url, "http://", 7) && strncmp(d->base_url, "https://", 8))
+            ok = fail(w, v, key, "must start with http:// or https://");
+        if (ok) {
+            size_t n = strlen(d->base_url);
+            while (n > 0 && d->base_url[n - 1] == '/')
+                d->base_url[--n] = '\0';
+        }
+    } else if (!strcmp(k, "api_key"))
+        ok = resolve_key_ref(w, d, v, key);
+    else if (!strcmp(k, "timeouts"))
+        ok = walk_timeouts(w, d, v, key);
+    else if (!strcmp(k, "defaults"))
+        ok = walk_defaults(w, d, v, key);
+    else if (!strcmp(k, "mock")) {
+        *mock_node = v;
+        ok = walk_mock(w, d, v, key);
+    } else if (!strcmp(k, "weight")) {
+        ok = get_u32(w, v, key, &d->weight);
+        if (ok && (d->weight == 0 || d->weight > 1000000))
+            ok = fail(w, v, key, "must be between 1 and 1000000");
+    } else if (!strcmp(k, "unsupported_params")) {
+        const char *s = scalar(v);
+        if (s && !strcmp(s, "drop"))
+            d->reject_unsupported = false;
+        else if (s && !strcmp(s, "reject"))
+            d->reject_unsupported = true;
+        else
+            ok = fail(w, v, key, "expected 'drop' or 'reject'");
+    } else if (!strcmp(k, "stream_options")) {
+        const char *s = scalar(v);
+        if (s && !strcmp(s, "true"))
+            d->stream_options = true;
+        else if (s && !strcmp(s, "false"))
+            d->stream_options = false;
+        else
+            ok = fail(w, v, key, "expected true or false");
+    } else
+        return -1;
+    return ok ? 1 : 0;
+}
+
+/* After a deployment's keys: required keys and derived fields. */
+static bool deploy_finish(walk_t *w, sy_deploy_conf_t *d, const char *model_name, yaml_node_t *map,
+                          const char *prefix, yaml_node_t *mock_node)
+{
+    char key[160];
+    if (!d->provider_name) {
+        snprintf(key, sizeof key, "%s.provider", prefix);
+        return fail(w, map, key, "required");
+    }
+    if (mock_node && strcmp(d->provider_name, "mock") != 0) {
+        snprintf(key, sizeof key, "%s.mock", prefix);
+        return fail(w, mock_node, key, "only valid with provider: mock");
+    }
+    if (!d->upstream_model) d->upstream_model = sy_xstrdup(model_name);
+    sy_buf_t b;
+    sy_buf_init(&b, 1 << 20);
+    sy_json_append_string(&b, d->upstream_model, strlen(d->upstream_model));
+    d->upstream_model_json = sy_xstrndup(b.base, b.len);
+    sy_buf_dispose(&b);
+    return true;
+}
+
+static bool get_errclasses(walk_t *w, yaml_node_t *v, const char *key, uint32_t *out)
+{
+    static const struct {
+        const char *name;
+        uint32_t bit;
+    } names[] = {
+        {"rate_limit", SY_ERRCLASS_RATE_LIMIT},
+        {"server_error", SY_ERRCLASS_SERVER},
+        {"timeout", SY_ERRCLASS_TIMEOUT},
+        {"unreachable", SY_ERRCLASS_UNREACHABLE},
+        {"context_length", SY_ERRCLASS_CONTEXT_LENGTH},
+        {"auth", SY_ERRCLASS_AUTH},
+        {"client_error", SY_ERRCLASS_CLIENT},
+        {"any", SY_ERRCLASS_ALL},
+    };
+    if (!v || v->type != YAML_SEQUENCE_NODE)
+        return fail(w, v, key,
+                    "expected a list of error classes (rate_limit, server_error, timeout, "
+                    "unreachable, context_length, auth, client_error, any)");
+    uint32_t bits = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *n = yaml_document_get_node(w->doc, *it);
+        const char *s = scalar(n);
+        size_t i;
+        for (i = 0; s && i < sizeof names / sizeof names[0]; i++)
+            if (!strcmp(names[i].name, s)) break;
+        if (!s || i == sizeof names / sizeof names[0])
+            return fail(w, n, key,
+                        "unknown error class '%s' (rate_limit, server_error, timeout, "
+                        "unreachable, context_length, auth, client_error, any)",
+                        s ? s : "?");
+        bits |= names[i].bit;
+    }
+    *out = bits;
+    return true;
+}
+
+static bool walk_routing(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, const char *prefix,
+                         bool *retries_set, bool *cooldown_set)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        bool ok = true;
+        if (!strcmp(k, "strategy")) {
+            const char *s = scalar(v);
+            if (s && !strcmp(s, "weighted"))
+                m->strategy = SY_ROUTE_WEIGHTED;
+            else if (s && !strcmp(s, "least_inflight"))
+                m->strategy = SY_ROUTE_LEAST_INFLIGHT;
+            else if (s && !strcmp(s, "latency"))
+                m->strategy = SY_ROUTE_LATENCY;
+            else
+                ok = fail(w, v, key, "expected weighted, least_inflight or latency");
+        } else if (!strcmp(k, "retries")) {
+            uint64_t n;
+            ok = get_uint(w, v, key, 10, &n);
+            m->retries = (uint32_t)n;
+            *retries_set = true;
+        } else if (!strcmp(k, "backoff_ms"))
+            ok = get_u32(w, v, key, &m->backoff_ms);
+        else if (!strcmp(k, "max_backoff_ms"))
+            ok = get_u32(w, v, key, &m->max_backoff_ms);
+        else if (!strcmp(k, "max_retry_after_ms"))
+            ok = get_u32(w, v, key, &m->max_retry_after_ms);
+        else if (!strcmp(k, "retry_on"))
+            ok = get_errclasses(w, v, key, &m->retry_on);
+        else if (!strcmp(k, "cooldown_failures")) {
+            ok = get_u32(w, v, key, &m->cooldown_failures);
+            *cooldown_set = true;
+        } else if (!strcmp(k, "cooldown_ms"))
+            ok = get_u32(w, v, key, &m->cooldown_ms);
+        else if (!strcmp(k, "fallback_on"))
+            ok = get_errclasses(w, v, key, &m->fallback_on);
+        else if (!strcmp(k, "fallbacks")) {
+            if (v->type != YAML_SEQUENCE_NODE)
+                return fail(w, v, key, "expected a list of model names");
+            size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            m->fallbacks = sy_xcalloc(n ? n : 1, sizeof *m->fallbacks);
+            for (size_t i = 0; i < n; i++) {
+                yaml_node_t *it = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
+                const char *s = scalar(it);
+                if (!s || !*s) return fail(w, it, key, "expected a model name");
+                m->fallbacks[m->n_fallbacks++] = sy_xstrdup(s);
+            }
+        } else
+            ok = fail(w, v, key,
+                      "unknown key (strategy, retries, backoff_ms, max_backoff_ms, "
+                      "max_retry_after_ms, retry_on, cooldown_failures, cooldown_ms, fallbacks, "
+                      "fallback_on)");
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static bool walk_deployments(walk_t *w, sy_model_conf_t *m, yaml_node_t *seq, const char *prefix)
+{
+    if (seq->type != YAML_SEQUENCE_NODE ||
+        seq->data.sequence.items.top == seq->data.sequence.items.start ||
+        seq->data.sequence.items.top - seq->data.sequence.items.start > 32)
+        return fail(w, seq, prefix, "expected a list of 1 to 32 deployments");
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    m->deployments = sy_xcalloc(n, sizeof *m->deployments);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, seq->data.sequence.items.start[i]);
+        sy_deploy_conf_t *d = &m->deployments[i];
+        m->n_deployments = i + 1;
+        char dprefix[128];
+        snprintf(dprefix, sizeof dprefix, "%s[%zu]", prefix, i);
+        if (!expect_map(w, item, dprefix)) return false;
+        deploy_init(d, (int)item->start_mark.line + 1);
+        yaml_node_t *mock_node = NULL;
+        FOR_PAIRS(w, item, k, v)
+        {
+            char key[192];
+            snprintf(key, sizeof key, "%s.%s", dprefix, k);
+            if (!strcmp(k, "id")) {
+                if (!get_str(w, v, key, &d->id)) return false;
+                continue;
+            }
+            int r = deploy_key(w, d, k, v, key, &mock_node);
+            if (r == 0) return false;
+            if (r < 0) return fail(w, v, key, "unknown key (id, " DEPLOY_KEYS ")");
+        }
+        if (!deploy_finish(w, d, m->name ? m->name : "", item, dprefix, mock_node)) return false;
+        for (size_t j = 0; d->id && j < i; j++)
+            if (m->deployments[j].id && !strcmp(m->deployments[j].id, d->id))
+                return fail(w, item, dprefix, "duplicate deployment id '%s'", d->id);
+    }
+    return true;
+}
+
 static bool walk_model(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, size_t idx)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "models[%zu]", idx);
     if (!expect_map(w, map, prefix)) return false;
     m->line = (int)map->start_mark.line + 1;
-    m->mock = (sy_mock_conf_t){.latency_ms = 0,
-                               .chunks = 8,
-                               .chunk_delay_ms = 0,
-                               .prompt_tokens = -1,
-                               .completion_tokens = -1};
-    m->connect_ms = 10000;
-    m->first_byte_ms = 120000;
-    m->idle_ms = 120000;
-    m->total_ms = 600000;
-    yaml_node_t *mock_node = NULL;
+    m->backoff_ms = 200;
+    m->max_backoff_ms = 5000;
+    m->max_retry_after_ms = 30000;
+    m->retry_on =
+        SY_ERRCLASS_RATE_LIMIT | SY_ERRCLASS_SERVER | SY_ERRCLASS_TIMEOUT | SY_ERRCLASS_UNREACHABLE;
+    m->fallback_on = SY_ERRCLASS_RATE_LIMIT | SY_ERRCLASS_SERVER | SY_ERRCLASS_TIMEOUT |
+                     SY_ERRCLASS_UNREACHABLE | SY_ERRCLASS_CONTEXT_LENGTH;
+    m->cooldown_ms = 30000;
+    bool retries_set = false, cooldown_set = false;
+    /* the name first: deployments default their upstream model to it */
+    FOR_PAIRS(w, map, k, v)
+    {
+        if (!strcmp(k, "name")) {
+            char key[96];
+            snprintf(key, sizeof key, "%s.name", prefix);
+            if (!get_str(w, v, key, &m->name)) return false;
+        }
+    }
+    if (!m->name) {
+        char key[96];
+        snprintf(key, sizeof key, "%s.name", prefix);
+        return fail(w, map, key, "required");
+    }
+    sy_deploy_conf_t inline_d;
+    memset(&inline_d, 0, sizeof inline_d);
+    deploy_init(&inline_d, m->line);
+    yaml_node_t *mock_node = NULL, *inline_key = NULL, *deps_node = NULL;
     FOR_PAIRS(w, map, k, v)
     {
         char key[160];
         snprintf(key, sizeof key, "%s.%s", prefix, k);
-        bool ok = true;
-        if (!strcmp(k, "name"))
-            ok = get_str(w, v, key, &m->name);
-        else if (!strcmp(k, "provider")) {
-            ok = get_str(w, v, key, &m->provider_name);
-            m->provider_line = (int)v->start_mark.line + 1;
-        } else if (!strcmp(k, "model"))
-            ok = get_str(w, v, key, &m->upstream_model);
-        else if (!strcmp(k, "base_url")) {
-            ok = get_str(w, v, key, &m->base_url);
-            if (ok && strncmp(m->base_url, "http://", 7) && strncmp(m->base_url, "https://", 8))
-                ok = fail(w, v, key, "must start with http:// or https://");
-            if (ok) {
-                size_t n = strlen(m->base_url);
-                while (n > 0 && m->base_url[n - 1] == '/')
-                    m->base_url[--n] = '\0';
-            }
-        } else if (!strcmp(k, "api_key"))
-            ok = resolve_key_ref(w, m, v, key);
-        else if (!strcmp(k, "timeouts"))
-            ok = walk_timeouts(w, m, v, key);
-        else if (!strcmp(k, "defaults"))
-            ok = walk_defaults(w, m, v, key);
-        else if (!strcmp(k, "mock")) {
-            mock_node = v;
-            ok = walk_mock(w, m, v, key);
-        } else
-            ok = fail(
-                w, v, key,
-                "unknown key (name, provider, model, base_url, api_key, timeouts, defaults, mock)");
-        if (!ok) return false;
+        if (!strcmp(k, "name")) continue;
+        if (!strcmp(k, "routing")) {
+            if (!walk_routing(w, m, v, key, &retries_set, &cooldown_set)) goto fail_inline;
+            continue;
+        }
+        if (!strcmp(k, "deployments")) {
+            deps_node = v;
+            if (!walk_deployments(w, m, v, key)) goto fail_inline;
+            continue;
+        }
+        int r = deploy_key(w, &inline_d, k, v, key, &mock_node);
+        if (r == 0) goto fail_inline;
+        if (r < 0) {
+            fail(w, v, key, "unknown key (name, routing, deployments, " DEPLOY_KEYS ")");
+            goto fail_inline;
+        }
+        if (!inline_key) inline_key = v;
     }
-    char key[96];
-    if (!m->name) {
-        snprintf(key, sizeof key, "%s.name", prefix);
-        return fail(w, map, key, "required");
+    if (deps_node && inline_key) {
+        char key[160];
+        snprintf(key, sizeof key, "%s.deployments", prefix);
+        fail(w, inline_key, key,
+             "a model has either deployments: or its own provider keys, not both");
+        goto fail_inline;
     }
-    if (!m->provider_name) {
-        snprintf(key, sizeof key, "%s.provider", prefix);
-        return fail(w, map, key, "required");
+    if (!deps_node) {
+        if (!deploy_finish(w, &inline_d, m->name, map, prefix, mock_node)) goto fail_inline;
+        m->deployments = sy_xcalloc(1, sizeof *m->deployments);
+        m->deployments[0] = inline_d;
+        m->n_deployments = 1;
     }
-    if (mock_node && strcmp(m->provider_name, "mock") != 0) {
-        snprintf(key, sizeof key, "%s.mock", prefix);
-        return fail(w, mock_node, key, "only valid with provider: mock");
+    for (size_t i = 0; i < m->n_deployments; i++) {
+        sy_deploy_conf_t *d = &m->deployments[i];
+        d->model = m;
+        if (!d->id) {
+            size_t n = strlen(m->name) + 24;
+            d->id = sy_xmalloc(n);
+            if (m->n_deployments == 1)
+                snprintf(d->id, n, "%s", m->name);
+            else
+                snprintf(d->id, n, "%s[%zu]", m->name, i);
+        }
     }
-    if (!m->upstream_model) m->upstream_model = sy_xstrdup(m->name);
-    sy_buf_t b;
-    sy_buf_init(&b, 1 << 20);
-    sy_json_append_string(&b, m->upstream_model, strlen(m->upstream_model));
-    m->upstream_model_json = sy_xstrndup(b.base, b.len);
-    sy_buf_dispose(&b);
+    if (!retries_set) m->retries = (uint32_t)(m->n_deployments - 1);
+    if (!cooldown_set) m->cooldown_failures = m->n_deployments > 1 ? 3 : 0;
     return true;
+fail_inline:
+    deploy_free(&inline_d);
+    return false;
 }
 
 static bool walk_models(walk_t *w, sy_config_t *cfg, yaml_node_t *seq)
@@ -415,6 +679,22 @@ static bool walk_models(walk_t *w, sy_config_t *cfg, yaml_node_t *seq)
                 return fail(w, item, key, "duplicate model name '%s' (first at line %d)", m->name,
                             cfg->models[j].line);
             }
+    }
+    /* fallbacks name other models; resolved once all are known */
+    for (size_t i = 0; i < n; i++) {
+        sy_model_conf_t *m = &cfg->models[i];
+        if (!m->n_fallbacks) continue;
+        m->fallback_models = sy_xcalloc(m->n_fallbacks, sizeof *m->fallback_models);
+        for (size_t j = 0; j < m->n_fallbacks; j++) {
+            const sy_model_conf_t *f =
+                sy_config_find_model(cfg, m->fallbacks[j], strlen(m->fallbacks[j]));
+            char key[96];
+            snprintf(key, sizeof key, "models[%zu].routing.fallbacks[%zu]", i, j);
+            yaml_node_t *item = yaml_document_get_node(w->doc, seq->data.sequence.items.start[i]);
+            if (!f) return fail(w, item, key, "unknown model '%s'", m->fallbacks[j]);
+            if (f == m) return fail(w, item, key, "a model cannot fall back to itself");
+            m->fallback_models[j] = f;
+        }
     }
     return true;
 }
@@ -527,20 +807,13 @@ void sy_config_free(sy_config_t *cfg)
     for (size_t i = 0; i < cfg->n_models; i++) {
         sy_model_conf_t *m = &cfg->models[i];
         free(m->name);
-        free(m->provider_name);
-        free(m->upstream_model);
-        free(m->upstream_model_json);
-        free(m->base_url);
-        if (m->api_key) {
-            memset(m->api_key, 0, strlen(m->api_key));
-            free(m->api_key);
-        }
-        free(m->api_key_ref);
-        for (size_t j = 0; j < m->n_defaults; j++) {
-            free(m->defaults[j].key);
-            free(m->defaults[j].json);
-        }
-        free(m->defaults);
+        for (size_t j = 0; j < m->n_deployments; j++)
+            deploy_free(&m->deployments[j]);
+        free(m->deployments);
+        for (size_t j = 0; j < m->n_fallbacks; j++)
+            free(m->fallbacks[j]);
+        free(m->fallbacks);
+        free(m->fallback_models);
     }
     free(cfg->models);
     free(cfg->listen_host);

@@ -23,22 +23,70 @@ typedef struct sy_mock_conf {
     int64_t completion_tokens;
 } sy_mock_conf_t;
 
-typedef struct sy_model_conf {
-    char *name;                         /* public name clients send */
-    char *provider_name;                /* "openai", "mock", ... */
+struct sy_deploy_state;
+struct sy_model_conf;
+
+/* One deployment: a provider + upstream model + key + base URL that can serve a public model.
+ * A model written without `deployments:` has exactly one, built from its own keys. */
+typedef struct sy_deploy_conf {
+    char *id;                           /* `id:` or "<model>[i]"; in headers and logs */
+    char *provider_name;                /* "openai", "anthropic", "gemini", "mock" */
     const struct sy_provider *provider; /* resolved by sy_provider_resolve() */
-    void *provider_data;                /* the provider's per-model data (init_model) */
-    char *upstream_model;               /* upstream model id (default: name) */
+    void *provider_data;                /* the provider's per-deployment data (init_model) */
+    char *upstream_model;               /* upstream model id (default: the public name) */
     char *upstream_model_json;          /* the same, as a quoted JSON string */
-    char *base_url;                     /* without trailing '/' */
+    char *base_url;                     /* without trailing '/'; NULL = the provider's default */
     char *api_key;                      /* resolved secret or NULL; never log it */
     char *api_key_ref;                  /* "env:VAR" as written, for messages */
-    uint32_t connect_ms, first_byte_ms, idle_ms, total_ms; /* 0 = none */
+    uint32_t connect_ms, first_byte_ms, idle_ms, total_ms; /* per attempt; 0 = none */
     sy_conf_kv_t *defaults;
     size_t n_defaults;
     sy_mock_conf_t mock;
-    int line;          /* where the model's entry starts, for later diagnostics */
-    int provider_line; /* where its provider: key is */
+    uint32_t weight;         /* relative share for weighted routing (default 1) */
+    bool reject_unsupported; /* unsupported_params: reject (default: drop + warning header) */
+    bool stream_options;     /* openai: forward stream_options (default true) */
+    const struct sy_model_conf *model; /* the public model this belongs to */
+    struct sy_deploy_state *state;     /* routing state (routing/route.h), shared by threads */
+    int line;                          /* where the deployment's entry starts */
+    int provider_line;                 /* where its provider: key is */
+} sy_deploy_conf_t;
+
+typedef enum sy_route_strategy {
+    SY_ROUTE_WEIGHTED = 0, /* weighted random */
+    SY_ROUTE_LEAST_INFLIGHT,
+    SY_ROUTE_LATENCY, /* lowest recent latency (EWMA) */
+} sy_route_strategy_t;
+
+/* Error classes for retry_on / fallback_on (bit set). */
+enum {
+    SY_ERRCLASS_RATE_LIMIT = 1u << 0,     /* 429 */
+    SY_ERRCLASS_SERVER = 1u << 1,         /* 5xx from the upstream */
+    SY_ERRCLASS_TIMEOUT = 1u << 2,        /* connect / first byte / idle / total timeout */
+    SY_ERRCLASS_UNREACHABLE = 1u << 3,    /* connect error, reset, broken response */
+    SY_ERRCLASS_CONTEXT_LENGTH = 1u << 4, /* the prompt is too long for the model */
+    SY_ERRCLASS_AUTH = 1u << 5,           /* 401 / 403 from the upstream */
+    SY_ERRCLASS_CLIENT = 1u << 6,         /* any other 4xx */
+    SY_ERRCLASS_ALL = 0x7f,
+};
+
+/* A public model: the name clients send, its deployments and how to route between them. */
+typedef struct sy_model_conf {
+    char *name;
+    sy_deploy_conf_t *deployments;
+    size_t n_deployments;
+    sy_route_strategy_t strategy;
+    uint32_t retries;            /* further attempts after the first (default: deployments - 1) */
+    uint32_t backoff_ms;         /* first retry delay, doubled per retry, full jitter */
+    uint32_t max_backoff_ms;     /* cap of the delay */
+    uint32_t max_retry_after_ms; /* a longer upstream Retry-After is not waited for */
+    uint32_t retry_on;           /* SY_ERRCLASS_* bits */
+    uint32_t cooldown_failures;  /* consecutive failures that cool a deployment down; 0 = off */
+    uint32_t cooldown_ms;        /* how long before a half-open probe */
+    char **fallbacks;            /* public model names, in order */
+    size_t n_fallbacks;
+    const struct sy_model_conf **fallback_models; /* resolved at load */
+    uint32_t fallback_on;                         /* SY_ERRCLASS_* bits */
+    int line;
 } sy_model_conf_t;
 
 typedef struct sy_config {

@@ -20,6 +20,7 @@ typedef enum sy_err {
     SY_ERR_UPSTREAM_TIMEOUT,     /* 504 */
     SY_ERR_UPSTREAM_STATUS,      /* upstream answered 4xx/5xx: its status is passed through */
     SY_ERR_SHUTTING_DOWN,        /* 503 */
+    SY_ERR_UNAVAILABLE,          /* 503: every deployment of the model is cooling down */
     SY_ERR_CONFIG,               /* configuration error (startup only) */
     SY_ERR_INTERNAL,             /* 500: a bug or an unexpected library failure */
     SY_ERR__COUNT

@@ -117,7 +117,7 @@ static void chunk_prefix(mock_state_t *st, sy_buf_t *b)
     sy_buf_printf(b,
                   "{\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%llu,\"model\":",
                   st->id, (unsigned long long)st->created);
-    sy_json_append_string(b, st->call->model->name, strlen(st->call->model->name));
+    sy_json_append_string(b, st->call->deploy->model->name, strlen(st->call->deploy->model->name));
     sy_buf_append_c(b, ",\"service_tier\":\"default\",\"system_fingerprint\":null,\"choices\":");
 }
 
@@ -168,7 +168,8 @@ static void run(mock_state_t *st)
                     &st->out,
                     "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%llu,\"model\":",
                     st->id, (unsigned long long)st->created);
-                sy_json_append_string(&st->out, call->model->name, strlen(call->model->name));
+                sy_json_append_string(&st->out, call->deploy->model->name,
+                                      strlen(call->deploy->model->name));
                 sy_buf_append_c(
                     &st->out,
                     ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
@@ -261,7 +262,7 @@ static sy_err_t mock_start(sy_call_t *call)
 {
     mock_state_t *st = sy_xcalloc(1, sizeof *st);
     st->call = call;
-    st->conf = &call->model->mock;
+    st->conf = &call->deploy->mock;
     sy_buf_init(&st->out, MOCK_REPLY_MAX * 8 + 65536);
     char uuid[SY_UUID_STRLEN + 1];
     sy_uuid_v7(uuid);
@@ -304,6 +305,7 @@ static void mock_stop(sy_call_t *call)
 
 const sy_provider_t sy_provider_mock = {
     .name = "mock",
+    .formats = 1u << SY_FORMAT_OPENAI,
     .init_model = NULL,
     .free_model = NULL,
     .start = mock_start,

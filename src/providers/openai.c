@@ -22,7 +22,7 @@ typedef struct openai_call {
     sy_call_t *call;
 } openai_call_t;
 
-static bool openai_init_model(sy_model_conf_t *m, char *msg, size_t msglen)
+static bool openai_init_model(sy_deploy_conf_t *m, char *msg, size_t msglen)
 {
     if (!m->base_url) {
         snprintf(msg, msglen,
@@ -47,7 +47,7 @@ static bool openai_init_model(sy_model_conf_t *m, char *msg, size_t msglen)
     return true;
 }
 
-static void openai_free_model(sy_model_conf_t *m)
+static void openai_free_model(sy_deploy_conf_t *m)
 {
     openai_model_t *om = m->provider_data;
     if (!om) return;
@@ -57,89 +57,11 @@ static void openai_free_model(sy_model_conf_t *m)
     m->provider_data = NULL;
 }
 
-typedef struct splice {
-    const sy_model_conf_t *model;
-    sy_str_t model_tokens[8];
-    size_t n_model;
-    bool *present; /* per default: the client set it */
-} splice_t;
-
-static bool on_member(void *ctx, const sy_json_member_t *m)
-{
-    splice_t *s = ctx;
-    if (sy_str_eq_c(m->key, "model")) {
-        if (s->n_model < 8) s->model_tokens[s->n_model++] = m->value;
-        return true;
-    }
-    for (size_t i = 0; i < s->model->n_defaults; i++)
-        if (sy_str_eq_c(m->key, s->model->defaults[i].key)) s->present[i] = true;
-    return true;
-}
-
-/* Builds the upstream body in the request arena. Returns false if the scanner could not
- * locate the fields (a key written with escapes): the caller then re-serialises. */
-static bool splice_body(sy_call_t *call, sy_str_t *out)
-{
-    const sy_model_conf_t *m = call->model;
-    bool present[m->n_defaults + 1];
-    memset(present, 0, sizeof present);
-    splice_t s = {.model = m, .n_model = 0, .present = present};
-    size_t close_pos;
-    if (!sy_json_scan_object(call->body.ptr, call->body.len, on_member, &s, &close_pos) ||
-        s.n_model == 0)
-        return false;
-    size_t ulen = strlen(m->upstream_model_json);
-    size_t extra = 0;
-    for (size_t i = 0; i < m->n_defaults; i++)
-        if (!present[i]) extra += strlen(m->defaults[i].key) + strlen(m->defaults[i].json) + 5;
-    size_t cap = call->body.len + s.n_model * ulen + extra + 1;
-    char *dst = sy_arena_alloc(call->arena, cap);
-    size_t o = 0, pos = 0;
-    const char *src = call->body.ptr;
-    for (size_t k = 0; k < s.n_model; k++) {
-        size_t at = (size_t)(s.model_tokens[k].ptr - src);
-        memcpy(dst + o, src + pos, at - pos);
-        o += at - pos;
-        memcpy(dst + o, m->upstream_model_json, ulen);
-        o += ulen;
-        pos = at + s.model_tokens[k].len;
-    }
-    memcpy(dst + o, src + pos, close_pos - pos);
-    o += close_pos - pos;
-    for (size_t i = 0; i < m->n_defaults; i++) {
-        if (present[i]) continue;
-        o += (size_t)sprintf(dst + o, ",\"%s\":%s", m->defaults[i].key, m->defaults[i].json);
-    }
-    memcpy(dst + o, src + close_pos, call->body.len - close_pos);
-    o += call->body.len - close_pos;
-    *out = sy_str(dst, o);
-    return true;
-}
-
-/* Fallback for bodies the scanner cannot splice: set the fields on the parsed document. */
-static sy_str_t reserialise(sy_call_t *call)
-{
-    const sy_model_conf_t *m = call->model;
-    json_t *doc = json_loadb(call->body.ptr, call->body.len, 0, NULL);
-    if (!doc) doc = json_object();
-    json_object_set_new(doc, "model", json_string(m->upstream_model));
-    for (size_t i = 0; i < m->n_defaults; i++) {
-        if (json_object_get(doc, m->defaults[i].key)) continue;
-        json_t *v = json_loads(m->defaults[i].json, JSON_DECODE_ANY, NULL);
-        if (v) json_object_set_new(doc, m->defaults[i].key, v);
-    }
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    size_t n = strlen(text);
-    char *dst = sy_arena_strndup(call->arena, text, n);
-    free(text);
-    return sy_str(dst, n);
-}
-
 static void on_up_head(sy_upstream_call_t *up, int status, sy_str_t content_type)
 {
     openai_call_t *oc = up->ctx;
     oc->call->t_upstream_head_us = up->t_head_us;
+    oc->call->retry_after_ms = up->retry_after_ms;
     if (!content_type.len) content_type = SY_STR_LIT("application/json");
     oc->call->sink->head(oc->call, status, content_type);
 }
@@ -161,26 +83,17 @@ static void on_up_done(sy_upstream_call_t *up, sy_err_t err, const char *detail)
 
 static sy_err_t openai_start(sy_call_t *call)
 {
-    const openai_model_t *om = call->model->provider_data;
+    const openai_model_t *om = call->deploy->provider_data;
     openai_call_t *oc = sy_arena_alloc(call->arena, sizeof *oc);
     memset(oc, 0, sizeof *oc);
     oc->call = call;
-    sy_str_t body;
-    if (!splice_body(call, &body)) body = reserialise(call);
-    size_t rl = strlen(call->request_id) + sizeof "x-request-id: ";
-    char *rid = sy_arena_alloc(call->arena, rl);
-    snprintf(rid, rl, "x-request-id: %s", call->request_id);
-    oc->rid_node.data = rid;
-    oc->rid_node.next = om->headers;
+    sy_str_t body = sy_provider_splice_body(call);
     sy_upstream_call_t *up = &oc->up;
     up->url = om->url;
-    up->headers = &oc->rid_node;
+    up->headers = sy_provider_request_id_header(call, &oc->rid_node, om->headers);
     up->body = body.ptr;
     up->body_len = body.len;
-    up->connect_ms = call->model->connect_ms;
-    up->first_byte_ms = call->model->first_byte_ms;
-    up->idle_ms = call->model->idle_ms;
-    up->total_ms = call->model->total_ms;
+    sy_provider_set_timeouts(up, call->deploy);
     up->on_head = on_up_head;
     up->on_data = on_up_data;
     up->on_done = on_up_done;
@@ -208,6 +121,7 @@ static void openai_stop(sy_call_t *call)
 
 const sy_provider_t sy_provider_openai = {
     .name = "openai",
+    .formats = 1u << SY_FORMAT_OPENAI,
     .init_model = openai_init_model,
     .free_model = openai_free_model,
     .start = openai_start,

@@ -23,9 +23,17 @@
 
 typedef struct sy_call sy_call_t;
 
+/* Wire formats a call's body (and so its response) can be in. */
+typedef enum sy_format {
+    SY_FORMAT_OPENAI = 0,    /* OpenAI chat completions: the canonical format */
+    SY_FORMAT_ANTHROPIC = 1, /* Anthropic Messages (the /v1/messages ingress) */
+} sy_format_t;
+
 typedef struct sy_call_sink {
-    /* The response starts. status >= 400: what follows through data() is the upstream's error
-     * body, which the sink buffers (capped) and turns into an error response at done(). */
+    /* The response starts. status >= 400: what follows through data() is an error body in the
+     * call's format (OpenAI error JSON for SY_FORMAT_OPENAI, the upstream's own bytes when
+     * they pass through), which the sink buffers (capped) and turns into an error response at
+     * done(). call->retry_after_ms is set when the upstream sent Retry-After. */
     void (*head)(sy_call_t *call, int status, sy_str_t content_type);
     /* Body bytes, in order. Borrowed for the call's duration only. false = pause. */
     bool (*data)(sy_call_t *call, const char *p, size_t n);
@@ -37,9 +45,10 @@ struct sy_call {
     /* inputs: set by the api before start; read-only for the provider */
     uv_loop_t *loop;
     sy_upstream_t *upstream;
-    const sy_model_conf_t *model;
+    const sy_deploy_conf_t *deploy; /* the deployment this attempt goes to */
     const char *request_id;
-    sy_str_t body; /* the client's request body, as received */
+    sy_format_t format; /* of body, and of everything the provider reports */
+    sy_str_t body;      /* the request body in that format (the client's bytes when possible) */
     bool stream;
     bool include_usage; /* stream_options.include_usage */
     sy_arena_t *arena;  /* request arena: provider allocations that die with the request */
@@ -48,19 +57,29 @@ struct sy_call {
     /* outputs: timing for the gateway-overhead figure (monotonic us) */
     uint64_t t_upstream_start_us; /* provider began the upstream call */
     uint64_t t_upstream_head_us;  /* upstream response head received */
+    int64_t retry_after_ms;       /* upstream Retry-After (-1: none), valid from head() */
+    const char *warning;          /* dropped parameters etc. for a warning header, or NULL;
+                                     valid from head() (arena memory) */
+    char error_param[64];         /* start() failures: see the vtable */
+    char error_msg[256];
     /* provider-private */
     void *pstate;
 };
 
 typedef struct sy_provider {
     const char *name; /* the `provider:` value in config */
-    /* Checks a model's config and prepares per-model data (m->provider_data). Called once at
+    /* Bit (1u << sy_format_t) per body format start() accepts; output is in the same format.
+     * Every provider accepts SY_FORMAT_OPENAI. */
+    unsigned formats;
+    /* Checks a deployment's config and prepares its data (d->provider_data). Called once at
      * start, before loop threads run. Returns false with a message (no file:line: the caller
      * adds it). */
-    bool (*init_model)(sy_model_conf_t *m, char *msg, size_t msglen);
+    bool (*init_model)(sy_deploy_conf_t *d, char *msg, size_t msglen);
     /* Frees what init_model made. */
-    void (*free_model)(sy_model_conf_t *m);
-    /* Starts the call. */
+    void (*free_model)(sy_deploy_conf_t *d);
+    /* Starts the call. An invalid request (the translation to the provider's format failed)
+     * returns SY_ERR_INVALID_REQUEST with a message in call->error_msg and param in
+     * call->error_param. */
     sy_err_t (*start)(sy_call_t *call);
     /* Resumes production after sink->data returned false. */
     void (*proceed)(sy_call_t *call);
@@ -70,9 +89,23 @@ typedef struct sy_provider {
 } sy_provider_t;
 
 extern const sy_provider_t sy_provider_openai;
+extern const sy_provider_t sy_provider_anthropic;
+extern const sy_provider_t sy_provider_gemini;
 extern const sy_provider_t sy_provider_mock;
 
-/* Resolves every model's provider by name and runs init_model. Returns false and writes
+/* Provider helpers (providers/common.c) */
+/* Applies the deployment's timeouts to an upstream call. */
+void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d);
+/* "x-request-id: <id>" node chained before the shared header list (arena memory). */
+/* The call's body with "model" replaced by the deployment's upstream model, the deployment's
+ * defaults added for keys the client did not set, and stream_options removed when the
+ * deployment says so. Byte splice of the client's bytes (key order, numbers and unknown fields
+ * survive); re-serialised only when a key is written with escapes. Arena memory. */
+sy_str_t sy_provider_splice_body(sy_call_t *call);
+struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
+                                                 struct curl_slist *shared);
+
+/* Resolves every deployment's provider by name and runs init_model. Returns false and writes
  * "FILE:LINE: models[i].provider: ..." into err on failure. */
 bool sy_provider_resolve(sy_config_t *cfg, char *err, size_t errlen);
 /* Runs free_model for every resolved model. */

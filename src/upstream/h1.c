@@ -45,6 +45,8 @@ struct h1_conn {
     char field[16];
     size_t field_len;
     bool field_is_ct;
+    char *field_dst; /* the call's buffer for the current header's value, or NULL */
+    size_t field_dst_size;
     bool reused;
     bool got_bytes;
     bool paused;
@@ -241,17 +243,30 @@ static int on_header_field_complete(llhttp_t *p)
 {
     h1_conn_t *c = CONN(p);
     c->field_is_ct = c->field_len == 12 && strncasecmp(c->field, "content-type", 12) == 0;
+    c->field_dst = NULL;
+    if (c->call) {
+        if (c->field_is_ct) {
+            c->field_dst = c->call->content_type;
+            c->field_dst_size = sizeof c->call->content_type;
+        } else if (c->field_len == 11 && strncasecmp(c->field, "retry-after", 11) == 0) {
+            c->field_dst = c->call->retry_after;
+            c->field_dst_size = sizeof c->call->retry_after;
+        } else if (c->field_len == 14 && strncasecmp(c->field, "retry-after-ms", 14) == 0) {
+            c->field_dst = c->call->retry_after_ms_h;
+            c->field_dst_size = sizeof c->call->retry_after_ms_h;
+        }
+        if (c->field_dst) c->field_dst[0] = '\0';
+    }
     c->field_len = 0;
-    if (c->field_is_ct && c->call) c->call->content_type[0] = '\0';
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     h1_conn_t *c = CONN(p);
-    if (!c->field_is_ct || !c->call) return 0;
-    char *ct = c->call->content_type;
-    size_t len = strlen(ct), room = sizeof c->call->content_type - 1 - len;
+    if (!c->field_dst || !c->call) return 0;
+    char *ct = c->field_dst;
+    size_t len = strlen(ct), room = c->field_dst_size - 1 - len;
     size_t k = n < room ? n : room;
     memcpy(ct + len, at, k);
     ct[len + k] = '\0';
@@ -265,6 +280,7 @@ static int on_headers_complete(llhttp_t *p)
     sy_upstream_call_t *call = c->call;
     if (c->status < 200 || !call) return 0; /* 1xx: an interim response, skipped */
     call->status = c->status;
+    call->retry_after_ms = sy_upstream_retry_after_ms(call->retry_after, call->retry_after_ms_h);
     call->head_seen = true;
     call->t_head_us = sy_clock_mono_us();
     c->phase = PH_BODY;

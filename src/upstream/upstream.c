@@ -8,6 +8,7 @@
 #include "upstream/h1.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
@@ -284,6 +285,33 @@ static void arm_watchdog(sy_upstream_call_t *call, uint32_t ms)
         uv_timer_stop(call->timer);
 }
 
+static void copy_header_value(char *dst, size_t size, const char *v, size_t vl)
+{
+    while (vl && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    if (vl >= size) vl = size - 1;
+    memcpy(dst, v, vl);
+    dst[vl] = '\0';
+}
+
+int64_t sy_upstream_retry_after_ms(const char *retry_after, const char *retry_after_ms)
+{
+    char *end;
+    if (retry_after_ms && retry_after_ms[0]) {
+        double v = strtod(retry_after_ms, &end);
+        if (end != retry_after_ms && !*end && v >= 0 && v < 1e9) return (int64_t)v;
+    }
+    if (!retry_after || !retry_after[0]) return -1;
+    double v = strtod(retry_after, &end);
+    if (end != retry_after && !*end) return v >= 0 && v < 1e7 ? (int64_t)(v * 1000) : -1;
+    time_t when = curl_getdate(retry_after, NULL);
+    if (when < 0) return -1;
+    int64_t ms = ((int64_t)when - (int64_t)time(NULL)) * 1000;
+    return ms < 0 ? 0 : ms;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     sy_upstream_call_t *call = ud;
@@ -293,6 +321,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         const char *sp = memchr(p, ' ', len);
         call->status = sp ? atoi(sp + 1) : 0;
         call->content_type[0] = '\0';
+        call->retry_after[0] = '\0';
+        call->retry_after_ms_h[0] = '\0';
     } else if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
         const char *v = p + 13;
         size_t vl = len - 13;
@@ -303,8 +333,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         if (vl >= sizeof call->content_type) vl = sizeof call->content_type - 1;
         memcpy(call->content_type, v, vl);
         call->content_type[vl] = '\0';
+    } else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+        copy_header_value(call->retry_after, sizeof call->retry_after, p + 12, len - 12);
+    } else if (len > 15 && strncasecmp(p, "retry-after-ms:", 15) == 0) {
+        copy_header_value(call->retry_after_ms_h, sizeof call->retry_after_ms_h, p + 15, len - 15);
     } else if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
         if (call->status >= 200 && !call->head_seen) {
+            call->retry_after_ms =
+                sy_upstream_retry_after_ms(call->retry_after, call->retry_after_ms_h);
             call->head_seen = true;
             call->t_head_us = sy_clock_mono_us();
             arm_watchdog(call, call->idle_ms);
@@ -348,6 +384,9 @@ static void reset_call(sy_upstream_t *up, sy_upstream_call_t *call)
     call->timeout_err = SY_OK;
     call->errbuf[0] = '\0';
     call->content_type[0] = '\0';
+    call->retry_after[0] = '\0';
+    call->retry_after_ms_h[0] = '\0';
+    call->retry_after_ms = -1;
     call->t_start_us = sy_clock_mono_us();
     call->t_head_us = call->t_first_data_us = call->t_end_us = 0;
 }

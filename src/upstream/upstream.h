@@ -38,6 +38,7 @@ struct sy_upstream_call {
     void *ctx;
     /* filled in */
     int status;
+    int64_t retry_after_ms; /* from Retry-After / retry-after-ms; -1 when absent (set at head) */
     uint64_t t_start_us, t_head_us, t_first_data_us, t_end_us;
     /* private */
     sy_upstream_t *up;
@@ -47,6 +48,8 @@ struct sy_upstream_call {
     CURL *easy;
     uv_timer_t *timer; /* first-byte / idle watchdog; heap, closed asynchronously */
     char content_type[128];
+    char retry_after[40]; /* raw header values, parsed at head */
+    char retry_after_ms_h[24];
     char errbuf[CURL_ERROR_SIZE];
     bool head_seen;
     bool pause_next;
@@ -68,6 +71,9 @@ sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call);
 void sy_upstream_resume(sy_upstream_call_t *call);
 /* Aborts the transfer and closes its connection now; no callback fires afterwards. */
 void sy_upstream_cancel(sy_upstream_call_t *call);
+/* Parses Retry-After (delta-seconds, fractional seconds accepted, or an HTTP-date) and
+ * retry-after-ms (preferred when both are present) into milliseconds; -1 when absent or bad. */
+int64_t sy_upstream_retry_after_ms(const char *retry_after, const char *retry_after_ms);
 /* Number of curl calls in flight (diagnostics). */
 size_t sy_upstream_active(const sy_upstream_t *up);
 

@@ -50,7 +50,12 @@ static void full_config(void **state)
     assert_int_equal(c->sse_keepalive_ms, 500);
     assert_int_equal(c->max_header_bytes, 16384); /* default */
     assert_int_equal(c->n_models, 2);
-    sy_model_conf_t *g = &c->models[0];
+    sy_deploy_conf_t *g = &c->models[0].deployments[0];
+    assert_int_equal(c->models[0].n_deployments, 1);
+    assert_int_equal(c->models[0].retries, 0);           /* one deployment: no retries */
+    assert_int_equal(c->models[0].cooldown_failures, 0); /* and no cooldown */
+    assert_string_equal(g->id, c->models[0].name);
+    assert_ptr_equal(g->model, &c->models[0]);
     assert_string_equal(g->upstream_model, "gpt-4o-mini");
     assert_string_equal(g->upstream_model_json, "\"gpt-4o-mini\"");
     assert_string_equal(g->base_url, "https://api.openai.com/v1");
@@ -63,12 +68,12 @@ static void full_config(void **state)
     assert_string_equal(g->defaults[2].json, "[\"a\",\"b\"]");
     assert_string_equal(g->defaults[3].json, "true");
     assert_int_equal(g->line, 8);
-    sy_model_conf_t *m = &c->models[1];
+    sy_deploy_conf_t *m = &c->models[1].deployments[0];
     assert_string_equal(m->upstream_model, "m");
     assert_int_equal(m->mock.chunks, 3);
     assert_int_equal(m->mock.prompt_tokens, 7);
     assert_int_equal(m->mock.completion_tokens, -1);
-    assert_ptr_equal(sy_config_find_model(c, "m", 1), m);
+    assert_ptr_equal(sy_config_find_model(c, "m", 1), &c->models[1]);
     assert_null(sy_config_find_model(c, "x", 1));
     char msg[512];
     assert_true(sy_provider_resolve(c, msg, sizeof msg));
@@ -122,6 +127,32 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:4: models[0].defaults.a\"b: parameter names are letters"},
         {"server:\n  upstream_client: fast\nmodels: []\n",
          "t.yaml:2: server.upstream_client: expected 'auto' or 'curl'"},
+        {"models:\n  - name: a\n    deployments: []\n",
+         "t.yaml:3: models[0].deployments: expected a list of 1 to 32 deployments"},
+        {"models:\n  - name: a\n    provider: mock\n    deployments:\n      - provider: mock\n",
+         "t.yaml:3: models[0].deployments: a model has either deployments: or its own provider "
+         "keys"},
+        {"models:\n  - name: a\n    deployments:\n      - {provider: mock, weight: 0}\n",
+         "t.yaml:4: models[0].deployments[0].weight: must be between 1 and 1000000"},
+        {"models:\n  - name: a\n    deployments:\n      - {model: x}\n",
+         "t.yaml:4: models[0].deployments[0].provider: required"},
+        {"models:\n  - name: a\n    deployments:\n      - {provider: mock, colour: red}\n",
+         "t.yaml:4: models[0].deployments[0].colour: unknown key"},
+        {"models:\n  - name: a\n    deployments:\n      - {id: x, provider: mock}\n      - {id: "
+         "x, provider: mock}\n",
+         "t.yaml:5: models[0].deployments[1]: duplicate deployment id 'x'"},
+        {"models:\n  - name: a\n    provider: mock\n    routing: {strategy: fastest}\n",
+         "t.yaml:4: models[0].routing.strategy: expected weighted, least_inflight or latency"},
+        {"models:\n  - name: a\n    provider: mock\n    routing: {retry_on: [oops]}\n",
+         "t.yaml:4: models[0].routing.retry_on: unknown error class 'oops'"},
+        {"models:\n  - name: a\n    provider: mock\n    routing: {fallbacks: [b]}\n",
+         "t.yaml:2: models[0].routing.fallbacks[0]: unknown model 'b'"},
+        {"models:\n  - name: a\n    provider: mock\n    routing: {fallbacks: [a]}\n",
+         "t.yaml:2: models[0].routing.fallbacks[0]: a model cannot fall back to itself"},
+        {"models:\n  - name: a\n    provider: mock\n    unsupported_params: ignore\n",
+         "t.yaml:4: models[0].unsupported_params: expected 'drop' or 'reject'"},
+        {"models:\n  - name: a\n    provider: mock\n    routing: {retries: 11}\n",
+         "t.yaml:4: models[0].routing.retries: value 11 is too large (max 10)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sy_conf_err_t err = {{0}};
@@ -132,6 +163,69 @@ static void errors_name_file_line_and_key(void **state)
             fail();
         }
     }
+}
+
+static void deployments_and_routing(void **state)
+{
+    setenv("SY_TEST_KEY", "sk-test-123", 1);
+    const char *y = "models:\n"
+                    "  - name: smart\n"
+                    "    deployments:\n"
+                    "      - {id: a, provider: openai, model: gpt-4o, base_url: 'http://x/v1', "
+                    "weight: 3, api_key: 'env:SY_TEST_KEY'}\n"
+                    "      - provider: anthropic\n"
+                    "        model: claude-sonnet-4-5\n"
+                    "        unsupported_params: reject\n"
+                    "        defaults: {max_tokens: 1000}\n"
+                    "    routing:\n"
+                    "      strategy: latency\n"
+                    "      retries: 4\n"
+                    "      backoff_ms: 10\n"
+                    "      cooldown_failures: 2\n"
+                    "      cooldown_ms: 500\n"
+                    "      retry_on: [rate_limit, timeout]\n"
+                    "      fallbacks: [big]\n"
+                    "      fallback_on: [context_length]\n"
+                    "  - name: big\n"
+                    "    provider: gemini\n"
+                    "    model: gemini-2.5-pro\n"
+                    "    stream_options: false\n"
+                    "    deployments_unused_marker: 1\n";
+    sy_conf_err_t err;
+    sy_config_t *c = load(y, &err);
+    assert_null(c); /* the marker is an unknown key: checks the message names it */
+    assert_non_null(strstr(err.msg, "t.yaml:22: models[1].deployments_unused_marker"));
+    char *ok = strdup(y);
+    *strstr(ok, "    deployments_unused_marker") = '\0';
+    c = load(ok, &err);
+    free(ok);
+    assert_non_null(c);
+    sy_model_conf_t *s = &c->models[0];
+    assert_int_equal(s->n_deployments, 2);
+    assert_string_equal(s->deployments[0].id, "a");
+    assert_string_equal(s->deployments[1].id, "smart[1]");
+    assert_int_equal(s->deployments[0].weight, 3);
+    assert_int_equal(s->deployments[1].weight, 1);
+    assert_true(s->deployments[1].reject_unsupported);
+    assert_false(s->deployments[0].reject_unsupported);
+    assert_int_equal(s->deployments[1].line, 5);
+    assert_int_equal(s->strategy, SY_ROUTE_LATENCY);
+    assert_int_equal(s->retries, 4);
+    assert_int_equal(s->backoff_ms, 10);
+    assert_int_equal(s->cooldown_failures, 2);
+    assert_int_equal(s->cooldown_ms, 500);
+    assert_int_equal(s->retry_on, SY_ERRCLASS_RATE_LIMIT | SY_ERRCLASS_TIMEOUT);
+    assert_int_equal(s->fallback_on, SY_ERRCLASS_CONTEXT_LENGTH);
+    assert_int_equal(s->n_fallbacks, 1);
+    assert_ptr_equal(s->fallback_models[0], &c->models[1]);
+    assert_false(c->models[1].deployments[0].stream_options);
+    assert_true(s->deployments[0].stream_options);
+    char msg[512];
+    assert_true(sy_provider_resolve(c, msg, sizeof msg));
+    assert_ptr_equal(s->deployments[1].provider, &sy_provider_anthropic);
+    assert_ptr_equal(c->models[1].deployments[0].provider, &sy_provider_gemini);
+    sy_provider_release(c);
+    sy_config_free(c);
 }
 
 static void unknown_provider_names_line(void **state)
@@ -189,6 +283,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_config),
         cmocka_unit_test(errors_name_file_line_and_key),
+        cmocka_unit_test(deployments_and_routing),
         cmocka_unit_test(unknown_provider_names_line),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(example_config_is_valid),

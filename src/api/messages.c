@@ -1,0 +1,108 @@
+/* POST /v1/messages: the Anthropic-compatible ingress. The body is checked in one pass
+ * (well-formed JSON, model, messages, stream); the model's deployments decide the rest: a
+ * provider that speaks Anthropic gets the client's bytes (model replaced), any other gets the
+ * request translated to OpenAI chat (api/messages_fmt.h, done once, on first need) and its
+ * answers converted back by the relay. Errors use Anthropic's format. The client's key may come
+ * in x-api-key or Authorization: Bearer; it is never forwarded upstream. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/messages_fmt.h"
+#include "api/relay.h"
+#include "core/jsonv.h"
+#include "worker.h"
+
+static sy_err_t to_openai(sy_route_t *r, sy_str_t *out, char *param, size_t plen, char *msg,
+                          size_t mlen)
+{
+    sy_fmt_req_t t;
+    memset(&t, 0, sizeof t);
+    sy_err_t e = sy_messages_fmt_request(r->body.ptr, r->body.len, &t);
+    if (e) {
+        snprintf(param, plen, "%s", t.err_param);
+        snprintf(msg, mlen, "%s", t.err_msg[0] ? t.err_msg : "invalid request");
+        free(t.body);
+        return e;
+    }
+    *out = sy_str(sy_arena_strndup(r->arena, t.body, t.len), t.len);
+    free(t.body);
+    if (t.warnings[0]) {
+        char w[320];
+        int n = snprintf(w, sizeof w, "dropped unsupported parameters: %s", t.warnings);
+        r->warning = sy_arena_strndup(r->arena, w, (size_t)n);
+    }
+    return SY_OK;
+}
+
+static bool fail(sy_http_req_t *req, const char *param, const char *msg)
+{
+    sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_INVALID_REQUEST, param, msg);
+    return false;
+}
+
+static bool validate(sy_http_req_t *req, const sy_jsonv_chat_t *v)
+{
+    if (!v->is_object) return fail(req, NULL, "the request body must be a JSON object");
+    if (v->model_type != SY_JSONV_STRING || v->model.len <= 2)
+        return fail(req, "model", "Field required: a non-empty string");
+    if (v->messages_type != SY_JSONV_ARRAY)
+        return fail(req, "messages", "Field required: an array of messages");
+    if (v->bad_message_index >= 0) {
+        char param[48];
+        snprintf(param, sizeof param, "messages.%ld", v->bad_message_index);
+        return fail(req, param, "each message must be an object with a role");
+    }
+    if (v->stream_type != SY_JSONV_ABSENT && v->stream_type != SY_JSONV_TRUE &&
+        v->stream_type != SY_JSONV_FALSE && v->stream_type != SY_JSONV_NULL)
+        return fail(req, "stream", "Input should be a valid boolean");
+    return true;
+}
+
+void sy_api_messages(sy_http_req_t *req, sy_worker_t *w)
+{
+    if (req->body.len == 0) {
+        sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_INVALID_JSON, NULL,
+                            "the request body is empty; expected a JSON object");
+        return;
+    }
+    sy_jsonv_chat_t v;
+    sy_jsonv_err_t e;
+    if (!sy_jsonv_scan_chat(req->body.base, req->body.len, &v, &e)) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "We could not parse the JSON body of your request: %s (at byte %zu, line %d, "
+                 "column %d)",
+                 e.text, e.position, e.line, e.column);
+        sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_INVALID_JSON, NULL, msg);
+        return;
+    }
+    if (!validate(req, &v)) return;
+    const char *model_name = v.model.ptr + 1;
+    size_t model_len = v.model.len - 2;
+    if (v.model_has_escape) {
+        char *dec = sy_arena_alloc(&req->arena, v.model.len);
+        if (!sy_jsonv_string_decode(v.model, dec, v.model.len, &model_len)) {
+            fail(req, "model", "not a valid string");
+            return;
+        }
+        model_name = dec;
+    }
+    const sy_model_conf_t *model = sy_config_find_model(w->cfg, model_name, model_len);
+    if (!model) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "model: %.*s", (int)(model_len > 200 ? 200 : model_len),
+                 model_name);
+        sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_MODEL_NOT_FOUND, NULL, msg);
+        return;
+    }
+    sy_route_t *r = sy_arena_alloc(&req->arena, sizeof *r);
+    memset(r, 0, sizeof *r);
+    r->model = model;
+    r->format = SY_FORMAT_ANTHROPIC;
+    r->body = sy_str(req->body.base, req->body.len);
+    r->to_openai = to_openai;
+    r->stream = v.stream_type == SY_JSONV_TRUE;
+    r->include_usage = false;
+    sy_relay_start(req, w, SY_FORMAT_ANTHROPIC, r);
+}

@@ -1,0 +1,408 @@
+/* See relay.h. */
+#include "api/relay.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/messages_fmt.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/sse.h"
+#include "worker.h"
+
+#define CONVERT_MAX_BYTES (32u << 20) /* a non-streamed reply being converted */
+
+typedef struct relay {
+    sy_route_t *route;
+    sy_http_req_t *req;
+    sy_worker_t *w;
+    sy_format_t ingress;
+    int up_status;
+    bool committed; /* response head produced for the client */
+    bool is_sse;
+    bool error_body; /* final answer is an error status: buffering its body */
+    bool convert;    /* Anthropic ingress, OpenAI-format call: convert the output */
+    sy_buf_t body;   /* error body, or the non-streamed reply being converted */
+    sy_buf_t out;    /* converted stream frames */
+    sy_sse_parser_t sse;
+    sy_messages_stream_t *ms;
+    sy_err_t convert_err;
+    uv_timer_t *ka_timer;
+    uint64_t last_data_ms;
+    sy_sse_boundary_t boundary;
+} relay_t;
+
+static void on_ka_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void release(relay_t *c)
+{
+    if (c->ka_timer) {
+        uv_close((uv_handle_t *)c->ka_timer, on_ka_closed);
+        c->ka_timer = NULL;
+    }
+    sy_buf_dispose(&c->body);
+    sy_buf_dispose(&c->out);
+    if (c->ms) {
+        sy_messages_stream_free(c->ms);
+        sy_sse_parser_dispose(&c->sse);
+        c->ms = NULL;
+    }
+}
+
+/* ---- errors in the ingress's format ---- */
+
+static const char *anthropic_type(int status)
+{
+    switch (status) {
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 529:
+        return "overloaded_error";
+    default:
+        return status == 503 ? "overloaded_error" : "api_error";
+    }
+}
+
+static void send_error_h(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,
+                         const char *message, const sy_http_header_t *h, size_t nh)
+{
+    int status;
+    const char *type, *code;
+    sy_api_error_info(err, &status, &type, &code);
+    if (ingress == SY_FORMAT_OPENAI) {
+        sy_api_send_error_hdrs(req, status, type, code, param, message, h, nh);
+        return;
+    }
+    sy_buf_t b;
+    sy_buf_init(&b, 64 * 1024);
+    char msg[512];
+    if (param)
+        snprintf(msg, sizeof msg, "%s: %s", param, message);
+    else
+        snprintf(msg, sizeof msg, "%s", message);
+    sy_messages_fmt_error_make(anthropic_type(status), msg, &b);
+    sy_api_send_json(req, status, b.base, b.len, h, nh);
+    sy_buf_dispose(&b);
+}
+
+void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,
+                         const char *message)
+{
+    send_error_h(req, ingress, err, param, message, NULL, 0);
+}
+
+/* Response headers every routed answer carries; returns how many were written into h. */
+static size_t route_headers(relay_t *c, sy_http_header_t *h, char *attempts, size_t alen, char *ra,
+                            size_t ralen)
+{
+    size_t n = 0;
+    sy_route_t *r = c->route;
+    size_t al = sy_route_attempts_header(r, attempts, alen);
+    if (al) h[n++] = (sy_http_header_t){SY_STR_LIT("x-switchyard-attempts"), sy_str(attempts, al)};
+    const char *warn = r->call.warning ? r->call.warning : r->warning;
+    if (warn) h[n++] = (sy_http_header_t){SY_STR_LIT("x-switchyard-warning"), sy_str_c(warn)};
+    if (r->retry_after_ms >= 0 && !c->committed) {
+        int k = snprintf(ra, ralen, "%llu", (unsigned long long)((r->retry_after_ms + 999) / 1000));
+        h[n++] = (sy_http_header_t){SY_STR_LIT("retry-after"), sy_str(ra, (size_t)k)};
+    }
+    return n;
+}
+
+/* ---- keep-alive comments on silent streams ---- */
+
+static void on_keepalive(uv_timer_t *t)
+{
+    relay_t *c = t->data;
+    uint64_t interval = c->w->cfg->sse_keepalive_ms;
+    uint64_t now = uv_now(t->loop);
+    uint64_t silent = now - c->last_data_ms;
+    if (silent >= interval) {
+        if (sy_sse_boundary_at_event(&c->boundary) &&
+            sy_http_res_backlog(c->req) < SY_HTTP_LOW_WATER) {
+            static const char comment[] = ": keep-alive\n\n";
+            sy_http_res_write(c->req, comment, sizeof comment - 1);
+            c->last_data_ms = now;
+        }
+        uv_timer_start(t, on_keepalive, interval, 0);
+    } else {
+        uv_timer_start(t, on_keepalive, interval - silent, 0);
+    }
+}
+
+/* ---- Anthropic ingress over an OpenAI-format call: stream conversion ---- */
+
+static void on_openai_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
+{
+    relay_t *c = ctx;
+    if (c->convert_err) return;
+    sy_err_t e = sy_messages_stream_event(c->ms, data, &c->out);
+    if (e) c->convert_err = e;
+}
+
+static bool write_out(relay_t *c)
+{
+    bool more = true;
+    if (c->out.len) {
+        more = sy_http_res_write(c->req, c->out.base, c->out.len);
+        sy_sse_boundary_feed(&c->boundary, c->out.base, c->out.len);
+        sy_buf_reset(&c->out);
+    }
+    return more;
+}
+
+/* ---- route sink ---- */
+
+static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
+{
+    relay_t *c = r->ctx;
+    c->up_status = status;
+    if (status >= 400) {
+        c->error_body = true;
+        sy_buf_init(&c->body, c->w->cfg->max_upstream_error_bytes);
+        return;
+    }
+    c->is_sse =
+        content_type.len >= 17 && strncasecmp(content_type.ptr, "text/event-stream", 17) == 0;
+    c->convert = c->ingress == SY_FORMAT_ANTHROPIC && r->call.format == SY_FORMAT_OPENAI;
+    if (c->convert && !c->is_sse) {
+        sy_buf_init(&c->body, CONVERT_MAX_BYTES); /* answered whole at done */
+        return;
+    }
+    if (c->convert) {
+        sy_fmt_resp_opts_t o = {.id = r->request_id,
+                                .created = (int64_t)(sy_clock_wall_ms() / 1000),
+                                .model = r->call.deploy->upstream_model,
+                                .include_usage = true};
+        c->ms = sy_messages_stream_new(&o);
+        sy_sse_parser_init(&c->sse, 4u << 20, on_openai_event, c);
+        sy_buf_init(&c->out, 0);
+    }
+    uint64_t now = sy_clock_mono_us();
+    uint64_t overhead = (r->attempts[0].t_start_us - c->req->t_complete_us) +
+                        (r->call.t_upstream_head_us ? now - r->call.t_upstream_head_us : 0);
+    char ov[24], attempts[512], ra[24];
+    sy_http_header_t h[8];
+    size_t n = 0;
+    h[n++] = (sy_http_header_t){SY_STR_LIT("content-type"), content_type};
+    sy_api_overhead_header(&h[n++], ov, overhead);
+    if (c->is_sse) h[n++] = (sy_http_header_t){SY_STR_LIT("cache-control"), SY_STR_LIT("no-cache")};
+    c->committed = true;
+    n += route_headers(c, h + n, attempts, sizeof attempts, ra, sizeof ra);
+    sy_http_res_head(c->req, status, h, n, -1);
+    if (c->is_sse && c->w->cfg->sse_keepalive_ms) {
+        c->ka_timer = sy_xmalloc(sizeof *c->ka_timer);
+        uv_timer_init(&c->w->loop, c->ka_timer);
+        c->ka_timer->data = c;
+        c->last_data_ms = uv_now(&c->w->loop);
+        uv_timer_start(c->ka_timer, on_keepalive, c->w->cfg->sse_keepalive_ms, 0);
+    }
+}
+
+static bool sink_data(sy_route_t *r, const char *p, size_t n)
+{
+    relay_t *c = r->ctx;
+    if (c->error_body || (c->convert && !c->is_sse)) {
+        size_t room = c->body.max - c->body.len;
+        if (n > room && !c->error_body) c->convert_err = SY_ERR_TOO_LARGE;
+        sy_buf_append(&c->body, p, n < room ? n : room); /* an error body is cut */
+        return true;
+    }
+    if (c->ka_timer) c->last_data_ms = uv_now(&c->w->loop);
+    if (c->convert) {
+        if (!c->convert_err && sy_sse_parser_feed(&c->sse, p, n)) c->convert_err = SY_ERR_TOO_LARGE;
+        return write_out(c);
+    }
+    if (c->ka_timer) sy_sse_boundary_feed(&c->boundary, p, n);
+    return sy_http_res_write(c->req, p, n);
+}
+
+/* A final upstream error body, rendered for the ingress. */
+static void send_upstream_error(relay_t *c)
+{
+    sy_http_req_t *req = c->req;
+    char attempts[512], ra[24];
+    sy_http_header_t h[4];
+    size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
+    json_t *doc = c->body.len ? json_loadb(c->body.base, c->body.len, 0, NULL) : NULL;
+    json_t *err = doc ? json_object_get(doc, "error") : NULL;
+    bool anthropic_shaped = json_is_object(err) && json_is_string(json_object_get(doc, "type"));
+    bool openai_shaped = json_is_object(err) && !anthropic_shaped;
+    if (c->ingress == SY_FORMAT_ANTHROPIC) {
+        if (anthropic_shaped) {
+            sy_api_send_json(req, c->up_status, c->body.base, c->body.len, h, nh);
+        } else {
+            sy_buf_t b;
+            sy_buf_init(&b, 64 * 1024 + 1024);
+            sy_messages_fmt_error(c->up_status, c->body.base ? c->body.base : "", c->body.len, &b);
+            sy_api_send_json(req, c->up_status, b.base, b.len, h, nh);
+            sy_buf_dispose(&b);
+        }
+    } else if (openai_shaped) {
+        sy_api_send_json(req, c->up_status, c->body.base, c->body.len, h, nh);
+    } else {
+        /* keep a printable prefix of the body for the message */
+        char snippet[201];
+        size_t k = 0;
+        for (size_t i = 0; i < c->body.len && k < 200; i++) {
+            unsigned char ch = (unsigned char)c->body.base[i];
+            snippet[k++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
+        }
+        snippet[k] = '\0';
+        char msg[320];
+        snprintf(msg, sizeof msg, "upstream returned HTTP %d: %s", c->up_status,
+                 k ? snippet : "(empty body)");
+        sy_api_send_error_hdrs(req, c->up_status, "upstream_error", "upstream_error", NULL, msg, h,
+                               nh);
+    }
+    json_decref(doc);
+}
+
+/* Anthropic ingress, non-streamed OpenAI-format reply: convert it whole. */
+static void send_converted(relay_t *c)
+{
+    sy_route_t *r = c->route;
+    sy_buf_t b;
+    sy_buf_init(&b, CONVERT_MAX_BYTES);
+    sy_fmt_resp_opts_t o = {.id = r->request_id,
+                            .created = (int64_t)(sy_clock_wall_ms() / 1000),
+                            .model = r->call.deploy->upstream_model};
+    sy_err_t e = c->convert_err;
+    if (!e)
+        e = sy_messages_fmt_response(c->body.base ? c->body.base : "", c->body.len, &o, &b, NULL);
+    if (e) {
+        sy_buf_dispose(&b);
+        send_error_h(c->req, c->ingress, SY_ERR_UPSTREAM_BROKEN, NULL,
+                     "the upstream reply could not be converted to an Anthropic message", NULL, 0);
+        return;
+    }
+    char attempts[512], ra[24];
+    sy_http_header_t h[4];
+    size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
+    sy_api_send_json(c->req, c->up_status, b.base, b.len, h, nh);
+    sy_buf_dispose(&b);
+}
+
+static void stream_error_event(relay_t *c, sy_err_t err, const char *detail)
+{
+    sy_buf_t b;
+    sy_buf_init(&b, 8192);
+    const char *msg = detail ? detail : "upstream failed mid-stream";
+    if (c->ingress == SY_FORMAT_ANTHROPIC) {
+        sy_buf_append_c(&b, "event: error\ndata: ");
+        sy_messages_fmt_error_make(err == SY_ERR_UPSTREAM_TIMEOUT ? "api_error" : "api_error", msg,
+                                   &b);
+        sy_buf_append_c(&b, "\n\n");
+    } else {
+        sy_buf_append_c(&b, "data: ");
+        sy_api_error_json(&b, err, NULL, msg);
+        sy_buf_append_c(&b, "\n\n");
+    }
+    sy_http_res_write(c->req, b.base, b.len);
+    sy_buf_dispose(&b);
+}
+
+static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
+{
+    relay_t *c = r->ctx;
+    sy_http_req_t *req = c->req;
+    req->on_abort = NULL;
+    req->on_drain = NULL;
+    if (c->error_body) {
+        send_upstream_error(c);
+    } else if (!c->committed && c->convert && !err) {
+        send_converted(c);
+    } else if (!c->committed) {
+        char msg[512];
+        const char *param = NULL;
+        if (err == SY_ERR_INVALID_REQUEST || err == SY_ERR_INVALID_JSON) {
+            snprintf(msg, sizeof msg, "%s", detail ? detail : "invalid request");
+            if (r->call.error_param[0]) param = r->call.error_param;
+        } else if (err == SY_ERR_UNAVAILABLE) {
+            snprintf(msg, sizeof msg, "%s", detail ? detail : "no deployment available");
+        } else {
+            snprintf(msg, sizeof msg, "%s: %s",
+                     err == SY_ERR_UPSTREAM_TIMEOUT       ? "upstream timed out"
+                     : err == SY_ERR_UPSTREAM_UNREACHABLE ? "upstream unreachable"
+                                                          : "upstream failed",
+                     detail ? detail : "no detail");
+        }
+        char attempts[512], ra[24];
+        sy_http_header_t h[4];
+        size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
+        send_error_h(req, c->ingress, err, param, msg, h, nh);
+    } else {
+        if (c->convert && !err) {
+            if (c->convert_err)
+                err = c->convert_err;
+            else if ((err = sy_messages_stream_finish(c->ms, &c->out)) == SY_OK)
+                write_out(c);
+            if (err) detail = "the upstream stream could not be converted";
+        }
+        if (err) {
+            /* committed to 200: tell SSE clients in-band, then end */
+            if (c->is_sse) stream_error_event(c, err, detail);
+            sy_log_warn("request %s: upstream failed after the response started: %s",
+                        req->request_id, detail ? detail : "?");
+        }
+        sy_http_res_end(req);
+    }
+    release(c);
+}
+
+static const sy_route_sink_t relay_sink = {
+    .head = sink_head,
+    .data = sink_data,
+    .done = sink_done,
+};
+
+static void on_client_drain(sy_http_req_t *req, void *ctx)
+{
+    relay_t *c = ctx;
+    sy_route_proceed(c->route);
+}
+
+static void on_client_abort(sy_http_req_t *req, void *ctx)
+{
+    relay_t *c = ctx;
+    sy_route_stop(c->route);
+    release(c);
+}
+
+void sy_relay_start(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_route_t *r)
+{
+    relay_t *c = sy_arena_alloc(&req->arena, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->route = r;
+    c->req = req;
+    c->w = w;
+    c->ingress = ingress;
+    c->boundary = SY_SSE_BOUNDARY_INIT;
+    sy_buf_init(&c->body, 0);
+    sy_buf_init(&c->out, 0);
+    r->loop = &w->loop;
+    r->upstream = w->upstream;
+    r->arena = &req->arena;
+    r->request_id = req->request_id;
+    r->max_error_bytes = w->cfg->max_upstream_error_bytes;
+    r->sink = &relay_sink;
+    r->ctx = c;
+    req->on_abort = on_client_abort;
+    req->on_drain = on_client_drain;
+    req->hook_ctx = c;
+    sy_route_start(r);
+}

@@ -1,0 +1,25 @@
+/* The response side shared by the chat ingresses (/v1/chat/completions, /v1/messages): runs a
+ * routed call (routing/route.h) and relays what it reports to the client, with backpressure,
+ * SSE keep-alive comments during upstream silence, error bodies rendered in the ingress's
+ * format, and the upstream call stopped when the client goes away. For the Anthropic ingress
+ * in front of an OpenAI-speaking provider it converts responses on the fly
+ * (api/messages_fmt.h); when the provider speaks Anthropic itself, bytes pass through.
+ * DESIGN: the relay lives in the request arena; its only heap objects are the keep-alive timer
+ * (closed asynchronously) and conversion state, released at the end. Every path ends in
+ * exactly one of: on_done (route finished) or on_client_abort (client gone; route stopped). */
+#ifndef SY_API_RELAY_H
+#define SY_API_RELAY_H
+#include "http/server.h"
+#include "routing/route.h"
+
+struct sy_worker;
+
+/* Starts relaying. `ingress` is the client's format; r must be filled (inputs) except sink,
+ * ctx, loop, upstream, arena and max_error_bytes, which the relay sets. */
+void sy_relay_start(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingress, sy_route_t *r);
+
+/* Sends a gateway error in the ingress's format (OpenAI error JSON, or Anthropic's). */
+void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,
+                         const char *message);
+
+#endif

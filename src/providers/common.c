@@ -1,0 +1,168 @@
+/* Small pieces every HTTP provider needs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "providers/provider.h"
+
+void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
+{
+    up->connect_ms = d->connect_ms;
+    up->first_byte_ms = d->first_byte_ms;
+    up->idle_ms = d->idle_ms;
+    up->total_ms = d->total_ms;
+}
+
+struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
+                                                 struct curl_slist *shared)
+{
+    size_t rl = strlen(call->request_id) + sizeof "x-request-id: ";
+    char *rid = sy_arena_alloc(call->arena, rl);
+    snprintf(rid, rl, "x-request-id: %s", call->request_id);
+    node->data = rid;
+    node->next = shared;
+    return node;
+}
+
+/* One edit of the client's bytes: [from, to) replaced by text (NULL = removed). */
+typedef struct edit {
+    size_t from, to;
+    const char *text;
+} edit_t;
+
+typedef struct splice {
+    const sy_deploy_conf_t *model;
+    const char *base;
+    size_t len;
+    edit_t edits[8];
+    size_t n_edits;
+    bool overflow;
+    bool *present; /* per default: the client set it */
+} splice_t;
+
+static void add_edit(splice_t *s, size_t from, size_t to, const char *text)
+{
+    if (s->n_edits == 8) {
+        s->overflow = true;
+        return;
+    }
+    s->edits[s->n_edits++] = (edit_t){from, to, text};
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The span of a whole member with one adjacent comma, so that removing it leaves valid JSON. */
+static void remove_member(splice_t *s, const sy_json_member_t *m)
+{
+    size_t from = (size_t)(m->key.ptr - 1 - s->base);
+    size_t to = (size_t)(m->value.ptr + m->value.len - s->base);
+    size_t i = from;
+    while (i > 0 && is_ws(s->base[i - 1]))
+        i--;
+    if (i > 0 && s->base[i - 1] == ',') {
+        from = i - 1;
+    } else {
+        size_t j = to;
+        while (j < s->len && is_ws(s->base[j]))
+            j++;
+        if (j < s->len && s->base[j] == ',') to = j + 1;
+    }
+    add_edit(s, from, to, NULL);
+}
+
+static bool on_member(void *ctx, const sy_json_member_t *m)
+{
+    splice_t *s = ctx;
+    if (sy_str_eq_c(m->key, "model")) {
+        size_t at = (size_t)(m->value.ptr - s->base);
+        add_edit(s, at, at + m->value.len, s->model->upstream_model_json);
+        return true;
+    }
+    if (!s->model->stream_options && sy_str_eq_c(m->key, "stream_options")) {
+        remove_member(s, m);
+        return true;
+    }
+    for (size_t i = 0; i < s->model->n_defaults; i++)
+        if (sy_str_eq_c(m->key, s->model->defaults[i].key)) s->present[i] = true;
+    return true;
+}
+
+/* Builds the upstream body in the request arena. Returns false if the scanner could not
+ * locate the fields (a key written with escapes, too many edits): the caller re-serialises. */
+static bool splice_body(sy_call_t *call, sy_str_t *out)
+{
+    const sy_deploy_conf_t *m = call->deploy;
+    bool present[m->n_defaults + 1];
+    memset(present, 0, sizeof present);
+    splice_t s = {.model = m, .base = call->body.ptr, .len = call->body.len, .present = present};
+    size_t close_pos;
+    if (!sy_json_scan_object(call->body.ptr, call->body.len, on_member, &s, &close_pos) ||
+        s.overflow || s.n_edits == 0)
+        return false;
+    bool have_model = false;
+    size_t extra = 0;
+    for (size_t k = 0; k < s.n_edits; k++)
+        if (s.edits[k].text) {
+            extra += strlen(s.edits[k].text);
+            have_model = true;
+        }
+    if (!have_model) return false;
+    for (size_t i = 0; i < m->n_defaults; i++)
+        if (!present[i]) extra += strlen(m->defaults[i].key) + strlen(m->defaults[i].json) + 5;
+    size_t cap = call->body.len + extra + 1;
+    char *dst = sy_arena_alloc(call->arena, cap);
+    size_t o = 0, pos = 0;
+    const char *src = call->body.ptr;
+    for (size_t k = 0; k < s.n_edits; k++) { /* edits come in document order */
+        const edit_t *e = &s.edits[k];
+        memcpy(dst + o, src + pos, e->from - pos);
+        o += e->from - pos;
+        if (e->text) {
+            size_t tl = strlen(e->text);
+            memcpy(dst + o, e->text, tl);
+            o += tl;
+        }
+        pos = e->to;
+    }
+    memcpy(dst + o, src + pos, close_pos - pos);
+    o += close_pos - pos;
+    for (size_t i = 0; i < m->n_defaults; i++) {
+        if (present[i]) continue;
+        o += (size_t)sprintf(dst + o, ",\"%s\":%s", m->defaults[i].key, m->defaults[i].json);
+    }
+    memcpy(dst + o, src + close_pos, call->body.len - close_pos);
+    o += call->body.len - close_pos;
+    *out = sy_str(dst, o);
+    return true;
+}
+
+/* Fallback for bodies the scanner cannot splice: set the fields on the parsed document. */
+static sy_str_t reserialise(sy_call_t *call)
+{
+    const sy_deploy_conf_t *m = call->deploy;
+    json_t *doc = json_loadb(call->body.ptr, call->body.len, 0, NULL);
+    if (!doc) doc = json_object();
+    json_object_set_new(doc, "model", json_string(m->upstream_model));
+    if (!m->stream_options) json_object_del(doc, "stream_options");
+    for (size_t i = 0; i < m->n_defaults; i++) {
+        if (json_object_get(doc, m->defaults[i].key)) continue;
+        json_t *v = json_loads(m->defaults[i].json, JSON_DECODE_ANY, NULL);
+        if (v) json_object_set_new(doc, m->defaults[i].key, v);
+    }
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    size_t n = strlen(text);
+    char *dst = sy_arena_strndup(call->arena, text, n);
+    free(text);
+    return sy_str(dst, n);
+}
+
+sy_str_t sy_provider_splice_body(sy_call_t *call)
+{
+    sy_str_t body;
+    if (!splice_body(call, &body)) body = reserialise(call);
+    return body;
+}

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -850,6 +851,186 @@ static void stream_two_candidates(void **state)
     sy_gemini_stream_free(s);
 }
 
+/* ---------- tests/cases/gemini: every case file replayed through the translator ---------- */
+
+/* Expected-vs-actual with the case placeholders of tests/cases/README.md. */
+static bool match(json_t *want, json_t *got)
+{
+    const char *ph = json_string_value(want);
+    if (ph && ph[0] == '$') {
+        if (strcmp(ph, "$any") == 0) return got != NULL;
+        if (strcmp(ph, "$string") == 0) return json_is_string(got);
+        if (strcmp(ph, "$number") == 0) return json_is_number(got);
+        if (strcmp(ph, "$id") == 0) return json_is_string(got) && json_string_length(got) > 0;
+    }
+    if (json_is_object(want)) {
+        if (!json_is_object(got) || json_object_size(want) != json_object_size(got)) return false;
+        const char *k;
+        json_t *v;
+        json_object_foreach(want, k, v)
+        {
+            if (!match(v, json_object_get(got, k))) return false;
+        }
+        return true;
+    }
+    if (json_is_array(want)) {
+        if (!json_is_array(got) || json_array_size(want) != json_array_size(got)) return false;
+        for (size_t i = 0; i < json_array_size(want); i++)
+            if (!match(json_array_get(want, i), json_array_get(got, i))) return false;
+        return true;
+    }
+    return json_equal(want, got);
+}
+
+static void must_match(const char *file, const char *what, json_t *want, const char *got,
+                       size_t len)
+{
+    json_t *g = json_loadb(got, len, JSON_DECODE_ANY, NULL);
+    if (!match(want, g)) {
+        char *ws = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        print_error("%s: %s differs\nexpected: %s\nactual:   %.*s\n", file, what, ws, (int)len,
+                    got);
+        free(ws);
+        json_decref(g);
+        fail();
+    }
+    json_decref(g);
+}
+
+static void run_case(const char *file, json_t *c)
+{
+    json_t *model = json_object_get(c, "model");
+    assert_string_equal(json_string_value(json_object_get(c, "ingress")), "openai");
+    assert_string_equal(json_string_value(json_object_get(model, "provider")), "gemini");
+    const char *up_model = json_string_value(json_object_get(model, "model"));
+    sy_conf_kv_t kv[16];
+    size_t n_kv = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(model, "defaults"), k, v)
+    {
+        assert_true(n_kv < 16);
+        kv[n_kv].key = (char *)k;
+        kv[n_kv++].json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    }
+    const char *unsup = json_string_value(json_object_get(model, "unsupported_params"));
+    sy_fmt_req_opts_t o = {.upstream_model = up_model,
+                           .defaults = kv,
+                           .n_defaults = n_kv,
+                           .reject_unsupported = unsup && strcmp(unsup, "reject") == 0};
+    char *body = json_dumps(json_object_get(c, "request"), JSON_COMPACT);
+    sy_fmt_req_t out;
+    sy_err_t err = sy_gemini_fmt_request(body, strlen(body), &o, &out);
+    free(body);
+    for (size_t i = 0; i < n_kv; i++)
+        free(kv[i].json);
+
+    json_t *ureq = json_object_get(c, "upstream_request");
+    json_t *uresp = json_object_get(c, "upstream_response");
+    json_t *resp = json_object_get(c, "response");
+    int status = (int)json_integer_value(json_object_get(resp, "status"));
+    json_t *want_headers = json_object_get(resp, "headers");
+    if (!ureq) { /* refused before any upstream call */
+        if (err == SY_OK) fail_msg("%s: request accepted, case expects a refusal", file);
+        assert_int_equal(status, 400);
+        json_t *e = json_object_get(json_object_get(resp, "body"), "error");
+        assert_string_equal(json_string_value(json_object_get(e, "message")), out.err_msg);
+        const char *param = json_string_value(json_object_get(e, "param"));
+        assert_string_equal(param ? param : "", out.err_param);
+        return;
+    }
+    if (err) fail_msg("%s: err %d %s: %s", file, err, out.err_param, out.err_msg);
+    char path[256];
+    snprintf(path, sizeof path, "/models/%s:%s", up_model,
+             out.stream ? "streamGenerateContent?alt=sse" : "generateContent");
+    assert_string_equal(json_string_value(json_object_get(ureq, "path")), path);
+    must_match(file, "upstream body", json_object_get(ureq, "body"), out.body, out.len);
+    free(out.body);
+    assert_int_equal(out.warnings[0] != '\0',
+                     json_object_get(want_headers, "x-switchyard-warning") != NULL);
+
+    sy_buf_t b;
+    sy_buf_init(&b, 1 << 22);
+    int up_status = (int)json_integer_value(json_object_get(uresp, "status"));
+    json_t *sse = json_object_get(uresp, "sse");
+    if (up_status >= 400) {
+        assert_int_equal(status, up_status);
+        char *ub = json_dumps(json_object_get(uresp, "body"), JSON_COMPACT);
+        sy_gemini_fmt_error(up_status, ub, strlen(ub), &b);
+        free(ub);
+        must_match(file, "error body", json_object_get(resp, "body"), b.base, b.len);
+    } else if (!sse) {
+        assert_int_equal(status, 200);
+        char *ub = json_dumps(json_object_get(uresp, "body"), JSON_COMPACT);
+        sy_fmt_resp_opts_t ro = {.id = "chatcmpl-case", .created = 1, .model = "case-model"};
+        assert_int_equal(sy_gemini_fmt_response(ub, strlen(ub), &ro, &b, NULL), SY_OK);
+        free(ub);
+        must_match(file, "response body", json_object_get(resp, "body"), b.base, b.len);
+    } else {
+        assert_int_equal(status, 200);
+        sy_fmt_resp_opts_t ro = {.id = "chatcmpl-case",
+                                 .created = 1,
+                                 .model = "case-model",
+                                 .include_usage = out.include_usage};
+        sy_gemini_stream_t *s = sy_gemini_stream_new(&ro);
+        size_t i;
+        json_t *ev;
+        err = SY_OK;
+        json_array_foreach(sse, i, ev)
+        {
+            char *d = json_dumps(json_object_get(ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+            err = sy_gemini_stream_event(s, sy_str_c(d), &b);
+            free(d);
+            if (err) break;
+        }
+        if (!err) assert_int_equal(sy_gemini_stream_finish(s, &b), SY_OK);
+        sy_gemini_stream_free(s);
+        json_t *frames = json_object_get(resp, "sse");
+        size_t pos = 0, n = 0;
+        while (pos < b.len) {
+            const char *start = b.base + pos + 6;
+            const char *end = memmem(start, b.len - pos - 6, "\n\n", 2);
+            assert_non_null(end);
+            json_t *want = json_object_get(json_array_get(frames, n), "data");
+            if (!want) fail_msg("%s: extra frame %.*s", file, (int)(end - start), start);
+            if (json_is_string(want))
+                assert_true((size_t)(end - start) == json_string_length(want) &&
+                            memcmp(start, json_string_value(want), json_string_length(want)) == 0);
+            else
+                must_match(file, "stream frame", want, start, (size_t)(end - start));
+            n++;
+            pos = (size_t)(end + 2 - b.base);
+        }
+        assert_int_equal(n, json_array_size(frames));
+    }
+    sy_buf_dispose(&b);
+}
+
+static void case_files(void **state)
+{
+    const char *src = getenv("SY_TEST_SRC");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/tests/cases/gemini", src ? src : ".");
+    DIR *d = opendir(dir);
+    if (!d) fail_msg("cannot open %s", dir);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t nl = strlen(e->d_name);
+        if (nl < 6 || strcmp(e->d_name + nl - 5, ".json") != 0) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        json_error_t je;
+        json_t *c = json_load_file(path, 0, &je);
+        if (!c) fail_msg("%s: %s", path, je.text);
+        run_case(e->d_name, c);
+        json_decref(c);
+        count++;
+    }
+    closedir(d);
+    assert_true(count >= 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -878,6 +1059,7 @@ int main(void)
         cmocka_unit_test(stream_finish_reasons_and_blocked),
         cmocka_unit_test(stream_errors),
         cmocka_unit_test(stream_two_candidates),
+        cmocka_unit_test(case_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

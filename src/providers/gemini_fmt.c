@@ -33,12 +33,24 @@
 
 /* ---------- request ---------- */
 
+/* Length of the longest prefix of s with at most max bytes that does not split a UTF-8 sequence,
+ * so client-supplied text quoted in a message stays valid UTF-8. */
+static int utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return (int)max;
+}
+
 static sy_err_t bad(sy_fmt_req_t *out, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static sy_err_t bad(sy_fmt_req_t *out, const char *param, const char *fmt, ...)
 {
-    snprintf(out->err_param, sizeof out->err_param, "%s", param);
+    snprintf(out->err_param, sizeof out->err_param, "%.*s",
+             utf8_prefix(param, sizeof out->err_param - 1), param);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(out->err_msg, sizeof out->err_msg, fmt, ap);
@@ -98,7 +110,8 @@ static sy_err_t check_unsupported(json_t *req, const sy_fmt_req_opts_t *o, sy_fm
     {
         if (is_known_key(k) || is_noop_value(k, v)) continue;
         if (o->reject_unsupported)
-            return bad(out, k, "parameter '%s' is not supported by the gemini provider", k);
+            return bad(out, k, "parameter '%.*s' is not supported by the gemini provider",
+                       utf8_prefix(k, 60), k);
         add_warning(out, k);
     }
     return SY_OK;
@@ -249,7 +262,8 @@ static sy_err_t content_parts(json_t *content, json_t *parts, bool allow_media, 
         }
         if (strcmp(type, "refusal") == 0 && !allow_media) continue; /* assistant history */
         if (!allow_media)
-            return bad(out, param, "content part type '%s' is not allowed in this message", type);
+            return bad(out, param, "content part type '%.*s' is not allowed in this message",
+                       utf8_prefix(type, 40), type);
         if (strcmp(type, "image_url") == 0) {
             snprintf(param, sizeof param, "messages[%d].content[%zu].image_url", msg_i, j);
             sy_err_t err = push_image(parts, item, param, out);
@@ -271,7 +285,8 @@ static sy_err_t content_parts(json_t *content, json_t *parts, bool allow_media, 
                 return bad(out, param, "%s: only file.file_data (a base64 data URL) is supported",
                            param);
         } else {
-            return bad(out, param, "content part type '%s' is not supported", type);
+            return bad(out, param, "content part type '%.*s' is not supported",
+                       utf8_prefix(type, 40), type);
         }
     }
     return SY_OK;
@@ -353,7 +368,8 @@ static sy_err_t tool_part(json_t *m, int i, json_t *parts, json_t *call_names, s
     if (!id) return bad(out, param, "%s must be a string", param);
     json_t *name = json_object_get(call_names, id);
     if (!name)
-        return bad(out, param, "tool_call_id '%.80s' matches no earlier assistant tool call", id);
+        return bad(out, param, "tool_call_id '%.*s' matches no earlier assistant tool call",
+                   utf8_prefix(id, 80), id);
     sy_buf_t text;
     sy_buf_init(&text, SIZE_MAX);
     sy_err_t err = tool_text(json_object_get(m, "content"), i, out, &text);
@@ -430,9 +446,9 @@ static sy_err_t translate_messages(json_t *msgs, json_t *g, sy_fmt_req_t *out)
         } else {
             json_decref(parts);
             err = bad(out, param,
-                      "unsupported role '%.40s' (expected system, developer, user, "
+                      "unsupported role '%.*s' (expected system, developer, user, "
                       "assistant or tool)",
-                      role);
+                      utf8_prefix(role, 40), role);
             goto out;
         }
         if (err) {

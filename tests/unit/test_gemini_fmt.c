@@ -368,6 +368,24 @@ static void request_unsupported_dropped_or_rejected(void **state)
             SY_ERR_INVALID_REQUEST, "parallel_tool_calls");
 }
 
+/* Client text quoted in err_param / err_msg is cut on a UTF-8 boundary. */
+static void request_error_text_stays_utf8(void **state)
+{
+    char body[1024] = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"";
+    for (int i = 0; i < 70; i++)
+        strcat(body, "\xc3\xa9"); /* 140 bytes of U+00E9 */
+    strcat(body, "\":1}");
+    sy_fmt_req_opts_t o = {.reject_unsupported = true};
+    sy_fmt_req_t out;
+    assert_int_equal(req_with(&o, body, &out), SY_ERR_INVALID_REQUEST);
+    assert_int_equal(strlen(out.err_param), 62); /* 31 whole characters fit in 63 bytes */
+    json_t *p = json_string(out.err_param), *m = json_string(out.err_msg);
+    assert_non_null(p); /* jansson refuses invalid UTF-8 */
+    assert_non_null(m);
+    json_decref(p);
+    json_decref(m);
+}
+
 static void request_stream_flags(void **state)
 {
     sy_fmt_req_t out;
@@ -1044,6 +1062,7 @@ int main(void)
         cmocka_unit_test(request_generation_config),
         cmocka_unit_test(request_response_format),
         cmocka_unit_test(request_unsupported_dropped_or_rejected),
+        cmocka_unit_test(request_error_text_stays_utf8),
         cmocka_unit_test(request_stream_flags),
         cmocka_unit_test(request_validation),
         cmocka_unit_test(response_text_usage_and_thoughts),

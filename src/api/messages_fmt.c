@@ -192,12 +192,21 @@ static sy_err_t invalid(sy_fmt_req_t *out, const char *param, const char *fmt, .
     return SY_ERR_INVALID_REQUEST;
 }
 
+/* Adds a name to out->warnings. Names can be client-chosen keys and the list ends up in an HTTP
+ * header, so anything but [A-Za-z0-9_.-] is written as '_' and a name is cut at 40 bytes. */
 static void warn(sy_fmt_req_t *out, const char *name)
 {
     size_t have = strlen(out->warnings), n = strlen(name);
+    if (n > 40) n = 40;
     if (have + n + 2 > sizeof out->warnings) return;
     if (have) out->warnings[have++] = ',';
-    memcpy(out->warnings + have, name, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+        out->warnings[have++] = safe ? c : '_';
+    }
+    out->warnings[have] = '\0';
 }
 
 static json_t *str_concat(const char *a, const char *b, const char *c, const char *d)
@@ -1115,7 +1124,11 @@ static sy_err_t tool_deltas(sy_messages_stream_t *s, const json_t *calls)
     json_array_foreach(calls, i, tc)
     {
         json_t *ji = json_object_get(tc, "index");
+        json_t *id = json_object_get(tc, "id");
         json_int_t idx = json_is_integer(ji) ? json_integer_value(ji) : (json_int_t)i;
+        /* Without an index (some OpenAI-compatible servers), a new id is a new call. */
+        if (!ji && json_is_string(id) && idx < s->n_tools && s->tool_block[idx] >= 0)
+            idx = s->n_tools;
         if (idx < 0 || idx >= MAX_TOOL_CALLS) return SY_ERR_UPSTREAM_BROKEN;
         if (idx >= s->n_tools) {
             int n = (int)idx + 1;
@@ -1128,7 +1141,7 @@ static sy_err_t tool_deltas(sy_messages_stream_t *s, const json_t *calls)
         if (s->tool_block[idx] < 0) {
             char fallback[32];
             snprintf(fallback, sizeof fallback, "call_%d", (int)idx);
-            json_t *id = json_object_get(tc, "id"), *name = json_object_get(fn, "name");
+            json_t *name = json_object_get(fn, "name");
             open_block(s, BLK_TOOL, json_is_string(id) ? json_string_value(id) : fallback,
                        json_is_string(name) ? json_string_value(name) : "");
             s->open_tool = (int)idx;

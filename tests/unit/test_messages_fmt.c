@@ -236,6 +236,18 @@ static void request_parameters_and_warnings(void **state)
                    "{'model':'m','max_tokens':1,'messages':[{'role':'user','content':'x'}]}", "");
 }
 
+static void request_warning_names_are_header_safe(void **state)
+{
+    sy_fmt_req_t out;
+    const char *body = "{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"x\"}],\"evil\\r\\nset-cookie: a\":1,"
+                       "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":2}";
+    assert_int_equal(sy_messages_fmt_request(body, strlen(body), &out), SY_OK);
+    assert_string_equal(out.warnings,
+                        "evil__set-cookie__a,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    free(out.body);
+}
+
 static void request_validation_errors(void **state)
 {
     static const struct {
@@ -657,6 +669,40 @@ static void stream_parallel_tool_calls(void **state)
              "['message_stop',{'type':'message_stop'}]]");
 }
 
+static void stream_tool_calls_without_index(void **state)
+{
+    /* some OpenAI-compatible servers send each call whole and omit index */
+    static const char *const ev[] = {
+        "{'id':'g','model':'gem','choices':[{'index':0,'delta':{'tool_calls':[{'id':'a','type':"
+        "'function','function':{'name':'f','arguments':'{}'}}]}}]}",
+        "{'id':'g','model':'gem','choices':[{'index':0,'delta':{'tool_calls':[{'id':'b','type':"
+        "'function','function':{'name':'g','arguments':'{\\'x\\':1}'}}]},'finish_reason':"
+        "'stop'}]}",
+        "[DONE]",
+    };
+    sy_err_t err;
+    json_t *out = run_stream(ev, N(ev), &err, false, NULL);
+    assert_int_equal(err, SY_OK);
+    assert_events(
+        out,
+        "[['message_start',{'type':'message_start','message':{'id':'msg_g','type':'message',"
+        "'role':'assistant','model':'gem','content':[],'stop_reason':null,'stop_sequence':null,"
+        "'usage':{'input_tokens':0,'output_tokens':0}}}],"
+        "['content_block_start',{'type':'content_block_start','index':0,'content_block':{"
+        "'type':'tool_use','id':'a','name':'f','input':{}}}],"
+        "['content_block_delta',{'type':'content_block_delta','index':0,'delta':{'type':"
+        "'input_json_delta','partial_json':'{}'}}],"
+        "['content_block_stop',{'type':'content_block_stop','index':0}],"
+        "['content_block_start',{'type':'content_block_start','index':1,'content_block':{"
+        "'type':'tool_use','id':'b','name':'g','input':{}}}],"
+        "['content_block_delta',{'type':'content_block_delta','index':1,'delta':{'type':"
+        "'input_json_delta','partial_json':'{\\'x\\':1}'}}],"
+        "['content_block_stop',{'type':'content_block_stop','index':1}],"
+        "['message_delta',{'type':'message_delta','delta':{'stop_reason':'tool_use',"
+        "'stop_sequence':null},'usage':{'output_tokens':0}}],"
+        "['message_stop',{'type':'message_stop'}]]");
+}
+
 static void stream_reasoning_then_text(void **state)
 {
     static const char *const ev[] = {
@@ -768,6 +814,7 @@ int main(void)
         cmocka_unit_test(request_tools_and_choices),
         cmocka_unit_test(request_tool_round_trip),
         cmocka_unit_test(request_parameters_and_warnings),
+        cmocka_unit_test(request_warning_names_are_header_safe),
         cmocka_unit_test(request_validation_errors),
         cmocka_unit_test(response_text_with_cache_usage),
         cmocka_unit_test(response_tool_calls),
@@ -777,6 +824,7 @@ int main(void)
         cmocka_unit_test(error_make),
         cmocka_unit_test(stream_text),
         cmocka_unit_test(stream_parallel_tool_calls),
+        cmocka_unit_test(stream_tool_calls_without_index),
         cmocka_unit_test(stream_reasoning_then_text),
         cmocka_unit_test(stream_error_frame),
         cmocka_unit_test(stream_malformed),

@@ -91,7 +91,7 @@ static void send_error_h(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, 
     sy_buf_t b;
     sy_buf_init(&b, 64 * 1024);
     char msg[512];
-    if (param)
+    if (param && strncmp(message, param, strlen(param)) != 0)
         snprintf(msg, sizeof msg, "%s: %s", param, message);
     else
         snprintf(msg, sizeof msg, "%s", message);
@@ -190,7 +190,7 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
                                 .include_usage = true};
         c->ms = sy_messages_stream_new(&o);
         sy_sse_parser_init(&c->sse, 4u << 20, on_openai_event, c);
-        sy_buf_init(&c->out, 0);
+        sy_buf_init(&c->out, 16u << 20);
     }
     uint64_t now = sy_clock_mono_us();
     uint64_t overhead = (r->attempts[0].t_start_us - c->req->t_complete_us) +
@@ -393,7 +393,7 @@ void sy_relay_start(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_
     c->ingress = ingress;
     c->boundary = SY_SSE_BOUNDARY_INIT;
     sy_buf_init(&c->body, 0);
-    sy_buf_init(&c->out, 0);
+    sy_buf_init(&c->out, 16u << 20);
     r->loop = &w->loop;
     r->upstream = w->upstream;
     r->arena = &req->arena;

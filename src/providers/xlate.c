@@ -190,7 +190,7 @@ sy_err_t sy_xlate_start(sy_call_t *call, const sy_xlate_ops_t *ops, const char *
     x->stream = call->stream;
     x->include_usage = call->include_usage;
     sy_buf_init(&x->body, 0);
-    sy_buf_init(&x->out, 0);
+    sy_buf_init(&x->out, 16u << 20);
     if (x->passthrough) {
         body = sy_provider_splice_body(call);
     } else {

@@ -78,6 +78,12 @@ static sy_err_t unsupported(req_ctx_t *c, const char *name, const char *why)
     return SY_OK;
 }
 
+/* Present and not null: OpenAI treats an explicit null like an absent key. */
+static bool given(const json_t *v)
+{
+    return v && !json_is_null(v);
+}
+
 static bool is_nonneg_int(const json_t *v)
 {
     return json_is_integer(v) && json_integer_value(v) >= 0;
@@ -157,12 +163,12 @@ static sy_err_t check_keys(req_ctx_t *c, json_t *req)
 
 static void apply_defaults(req_ctx_t *c, json_t *req)
 {
-    bool has_max = !json_is_null(json_object_get(req, "max_tokens")) ||
-                   !json_is_null(json_object_get(req, "max_completion_tokens"));
+    bool has_max = given(json_object_get(req, "max_tokens")) ||
+                   given(json_object_get(req, "max_completion_tokens"));
     for (size_t i = 0; i < c->o->n_defaults; i++) {
         const sy_conf_kv_t *d = &c->o->defaults[i];
         json_t *cur = json_object_get(req, d->key);
-        if (cur && !json_is_null(cur)) continue;
+        if (given(cur)) continue;
         /* The two spellings of the output limit count as one parameter. */
         if (has_max && (!strcmp(d->key, "max_tokens") || !strcmp(d->key, "max_completion_tokens")))
             continue;
@@ -289,7 +295,7 @@ static sy_err_t tool_use_blocks(req_ctx_t *c, json_t *calls, size_t mi, json_t *
         if (!id || !name) return fail(c, param, "a tool call needs an id and a function name");
         snprintf(param, sizeof param, "messages[%zu].tool_calls[%zu].function.arguments", mi, j);
         json_t *input;
-        if (json_is_null(args) || (json_is_string(args) && !json_string_length(args))) {
+        if (!given(args) || (json_is_string(args) && !json_string_length(args))) {
             input = json_object();
         } else if (json_is_string(args)) {
             input = json_loadb(json_string_value(args), json_string_length(args), 0, NULL);
@@ -340,8 +346,8 @@ static sy_err_t translate_message(req_ctx_t *c, json_t *m, size_t i, json_t *msg
         to = "user";
     } else if (!strcmp(role, "assistant")) {
         json_t *calls = json_object_get(m, "tool_calls");
-        if (!json_is_null(content)) err = content_blocks(c, content, i, ALLOW_TEXT, blocks);
-        if (!err && calls && !json_is_null(calls)) err = tool_use_blocks(c, calls, i, blocks);
+        if (given(content)) err = content_blocks(c, content, i, ALLOW_TEXT, blocks);
+        if (!err && given(calls)) err = tool_use_blocks(c, calls, i, blocks);
         to = "assistant";
     } else if (!strcmp(role, "tool")) {
         const char *id = json_string_value(json_object_get(m, "tool_call_id"));
@@ -483,10 +489,10 @@ static sy_err_t translate_tooling(req_ctx_t *c, json_t *req, json_t *dst)
     json_t *atools = json_array(), *choice = NULL, *rftool = NULL;
     sy_err_t err = SY_OK;
 
-    if (tools && !json_is_null(tools)) err = translate_tools(c, tools, atools);
-    if (!err && tc && !json_is_null(tc)) err = translate_tool_choice(c, tc, &choice);
-    if (!err && rf && !json_is_null(rf)) err = response_format_tool(c, rf, &rftool);
-    if (!err && ptc && !json_is_null(ptc) && !json_is_boolean(ptc))
+    if (given(tools)) err = translate_tools(c, tools, atools);
+    if (!err && given(tc)) err = translate_tool_choice(c, tc, &choice);
+    if (!err && given(rf)) err = response_format_tool(c, rf, &rftool);
+    if (!err && given(ptc) && !json_is_boolean(ptc))
         err = fail(c, "parallel_tool_calls", "parallel_tool_calls must be a boolean");
     if (err) goto out;
 
@@ -536,9 +542,9 @@ static sy_err_t translate_scalars(req_ctx_t *c, json_t *req, json_t *dst)
     /* max_tokens: max_completion_tokens (the current name) wins over max_tokens. */
     json_t *mct = json_object_get(req, "max_completion_tokens");
     json_t *mt = json_object_get(req, "max_tokens");
-    const char *mname = !json_is_null(mct) && mct ? "max_completion_tokens" : "max_tokens";
-    v = !json_is_null(mct) && mct ? mct : mt;
-    if (v && !json_is_null(v)) {
+    const char *mname = given(mct) ? "max_completion_tokens" : "max_tokens";
+    v = given(mct) ? mct : mt;
+    if (given(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return fail(c, mname, "%s must be a positive integer", mname);
         json_object_set(dst, "max_tokens", v);
@@ -549,7 +555,7 @@ static sy_err_t translate_scalars(req_ctx_t *c, json_t *req, json_t *dst)
     }
 
     v = json_object_get(req, "temperature");
-    if (v && !json_is_null(v)) {
+    if (given(v)) {
         if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 2)
             return fail(c, "temperature", "temperature must be a number between 0 and 2");
         if (json_number_value(v) > 1) {
@@ -561,7 +567,7 @@ static sy_err_t translate_scalars(req_ctx_t *c, json_t *req, json_t *dst)
         }
     }
     v = json_object_get(req, "top_p");
-    if (v && !json_is_null(v)) {
+    if (given(v)) {
         if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1)
             return fail(c, "top_p", "top_p must be a number between 0 and 1");
         json_object_set(dst, "top_p", v);
@@ -575,23 +581,22 @@ static sy_err_t translate_scalars(req_ctx_t *c, json_t *req, json_t *dst)
         json_array_foreach(v, i, s) if (!json_is_string(s)) return fail(
             c, "stop", "stop must be a string or an array of strings");
         if (json_array_size(v)) json_object_set(dst, "stop_sequences", v);
-    } else if (v && !json_is_null(v)) {
+    } else if (given(v)) {
         return fail(c, "stop", "stop must be a string or an array of strings");
     }
     v = json_object_get(req, "user");
-    if (!v || json_is_null(v)) v = json_object_get(req, "safety_identifier");
+    if (!given(v)) v = json_object_get(req, "safety_identifier");
     if (json_is_string(v)) {
         json_object_set_new(dst, "metadata", json_pack("{s:O}", "user_id", v));
-    } else if (v && !json_is_null(v)) {
+    } else if (given(v)) {
         return fail(c, "user", "user must be a string");
     }
     v = json_object_get(req, "stream");
-    if (v && !json_is_null(v) && !json_is_boolean(v))
-        return fail(c, "stream", "stream must be a boolean");
+    if (given(v) && !json_is_boolean(v)) return fail(c, "stream", "stream must be a boolean");
     c->out->stream = json_is_true(v);
     if (c->out->stream) json_object_set_new(dst, "stream", json_true());
     v = json_object_get(req, "stream_options");
-    if (v && !json_is_null(v) && !json_is_object(v))
+    if (given(v) && !json_is_object(v))
         return fail(c, "stream_options", "stream_options must be an object");
     c->out->include_usage = c->out->stream && json_is_true(json_object_get(v, "include_usage"));
     return SY_OK;
@@ -729,7 +734,7 @@ void sy_anthropic_fmt_error(int status, const char *body, size_t len, sy_buf_t *
         n += snprintf(msg + n, sizeof msg - (size_t)n, ": ");
         for (size_t i = skip; i < take; i++) {
             unsigned char ch = (unsigned char)body[i];
-            msg[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ch == '\n' || ch == '\t' ? ' ' : '?';
+            msg[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : isspace(ch) ? ' ' : '?';
         }
         msg[n] = '\0';
     }

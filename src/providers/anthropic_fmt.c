@@ -721,23 +721,24 @@ void sy_anthropic_fmt_error(int status, const char *body, size_t len, sy_buf_t *
     bool done = append_anthropic_error(out, json_object_get(doc, "error"), status);
     json_decref(doc);
     if (done) return;
-    /* Not Anthropic's error shape (a proxy page, an empty body): quote a printable prefix. */
+    /* Not Anthropic's error shape (a proxy page, an empty body): quote up to 200 bytes of it,
+     * whitespace runs folded into one space, other unprintable bytes (and all non-ASCII, which
+     * may be cut mid-character) as '?'. */
     char msg[256];
-    int n = snprintf(msg, sizeof msg, "upstream returned HTTP %d", status);
+    int n = snprintf(msg, sizeof msg, "upstream returned HTTP %d: ", status);
     size_t take = len < 200 ? len : 200;
-    while (take && isspace((unsigned char)body[take - 1]))
-        take--;
-    size_t skip = 0;
-    while (skip < take && isspace((unsigned char)body[skip]))
-        skip++;
-    if (skip < take) {
-        n += snprintf(msg + n, sizeof msg - (size_t)n, ": ");
-        for (size_t i = skip; i < take; i++) {
-            unsigned char ch = (unsigned char)body[i];
-            msg[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : isspace(ch) ? ' ' : '?';
+    for (size_t i = 0; i < take; i++) {
+        unsigned char ch = (unsigned char)body[i];
+        if (isspace(ch)) {
+            if (msg[n - 1] != ' ') msg[n++] = ' ';
+        } else {
+            msg[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
         }
-        msg[n] = '\0';
     }
+    while (msg[n - 1] == ' ')
+        n--;
+    if (msg[n - 1] == ':') n--;
+    msg[n] = '\0';
     append_error(out, msg, "upstream_error", NULL);
 }
 

@@ -585,7 +585,7 @@ static void error_mapping(void **state)
 static void error_non_json_body(void **state)
 {
     error_expect(502, "<html>\r\n<body>Bad Gateway</body>\n</html>\n",
-                 "{'error':{'message':'upstream returned HTTP 502: <html>  <body>Bad Gateway"
+                 "{'error':{'message':'upstream returned HTTP 502: <html> <body>Bad Gateway"
                  "</body> </html>','type':'upstream_error','param':null,'code':null}}");
     error_expect(503, "",
                  "{'error':{'message':'upstream returned HTTP 503',"

@@ -5,7 +5,7 @@
  * the client is forwarded unless a rule below names it. Responses and stream events are parsed
  * with jansson; stream chunks are written by hand from a prefix serialised once per stream.
  *
- * Mapping decisions (docs/internals/PROVIDERS.md repeats them):
+ * Mapping decisions (docs/internals/ANTHROPIC.md has the full tables):
  *  - system/developer messages, wherever they stand, are hoisted into the top-level `system`
  *    string; every text (one per message, or one per text part) is joined with "\n\n".
  *  - Consecutive messages of the same Anthropic role are merged into one message (Anthropic

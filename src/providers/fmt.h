@@ -23,10 +23,10 @@ typedef struct sy_fmt_req_opts {
     const sy_conf_kv_t *defaults; /* model defaults (key + compact JSON), applied to the OpenAI
                                      request for keys the client did not set */
     size_t n_defaults;
-    int64_t default_max_tokens;   /* Anthropic: max_tokens when neither the client nor the
-                                     defaults set one */
-    bool reject_unsupported;      /* true: an unsupported parameter is a 400;
-                                     false: it is dropped and named in warnings */
+    int64_t default_max_tokens; /* Anthropic: max_tokens when neither the client nor the
+                                   defaults set one */
+    bool reject_unsupported;    /* true: an unsupported parameter is a 400;
+                                   false: it is dropped and named in warnings */
 } sy_fmt_req_opts_t;
 
 /* A translated request. */

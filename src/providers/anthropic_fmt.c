@@ -89,47 +89,40 @@ static bool is_nonneg_int(const json_t *v)
     return json_is_integer(v) && json_integer_value(v) >= 0;
 }
 
-/* Request keys: how each top-level OpenAI parameter is handled. */
-enum { K_HANDLED, K_UNSUPPORTED };
-static const struct {
-    const char *key;
-    int kind;
-} request_keys[] = {
-    {"messages", K_HANDLED},
-    {"model", K_HANDLED},
-    {"max_tokens", K_HANDLED},
-    {"max_completion_tokens", K_HANDLED},
-    {"temperature", K_HANDLED},
-    {"top_p", K_HANDLED},
-    {"stop", K_HANDLED},
-    {"user", K_HANDLED},
-    {"safety_identifier", K_HANDLED},
-    {"stream", K_HANDLED},
-    {"stream_options", K_HANDLED},
-    {"tools", K_HANDLED},
-    {"tool_choice", K_HANDLED},
-    {"parallel_tool_calls", K_HANDLED},
-    {"response_format", K_HANDLED},
-    {"audio", K_UNSUPPORTED},
-    {"frequency_penalty", K_UNSUPPORTED},
-    {"function_call", K_UNSUPPORTED},
-    {"functions", K_UNSUPPORTED},
-    {"logit_bias", K_UNSUPPORTED},
-    {"logprobs", K_UNSUPPORTED},
-    {"metadata", K_UNSUPPORTED},
-    {"modalities", K_UNSUPPORTED},
-    {"n", K_UNSUPPORTED},
-    {"prediction", K_UNSUPPORTED},
-    {"presence_penalty", K_UNSUPPORTED},
-    {"prompt_cache_key", K_UNSUPPORTED},
-    {"reasoning_effort", K_UNSUPPORTED},
-    {"seed", K_UNSUPPORTED},
-    {"service_tier", K_UNSUPPORTED},
-    {"store", K_UNSUPPORTED},
-    {"top_logprobs", K_UNSUPPORTED},
-    {"verbosity", K_UNSUPPORTED},
-    {"web_search_options", K_UNSUPPORTED},
+/* Top-level OpenAI parameters: the ones translated below, and the ones Anthropic lacks. */
+static const char *const handled_keys[] = {
+    "messages",       "model", "max_tokens",  "max_completion_tokens", "temperature",
+    "top_p",          "stop",  "user",        "safety_identifier",     "stream",
+    "stream_options", "tools", "tool_choice", "parallel_tool_calls",   "response_format",
 };
+static const char *const unsupported_keys[] = {"audio",
+                                               "frequency_penalty",
+                                               "function_call",
+                                               "functions",
+                                               "logit_bias",
+                                               "logprobs",
+                                               "metadata",
+                                               "modalities",
+                                               "n",
+                                               "prediction",
+                                               "presence_penalty",
+                                               "prompt_cache_key",
+                                               "reasoning_effort",
+                                               "seed",
+                                               "service_tier",
+                                               "store",
+                                               "top_logprobs",
+                                               "verbosity",
+                                               "web_search_options"};
+
+static bool in_list(const char *const *list, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], key)) return true;
+    return false;
+}
+
+#define IN_LIST(list, key) in_list(list, sizeof list / sizeof list[0], key)
 
 /* Values of unsupported parameters that ask for nothing Anthropic lacks. */
 static bool neutral_value(const char *key, const json_t *v)
@@ -148,14 +141,12 @@ static sy_err_t check_keys(req_ctx_t *c, json_t *req)
     json_t *v;
     json_object_foreach(req, key, v)
     {
-        size_t i;
-        for (i = 0; i < sizeof request_keys / sizeof request_keys[0]; i++)
-            if (!strcmp(request_keys[i].key, key)) break;
         sy_err_t err = SY_OK;
-        if (i == sizeof request_keys / sizeof request_keys[0])
+        if (IN_LIST(unsupported_keys, key)) {
+            if (!neutral_value(key, v)) err = unsupported(c, key, "not supported by this model");
+        } else if (!IN_LIST(handled_keys, key)) {
             err = unsupported(c, key, "unknown parameter");
-        else if (request_keys[i].kind == K_UNSUPPORTED && !neutral_value(key, v))
-            err = unsupported(c, key, "not supported by this model");
+        }
         if (err) return err;
     }
     return SY_OK;

@@ -27,11 +27,7 @@ static sy_err_t to_openai(sy_route_t *r, sy_str_t *out, char *param, size_t plen
     }
     *out = sy_str(sy_arena_strndup(r->arena, t.body, t.len), t.len);
     free(t.body);
-    if (t.warnings[0]) {
-        char w[320];
-        int n = snprintf(w, sizeof w, "dropped unsupported parameters: %s", t.warnings);
-        r->warning = sy_arena_strndup(r->arena, w, (size_t)n);
-    }
+    if (t.warnings[0]) r->warning = sy_provider_warning(r->arena, t.warnings);
     return SY_OK;
 }
 

@@ -257,7 +257,7 @@ static sy_err_t content_blocks(req_ctx_t *c, json_t *content, size_t mi, int all
             if (json_string_length(t))
                 json_array_append_new(blocks, text_block(json_string_value(t)));
         } else if (!strcmp(type, "image_url") && (allow & ALLOW_IMAGE)) {
-            json_t *b;
+            json_t *b = NULL;
             sy_err_t err = image_block(c, part, param, &b);
             if (err) return err;
             json_array_append_new(blocks, b);

@@ -13,6 +13,21 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
     up->total_ms = d->total_ms;
 }
 
+const char *sy_provider_warning(sy_arena_t *a, const char *names)
+{
+    char w[320];
+    int n = snprintf(w, sizeof w, "dropped unsupported parameters: %s", names);
+    if (n < 0) return NULL;
+    if ((size_t)n >= sizeof w) n = (int)sizeof w - 1;
+    for (int i = (int)sizeof "dropped unsupported parameters: " - 1; i < n; i++) {
+        char c = w[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ','))
+            w[i] = '_'; /* client-chosen names end up in a header: no CR/LF, no oddities */
+    }
+    return sy_arena_strndup(a, w, (size_t)n);
+}
+
 struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
                                                  struct curl_slist *shared)
 {

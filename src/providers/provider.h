@@ -102,6 +102,9 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
  * deployment says so. Byte splice of the client's bytes (key order, numbers and unknown fields
  * survive); re-serialised only when a key is written with escapes. Arena memory. */
 sy_str_t sy_provider_splice_body(sy_call_t *call);
+/* "dropped unsupported parameters: NAMES" for the x-switchyard-warning header, with every
+ * character outside [A-Za-z0-9_.,-] replaced (names come from the client). Arena memory. */
+const char *sy_provider_warning(sy_arena_t *a, const char *names);
 struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
                                                  struct curl_slist *shared);
 

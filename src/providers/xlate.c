@@ -172,12 +172,6 @@ static void on_up_done(sy_upstream_call_t *up, sy_err_t err, const char *detail)
     finish(x, SY_OK, NULL);
 }
 
-static char *arena_copy(sy_arena_t *a, const char *s)
-{
-    size_t n = strlen(s);
-    return sy_arena_strndup(a, s, n);
-}
-
 sy_err_t sy_xlate_start(sy_call_t *call, const sy_xlate_ops_t *ops, const char *url,
                         struct curl_slist *headers, int64_t default_max_tokens)
 {
@@ -214,11 +208,7 @@ sy_err_t sy_xlate_start(sy_call_t *call, const sy_xlate_ops_t *ops, const char *
         free(r.body);
         x->stream = r.stream;
         x->include_usage = r.include_usage;
-        if (r.warnings[0]) {
-            char w[320];
-            snprintf(w, sizeof w, "dropped unsupported parameters: %s", r.warnings);
-            call->warning = arena_copy(call->arena, w);
-        }
+        if (r.warnings[0]) call->warning = sy_provider_warning(call->arena, r.warnings);
     }
     sy_upstream_call_t *up = &x->up;
     up->url = url;

@@ -57,41 +57,10 @@ static bool validate(sy_http_req_t *req, const sy_jsonv_chat_t *v)
 
 void sy_api_messages(sy_http_req_t *req, sy_worker_t *w)
 {
-    if (req->body.len == 0) {
-        sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_INVALID_JSON, NULL,
-                            "the request body is empty; expected a JSON object");
-        return;
-    }
     sy_jsonv_chat_t v;
-    sy_jsonv_err_t e;
-    if (!sy_jsonv_scan_chat(req->body.base, req->body.len, &v, &e)) {
-        char msg[400];
-        snprintf(msg, sizeof msg,
-                 "We could not parse the JSON body of your request: %s (at byte %zu, line %d, "
-                 "column %d)",
-                 e.text, e.position, e.line, e.column);
-        sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_INVALID_JSON, NULL, msg);
-        return;
-    }
-    if (!validate(req, &v)) return;
-    const char *model_name = v.model.ptr + 1;
-    size_t model_len = v.model.len - 2;
-    if (v.model_has_escape) {
-        char *dec = sy_arena_alloc(&req->arena, v.model.len);
-        if (!sy_jsonv_string_decode(v.model, dec, v.model.len, &model_len)) {
-            fail(req, "model", "not a valid string");
-            return;
-        }
-        model_name = dec;
-    }
-    const sy_model_conf_t *model = sy_config_find_model(w->cfg, model_name, model_len);
-    if (!model) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "model: %.*s", (int)(model_len > 200 ? 200 : model_len),
-                 model_name);
-        sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_MODEL_NOT_FOUND, NULL, msg);
-        return;
-    }
+    if (!sy_relay_scan(req, SY_FORMAT_ANTHROPIC, &v) || !validate(req, &v)) return;
+    const sy_model_conf_t *model = sy_relay_find_model(req, w, SY_FORMAT_ANTHROPIC, &v);
+    if (!model) return;
     sy_route_t *r = sy_arena_alloc(&req->arena, sizeof *r);
     memset(r, 0, sizeof *r);
     r->model = model;
@@ -99,6 +68,5 @@ void sy_api_messages(sy_http_req_t *req, sy_worker_t *w)
     r->body = sy_str(req->body.base, req->body.len);
     r->to_openai = to_openai;
     r->stream = v.stream_type == SY_JSONV_TRUE;
-    r->include_usage = false;
     sy_relay_start(req, w, SY_FORMAT_ANTHROPIC, r);
 }

@@ -917,7 +917,7 @@ out:
 
 /* ---- errors --------------------------------------------------------------------------------- */
 
-static const char *error_type(int status)
+const char *sy_messages_fmt_error_type(int status)
 {
     switch (status) {
     case 400:
@@ -932,6 +932,7 @@ static const char *error_type(int status)
         return "request_too_large";
     case 429:
         return "rate_limit_error";
+    case 503: /* ours: every deployment cooling down */
     case 529:
         return "overloaded_error";
     default:
@@ -982,7 +983,7 @@ void sy_messages_fmt_error(int status, const char *body, size_t len, sy_buf_t *o
         }
         msg = tmp;
     }
-    sy_messages_fmt_error_make(error_type(status), msg, out);
+    sy_messages_fmt_error_make(sy_messages_fmt_error_type(status), msg, out);
     json_decref(doc);
 }
 

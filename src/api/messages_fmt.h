@@ -20,6 +20,8 @@ sy_err_t sy_messages_fmt_response(const char *body, size_t len, const sy_fmt_res
  * not_found_error, 413 request_too_large, 429 rate_limit_error, 529 overloaded_error, else
  * api_error). */
 void sy_messages_fmt_error(int status, const char *body, size_t len, sy_buf_t *out);
+/* Anthropic's error type for an HTTP status (the table above; 503 -> overloaded_error). */
+const char *sy_messages_fmt_error_type(int status);
 /* Appends {"type":"error","error":{"type":TYPE,"message":MESSAGE}}. */
 void sy_messages_fmt_error_make(const char *type, const char *message, sy_buf_t *out);
 

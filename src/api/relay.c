@@ -56,28 +56,6 @@ static void release(relay_t *c)
 
 /* ---- errors in the ingress's format ---- */
 
-static const char *anthropic_type(int status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 529:
-        return "overloaded_error";
-    default:
-        return status == 503 ? "overloaded_error" : "api_error";
-    }
-}
-
 static void send_error_h(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,
                          const char *message, const sy_http_header_t *h, size_t nh)
 {
@@ -95,7 +73,7 @@ static void send_error_h(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, 
         snprintf(msg, sizeof msg, "%s: %s", param, message);
     else
         snprintf(msg, sizeof msg, "%s", message);
-    sy_messages_fmt_error_make(anthropic_type(status), msg, &b);
+    sy_messages_fmt_error_make(sy_messages_fmt_error_type(status), msg, &b);
     sy_api_send_json(req, status, b.base, b.len, h, nh);
     sy_buf_dispose(&b);
 }
@@ -104,6 +82,52 @@ void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, 
                          const char *message)
 {
     send_error_h(req, ingress, err, param, message, NULL, 0);
+}
+
+bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v)
+{
+    if (req->body.len == 0) {
+        sy_relay_send_error(req, ingress, SY_ERR_INVALID_JSON, NULL,
+                            "the request body is empty; expected a JSON object");
+        return false;
+    }
+    sy_jsonv_err_t e;
+    if (!sy_jsonv_scan_chat(req->body.base, req->body.len, v, &e)) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "We could not parse the JSON body of your request: %s (at byte %zu, line %d, "
+                 "column %d)",
+                 e.text, e.position, e.line, e.column);
+        sy_relay_send_error(req, ingress, SY_ERR_INVALID_JSON, NULL, msg);
+        return false;
+    }
+    return true;
+}
+
+const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress,
+                                           const sy_jsonv_chat_t *v)
+{
+    const char *name = v->model.ptr + 1;
+    size_t len = v->model.len - 2;
+    if (v->model_has_escape) {
+        char *dec = sy_arena_alloc(&req->arena, v->model.len);
+        if (!sy_jsonv_string_decode(v->model, dec, v->model.len, &len)) {
+            sy_relay_send_error(req, ingress, SY_ERR_INVALID_REQUEST, "model",
+                                "'model' is not a valid string");
+            return NULL;
+        }
+        name = dec;
+    }
+    const sy_model_conf_t *model = sy_config_find_model(w->cfg, name, len);
+    if (!model) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "The model '%.*s' does not exist or you do not have access to it.",
+                 (int)(len > 200 ? 200 : len), name);
+        sy_relay_send_error(req, ingress, SY_ERR_MODEL_NOT_FOUND,
+                            ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg);
+    }
+    return model;
 }
 
 /* Response headers every routed answer carries; returns how many were written into h. */

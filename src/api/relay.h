@@ -9,6 +9,7 @@
  * exactly one of: on_done (route finished) or on_client_abort (client gone; route stopped). */
 #ifndef SY_API_RELAY_H
 #define SY_API_RELAY_H
+#include "core/jsonv.h"
 #include "http/server.h"
 #include "routing/route.h"
 
@@ -17,6 +18,13 @@ struct sy_worker;
 /* Starts relaying. `ingress` is the client's format; r must be filled (inputs) except sink,
  * ctx, loop, upstream, arena and max_error_bytes, which the relay sets. */
 void sy_relay_start(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingress, sy_route_t *r);
+
+/* The first steps both ingresses share: the body is scanned in one validating pass (core/jsonv,
+ * no tree), and after the ingress's own field checks the model is looked up. Each sends the
+ * error (in the ingress's format) and returns false / NULL on failure. */
+bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v);
+const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, struct sy_worker *w,
+                                           sy_format_t ingress, const sy_jsonv_chat_t *v);
 
 /* Sends a gateway error in the ingress's format (OpenAI error JSON, or Anthropic's). */
 void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,

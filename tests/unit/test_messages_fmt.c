@@ -488,7 +488,7 @@ static void errors_mapped(void **state)
                  "{'type':'error','error':{'type':'api_error','message':'upstream returned "
                  "HTTP 500: <html> <b>Internal  Error</b></html>'}}");
     expect_error(503, "{\"error\":{}}",
-                 "{'type':'error','error':{'type':'api_error','message':'upstream returned "
+                 "{'type':'error','error':{'type':'overloaded_error','message':'upstream returned "
                  "HTTP 503: {\\'error\\':{}}'}}");
     /* a long body is cut to a prefix */
     char big[1000];

@@ -55,17 +55,8 @@ static bool anthropic_init_model(sy_deploy_conf_t *d, char *msg, size_t msglen)
     size_t n = strlen(base) + sizeof "/messages";
     am->url = sy_xmalloc(n);
     snprintf(am->url, n, "%s/messages", base);
-    am->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    am->headers = curl_slist_append(am->headers, "Expect:");
+    am->headers = sy_provider_base_headers("x-api-key: ", d->api_key);
     am->headers = curl_slist_append(am->headers, "anthropic-version: " ANTHROPIC_VERSION);
-    if (d->api_key) {
-        size_t kn = strlen(d->api_key) + sizeof "x-api-key: ";
-        char *h = sy_xmalloc(kn);
-        snprintf(h, kn, "x-api-key: %s", d->api_key);
-        am->headers = curl_slist_append(am->headers, h);
-        memset(h, 0, kn);
-        free(h);
-    }
     d->provider_data = am;
     return true;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/json.h"
 #include "providers/provider.h"
 
@@ -11,6 +12,21 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
     up->first_byte_ms = d->first_byte_ms;
     up->idle_ms = d->idle_ms;
     up->total_ms = d->total_ms;
+}
+
+struct curl_slist *sy_provider_base_headers(const char *key_prefix, const char *key)
+{
+    struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
+    l = curl_slist_append(l, "Expect:"); /* no 100-continue round trip */
+    if (key) {
+        size_t kn = strlen(key_prefix) + strlen(key) + 1;
+        char *h = sy_xmalloc(kn);
+        snprintf(h, kn, "%s%s", key_prefix, key);
+        l = curl_slist_append(l, h);
+        memset(h, 0, kn); /* curl copied it; leave no stray copy of the secret */
+        free(h);
+    }
+    return l;
 }
 
 const char *sy_provider_warning(sy_arena_t *a, const char *names)

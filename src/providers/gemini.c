@@ -71,16 +71,7 @@ static bool gemini_init_model(sy_deploy_conf_t *d, char *msg, size_t msglen)
     snprintf(gm->url, n, "%s/models/%s:generateContent", base, model);
     gm->url_stream = sy_xmalloc(n);
     snprintf(gm->url_stream, n, "%s/models/%s:streamGenerateContent?alt=sse", base, model);
-    gm->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    gm->headers = curl_slist_append(gm->headers, "Expect:");
-    if (d->api_key) {
-        size_t kn = strlen(d->api_key) + sizeof "x-goog-api-key: ";
-        char *h = sy_xmalloc(kn);
-        snprintf(h, kn, "x-goog-api-key: %s", d->api_key);
-        gm->headers = curl_slist_append(gm->headers, h);
-        memset(h, 0, kn);
-        free(h);
-    }
+    gm->headers = sy_provider_base_headers("x-goog-api-key: ", d->api_key);
     d->provider_data = gm;
     return true;
 }

@@ -33,16 +33,7 @@ static bool openai_init_model(sy_deploy_conf_t *m, char *msg, size_t msglen)
     size_t n = strlen(m->base_url) + sizeof "/chat/completions";
     om->url = sy_xmalloc(n);
     snprintf(om->url, n, "%s/chat/completions", m->base_url);
-    om->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    om->headers = curl_slist_append(om->headers, "Expect:"); /* no 100-continue round trip */
-    if (m->api_key) {
-        size_t kn = strlen(m->api_key) + sizeof "Authorization: Bearer ";
-        char *h = sy_xmalloc(kn);
-        snprintf(h, kn, "Authorization: Bearer %s", m->api_key);
-        om->headers = curl_slist_append(om->headers, h);
-        memset(h, 0, kn);
-        free(h);
-    }
+    om->headers = sy_provider_base_headers("Authorization: Bearer ", m->api_key);
     m->provider_data = om;
     return true;
 }

@@ -102,6 +102,10 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
  * deployment says so. Byte splice of the client's bytes (key order, numbers and unknown fields
  * survive); re-serialised only when a key is written with escapes. Arena memory. */
 sy_str_t sy_provider_splice_body(sy_call_t *call);
+/* A deployment's shared upstream headers: JSON content type, no Expect, and the key as
+ * "<key_prefix><key>" when key is set (e.g. "Authorization: Bearer "). Free with
+ * curl_slist_free_all. */
+struct curl_slist *sy_provider_base_headers(const char *key_prefix, const char *key);
 /* "dropped unsupported parameters: NAMES" for the x-switchyard-warning header, with every
  * character outside [A-Za-z0-9_.,-] replaced (names come from the client). Arena memory. */
 const char *sy_provider_warning(sy_arena_t *a, const char *names);

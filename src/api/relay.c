@@ -219,7 +219,7 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
     uint64_t now = sy_clock_mono_us();
     uint64_t overhead = (r->attempts[0].t_start_us - c->req->t_complete_us) +
                         (r->call.t_upstream_head_us ? now - r->call.t_upstream_head_us : 0);
-    char ov[24], attempts[512], ra[24];
+    char ov[24], attempts[2048], ra[24];
     sy_http_header_t h[8];
     size_t n = 0;
     h[n++] = (sy_http_header_t){SY_STR_LIT("content-type"), content_type};
@@ -259,7 +259,7 @@ static bool sink_data(sy_route_t *r, const char *p, size_t n)
 static void send_upstream_error(relay_t *c)
 {
     sy_http_req_t *req = c->req;
-    char attempts[512], ra[24];
+    char attempts[2048], ra[24];
     sy_http_header_t h[4];
     size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
     json_t *doc = c->body.len ? json_loadb(c->body.base, c->body.len, 0, NULL) : NULL;
@@ -314,7 +314,7 @@ static void send_converted(relay_t *c)
                      "the upstream reply could not be converted to an Anthropic message", NULL, 0);
         return;
     }
-    char attempts[512], ra[24];
+    char attempts[2048], ra[24];
     sy_http_header_t h[4];
     size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
     sy_api_send_json(c->req, c->up_status, b.base, b.len, h, nh);
@@ -365,7 +365,7 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
                                                           : "upstream failed",
                      detail ? detail : "no detail");
         }
-        char attempts[512], ra[24];
+        char attempts[2048], ra[24];
         sy_http_header_t h[4];
         size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
         send_error_h(req, c->ingress, err, param, msg, h, nh);
@@ -378,10 +378,15 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
             if (err) detail = "the upstream stream could not be converted";
         }
         if (err) {
-            /* committed to 200: tell SSE clients in-band, then end */
-            if (c->is_sse) stream_error_event(c, err, detail);
             sy_log_warn("request %s: upstream failed after the response started: %s",
                         req->request_id, detail ? detail : "?");
+            if (!c->is_sse) {
+                /* a cut JSON body must not look complete: close without the final chunk */
+                sy_http_res_abort(req);
+                release(c);
+                return;
+            }
+            stream_error_event(c, err, detail); /* SSE clients are told in-band */
         }
         sy_http_res_end(req);
     }

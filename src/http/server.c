@@ -152,7 +152,12 @@ static void on_write_done(uv_write_t *w, int status)
 
 static void conn_flush(sy_http_conn_t *c)
 {
-    if (c->closing || c->out.len == 0) return;
+    if (c->closing) return;
+    if (c->out.len == 0) {
+        /* nothing new (an aborted response adds no final chunk): it may still be finished */
+        if (c->write_queued == 0 && c->req_active && c->req.ended) conn_process(c);
+        return;
+    }
     size_t off = 0;
     if (c->write_queued == 0) {
         uv_buf_t b = uv_buf_init(c->out.base, (unsigned)c->out.len);
@@ -309,16 +314,31 @@ bool sy_http_res_write(sy_http_req_t *req, const void *data, size_t len)
     return true;
 }
 
-void sy_http_res_end(sy_http_req_t *req)
+/* Ends the request; the final chunk is written only when the connection stays usable. */
+static void res_finish(sy_http_req_t *req)
 {
     sy_http_conn_t *c = req->conn;
-    if (req->ended || req->aborted) return;
     req->ended = true;
     req->on_drain = NULL;
     req->on_abort = NULL;
     if (c->closing) return;
-    if (req->chunked) out_append(c, "0\r\n\r\n", 5);
     conn_mark_dirty(c);
+}
+
+void sy_http_res_end(sy_http_req_t *req)
+{
+    sy_http_conn_t *c = req->conn;
+    if (req->ended || req->aborted) return;
+    if (!c->closing && req->chunked) out_append(c, "0\r\n\r\n", 5);
+    res_finish(req);
+}
+
+void sy_http_res_abort(sy_http_req_t *req)
+{
+    sy_http_conn_t *c = req->conn;
+    if (req->ended || req->aborted) return;
+    c->keep_alive = false; /* closed once what was written is flushed: no final chunk */
+    res_finish(req);
 }
 
 void sy_http_res_send(sy_http_req_t *req, int status, const char *content_type, const void *body,

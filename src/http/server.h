@@ -118,6 +118,10 @@ void sy_http_res_head(sy_http_req_t *req, int status, const sy_http_header_t *he
 bool sy_http_res_write(sy_http_req_t *req, const void *data, size_t len);
 /* Ends the response. The request must not be touched after this call. */
 void sy_http_res_end(sy_http_req_t *req);
+/* Ends a response that failed midway: what was written is flushed, then the connection is
+ * closed without the final chunk, so the client sees an incomplete transfer (never a
+ * well-formed truncated body). The request must not be touched after this call. */
+void sy_http_res_abort(sy_http_req_t *req);
 /* Head + whole body + end in one call. */
 void sy_http_res_send(sy_http_req_t *req, int status, const char *content_type, const void *body,
                       size_t len, const sy_http_header_t *headers, size_t n);

@@ -105,15 +105,23 @@ int sy_route_pick(const sy_model_conf_t *m, uint64_t now_ms, uint32_t tried, uin
 }
 
 void sy_route_record(const sy_deploy_conf_t *d, uint64_t now_ms, bool ok, uint32_t cls, bool probe,
-                     uint64_t head_us)
+                     uint64_t us)
 {
     sy_deploy_state_t *st = d->state;
     const sy_model_conf_t *m = d->model;
-    if (head_us) {
-        unsigned long long old = atomic_load(&st->ewma_us);
-        atomic_store(&st->ewma_us, old ? (old * 4 + head_us) / 5 : head_us);
-    }
     bool healthy = ok || !(cls & HEALTH_CLASSES); /* a 400 is the request's fault */
+    unsigned long long old = atomic_load(&st->ewma_us);
+    if (ok && us) {
+        atomic_store(&st->ewma_us, old ? (old * 4 + us) / 5 : us);
+    } else if (!healthy) {
+        /* a failure is a slow answer: never let a failing deployment look fast (an instant
+         * 500, or a timeout that leaves no sample at all) */
+        unsigned long long pen = old * 2;
+        if (pen < us) pen = us;
+        if (pen < 1000000) pen = 1000000; /* at least 1 s */
+        if (pen > 600000000ull) pen = 600000000ull;
+        atomic_store(&st->ewma_us, pen);
+    }
     if (healthy) {
         atomic_fetch_add(&st->n_ok, 1);
         atomic_store(&st->fails, 0);
@@ -274,17 +282,18 @@ static void decide(sy_route_t *r, uint32_t cls, sy_err_t err, const char *detail
                 schedule(r, 0);
                 return;
             }
-            if (ra < 0 || ra <= (int64_t)r->cur->max_retry_after_ms) {
-                unsigned k = 0;
-                for (size_t i = 0; i < r->n_attempts; i++)
-                    if (r->attempts[i].model == r->cur) k++;
-                uint64_t cap = (uint64_t)r->cur->backoff_ms << (k > 16 ? 16 : (k ? k - 1 : 0));
-                if (cap > r->cur->max_backoff_ms) cap = r->cur->max_backoff_ms;
-                uint64_t delay = ra >= 0 ? (uint64_t)ra : (cap ? next_rand() % (cap + 1) : 0);
-                r->retries_left--;
-                schedule(r, delay);
-                return;
-            }
+            /* the upstream's Retry-After when it is not too long, else backoff */
+            unsigned k = 0;
+            for (size_t i = 0; i < r->n_attempts; i++)
+                if (r->attempts[i].model == r->cur) k++;
+            uint64_t cap = (uint64_t)r->cur->backoff_ms << (k > 16 ? 16 : (k ? k - 1 : 0));
+            if (cap > r->cur->max_backoff_ms) cap = r->cur->max_backoff_ms;
+            uint64_t delay = ra >= 0 && ra <= (int64_t)r->cur->max_retry_after_ms
+                                 ? (uint64_t)ra
+                                 : (cap ? next_rand() % (cap + 1) : 0);
+            r->retries_left--;
+            schedule(r, delay);
+            return;
         }
         if ((cls & r->model->fallback_on) && r->next_fallback < r->model->n_fallbacks) {
             r->cur = r->model->fallback_models[r->next_fallback++];
@@ -348,7 +357,8 @@ static void att_done(sy_call_t *call, sy_err_t err, const char *detail)
         uint32_t cls = err ? sy_route_classify(0, err, NULL, 0) : 0;
         a->outcome = err ? outcome_of(cls) : SY_ATTEMPT_OK;
         a->errclass = cls;
-        sy_route_record(a->deploy, now_ms, !err, cls, a->probe, head_us);
+        sy_route_record(a->deploy, now_ms, !err, cls, a->probe,
+                        err ? a->t_end_us - a->t_start_us : head_us);
         log_attempt(r, a);
         release(r);
         r->sink->done(r, err, detail);
@@ -365,7 +375,7 @@ static void att_done(sy_call_t *call, sy_err_t err, const char *detail)
     }
     a->errclass = cls;
     a->outcome = outcome_of(cls);
-    sy_route_record(a->deploy, now_ms, false, cls, a->probe, head_us);
+    sy_route_record(a->deploy, now_ms, false, cls, a->probe, a->t_end_us - a->t_start_us);
     log_attempt(r, a);
     decide(r, cls, err, detail);
 }
@@ -535,11 +545,18 @@ size_t sy_route_attempts_header(const sy_route_t *r, char *buf, size_t size)
             what = st;
         }
         uint64_t end = a->t_end_us ? a->t_end_us : (a->t_head_us ? a->t_head_us : a->t_start_us);
-        int n = snprintf(buf + o, size - o, "%s%s %s %llums", i ? ", " : "",
+        char entry[320];
+        int n = snprintf(entry, sizeof entry, "%s%s %s %llums", i ? ", " : "",
                          a->deploy ? a->deploy->id : a->model->name, what,
                          (unsigned long long)((end - a->t_start_us) / 1000));
-        if (n < 0) break;
+        if (n < 0 || (size_t)n >= sizeof entry || o + (size_t)n + 16 >= size) {
+            /* no room for this entry: say how many are left out, never cut one */
+            o += (size_t)snprintf(buf + o, size - o, "%s+%zu more", i ? ", " : "",
+                                  r->n_attempts - i);
+            break;
+        }
+        memcpy(buf + o, entry, (size_t)n + 1);
         o += (size_t)n;
     }
-    return o < size ? o : size - 1;
+    return o;
 }

@@ -53,7 +53,10 @@ int sy_route_pick(const sy_model_conf_t *m, uint64_t now_ms, uint32_t tried, uin
                   bool *probe, uint64_t *retry_in_ms);
 /* Records an attempt's end: ok (the upstream answered < 400 and the body completed) or a
  * failure of error class cls (only rate limits, server errors, timeouts and unreachable count
- * toward a cooldown). head_us: time to the response head (0 = none). */
+ * toward a cooldown). us: for a success, the time to the response head (the latency sample;
+ * 0 = none); for a failure, the time the attempt took: a failure sets the latency estimate to a
+ * penalty (at least 1 s, twice the previous estimate), so a failing deployment never looks
+ * fast. */
 void sy_route_record(const sy_deploy_conf_t *d, uint64_t now_ms, bool ok, uint32_t cls, bool probe,
                      uint64_t head_us);
 /* Error class (SY_ERRCLASS_*) of a failed attempt: upstream status + error body (any JSON
@@ -146,7 +149,8 @@ void sy_route_start(sy_route_t *r);
 void sy_route_proceed(sy_route_t *r);
 /* The client went away: stops the attempt or timer; no sink callback afterwards. */
 void sy_route_stop(sy_route_t *r);
-/* "id status ms, ..." for the x-switchyard-attempts header, into buf (NUL-terminated). */
+/* "id status ms, ..." for the x-switchyard-attempts header, into buf (NUL-terminated; size >=
+ * 32). Entries are never cut: what does not fit becomes "+N more". Returns the length. */
 size_t sy_route_attempts_header(const sy_route_t *r, char *buf, size_t size);
 
 #endif

@@ -16,13 +16,35 @@
 //   up-stall           role chunk, then silence until the connection closes
 //   up-medium          MEDIUM_CHUNKS content chunks every MEDIUM_INTERVAL_MS (shutdown tests)
 //   up-long            a chunk every 50 ms for 30 s (client-abort test)
+// Scriptable fault models (routing tests). The id is a family name, optionally followed by
+// "-<tag>" (e.g. up-500-a, up-500-b), so that every deployment of a test has its own upstream
+// model id, its own counters and its own script; /__counts tells how many requests each id saw.
+//   up-ok[-tag]              up-echo's answer (JSON or SSE), at once
+//   up-delay-<ms>[-tag]      up-echo's answer after <ms> ms
+//   up-500[-tag]             always 500 with up-error-500's body
+//   up-429-then-ok[-tag]     the first `fail` requests (default 1) get 429 with up-error-429's
+//                            body and `Retry-After: <retry_after>` (default "1"; script
+//                            retry_after: null leaves it out) plus `retry-after-ms:
+//                            <retry_after_ms>` when scripted; later requests get up-echo's answer
+//   up-context-length[-tag]  400 with code context_length_exceeded (CONTEXT_LENGTH_ERROR)
+//   up-reset-mid-stream[-tag]  SSE: the role chunk and one content chunk (RESET_FRAMES), then
+//                            RESET_AFTER_MS later the socket is reset; JSON: the head with the
+//                            full Content-Length and the first half of the body, then the reset
+//   up-flaky[-tag]           up-echo's answer, unless scripted to fail: `fail: n` fails the next
+//                            n requests, `fail: -1` every request until scripted again; a failure
+//                            has status `status` (default 500; 429 carries Retry-After only if
+//                            retry_after is scripted)
+// Every scriptable model also honours a scripted `delay_ms` (wait before the head).
 // Control endpoints:
 //   GET  /__requests   recorded requests: method, url, headers, body (utf-8), body_b64 (exact
 //                      bytes), model, status and response_b64 (exact bytes sent back)
 //   GET  /__events     timing events {type, model, rid, t} with t = timeOrigin + now() in ms;
 //                      types: request, finish (response fully written), close (the request's
 //                      socket closed, `finished` tells whether the response was complete)
-//   POST /__reset      clears both lists
+//   POST /__reset      clears both lists, the counters and the scripts
+//   POST /__script     {"<model id>": {fail, status, retry_after, retry_after_ms, delay_ms}}:
+//                      replaces the script of each model id named (and restarts its counter)
+//   GET  /__counts     {"<model id>": requests seen} since the last reset
 
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -100,6 +122,18 @@ export const UPSTREAM_ERRORS = {
     },
   },
 };
+export const CONTEXT_LENGTH_ERROR = {
+  error: {
+    message: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9001 tokens. Please reduce the length of the messages. (e2e)",
+    type: 'invalid_request_error',
+    param: 'messages',
+    code: 'context_length_exceeded',
+  },
+};
+export const RESET_AFTER_MS = 100;
+export const RESET_PIECE = 'partial';
+// What up-reset-mid-stream sends before the reset (SSE).
+export const resetFrames = (model) => simpleTextFrames('chatcmpl-e2e-reset', model, [RESET_PIECE]).slice(0, 2);
 export const HTML_502_BODY = '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n';
 
 export const SLOW_FIRST_BYTE_MS = 3000;
@@ -245,11 +279,23 @@ export function echoStreamWrites(model, includeUsage) {
   return writes;
 }
 
+const FAULT_FAMILIES = ['up-ok', 'up-500', 'up-429-then-ok', 'up-context-length', 'up-reset-mid-stream', 'up-flaky'];
+
+// {family, delay} of a scriptable fault model id, or null.
+export function faultFamily(model) {
+  for (const f of FAULT_FAMILIES) if (model === f || model.startsWith(f + '-')) return { family: f, delay: 0 };
+  const m = /^up-delay-(\d+)(?:-|$)/.exec(model);
+  return m ? { family: 'up-delay', delay: Number(m[1]) } : null;
+}
+
 function startServer() {
   const requests = [];
   const events = [];
   const flood = { written: 0, done: false };
   let seq = 0;
+  const counts = new Map();  // model id -> requests seen
+  const scripts = new Map(); // model id -> {fail, status, retry_after, retry_after_ms, delay_ms}
+  const failed = new Map();  // model id -> failures served since its script was set
 
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -268,6 +314,22 @@ function startServer() {
     if (req.url === '/__reset' && req.method === 'POST') {
       requests.length = 0;
       events.length = 0;
+      counts.clear();
+      scripts.clear();
+      failed.clear();
+      return sendJson(res, 200, { ok: true });
+    }
+    if (req.url === '/__counts' && req.method === 'GET') return sendJson(res, 200, Object.fromEntries(counts));
+    if (req.url === '/__script' && req.method === 'POST') {
+      let sc;
+      try {
+        sc = JSON.parse(body.toString('utf8'));
+      } catch {}
+      if (!sc || typeof sc !== 'object' || Array.isArray(sc)) return sendJson(res, 400, { error: 'expected {"model": {...}}' });
+      for (const [m, v] of Object.entries(sc)) {
+        scripts.set(m, { ...v });
+        failed.delete(m);
+      }
       return sendJson(res, 200, { ok: true });
     }
 
@@ -341,9 +403,9 @@ function startServer() {
       };
       step();
     };
-    const head = (status, type) => {
+    const head = (status, type, extra = {}) => {
       rec.status = status;
-      res.writeHead(status, { 'Content-Type': type, 'x-mock-upstream': '1' });
+      res.writeHead(status, { 'Content-Type': type, 'x-mock-upstream': '1', ...extra });
       if (typeof res.flushHeaders === 'function') res.flushHeaders();
     };
 
@@ -357,6 +419,81 @@ function startServer() {
     }
     const stream = parsed.stream === true;
     const includeUsage = stream && parsed.stream_options?.include_usage === true;
+    counts.set(model, (counts.get(model) ?? 0) + 1);
+
+    const echo = () => {
+      if (!stream) {
+        head(200, JSON_CONTENT_TYPE);
+        return res.end(jsonBody(echoCompletion(model)));
+      }
+      head(200, SSE_CONTENT_TYPE);
+      return play(echoStreamWrites(model, includeUsage));
+    };
+    const fault = faultFamily(model);
+    if (fault) {
+      const sc = scripts.get(model) ?? {};
+      const delay = (fault.delay ?? 0) + (sc.delay_ms ?? 0);
+      const run = () => serveFault(fault.family, sc);
+      return delay > 0 ? later(delay, run) : run();
+    }
+
+    function serveFault(family, sc) {
+      const sendError = (status, extra = {}) => {
+        const body = status === 429 ? UPSTREAM_ERRORS['up-error-429'].body
+          : status === 400 ? CONTEXT_LENGTH_ERROR
+          : status >= 500 ? UPSTREAM_ERRORS['up-error-500'].body
+          : { error: { message: `mock: scripted ${status} (e2e)`, type: 'invalid_request_error', param: null, code: null } };
+        head(status, JSON_CONTENT_TYPE, extra);
+        return res.end(jsonBody(body));
+      };
+      const retryHeaders = (dflt) => {
+        const h = {};
+        const ra = 'retry_after' in sc ? sc.retry_after : dflt;
+        if (ra != null) h['Retry-After'] = String(ra);
+        if (sc.retry_after_ms != null) h['retry-after-ms'] = String(sc.retry_after_ms);
+        return h;
+      };
+      // Counts this request as one of the `fail` first ones (n < 0: every one).
+      const takeFailure = (dflt) => {
+        const n = sc.fail ?? dflt;
+        const k = failed.get(model) ?? 0;
+        if (n >= 0 && k >= n) return false;
+        failed.set(model, k + 1);
+        return true;
+      };
+      switch (family) {
+        case 'up-ok':
+        case 'up-delay':
+          return echo();
+        case 'up-500':
+          return sendError(500);
+        case 'up-context-length':
+          return sendError(400);
+        case 'up-429-then-ok':
+          return takeFailure(1) ? sendError(429, retryHeaders('1')) : echo();
+        case 'up-flaky': {
+          if (!takeFailure(0)) return echo();
+          const status = sc.status ?? 500;
+          return sendError(status, status === 429 ? retryHeaders(null) : {});
+        }
+        case 'up-reset-mid-stream': {
+          const reset = () => later(RESET_AFTER_MS, () => {
+            const sock = req.socket;
+            if (typeof sock.resetAndDestroy === 'function') sock.resetAndDestroy();
+            else sock.destroy();
+          });
+          if (stream) {
+            head(200, SSE_CONTENT_TYPE);
+            for (const f of resetFrames(model)) res.write(f);
+            return reset();
+          }
+          const full = Buffer.from(jsonBody(echoCompletion(model)));
+          head(200, JSON_CONTENT_TYPE, { 'Content-Length': String(full.length) });
+          res.write(full.subarray(0, full.length >> 1));
+          return reset();
+        }
+      }
+    }
 
     switch (model) {
       case 'up-echo':

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the Switchyard end-to-end suite: the real binary (build/switchyard, or $SWITCHYARD_BIN)
-# against a mock upstream, driven by the official openai SDK and curl.
+# against mock upstreams, driven by the official openai and @anthropic-ai/sdk SDKs and curl.
 # Usage: tests/e2e/run.sh [extra node --test args]   (from anywhere)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,7 +11,7 @@ if [ ! -x "$bin" ]; then
   exit 1
 fi
 command -v curl >/dev/null || { echo "e2e: curl is required" >&2; exit 1; }
-if [ ! -d "$here/node_modules/openai" ]; then
+if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
 cd "$repo"

@@ -172,6 +172,44 @@ static void least_inflight_and_latency(void **state)
         sy_route_record(&m->deployments[1], 0, true, 0, false, 200000);
     assert_true(atomic_load(&m->deployments[1].state->ewma_us) > 90000);
     assert_int_equal(pick(m, 0, 0, 0, &probe), 0);
+    /* a failure, even an instant one, is a penalty: a failing deployment never looks fast */
+    sy_route_record(&m->deployments[0], 0, false, SY_ERRCLASS_SERVER, false, 500);
+    assert_true(atomic_load(&m->deployments[0].state->ewma_us) >= 1000000);
+    for (uint32_t r = 0; r < 20; r++)
+        assert_int_equal(pick(m, 0, 0, r, &probe), 1);
+    /* a 400 is not the deployment's fault: no penalty, no sample */
+    unsigned long long before = atomic_load(&m->deployments[1].state->ewma_us);
+    sy_route_record(&m->deployments[1], 0, false, SY_ERRCLASS_CLIENT, false, 5);
+    assert_int_equal(atomic_load(&m->deployments[1].state->ewma_us), before);
+    sy_config_free(c);
+}
+
+static void attempts_header_never_cuts_an_entry(void **state)
+{
+    sy_config_t *c = load("models:\n  - name: a-rather-long-model-name-for-the-header-test\n"
+                          "    provider: mock\n");
+    sy_route_t r;
+    memset(&r, 0, sizeof r);
+    r.n_attempts = 12;
+    for (size_t i = 0; i < r.n_attempts; i++) {
+        r.attempts[i].model = &c->models[0];
+        r.attempts[i].deploy = &c->models[0].deployments[0];
+        r.attempts[i].status = 500;
+        r.attempts[i].outcome = SY_ATTEMPT_ERROR;
+        r.attempts[i].t_start_us = 1000;
+        r.attempts[i].t_end_us = 3000;
+    }
+    char buf[200];
+    size_t n = sy_route_attempts_header(&r, buf, sizeof buf);
+    assert_int_equal(n, strlen(buf));
+    assert_true(n < sizeof buf);
+    assert_non_null(strstr(buf, "a-rather-long-model-name-for-the-header-test 500 2ms, "));
+    const char *more = strstr(buf, " more");
+    assert_non_null(more);
+    assert_int_equal(more[5], '\0');
+    char big[4096];
+    sy_route_attempts_header(&r, big, sizeof big);
+    assert_null(strstr(big, "more"));
     sy_config_free(c);
 }
 
@@ -231,6 +269,7 @@ int main(void)
         cmocka_unit_test(all_cooling_down_reports_the_wait),
         cmocka_unit_test(least_inflight_and_latency),
         cmocka_unit_test(error_classes),
+        cmocka_unit_test(attempts_header_never_cuts_an_entry),
         cmocka_unit_test(retry_after_parsing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,14 @@
  * two upstream frames were merged. Reads that delivered more than one frame are counted for
  * information only (TCP may coalesce writes on any hop).
  *
+ * --expect names the stream's shape. openai (default): every data event carries "seq":N, then
+ * [DONE]. translated (an Anthropic mock behind a gateway that translates to OpenAI chunks): the
+ * seq travels in the content text as "seq=N" and the stream also carries exactly 2 data events
+ * without one (the role chunk and the finish_reason chunk), then [DONE]. anthropic (the Anthropic
+ * mock itself): "seq=N" in the text_delta events, exactly 5 events without one (message_start,
+ * content_block_start, content_block_stop, message_delta, message_stop) and no [DONE]. Missing
+ * framing events count as lost, extra ones as foreign.
+ *
  * Other modes share the machinery: --sequential N (closed loop, one connection, back to back:
  * for instruction counts), --hold N (open N streams at --rate per second, print "ready" once every
  * stream delivered its first frame, hold them --duration seconds or until SIGTERM: for RSS), and
@@ -50,6 +58,7 @@
 #define SY_LG_HEAD_MAX 8192  /* response head cap; over it the request fails */
 #define SY_LG_READ_BUF 65536 /* one shared read buffer: reads are consumed synchronously */
 #define SY_LG_SWEEP_MS 10
+#define SY_LG_BODY_MAX (1024 * 1024) /* --body-file cap */
 
 enum { SY_LG_RATE, SY_LG_SEQUENTIAL, SY_LG_HOLD };
 
@@ -102,6 +111,7 @@ typedef struct sy_lg_conn_s {
     int64_t ev_seq;
     int64_t next_seq;
     unsigned frames, lost, ooo, merged, foreign, read_frames, reads, multi_reads;
+    unsigned others; /* data events without a seq (framing events of --expect) */
     int done_seen;
 
     char head[SY_LG_HEAD_MAX];
@@ -113,7 +123,11 @@ typedef struct {
     const char *url;
     const char *model;
     const char *capture;
-    const char *dump; /* --dump FILE */
+    const char *dump;      /* --dump FILE */
+    const char *body_file; /* --body-file FILE */
+    const char *seq_pat;   /* --expect: marker before a frame's seq number */
+    unsigned other_frames; /* --expect: data events without a seq in each stream */
+    int need_done;         /* --expect: the stream ends with data: [DONE] */
     double rate, duration, warmup;
     int stream;
     unsigned frames;
@@ -125,7 +139,7 @@ typedef struct {
 
 /* Totals over measured requests. */
 typedef struct {
-    uint64_t frames_expected, frames, lost, ooo, merged, foreign, reads, multi_reads;
+    uint64_t frames_expected, frames, lost, ooo, merged, foreign, reads, multi_reads, others;
     uint64_t conns_opened, conn_failures, peak_inflight;
 } sy_lg_totals_t;
 
@@ -139,12 +153,15 @@ static sy_lg_opts_t opts = {
     .preopen = 1,
     .max_conns = 10000,
     .timeout_ms = 10000,
+    .seq_pat = "\"seq\":",
+    .need_done = 1,
 };
 
 static uv_loop_t *loop;
 static struct sockaddr_in target;
 static char *request_bytes;
 static size_t request_len;
+static size_t body_len; /* request body bytes */
 
 static sy_lg_req_t *reqs;
 static uint64_t n_reqs;   /* scheduled requests in total */
@@ -325,7 +342,7 @@ static void reset_parser(sy_lg_conn_t *c)
     c->ev_done = 0;
     c->ev_seq = -1;
     c->next_seq = 0;
-    c->frames = c->lost = c->ooo = c->merged = c->foreign = 0;
+    c->frames = c->lost = c->ooo = c->merged = c->foreign = c->others = 0;
     c->read_frames = c->reads = c->multi_reads = 0;
     c->done_seen = 0;
 }
@@ -403,7 +420,9 @@ static void end_event(sy_lg_conn_t *c)
         }
         c->frames++;
     } else {
-        c->foreign++; /* a data event without seq, e.g. an error event */
+        /* framing events of --expect, or foreign (e.g. an error event): told apart at the end */
+        c->foreign += c->done_seen;
+        c->others++;
     }
     c->read_frames++;
 reset:
@@ -431,7 +450,7 @@ static void end_line(sy_lg_conn_t *c)
 
 static void scan_sse(sy_lg_conn_t *c, const char *p, size_t n)
 {
-    static const char pat[] = "\"seq\":";
+    const char *pat = opts.seq_pat;
     for (size_t k = 0; k < n; k++) {
         char ch = p[k];
         if (ch == '\n') {
@@ -448,7 +467,7 @@ static void scan_sse(sy_lg_conn_t *c, const char *p, size_t n)
                 c->seq_digits = 0;
         } else if (c->seqv < 0) {
             if (ch == pat[c->sm]) {
-                if (++c->sm == 6) {
+                if (pat[++c->sm] == '\0') {
                     c->seq_digits = 1;
                     c->seqv = 0;
                 }
@@ -640,8 +659,12 @@ static void complete_response(sy_lg_conn_t *c)
     if (c->status != 200) {
         result = RES_HTTP;
     } else if (opts.stream) {
-        if (c->frames != opts.frames || c->next_seq != (int64_t)opts.frames || !c->done_seen ||
-            c->lost || c->ooo || c->merged || c->foreign)
+        if (c->others > opts.other_frames)
+            c->foreign += c->others - opts.other_frames;
+        else
+            c->lost += opts.other_frames - c->others;
+        if (c->frames != opts.frames || c->next_seq != (int64_t)opts.frames ||
+            c->done_seen != opts.need_done || c->lost || c->ooo || c->merged || c->foreign)
             result = RES_FIDELITY;
     } else if (c->body_bytes == 0) {
         result = RES_HTTP;
@@ -655,6 +678,7 @@ static void complete_response(sy_lg_conn_t *c)
         totals.ooo += c->ooo;
         totals.merged += c->merged;
         totals.foreign += c->foreign;
+        totals.others += c->others;
         totals.reads += c->reads;
         totals.multi_reads += c->multi_reads;
     }
@@ -1011,11 +1035,12 @@ static void finish(void)
     if (n_hdr > 0) print_pct(opts.capture, p_hdr);
     if (opts.stream && opts.mode != SY_LG_HOLD)
         printf("  frames: expected %llu received %llu lost %llu out-of-order %llu merged %llu "
-               "foreign %llu; reads with >1 frame %llu of %llu (info)\n",
+               "foreign %llu; framing events %llu; reads with >1 frame %llu of %llu (info)\n",
                (unsigned long long)totals.frames_expected, (unsigned long long)totals.frames,
                (unsigned long long)totals.lost, (unsigned long long)totals.ooo,
                (unsigned long long)totals.merged, (unsigned long long)totals.foreign,
-               (unsigned long long)totals.multi_reads, (unsigned long long)totals.reads);
+               (unsigned long long)totals.others, (unsigned long long)totals.multi_reads,
+               (unsigned long long)totals.reads);
     if (opts.mode == SY_LG_HOLD)
         printf("  hold: established %llu failed %llu ended early %llu\n",
                (unsigned long long)hold_established, (unsigned long long)hold_failed,
@@ -1036,13 +1061,15 @@ static void finish(void)
     json_pct("lag", p_lag);
     json_pct("hdr", p_hdr);
     printf(",\"frames_expected\":%llu,\"frames\":%llu,\"lost\":%llu,\"out_of_order\":%llu,"
-           "\"merged\":%llu,\"foreign\":%llu,\"reads\":%llu,\"multi_frame_reads\":%llu,"
-           "\"established\":%llu,\"ended_early\":%llu}\n",
+           "\"merged\":%llu,\"foreign\":%llu,\"other_frames\":%llu,\"reads\":%llu,"
+           "\"multi_frame_reads\":%llu,\"established\":%llu,\"ended_early\":%llu,"
+           "\"body_bytes\":%zu}\n",
            (unsigned long long)totals.frames_expected, (unsigned long long)totals.frames,
            (unsigned long long)totals.lost, (unsigned long long)totals.ooo,
            (unsigned long long)totals.merged, (unsigned long long)totals.foreign,
-           (unsigned long long)totals.reads, (unsigned long long)totals.multi_reads,
-           (unsigned long long)hold_established, (unsigned long long)hold_ended);
+           (unsigned long long)totals.others, (unsigned long long)totals.reads,
+           (unsigned long long)totals.multi_reads, (unsigned long long)hold_established,
+           (unsigned long long)hold_ended, body_len);
     fflush(stdout);
     /* Reset the connections still open (see close_conn); the rest goes with the process. */
     for (size_t k = 0; k < n_conns; k++)
@@ -1083,24 +1110,57 @@ static void parse_url(const char *url, char **host_port, const char **path)
         fail("--url: host must be an IPv4 address, got '%s'", host);
 }
 
+/* The request body: the default one-line chat, or --body-file (a JSON object without "model"
+ * and "stream"), with "model" put first and "stream":true appended. */
+static char *build_body(void)
+{
+    const char *stream = opts.stream ? ",\"stream\":true" : "";
+    if (opts.body_file == NULL) {
+        const char *fmt = "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":"
+                          "\"Say hello to the benchmark.\"}]%s}";
+        int n = snprintf(NULL, 0, fmt, opts.model, stream);
+        char *b = xmalloc((size_t)n + 1);
+        snprintf(b, (size_t)n + 1, fmt, opts.model, stream);
+        return b;
+    }
+    FILE *f = fopen(opts.body_file, "rb");
+    if (f == NULL) fail("--body-file %s: %s", opts.body_file, strerror(errno));
+    char *text = xmalloc(SY_LG_BODY_MAX + 1);
+    size_t n = fread(text, 1, SY_LG_BODY_MAX + 1, f);
+    fclose(f);
+    if (n > SY_LG_BODY_MAX) fail("--body-file: over %d bytes", SY_LG_BODY_MAX);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '\r'))
+        n--;
+    text[n] = '\0';
+    size_t open = strspn(text, " \t\r\n");
+    if (text[open] != '{' || n < open + 2 || text[n - 1] != '}')
+        fail("--body-file: expected one JSON object");
+    const char *rest = text + open + 1; /* members after '{', up to the closing '}' */
+    int rest_len = (int)(n - 1 - (open + 1));
+    int empty = rest_len == (int)strspn(rest, " \t\r\n") || rest_len == 0;
+    const char *fmt = "{\"model\":\"%s\"%s%.*s%s}";
+    int bl = snprintf(NULL, 0, fmt, opts.model, empty ? "" : ",", rest_len, rest, stream);
+    char *b = xmalloc((size_t)bl + 1);
+    snprintf(b, (size_t)bl + 1, fmt, opts.model, empty ? "" : ",", rest_len, rest, stream);
+    free(text);
+    return b;
+}
+
 static void build_request(void)
 {
     char *host_port;
     const char *path;
-    char body[512];
     parse_url(opts.url, &host_port, &path);
-    int bl = snprintf(body, sizeof(body),
-                      "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":"
-                      "\"Say hello to the benchmark.\"}]%s}",
-                      opts.model, opts.stream ? ",\"stream\":true" : "");
-    if (bl < 0 || (size_t)bl >= sizeof(body)) fail("--model too long");
+    char *body = build_body();
+    body_len = strlen(body);
     const char *fmt = "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                      "Accept: %s\r\nContent-Length: %d\r\n\r\n%s";
+                      "Accept: %s\r\nContent-Length: %zu\r\n\r\n%s";
     const char *accept = opts.stream ? "text/event-stream" : "application/json";
-    int n = snprintf(NULL, 0, fmt, path, host_port, accept, bl, body);
+    int n = snprintf(NULL, 0, fmt, path, host_port, accept, body_len, body);
     request_bytes = xmalloc((size_t)n + 1);
-    snprintf(request_bytes, (size_t)n + 1, fmt, path, host_port, accept, bl, body);
+    snprintf(request_bytes, (size_t)n + 1, fmt, path, host_port, accept, body_len, body);
     request_len = (size_t)n;
+    free(body);
     free(host_port);
 }
 
@@ -1159,6 +1219,11 @@ static void usage(void)
         "  --spin-us N         wake N us early and spin to the scheduled time (low rates only)\n"
         "  --tick-us N         send in batches at most every N us (high rates: fewer wake-ups)\n"
         "  --model NAME        model field of the request body (default bench)\n"
+        "  --body-file FILE    request body: a JSON object without model and stream (default:\n"
+        "                      a one-line chat message)\n"
+        "  --expect SHAPE      stream shape: openai (\"seq\":N in every event, then [DONE]),\n"
+        "                      translated (seq=N in the content, + role and finish chunks),\n"
+        "                      anthropic (seq=N in text_delta, + 5 framing events, no [DONE])\n"
         "  --label NAME        name printed with the results\n"
         "  --capture-header H  report percentiles of a numeric response header\n"
         "  --dump FILE         write one line per measured request: due time (us from the first),\n"
@@ -1215,7 +1280,19 @@ int main(int argc, char **argv)
             tick_ns = (uint64_t)parse_num(a, v) * 1000;
         else if (strcmp(a, "--model") == 0)
             opts.model = v;
-        else if (strcmp(a, "--label") == 0)
+        else if (strcmp(a, "--body-file") == 0)
+            opts.body_file = v;
+        else if (strcmp(a, "--expect") == 0) {
+            if (strcmp(v, "openai") == 0) {
+                opts.seq_pat = "\"seq\":", opts.other_frames = 0, opts.need_done = 1;
+            } else if (strcmp(v, "translated") == 0) {
+                opts.seq_pat = "seq=", opts.other_frames = 2, opts.need_done = 1;
+            } else if (strcmp(v, "anthropic") == 0) {
+                opts.seq_pat = "seq=", opts.other_frames = 5, opts.need_done = 0;
+            } else {
+                fail("--expect: openai, translated or anthropic, got '%s'", v);
+            }
+        } else if (strcmp(a, "--label") == 0)
             opts.label = v;
         else if (strcmp(a, "--capture-header") == 0)
             opts.capture = v;

@@ -10,6 +10,13 @@
  * "data: [DONE]" and the last chunk. The loadgen checks the seq numbers to prove that every frame
  * went through a proxy separately and in order.
  *
+ * --format anthropic serves the Anthropic Messages API instead: POST /v1/messages answers a fixed
+ * Message JSON or, with "stream":true, Anthropic's event sequence (message_start with usage,
+ * content_block_start, --frames content_block_delta text_delta events, content_block_stop,
+ * message_delta with stop_reason and usage, message_stop), each event its own chunk and write, and
+ * no [DONE]. The seq number travels inside the delta text ("seq=N "), the one field a gateway that
+ * translates to OpenAI's chunk format carries over (loadgen --expect translated|anthropic).
+ *
  * Every response byte is rendered once at startup, so serving a request copies nothing: writes
  * point at static memory (uv_try_write first, uv_write for what the socket did not take).
  * --delay-ms delays the response head with a uv timer (never sleep: the loop keeps serving other
@@ -41,6 +48,7 @@ typedef struct {
     uint64_t delay_ms;     /* before the response head */
     uint64_t frame_gap_ms; /* between SSE frames (0: all frames back to back) */
     unsigned frames;       /* content-delta events per stream */
+    int anthropic;         /* --format anthropic: serve POST /v1/messages in Anthropic's format */
 } sy_mock_opts_t;
 
 typedef struct {
@@ -50,10 +58,13 @@ typedef struct {
 
 /* Pre-rendered responses, shared by all connections. */
 typedef struct {
-    sy_mock_iov_t json;      /* full non-stream response: head + body */
-    sy_mock_iov_t sse_head;  /* stream response head */
-    sy_mock_iov_t *frames;   /* one chunk-encoded SSE event per frame */
-    sy_mock_iov_t sse_done;  /* "data: [DONE]" chunk + last chunk */
+    sy_mock_iov_t json;     /* full non-stream response: head + body */
+    sy_mock_iov_t sse_head; /* stream response head */
+    sy_mock_iov_t *frames;  /* one chunk-encoded SSE event per frame */
+    unsigned n_frames;      /* events in frames[]: --frames, plus 5 framing events (anthropic) */
+    sy_mock_iov_t sse_done; /* "data: [DONE]" chunk (openai) + last chunk */
+    const char *path;       /* "POST <path>" is the API call */
+    size_t path_len;
     sy_mock_iov_t not_found; /* 404 for other paths */
     sy_mock_iov_t health;    /* 200 for GET /healthz */
 } sy_mock_replies_t;
@@ -63,13 +74,13 @@ typedef struct {
     uv_timer_t timer;
     char *buf; /* request bytes received and not yet consumed */
     size_t len, cap;
-    unsigned next_frame; /* next SSE frame to write; frames == [DONE] */
+    unsigned next_frame; /* next SSE frame to write; n_frames == [DONE] */
     int busy;            /* a response is being produced */
     int closing;
     int open_handles;
 } sy_mock_conn_t;
 
-static sy_mock_opts_t opts = {"127.0.0.1", 0, 0, 0, 20};
+static sy_mock_opts_t opts = {"127.0.0.1", 0, 0, 0, 20, 0};
 static sy_mock_replies_t replies;
 static uv_loop_t *loop;
 
@@ -88,7 +99,15 @@ static sy_mock_iov_t render(const char *fmt, ...)
     return v;
 }
 
-static void render_replies(void)
+/* One SSE event as one HTTP chunk. */
+static sy_mock_iov_t render_chunk(sy_mock_iov_t ev)
+{
+    sy_mock_iov_t c = render("%zx\r\n%s\r\n", ev.len, ev.ptr);
+    free(ev.ptr);
+    return c;
+}
+
+static void render_openai(void)
 {
     static const char body[] =
         "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1700000000,"
@@ -99,19 +118,68 @@ static void render_replies(void)
     replies.json = render("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                           "Content-Length: %zu\r\n\r\n%s",
                           sizeof(body) - 1, body);
-    replies.sse_head = render("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                              "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
+    replies.n_frames = opts.frames;
     replies.frames = xmalloc(sizeof(*replies.frames) * (opts.frames ? opts.frames : 1));
-    for (unsigned i = 0; i < opts.frames; i++) {
-        sy_mock_iov_t ev =
+    for (unsigned i = 0; i < opts.frames; i++)
+        replies.frames[i] = render_chunk(
             render("data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
                    "\"created\":1700000000,\"model\":\"bench\",\"choices\":[{\"index\":0,"
                    "\"delta\":{\"content\":\"tok%u \"},\"finish_reason\":null}],\"seq\":%u}\n\n",
-                   i, i);
-        replies.frames[i] = render("%zx\r\n%s\r\n", ev.len, ev.ptr);
-        free(ev.ptr);
-    }
+                   i, i));
     replies.sse_done = render("e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
+    replies.path = "/v1/chat/completions";
+}
+
+/* The shapes of https://docs.anthropic.com/en/api/messages and .../messages-streaming. */
+static void render_anthropic(void)
+{
+    static const char body[] =
+        "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\","
+        "\"model\":\"claude-bench\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"Hello from the bench mock.\"}],\"stop_reason\":\"end_turn\","
+        "\"stop_sequence\":null,\"usage\":{\"input_tokens\":5,\"output_tokens\":6}}";
+    unsigned k = 0;
+
+    replies.json = render("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %zu\r\n\r\n%s",
+                          sizeof(body) - 1, body);
+    replies.n_frames = opts.frames + 5;
+    replies.frames = xmalloc(sizeof(*replies.frames) * replies.n_frames);
+    replies.frames[k++] = render_chunk(
+        render("event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+               "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\","
+               "\"model\":\"claude-bench\",\"content\":[],\"stop_reason\":null,"
+               "\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n"));
+    replies.frames[k++] = render_chunk(
+        render("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+               "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"));
+    for (unsigned i = 0; i < opts.frames; i++)
+        replies.frames[k++] = render_chunk(
+            render("event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                   "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"seq=%u \"}}\n\n",
+                   i));
+    replies.frames[k++] = render_chunk(render(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"));
+    replies.frames[k++] =
+        render_chunk(render("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+                            "{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+                            "\"usage\":{\"output_tokens\":%u}}\n\n",
+                            opts.frames));
+    replies.frames[k++] =
+        render_chunk(render("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    replies.sse_done = render("0\r\n\r\n");
+    replies.path = "/v1/messages";
+}
+
+static void render_replies(void)
+{
+    if (opts.anthropic)
+        render_anthropic();
+    else
+        render_openai();
+    replies.path_len = strlen(replies.path);
+    replies.sse_head = render("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                              "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
     replies.not_found = render("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
                                "Content-Length: 21\r\n\r\n{\"error\":\"not found\"}");
     replies.health = render("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -180,7 +248,7 @@ static void finish_response(sy_mock_conn_t *c)
 static void on_frame_timer(uv_timer_t *t)
 {
     sy_mock_conn_t *c = t->data;
-    if (c->next_frame < opts.frames) {
+    if (c->next_frame < replies.n_frames) {
         send_static(c, &replies.frames[c->next_frame++]);
         return;
     }
@@ -193,14 +261,14 @@ static void start_stream(sy_mock_conn_t *c)
 {
     send_static(c, &replies.sse_head);
     if (opts.frame_gap_ms == 0) {
-        for (unsigned i = 0; i < opts.frames; i++)
+        for (unsigned i = 0; i < replies.n_frames; i++)
             send_static(c, &replies.frames[i]);
         send_static(c, &replies.sse_done);
         finish_response(c);
         return;
     }
     c->next_frame = 0;
-    if (opts.frames > 0) send_static(c, &replies.frames[c->next_frame++]);
+    if (replies.n_frames > 0) send_static(c, &replies.frames[c->next_frame++]);
     uv_timer_start(&c->timer, on_frame_timer, opts.frame_gap_ms, opts.frame_gap_ms);
 }
 
@@ -244,8 +312,10 @@ static void try_serve(sy_mock_conn_t *c)
     if (c->len < head_len + body_len) return;
 
     const char *body = c->buf + head_len;
-    int is_chat = c->len > 26 && memcmp(c->buf, "POST /v1/chat/completions", 25) == 0 &&
-                  (c->buf[25] == ' ' || c->buf[25] == '?');
+    size_t pl = replies.path_len;
+    int is_chat = c->len > pl + 6 && memcmp(c->buf, "POST ", 5) == 0 &&
+                  memcmp(c->buf + 5, replies.path, pl) == 0 &&
+                  (c->buf[5 + pl] == ' ' || c->buf[5 + pl] == '?');
     int is_health = memcmp(c->buf, "GET /healthz ", 13) == 0;
     int stream = is_chat && (memmem(body, body_len, "\"stream\":true", 13) != NULL ||
                              memmem(body, body_len, "\"stream\": true", 14) != NULL);
@@ -327,6 +397,7 @@ static void usage(void)
 {
     fputs("usage: mock_upstream [--host 127.0.0.1] [--port N (0 = any)] [--delay-ms N]\n"
           "                     [--frames N (20)] [--frame-gap-ms N (0)]\n"
+          "                     [--format openai|anthropic (openai)]\n"
           "Prints 'mock_upstream: listening on http://HOST:PORT' on stdout when ready.\n",
           stderr);
 }
@@ -352,7 +423,11 @@ int main(int argc, char **argv)
             opts.frames = (unsigned)parse_num(a, v);
         else if (strcmp(a, "--frame-gap-ms") == 0)
             opts.frame_gap_ms = parse_num(a, v);
-        else
+        else if (strcmp(a, "--format") == 0) {
+            if (strcmp(v, "openai") != 0 && strcmp(v, "anthropic") != 0)
+                fail("--format: openai or anthropic, got '%s'", v);
+            opts.anthropic = strcmp(v, "anthropic") == 0;
+        } else
             fail("unknown flag %s (see --help)", a);
         i++;
     }
@@ -374,9 +449,11 @@ int main(int argc, char **argv)
     struct sockaddr_storage bound;
     int blen = sizeof(bound);
     uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &blen);
-    printf("mock_upstream: listening on http://%s:%d (delay %llu ms, %u frames, gap %llu ms)\n",
+    printf("mock_upstream: listening on http://%s:%d (delay %llu ms, %u frames, gap %llu ms, "
+           "POST %s)\n",
            opts.host, ntohs(((struct sockaddr_in *)&bound)->sin_port),
-           (unsigned long long)opts.delay_ms, opts.frames, (unsigned long long)opts.frame_gap_ms);
+           (unsigned long long)opts.delay_ms, opts.frames, (unsigned long long)opts.frame_gap_ms,
+           replies.path);
     fflush(stdout);
     return uv_run(loop, UV_RUN_DEFAULT);
 }

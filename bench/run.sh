@@ -6,11 +6,11 @@
 # Knobs (environment):
 #   SWITCHYARD=PATH         gateway binary (default: this tree built as `make build` does, in $BUILD)
 #   BENCH_NO_SWITCHYARD=1   run direct and nginx only
-#   BENCH_SCENARIOS="a b c d e"  which scenarios to run
+#   BENCH_SCENARIOS="a b c d e f"  which scenarios to run
 #   BENCH_ROUNDS=7          interleaved rounds of (a) and (b); medians over rounds are reported
 #   BENCH_SECS=3            measured seconds per round of (a) and (b), and per step of (c)
 #   BENCH_STREAMS=5000      open streams for (d)
-#   BENCH_CG_REQUESTS=2000  requests counted under callgrind for (e)
+#   BENCH_CG_REQUESTS=2000  requests counted under callgrind for (e), and per lane for (f)
 #   BENCH_QUICK=1           short smoke run (2 rounds of 1 s, 1,000 streams, 300 requests)
 #   BENCH_STRICT=1          exit 1 when a target is missed
 #   BENCH_GEN_CORE=0 BENCH_GW_CORE=1   cores for loadgen+mocks and for the proxy under test
@@ -22,7 +22,7 @@ BENCH=$ROOT/bench
 RESULTS=$BENCH/results
 REPORT=$RESULTS/latest.md
 
-SCENARIOS=${BENCH_SCENARIOS:-a b c d e}
+SCENARIOS=${BENCH_SCENARIOS:-a b c d e f}
 ROUNDS=${BENCH_ROUNDS:-7}
 SECS=${BENCH_SECS:-3}
 STREAMS=${BENCH_STREAMS:-5000}
@@ -45,6 +45,8 @@ C_WARMUP=1
 C_P99_MAX_US=45000
 HOLD_GAP_MS=1000 # (d) the mock sends one frame per second, so streams stay open
 HOLD_FRAMES=120
+F_BODY=$BENCH/chat-1k.json # (f) a ~1 KB chat request: system prompt, three turns, max_tokens
+F_TARGET_US=25             # (f) translation may add this much p99 over pass-through
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -235,6 +237,7 @@ start_mock fast MOCK_FAST
 start_mock slow MOCK_SLOW --delay-ms 20
 start_mock paced MOCK_PACED --frame-gap-ms "$PACED_GAP_MS" --frames "$B_FRAMES"
 start_mock hold MOCK_HOLD --frame-gap-ms "$HOLD_GAP_MS" --frames "$HOLD_FRAMES"
+start_mock anthropic MOCK_ANTHROPIC --format anthropic --frames "$B_FRAMES"
 
 render_nginx() { # PREFIX FAST SLOW PACED HOLD: nginx.conf for a prefix dir and four listen ports
     local user=""
@@ -257,7 +260,8 @@ SY_PORT=$(free_port)
 SY_PID=""
 sed -e "s|@SY_PORT@|$SY_PORT|" -e "s|@MOCK_FAST_PORT@|$MOCK_FAST|" \
     -e "s|@MOCK_SLOW_PORT@|$MOCK_SLOW|" -e "s|@MOCK_PACED_PORT@|$MOCK_PACED|" \
-    -e "s|@MOCK_HOLD_PORT@|$MOCK_HOLD|" "$BENCH/switchyard.yaml.in" >"$WORK/switchyard.yaml"
+    -e "s|@MOCK_HOLD_PORT@|$MOCK_HOLD|" -e "s|@MOCK_ANTHROPIC_PORT@|$MOCK_ANTHROPIC|" \
+    "$BENCH/switchyard.yaml.in" >"$WORK/switchyard.yaml"
 
 # Each scenario starts from fresh gateway processes: what one scenario leaves behind (grown
 # pools, overload aftermath) must not count in the next.
@@ -283,9 +287,13 @@ restart_gateways() {
 TARGETS=(direct nginx)
 [ -n "$SY" ] && TARGETS+=(switchyard)
 
-url() { # TARGET KIND(fast|slow|paced|hold)
+url() { # TARGET KIND(fast|slow|paced|hold|anthropic)
     local port
     case "$1:$2" in
+    direct:anthropic)
+        echo "http://127.0.0.1:$MOCK_ANTHROPIC/v1/messages"
+        return
+        ;;
     direct:fast) port=$MOCK_FAST ;; direct:slow) port=$MOCK_SLOW ;;
     direct:paced) port=$MOCK_PACED ;; direct:hold) port=$MOCK_HOLD ;;
     nginx:fast) port=$NGX_FAST ;; nginx:slow) port=$NGX_SLOW ;;
@@ -294,7 +302,7 @@ url() { # TARGET KIND(fast|slow|paced|hold)
     esac
     echo "http://127.0.0.1:$port/v1/chat/completions"
 }
-model() { case $1 in fast) echo bench ;; *) echo "bench-$1" ;; esac; }
+model() { case $1 in fast) echo bench ;; *) echo "bench-$1" ;; esac; } # anthropic: bench-anthropic
 
 lg() { # TARGET KIND OUTFILE ARGS...: one loadgen run on the generator core
     local target=$1 kind=$2 out=$3
@@ -670,43 +678,58 @@ run_d() {
 
 # ---- (e) instructions per proxied request (callgrind) ---------------------------------------
 
+# cg_start NAME PORT CMD...: CMD under callgrind, output in $WORK/cg-NAME; sets CG_PID, CG_DIR.
+# False when CMD does not listen on PORT within 60 s.
+cg_start() {
+    local name=$1 port=$2
+    shift 2
+    CG_DIR="$WORK/cg-$name" CG_DUMPS=0
+    mkdir -p "$CG_DIR"
+    valgrind --tool=callgrind --callgrind-out-file="$CG_DIR/callgrind.out" "$@" \
+        >"$CG_DIR/stdout.log" 2>"$CG_DIR/valgrind.log" &
+    CG_PID=$!
+    PIDS+=("$CG_PID")
+    wait_port "$port" 60 || return 1
+    sleep 1
+}
+
+# cg_phase LABEL N LOADGEN-ARGS...: zeroes the counters, sends N sequential requests, dumps. Sets
+# CG_IR (instructions per successful request, "n/a" when it failed) and CG_DUMP (the dump file).
+cg_phase() {
+    local label=$1 n=$2 ir ok
+    shift 2
+    CG_IR="n/a" CG_DUMP=""
+    callgrind_control -z "$CG_PID" >>"$CG_DIR/control.log" 2>&1 || return 0
+    "$LOADGEN" --sequential "$n" --timeout-ms 30000 --label "cg-$label" "$@" \
+        >"$CG_DIR/$label.txt" 2>&1 || true
+    callgrind_control -d "$CG_PID" >>"$CG_DIR/control.log" 2>&1 || return 0
+    CG_DUMPS=$((CG_DUMPS + 1))
+    CG_DUMP="$CG_DIR/callgrind.out.$CG_DUMPS" # dumps are numbered in order
+    ir=$(awk '/^totals:/ { print $2 }' "$CG_DUMP" 2>/dev/null)
+    ok=$(jget "$CG_DIR/$label.txt" ok)
+    if [ -n "$ir" ] && [ -n "$ok" ] && [ "$ok" -gt 0 ]; then
+        CG_IR=$(awk -v t="$ir" -v n="$ok" 'BEGIN { printf "%.0f", t / n }')
+    fi
+}
+
 # callgrind_ir NAME PORT CMD...: runs CMD under callgrind; after 200 warm-up requests, zeroes the
 # counters, sends CG_REQUESTS sequential non-stream requests, dumps; then the same for a quarter
 # as many 20-frame streams. Sets IR_NONSTREAM and IR_STREAM (instructions per request).
 callgrind_ir() {
     local name=$1 port=$2
     shift 2
-    local dir="$WORK/cg-$name" pid i kind n
     local target="http://127.0.0.1:$port/v1/chat/completions"
-    mkdir -p "$dir"
     IR_NONSTREAM="n/a" IR_STREAM="n/a"
-    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" "$@" \
-        >"$dir/stdout.log" 2>"$dir/valgrind.log" &
-    pid=$!
-    PIDS+=("$pid")
-    if wait_port "$port" 60; then
-        sleep 1
+    if cg_start "$name" "$port" "$@"; then
         "$LOADGEN" --url "$target" --model bench --sequential 200 --timeout-ms 30000 \
-            --label "cg-warm-$name" >"$dir/warm.txt" 2>&1 || true
-        for kind in nonstream stream; do
-            local flags=() dump
-            n=$CG_REQUESTS
-            [ $kind = stream ] && flags=(--stream --frames "$B_FRAMES") n=$((CG_REQUESTS / 4))
-            callgrind_control -z "$pid" >>"$dir/control.log" 2>&1 || break
-            "$LOADGEN" --url "$target" --model bench --sequential "$n" --timeout-ms 30000 \
-                "${flags[@]}" --label "cg-$name-$kind" >"$dir/$kind.txt" 2>&1 || true
-            callgrind_control -d "$pid" >>"$dir/control.log" 2>&1 || break
-            # dumps are numbered in order: .1 after the non-stream run, .2 after the stream run
-            dump="$dir/callgrind.out.$([ $kind = stream ] && echo 2 || echo 1)"
-            local ir ok
-            ir=$(awk '/^totals:/ { print $2 }' "$dump" 2>/dev/null)
-            ok=$(jget "$dir/$kind.txt" ok)
-            if [ -n "$ir" ] && [ -n "$ok" ] && [ "$ok" -gt 0 ]; then
-                printf -v "IR_${kind^^}" '%s' "$(awk -v t="$ir" -v n="$ok" 'BEGIN { printf "%.0f", t / n }')"
-            fi
-        done
+            --label "cg-warm-$name" >"$CG_DIR/warm.txt" 2>&1 || true
+        cg_phase nonstream "$CG_REQUESTS" --url "$target" --model bench
+        IR_NONSTREAM=$CG_IR
+        cg_phase stream $((CG_REQUESTS / 4)) --url "$target" --model bench --stream \
+            --frames "$B_FRAMES"
+        IR_STREAM=$CG_IR
     fi
-    stop_pid "$pid"
+    stop_pid "$CG_PID"
 }
 
 run_e() {
@@ -739,9 +762,273 @@ run_e() {
     SUMMARY+=("| (e) instructions per request | (recorded; no target) | $sy_ns non-stream, $sy_s stream (nginx $ngx_ns, $ngx_s) | – |")
 }
 
+# ---- (f) translation lane: OpenAI client → Anthropic-format mock --------------------------------
+
+# Four lanes, all with the same ~1 KB OpenAI chat body: "direct" (loadgen → OpenAI mock),
+# "passthrough" (→ Switchyard, model bench → OpenAI mock), "direct-anthropic" (loadgen → Anthropic
+# mock, /v1/messages) and "translation" (→ Switchyard, model bench-anthropic → Anthropic mock). Each
+# Switchyard lane is measured against the direct lane of its own mock.
+F_LANES=(direct passthrough direct-anthropic translation)
+
+f_base() { case $1 in passthrough) echo direct ;; translation) echo direct-anthropic ;; esac; }
+
+f_lg() { # LANE OUTFILE ARGS...: one loadgen run of a lane
+    local lane=$1 out=$2 target=switchyard kind=fast expect=openai
+    shift 2
+    case $lane in
+    direct) target=direct ;;
+    direct-anthropic) target=direct kind=anthropic expect=anthropic ;;
+    translation) kind=anthropic expect=translated ;;
+    esac
+    lg "$target" "$kind" "$out" --body-file "$F_BODY" --expect "$expect" "$@"
+}
+
+# f_added PRE LANE ROUND KEY: lane − its direct baseline in that round
+f_added() {
+    minus "$(jget "$WORK/$1-$2-$3.txt" "$4")" "$(jget "$WORK/$1-$(f_base "$2")-$3.txt" "$4")"
+}
+
+# f_table PRE METRIC(lat|ttfb) TITLE: markdown table over the rounds, one row per lane, then the
+# translation − pass-through row; sets F_DIFF_P50, F_DIFF_P99, F_DIFF_BEST and F_ERRORS.
+f_table() {
+    local pre=$1 m=$2 lane r
+    echo "| lane | $3 p50 µs | p90 µs | p99 µs | added p50 µs | added p90 µs | **added p99 µs** | added p99, range over rounds | added p99, best rounds | errors | gateway-reported overhead p50 / p99 µs |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    local -A best
+    F_ERRORS=0
+    for lane in "${F_LANES[@]}"; do
+        local p50=() p90=() p99=() a50=() a90=() a99=() err=() h50=() h99=() base f
+        base=$(f_base "$lane")
+        for ((r = 1; r <= ROUNDS; r++)); do
+            f="$WORK/$pre-$lane-$r.txt"
+            p50+=("$(jget "$f" "${m}_p50")")
+            p90+=("$(jget "$f" "${m}_p90")")
+            p99+=("$(jget "$f" "${m}_p99")")
+            err+=("$(jget "$f" errors)")
+            [ -n "$(jget "$f" errors)" ] || err+=(999999) # no result line: the run failed
+            h50+=("$(jget "$f" hdr_p50)")
+            h99+=("$(jget "$f" hdr_p99)")
+            if [ -n "$base" ]; then
+                a50+=("$(f_added "$pre" "$lane" "$r" "${m}_p50")")
+                a90+=("$(f_added "$pre" "$lane" "$r" "${m}_p90")")
+                a99+=("$(f_added "$pre" "$lane" "$r" "${m}_p99")")
+            fi
+        done
+        best[$lane]=$(minimum "${p99[@]}")
+        local A50="–" A90="–" A99="–" RANGE="–" BEST="–" HDR="–"
+        if [ -n "$base" ]; then
+            A50=$(median "${a50[@]}") A90=$(median "${a90[@]}") A99=$(median "${a99[@]}")
+            RANGE=$(spread "${a99[@]}")
+            BEST=$(minus "${best[$lane]}" "${best[$base]}")
+            HDR="$(median "${h50[@]}") / $(median "${h99[@]}")"
+            F_ERRORS=$((F_ERRORS + $(total "${err[@]}")))
+            printf -v "F_BEST_$lane" '%s' "$BEST"
+        fi
+        echo "| $lane | $(median "${p50[@]}") | $(median "${p90[@]}") | $(median "${p99[@]}") | $A50 | $A90 | $A99 | $RANGE | $BEST | $(total "${err[@]}") | $HDR |"
+    done
+    local d50=() d90=() d99=() dh50=() dh99=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        d50+=("$(minus "$(f_added "$pre" translation "$r" "${m}_p50")" "$(f_added "$pre" passthrough "$r" "${m}_p50")")")
+        d90+=("$(minus "$(f_added "$pre" translation "$r" "${m}_p90")" "$(f_added "$pre" passthrough "$r" "${m}_p90")")")
+        d99+=("$(minus "$(f_added "$pre" translation "$r" "${m}_p99")" "$(f_added "$pre" passthrough "$r" "${m}_p99")")")
+        dh50+=("$(minus "$(jget "$WORK/$pre-translation-$r.txt" hdr_p50)" "$(jget "$WORK/$pre-passthrough-$r.txt" hdr_p50)")")
+        dh99+=("$(minus "$(jget "$WORK/$pre-translation-$r.txt" hdr_p99)" "$(jget "$WORK/$pre-passthrough-$r.txt" hdr_p99)")")
+    done
+    F_DIFF_P50=$(median "${d50[@]}") F_DIFF_P99=$(median "${d99[@]}")
+    F_DIFF_BEST=$(minus "$F_BEST_translation" "$F_BEST_passthrough")
+    echo "| **translation − pass-through** | | | | $F_DIFF_P50 | $(median "${d90[@]}") | **$F_DIFF_P99** | $(spread "${d99[@]}") | $F_DIFF_BEST | | $(median "${dh50[@]}") / $(median "${dh99[@]}") |"
+}
+
+f_verdict() { # NAME: from the F_* values of the last f_table
+    local ok=0 best_ok=0
+    le "$F_DIFF_P99" "$F_TARGET_US" && ok=1
+    le "$F_DIFF_BEST" "$F_TARGET_US" && best_ok=1
+    [ "$ok" != "$best_ok" ] && ok="?"
+    [ "$F_ERRORS" = 0 ] || ok=0
+    verdict "$1" "≤ pass-through + $F_TARGET_US µs" \
+        "$F_DIFF_P99 µs (p50 $F_DIFF_P50); best rounds: $F_DIFF_BEST" "$ok"
+}
+
+# f_cg_where FILE REQUESTS: where a callgrind dump's instructions go, per request: inclusive cost of
+# the translation entry points, then self cost by object (library). callgrind_annotate lists the
+# functions that were on the stack at the dump (thread_main, ...) with the whole total: skipped.
+f_cg_where() {
+    local total
+    total=$(awk '/^totals:/ { print $2 }' "$1")
+    echo "| per request | Ir | % of the lane's total |"
+    echo "|---|---|---|"
+    callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$1" 2>/dev/null |
+        awk -v n="$2" -v t="$total" '
+            /^ *[0-9,]+ +\( *[0-9.]+%\) +[^ ]*:(sy_anthropic_fmt_request|sy_anthropic_fmt_response|sy_anthropic_stream_event|sy_sse_parser_feed|sy_xlate_start|on_up_done|on_up_data) / {
+                ir = $1; gsub(/,/, "", ir); f = $0; sub(/^[^)]*\) +/, "", f); sub(/ \[.*$/, "", f); sub(/^.*\//, "", f)
+                if (seen[f]++) next
+                printf "| inclusive `%s` | %.0f | %.1f%% |\n", f, ir / n, 100 * ir / t }'
+    callgrind_annotate --auto=no --inclusive=no --threshold=100 "$1" 2>/dev/null |
+        awk -v n="$2" -v t="$total" '
+            /^ *[0-9,]+ +\( *[0-9.]+%\) / && !/PROGRAM TOTALS/ {
+                if (/\(100\.0%\)/) next
+                ir = $1; gsub(/,/, "", ir)
+                o = "other"; if (match($0, /\[[^]]*\]$/)) { o = substr($0, RSTART + 1, RLENGTH - 2); sub(/^.*\//, "", o) }
+                by[o] += ir }
+            END { for (o in by) printf "%.0f %s\n", by[o], o }' | sort -rn | head -6 |
+        awk -v n="$2" -v t="$total" '{ printf "| self, in `%s` | %.0f | %.1f%% |\n", $2, $1 / n, 100 * $1 / t }'
+}
+
+# f_callgrind: both Switchyard lanes in one gateway under callgrind, the 1 KB body; after warm-up,
+# CG_REQUESTS sequential non-stream requests and CG_REQUESTS/4 streams per lane. Sets
+# F_IR_<lane>_<nonstream|stream> and keeps the translation dumps in bench/results.
+f_callgrind() {
+    local port target lane model expect kind n flags
+    port=$(free_port)
+    target="http://127.0.0.1:$port/v1/chat/completions"
+    for lane in passthrough translation; do
+        for kind in nonstream stream; do printf -v "F_IR_${lane}_$kind" '%s' "n/a"; done
+    done
+    F_DUMP_translation_nonstream="" F_DUMP_translation_stream=""
+    if cg_start switchyard-f "$port" "$SY" serve --config "$WORK/switchyard.yaml" --workers 1 \
+        --listen "127.0.0.1:$port"; then
+        for lane in passthrough translation; do
+            model=bench expect=openai
+            [ $lane = translation ] && model=bench-anthropic expect=translated
+            "$LOADGEN" --url "$target" --model "$model" --body-file "$F_BODY" --sequential 200 \
+                --timeout-ms 30000 --label "cg-warm-$lane" >"$CG_DIR/warm-$lane.txt" 2>&1 || true
+            for kind in nonstream stream; do
+                n=$CG_REQUESTS flags=()
+                [ $kind = stream ] && n=$((CG_REQUESTS / 4)) flags=(--stream --frames "$B_FRAMES")
+                cg_phase "$lane-$kind" "$n" --url "$target" --model "$model" --body-file "$F_BODY" \
+                    --expect "$expect" "${flags[@]}"
+                printf -v "F_IR_${lane}_$kind" '%s' "$CG_IR"
+                if [ $lane = translation ] && [ -n "$CG_DUMP" ]; then
+                    mkdir -p "$RESULTS"
+                    cp "$CG_DUMP" "$RESULTS/callgrind-f-translation-$kind.out"
+                    printf -v "F_DUMP_translation_$kind" '%s' "$CG_DUMP"
+                fi
+            done
+        done
+    fi
+    stop_pid "$CG_PID"
+}
+
+run_f() {
+    if [ -z "$SY" ]; then
+        log "(f) skipped: no switchyard binary"
+        verdict "(f) translation − pass-through, p99" "≤ pass-through + $F_TARGET_US µs" "n/a" -
+        return
+    fi
+    log "(f) translation lane: $ROUNDS rounds × ${#F_LANES[@]} lanes × ${SECS} s, non-stream then stream"
+    restart_gateways
+    local r lane mode
+    for mode in nonstream stream; do
+        local flags=() pre=fn
+        [ $mode = stream ] && flags=(--stream --frames "$B_FRAMES") pre=fs
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for lane in "${F_LANES[@]}"; do
+                f_lg "$lane" "$WORK/$pre-$lane-$r.txt" --rate "$A_RATE" --duration "$SECS" \
+                    --warmup 0.5 --spin-us "$SPIN_US" --label "$pre-$lane-$r" "${flags[@]}"
+            done
+        done
+    done
+    log "(f) instructions per request under callgrind, both lanes"
+    f_callgrind
+    local body_bytes
+    body_bytes=$(jget "$WORK/fn-passthrough-1.txt" body_bytes)
+    {
+        echo "## (f) Translation lane: OpenAI client → Anthropic-format upstream"
+        echo
+        echo "The same ${body_bytes:-?}-byte OpenAI chat request (\`bench/chat-1k.json\`: system prompt, three turns,"
+        echo "max_tokens, temperature) on four lanes: **direct** (loadgen → OpenAI mock), **passthrough** (Switchyard,"
+        echo "model \`bench\`, \`openai\` provider → OpenAI mock), **direct-anthropic** (loadgen → Anthropic mock,"
+        echo "\`POST /v1/messages\`) and **translation** (Switchyard, model \`bench-anthropic\`, \`anthropic\` provider:"
+        echo "request translated to a Messages request, reply translated back). Added = lane − the direct lane of its"
+        echo "own mock, in the same round. Open loop at $A_RATE requests/s, one request in flight; $ROUNDS rounds of ${SECS} s"
+        echo "(after 0.5 s of warm-up), the four lanes interleaved; cells are medians over rounds. \"Best rounds\" = best"
+        echo "p99 of the lane − best p99 of its direct lane. The last row is what translation costs:"
+        echo "translation's added − pass-through's added, per round, then the median (target: ≤ $F_TARGET_US µs at p99)."
+        echo
+        echo "### Non-stream: latency (scheduled send → last body byte)"
+        echo
+        f_table fn lat latency
+        echo
+    } >>"$OUT"
+    f_verdict "(f) translation − pass-through, non-stream p99"
+    {
+        echo "### $B_FRAMES-chunk stream: time to first byte (scheduled send → first complete SSE data event)"
+        echo
+        echo "The OpenAI mock's first event is its first content chunk; the Anthropic mock's is message_start, which"
+        echo "Switchyard translates into the role chunk. Both mocks write every event back to back."
+        echo
+        f_table fs ttfb "first event"
+        echo
+    } >>"$OUT"
+    f_verdict "(f) translation − pass-through, time to first byte p99"
+    {
+        echo "### $B_FRAMES-chunk stream: whole stream (scheduled send → last byte)"
+        echo
+        f_table fs lat "stream"
+        echo
+    } >>"$OUT"
+    f_verdict "(f) translation − pass-through, $B_FRAMES-chunk stream p99"
+    local fid_ok=1 e g l o m x mr rd er files
+    {
+        echo "Stream fidelity: every content delta as its own event, in order (the OpenAI mock numbers them \"seq\":N;"
+        echo "the Anthropic mock writes seq=N into the delta text, which translation carries into the chunk's content),"
+        echo "plus the framing events (translation: the role and finish_reason chunks; direct-anthropic: message_start,"
+        echo "content_block_start/stop, message_delta, message_stop), then \`[DONE]\` (not sent by the Anthropic API)."
+        echo
+        echo "| lane | frames expected | received | lost | out of order | merged | foreign | framing events | streams failed |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+    } >>"$OUT"
+    for lane in "${F_LANES[@]}"; do
+        files=()
+        for ((r = 1; r <= ROUNDS; r++)); do files+=("$WORK/fs-$lane-$r.txt"); done
+        read -r e g l o m x mr rd er <<<"$(fidelity_sums "${files[@]}")"
+        local fr=0 f
+        for f in "${files[@]}"; do fr=$((fr + $(jnum "$f" other_frames))); done
+        echo "| $lane | $e | $g | $l | $o | $m | $x | $fr | $er |" >>"$OUT"
+        if [ "$lane" = translation ] && { [ "$e" = 0 ] || [ "$g" != "$e" ] || [ "$l" != 0 ] ||
+            [ "$o" != 0 ] || [ "$m" != 0 ] || [ "$x" != 0 ] || [ "$er" != 0 ]; }; then
+            fid_ok=0
+        fi
+    done
+    verdict "(f) translated stream fidelity" "every delta, in order, none merged" \
+        "$([ $fid_ok = 1 ] && echo "all deltas, none merged" || echo "failures: see table (f)")" "$fid_ok"
+    local dns dst
+    dns=$(minus "$F_IR_translation_nonstream" "$F_IR_passthrough_nonstream")
+    dst=$(minus "$F_IR_translation_stream" "$F_IR_passthrough_stream")
+    {
+        echo
+        echo "### Instructions per request (callgrind)"
+        echo
+        echo "One Switchyard under callgrind serving both lanes with the same body; per lane, after 200 warm-up requests,"
+        echo "$CG_REQUESTS sequential non-stream requests, then $((CG_REQUESTS / 4)) sequential $B_FRAMES-chunk streams, each counted between"
+        echo "\`callgrind_control -z\` and \`-d\`. Deterministic: the figure for regressions and for where translation time goes."
+        echo
+        echo "| lane | non-stream | $B_FRAMES-chunk stream |"
+        echo "|---|---|---|"
+        echo "| passthrough | $F_IR_passthrough_nonstream | $F_IR_passthrough_stream |"
+        echo "| translation | $F_IR_translation_nonstream | $F_IR_translation_stream |"
+        echo "| **translation − pass-through** | ${dns%.0} | ${dst%.0} |"
+        echo
+        local kind
+        for kind in nonstream stream; do
+            local v="F_DUMP_translation_$kind" n=$CG_REQUESTS
+            [ -n "${!v}" ] || continue
+            [ $kind = stream ] && n=$((CG_REQUESTS / 4))
+            echo "Translation lane, $kind: where the instructions go, per request (${kind/nonstream/non-stream request}):"
+            echo
+            f_cg_where "${!v}" "$n"
+            echo
+        done
+        echo "The translation dumps are kept as \`bench/results/callgrind-f-translation-{nonstream,stream}.out\`"
+        echo "(\`callgrind_annotate --inclusive=yes FILE\` shows where the instructions go)."
+        echo
+    } >>"$OUT"
+    SUMMARY+=("| (f) instructions per request, translation lane | (recorded; no target) | $F_IR_translation_nonstream non-stream, $F_IR_translation_stream stream (pass-through $F_IR_passthrough_nonstream, $F_IR_passthrough_stream) | – |")
+}
+
 # ---- run --------------------------------------------------------------------------------------
 
-for s in a b c d e; do
+for s in a b c d e f; do
     if want $s; then
         scenario "$s"
         "run_$s"

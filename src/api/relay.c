@@ -217,7 +217,13 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
         sy_buf_init(&c->out, 16u << 20);
     }
     uint64_t now = sy_clock_mono_us();
-    uint64_t overhead = (r->attempts[0].t_start_us - c->req->t_complete_us) +
+    /* ours: before the first attempt, preparing this attempt's upstream call (a translation),
+     * and from the upstream head to here; not the upstream's time nor earlier attempts' */
+    const sy_attempt_t *last = &r->attempts[r->n_attempts - 1];
+    uint64_t prep = r->call.t_upstream_start_us > last->t_start_us
+                        ? r->call.t_upstream_start_us - last->t_start_us
+                        : 0;
+    uint64_t overhead = (r->attempts[0].t_start_us - c->req->t_complete_us) + prep +
                         (r->call.t_upstream_head_us ? now - r->call.t_upstream_head_us : 0);
     char ov[24], attempts[2048], ra[24];
     sy_http_header_t h[8];

@@ -513,14 +513,27 @@ void sy_route_stop(sy_route_t *r)
     release(r);
 }
 
+/* decimal digits of v into p; returns the length (no snprintf on the hot path) */
+static size_t put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
 size_t sy_route_attempts_header(const sy_route_t *r, char *buf, size_t size)
 {
     size_t o = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < r->n_attempts && o < size; i++) {
+    for (size_t i = 0; i < r->n_attempts; i++) {
         const sy_attempt_t *a = &r->attempts[i];
         const char *what = NULL;
-        char st[16];
         switch (a->outcome) {
         case SY_ATTEMPT_TIMEOUT:
             what = "timeout";
@@ -540,23 +553,36 @@ size_t sy_route_attempts_header(const sy_route_t *r, char *buf, size_t size)
         default:
             break;
         }
-        if (!what) {
-            snprintf(st, sizeof st, "%d", a->status);
-            what = st;
-        }
+        const char *id = a->deploy ? a->deploy->id : a->model->name;
+        size_t idlen = strlen(id), wlen = what ? strlen(what) : 0;
         uint64_t end = a->t_end_us ? a->t_end_us : (a->t_head_us ? a->t_head_us : a->t_start_us);
-        char entry[320];
-        int n = snprintf(entry, sizeof entry, "%s%s %s %llums", i ? ", " : "",
-                         a->deploy ? a->deploy->id : a->model->name, what,
-                         (unsigned long long)((end - a->t_start_us) / 1000));
-        if (n < 0 || (size_t)n >= sizeof entry || o + (size_t)n + 16 >= size) {
+        /* ", " id " " what " " ms "ms": at most 2 + idlen + 1 + 20 + 1 + 20 + 2 */
+        if (o + idlen + wlen + 64 >= size) {
             /* no room for this entry: say how many are left out, never cut one */
-            o += (size_t)snprintf(buf + o, size - o, "%s+%zu more", i ? ", " : "",
-                                  r->n_attempts - i);
+            if (o + 32 < size) {
+                if (i) buf[o++] = ',', buf[o++] = ' ';
+                buf[o++] = '+';
+                o += put_u64(buf + o, r->n_attempts - i);
+                memcpy(buf + o, " more", 5);
+                o += 5;
+            }
             break;
         }
-        memcpy(buf + o, entry, (size_t)n + 1);
-        o += (size_t)n;
+        if (i) buf[o++] = ',', buf[o++] = ' ';
+        memcpy(buf + o, id, idlen);
+        o += idlen;
+        buf[o++] = ' ';
+        if (what) {
+            memcpy(buf + o, what, wlen);
+            o += wlen;
+        } else {
+            o += put_u64(buf + o, (uint64_t)(a->status > 0 ? a->status : 0));
+        }
+        buf[o++] = ' ';
+        o += put_u64(buf + o, (end - a->t_start_us) / 1000);
+        buf[o++] = 'm';
+        buf[o++] = 's';
     }
+    buf[o] = '\0';
     return o;
 }

@@ -29,6 +29,7 @@ typedef struct relay {
     sy_sse_parser_t sse;
     sy_messages_stream_t *ms;
     sy_err_t convert_err;
+    bool convert_ended; /* an in-stream error was converted into Anthropic's error event */
     uv_timer_t *ka_timer;
     uint64_t last_data_ms;
     sy_sse_boundary_t boundary;
@@ -140,7 +141,7 @@ static size_t route_headers(relay_t *c, sy_http_header_t *h, char *attempts, siz
     if (al) h[n++] = (sy_http_header_t){SY_STR_LIT("x-switchyard-attempts"), sy_str(attempts, al)};
     const char *warn = r->call.warning ? r->call.warning : r->warning;
     if (warn) h[n++] = (sy_http_header_t){SY_STR_LIT("x-switchyard-warning"), sy_str_c(warn)};
-    if (r->retry_after_ms >= 0 && !c->committed) {
+    if (r->retry_after_ms >= 0 && !c->committed && (c->error_body || !c->convert)) {
         int k = snprintf(ra, ralen, "%llu", (unsigned long long)((r->retry_after_ms + 999) / 1000));
         h[n++] = (sy_http_header_t){SY_STR_LIT("retry-after"), sy_str(ra, (size_t)k)};
     }
@@ -173,9 +174,12 @@ static void on_keepalive(uv_timer_t *t)
 static void on_openai_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
 {
     relay_t *c = ctx;
-    if (c->convert_err) return;
+    if (c->convert_err || c->convert_ended) return;
     sy_err_t e = sy_messages_stream_event(c->ms, data, &c->out);
-    if (e) c->convert_err = e;
+    if (e == SY_ERR_UPSTREAM_STATUS)
+        c->convert_ended = true; /* the error event is in out: the stream is over */
+    else if (e)
+        c->convert_err = e;
 }
 
 static bool write_out(relay_t *c)
@@ -200,6 +204,11 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
         sy_buf_init(&c->body, c->w->cfg->max_upstream_error_bytes);
         return;
     }
+    for (size_t i = 0; i < content_type.len; i++)
+        if ((unsigned char)content_type.ptr[i] < 0x20 || content_type.ptr[i] == 0x7f) {
+            content_type = SY_STR_LIT("application/octet-stream"); /* never echo CR/LF */
+            break;
+        }
     c->is_sse =
         content_type.len >= 17 && strncasecmp(content_type.ptr, "text/event-stream", 17) == 0;
     c->convert = c->ingress == SY_FORMAT_ANTHROPIC && r->call.format == SY_FORMAT_OPENAI;
@@ -376,7 +385,9 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
         size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
         send_error_h(req, c->ingress, err, param, msg, h, nh);
     } else {
-        if (c->convert && !err) {
+        if (c->convert && !err && c->convert_ended) {
+            write_out(c);
+        } else if (c->convert && !err) {
             if (c->convert_err)
                 err = c->convert_err;
             else if ((err = sy_messages_stream_finish(c->ms, &c->out)) == SY_OK)

@@ -87,9 +87,36 @@ static bool get_str(walk_t *w, yaml_node_t *n, const char *key, char **out)
     return true;
 }
 
+/* A name that ends up in response headers (model names, deployment ids): visible ASCII and
+ * UTF-8, no spaces, commas or control characters. */
+static bool get_name(walk_t *w, yaml_node_t *n, const char *key, char **out)
+{
+    if (!get_str(w, n, key, out)) return false;
+    for (const unsigned char *p = (const unsigned char *)*out; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || *p == ',')
+            return fail(w, n, key, "names cannot contain spaces, commas or control characters");
+    return true;
+}
+
 static bool expect_map(walk_t *w, yaml_node_t *n, const char *key)
 {
     if (!n || n->type != YAML_MAPPING_NODE) return fail(w, n, key, "expected a mapping");
+    /* a key written twice is an error, as an unknown key is: the second would silently win */
+    for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
+        yaml_node_t *ka = yaml_document_get_node(w->doc, a->key);
+        const char *sa = scalar(ka);
+        if (!sa) return fail(w, ka, key, "keys must be plain strings");
+        for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+            const char *sb = scalar(yaml_document_get_node(w->doc, b->key));
+            if (sb && !strcmp(sa, sb)) {
+                char k[192];
+                snprintf(k, sizeof k, "%s.%s", key, sa);
+                return fail(w, ka, k, "duplicate key (first at line %lu)",
+                            (unsigned long)yaml_document_get_node(w->doc, b->key)->start_mark.line +
+                                1);
+            }
+        }
+    }
     return true;
 }
 
@@ -558,7 +585,7 @@ static bool walk_deployments(walk_t *w, sy_model_conf_t *m, yaml_node_t *seq, co
             char key[192];
             snprintf(key, sizeof key, "%s.%s", dprefix, k);
             if (!strcmp(k, "id")) {
-                if (!get_str(w, v, key, &d->id)) return false;
+                if (!get_name(w, v, key, &d->id)) return false;
                 continue;
             }
             int r = deploy_key(w, d, k, v, key, &mock_node);
@@ -594,7 +621,7 @@ static bool walk_model(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, size_t i
         if (!strcmp(k, "name")) {
             char key[96];
             snprintf(key, sizeof key, "%s.name", prefix);
-            if (!get_str(w, v, key, &m->name)) return false;
+            if (!get_name(w, v, key, &m->name)) return false;
         }
     }
     if (!m->name) {

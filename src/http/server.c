@@ -39,6 +39,7 @@ struct sy_http_conn {
     bool want_drain;
     bool linger; /* after an error response: half-close and drain input before closing */
     bool lingering;
+    bool overflow; /* the output cap was hit: closed at the next flush, never inside a write */
     int closes_pending;
     uv_shutdown_t shutdown_req;
     sy_http_req_t req;
@@ -109,13 +110,17 @@ static const char *status_text(int s)
  * false), and the buffer's own cap (max_body + slack) catches a producer that ignores it. */
 static void out_overflow(sy_http_conn_t *c)
 {
-    sy_log_warn("http: output buffer overflow, closing connection");
+    /* Closing here would run on_abort inside the producer's own write (a provider callback);
+     * the flush closes the connection from the loop instead. */
+    if (!c->overflow) sy_log_warn("http: output buffer overflow, closing connection");
+    c->overflow = true;
     c->keep_alive = false;
-    conn_close(c);
+    conn_mark_dirty(c);
 }
 
 static void out_append(sy_http_conn_t *c, const void *p, size_t n)
 {
+    if (c->overflow) return;
     if (sy_buf_append(&c->out, p, n) != SY_OK) {
         out_overflow(c);
         return;
@@ -153,6 +158,10 @@ static void on_write_done(uv_write_t *w, int status)
 static void conn_flush(sy_http_conn_t *c)
 {
     if (c->closing) return;
+    if (c->overflow) {
+        conn_close(c);
+        return;
+    }
     if (c->out.len == 0) {
         /* nothing new (an aborted response adds no final chunk): it may still be finished */
         if (c->write_queued == 0 && c->req_active && c->req.ended) conn_process(c);
@@ -279,7 +288,7 @@ void sy_http_res_head(sy_http_req_t *req, int status, const sy_http_header_t *he
 bool sy_http_res_write(sy_http_req_t *req, const void *data, size_t len)
 {
     sy_http_conn_t *c = req->conn;
-    if (req->aborted || req->ended || c->closing) return false;
+    if (req->aborted || req->ended || c->closing || c->overflow) return false;
     if (req->method == HTTP_HEAD) len = 0; /* head only; content-length still says the size */
     if (len > 0) {
         if (req->chunked) {
@@ -811,7 +820,11 @@ static void on_connection(uv_stream_t *server, int status)
     sy_buf_init(&c->pending, s->limits.max_body_bytes + s->limits.max_header_bytes);
     sy_buf_init(&c->field, s->limits.max_header_bytes);
     sy_buf_init(&c->value, s->limits.max_header_bytes);
-    sy_buf_init(&c->out, SY_HTTP_HIGH_WATER + s->limits.max_body_bytes + 65536);
+    /* producers stop at the high water mark; what one write may add at once is a whole
+     * buffered reply (a translated non-streamed answer, bounded upstream at 32 MiB) */
+    size_t big = s->limits.max_body_bytes > SY_HTTP_OUT_MIN_CAP ? s->limits.max_body_bytes
+                                                                : SY_HTTP_OUT_MIN_CAP;
+    sy_buf_init(&c->out, SY_HTTP_HIGH_WATER + big + 65536);
     sy_buf_init(&c->req.body, s->limits.max_body_bytes);
     sy_arena_init(&c->req.arena);
     c->req.conn = c;

@@ -31,6 +31,9 @@
 
 #define SY_HTTP_HIGH_WATER (64 * 1024)
 #define SY_HTTP_LOW_WATER (16 * 1024)
+/* Cap of one connection's output buffer beyond the high water mark: one write may add a whole
+ * buffered reply (a translated non-streamed answer is at most ~2 x 32 MiB). */
+#define SY_HTTP_OUT_MIN_CAP (80u << 20)
 
 typedef struct sy_http_server sy_http_server_t;
 typedef struct sy_http_conn sy_http_conn_t;

@@ -73,7 +73,8 @@ typedef struct splice {
 
 static void add_edit(splice_t *s, size_t from, size_t to, const char *text)
 {
-    if (s->n_edits == 8) {
+    /* full, or overlapping the previous edit (duplicate keys share a comma): re-serialise */
+    if (s->n_edits == 8 || (s->n_edits && from < s->edits[s->n_edits - 1].to)) {
         s->overflow = true;
         return;
     }

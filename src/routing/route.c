@@ -22,8 +22,13 @@ void sy_route_init(sy_config_t *cfg)
 #define HEALTH_CLASSES                                                                             \
     (SY_ERRCLASS_RATE_LIMIT | SY_ERRCLASS_SERVER | SY_ERRCLASS_TIMEOUT | SY_ERRCLASS_UNREACHABLE)
 
+/* A latency estimate older than this is forgotten (counts as 0: the deployment is tried
+ * again), so one bad moment does not exclude a deployment for good. */
+#define LATENCY_TTL_MS 10000
+
 /* Chooses among the candidate indexes by the model's strategy. */
-static int choose(const sy_model_conf_t *m, const int *cand, size_t n, uint32_t rnd)
+static int choose(const sy_model_conf_t *m, const int *cand, size_t n, uint32_t rnd,
+                  uint64_t now_ms)
 {
     if (n == 1) return cand[0];
     int best[32];
@@ -35,9 +40,13 @@ static int choose(const sy_model_conf_t *m, const int *cand, size_t n, uint32_t 
         unsigned long long best_v = ~0ull;
         for (size_t k = 0; k < n; k++) {
             sy_deploy_state_t *st = m->deployments[cand[k]].state;
-            unsigned long long v = m->strategy == SY_ROUTE_LEAST_INFLIGHT
-                                       ? atomic_load(&st->inflight)
-                                       : atomic_load(&st->ewma_us);
+            unsigned long long v;
+            if (m->strategy == SY_ROUTE_LEAST_INFLIGHT)
+                v = atomic_load(&st->inflight);
+            else {
+                uint64_t at = atomic_load(&st->sample_ms);
+                v = now_ms > at && now_ms - at > LATENCY_TTL_MS ? 0 : atomic_load(&st->ewma_us);
+            }
             if (v < best_v) {
                 best_v = v;
                 nb = 0;
@@ -98,8 +107,8 @@ int sy_route_pick(const sy_model_conf_t *m, uint64_t now_ms, uint32_t tried, uin
             }
             if (pass == 0 && soonest > 1000) soonest = 1000; /* a probe is running */
         }
-    if (nf) return choose(m, fresh, nf, rnd);
-    if (nu) return choose(m, used, nu, rnd);
+    if (nf) return choose(m, fresh, nf, rnd, now_ms);
+    if (nu) return choose(m, used, nu, rnd, now_ms);
     *retry_in_ms = soonest == UINT64_MAX ? 1000 : soonest;
     return SY_ROUTE_NONE;
 }
@@ -113,6 +122,7 @@ void sy_route_record(const sy_deploy_conf_t *d, uint64_t now_ms, bool ok, uint32
     unsigned long long old = atomic_load(&st->ewma_us);
     if (ok && us) {
         atomic_store(&st->ewma_us, old ? (old * 4 + us) / 5 : us);
+        atomic_store(&st->sample_ms, now_ms);
     } else if (!healthy) {
         /* a failure is a slow answer: never let a failing deployment look fast (an instant
          * 500, or a timeout that leaves no sample at all) */
@@ -121,6 +131,7 @@ void sy_route_record(const sy_deploy_conf_t *d, uint64_t now_ms, bool ok, uint32
         if (pen < 1000000) pen = 1000000; /* at least 1 s */
         if (pen > 600000000ull) pen = 600000000ull;
         atomic_store(&st->ewma_us, pen);
+        atomic_store(&st->sample_ms, now_ms);
     }
     if (healthy) {
         atomic_fetch_add(&st->n_ok, 1);
@@ -296,6 +307,7 @@ static void decide(sy_route_t *r, uint32_t cls, sy_err_t err, const char *detail
             return;
         }
         if ((cls & r->model->fallback_on) && r->next_fallback < r->model->n_fallbacks) {
+            r->retry_after_ms = -1;
             r->cur = r->model->fallback_models[r->next_fallback++];
             r->tried = 0;
             r->retries_left = r->cur->retries;
@@ -407,6 +419,7 @@ static void start_attempt(sy_route_t *r)
         if (r->n_attempts < SY_ROUTE_MAX_ATTEMPTS &&
             (r->model->fallback_on & SY_ERRCLASS_UNREACHABLE) &&
             r->next_fallback < r->model->n_fallbacks) {
+            r->retry_after_ms = -1;
             r->cur = r->model->fallback_models[r->next_fallback++];
             r->tried = 0;
             r->retries_left = r->cur->retries;
@@ -445,6 +458,7 @@ static void start_attempt(sy_route_t *r)
                 r->to_openai(r, &r->openai_body, call->error_param, sizeof call->error_param,
                              call->error_msg, sizeof call->error_msg);
             if (e) {
+                if (probe) atomic_store(&d->state->probing, 0); /* not a verdict on d */
                 a->outcome = SY_ATTEMPT_INVALID;
                 a->err = e;
                 a->t_end_us = sy_clock_mono_us();

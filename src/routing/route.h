@@ -36,6 +36,7 @@ typedef struct sy_deploy_state {
     atomic_ullong open_until; /* cooldown end (monotonic ms); 0 = closed (healthy) */
     atomic_uint probing;      /* 1 while the half-open probe runs */
     atomic_ullong ewma_us;    /* time to response head, EWMA (alpha 0.2); 0 = no sample */
+    atomic_ullong sample_ms;  /* when ewma_us last changed; older than 10 s = forgotten */
     atomic_ullong n_ok, n_fail;
 } sy_deploy_state_t;
 

@@ -289,27 +289,48 @@ static void copy_header_value(char *dst, size_t size, const char *v, size_t vl)
 {
     while (vl && (*v == ' ' || *v == '\t'))
         v++, vl--;
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
         vl--;
     if (vl >= size) vl = size - 1;
     memcpy(dst, v, vl);
     dst[vl] = '\0';
 }
 
+/* A plain decimal number (digits, at most one '.'), as Retry-After delta-seconds are. */
+static bool is_decimal(const char *s)
+{
+    bool digit = false, dot = false;
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9')
+            digit = true;
+        else if (*s == '.' && !dot)
+            dot = true;
+        else
+            return false;
+    }
+    return digit;
+}
+
+#define RETRY_AFTER_MAX_MS (24ll * 3600 * 1000) /* longer is nonsense: clamp */
+
 int64_t sy_upstream_retry_after_ms(const char *retry_after, const char *retry_after_ms)
 {
-    char *end;
-    if (retry_after_ms && retry_after_ms[0]) {
-        double v = strtod(retry_after_ms, &end);
-        if (end != retry_after_ms && !*end && v >= 0 && v < 1e9) return (int64_t)v;
+    if (retry_after_ms && is_decimal(retry_after_ms)) {
+        double v = strtod(retry_after_ms, NULL);
+        return v < (double)RETRY_AFTER_MAX_MS ? (int64_t)v : RETRY_AFTER_MAX_MS;
     }
     if (!retry_after || !retry_after[0]) return -1;
-    double v = strtod(retry_after, &end);
-    if (end != retry_after && !*end) return v >= 0 && v < 1e7 ? (int64_t)(v * 1000) : -1;
+    if (is_decimal(retry_after)) {
+        double v = strtod(retry_after, NULL) * 1000;
+        return v < (double)RETRY_AFTER_MAX_MS ? (int64_t)v : RETRY_AFTER_MAX_MS;
+    }
+    if (!((retry_after[0] >= 'A' && retry_after[0] <= 'Z') ||
+          (retry_after[0] >= 'a' && retry_after[0] <= 'z')))
+        return -1; /* an HTTP-date starts with the day name */
     time_t when = curl_getdate(retry_after, NULL);
     if (when < 0) return -1;
     int64_t ms = ((int64_t)when - (int64_t)time(NULL)) * 1000;
-    return ms < 0 ? 0 : ms;
+    return ms < 0 ? 0 : ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : ms;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)

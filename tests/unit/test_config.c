@@ -151,6 +151,10 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:2: models[0].routing.fallbacks[0]: a model cannot fall back to itself"},
         {"models:\n  - name: a\n    provider: mock\n    unsupported_params: ignore\n",
          "t.yaml:4: models[0].unsupported_params: expected 'drop' or 'reject'"},
+        {"models:\n  - name: a\n    provider: mock\n    defaults: {top_p: 1, top_p: 2}\n",
+         "t.yaml:4: models[0].defaults.top_p: duplicate key (first at line 4)"},
+        {"models:\n  - name: a\n    provider: mock\n    provider: openai\n",
+         "t.yaml:4: models[0].provider: duplicate key (first at line 3)"},
         {"models:\n  - name: a\n    provider: mock\n    routing: {retries: 11}\n",
          "t.yaml:4: models[0].routing.retries: value 11 is too large (max 10)"},
     };

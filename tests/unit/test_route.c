@@ -255,6 +255,12 @@ static void retry_after_parsing(void **state)
     assert_int_equal(sy_upstream_retry_after_ms("", ""), -1);
     assert_int_equal(sy_upstream_retry_after_ms("soon", NULL), -1);
     assert_int_equal(sy_upstream_retry_after_ms("-3", NULL), -1);
+    assert_int_equal(sy_upstream_retry_after_ms("0x10", NULL), -1);
+    assert_int_equal(sy_upstream_retry_after_ms("1e3", NULL), -1);
+    assert_int_equal(sy_upstream_retry_after_ms("99999999", NULL), 24ll * 3600 * 1000);
+    assert_int_equal(sy_upstream_retry_after_ms("1", "0x10"), 1000);
+    assert_int_equal(sy_upstream_retry_after_ms("Fri, 01 Jan 2100 00:00:00 GMT", NULL),
+                     24ll * 3600 * 1000);
     /* an HTTP-date in the past means now */
     assert_int_equal(sy_upstream_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", NULL), 0);
 }

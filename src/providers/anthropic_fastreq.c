@@ -74,10 +74,17 @@ static const char *skip_ws(const char *p, const char *e)
     return p;
 }
 
-/* p at a string's opening quote: returns the position just past its closing quote. */
+/* p at a string's opening quote: returns the position just past its closing quote. Keys and
+ * roles are short: a byte loop finds their end before a memchr call would have paid off. */
 static const char *skip_string(const char *p, const char *e)
 {
-    for (p++;;) {
+    const char *lim = e - p > 16 ? p + 16 : e;
+    for (p++; p < lim; p++) {
+        if (*p == '"') return p + 1;
+        if (*p == '\\') break;
+    }
+    if (p >= e) return e;
+    for (;;) {
         const char *q = memchr(p, '"', (size_t)(e - p));
         if (!q) return e;
         const char *b = q;
@@ -116,21 +123,26 @@ static const char *skip_value(const char *p, const char *e)
     return p;
 }
 
-/* Object member: p at the key's opening quote (or anywhere else: then false). Sets the key's
- * contents [*k, *ke) and the value token [*v, *ve); returns false for an escaped key. Leaves *pp
- * after the value and the whitespace that follows it. */
-static bool next_member(const char **pp, const char *e, const char **k, size_t *kn, const char **v,
-                        const char **ve)
+/* Object member key: p at the key's opening quote (or anywhere else: then NULL). Sets the key's
+ * contents [*k, *k + *kn) and returns the start of the value; NULL for an escaped key. */
+static const char *member_key(const char *p, const char *e, const char **k, size_t *kn)
 {
-    const char *p = *pp;
-    if (p >= e || *p != '"') return false;
+    if (p >= e || *p != '"') return NULL;
     const char *kend = skip_string(p, e);
     *k = p + 1;
     *kn = (size_t)(kend - p - 2);
-    if (memchr(*k, '\\', *kn)) return false;
+    if (memchr(*k, '\\', *kn)) return NULL;
     p = skip_ws(kend, e);
-    if (p >= e || *p != ':') return false;
-    *v = skip_ws(p + 1, e);
+    if (p >= e || *p != ':') return NULL;
+    return skip_ws(p + 1, e);
+}
+
+/* A whole member: the key as member_key, the value token [*v, *ve). Leaves *pp after the value
+ * and the whitespace that follows it. */
+static bool next_member(const char **pp, const char *e, const char **k, size_t *kn, const char **v,
+                        const char **ve)
+{
+    if (!(*v = member_key(*pp, e, k, kn))) return false;
     *ve = skip_value(*v, e);
     *pp = skip_ws(*ve, e);
     return *ve > *v;
@@ -516,23 +528,22 @@ static int role_of(const char *p, const char *e)
     return -1;
 }
 
-/* messages -> entries (empty texts dropped); false outside the fast shape. */
-static bool scan_messages(sy_str_t t, entries_t *es)
+/* messages (p at its '[') -> entries (empty texts dropped); returns the position just past the
+ * array, NULL outside the fast shape. */
+static const char *scan_messages(const char *p, const char *e, entries_t *es)
 {
-    const char *p = t.ptr, *e = t.ptr + t.len;
-    if (p >= e || *p != '[') return false;
     p = skip_ws(p + 1, e);
-    if (p < e && *p == ']') return false; /* empty: the jansson path's 400 */
+    if (p < e && *p == ']') return NULL; /* empty: the jansson path's 400 */
     bool bad = false;
     do {
-        if (p >= e || *p != '{') return false;
+        if (p >= e || *p != '{') return NULL;
         p = skip_ws(p + 1, e);
         const char *role = NULL, *role_e = NULL, *content = NULL, *content_e = NULL;
-        if (p < e && *p == '}') return false;
+        if (p < e && *p == '}') return NULL;
         do {
             const char *k, *v, *ve;
             size_t kn;
-            if (!next_member(&p, e, &k, &kn, &v, &ve)) return false;
+            if (!next_member(&p, e, &k, &kn, &v, &ve)) return NULL;
             if (tok_is(k, k + kn, "role", 4) && !role) {
                 role = v;
                 role_e = ve;
@@ -540,16 +551,16 @@ static bool scan_messages(sy_str_t t, entries_t *es)
                 content = v;
                 content_e = ve;
             } else {
-                return false;
+                return NULL;
             }
         } while (more(&p, e, '}', &bad));
-        if (bad || !role || !content || *content != '"') return false;
+        if (bad || !role || !content || *content != '"') return NULL;
         int r = role_of(role, role_e);
-        if (r < 0) return false;
+        if (r < 0) return NULL;
         if (content_e - content > 2) push_entry(es, r, content + 1, content_e - 1);
         p = skip_ws(p, e);
     } while (more(&p, e, ']', &bad));
-    return !bad;
+    return bad ? NULL : p;
 }
 
 /* stop: a string or an array of strings -> "stop_sequences" (nothing for []). */
@@ -620,16 +631,25 @@ static bool translate(const char *body, size_t len, const sy_fmt_req_opts_t *o, 
     if (p >= e || *p != '{') return false;
     p = skip_ws(p + 1, e);
     if (p < e && *p == '}') return false; /* no messages */
-    bool bad = false;
+    bool bad = false, have_messages = false;
     do {
         const char *k, *v, *ve;
         size_t kn;
-        if (!next_member(&p, e, &k, &kn, &v, &ve)) return false;
+        if (!(v = member_key(p, e, &k, &kn))) return false;
         int i = key_index(k, kn);
         if (i < 0 || tok[i].ptr) return false;
+        /* messages is walked once, here (no default can replace it) */
+        if (i == K_MESSAGES && v < e && *v == '[') {
+            if (!(ve = scan_messages(v, e, es))) return false;
+            have_messages = true;
+        } else {
+            ve = skip_value(v, e);
+        }
+        if (ve <= v) return false;
         tok[i] = sy_str(v, (size_t)(ve - v));
+        p = skip_ws(ve, e);
     } while (more(&p, e, '}', &bad));
-    if (bad) return false;
+    if (bad || !have_messages) return false;
 
     /* model defaults (the jansson path's apply_defaults) */
     bool has_max = given(tok[K_MAX_TOKENS]) || given(tok[K_MAX_COMPLETION_TOKENS]);
@@ -642,8 +662,6 @@ static bool translate(const char *body, size_t len, const sy_fmt_req_opts_t *o, 
         if (has_max && (k == K_MAX_TOKENS || k == K_MAX_COMPLETION_TOKENS)) continue;
         if (!default_token(d->json, &tok[k])) return false;
     }
-
-    if (!given(tok[K_MESSAGES]) || !scan_messages(tok[K_MESSAGES], es)) return false;
 
     const char *model = o->upstream_model ? o->upstream_model : "";
     if (!plain_ascii(model)) return false;

@@ -38,6 +38,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "providers/anthropic_fastreq.h"
 
 #define RF_PREFIX "sy_response_format__"
 #define TOOL_NAME_MAX 64
@@ -595,6 +596,13 @@ static sy_err_t translate_scalars(req_ctx_t *c, json_t *req, json_t *dst)
 
 sy_err_t sy_anthropic_fmt_request(const char *body, size_t len, const sy_fmt_req_opts_t *o,
                                   sy_fmt_req_t *out)
+{
+    if (sy_anthropic_fast_request(body, len, o, out)) return SY_OK; /* anthropic_fastreq.c */
+    return sy_anthropic_fmt_request_slow(body, len, o, out);
+}
+
+sy_err_t sy_anthropic_fmt_request_slow(const char *body, size_t len, const sy_fmt_req_opts_t *o,
+                                       sy_fmt_req_t *out)
 {
     memset(out, 0, sizeof *out);
     req_ctx_t ctx = {o, out}, *c = &ctx;

@@ -2,7 +2,7 @@
  * (bench/mock_upstream.c --format anthropic, 20 text_delta frames) through the response and
  * stream translators N times.
  *
- *   xlate_anthropic [N=1000] [stream|response|both] [include_usage 0|1]
+ *   xlate_anthropic [N=1000] [stream|response|both] [include_usage 0|1] [frames=20, max 200]
  *   valgrind --tool=callgrind --callgrind-out-file=cg.out build/bench/xlate_anthropic 1000
  *   callgrind_annotate --inclusive=yes cg.out | grep -E 'sy_anthropic_(stream_event|fmt_response)'
  *
@@ -13,7 +13,9 @@
 
 #include "providers/anthropic_fmt.h"
 
-#define FRAMES 20
+#define MAX_FRAMES 200
+
+static unsigned frames = 20;
 
 static const char reply[] =
     "{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\","
@@ -26,7 +28,7 @@ typedef struct {
     char data[256];
 } event_t;
 
-static event_t events[FRAMES + 5];
+static event_t events[MAX_FRAMES + 5];
 
 static size_t render_events(void)
 {
@@ -41,7 +43,7 @@ static size_t render_events(void)
     snprintf(events[k++].data, sizeof events[0].data, "%s",
              "{\"type\":\"content_block_start\",\"index\":0,"
              "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
-    for (unsigned i = 0; i < FRAMES; i++) {
+    for (unsigned i = 0; i < frames; i++) {
         events[k].type = "content_block_delta";
         snprintf(events[k++].data, sizeof events[0].data,
                  "{\"type\":\"content_block_delta\","
@@ -56,7 +58,7 @@ static size_t render_events(void)
              "{\"type\":\"message_delta\",\"delta\":"
              "{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
              "\"usage\":{\"output_tokens\":%u}}",
-             FRAMES);
+             frames);
     events[k].type = "message_stop";
     snprintf(events[k++].data, sizeof events[0].data, "%s", "{\"type\":\"message_stop\"}");
     return k;
@@ -67,6 +69,8 @@ int main(int argc, char **argv)
     long n = argc > 1 ? atol(argv[1]) : 1000;
     const char *mode = argc > 2 ? argv[2] : "both";
     bool include_usage = argc > 3 && atoi(argv[3]);
+    if (argc > 4) frames = (unsigned)atoi(argv[4]);
+    if (frames > MAX_FRAMES) frames = MAX_FRAMES;
     bool do_stream = strcmp(mode, "response") != 0, do_resp = strcmp(mode, "stream") != 0;
     size_t n_events = render_events();
     sy_fmt_resp_opts_t o = {"chatcmpl-bench", 1700000000, "claude-bench", include_usage};

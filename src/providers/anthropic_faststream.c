@@ -244,6 +244,8 @@ static inline bool str_is(sy_str_t tok, const char *lit, size_t n)
     return tok.len == n + 2 && !memcmp(tok.ptr + 1, lit, n);
 }
 
+#define DATA_IS(v, lit) ((v).len == sizeof(lit) - 1 && !memcmp((v).ptr, (lit), sizeof(lit) - 1))
+
 #define STR_IS(tok, lit) str_is((tok), (lit), sizeof(lit) - 1)
 
 /* A JSON integer token (validated, so it fits in int64) -> *v. False for reals and
@@ -540,34 +542,114 @@ static bool commit(sy_buf_t *out, const char *d, sy_err_t *err)
     return done_ok(err);
 }
 
-static bool fast_block_delta(sy_anthropic_stream_t *s, sy_str_t data, sy_buf_t *out, sy_err_t *err)
+/* The data of a known event is a JSON object: the slow path's json_loadb + json_is_object. */
+static bool valid_object(sy_str_t data)
+{
+    size_t i = 0;
+    while (i < data.len && (data.ptr[i] == ' ' || data.ptr[i] == '\t' || data.ptr[i] == '\n' ||
+                            data.ptr[i] == '\r'))
+        i++;
+    return i < data.len && data.ptr[i] == '{' && sy_jsonv_validate(data.ptr, data.len, NULL);
+}
+
+enum { D_TEXT, D_THINKING, D_INPUT_JSON, D_OTHER };
+
+/* The byte shape Anthropic sends, {"type":"content_block_delta","index":N,"delta":{"type":
+ * "text_delta","text":"..."}} (or thinking_delta / input_json_delta), matched literally: no
+ * member scan, and only the delta object needs validating (the rest is literal bytes and a
+ * plain integer). False: any other shape, left to the member scan. */
+static bool match_delta(sy_str_t data, int64_t *index, int *kind, sy_str_t *tok)
+{
+    static const char head[] = "{\"type\":\"content_block_delta\",\"index\":";
+    static const char mid[] = ",\"delta\":";
+    static const struct {
+        const char *lit;
+        size_t len;
+    } inner[] = {
+        {"{\"type\":\"text_delta\",\"text\":", sizeof "{\"type\":\"text_delta\",\"text\":" - 1},
+        {"{\"type\":\"thinking_delta\",\"thinking\":",
+         sizeof "{\"type\":\"thinking_delta\",\"thinking\":" - 1},
+        {"{\"type\":\"input_json_delta\",\"partial_json\":",
+         sizeof "{\"type\":\"input_json_delta\",\"partial_json\":" - 1},
+    };
+    const char *p = data.ptr, *end = data.ptr + data.len;
+    if (data.len < sizeof head || memcmp(p, head, sizeof head - 1)) return false;
+    p += sizeof head - 1;
+    const char *digits = p;
+    uint64_t u = 0;
+    while (p < end && (unsigned)(*p - '0') < 10)
+        u = u * 10 + (unsigned)(*p++ - '0');
+    size_t nd = (size_t)(p - digits);
+    if (nd == 0 || nd > 18 || (nd > 1 && *digits == '0')) return false; /* 18 digits fit int64 */
+    if ((size_t)(end - p) < sizeof mid - 1 || memcmp(p, mid, sizeof mid - 1)) return false;
+    p += sizeof mid - 1;
+    const char *obj = p;
+    int k;
+    for (k = 0; k < 3; k++)
+        if ((size_t)(end - p) > inner[k].len && !memcmp(p, inner[k].lit, inner[k].len)) break;
+    if (k == 3) return false;
+    p += inner[k].len;
+    if (*p != '"') return false;
+    /* the closing quote: the first '"' not preceded by an odd run of backslashes */
+    const char *q = p + 1;
+    for (;;) {
+        q = memchr(q, '"', (size_t)(end - q));
+        if (!q) return false;
+        const char *b = q;
+        while (b > p + 1 && b[-1] == '\\')
+            b--;
+        if (((q - b) & 1) == 0) break;
+        q++;
+    }
+    if (end - q != 3 || q[1] != '}' || q[2] != '}') return false;
+    if (!sy_jsonv_validate(obj, (size_t)(end - 1 - obj), NULL)) return false;
+    *index = (int64_t)u;
+    *kind = k;
+    *tok = sy_str(p, (size_t)(q + 1 - p));
+    return true;
+}
+
+/* content_block_delta by member scan: reordered or extra keys, whitespace. */
+static bool scan_delta(sy_str_t data, int64_t *index, int *kind, sy_str_t *tok)
 {
     static const sy_str_t ev_names[] = {SY_STR_LIT("index"), SY_STR_LIT("delta")};
     static const sy_str_t names[] = {SY_STR_LIT("type"), SY_STR_LIT("text"), SY_STR_LIT("thinking"),
                                      SY_STR_LIT("partial_json")};
     sy_str_t ev[2], v[4];
-    int64_t index;
-    if (!pick(data, ev_names, 2, ev, NULL) || !int_token(ev[0], &index) || !is_object(ev[1]))
+    if (!valid_object(data) || !pick(data, ev_names, 2, ev, NULL) || !int_token(ev[0], index) ||
+        !is_object(ev[1]))
         return false;
     if (!pick(ev[1], names, 4, v, NULL) || !is_string(v[0]) || has_escape(v[0])) return false;
-    block_t *b = sy_anthropic_stream_find_block(s, index);
-    if (!b) return done_ok(err);
+    if (STR_IS(v[0], "text_delta"))
+        *kind = D_TEXT;
+    else if (STR_IS(v[0], "thinking_delta"))
+        *kind = D_THINKING;
+    else if (STR_IS(v[0], "input_json_delta"))
+        *kind = D_INPUT_JSON;
+    else
+        *kind = D_OTHER;
+    *tok = *kind == D_OTHER ? SY_STR_NULL : v[1 + *kind];
+    /* a delta whose value is not a string makes the slow path try the other types: left to it */
+    return *kind == D_OTHER || is_string(*tok);
+}
+
+static bool fast_block_delta(sy_anthropic_stream_t *s, sy_str_t data, sy_buf_t *out, sy_err_t *err)
+{
+    int64_t index;
+    int kind;
     sy_str_t val;
+    if (!match_delta(data, &index, &kind, &val) && !scan_delta(data, &index, &kind, &val))
+        return false;
+    block_t *b = sy_anthropic_stream_find_block(s, index);
+    if (!b || kind == D_OTHER) return done_ok(err); /* signature_delta, citations_delta, new */
     const char *key = NULL; /* delta member; NULL: a tool_calls arguments fragment */
     size_t key_len = 0;
-    if (STR_IS(v[0], "text_delta")) {
-        val = v[1];
+    if (kind == D_TEXT)
         key = "content";
-    } else if (STR_IS(v[0], "thinking_delta")) {
-        val = v[2];
+    else if (kind == D_THINKING)
         key = "reasoning_content";
-    } else if (STR_IS(v[0], "input_json_delta")) {
-        val = v[3];
-        if (b->kind == B_FORMAT) key = "content";
-    } else {
-        return done_ok(err); /* signature_delta, citations_delta, anything new */
-    }
-    if (!is_string(val)) return false;
+    else if (b->kind == B_FORMAT)
+        key = "content";
     if (val.len == 2) return done_ok(err); /* empty fragments are skipped */
     if (!key && b->kind != B_TOOL) return done_ok(err);
     make_head(s);
@@ -719,23 +801,18 @@ static bool fast_message_stop(sy_anthropic_stream_t *s, sy_buf_t *out, sy_err_t 
     return commit(out, d, err);
 }
 
-/* The data of a known event is a JSON object: the slow path's json_loadb + json_is_object. */
-static bool valid_object(sy_str_t data)
-{
-    size_t i = 0;
-    while (i < data.len && (data.ptr[i] == ' ' || data.ptr[i] == '\t' || data.ptr[i] == '\n' ||
-                            data.ptr[i] == '\r'))
-        i++;
-    return i < data.len && data.ptr[i] == '{' && sy_jsonv_validate(data.ptr, data.len, NULL);
-}
-
 bool sy_anthropic_fast_event(sy_anthropic_stream_t *s, sy_str_t type, sy_str_t data, sy_buf_t *out,
                              sy_err_t *err)
 {
     if (s->done) return done_ok(err);
     if (type.len == 4 && !memcmp(type.ptr, "ping", 4)) return done_ok(err);
-    if (type.len < 12 || !valid_object(data)) return false;
     if (sy_str_eq_c(type, "content_block_delta")) return fast_block_delta(s, data, out, err);
+    if (DATA_IS(data, "{\"type\":\"content_block_stop\",\"index\":0}") ||
+        DATA_IS(data, "{\"type\":\"message_stop\"}")) {
+        /* the exact bytes Anthropic sends: valid, nothing to read */
+    } else if (!valid_object(data)) {
+        return false;
+    }
     if (sy_str_eq_c(type, "content_block_stop")) return done_ok(err);
     if (sy_str_eq_c(type, "content_block_start")) return fast_block_start(s, data, out, err);
     if (sy_str_eq_c(type, "message_start")) return fast_message_start(s, data, out, err);

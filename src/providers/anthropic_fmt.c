@@ -39,6 +39,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "providers/anthropic_fastreq.h"
+#include "providers/anthropic_int.h"
 
 #define RF_PREFIX "sy_response_format__"
 #define TOOL_NAME_MAX 64
@@ -743,20 +744,7 @@ void sy_anthropic_fmt_error(int status, const char *body, size_t len, sy_buf_t *
 
 /* ---------------------------------------------------------------- responses: shared */
 
-static const char *finish_reason(const char *stop_reason, bool tool_calls)
-{
-    if (!stop_reason) return "stop";
-    if (!strcmp(stop_reason, "max_tokens")) return "length";
-    if (!strcmp(stop_reason, "tool_use")) return tool_calls ? "tool_calls" : "stop";
-    if (!strcmp(stop_reason, "refusal")) return "content_filter";
-    /* end_turn, stop_sequence, pause_turn and anything new */
-    return "stop";
-}
-
-/* Anthropic's raw counts; the cache buckets are not part of input_tokens. */
-typedef struct raw_usage {
-    int64_t input, output, cache_read, cache_write;
-} raw_usage_t;
+/* sy_anthropic_finish_reason, raw_usage_t and sy_anthropic_map_usage: anthropic_int.h. */
 
 static void read_usage(json_t *u, raw_usage_t *r)
 {
@@ -767,16 +755,6 @@ static void read_usage(json_t *u, raw_usage_t *r)
         r->cache_read = json_integer_value(v);
     if (is_nonneg_int(v = json_object_get(u, "cache_creation_input_tokens")))
         r->cache_write = json_integer_value(v);
-}
-
-static sy_fmt_usage_t map_usage(const raw_usage_t *r)
-{
-    sy_fmt_usage_t u = SY_FMT_USAGE_UNKNOWN;
-    u.prompt_tokens = r->input + r->cache_read + r->cache_write;
-    u.completion_tokens = r->output;
-    u.cached_tokens = r->cache_read;
-    u.cache_write_tokens = r->cache_write;
-    return u; /* reasoning_tokens stays -1: Anthropic does not count thinking apart */
 }
 
 static sy_err_t append_usage(sy_buf_t *out, const sy_fmt_usage_t *u)
@@ -799,6 +777,14 @@ static bool is_format_tool(const char *name)
 
 sy_err_t sy_anthropic_fmt_response(const char *body, size_t len, const sy_fmt_resp_opts_t *o,
                                    sy_buf_t *out, sy_fmt_usage_t *usage)
+{
+    sy_err_t err;
+    if (sy_anthropic_fast_response(body, len, o, out, usage, &err)) return err;
+    return sy_anthropic_fmt_response_slow(body, len, o, out, usage);
+}
+
+sy_err_t sy_anthropic_fmt_response_slow(const char *body, size_t len, const sy_fmt_resp_opts_t *o,
+                                        sy_buf_t *out, sy_fmt_usage_t *usage)
 {
     if (usage) *usage = SY_FMT_USAGE_UNKNOWN;
     json_t *doc = json_loadb(body, len, 0, NULL);
@@ -862,7 +848,7 @@ sy_err_t sy_anthropic_fmt_response(const char *body, size_t len, const sy_fmt_re
         json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}]}", "id", id ? id : (o->id ? o->id : ""),
                   "object", "chat.completion", "created", (json_int_t)o->created, "model",
                   model ? model : (o->model ? o->model : ""), "choices", "index", 0, "message", msg,
-                  "logprobs", "finish_reason", finish_reason(stop, has_calls));
+                  "logprobs", "finish_reason", sy_anthropic_finish_reason(stop, has_calls));
     json_t *u = json_object_get(doc, "usage");
     sy_err_t err = SY_OK;
     size_t mark = out->len;
@@ -872,7 +858,7 @@ sy_err_t sy_anthropic_fmt_response(const char *body, size_t len, const sy_fmt_re
         /* usage is written by hand so that all translators print it the same way */
         raw_usage_t r = {0, 0, 0, 0};
         read_usage(u, &r);
-        sy_fmt_usage_t mu = map_usage(&r);
+        sy_fmt_usage_t mu = sy_anthropic_map_usage(&r);
         if (usage) *usage = mu;
         err = sy_buf_append(out, s, n - 1);
         if (!err) err = sy_buf_append_c(out, ",\"usage\":");
@@ -893,29 +879,7 @@ sy_err_t sy_anthropic_fmt_response(const char *body, size_t len, const sy_fmt_re
 
 /* ---------------------------------------------------------------- stream */
 
-enum { B_OTHER, B_TEXT, B_THINKING, B_TOOL, B_FORMAT };
-
-typedef struct block {
-    int64_t index; /* Anthropic's content block index */
-    int kind;
-    int tool; /* B_TOOL: OpenAI tool_calls index */
-} block_t;
-
-struct sy_anthropic_stream {
-    int64_t created;
-    bool include_usage;
-    char *id;
-    char *model;
-    char *prefix;  /* "{"id":..,"object":..,"created":..,"model":..," of every chunk */
-    bool started;  /* role chunk sent */
-    bool finished; /* finish_reason chunk sent */
-    bool done;
-    int n_tools; /* real tool calls so far */
-    block_t *blocks;
-    size_t n_blocks, cap_blocks;
-    raw_usage_t raw;
-    sy_fmt_usage_t usage;
-};
+/* block_t and struct sy_anthropic_stream: anthropic_int.h. */
 
 sy_anthropic_stream_t *sy_anthropic_stream_new(const sy_fmt_resp_opts_t *o)
 {
@@ -934,6 +898,7 @@ void sy_anthropic_stream_free(sy_anthropic_stream_t *s)
     free(s->id);
     free(s->model);
     free(s->prefix);
+    free(s->head);
     free(s->blocks);
     free(s);
 }
@@ -991,7 +956,7 @@ static sy_err_t start(sy_anthropic_stream_t *s, sy_buf_t *out)
     return chunk(s, out, "{\"role\":\"assistant\",\"content\":\"\"}", NULL);
 }
 
-static block_t *find_block(sy_anthropic_stream_t *s, int64_t index)
+block_t *sy_anthropic_stream_find_block(sy_anthropic_stream_t *s, int64_t index)
 {
     for (size_t i = s->n_blocks; i-- > 0;)
         if (s->blocks[i].index == index) return &s->blocks[i];
@@ -1015,11 +980,13 @@ static sy_err_t on_message_start(sy_anthropic_stream_t *s, json_t *ev, sy_buf_t 
         }
         free(s->prefix);
         s->prefix = NULL;
+        free(s->head);
+        s->head = NULL;
     }
     json_t *u = json_object_get(m, "usage");
     if (json_is_object(u)) {
         read_usage(u, &s->raw);
-        s->usage = map_usage(&s->raw);
+        s->usage = sy_anthropic_map_usage(&s->raw);
     }
     return start(s, out);
 }
@@ -1056,12 +1023,17 @@ static sy_err_t on_block_start(sy_anthropic_stream_t *s, json_t *ev, sy_buf_t *o
             json_decref(d);
         }
     }
+    sy_anthropic_stream_push_block(s, b);
+    return err;
+}
+
+void sy_anthropic_stream_push_block(sy_anthropic_stream_t *s, block_t b)
+{
     if (s->n_blocks == s->cap_blocks) {
         s->cap_blocks = s->cap_blocks ? s->cap_blocks * 2 : 4;
         s->blocks = sy_xrealloc(s->blocks, s->cap_blocks * sizeof *s->blocks);
     }
     s->blocks[s->n_blocks++] = b;
-    return err;
 }
 
 static sy_err_t on_block_delta(sy_anthropic_stream_t *s, json_t *ev, sy_buf_t *out)
@@ -1070,7 +1042,7 @@ static sy_err_t on_block_delta(sy_anthropic_stream_t *s, json_t *ev, sy_buf_t *o
     json_t *d = json_object_get(ev, "delta");
     if (!json_is_integer(idx) || !json_is_object(d)) return SY_ERR_UPSTREAM_BROKEN;
     const char *type = json_string_value(json_object_get(d, "type"));
-    block_t *b = find_block(s, json_integer_value(idx));
+    block_t *b = sy_anthropic_stream_find_block(s, json_integer_value(idx));
     if (!type || !b) return SY_OK;
     json_t *v;
     if (!strcmp(type, "text_delta") && json_is_string(v = json_object_get(d, "text")))
@@ -1099,7 +1071,7 @@ static sy_err_t on_message_delta(sy_anthropic_stream_t *s, json_t *ev, sy_buf_t 
     json_t *u = json_object_get(ev, "usage");
     if (json_is_object(u)) {
         read_usage(u, &s->raw); /* output_tokens is cumulative; input/cache may be restated */
-        s->usage = map_usage(&s->raw);
+        s->usage = sy_anthropic_map_usage(&s->raw);
     }
     const char *stop =
         json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason"));
@@ -1107,7 +1079,7 @@ static sy_err_t on_message_delta(sy_anthropic_stream_t *s, json_t *ev, sy_buf_t 
     sy_err_t err = start(s, out);
     if (err) return err;
     s->finished = true;
-    return chunk(s, out, "{}", finish_reason(stop, s->n_tools > 0));
+    return chunk(s, out, "{}", sy_anthropic_finish_reason(stop, s->n_tools > 0));
 }
 
 static sy_err_t on_message_stop(sy_anthropic_stream_t *s, sy_buf_t *out)
@@ -1119,7 +1091,7 @@ static sy_err_t on_message_stop(sy_anthropic_stream_t *s, sy_buf_t *out)
     }
     if (!err && s->include_usage) {
         sy_fmt_usage_t u = s->usage;
-        if (u.prompt_tokens < 0) u = map_usage(&s->raw);
+        if (u.prompt_tokens < 0) u = sy_anthropic_map_usage(&s->raw);
         err = sy_buf_printf(out, "data: %s\"choices\":[],\"usage\":", chunk_prefix(s));
         if (!err) err = append_usage(out, &u);
         if (!err) err = sy_buf_append_c(out, "}\n\n");
@@ -1141,6 +1113,15 @@ static sy_err_t on_error(sy_anthropic_stream_t *s, json_t *ev, sy_buf_t *out)
 
 sy_err_t sy_anthropic_stream_event(sy_anthropic_stream_t *s, sy_str_t type, sy_str_t data,
                                    sy_buf_t *out)
+{
+    if (s->done) return SY_OK;
+    sy_err_t err;
+    if (sy_anthropic_fast_event(s, type, data, out, &err)) return err;
+    return sy_anthropic_stream_event_slow(s, type, data, out);
+}
+
+sy_err_t sy_anthropic_stream_event_slow(sy_anthropic_stream_t *s, sy_str_t type, sy_str_t data,
+                                        sy_buf_t *out)
 {
     if (s->done) return SY_OK;
     if (sy_str_eq_c(type, "ping")) return SY_OK;

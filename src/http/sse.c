@@ -55,20 +55,33 @@ void sy_sse_parser_dispose(sy_sse_parser_t *p)
     sy_buf_dispose(&p->id);
 }
 
-static sy_err_t process_line(sy_sse_parser_t *p, const char *l, size_t n)
+/* The data held as a view goes into the parser's own buffer (the caller's bytes are about to
+ * go away, or a second line must be joined to it). */
+static sy_err_t unview(sy_sse_parser_t *p)
+{
+    if (!p->in_view) return SY_OK;
+    p->in_view = false;
+    p->data.len = 0;
+    return sy_buf_append(&p->data, p->view.ptr, p->view.len);
+}
+
+/* from_caller: l points into the bytes being fed (valid until the feed returns). */
+static sy_err_t process_line(sy_sse_parser_t *p, const char *l, size_t n, bool from_caller)
 {
     if (n == 0) {
         /* blank line: dispatch */
         if (p->have_data) {
             sy_str_t type =
                 p->event.len ? sy_str(p->event.base, p->event.len) : SY_STR_LIT("message");
+            sy_str_t data =
+                p->in_view ? p->view : sy_str(p->data.base ? p->data.base : "", p->data.len);
             if (p->on_event)
-                p->on_event(p->ctx, type, sy_str(p->data.base ? p->data.base : "", p->data.len),
-                            sy_str(p->id.base ? p->id.base : "", p->id.len));
+                p->on_event(p->ctx, type, data, sy_str(p->id.base ? p->id.base : "", p->id.len));
         }
         p->data.len = 0;
         p->event.len = 0;
         p->have_data = false;
+        p->in_view = false;
         return SY_OK;
     }
     if (l[0] == ':') return SY_OK; /* comment */
@@ -77,21 +90,27 @@ static sy_err_t process_line(sy_sse_parser_t *p, const char *l, size_t n)
     const char *v = colon ? colon + 1 : l + n;
     size_t vlen = colon ? n - flen - 1 : 0;
     if (vlen && *v == ' ') v++, vlen--;
-    sy_str_t f = sy_str(l, flen);
     sy_err_t err = SY_OK;
-    if (sy_str_eq_c(f, "data")) {
-        if (p->have_data) err = sy_buf_append(&p->data, "\n", 1);
-        if (!err) err = sy_buf_append(&p->data, v, vlen);
+    if (flen == 4 && !memcmp(l, "data", 4)) {
+        if (!p->have_data && from_caller) {
+            if (vlen > p->data.max) return SY_ERR_TOO_LARGE;
+            p->in_view = true;
+            p->view = sy_str(v, vlen);
+        } else {
+            err = unview(p);
+            if (!err && p->have_data) err = sy_buf_append(&p->data, "\n", 1);
+            if (!err) err = sy_buf_append(&p->data, v, vlen);
+        }
         p->have_data = true;
-    } else if (sy_str_eq_c(f, "event")) {
+    } else if (flen == 5 && !memcmp(l, "event", 5)) {
         p->event.len = 0;
         err = sy_buf_append(&p->event, v, vlen);
-    } else if (sy_str_eq_c(f, "id")) {
+    } else if (flen == 2 && !memcmp(l, "id", 2)) {
         if (!memchr(v, '\0', vlen)) {
             p->id.len = 0;
             err = sy_buf_append(&p->id, v, vlen);
         }
-    } else if (sy_str_eq_c(f, "retry")) {
+    } else if (flen == 5 && !memcmp(l, "retry", 5)) {
         long r = 0;
         size_t i;
         for (i = 0; i < vlen && v[i] >= '0' && v[i] <= '9' && r < 100000000; i++)
@@ -101,28 +120,35 @@ static sy_err_t process_line(sy_sse_parser_t *p, const char *l, size_t n)
     return err;
 }
 
+/* The next '\n' or '\r' in [p, end), or end. memchr is vectorised; a byte loop is not. */
+static const char *find_eol(const char *p, const char *end)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *stop = nl ? nl : end;
+    const char *cr = memchr(p, '\r', (size_t)(stop - p));
+    return cr ? cr : stop;
+}
+
 sy_err_t sy_sse_parser_feed(sy_sse_parser_t *p, const char *buf, size_t len)
 {
     size_t i = 0;
+    sy_err_t err = SY_OK;
     if (p->last_cr && len > 0 && buf[0] == '\n') i = 1; /* the \n of a split \r\n */
     p->last_cr = false;
     while (i < len) {
-        /* find the next line terminator */
-        size_t j = i;
-        while (j < len && buf[j] != '\n' && buf[j] != '\r')
-            j++;
+        size_t j = (size_t)(find_eol(buf + i, buf + len) - buf);
         if (j == len) {
-            return sy_buf_append(&p->line, buf + i, len - i);
+            err = sy_buf_append(&p->line, buf + i, len - i);
+            break;
         }
-        sy_err_t err;
         if (p->line.len) {
-            if ((err = sy_buf_append(&p->line, buf + i, j - i))) return err;
-            err = process_line(p, p->line.base, p->line.len);
+            if ((err = sy_buf_append(&p->line, buf + i, j - i))) break;
+            err = process_line(p, p->line.base, p->line.len, false);
             p->line.len = 0;
         } else {
-            err = process_line(p, buf + i, j - i);
+            err = process_line(p, buf + i, j - i, true);
         }
-        if (err) return err;
+        if (err) break;
         if (buf[j] == '\r') {
             if (j + 1 < len && buf[j + 1] == '\n')
                 j++;
@@ -131,7 +157,9 @@ sy_err_t sy_sse_parser_feed(sy_sse_parser_t *p, const char *buf, size_t len)
         }
         i = j + 1;
     }
-    return SY_OK;
+    /* an event still open keeps its data in the parser, not in the caller's bytes */
+    sy_err_t e2 = unview(p);
+    return err ? err : e2;
 }
 
 void sy_sse_boundary_feed(sy_sse_boundary_t *t, const char *p, size_t n)

@@ -25,6 +25,10 @@ typedef struct sy_sse_parser {
     sy_buf_t id;
     bool have_data;
     bool last_cr; /* previous chunk ended with '\r' (a "\r\n" may be split) */
+    /* The common event has one data line inside one fed chunk: it is reported as a view into
+     * the caller's bytes, copied into `data` only when a second line comes or the feed ends. */
+    bool in_view;
+    sy_str_t view;
     long retry_ms;
     void (*on_event)(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id);
     void *ctx;

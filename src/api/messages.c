@@ -67,6 +67,8 @@ void sy_api_messages(sy_http_req_t *req, sy_worker_t *w)
     r->format = SY_FORMAT_ANTHROPIC;
     r->body = sy_str(req->body.base, req->body.len);
     r->to_openai = to_openai;
+    r->fwd_version = sy_http_req_header(req, "anthropic-version");
+    r->fwd_beta = sy_http_req_header(req, "anthropic-beta");
     r->stream = v.stream_type == SY_JSONV_TRUE;
     sy_relay_start(req, w, SY_FORMAT_ANTHROPIC, r);
 }

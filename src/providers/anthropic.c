@@ -15,7 +15,8 @@
 
 typedef struct anthropic_model {
     char *url;
-    struct curl_slist *headers;
+    struct curl_slist *headers;       /* with anthropic-version */
+    struct curl_slist *headers_nover; /* without: the /v1/messages client's own is forwarded */
 } anthropic_model_t;
 
 static void *stream_new(const sy_fmt_resp_opts_t *o)
@@ -55,6 +56,7 @@ static bool anthropic_init_model(sy_deploy_conf_t *d, char *msg, size_t msglen)
     size_t n = strlen(base) + sizeof "/messages";
     am->url = sy_xmalloc(n);
     snprintf(am->url, n, "%s/messages", base);
+    am->headers_nover = sy_provider_base_headers("x-api-key: ", d->api_key);
     am->headers = sy_provider_base_headers("x-api-key: ", d->api_key);
     am->headers = curl_slist_append(am->headers, "anthropic-version: " ANTHROPIC_VERSION);
     d->provider_data = am;
@@ -67,6 +69,7 @@ static void anthropic_free_model(sy_deploy_conf_t *d)
     if (!am) return;
     free(am->url);
     curl_slist_free_all(am->headers);
+    curl_slist_free_all(am->headers_nover);
     free(am);
     d->provider_data = NULL;
 }
@@ -74,7 +77,8 @@ static void anthropic_free_model(sy_deploy_conf_t *d)
 static sy_err_t anthropic_start(sy_call_t *call)
 {
     const anthropic_model_t *am = call->deploy->provider_data;
-    return sy_xlate_start(call, &ops, am->url, am->headers, ANTHROPIC_DEFAULT_MAX_TOKENS);
+    return sy_xlate_start(call, &ops, am->url, am->headers, am->headers_nover,
+                          ANTHROPIC_DEFAULT_MAX_TOKENS);
 }
 
 const sy_provider_t sy_provider_anthropic = {

@@ -90,7 +90,8 @@ static void gemini_free_model(sy_deploy_conf_t *d)
 static sy_err_t gemini_start(sy_call_t *call)
 {
     const gemini_model_t *gm = call->deploy->provider_data;
-    return sy_xlate_start(call, &ops, call->stream ? gm->url_stream : gm->url, gm->headers, 0);
+    return sy_xlate_start(call, &ops, call->stream ? gm->url_stream : gm->url, gm->headers, NULL,
+                          0);
 }
 
 const sy_provider_t sy_provider_gemini = {

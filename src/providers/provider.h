@@ -48,7 +48,11 @@ struct sy_call {
     const sy_deploy_conf_t *deploy; /* the deployment this attempt goes to */
     const char *request_id;
     sy_format_t format; /* of body, and of everything the provider reports */
-    sy_str_t body;      /* the request body in that format (the client's bytes when possible) */
+    /* Client headers a pass-through provider forwards (the /v1/messages ingress:
+     * anthropic-version, anthropic-beta); empty when absent. Values were checked by the HTTP
+     * parser (no CR/LF). */
+    sy_str_t fwd_version, fwd_beta;
+    sy_str_t body; /* the request body in that format (the client's bytes when possible) */
     bool stream;
     bool include_usage; /* stream_options.include_usage */
     sy_arena_t *arena;  /* request arena: provider allocations that die with the request */

@@ -19,6 +19,7 @@
 typedef struct xcall {
     sy_upstream_call_t up;
     struct curl_slist rid_node;
+    struct curl_slist fwd_nodes[2]; /* pass-through: the client's anthropic-version / -beta */
     sy_call_t *call;
     const sy_xlate_ops_t *ops;
     bool passthrough;
@@ -172,8 +173,24 @@ static void on_up_done(sy_upstream_call_t *up, sy_err_t err, const char *detail)
     finish(x, SY_OK, NULL);
 }
 
+/* "name: value" in the arena, as a node in front of next. */
+static struct curl_slist *fwd_node(sy_call_t *call, struct curl_slist *node, const char *name,
+                                   sy_str_t value, struct curl_slist *next)
+{
+    size_t nl = strlen(name), n = nl + 2 + value.len + 1;
+    char *h = sy_arena_alloc(call->arena, n);
+    memcpy(h, name, nl);
+    memcpy(h + nl, ": ", 2);
+    memcpy(h + nl + 2, value.ptr, value.len);
+    h[n - 1] = '\0';
+    node->data = h;
+    node->next = next;
+    return node;
+}
+
 sy_err_t sy_xlate_start(sy_call_t *call, const sy_xlate_ops_t *ops, const char *url,
-                        struct curl_slist *headers, int64_t default_max_tokens)
+                        struct curl_slist *headers, struct curl_slist *headers_nover,
+                        int64_t default_max_tokens)
 {
     const sy_deploy_conf_t *d = call->deploy;
     sy_str_t body;
@@ -212,6 +229,12 @@ sy_err_t sy_xlate_start(sy_call_t *call, const sy_xlate_ops_t *ops, const char *
     }
     sy_upstream_call_t *up = &x->up;
     up->url = url;
+    if (x->passthrough && headers_nover && call->fwd_version.len) {
+        headers =
+            fwd_node(call, &x->fwd_nodes[0], "anthropic-version", call->fwd_version, headers_nover);
+    }
+    if (x->passthrough && call->fwd_beta.len)
+        headers = fwd_node(call, &x->fwd_nodes[1], "anthropic-beta", call->fwd_beta, headers);
     up->headers = sy_provider_request_id_header(call, &x->rid_node, headers);
     up->body = body.ptr;
     up->body_len = body.len;

@@ -28,9 +28,12 @@ typedef struct sy_xlate_ops {
 } sy_xlate_ops_t;
 
 /* Starts a call: POST url with the shared headers (read-only, outlive the call) plus
- * x-request-id. default_max_tokens: passed to the request translator. */
+ * x-request-id. A pass-through call whose client sent its own version header uses
+ * headers_nover (the shared list without the provider's version header) and forwards the
+ * client's version and beta headers. default_max_tokens: passed to the request translator. */
 sy_err_t sy_xlate_start(sy_call_t *call, const sy_xlate_ops_t *ops, const char *url,
-                        struct curl_slist *headers, int64_t default_max_tokens);
+                        struct curl_slist *headers, struct curl_slist *headers_nover,
+                        int64_t default_max_tokens);
 void sy_xlate_proceed(sy_call_t *call);
 void sy_xlate_stop(sy_call_t *call);
 

@@ -452,6 +452,8 @@ static void start_attempt(sy_route_t *r)
     if (d->provider->formats & (1u << r->format)) {
         call->format = r->format;
         call->body = r->body;
+        call->fwd_version = r->fwd_version;
+        call->fwd_beta = r->fwd_beta;
     } else {
         if (!r->have_openai_body) {
             sy_err_t e =

@@ -115,6 +115,7 @@ struct sy_route {
     sy_err_t (*to_openai)(sy_route_t *r, sy_str_t *out, char *param, size_t plen, char *msg,
                           size_t mlen);
     bool stream, include_usage;
+    sy_str_t fwd_version, fwd_beta; /* client headers for pass-through (see sy_call_t) */
     const char *warning; /* from the ingress's own translation (dropped parameters), or NULL */
     size_t max_error_bytes;
     sy_arena_t *arena;

@@ -30,6 +30,7 @@ typedef struct mock_state {
     char *reply;
     size_t reply_len;
     int64_t prompt_tokens, completion_tokens;
+    bool cut; /* the reply was cut at max_tokens: finish_reason "length" */
     char id[48];
     uint64_t created;
     bool waiting; /* paused by backpressure */
@@ -63,7 +64,15 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
     return n;
 }
 
-static void build_reply(mock_state_t *st, json_t *messages)
+/* max_completion_tokens, else max_tokens: a positive integer, or 0 when absent */
+static int64_t max_tokens_of(json_t *doc)
+{
+    json_t *v = json_object_get(doc, "max_completion_tokens");
+    if (!json_is_integer(v)) v = json_object_get(doc, "max_tokens");
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
+static void build_reply(mock_state_t *st, json_t *messages, int64_t max_tokens)
 {
     sy_buf_t all, last;
     sy_buf_init(&all, 64u << 20);
@@ -88,10 +97,16 @@ static void build_reply(mock_state_t *st, json_t *messages)
     memcpy(st->reply, prefix, sizeof prefix - 1);
     if (body) memcpy(st->reply + sizeof prefix - 1, last.base, body);
     st->reply_len = sizeof prefix - 1 + body;
+    /* like a real model, stop at max_tokens (4 bytes a token, as the usage estimate) */
+    if (max_tokens > 0 && (uint64_t)max_tokens < (st->reply_len + 3) / 4) {
+        st->reply_len = utf8_cut(st->reply, st->reply_len, (size_t)max_tokens * 4);
+        st->cut = true;
+    }
     st->reply[st->reply_len] = '\0';
     st->prompt_tokens =
         st->conf->prompt_tokens >= 0 ? st->conf->prompt_tokens : (int64_t)((all.len + 3) / 4);
     st->completion_tokens = st->conf->completion_tokens >= 0 ? st->conf->completion_tokens
+                            : st->cut                        ? max_tokens
                                                              : (int64_t)((st->reply_len + 3) / 4);
     sy_buf_dispose(&all);
     sy_buf_dispose(&last);
@@ -175,7 +190,9 @@ static void run(mock_state_t *st)
                     ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
                 sy_json_append_string(&st->out, st->reply, st->reply_len);
                 sy_buf_append_c(&st->out, ",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
-                                          "\"finish_reason\":\"stop\"}],\"usage\":");
+                                          "\"finish_reason\":");
+                sy_buf_append_c(&st->out,
+                                st->cut ? "\"length\"}],\"usage\":" : "\"stop\"}],\"usage\":");
                 usage_json(st, &st->out);
                 sy_buf_append_c(&st->out,
                                 ",\"service_tier\":\"default\",\"system_fingerprint\":null}");
@@ -211,7 +228,7 @@ static void run(mock_state_t *st)
             break;
         }
         case ST_TAIL:
-            frame_delta(st, &st->out, "{}", "\"stop\"");
+            frame_delta(st, &st->out, "{}", st->cut ? "\"length\"" : "\"stop\"");
             if (call->include_usage) {
                 sy_buf_append(&st->out, "data: ", 6);
                 chunk_prefix(st, &st->out);
@@ -270,7 +287,7 @@ static sy_err_t mock_start(sy_call_t *call)
     st->created = sy_clock_wall_ms() / 1000;
     /* the gateway validated the body without building a tree; the mock needs the messages */
     json_t *doc = json_loadb(call->body.ptr, call->body.len, 0, NULL);
-    build_reply(st, json_object_get(doc, "messages"));
+    build_reply(st, json_object_get(doc, "messages"), max_tokens_of(doc));
     json_decref(doc);
     uv_timer_init(call->loop, &st->timer);
     st->timer.data = st;

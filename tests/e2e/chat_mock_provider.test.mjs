@@ -132,6 +132,32 @@ test('mock: reply cut to 4096 bytes', T, async () => {
   assert.equal(content, ('You said: ' + long).slice(0, 4096));
 });
 
+test('mock: max_tokens cuts the reply like a model (finish_reason length), stream and not', T, async () => {
+  const messages = [{ role: 'user', content: 'tell me a long story, please' }];
+  const r = await post({ model: 'mock-e2e', max_tokens: 4, messages });
+  assert.equal(r.status, 200, r.text);
+  const j = r.json();
+  assert.equal(j.choices[0].message.content, 'You said: tell m'); // 4 tokens of 4 bytes
+  assert.equal(j.choices[0].finish_reason, 'length');
+  assert.equal(j.usage.completion_tokens, 4);
+  // max_completion_tokens wins, and the stream ends the same way
+  const stream = await s.client.chat.completions.create({
+    model: 'mock-e2e', stream: true, max_tokens: 100, max_completion_tokens: 3, messages,
+  });
+  let text = '';
+  let finish = null;
+  for await (const c of stream) {
+    text += c.choices[0]?.delta?.content ?? '';
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(text, 'You said: te');
+  assert.equal(finish, 'length');
+  // a limit the reply fits in changes nothing
+  const r2 = await post({ model: 'mock-e2e', max_tokens: 1000, messages });
+  assert.equal(r2.json().choices[0].message.content, 'You said: tell me a long story, please');
+  assert.equal(r2.json().choices[0].finish_reason, 'stop');
+});
+
 test('mock stream raw: role, content deltas, finish, usage only when asked, [DONE]', T, async () => {
   const text = 'héllo wörld ✓ 日本語 and some more words';
   const reply = `You said: ${text}`;

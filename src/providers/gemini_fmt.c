@@ -50,8 +50,9 @@
 /* Gemini's Part.thoughtSignature is a protobuf `bytes` field, so on the wire it is base64
  * (protobuf's JSON mapping writes the standard alphabet with padding and accepts standard or
  * URL-safe, padded or not). It travels to the client inside the tool call id as unpadded
- * base64url, the alphabet [A-Za-z0-9_-] that every tool call id validator accepts (Anthropic's
- * is ^[a-zA-Z0-9_-]+$), and comes back as standard padded base64: the same bytes. */
+ * base64url, whose alphabet [A-Za-z0-9_-] is what strict id checks allow (Anthropic's tool_use
+ * id pattern is ^[a-zA-Z0-9_-]+$, and the /v1/messages ingress hands these ids to Anthropic
+ * clients), and comes back as standard padded base64: the same bytes. */
 #define SIG_SEP "__thought__"
 #define SIG_SEP_LEN (sizeof SIG_SEP - 1)
 
@@ -442,9 +443,9 @@ static sy_err_t assistant_parts(json_t *m, int i, json_t *parts, json_t *call_na
         json_t *p = json_object();
         json_object_set_new(p, "functionCall", call);
         /* The signature goes back on the part it came on; Gemini 3 rejects a turn whose first
-         * functionCall lacks it. The id itself is not sent (Gemini matches calls and responses
-         * by name and order), and call_names is keyed by the full id, suffix included: the
-         * client echoes the same string as tool_call_id. */
+         * functionCall lacks it. The id itself is still not sent (functionCall.id is
+         * optional), and call_names is keyed by the full id, suffix included: the client
+         * echoes the same string as tool_call_id. */
         json_t *sig = id_signature(id, json_string_length(idj));
         if (sig) json_object_set_new(p, "thoughtSignature", sig);
         json_array_append_new(parts, p);

@@ -18,7 +18,21 @@
  * reasoning_content. A prompt blocked before generation (promptFeedback.blockReason, no
  * candidates) becomes one choice with content "" and finish_reason "content_filter".
  * Stream: Gemini sends whole GenerateContentResponse objects per event; each is parsed and turned
- * into OpenAI chunks; function calls arrive whole, so each becomes a single tool_calls delta. */
+ * into OpenAI chunks; function calls arrive whole, so each becomes a single tool_calls delta.
+ * Thought signatures: thinking models put an opaque `thoughtSignature` on response parts, and
+ * Gemini 3 rejects (400) a request whose history lacks the signature of a functionCall of the
+ * current turn (https://ai.google.dev/gemini-api/docs/thought-signatures: with parallel calls
+ * only the first functionCall part carries one; Gemini 2.5 accepts its absence). OpenAI has no
+ * field for it, but every client echoes the tool call id unchanged, so the signature rides
+ * there: a functionCall part with a signature gets the id "<id>__thought__<sig>" (id as above,
+ * sig re-encoded as unpadded base64url so the id stays within [A-Za-z0-9_-]), streamed or
+ * not. In a request, an assistant tool call id holding "__thought__" followed by base64 puts
+ * the signature (standard padded base64 again, the same bytes) on that functionCall part;
+ * anything else after the separator is not a signature and the id is used as it is. Ids are
+ * not sent to Gemini either way; tool messages are matched to calls by the full id string.
+ * A signature on a text part (Gemini puts one on the last part of a turn without function
+ * calls) is dropped: the same page says returning those is recommended but not validated,
+ * and an OpenAI message has no place for it. */
 #include "providers/gemini_fmt.h"
 
 #include <ctype.h>
@@ -30,6 +44,79 @@
 #include <string.h>
 
 #include "core/alloc.h"
+
+/* ---------- thought signatures carried in tool call ids ---------- */
+
+/* Gemini's Part.thoughtSignature is a protobuf `bytes` field, so on the wire it is base64
+ * (protobuf's JSON mapping writes the standard alphabet with padding and accepts standard or
+ * URL-safe, padded or not). It travels to the client inside the tool call id as unpadded
+ * base64url, whose alphabet [A-Za-z0-9_-] is what strict id checks allow (Anthropic's tool_use
+ * id pattern is ^[a-zA-Z0-9_-]+$, and the /v1/messages ingress hands these ids to Anthropic
+ * clients), and comes back as standard padded base64: the same bytes. */
+#define SIG_SEP "__thought__"
+#define SIG_SEP_LEN (sizeof SIG_SEP - 1)
+
+static bool is_b64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/' || c == '-' || c == '_';
+}
+
+/* Length of s without up to two '=' of padding, or 0 if s is not base64 in either alphabet
+ * (empty, a foreign character, or a length no encoding produces). */
+static size_t b64_body_len(const char *s, size_t n)
+{
+    for (int pad = 0; pad < 2 && n > 0 && s[n - 1] == '='; pad++)
+        n--;
+    if (n == 0 || n % 4 == 1) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_b64_char(s[i])) return 0;
+    return n;
+}
+
+/* id + SIG_SEP + base64url(sig) appended to out. false (out untouched) when sig is not base64,
+ * or when id itself would make the split ambiguous (the first SIG_SEP in the result must be
+ * the one added here; ids Gemini and we generate never contain it). */
+static bool append_signed_id(sy_buf_t *out, const char *id, size_t id_len, const char *sig,
+                             size_t sig_len)
+{
+    size_t n = b64_body_len(sig, sig_len);
+    if (n == 0) return false;
+    sy_buf_append(out, id, id_len);
+    sy_buf_append(out, SIG_SEP, SIG_SEP_LEN);
+    const char *first = memmem(out->base, out->len, SIG_SEP, SIG_SEP_LEN);
+    if ((size_t)(first - out->base) != id_len) {
+        sy_buf_reset(out);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = sig[i] == '+' ? '-' : sig[i] == '/' ? '_' : sig[i];
+        sy_buf_append(out, &c, 1);
+    }
+    return true;
+}
+
+/* The thought signature carried by a client's tool call id ("<id>__thought__<base64url>"), as
+ * the standard padded base64 Gemini sent, or NULL when the id has no SIG_SEP or what follows
+ * it is not base64 (such an id is used as it is and no signature is sent: an id from another
+ * provider may contain the separator by chance, and Gemini 2.5 needs no signature). */
+static json_t *id_signature(const char *id, size_t id_len)
+{
+    const char *sep = memmem(id, id_len, SIG_SEP, SIG_SEP_LEN);
+    if (!sep) return NULL;
+    const char *sig = sep + SIG_SEP_LEN;
+    size_t n = b64_body_len(sig, id_len - (size_t)(sig - id));
+    if (n == 0) return NULL;
+    char *std = sy_xmalloc(n + 3);
+    for (size_t i = 0; i < n; i++)
+        std[i] = sig[i] == '-' ? '+' : sig[i] == '_' ? '/' : sig[i];
+    size_t len = n;
+    while (len % 4)
+        std[len++] = '=';
+    json_t *j = json_stringn(std, len);
+    free(std);
+    return j;
+}
 
 /* ---------- request ---------- */
 
@@ -332,7 +419,8 @@ static sy_err_t assistant_parts(json_t *m, int i, json_t *parts, json_t *call_na
         snprintf(param, sizeof param, "messages[%d].tool_calls[%zu]", i, j);
         json_t *fn = json_object_get(tc, "function");
         const char *name = json_string_value(json_object_get(fn, "name"));
-        const char *id = json_string_value(json_object_get(tc, "id"));
+        json_t *idj = json_object_get(tc, "id");
+        const char *id = json_string_value(idj);
         if (!name || !id) return bad(out, param, "%s needs an id and function.name", param);
         json_t *a = json_object_get(fn, "arguments");
         json_t *args;
@@ -354,6 +442,12 @@ static sy_err_t assistant_parts(json_t *m, int i, json_t *parts, json_t *call_na
         json_object_set_new(call, "args", args);
         json_t *p = json_object();
         json_object_set_new(p, "functionCall", call);
+        /* The signature goes back on the part it came on; Gemini 3 rejects a turn whose first
+         * functionCall lacks it. The id itself is still not sent (functionCall.id is
+         * optional), and call_names is keyed by the full id, suffix included: the client
+         * echoes the same string as tool_call_id. */
+        json_t *sig = id_signature(id, json_string_length(idj));
+        if (sig) json_object_set_new(p, "thoughtSignature", sig);
         json_array_append_new(parts, p);
         json_object_set_new(call_names, id, json_string(name)); /* a reused id: latest wins */
     }
@@ -722,9 +816,11 @@ static json_t *usage_json(const sy_fmt_usage_t *u)
     return j;
 }
 
-/* One OpenAI tool call from a functionCall part; k numbers the calls. */
-static json_t *tool_call_json(json_t *fc, size_t k, bool with_index)
+/* One OpenAI tool call from a part holding a functionCall; k numbers the calls. The part's
+ * thoughtSignature, if any, rides in the id (see append_signed_id). */
+static json_t *tool_call_json(json_t *part, size_t k, bool with_index)
 {
+    json_t *fc = json_object_get(part, "functionCall");
     json_t *id = json_object_get(fc, "id");
     json_t *args = json_object_get(fc, "args");
     char *a = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -735,13 +831,24 @@ static json_t *tool_call_json(json_t *fc, size_t k, bool with_index)
     free(a);
     json_t *tc = json_object();
     if (with_index) json_object_set_new(tc, "index", json_integer((json_int_t)k));
+    char buf[32];
+    const char *idp = buf;
+    size_t id_len;
     if (json_is_string(id) && json_string_length(id)) {
-        json_object_set(tc, "id", id);
+        idp = json_string_value(id);
+        id_len = json_string_length(id);
     } else {
-        char buf[32];
-        snprintf(buf, sizeof buf, "call_%zu", k);
-        json_object_set_new(tc, "id", json_string(buf));
+        id_len = (size_t)snprintf(buf, sizeof buf, "call_%zu", k);
     }
+    json_t *sig = json_object_get(part, "thoughtSignature");
+    sy_buf_t sid;
+    sy_buf_init(&sid, SIZE_MAX);
+    if (json_is_string(sig) &&
+        append_signed_id(&sid, idp, id_len, json_string_value(sig), json_string_length(sig)))
+        json_object_set_new(tc, "id", json_stringn(sid.base, sid.len));
+    else
+        json_object_set_new(tc, "id", json_stringn(idp, id_len));
+    sy_buf_dispose(&sid);
     json_object_set_new(tc, "type", json_string("function"));
     json_object_set_new(tc, "function", fn);
     return tc;
@@ -761,10 +868,11 @@ static json_t *message_choice(json_t *cand, size_t fallback_index)
         json_t *t = json_object_get(p, "text");
         json_t *fc = json_object_get(p, "functionCall");
         if (json_is_string(t)) {
+            /* A thoughtSignature on a text part is dropped: see the DESIGN block. */
             sy_buf_t *dst = json_is_true(json_object_get(p, "thought")) ? &thought : &text;
             sy_buf_append(dst, json_string_value(t), json_string_length(t));
         } else if (json_is_object(fc)) {
-            json_array_append_new(calls, tool_call_json(fc, json_array_size(calls), false));
+            json_array_append_new(calls, tool_call_json(p, json_array_size(calls), false));
         }
     }
     bool has_calls = json_array_size(calls) > 0;
@@ -1052,7 +1160,7 @@ static sy_err_t stream_candidate(sy_gemini_stream_t *s, json_t *cand, size_t pos
             json_object_set(d, thought ? "reasoning_content" : "content", t);
         } else if (json_is_object(fc)) {
             json_t *calls = json_array();
-            json_array_append_new(calls, tool_call_json(fc, s->n_calls[ix]++, true));
+            json_array_append_new(calls, tool_call_json(p, s->n_calls[ix]++, true));
             d = json_object();
             json_object_set_new(d, "tool_calls", calls);
             s->called[ix] = true;

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -266,6 +267,82 @@ static void request_tool_round_trip(void **state)
            "\"response\":{\"content\":\"[1,2]\"}}}]}]}");
 }
 
+/* "<id>__thought__<base64url>" ids put the signature back on their functionCall part, in
+ * standard padded base64; the id is not sent and tool messages match by the full id. */
+static void request_thought_signatures(void **state)
+{
+    req_ok(&plain_opts,
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"},"
+           "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+           "{\"id\":\"call_0__thought__AbC-_9\",\"type\":\"function\",\"function\":{\"name\":"
+           "\"get_weather\",\"arguments\":\"{}\"}},"
+           "{\"id\":\"fc-7__thought__QUJDRA\",\"type\":\"function\",\"function\":{\"name\":"
+           "\"get_time\",\"arguments\":\"{}\"}},"
+           "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"now\","
+           "\"arguments\":\"{}\"}}]},"
+           "{\"role\":\"tool\",\"tool_call_id\":\"fc-7__thought__QUJDRA\",\"content\":\"noon\"},"
+           "{\"role\":\"tool\",\"tool_call_id\":\"call_0__thought__AbC-_9\",\"content\":\"sun\"},"
+           "{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":\"now\"}]}",
+           "{\"contents\":["
+           "{\"role\":\"user\",\"parts\":[{\"text\":\"Weather?\"}]},"
+           "{\"role\":\"model\",\"parts\":["
+           "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{}},"
+           "\"thoughtSignature\":\"AbC+/9==\"},"
+           "{\"functionCall\":{\"name\":\"get_time\",\"args\":{}},"
+           "\"thoughtSignature\":\"QUJDRA==\"},"
+           "{\"functionCall\":{\"name\":\"now\",\"args\":{}}}]},"
+           "{\"role\":\"user\",\"parts\":["
+           "{\"functionResponse\":{\"name\":\"get_time\",\"response\":{\"content\":\"noon\"}}},"
+           "{\"functionResponse\":{\"name\":\"get_weather\",\"response\":{\"content\":\"sun\"}}},"
+           "{\"functionResponse\":{\"name\":\"now\",\"response\":{\"content\":\"now\"}}}]}]}");
+    /* Standard base64, padded or not, is accepted as well. */
+    req_ok(&plain_opts,
+           "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":["
+           "{\"id\":\"a__thought__ab+/cd==\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+           "\"arguments\":\"{}\"}},"
+           "{\"id\":\"b__thought__QUJD\",\"type\":\"function\",\"function\":{\"name\":\"g\","
+           "\"arguments\":\"{}\"}}]}]}",
+           "{\"contents\":[{\"role\":\"model\",\"parts\":["
+           "{\"functionCall\":{\"name\":\"f\",\"args\":{}},\"thoughtSignature\":\"ab+/cd==\"},"
+           "{\"functionCall\":{\"name\":\"g\",\"args\":{}},\"thoughtSignature\":\"QUJD\"}]}]}");
+}
+
+/* Whatever follows the separator that is not base64 is no signature: the id is used as it is,
+ * nothing is sent, and its tool message still matches it. */
+static void request_malformed_signature_suffixes(void **state)
+{
+    static const char *const ids[] = {
+        "a__thought__",        /* empty */
+        "b__thought__Q",       /* a length no base64 has */
+        "c__thought__ab!c",    /* foreign character */
+        "d__thought__ab=c",    /* padding inside */
+        "e__thought__abc===",  /* too much padding */
+        "f__thought__==",      /* padding only */
+        "g__thought__ab c",    /* space */
+        "h__thought__\\u00e9", /* non-ASCII */
+        "__thought_QUJD",      /* no full separator */
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char body[512], want[512];
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"%s\","
+                 "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+                 "{\"role\":\"tool\",\"tool_call_id\":\"%s\",\"content\":\"1\"}]}",
+                 ids[i], ids[i]);
+        snprintf(want, sizeof want,
+                 "{\"contents\":[{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+                 "\"f\",\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{"
+                 "\"name\":\"f\",\"response\":{\"content\":\"1\"}}}]}]}");
+        req_ok(&plain_opts, body, want);
+    }
+    /* The lookup uses the full id: a tool message that dropped the suffix matches nothing. */
+    req_bad(&plain_opts,
+            "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a__thought__QUJD\","
+            "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+            "{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":\"1\"}]}",
+            SY_ERR_INVALID_REQUEST, "messages[1].tool_call_id");
+}
+
 static void request_tool_errors(void **state)
 {
     req_bad(
@@ -478,6 +555,93 @@ static void response_tool_calls(void **state)
             "\"prompt_tokens_details\":{\"cached_tokens\":0},"
             "\"completion_tokens_details\":{\"reasoning_tokens\":0}}}",
             NULL);
+}
+
+/* A functionCall part's signature rides in the id as unpadded base64url; text part signatures
+ * are dropped; a signature that is not base64, or an id that would make the split ambiguous,
+ * leaves the id as it was. */
+static void response_thought_signatures(void **state)
+{
+    resp_ok("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":["
+            "{\"text\":\"Checking.\",\"thoughtSignature\":\"VEVYVA==\"},"
+            "{\"functionCall\":{\"name\":\"a\",\"args\":{}},\"thoughtSignature\":\"ab+/cd==\"},"
+            "{\"functionCall\":{\"id\":\"fc-7\",\"name\":\"b\",\"args\":{}},"
+            "\"thoughtSignature\":\"QUJD\"},"
+            "{\"functionCall\":{\"name\":\"c\",\"args\":{}}},"
+            "{\"functionCall\":{\"name\":\"d\",\"args\":{}},\"thoughtSignature\":\"no sig!\"},"
+            "{\"functionCall\":{\"name\":\"e\",\"args\":{}},\"thoughtSignature\":7},"
+            "{\"functionCall\":{\"id\":\"x__thought__y\",\"name\":\"f\",\"args\":{}},"
+            "\"thoughtSignature\":\"QUJD\"},"
+            "{\"functionCall\":{\"id\":\"z__thought_\",\"name\":\"g\",\"args\":{}},"
+            "\"thoughtSignature\":\"QUJD\"}]},"
+            "\"finishReason\":\"STOP\"}]}",
+            "{\"id\":\"chatcmpl-gw1\",\"object\":\"chat.completion\",\"created\":1700000000,"
+            "\"model\":\"gem\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+            "\"content\":\"Checking.\",\"refusal\":null,\"tool_calls\":["
+            "{\"id\":\"call_0__thought__ab-_cd\",\"type\":\"function\",\"function\":{\"name\":"
+            "\"a\",\"arguments\":\"{}\"}},"
+            "{\"id\":\"fc-7__thought__QUJD\",\"type\":\"function\",\"function\":{\"name\":\"b\","
+            "\"arguments\":\"{}\"}},"
+            "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"c\","
+            "\"arguments\":\"{}\"}},"
+            "{\"id\":\"call_3\",\"type\":\"function\",\"function\":{\"name\":\"d\","
+            "\"arguments\":\"{}\"}},"
+            "{\"id\":\"call_4\",\"type\":\"function\",\"function\":{\"name\":\"e\","
+            "\"arguments\":\"{}\"}},"
+            "{\"id\":\"x__thought__y\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+            "\"arguments\":\"{}\"}},"
+            "{\"id\":\"z__thought_\",\"type\":\"function\",\"function\":{\"name\":\"g\","
+            "\"arguments\":\"{}\"}}]},"
+            "\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]}",
+            NULL);
+}
+
+/* Response ids fed back as a request give back the exact signatures Gemini sent. */
+static void thought_signature_round_trip(void **state)
+{
+    static const char *const sigs[] = {"Ci+/Zm9v/w==", "QUJDRA==", "QUJDREU=", "QUJD",
+                                       "CiQB0e2Kb7xGk1NmVq3vXr8S"};
+    enum { N = sizeof sigs / sizeof sigs[0] };
+    json_t *parts = json_array();
+    for (size_t i = 0; i < N; i++)
+        json_array_append_new(parts, json_pack("{s:{s:s,s:{}},s:s}", "functionCall", "name", "f",
+                                               "args", "thoughtSignature", sigs[i]));
+    json_t *resp = json_pack("{s:[{s:{s:s,s:o},s:s}]}", "candidates", "content", "role", "model",
+                             "parts", parts, "finishReason", "STOP");
+    char *rbody = json_dumps(resp, JSON_COMPACT);
+    json_decref(resp);
+    sy_buf_t b;
+    sy_buf_init(&b, 1 << 20);
+    assert_int_equal(sy_gemini_fmt_response(rbody, strlen(rbody), &resp_opts, &b, NULL), SY_OK);
+    free(rbody);
+    json_t *r = json_loadb(b.base, b.len, 0, NULL);
+    sy_buf_dispose(&b);
+    json_t *msg = json_object_get(json_array_get(json_object_get(r, "choices"), 0), "message");
+    json_t *calls = json_object_get(msg, "tool_calls");
+    assert_int_equal(json_array_size(calls), N);
+    for (size_t i = 0; i < N; i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(calls, i), "id"));
+        for (const char *c = id; *c; c++) /* ids stay in the base64url alphabet */
+            assert_true(isalnum((unsigned char)*c) || *c == '_' || *c == '-');
+    }
+    json_t *req = json_pack("{s:[{s:s,s:O}]}", "messages", "role", "assistant", "tool_calls",
+                            json_object_get(msg, "tool_calls"));
+    json_decref(r);
+    char *qbody = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    sy_fmt_req_t out;
+    sy_err_t err = req_with(&plain_opts, qbody, &out);
+    free(qbody);
+    if (err) fail_msg("err %d param '%s': %s", err, out.err_param, out.err_msg);
+    json_t *g = json_loadb(out.body, out.len, 0, NULL);
+    free(out.body);
+    json_t *gparts = json_object_get(json_array_get(json_object_get(g, "contents"), 0), "parts");
+    assert_int_equal(json_array_size(gparts), N);
+    for (size_t i = 0; i < N; i++)
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(gparts, i), "thoughtSignature")),
+            sigs[i]);
+    json_decref(g);
 }
 
 static void response_finish_reasons(void **state)
@@ -743,6 +907,51 @@ static void stream_parallel_tool_calls_without_usage(void **state)
     };
     frames_are(&out, f, 6);
     assert_int_equal(sy_gemini_stream_usage(s)->completion_tokens, 15);
+    sy_buf_dispose(&out);
+    sy_gemini_stream_free(s);
+}
+
+/* Streamed calls: each functionCall part's own signature in its id, across events; a text
+ * part's signature (and a signature-only empty text part) emits nothing extra. */
+static void stream_thought_signatures(void **state)
+{
+    sy_gemini_stream_t *s = sy_gemini_stream_new(&resp_opts);
+    sy_buf_t out;
+    sy_buf_init(&out, 1 << 20);
+    assert_int_equal(feed(s,
+                          "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hm.\","
+                          "\"thoughtSignature\":\"VEVYVA==\"},{\"functionCall\":{\"name\":\"a\","
+                          "\"args\":{}},\"thoughtSignature\":\"ab+/cd==\"},{\"functionCall\":{"
+                          "\"name\":\"b\",\"args\":{}}}],\"role\":\"model\"},\"index\":0}]}",
+                          &out),
+                     SY_OK);
+    assert_int_equal(feed(s,
+                          "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"id\":"
+                          "\"x9\",\"name\":\"c\",\"args\":{}},\"thoughtSignature\":\"QUJD\"},"
+                          "{\"text\":\"\",\"thoughtSignature\":\"QUJD\"}],\"role\":\"model\"},"
+                          "\"finishReason\":\"STOP\",\"index\":0}]}",
+                          &out),
+                     SY_OK);
+    assert_int_equal(sy_gemini_stream_finish(s, &out), SY_OK);
+    const char *f[] = {
+        PLAIN_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                   "\"logprobs\":null,\"finish_reason\":null}]}",
+        PLAIN_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hm.\"},"
+                   "\"logprobs\":null,\"finish_reason\":null}]}",
+        PLAIN_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+                   "\"call_0__thought__ab-_cd\",\"type\":\"function\",\"function\":{\"name\":"
+                   "\"a\",\"arguments\":\"{}\"}}]},\"logprobs\":null,\"finish_reason\":null}]}",
+        PLAIN_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":"
+                   "\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"b\","
+                   "\"arguments\":\"{}\"}}]},\"logprobs\":null,\"finish_reason\":null}]}",
+        PLAIN_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":2,\"id\":"
+                   "\"x9__thought__QUJD\",\"type\":\"function\",\"function\":{\"name\":\"c\","
+                   "\"arguments\":\"{}\"}}]},\"logprobs\":null,\"finish_reason\":null}]}",
+        PLAIN_HEAD "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                   "\"finish_reason\":\"tool_calls\"}]}",
+        "[DONE]",
+    };
+    frames_are(&out, f, 7);
     sy_buf_dispose(&out);
     sy_gemini_stream_free(s);
 }
@@ -1058,6 +1267,8 @@ int main(void)
         cmocka_unit_test(request_images_audio_files),
         cmocka_unit_test(request_tools_and_tool_choice),
         cmocka_unit_test(request_tool_round_trip),
+        cmocka_unit_test(request_thought_signatures),
+        cmocka_unit_test(request_malformed_signature_suffixes),
         cmocka_unit_test(request_tool_errors),
         cmocka_unit_test(request_generation_config),
         cmocka_unit_test(request_response_format),
@@ -1067,6 +1278,8 @@ int main(void)
         cmocka_unit_test(request_validation),
         cmocka_unit_test(response_text_usage_and_thoughts),
         cmocka_unit_test(response_tool_calls),
+        cmocka_unit_test(response_thought_signatures),
+        cmocka_unit_test(thought_signature_round_trip),
         cmocka_unit_test(response_finish_reasons),
         cmocka_unit_test(response_multiple_candidates),
         cmocka_unit_test(response_prompt_blocked),
@@ -1075,6 +1288,7 @@ int main(void)
         cmocka_unit_test(errors_non_json),
         cmocka_unit_test(stream_text_with_usage),
         cmocka_unit_test(stream_parallel_tool_calls_without_usage),
+        cmocka_unit_test(stream_thought_signatures),
         cmocka_unit_test(stream_finish_reasons_and_blocked),
         cmocka_unit_test(stream_errors),
         cmocka_unit_test(stream_two_candidates),

@@ -478,8 +478,11 @@ test('anthropic SDK -> anthropic (pass-through): thinking + signature byte for b
   const up = await onlyUpstream();
   assert.equal(up.url, '/anthropic/v1/messages');
   assert.equal(up.headers['x-api-key'], ANTHROPIC_KEY, 'configured provider key upstream');
-  assert.equal(up.headers['anthropic-version'], '2023-06-01');
   assert.equal(sent.length, 1);
+  // pass-through forwards the client's own anthropic-version (the SDK pins one), exactly once
+  const clientVersion = sent[0].headers.get('anthropic-version');
+  assert.ok(clientVersion, 'the SDK sends anthropic-version');
+  assert.equal(up.headers['anthropic-version'], clientVersion);
   const clientBody = sent[0].body;
   assert.ok(clientBody.includes('"model":"an-thinking"'), clientBody);
   assert.equal(up.body, clientBody.replace('"model":"an-thinking"', '"model":"claude-thinking"'), 'upstream body = client bytes with only the model replaced');

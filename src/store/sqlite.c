@@ -171,9 +171,10 @@ static sy_err_t conn_open(sqlite_store_t *s, bool create, conn_t **out, char *ms
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, s->busy_ms);
     /* journal_mode=WAL persists in the file; synchronous is per connection. */
-    const char *pragmas = create ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                   "PRAGMA foreign_keys=ON; PRAGMA cache_size=-16000;"
-                                 : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;";
+    const char *pragmas =
+        create ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 "PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192;"
+               : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;";
     if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         sy_err_t err = db_fail(c->db, msg, msglen, "pragmas");
         conn_close(c);

@@ -808,8 +808,8 @@ typedef struct cell {
 static void cell_finish(cell_t *c, sy_stats_result_t *res, size_t *cap)
 {
     if (!c->open) return;
-    qsort(c->lat.v, c->lat.n, sizeof(int64_t), cmp_i64);
-    qsort(c->ttft.v, c->ttft.n, sizeof(int64_t), cmp_i64);
+    if (c->lat.n) qsort(c->lat.v, c->lat.n, sizeof(int64_t), cmp_i64);
+    if (c->ttft.n) qsort(c->ttft.v, c->ttft.n, sizeof(int64_t), cmp_i64);
     sy_stats_row_t *r = &c->row;
     r->latency_p50_us = pct(&c->lat, 50);
     r->latency_p95_us = pct(&c->lat, 95);

@@ -30,6 +30,9 @@ static const struct {
     [SY_ERR_UNAVAILABLE] = {503, "server_error", "no_deployment_available"},
     [SY_ERR_CONFIG] = {500, "server_error", "config_error"},
     [SY_ERR_INTERNAL] = {500, "server_error", "internal_error"},
+    [SY_ERR_STORE] = {503, "server_error", "store_unavailable"},
+    [SY_ERR_STORE_SCHEMA] = {500, "server_error", "store_schema_too_new"},
+    [SY_ERR_CORRUPT] = {500, "server_error", "corrupt_data"},
 };
 
 int sy_api_error_status(sy_err_t err)

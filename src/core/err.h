@@ -23,6 +23,10 @@ typedef enum sy_err {
     SY_ERR_UNAVAILABLE,          /* 503: every deployment of the model is cooling down */
     SY_ERR_CONFIG,               /* configuration error (startup only) */
     SY_ERR_INTERNAL,             /* 500: a bug or an unexpected library failure */
+    SY_ERR_STORE,                /* 503: the store failed (I/O, SQL, connection, busy) */
+    SY_ERR_STORE_SCHEMA,         /* 500: the database schema is newer than this binary knows */
+    SY_ERR_CORRUPT,              /* 500: stored/spooled data failed to decode (bad version,
+                                    truncated, out-of-range field) */
     SY_ERR__COUNT
 } sy_err_t;
 

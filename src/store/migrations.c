@@ -1,0 +1,62 @@
+/* Schema migrations per backend (see migrations.h; the columns are described in
+ * docs/internals/STORE.md). */
+#include "store/migrations.h"
+
+/* SQLite. inference_log is a rowid table (appends are cheapest) with the bodies as its last
+ * columns, so scans that stop before them never read their overflow pages. Times are integer
+ * µs since the epoch; NULL = unknown. */
+const sy_store_migration_t sy_store_migrations_sqlite[] = {
+    {1, "inference_log table",
+     "CREATE TABLE inference_log ("
+     " seq INTEGER PRIMARY KEY,"
+     " id TEXT NOT NULL,"
+     " request_id TEXT,"
+     " attempt INTEGER NOT NULL,"
+     " parent_id TEXT,"
+     " t_received_us INTEGER NOT NULL,"
+     " t_upstream_start_us INTEGER,"
+     " t_first_token_us INTEGER,"
+     " t_end_us INTEGER,"
+     " latency_us INTEGER,"
+     " ttft_us INTEGER,"
+     " overhead_us INTEGER,"
+     " model TEXT,"
+     " provider TEXT,"
+     " upstream_model TEXT,"
+     " deployment TEXT,"
+     " status TEXT NOT NULL,"
+     " http_status INTEGER,"
+     " error_type TEXT,"
+     " error_message TEXT,"
+     " input_tokens INTEGER,"
+     " output_tokens INTEGER,"
+     " cached_read_tokens INTEGER,"
+     " cache_write_tokens INTEGER,"
+     " reasoning_tokens INTEGER,"
+     " usage_source TEXT,"
+     " cost_nanousd INTEGER,"
+     " key_id TEXT,"
+     " user_id TEXT,"
+     " team_id TEXT,"
+     " conversation_id TEXT,"
+     " message_id TEXT,"
+     " experiment TEXT,"
+     " variant TEXT,"
+     " tags TEXT,"
+     " metadata TEXT,"
+     " request_truncated INTEGER NOT NULL,"
+     " response_truncated INTEGER NOT NULL,"
+     " request_size INTEGER,"
+     " response_size INTEGER,"
+     " request_body TEXT,"
+     " response_body TEXT"
+     ");"
+     "CREATE UNIQUE INDEX inference_log_id ON inference_log(id);"},
+    {2, "inference_log query indexes",
+     "CREATE INDEX inference_log_time ON inference_log(t_received_us, id);"
+     "CREATE INDEX inference_log_model ON inference_log(model, t_received_us);"
+     "CREATE INDEX inference_log_key ON inference_log(key_id, t_received_us);"
+     "CREATE INDEX inference_log_user ON inference_log(user_id, t_received_us);"},
+};
+const size_t sy_store_migrations_sqlite_count =
+    sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);

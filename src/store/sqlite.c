@@ -1,0 +1,927 @@
+/* SQLite backend of the store interface (store.h).
+ *
+ * DESIGN
+ *   One database file (default <data_dir>/switchyard.db) in WAL mode with synchronous=NORMAL:
+ *   a commit is an append to the WAL without fsync; a power loss can lose the last commits but
+ *   never corrupts the file, and the log pipeline's spool covers that window.
+ *   Connections: one writer connection behind wlock (migrate, write_batch) and a pool of reader
+ *   connections (query_logs, get_log, query_stats) taken and returned under plock. Under WAL a
+ *   reader sees the last committed snapshot and never waits for the writer, so API queries do
+ *   not stall the log writer thread and vice versa. Connections are opened NOMUTEX: our own
+ *   locks guarantee that one thread at a time uses a connection.
+ *   Statements are prepared once per connection and reused: the INSERT on the writer;
+ *   get_log, the stats query per group-by, and the logs query per combination of filters
+ *   (one bit per filter, a slot per mask) on each reader.
+ *   Percentiles are exact: query_stats reads the raw (bucket, group, latency, ttft, …) rows of
+ *   the range ordered by (bucket, group), and sorts each cell's values in C (nearest rank).
+ *   That costs O(rows in range); a rollup table with latency histograms is the way past a few
+ *   million rows per query (docs/internals/STORE.md).
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core/alloc.h"
+#include "core/json.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+#define DEFAULT_FILE "switchyard.db"
+#define MAX_IDLE_READERS 8
+
+/* Columns of inference_log in the order every statement uses. */
+enum {
+    C_ID,
+    C_REQUEST_ID,
+    C_ATTEMPT,
+    C_PARENT_ID,
+    C_T_RECEIVED,
+    C_T_UPSTREAM_START,
+    C_T_FIRST_TOKEN,
+    C_T_END,
+    C_LATENCY,
+    C_TTFT,
+    C_OVERHEAD,
+    C_MODEL,
+    C_PROVIDER,
+    C_UPSTREAM_MODEL,
+    C_DEPLOYMENT,
+    C_STATUS,
+    C_HTTP_STATUS,
+    C_ERROR_TYPE,
+    C_ERROR_MESSAGE,
+    C_INPUT_TOKENS,
+    C_OUTPUT_TOKENS,
+    C_CACHED_READ,
+    C_CACHE_WRITE,
+    C_REASONING,
+    C_USAGE_SOURCE,
+    C_COST,
+    C_KEY_ID,
+    C_USER_ID,
+    C_TEAM_ID,
+    C_CONVERSATION_ID,
+    C_MESSAGE_ID,
+    C_EXPERIMENT,
+    C_VARIANT,
+    C_TAGS,
+    C_METADATA,
+    C_REQ_TRUNC,
+    C_RESP_TRUNC,
+    C_REQ_SIZE,
+    C_RESP_SIZE,
+    C_REQ_BODY,
+    C_RESP_BODY,
+    C__COUNT
+};
+
+#define COLS_NOBODIES                                                                              \
+    "id, request_id, attempt, parent_id, t_received_us, t_upstream_start_us, t_first_token_us, "   \
+    "t_end_us, latency_us, ttft_us, overhead_us, model, provider, upstream_model, deployment, "    \
+    "status, http_status, error_type, error_message, input_tokens, output_tokens, "                \
+    "cached_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, cost_nanousd, "       \
+    "key_id, user_id, team_id, conversation_id, message_id, experiment, variant, tags, metadata, " \
+    "request_truncated, response_truncated, request_size, response_size"
+#define COLS_ALL COLS_NOBODIES ", request_body, response_body"
+
+/* query_logs filter bits: one prepared statement per combination */
+enum {
+    F_FROM = 1 << 0,
+    F_TO = 1 << 1,
+    F_MODEL = 1 << 2,
+    F_PROVIDER = 1 << 3,
+    F_KEY = 1 << 4,
+    F_USER = 1 << 5,
+    F_STATUS = 1 << 6,
+    F_TEXT = 1 << 7,
+    F_CURSOR = 1 << 8,
+    F_ASC = 1 << 9,
+    F__SLOTS = 1 << 10
+};
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *insert;   /* writer */
+    sqlite3_stmt *get;      /* readers */
+    sqlite3_stmt *stats[4]; /* readers, by sy_stats_group_t */
+    sqlite3_stmt **logs;    /* readers: F__SLOTS entries, allocated on first use */
+    sy_buf_t scratch;       /* writer: tags JSON */
+    struct conn *next;      /* idle list */
+} conn_t;
+
+typedef struct sqlite_store {
+    sy_store_t base;
+    char *path;
+    int busy_ms;
+    int known; /* newest migration this binary applies */
+    pthread_mutex_t wlock;
+    conn_t *writer;
+    pthread_mutex_t plock;
+    conn_t *idle;
+    int n_idle;
+} sqlite_store_t;
+
+static sy_err_t db_fail(sqlite3 *db, char *msg, size_t msglen, const char *what)
+{
+    return sy_store_fail(SY_ERR_STORE, msg, msglen, "sqlite: %s: %s", what,
+                         db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int64_t wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void conn_close(conn_t *c)
+{
+    if (!c) return;
+    sqlite3_finalize(c->insert);
+    sqlite3_finalize(c->get);
+    for (int i = 0; i < 4; i++)
+        sqlite3_finalize(c->stats[i]);
+    if (c->logs) {
+        for (int i = 0; i < F__SLOTS; i++)
+            sqlite3_finalize(c->logs[i]);
+        free(c->logs);
+    }
+    sy_buf_dispose(&c->scratch);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+static sy_err_t conn_open(sqlite_store_t *s, bool create, conn_t **out, char *msg, size_t msglen)
+{
+    conn_t *c = sy_xcalloc(1, sizeof(*c));
+    sy_buf_init(&c->scratch, 1u << 20);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        sy_err_t err = sy_store_fail(SY_ERR_STORE, msg, msglen, "sqlite: cannot open %s: %s",
+                                     s->path, c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        conn_close(c);
+        return err;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, s->busy_ms);
+    /* journal_mode=WAL persists in the file; synchronous is per connection. */
+    const char *pragmas =
+        create ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 "PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192;"
+               : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;";
+    if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+        sy_err_t err = db_fail(c->db, msg, msglen, "pragmas");
+        conn_close(c);
+        return err;
+    }
+    *out = c;
+    return SY_OK;
+}
+
+static sy_err_t s_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg, size_t msglen)
+{
+    const char *url = conf->url ? conf->url : "";
+    if (strncmp(url, "sqlite:", 7) != 0)
+        return sy_store_fail(SY_ERR_CONFIG, msg, msglen, "sqlite: URL must start with sqlite:");
+    const char *p = url + 7;
+    if (strncmp(p, "//", 2) == 0) p += 2; /* sqlite:///abs/path and sqlite://rel both work */
+    if (!*p) p = DEFAULT_FILE;
+    const char *dir = conf->data_dir && *conf->data_dir ? conf->data_dir : ".";
+
+    sqlite_store_t *s = sy_xcalloc(1, sizeof(*s));
+    s->base.vt = &sy_store_sqlite;
+    if (p[0] == '/') {
+        s->path = sy_xstrdup(p);
+    } else {
+        size_t n = strlen(dir) + strlen(p) + 2;
+        s->path = sy_xmalloc(n);
+        snprintf(s->path, n, "%s/%s", dir, p);
+    }
+    s->busy_ms = conf->busy_timeout_ms > 0 ? conf->busy_timeout_ms : 5000;
+    s->known = (int)sy_store_migrations_sqlite_count;
+    if (conf->schema_limit > 0 && conf->schema_limit < s->known) s->known = conf->schema_limit;
+    pthread_mutex_init(&s->wlock, NULL);
+    pthread_mutex_init(&s->plock, NULL);
+    sy_err_t err = conn_open(s, true, &s->writer, msg, msglen);
+    if (err) {
+        s->base.vt->close(&s->base);
+        return err;
+    }
+    *out = &s->base;
+    return SY_OK;
+}
+
+static void s_close(sy_store_t *base)
+{
+    if (!base) return;
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    while (s->idle) {
+        conn_t *c = s->idle;
+        s->idle = c->next;
+        conn_close(c);
+    }
+    conn_close(s->writer);
+    pthread_mutex_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->plock);
+    free(s->path);
+    free(s);
+}
+
+static sy_err_t reader_take(sqlite_store_t *s, conn_t **out, char *msg, size_t msglen)
+{
+    pthread_mutex_lock(&s->plock);
+    conn_t *c = s->idle;
+    if (c) {
+        s->idle = c->next;
+        s->n_idle--;
+    }
+    pthread_mutex_unlock(&s->plock);
+    if (c) {
+        *out = c;
+        return SY_OK;
+    }
+    return conn_open(s, false, out, msg, msglen);
+}
+
+static void reader_give(sqlite_store_t *s, conn_t *c)
+{
+    pthread_mutex_lock(&s->plock);
+    if (s->n_idle < MAX_IDLE_READERS) {
+        c->next = s->idle;
+        s->idle = c;
+        s->n_idle++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&s->plock);
+    conn_close(c);
+}
+
+static sy_err_t prepare(conn_t *c, sqlite3_stmt **st, const char *sql, char *msg, size_t msglen)
+{
+    if (*st) return SY_OK;
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        return db_fail(c->db, msg, msglen, "prepare");
+    return SY_OK;
+}
+
+/* ---- migrate ----------------------------------------------------------------------------- */
+
+static sy_err_t exec(conn_t *c, const char *sql, char *msg, size_t msglen, const char *what)
+{
+    char *e = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &e) == SQLITE_OK) return SY_OK;
+    sy_err_t err = sy_store_fail(SY_ERR_STORE, msg, msglen, "sqlite: %s: %s", what,
+                                 e ? e : sqlite3_errmsg(c->db));
+    sqlite3_free(e);
+    return err;
+}
+
+static sy_err_t s_migrate(sy_store_t *base, int *version, char *msg, size_t msglen)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    conn_t *c = s->writer;
+    sqlite3_stmt *st = NULL;
+    sy_err_t err;
+    int cur = 0;
+
+    pthread_mutex_lock(&s->wlock);
+    err = exec(c, "BEGIN IMMEDIATE", msg, msglen, "begin");
+    if (err) goto unlock;
+    err = exec(c,
+               "CREATE TABLE IF NOT EXISTS schema_migrations ("
+               " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+               msg, msglen, "schema_migrations");
+    if (err) goto rollback;
+    if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1,
+                           &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        err = db_fail(c->db, msg, msglen, "read schema version");
+        goto rollback;
+    }
+    cur = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (cur > s->known) {
+        err = sy_store_fail(SY_ERR_STORE_SCHEMA, msg, msglen,
+                            "sqlite: %s has schema version %d, newer than this binary knows (%d): "
+                            "run a newer switchyard or use another database",
+                            s->path, cur, s->known);
+        goto rollback;
+    }
+    if (sqlite3_prepare_v2(c->db, "INSERT INTO schema_migrations(version, applied_at) VALUES(?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        err = db_fail(c->db, msg, msglen, "prepare");
+        goto rollback;
+    }
+    for (int i = 0; i < s->known; i++) {
+        const sy_store_migration_t *m = &sy_store_migrations_sqlite[i];
+        if (m->version <= cur) continue;
+        char what[128];
+        snprintf(what, sizeof(what), "migration %d (%s)", m->version, m->name);
+        err = exec(c, m->sql, msg, msglen, what);
+        if (err) goto rollback;
+        sqlite3_bind_int(st, 1, m->version);
+        sqlite3_bind_int64(st, 2, wall_us());
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            err = db_fail(c->db, msg, msglen, "record migration");
+            goto rollback;
+        }
+        sqlite3_reset(st);
+        cur = m->version;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    err = exec(c, "COMMIT", msg, msglen, "commit");
+    if (err) goto rollback;
+    if (version) *version = cur;
+    goto unlock;
+rollback:
+    sqlite3_finalize(st);
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+unlock:
+    pthread_mutex_unlock(&s->wlock);
+    return err;
+}
+
+/* ---- write ------------------------------------------------------------------------------- */
+
+static void bind_str(sqlite3_stmt *st, int col, sy_str_t v)
+{
+    if (v.ptr)
+        sqlite3_bind_text64(st, col + 1, v.ptr, v.len, SQLITE_STATIC, SQLITE_UTF8);
+    else
+        sqlite3_bind_null(st, col + 1);
+}
+
+static void bind_i64(sqlite3_stmt *st, int col, int64_t v)
+{
+    if (v == SY_LOG_UNKNOWN)
+        sqlite3_bind_null(st, col + 1);
+    else
+        sqlite3_bind_int64(st, col + 1, v);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+/* Tags as a JSON array (NULL when none). Tags come from a header and may hold any bytes: invalid
+ * UTF-8 becomes U+FFFD so the stored JSON is always parseable. */
+static sy_err_t tags_json(sy_buf_t *b, const sy_log_record_t *r)
+{
+    sy_buf_reset(b);
+    sy_err_t err = sy_buf_append(b, "[", 1);
+    char tmp[256];
+    for (uint32_t i = 0; i < r->n_tags && !err; i++) {
+        if (i) err = sy_buf_append(b, ",", 1);
+        const unsigned char *p = (const unsigned char *)r->tags[i].ptr;
+        size_t n = r->tags[i].len, k = 0;
+        bool clean = true;
+        for (size_t j = 0; j < n;) {
+            size_t l = utf8_seq(p + j, n - j);
+            if (!l) {
+                clean = false;
+                break;
+            }
+            j += l;
+        }
+        if (clean || n > sizeof(tmp) / 3) {
+            if (!clean) n = 0; /* absurdly long and broken: store an empty tag */
+            if (!err) err = sy_json_append_string(b, (const char *)p, n);
+            continue;
+        }
+        for (size_t j = 0; j < n;) {
+            size_t l = utf8_seq(p + j, n - j);
+            if (l) {
+                memcpy(tmp + k, p + j, l);
+                k += l;
+                j += l;
+            } else {
+                memcpy(tmp + k, "\xEF\xBF\xBD", 3);
+                k += 3;
+                j++;
+            }
+        }
+        if (!err) err = sy_json_append_string(b, tmp, k);
+    }
+    if (!err) err = sy_buf_append(b, "]", 1);
+    return err;
+}
+
+static sy_err_t insert_one(conn_t *c, const sy_log_record_t *r, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st = c->insert;
+    sqlite3_bind_text(st, C_ID + 1, r->id, -1, SQLITE_STATIC);
+    bind_str(st, C_REQUEST_ID, r->request_id);
+    sqlite3_bind_int(st, C_ATTEMPT + 1, r->attempt);
+    if (r->parent_id[0])
+        sqlite3_bind_text(st, C_PARENT_ID + 1, r->parent_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, C_PARENT_ID + 1);
+    /* the row's time is required for ordering: an unknown receive time sorts at 0 */
+    sqlite3_bind_int64(st, C_T_RECEIVED + 1, r->t_received_us < 0 ? 0 : r->t_received_us);
+    bind_i64(st, C_T_UPSTREAM_START, r->t_upstream_start_us);
+    bind_i64(st, C_T_FIRST_TOKEN, r->t_first_token_us);
+    bind_i64(st, C_T_END, r->t_end_us);
+    bind_i64(st, C_LATENCY, r->latency_us);
+    bind_i64(st, C_TTFT, r->ttft_us);
+    bind_i64(st, C_OVERHEAD, r->overhead_us);
+    bind_str(st, C_MODEL, r->model);
+    bind_str(st, C_PROVIDER, r->provider);
+    bind_str(st, C_UPSTREAM_MODEL, r->upstream_model);
+    bind_str(st, C_DEPLOYMENT, r->deployment);
+    sqlite3_bind_text(st, C_STATUS + 1, sy_log_status_name(r->status), -1, SQLITE_STATIC);
+    if (r->http_status > 0)
+        sqlite3_bind_int(st, C_HTTP_STATUS + 1, r->http_status);
+    else
+        sqlite3_bind_null(st, C_HTTP_STATUS + 1);
+    bind_str(st, C_ERROR_TYPE, r->error_type);
+    bind_str(st, C_ERROR_MESSAGE, r->error_message);
+    bind_i64(st, C_INPUT_TOKENS, r->input_tokens);
+    bind_i64(st, C_OUTPUT_TOKENS, r->output_tokens);
+    bind_i64(st, C_CACHED_READ, r->cached_read_tokens);
+    bind_i64(st, C_CACHE_WRITE, r->cache_write_tokens);
+    bind_i64(st, C_REASONING, r->reasoning_tokens);
+    bind_str(st, C_USAGE_SOURCE, sy_str_c(sy_log_usage_source_name(r->usage_source)));
+    bind_i64(st, C_COST, r->cost_nanousd);
+    bind_str(st, C_KEY_ID, r->key_id);
+    bind_str(st, C_USER_ID, r->user_id);
+    bind_str(st, C_TEAM_ID, r->team_id);
+    bind_str(st, C_CONVERSATION_ID, r->conversation_id);
+    bind_str(st, C_MESSAGE_ID, r->message_id);
+    bind_str(st, C_EXPERIMENT, r->experiment);
+    bind_str(st, C_VARIANT, r->variant);
+    if (r->n_tags) {
+        if (tags_json(&c->scratch, r))
+            return sy_store_fail(SY_ERR_STORE, msg, msglen, "sqlite: tags of %s over 1 MiB", r->id);
+        bind_str(st, C_TAGS, sy_str(c->scratch.base, c->scratch.len));
+    } else {
+        sqlite3_bind_null(st, C_TAGS + 1);
+    }
+    bind_str(st, C_METADATA, r->metadata);
+    sqlite3_bind_int(st, C_REQ_TRUNC + 1, r->request_truncated);
+    sqlite3_bind_int(st, C_RESP_TRUNC + 1, r->response_truncated);
+    bind_i64(st, C_REQ_SIZE, r->request_size);
+    bind_i64(st, C_RESP_SIZE, r->response_size);
+    bind_str(st, C_REQ_BODY, r->request_body);
+    bind_str(st, C_RESP_BODY, r->response_body);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) return db_fail(c->db, msg, msglen, "insert");
+    return SY_OK;
+}
+
+static sy_err_t s_write_batch(sy_store_t *base, const sy_log_record_t *const *recs, size_t n,
+                              char *msg, size_t msglen)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    conn_t *c = s->writer;
+    sy_err_t err;
+    if (n == 0) return SY_OK;
+    pthread_mutex_lock(&s->wlock);
+    err = prepare(c, &c->insert,
+                  "INSERT INTO inference_log(" COLS_ALL ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                  "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
+                  msg, msglen);
+    if (err) goto unlock;
+    err = exec(c, "BEGIN IMMEDIATE", msg, msglen, "begin");
+    if (err) goto unlock;
+    for (size_t i = 0; i < n && !err; i++)
+        err = insert_one(c, recs[i], msg, msglen);
+    if (!err) err = exec(c, "COMMIT", msg, msglen, "commit");
+    if (err) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+unlock:
+    pthread_mutex_unlock(&s->wlock);
+    return err;
+}
+
+/* ---- read -------------------------------------------------------------------------------- */
+
+static sy_str_t col_str(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) return SY_STR_NULL;
+    const char *p = (const char *)sqlite3_column_text(st, col);
+    return sy_str(p ? p : "", (size_t)sqlite3_column_bytes(st, col));
+}
+
+static int64_t col_i64(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) return SY_LOG_UNKNOWN;
+    return sqlite3_column_int64(st, col);
+}
+
+static void col_uuid(sqlite3_stmt *st, int col, char out[SY_UUID_STRLEN + 1])
+{
+    sy_str_t v = col_str(st, col);
+    out[0] = '\0';
+    if (v.ptr && v.len == SY_UUID_STRLEN) {
+        memcpy(out, v.ptr, SY_UUID_STRLEN);
+        out[SY_UUID_STRLEN] = '\0';
+    }
+}
+
+/* The current row as an owned record. */
+static sy_err_t row_to_record(sqlite3_stmt *st, bool bodies, sy_log_record_t **out, char *msg,
+                              size_t msglen)
+{
+    sy_log_record_t r;
+    sy_log_record_init(&r);
+    col_uuid(st, C_ID, r.id);
+    r.request_id = col_str(st, C_REQUEST_ID);
+    r.attempt = sqlite3_column_int(st, C_ATTEMPT);
+    col_uuid(st, C_PARENT_ID, r.parent_id);
+    r.t_received_us = col_i64(st, C_T_RECEIVED);
+    r.t_upstream_start_us = col_i64(st, C_T_UPSTREAM_START);
+    r.t_first_token_us = col_i64(st, C_T_FIRST_TOKEN);
+    r.t_end_us = col_i64(st, C_T_END);
+    r.latency_us = col_i64(st, C_LATENCY);
+    r.ttft_us = col_i64(st, C_TTFT);
+    r.overhead_us = col_i64(st, C_OVERHEAD);
+    r.model = col_str(st, C_MODEL);
+    r.provider = col_str(st, C_PROVIDER);
+    r.upstream_model = col_str(st, C_UPSTREAM_MODEL);
+    r.deployment = col_str(st, C_DEPLOYMENT);
+    if (!sy_log_status_parse(col_str(st, C_STATUS), &r.status)) r.status = SY_LOG_STATUS_ERROR;
+    r.http_status = sqlite3_column_int(st, C_HTTP_STATUS); /* NULL → 0 */
+    r.error_type = col_str(st, C_ERROR_TYPE);
+    r.error_message = col_str(st, C_ERROR_MESSAGE);
+    r.input_tokens = col_i64(st, C_INPUT_TOKENS);
+    r.output_tokens = col_i64(st, C_OUTPUT_TOKENS);
+    r.cached_read_tokens = col_i64(st, C_CACHED_READ);
+    r.cache_write_tokens = col_i64(st, C_CACHE_WRITE);
+    r.reasoning_tokens = col_i64(st, C_REASONING);
+    if (!sy_log_usage_source_parse(col_str(st, C_USAGE_SOURCE), &r.usage_source))
+        r.usage_source = SY_LOG_USAGE_NONE;
+    r.cost_nanousd = col_i64(st, C_COST);
+    r.key_id = col_str(st, C_KEY_ID);
+    r.user_id = col_str(st, C_USER_ID);
+    r.team_id = col_str(st, C_TEAM_ID);
+    r.conversation_id = col_str(st, C_CONVERSATION_ID);
+    r.message_id = col_str(st, C_MESSAGE_ID);
+    r.experiment = col_str(st, C_EXPERIMENT);
+    r.variant = col_str(st, C_VARIANT);
+    r.metadata = col_str(st, C_METADATA);
+    r.request_truncated = sqlite3_column_int(st, C_REQ_TRUNC) != 0;
+    r.response_truncated = sqlite3_column_int(st, C_RESP_TRUNC) != 0;
+    r.request_size = col_i64(st, C_REQ_SIZE);
+    r.response_size = col_i64(st, C_RESP_SIZE);
+    if (bodies) {
+        r.request_body = col_str(st, C_REQ_BODY);
+        r.response_body = col_str(st, C_RESP_BODY);
+    }
+
+    json_t *tags = NULL;
+    sy_str_t *tv = NULL;
+    sy_str_t tj = col_str(st, C_TAGS);
+    if (tj.ptr) {
+        tags = json_loadb(tj.ptr, tj.len, 0, NULL);
+        if (!json_is_array(tags)) {
+            json_decref(tags);
+            return sy_store_fail(SY_ERR_CORRUPT, msg, msglen,
+                                 "sqlite: row %s: tags not a JSON "
+                                 "array",
+                                 r.id);
+        }
+        size_t n = json_array_size(tags);
+        tv = sy_xmalloc((n ? n : 1) * sizeof(*tv));
+        for (size_t i = 0; i < n; i++) {
+            json_t *t = json_array_get(tags, i);
+            tv[i] = json_is_string(t) ? sy_str(json_string_value(t), json_string_length(t))
+                                      : SY_STR_LIT("");
+        }
+        r.tags = tv;
+        r.n_tags = (uint32_t)n;
+    }
+    *out = bodies ? sy_log_record_clone(&r) : sy_log_record_clone_nobodies(&r);
+    free(tv);
+    json_decref(tags);
+    return SY_OK;
+}
+
+static sy_err_t s_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,
+                          size_t msglen)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    conn_t *c;
+    sy_err_t err = reader_take(s, &c, msg, msglen);
+    if (err) return err;
+    err = prepare(c, &c->get, "SELECT " COLS_ALL " FROM inference_log WHERE id = ?", msg, msglen);
+    if (err) goto out;
+    sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(c->get);
+    if (rc == SQLITE_ROW)
+        err = row_to_record(c->get, true, out, msg, msglen);
+    else if (rc == SQLITE_DONE)
+        err = sy_store_fail(SY_ERR_NOT_FOUND, msg, msglen, "no log row with id %.40s", id);
+    else
+        err = db_fail(c->db, msg, msglen, "get_log");
+    sqlite3_reset(c->get);
+    sqlite3_clear_bindings(c->get);
+out:
+    reader_give(s, c);
+    return err;
+}
+
+static void logs_sql(unsigned mask, char *sql, size_t n)
+{
+    size_t k = (size_t)snprintf(sql, n, "SELECT " COLS_NOBODIES " FROM inference_log WHERE 1");
+#define ADD(bit, clause)                                                                           \
+    if (mask & (bit)) k += (size_t)snprintf(sql + k, n - k, " AND %s", clause)
+    ADD(F_FROM, "t_received_us >= :from");
+    ADD(F_TO, "t_received_us < :to");
+    ADD(F_MODEL, "model = :model");
+    ADD(F_PROVIDER, "provider = :provider");
+    ADD(F_KEY, "key_id = :key");
+    ADD(F_USER, "user_id = :user");
+    ADD(F_STATUS, "status = :status");
+    ADD(F_TEXT, "(request_body LIKE :text ESCAPE '\\' OR response_body LIKE :text ESCAPE '\\'"
+                " OR error_message LIKE :text ESCAPE '\\')");
+    if (mask & F_CURSOR)
+        ADD(F_CURSOR, (mask & F_ASC) ? "(t_received_us, id) > (:ct, :cid)"
+                                     : "(t_received_us, id) < (:ct, :cid)");
+#undef ADD
+    snprintf(sql + k, n - k, " ORDER BY t_received_us %s, id %s LIMIT :limit",
+             (mask & F_ASC) ? "ASC" : "DESC", (mask & F_ASC) ? "ASC" : "DESC");
+}
+
+static void bind_named_text(sqlite3_stmt *st, const char *name, const char *v, void (*dtor)(void *))
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    if (i) sqlite3_bind_text(st, i, v, -1, dtor);
+}
+
+static void bind_named_i64(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    if (i) sqlite3_bind_int64(st, i, v);
+}
+
+/* '%' + text with LIKE's metacharacters escaped + '%'. Caller frees. */
+static char *like_pattern(const char *t)
+{
+    size_t n = strlen(t);
+    char *p = sy_xmalloc(2 * n + 3), *d = p;
+    *d++ = '%';
+    for (; *t; t++) {
+        if (*t == '%' || *t == '_' || *t == '\\') *d++ = '\\';
+        *d++ = *t;
+    }
+    *d++ = '%';
+    *d = '\0';
+    return p;
+}
+
+static sy_err_t s_query_logs(sy_store_t *base, const sy_log_filter_t *f, const char *cursor,
+                             size_t limit, sy_log_page_t *page, char *msg, size_t msglen)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    int64_t ct = 0;
+    char cid[SY_UUID_STRLEN + 1];
+    memset(page, 0, sizeof(*page));
+    if (limit < 1 || limit > SY_STORE_LOGS_MAX_LIMIT)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "limit must be 1..%d",
+                             SY_STORE_LOGS_MAX_LIMIT);
+    bool has_cursor = cursor && *cursor;
+    if (has_cursor && !sy_store_cursor_parse(cursor, &ct, cid))
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "malformed cursor");
+    if (f->has_status && (unsigned)f->status >= SY_LOG_STATUS__COUNT)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "unknown status filter");
+
+    unsigned mask = (f->from_us ? F_FROM : 0) | (f->to_us ? F_TO : 0) | (f->model ? F_MODEL : 0) |
+                    (f->provider ? F_PROVIDER : 0) | (f->key_id ? F_KEY : 0) |
+                    (f->user_id ? F_USER : 0) | (f->has_status ? F_STATUS : 0) |
+                    (f->text ? F_TEXT : 0) | (has_cursor ? F_CURSOR : 0) |
+                    (f->ascending ? F_ASC : 0);
+    conn_t *c;
+    sy_err_t err = reader_take(s, &c, msg, msglen);
+    if (err) return err;
+    if (!c->logs) c->logs = sy_xcalloc(F__SLOTS, sizeof(*c->logs));
+    char sql[2048];
+    logs_sql(mask, sql, sizeof(sql));
+    err = prepare(c, &c->logs[mask], sql, msg, msglen);
+    if (err) goto out;
+    sqlite3_stmt *st = c->logs[mask];
+    bind_named_i64(st, ":from", f->from_us);
+    bind_named_i64(st, ":to", f->to_us);
+    bind_named_text(st, ":model", f->model, SQLITE_STATIC);
+    bind_named_text(st, ":provider", f->provider, SQLITE_STATIC);
+    bind_named_text(st, ":key", f->key_id, SQLITE_STATIC);
+    bind_named_text(st, ":user", f->user_id, SQLITE_STATIC);
+    if (f->has_status) bind_named_text(st, ":status", sy_log_status_name(f->status), SQLITE_STATIC);
+    if (f->text) {
+        char *pat = like_pattern(f->text);
+        bind_named_text(st, ":text", pat, SQLITE_TRANSIENT);
+        free(pat);
+    }
+    bind_named_i64(st, ":ct", ct);
+    if (has_cursor) bind_named_text(st, ":cid", cid, SQLITE_STATIC);
+    bind_named_i64(st, ":limit", (int64_t)limit + 1); /* one more tells whether a page follows */
+
+    page->rows = sy_xmalloc(limit * sizeof(*page->rows));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (page->n == limit) {
+            const sy_log_record_t *last = page->rows[page->n - 1];
+            sy_store_cursor_format(page->next_cursor, last->t_received_us, last->id);
+            break;
+        }
+        err = row_to_record(st, false, &page->rows[page->n], msg, msglen);
+        if (err) break;
+        page->n++;
+    }
+    if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE) err = db_fail(c->db, msg, msglen, "logs");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (err) sy_store_log_page_free(page);
+out:
+    reader_give(s, c);
+    return err;
+}
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+typedef struct vec {
+    int64_t *v;
+    size_t n, cap;
+} vec_t;
+
+static void vec_push(vec_t *a, int64_t x)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 1024;
+        a->v = sy_xrealloc(a->v, a->cap * sizeof(*a->v));
+    }
+    a->v[a->n++] = x;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest rank on sorted values: the value at 1-based rank ceil(p/100 * n). */
+static int64_t pct(const vec_t *a, int p)
+{
+    if (!a->n) return SY_LOG_UNKNOWN;
+    size_t rank = ((size_t)p * a->n + 99) / 100;
+    if (rank < 1) rank = 1;
+    return a->v[rank - 1];
+}
+
+typedef struct cell {
+    sy_stats_row_t row;
+    vec_t lat, ttft;
+    int64_t tok_out_ok, lat_ok_us;
+    bool open;
+} cell_t;
+
+static void cell_finish(cell_t *c, sy_stats_result_t *res, size_t *cap)
+{
+    if (!c->open) return;
+    if (c->lat.n) qsort(c->lat.v, c->lat.n, sizeof(int64_t), cmp_i64);
+    if (c->ttft.n) qsort(c->ttft.v, c->ttft.n, sizeof(int64_t), cmp_i64);
+    sy_stats_row_t *r = &c->row;
+    r->latency_p50_us = pct(&c->lat, 50);
+    r->latency_p95_us = pct(&c->lat, 95);
+    r->latency_p99_us = pct(&c->lat, 99);
+    r->ttft_p50_us = pct(&c->ttft, 50);
+    r->ttft_p95_us = pct(&c->ttft, 95);
+    r->error_rate = r->count ? (double)r->errors / (double)r->count : 0.0;
+    r->tokens_per_s = c->lat_ok_us > 0 ? (double)c->tok_out_ok * 1e6 / (double)c->lat_ok_us : 0.0;
+    if (res->n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        res->rows = sy_xrealloc(res->rows, *cap * sizeof(*res->rows));
+    }
+    res->rows[res->n++] = *r;
+    c->lat.n = c->ttft.n = 0;
+    c->open = false;
+}
+
+static const char *const stats_sql[4] = {
+#define STATS_SQL(grp)                                                                             \
+    "SELECT t_received_us - (t_received_us % :bucket) AS b, " grp " AS g, status, latency_us, "    \
+    "ttft_us, input_tokens, output_tokens, cost_nanousd FROM inference_log "                       \
+    "WHERE t_received_us >= :from AND t_received_us < :to ORDER BY b, g"
+    [SY_STATS_GROUP_NONE] = STATS_SQL("NULL"),
+    [SY_STATS_GROUP_MODEL] = STATS_SQL("model"),
+    [SY_STATS_GROUP_PROVIDER] = STATS_SQL("provider"),
+    [SY_STATS_GROUP_KEY] = STATS_SQL("key_id"),
+#undef STATS_SQL
+};
+
+static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_stats_result_t *res,
+                              char *msg, size_t msglen)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    memset(res, 0, sizeof(*res));
+    if (q->from_us < 0 || q->to_us <= q->from_us || q->bucket_us <= 0)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
+                             "stats: need 0 <= from < to and bucket > 0");
+    if ((q->to_us - q->from_us) / q->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
+                             SY_STORE_STATS_MAX_BUCKETS);
+    if ((unsigned)q->group_by > SY_STATS_GROUP_KEY)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
+
+    conn_t *c;
+    sy_err_t err = reader_take(s, &c, msg, msglen);
+    if (err) return err;
+    err = prepare(c, &c->stats[q->group_by], stats_sql[q->group_by], msg, msglen);
+    if (err) goto out;
+    sqlite3_stmt *st = c->stats[q->group_by];
+    bind_named_i64(st, ":bucket", q->bucket_us);
+    bind_named_i64(st, ":from", q->from_us);
+    bind_named_i64(st, ":to", q->to_us);
+
+    cell_t cell = {0};
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t b = sqlite3_column_int64(st, 0);
+        sy_str_t g = col_str(st, 1);
+        bool same = cell.open && cell.row.bucket_start_us == b &&
+                    ((!g.ptr && !cell.row.group) ||
+                     (g.ptr && cell.row.group && strlen(cell.row.group) == g.len &&
+                      memcmp(cell.row.group, g.ptr, g.len) == 0));
+        if (!same) {
+            cell_finish(&cell, res, &cap);
+            memset(&cell.row, 0, sizeof(cell.row));
+            cell.row.bucket_start_us = b;
+            cell.row.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
+            cell.row.cost_nanousd = SY_LOG_UNKNOWN;
+            cell.tok_out_ok = cell.lat_ok_us = 0;
+            cell.open = true;
+        }
+        sy_stats_row_t *r = &cell.row;
+        r->count++;
+        bool ok = sy_str_eq_c(col_str(st, 2), "ok");
+        if (!ok) r->errors++;
+        int64_t lat = col_i64(st, 3), ttft = col_i64(st, 4), in = col_i64(st, 5),
+                out = col_i64(st, 6), cost = col_i64(st, 7);
+        if (lat >= 0) vec_push(&cell.lat, lat);
+        if (ttft >= 0) vec_push(&cell.ttft, ttft);
+        if (in >= 0) r->input_tokens += in;
+        if (out >= 0) r->output_tokens += out;
+        if (ok && out >= 0 && lat >= 0) {
+            cell.tok_out_ok += out;
+            cell.lat_ok_us += lat;
+        }
+        if (cost >= 0)
+            r->cost_nanousd = (r->cost_nanousd < 0 ? 0 : r->cost_nanousd) + cost;
+        else
+            r->cost_unknown++;
+    }
+    cell_finish(&cell, res, &cap);
+    free(cell.lat.v);
+    free(cell.ttft.v);
+    if (rc != SQLITE_DONE) err = db_fail(c->db, msg, msglen, "stats");
+    sqlite3_reset(st);
+    if (err) sy_store_stats_free(res);
+out:
+    reader_give(s, c);
+    return err;
+}
+
+const sy_store_vtable_t sy_store_sqlite = {
+    .name = "sqlite",
+    .scheme = "sqlite",
+    .caps = SY_STORE_CAP_LOGS | SY_STORE_CAP_APPDATA | SY_STORE_CAP_ATOMIC_BATCH |
+            SY_STORE_CAP_DEDUP_ON_WRITE | SY_STORE_CAP_EXACT_PERCENTILES,
+    .open = s_open,
+    .close = s_close,
+    .migrate = s_migrate,
+    .write_batch = s_write_batch,
+    .query_logs = s_query_logs,
+    .get_log = s_get_log,
+    .query_stats = s_query_stats,
+};

@@ -1,0 +1,86 @@
+/* Backend registry and the helpers every backend shares (cursor text, messages, frees). */
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const sy_store_vtable_t *const sy_store_backends[] = {&sy_store_sqlite, NULL};
+
+sy_err_t sy_store_fail(sy_err_t err, char *msg, size_t msglen, const char *fmt, ...)
+{
+    if (msg && msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msglen, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+sy_err_t sy_store_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg, size_t msglen)
+{
+    const char *url = conf->url ? conf->url : "";
+    for (size_t i = 0; sy_store_backends[i]; i++) {
+        const sy_store_vtable_t *vt = sy_store_backends[i];
+        size_t n = strlen(vt->scheme);
+        if (strncmp(url, vt->scheme, n) == 0 && url[n] == ':')
+            return vt->open(conf, out, msg, msglen);
+    }
+    /* never echo the URL: it may carry a password */
+    return sy_store_fail(SY_ERR_CONFIG, msg, msglen, "store: unknown URL scheme (known: sqlite)");
+}
+
+sy_err_t sy_store_open_migrated(const sy_store_conf_t *conf, sy_store_t **out, char *msg,
+                                size_t msglen)
+{
+    sy_store_t *s = NULL;
+    sy_err_t err = sy_store_open(conf, &s, msg, msglen);
+    if (err) return err;
+    err = s->vt->migrate(s, NULL, msg, msglen);
+    if (err) {
+        s->vt->close(s);
+        return err;
+    }
+    *out = s;
+    return SY_OK;
+}
+
+void sy_store_log_page_free(sy_log_page_t *page)
+{
+    for (size_t i = 0; i < page->n; i++)
+        sy_log_record_free(page->rows[i]);
+    free(page->rows);
+    memset(page, 0, sizeof(*page));
+}
+
+void sy_store_stats_free(sy_stats_result_t *res)
+{
+    for (size_t i = 0; i < res->n; i++)
+        free(res->rows[i].group);
+    free(res->rows);
+    memset(res, 0, sizeof(*res));
+}
+
+/* "<t_us>.<uuid>": the (time, id) of the last row returned. Opaque to API clients. */
+void sy_store_cursor_format(char out[SY_STORE_CURSOR_MAX], int64_t t_us, const char *id)
+{
+    snprintf(out, SY_STORE_CURSOR_MAX, "%" PRId64 ".%s", t_us, id);
+}
+
+bool sy_store_cursor_parse(const char *cursor, int64_t *t_us, char id[SY_UUID_STRLEN + 1])
+{
+    const char *dot = strchr(cursor, '.');
+    if (!dot || dot == cursor || dot - cursor > 18) return false;
+    int64_t t = 0;
+    for (const char *p = cursor; p < dot; p++) {
+        if (*p < '0' || *p > '9') return false;
+        t = t * 10 + (*p - '0');
+    }
+    if (!sy_log_uuid_valid(dot + 1, strlen(dot + 1))) return false;
+    *t_us = t;
+    memcpy(id, dot + 1, SY_UUID_STRLEN + 1);
+    return true;
+}

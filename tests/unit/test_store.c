@@ -1,0 +1,871 @@
+/* Store CONFORMANCE suite: written against store.h only, so every backend runs the same cases.
+ * A backend joins by adding a target (its vtable + a function that hands out a fresh, empty
+ * database per case) to targets[] below; PostgreSQL/ClickHouse targets will start their
+ * servers on loopback in the target's setup. Here: SQLite, one file per case in a temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/migrations.h"
+#include "store/store.h"
+
+/* ---- targets ------------------------------------------------------------------------------ */
+
+typedef struct target {
+    const char *name;
+    const sy_store_vtable_t *vt;
+    /* Fills conf with the open arguments of a fresh, empty database. */
+    void (*fresh)(struct target *t, sy_store_conf_t *conf);
+    const size_t *n_migrations; /* the backend's migration list length = newest version */
+    int latest;
+    char dir[256];
+    char url[64];
+    int seq;
+} target_t;
+
+static void sqlite_fresh(target_t *t, sy_store_conf_t *conf)
+{
+    if (!t->dir[0]) {
+        snprintf(t->dir, sizeof(t->dir), "/tmp/sy-store-test-XXXXXX");
+        assert_non_null(mkdtemp(t->dir));
+    }
+    snprintf(t->url, sizeof(t->url), "sqlite:case-%d.db", ++t->seq);
+    *conf = (sy_store_conf_t){.url = t->url, .data_dir = t->dir};
+}
+
+static target_t targets[] = {
+    {.name = "sqlite",
+     .vt = &sy_store_sqlite,
+     .fresh = sqlite_fresh,
+     .n_migrations = &sy_store_migrations_sqlite_count},
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+#define MSG char msg[SY_STORE_MSGLEN] = ""
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        sy_err_t e_ = (call);                                                                      \
+        if (e_) fail_msg("%s -> %d: %s", #call, e_, msg);                                          \
+    } while (0)
+
+static sy_store_t *open_migrated(const sy_store_vtable_t *vt, const sy_store_conf_t *conf)
+{
+    MSG;
+    sy_store_t *s = NULL;
+    OK(vt->open(conf, &s, msg, sizeof(msg)));
+    int v = 0;
+    OK(vt->migrate(s, &v, msg, sizeof(msg)));
+    return s;
+}
+
+static const char *const models[] = {"gpt-4o", "claude-sonnet", "gemini-flash"};
+static const char *const providers[] = {"openai", "anthropic", "gemini"};
+#define T0 1700000000000000LL /* a base wall-clock time in µs */
+
+typedef struct dataset {
+    sy_log_record_t **r;
+    size_t n;
+} dataset_t;
+
+/* Deterministic, varied records: NULLs, unicode, big bodies, tags, metadata, every status.
+ * Record i is received at T0 + (i / 2) * 1000 µs: pairs share a time, so (time, id) order is
+ * exercised. */
+static sy_log_record_t *make_record(size_t i, size_t big_every)
+{
+    char reqid[32], key[16], user[16], errmsg[128], meta[96], conv[24];
+    sy_str_t tags[3];
+    char tagbuf[3][24];
+    sy_log_record_t r;
+    sy_log_record_init(&r);
+    sy_uuid_v7(r.id);
+    snprintf(reqid, sizeof(reqid), "req-%zu", i);
+    r.request_id = sy_str_c(reqid);
+    r.attempt = 1 + (int)(i % 3 == 2);
+    r.t_received_us = T0 + (int64_t)(i / 2) * 1000;
+    r.t_upstream_start_us = r.t_received_us + 50;
+    r.latency_us = 1000 + (int64_t)((i * 7919) % 100000);
+    r.t_end_us = r.t_received_us + r.latency_us;
+    if (i % 5 != 4) { /* some rows never got a first token */
+        r.ttft_us = 100 + (int64_t)((i * 104729) % 5000);
+        r.t_first_token_us = r.t_received_us + r.ttft_us;
+    }
+    r.overhead_us = 30 + (int64_t)(i % 50);
+    r.model = sy_str_c(models[i % 3]);
+    r.provider = sy_str_c(providers[(i / 3) % 3]);
+    r.upstream_model = i % 4 ? sy_str_c(models[i % 3]) : SY_STR_NULL;
+    r.deployment = SY_STR_LIT("dep-1");
+    r.status = i % 10 == 3   ? SY_LOG_STATUS_ERROR
+               : i % 10 == 7 ? SY_LOG_STATUS_TIMEOUT
+               : i % 25 == 1 ? SY_LOG_STATUS_CANCELLED
+                             : SY_LOG_STATUS_OK;
+    if (r.status != SY_LOG_STATUS_CANCELLED)
+        r.http_status = r.status == SY_LOG_STATUS_OK      ? 200
+                        : r.status == SY_LOG_STATUS_ERROR ? 502
+                                                          : 504;
+    if (r.status == SY_LOG_STATUS_ERROR) {
+        r.error_type = SY_STR_LIT("upstream_error");
+        snprintf(errmsg, sizeof(errmsg), "échec amont n°%zu — 上游错误 🚀 needle-%zu", i, i % 13);
+        r.error_message = sy_str_c(errmsg);
+    }
+    if (i % 6 != 5) {
+        r.input_tokens = 100 + (int64_t)i;
+        r.output_tokens = (int64_t)(i % 400);
+        r.cached_read_tokens = i % 2 ? 64 : 0;
+        r.cache_write_tokens = i % 3 ? SY_LOG_UNKNOWN : 12;
+        r.reasoning_tokens = i % 8 ? SY_LOG_UNKNOWN : 33;
+        r.usage_source = i % 9 ? SY_LOG_USAGE_PROVIDER : SY_LOG_USAGE_ESTIMATED;
+    }
+    r.cost_nanousd = i % 4 == 0 ? SY_LOG_UNKNOWN : (int64_t)i * 1234567 % 99999999;
+    snprintf(key, sizeof(key), "key-%zu", i % 5);
+    r.key_id = sy_str_c(key);
+    if (i % 7) {
+        snprintf(user, sizeof(user), "user-%zu", i % 4);
+        r.user_id = sy_str_c(user);
+    }
+    r.team_id = i % 2 ? SY_STR_LIT("team-ä") : SY_STR_NULL;
+    if (i % 3 == 0) {
+        snprintf(conv, sizeof(conv), "conv-%zu", i / 3);
+        r.conversation_id = sy_str_c(conv);
+        r.message_id = SY_STR_LIT("msg-1");
+    }
+    r.experiment = i % 11 == 0 ? SY_STR_LIT("exp") : SY_STR_NULL;
+    r.variant = i % 11 == 0 ? SY_STR_LIT("B") : SY_STR_NULL;
+    r.n_tags = (uint32_t)(i % 4);
+    for (uint32_t k = 0; k < r.n_tags; k++) {
+        snprintf(tagbuf[k], sizeof(tagbuf[k]), k == 1 ? "tag \"%u\" ü" : "t%u", (unsigned)k);
+        tags[k] = sy_str_c(tagbuf[k]);
+    }
+    r.tags = tags;
+    if (i % 2 == 0) {
+        snprintf(meta, sizeof(meta), "{\"user\":\"u%zu\",\"nested\":{\"a\":[1,2]},\"s\":\"é\"}", i);
+        r.metadata = sy_str_c(meta);
+    }
+    /* bodies: 1 KB usually, a big one every big_every rows, NULL sometimes */
+    size_t blen = big_every && i % big_every == 0 ? (size_t)300 * 1024 : 1024;
+    char *req = malloc(blen), *resp = malloc(blen);
+    for (size_t k = 0; k < blen; k++) {
+        req[k] = (char)('a' + (k + i) % 26);
+        resp[k] = (char)('A' + (k * 3 + i) % 26);
+    }
+    int n = snprintf(req, blen, "{\"q\":\"Grüße, мир, 世界 %zu needle-%zu\"", i, i % 13);
+    req[n] = ' ';
+    r.request_body = sy_str(req, blen);
+    r.response_body = i % 9 == 8 ? SY_STR_NULL : sy_str(resp, blen);
+    r.request_size = (int64_t)blen * (i % 10 == 0 ? 3 : 1);
+    r.request_truncated = i % 10 == 0;
+    r.response_size = r.response_body.ptr ? (int64_t)blen : SY_LOG_UNKNOWN;
+    sy_log_record_t *c = sy_log_record_clone(&r);
+    free(req);
+    free(resp);
+    return c;
+}
+
+static dataset_t make_dataset(size_t n, size_t big_every)
+{
+    dataset_t d = {calloc(n, sizeof(sy_log_record_t *)), n};
+    for (size_t i = 0; i < n; i++)
+        d.r[i] = make_record(i, big_every);
+    return d;
+}
+
+static void free_dataset(dataset_t *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        sy_log_record_free(d->r[i]);
+    free(d->r);
+}
+
+static void write_all(const sy_store_vtable_t *vt, sy_store_t *s, const dataset_t *d)
+{
+    MSG;
+    OK(vt->write_batch(s, (const sy_log_record_t *const *)d->r, d->n, msg, sizeof(msg)));
+}
+
+static void assert_str_same(sy_str_t a, sy_str_t b, const char *what)
+{
+    if ((a.ptr == NULL) != (b.ptr == NULL)) fail_msg("%s: NULL mismatch", what);
+    if (a.len != b.len) fail_msg("%s: length %zu vs %zu", what, a.len, b.len);
+    if (a.len && memcmp(a.ptr, b.ptr, a.len)) fail_msg("%s: bytes differ", what);
+}
+
+static void assert_record_same(const sy_log_record_t *a, const sy_log_record_t *b, bool bodies)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->parent_id, b->parent_id);
+    assert_int_equal(a->attempt, b->attempt);
+    assert_int_equal(a->t_received_us, b->t_received_us);
+    assert_int_equal(a->t_upstream_start_us, b->t_upstream_start_us);
+    assert_int_equal(a->t_first_token_us, b->t_first_token_us);
+    assert_int_equal(a->t_end_us, b->t_end_us);
+    assert_int_equal(a->latency_us, b->latency_us);
+    assert_int_equal(a->ttft_us, b->ttft_us);
+    assert_int_equal(a->overhead_us, b->overhead_us);
+    assert_int_equal(a->status, b->status);
+    assert_int_equal(a->http_status, b->http_status);
+    assert_int_equal(a->input_tokens, b->input_tokens);
+    assert_int_equal(a->output_tokens, b->output_tokens);
+    assert_int_equal(a->cached_read_tokens, b->cached_read_tokens);
+    assert_int_equal(a->cache_write_tokens, b->cache_write_tokens);
+    assert_int_equal(a->reasoning_tokens, b->reasoning_tokens);
+    assert_int_equal(a->usage_source, b->usage_source);
+    assert_int_equal(a->cost_nanousd, b->cost_nanousd);
+    assert_int_equal(a->request_truncated, b->request_truncated);
+    assert_int_equal(a->response_truncated, b->response_truncated);
+    assert_int_equal(a->request_size, b->request_size);
+    assert_int_equal(a->response_size, b->response_size);
+    assert_str_same(a->request_id, b->request_id, "request_id");
+    assert_str_same(a->model, b->model, "model");
+    assert_str_same(a->provider, b->provider, "provider");
+    assert_str_same(a->upstream_model, b->upstream_model, "upstream_model");
+    assert_str_same(a->deployment, b->deployment, "deployment");
+    assert_str_same(a->error_type, b->error_type, "error_type");
+    assert_str_same(a->error_message, b->error_message, "error_message");
+    assert_str_same(a->key_id, b->key_id, "key_id");
+    assert_str_same(a->user_id, b->user_id, "user_id");
+    assert_str_same(a->team_id, b->team_id, "team_id");
+    assert_str_same(a->conversation_id, b->conversation_id, "conversation_id");
+    assert_str_same(a->message_id, b->message_id, "message_id");
+    assert_str_same(a->experiment, b->experiment, "experiment");
+    assert_str_same(a->variant, b->variant, "variant");
+    assert_str_same(a->metadata, b->metadata, "metadata");
+    assert_int_equal(a->n_tags, b->n_tags);
+    for (uint32_t i = 0; i < a->n_tags; i++)
+        assert_str_same(a->tags[i], b->tags[i], "tag");
+    if (bodies) {
+        assert_str_same(a->request_body, b->request_body, "request_body");
+        assert_str_same(a->response_body, b->response_body, "response_body");
+    } else {
+        assert_null(b->request_body.ptr);
+        assert_null(b->response_body.ptr);
+    }
+}
+
+/* (time, id) order, as query_logs promises */
+static int cmp_time_id(const void *x, const void *y)
+{
+    const sy_log_record_t *a = *(sy_log_record_t *const *)x, *b = *(sy_log_record_t *const *)y;
+    if (a->t_received_us != b->t_received_us) return a->t_received_us < b->t_received_us ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+typedef bool (*pred_t)(const sy_log_record_t *r, const void *arg);
+
+/* Pages through query_logs with `limit` and checks that the rows are exactly the dataset's rows
+ * matching pred, each once, in (time, id) order (asc or desc). Returns the number of rows. */
+static size_t check_listing(const sy_store_vtable_t *vt, sy_store_t *s, const dataset_t *d,
+                            const sy_log_filter_t *f, size_t limit, pred_t pred, const void *arg)
+{
+    MSG;
+    sy_log_record_t **want = malloc((d->n + 1) * sizeof(*want));
+    size_t nw = 0;
+    for (size_t i = 0; i < d->n; i++)
+        if (!pred || pred(d->r[i], arg)) want[nw++] = d->r[i];
+    qsort(want, nw, sizeof(*want), cmp_time_id);
+    size_t got = 0;
+    char cursor[SY_STORE_CURSOR_MAX] = "";
+    for (int pages = 0;; pages++) {
+        sy_log_page_t page;
+        OK(vt->query_logs(s, f, cursor, limit, &page, msg, sizeof(msg)));
+        assert_true(page.n <= limit);
+        for (size_t k = 0; k < page.n; k++, got++) {
+            assert_true(got < nw);
+            const sy_log_record_t *w = want[f->ascending ? got : nw - 1 - got];
+            if (strcmp(w->id, page.rows[k]->id))
+                fail_msg("row %zu: want %s got %s", got, w->id, page.rows[k]->id);
+            assert_record_same(w, page.rows[k], false);
+        }
+        strcpy(cursor, page.next_cursor);
+        bool more = page.next_cursor[0] != '\0';
+        if (more) assert_int_equal(page.n, limit);
+        sy_store_log_page_free(&page);
+        if (!more) break;
+        assert_true(pages < 100000);
+    }
+    assert_int_equal(got, nw);
+    free(want);
+    return got;
+}
+
+static size_t count_rows(const sy_store_vtable_t *vt, sy_store_t *s)
+{
+    MSG;
+    sy_log_filter_t f = {0};
+    char cursor[SY_STORE_CURSOR_MAX] = "";
+    size_t n = 0;
+    for (;;) {
+        sy_log_page_t page;
+        OK(vt->query_logs(s, &f, cursor, SY_STORE_LOGS_MAX_LIMIT, &page, msg, sizeof(msg)));
+        n += page.n;
+        strcpy(cursor, page.next_cursor);
+        sy_store_log_page_free(&page);
+        if (!cursor[0]) return n;
+    }
+}
+
+/* ---- conformance cases -------------------------------------------------------------------- */
+
+static void c_migrations_idempotent(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = NULL;
+    int v = -1;
+    OK(t->vt->open(&conf, &s, msg, sizeof(msg)));
+    OK(t->vt->migrate(s, &v, msg, sizeof(msg)));
+    assert_int_equal(v, t->latest);
+    OK(t->vt->migrate(s, &v, msg, sizeof(msg)));
+    assert_int_equal(v, t->latest);
+    t->vt->close(s);
+    s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(10, 0);
+    write_all(t->vt, s, &d);
+    OK(t->vt->migrate(s, &v, msg, sizeof(msg)));
+    assert_int_equal(v, t->latest);
+    assert_int_equal(count_rows(t->vt, s), 10);
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
+static void c_migrations_stepwise(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    /* an older binary creates the database; the current one upgrades it */
+    for (int limit = 1; limit <= t->latest; limit++) {
+        conf.schema_limit = limit;
+        sy_store_t *s = NULL;
+        int v = -1;
+        OK(t->vt->open(&conf, &s, msg, sizeof(msg)));
+        OK(t->vt->migrate(s, &v, msg, sizeof(msg)));
+        assert_int_equal(v, limit);
+        t->vt->close(s);
+    }
+}
+
+static void c_newer_schema_refused(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(3, 0);
+    write_all(t->vt, s, &d);
+    t->vt->close(s);
+    /* a binary that knows one migration fewer must refuse, change nothing, and say why */
+    conf.schema_limit = t->latest - 1;
+    s = NULL;
+    OK(t->vt->open(&conf, &s, msg, sizeof(msg)));
+    int v = -7;
+    assert_int_equal(t->vt->migrate(s, &v, msg, sizeof(msg)), SY_ERR_STORE_SCHEMA);
+    assert_int_equal(v, -7);
+    char want[64];
+    snprintf(want, sizeof(want), "schema version %d, newer than this binary knows (%d)", t->latest,
+             t->latest - 1);
+    if (!strstr(msg, want)) fail_msg("message lacks '%s': %s", want, msg);
+    t->vt->close(s);
+    /* sy_store_open_migrated refuses the same way; the data is intact for the newer binary */
+    s = NULL;
+    assert_int_equal(sy_store_open_migrated(&conf, &s, msg, sizeof(msg)), SY_ERR_STORE_SCHEMA);
+    assert_null(s);
+    conf.schema_limit = 0;
+    s = open_migrated(t->vt, &conf);
+    assert_int_equal(count_rows(t->vt, s), 3);
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
+static void c_batch_roundtrip(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(1000, 97);
+    write_all(t->vt, s, &d);
+    /* every row with its bodies, field by field */
+    for (size_t i = 0; i < d.n; i++) {
+        sy_log_record_t *got = NULL;
+        OK(t->vt->get_log(s, d.r[i]->id, &got, msg, sizeof(msg)));
+        assert_record_same(d.r[i], got, true);
+        sy_log_record_free(got);
+    }
+    /* and the listing without bodies */
+    sy_log_filter_t f = {0};
+    check_listing(t->vt, s, &d, &f, 1000, NULL, NULL);
+    /* writing the same batch again (spool replay) adds nothing */
+    write_all(t->vt, s, &d);
+    assert_int_equal(count_rows(t->vt, s), 1000);
+    /* an empty batch is fine */
+    OK(t->vt->write_batch(s, NULL, 0, msg, sizeof(msg)));
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
+static void c_get_log_missing(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    sy_log_record_t *got = NULL;
+    assert_int_equal(
+        t->vt->get_log(s, "0190aaaa-0000-7000-8000-000000000000", &got, msg, sizeof(msg)),
+        SY_ERR_NOT_FOUND);
+    assert_null(got);
+    t->vt->close(s);
+}
+
+typedef struct fspec {
+    sy_log_filter_t f;
+} fspec_t;
+
+static bool str_is(sy_str_t s, const char *c)
+{
+    return c ? sy_str_eq_c(s, c) && s.ptr : true;
+}
+
+static bool contains_ci(sy_str_t hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (!hay.ptr) return false;
+    for (size_t i = 0; i + n <= hay.len; i++)
+        if (strncasecmp(hay.ptr + i, needle, n) == 0) return true;
+    return false;
+}
+
+/* The reference implementation of sy_log_filter_t. */
+static bool match_filter(const sy_log_record_t *r, const void *arg)
+{
+    const sy_log_filter_t *f = arg;
+    if (f->from_us && r->t_received_us < f->from_us) return false;
+    if (f->to_us && r->t_received_us >= f->to_us) return false;
+    if (!str_is(r->model, f->model) || !str_is(r->provider, f->provider) ||
+        !str_is(r->key_id, f->key_id) || !str_is(r->user_id, f->user_id))
+        return false;
+    if (f->has_status && r->status != f->status) return false;
+    if (f->text && !contains_ci(r->request_body, f->text) &&
+        !contains_ci(r->response_body, f->text) && !contains_ci(r->error_message, f->text))
+        return false;
+    return true;
+}
+
+static void c_filters(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(600, 0);
+    write_all(t->vt, s, &d);
+    sy_log_filter_t cases[] = {
+        {.from_us = T0 + 50 * 1000, .to_us = T0 + 120 * 1000},
+        {.from_us = T0 + 290 * 1000},
+        {.to_us = T0 + 3 * 1000},
+        {.model = "claude-sonnet"},
+        {.provider = "gemini"},
+        {.has_status = true, .status = SY_LOG_STATUS_OK},
+        {.has_status = true, .status = SY_LOG_STATUS_ERROR},
+        {.has_status = true, .status = SY_LOG_STATUS_TIMEOUT},
+        {.has_status = true, .status = SY_LOG_STATUS_CANCELLED},
+        {.key_id = "key-3"},
+        {.user_id = "user-2"},
+        {.text = "NEEDLE-7\""}, /* in request bodies only (the quote follows in the JSON) */
+        {.text = "上游错误"},   /* in error messages only */
+        {.text = "100%_\\"},    /* LIKE metacharacters are literal: matches nothing */
+        {.model = "gpt-4o",
+         .provider = "openai",
+         .has_status = true,
+         .status = SY_LOG_STATUS_OK,
+         .from_us = T0 + 10 * 1000,
+         .to_us = T0 + 250 * 1000,
+         .ascending = true},
+        {.key_id = "key-1", .user_id = "user-1", .text = "needle-1"},
+        {.model = "no-such-model"},
+    };
+    size_t nonempty = 0;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        size_t n = check_listing(t->vt, s, &d, &cases[c], 1000, match_filter, &cases[c]);
+        nonempty += n > 0;
+        cases[c].ascending = !cases[c].ascending;
+        check_listing(t->vt, s, &d, &cases[c], 1000, match_filter, &cases[c]);
+    }
+    assert_int_equal(nonempty, sizeof(cases) / sizeof(cases[0]) - 2);
+    /* a malformed cursor and a bad limit are the caller's fault */
+    sy_log_filter_t f = {0};
+    sy_log_page_t page;
+    assert_int_equal(t->vt->query_logs(s, &f, "garbage", 10, &page, msg, sizeof(msg)),
+                     SY_ERR_INVALID_REQUEST);
+    assert_int_equal(t->vt->query_logs(s, &f, NULL, 0, &page, msg, sizeof(msg)),
+                     SY_ERR_INVALID_REQUEST);
+    assert_int_equal(
+        t->vt->query_logs(s, &f, NULL, SY_STORE_LOGS_MAX_LIMIT + 1, &page, msg, sizeof(msg)),
+        SY_ERR_INVALID_REQUEST);
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
+static void c_pagination(target_t *t)
+{
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(1000, 0);
+    write_all(t->vt, s, &d);
+    size_t limits[] = {1, 2, 37, 500, 999, 1000};
+    for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+        sy_log_filter_t f = {.ascending = k % 2};
+        if (limits[k] == 1) f.model = "gpt-4o"; /* keep the 1-row-page case short */
+        check_listing(t->vt, s, &d, &f, limits[k], match_filter, &f);
+    }
+    sy_log_filter_t f = {.provider = "openai", .has_status = true, .status = SY_LOG_STATUS_OK};
+    check_listing(t->vt, s, &d, &f, 13, match_filter, &f);
+    f.ascending = true;
+    check_listing(t->vt, s, &d, &f, 13, match_filter, &f);
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
+/* ---- stats -------------------------------------------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t nearest_rank(int64_t *v, size_t n, double p)
+{
+    if (!n) return SY_LOG_UNKNOWN;
+    qsort(v, n, sizeof(*v), cmp_i64);
+    size_t rank = (size_t)ceil(p / 100.0 * (double)n);
+    return v[rank ? rank - 1 : 0];
+}
+
+static sy_str_t group_of(const sy_log_record_t *r, sy_stats_group_t g)
+{
+    switch (g) {
+    case SY_STATS_GROUP_MODEL:
+        return r->model;
+    case SY_STATS_GROUP_PROVIDER:
+        return r->provider;
+    case SY_STATS_GROUP_KEY:
+        return r->key_id;
+    default:
+        return SY_STR_NULL;
+    }
+}
+
+/* Recomputes one result row from the dataset and compares every figure. */
+static void check_stats_row(const dataset_t *d, const sy_stats_query_t *q,
+                            const sy_stats_row_t *row)
+{
+    int64_t *lat = malloc(d->n * sizeof(int64_t)), *ttft = malloc(d->n * sizeof(int64_t));
+    size_t nl = 0, nt = 0;
+    int64_t count = 0, errors = 0, in = 0, out = 0, cost = SY_LOG_UNKNOWN, cost_unknown = 0;
+    int64_t tok_ok = 0, lat_ok = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        const sy_log_record_t *r = d->r[i];
+        int64_t t = r->t_received_us;
+        if (t < q->from_us || t >= q->to_us || t - t % q->bucket_us != row->bucket_start_us)
+            continue;
+        sy_str_t g = group_of(r, q->group_by);
+        if ((g.ptr == NULL) != (row->group == NULL)) continue;
+        if (g.ptr && !sy_str_eq_c(g, row->group)) continue;
+        count++;
+        if (r->status != SY_LOG_STATUS_OK) errors++;
+        if (r->latency_us >= 0) lat[nl++] = r->latency_us;
+        if (r->ttft_us >= 0) ttft[nt++] = r->ttft_us;
+        if (r->input_tokens >= 0) in += r->input_tokens;
+        if (r->output_tokens >= 0) out += r->output_tokens;
+        if (r->status == SY_LOG_STATUS_OK && r->output_tokens >= 0 && r->latency_us >= 0) {
+            tok_ok += r->output_tokens;
+            lat_ok += r->latency_us;
+        }
+        if (r->cost_nanousd >= 0)
+            cost = (cost < 0 ? 0 : cost) + r->cost_nanousd;
+        else
+            cost_unknown++;
+    }
+    assert_true(count > 0); /* empty cells are never returned */
+    assert_int_equal(row->count, count);
+    assert_int_equal(row->errors, errors);
+    assert_true(fabs(row->error_rate - (double)errors / (double)count) < 1e-9);
+    assert_int_equal(row->input_tokens, in);
+    assert_int_equal(row->output_tokens, out);
+    assert_int_equal(row->cost_nanousd, cost);
+    assert_int_equal(row->cost_unknown, cost_unknown);
+    double tps = lat_ok ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
+    assert_true(fabs(row->tokens_per_s - tps) <= 1e-6 * (tps + 1));
+    assert_int_equal(row->latency_p50_us, nearest_rank(lat, nl, 50));
+    assert_int_equal(row->latency_p95_us, nearest_rank(lat, nl, 95));
+    assert_int_equal(row->latency_p99_us, nearest_rank(lat, nl, 99));
+    assert_int_equal(row->ttft_p50_us, nearest_rank(ttft, nt, 50));
+    assert_int_equal(row->ttft_p95_us, nearest_rank(ttft, nt, 95));
+    free(lat);
+    free(ttft);
+}
+
+static void c_stats(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(1000, 0);
+    write_all(t->vt, s, &d);
+    /* T0 is a multiple of 100 ms; from/to cut buckets at both ends */
+    sy_stats_query_t qs[] = {
+        {T0, T0 + 500 * 1000, 100 * 1000, SY_STATS_GROUP_NONE},
+        {T0 + 7000, T0 + 333 * 1000, 50 * 1000, SY_STATS_GROUP_MODEL},
+        {T0, T0 + 1000 * 1000, 1000 * 1000, SY_STATS_GROUP_PROVIDER},
+        {T0 - 5000, T0 + 100 * 1000, 20 * 1000, SY_STATS_GROUP_KEY},
+    };
+    for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+        sy_stats_result_t res;
+        OK(t->vt->query_stats(s, &qs[k], &res, msg, sizeof(msg)));
+        int64_t total = 0;
+        for (size_t i = 0; i < res.n; i++) {
+            check_stats_row(&d, &qs[k], &res.rows[i]);
+            total += res.rows[i].count;
+            if (i) { /* sorted by (bucket, group), NULL group first */
+                const sy_stats_row_t *a = &res.rows[i - 1], *b = &res.rows[i];
+                assert_true(a->bucket_start_us < b->bucket_start_us ||
+                            (a->bucket_start_us == b->bucket_start_us && b->group &&
+                             (!a->group || strcmp(a->group, b->group) < 0)));
+            }
+        }
+        int64_t want = 0;
+        for (size_t i = 0; i < d.n; i++)
+            want += d.r[i]->t_received_us >= qs[k].from_us && d.r[i]->t_received_us < qs[k].to_us;
+        assert_int_equal(total, want);
+        assert_true(res.n > 0);
+        sy_store_stats_free(&res);
+    }
+    /* an empty range gives no rows; bad queries are refused */
+    sy_stats_result_t res;
+    sy_stats_query_t empty = {T0 + 2000000000, T0 + 2000001000, 1000, SY_STATS_GROUP_NONE};
+    OK(t->vt->query_stats(s, &empty, &res, msg, sizeof(msg)));
+    assert_int_equal(res.n, 0);
+    sy_store_stats_free(&res);
+    sy_stats_query_t bad[] = {
+        {T0, T0, 1000, SY_STATS_GROUP_NONE},
+        {T0, T0 + 1000, 0, SY_STATS_GROUP_NONE},
+        {T0, T0 + 100000000, 1, SY_STATS_GROUP_NONE},
+    };
+    for (size_t k = 0; k < 3; k++)
+        assert_int_equal(t->vt->query_stats(s, &bad[k], &res, msg, sizeof(msg)),
+                         SY_ERR_INVALID_REQUEST);
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
+static void c_cost_null(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    /* bucket A: every cost unknown; bucket B: one free (0) and one unknown; C: known only */
+    int64_t costs[] = {SY_LOG_UNKNOWN, SY_LOG_UNKNOWN, 0, SY_LOG_UNKNOWN, 5, 7};
+    sy_log_record_t *recs[6];
+    for (int i = 0; i < 6; i++) {
+        sy_log_record_t r;
+        sy_log_record_init(&r);
+        sy_uuid_v7(r.id);
+        r.t_received_us = T0 + (i / 2) * 1000000;
+        r.model = SY_STR_LIT("m");
+        r.cost_nanousd = costs[i];
+        recs[i] = sy_log_record_clone(&r);
+    }
+    OK(t->vt->write_batch(s, (const sy_log_record_t *const *)recs, 6, msg, sizeof(msg)));
+    for (int i = 0; i < 6; i++) { /* NULL stays NULL, 0 stays 0 */
+        sy_log_record_t *got = NULL;
+        OK(t->vt->get_log(s, recs[i]->id, &got, msg, sizeof(msg)));
+        assert_int_equal(got->cost_nanousd, costs[i]);
+        assert_int_equal(got->input_tokens, SY_LOG_UNKNOWN);
+        assert_int_equal(got->latency_us, SY_LOG_UNKNOWN);
+        assert_int_equal(got->usage_source, SY_LOG_USAGE_NONE);
+        assert_null(got->request_body.ptr);
+        sy_log_record_free(got);
+    }
+    sy_stats_query_t q = {T0, T0 + 3000000, 1000000, SY_STATS_GROUP_NONE};
+    sy_stats_result_t res;
+    OK(t->vt->query_stats(s, &q, &res, msg, sizeof(msg)));
+    assert_int_equal(res.n, 3);
+    assert_int_equal(res.rows[0].cost_nanousd, SY_LOG_UNKNOWN);
+    assert_int_equal(res.rows[0].cost_unknown, 2);
+    assert_int_equal(res.rows[1].cost_nanousd, 0);
+    assert_int_equal(res.rows[1].cost_unknown, 1);
+    assert_int_equal(res.rows[2].cost_nanousd, 12);
+    assert_int_equal(res.rows[2].cost_unknown, 0);
+    assert_int_equal(res.rows[0].latency_p50_us, SY_LOG_UNKNOWN); /* no latency known */
+    assert_true(res.rows[0].tokens_per_s == 0.0);
+    sy_store_stats_free(&res);
+    for (int i = 0; i < 6; i++)
+        sy_log_record_free(recs[i]);
+    t->vt->close(s);
+}
+
+typedef struct conc {
+    target_t *t;
+    sy_store_t *s;
+    dataset_t *d;
+    size_t batch;
+    volatile int done;
+    int reader_errors;
+    size_t max_seen;
+} conc_t;
+
+static void *writer_main(void *arg)
+{
+    conc_t *c = arg;
+    char msg[SY_STORE_MSGLEN];
+    for (size_t i = 0; i < c->d->n; i += c->batch)
+        if (c->t->vt->write_batch(c->s, (const sy_log_record_t *const *)c->d->r + i, c->batch, msg,
+                                  sizeof(msg)))
+            c->reader_errors += 1000;
+    c->done = 1;
+    return NULL;
+}
+
+static void *reader_main(void *arg)
+{
+    conc_t *c = arg;
+    char msg[SY_STORE_MSGLEN];
+    size_t last = 0;
+    while (!c->done) {
+        /* counts only grow, and a batch is never seen half-written */
+        sy_stats_query_t q = {T0, T0 + 10000000000LL, 10000000000LL, SY_STATS_GROUP_NONE};
+        sy_stats_result_t res;
+        if (c->t->vt->query_stats(c->s, &q, &res, msg, sizeof(msg))) {
+            c->reader_errors++;
+            continue;
+        }
+        size_t n = res.n ? (size_t)res.rows[0].count : 0;
+        sy_store_stats_free(&res);
+        if (n < last || n % c->batch) c->reader_errors++;
+        last = n;
+        sy_log_filter_t f = {.model = "gpt-4o"};
+        sy_log_page_t page;
+        if (c->t->vt->query_logs(c->s, &f, NULL, 50, &page, msg, sizeof(msg)))
+            c->reader_errors++;
+        else
+            sy_store_log_page_free(&page);
+    }
+    c->max_seen = last;
+    return NULL;
+}
+
+static void c_concurrent(target_t *t)
+{
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(3000, 0);
+    conc_t c = {.t = t, .s = s, .d = &d, .batch = 100};
+    pthread_t w, r[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&r[i], NULL, reader_main, &c);
+    pthread_create(&w, NULL, writer_main, &c);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_join(r[i], NULL);
+    assert_int_equal(c.reader_errors, 0);
+    assert_int_equal(count_rows(t->vt, s), d.n);
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
+/* ---- the table and the runner --------------------------------------------------------------- */
+
+typedef struct conformance_case {
+    const char *name;
+    void (*fn)(target_t *t);
+} conformance_case_t;
+
+static const conformance_case_t cases[] = {
+    {"migrations_idempotent", c_migrations_idempotent},
+    {"migrations_stepwise", c_migrations_stepwise},
+    {"newer_schema_refused", c_newer_schema_refused},
+    {"batch_roundtrip_1000", c_batch_roundtrip},
+    {"get_log_missing", c_get_log_missing},
+    {"filters", c_filters},
+    {"pagination", c_pagination},
+    {"stats", c_stats},
+    {"cost_null", c_cost_null},
+    {"concurrent_writer_readers", c_concurrent},
+};
+#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+
+typedef struct run {
+    target_t *t;
+    const conformance_case_t *c;
+} run_t;
+
+static void run_case(void **state)
+{
+    run_t *r = *state;
+    r->c->fn(r->t);
+}
+
+/* Not backend-specific, but store-level: URL scheme dispatch and cursor text. */
+static void registry_and_cursor(void **state)
+{
+    char msg[SY_STORE_MSGLEN];
+    sy_store_t *s = NULL;
+    sy_store_conf_t conf = {.url = "mysql://u:secret@h/db"};
+    assert_int_equal(sy_store_open(&conf, &s, msg, sizeof(msg)), SY_ERR_CONFIG);
+    assert_null(strstr(msg, "secret"));
+    char cur[SY_STORE_CURSOR_MAX], id[SY_UUID_STRLEN + 1];
+    int64_t tt;
+    sy_store_cursor_format(cur, 1700000000000001, "0190aaaa-0000-7000-8000-00000000000f");
+    assert_true(sy_store_cursor_parse(cur, &tt, id));
+    assert_int_equal(tt, 1700000000000001);
+    assert_string_equal(id, "0190aaaa-0000-7000-8000-00000000000f");
+    assert_false(sy_store_cursor_parse("1.abc", &tt, id));
+    assert_false(sy_store_cursor_parse(".0190aaaa-0000-7000-8000-00000000000f", &tt, id));
+    assert_false(sy_store_cursor_parse("99999999999999999999.0190aaaa-0000-7000-8000-00000000000f",
+                                       &tt, id));
+    assert_true(sy_store_backends[0] == &sy_store_sqlite);
+}
+
+int main(void)
+{
+    size_t nt = sizeof(targets) / sizeof(targets[0]);
+    struct CMUnitTest *tests = calloc(nt * N_CASES + 1, sizeof(*tests));
+    run_t *runs = calloc(nt * N_CASES, sizeof(*runs));
+    char(*names)[96] = calloc(nt * N_CASES, sizeof(*names));
+    size_t n = 0;
+    for (size_t i = 0; i < nt; i++) {
+        targets[i].latest = (int)*targets[i].n_migrations;
+        for (size_t k = 0; k < N_CASES; k++, n++) {
+            runs[n] = (run_t){&targets[i], &cases[k]};
+            snprintf(names[n], sizeof(names[n]), "%s/%s", targets[i].name, cases[k].name);
+            tests[n] = (struct CMUnitTest){names[n], run_case, NULL, NULL, &runs[n]};
+        }
+    }
+    tests[n++] = (struct CMUnitTest){"registry_and_cursor", registry_and_cursor, NULL, NULL, NULL};
+    int rc = _cmocka_run_group_tests("store_conformance", tests, n, NULL, NULL);
+    for (size_t i = 0; i < nt; i++) {
+        if (targets[i].dir[0]) {
+            char cmd[320];
+            snprintf(cmd, sizeof(cmd), "rm -rf '%s'", targets[i].dir);
+            if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", targets[i].dir);
+        }
+    }
+    free(tests);
+    free(runs);
+    free(names);
+    return rc;
+}

@@ -83,12 +83,13 @@ struct sy_redact {
     "(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})(?![A-Za-z0-9\\x80-\\xff-]|\\.[A-Za-z0-9])"
 
 /* 13-19 digits, first digit 2-6 (Mastercard 2-series, Amex/Diners/JCB, Visa, Mastercard,
- * Discover/UnionPay/Maestro), contiguous or in the printed groupings 4-4-4-4(-3) / 4-6-5;
+ * Discover/UnionPay/Maestro), contiguous or in the printed groupings 4-4-4-4(-3) / 4-6-5
+ * (a grouped number must not continue with another separated digit group on either side);
  * Luhn is checked by callout 1. */
 #define RE_CARD                                                                                    \
-    "(?<![A-Za-z0-9_-]|[0-9][ -])(?=[2-6])(?>[0-9]{13,19}+"                                        \
-    "|[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{1,4}(?:[ -][0-9]{3})?"                             \
-    "|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})(?![A-Za-z0-9_]|[ -][0-9])"
+    "(?<![A-Za-z0-9_-])(?=[2-6])(?>[0-9]{13,19}+(?![A-Za-z0-9_])"                                  \
+    "|(?<![0-9][ -])(?:[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{1,4}(?:[ -][0-9]{3})?"            \
+    "|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})(?![A-Za-z0-9_]|[ -][0-9]))"
 
 /* Area 000, 666 and 900-999, group 00 and serial 0000 are never issued. */
 #define RE_SSN                                                                                     \

@@ -60,13 +60,13 @@ struct sy_redact {
 };
 
 /* ---- pattern text ---------------------------------------------------------------------- */
+// clang-format off
 
 /* Secret formats. Each is self-contained (no capture groups) because the Bearer rule reuses
  * them in a negative lookahead. */
 #define RE_ANTHROPIC "(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}+"
 /* Random keys contain a digit; slugs like sk-some-long-descriptive-name usually do not. */
-#define RE_OPENAI                                                                                  \
-    "(?<![A-Za-z0-9_-])sk-(?!ant-)(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}+"
+#define RE_OPENAI "(?<![A-Za-z0-9_-])sk-(?!ant-)(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}+"
 #define RE_SY_KEY "(?<![A-Za-z0-9_-])sy-[A-Za-z0-9_-]{43,}+"
 #define RE_AWS "(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"
 #define RE_JWT "(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}+\\.[A-Za-z0-9_-]++\\.[A-Za-z0-9_-]*+"
@@ -74,7 +74,8 @@ struct sy_redact {
  * alone); "%s" is the lookahead that leaves tokens of a more specific enabled secret format
  * to that pattern. \K keeps the word "Bearer " in the output. */
 #define RE_BEARER_FMT                                                                              \
-    "(?<![A-Za-z0-9_])(?i:bearer)[ \\t]++\\K%s(?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{8,}+=*+"
+    "(?<![A-Za-z0-9_])(?i:bearer)[ \\t]++\\K%s"                                                     \
+    "(?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{8,}+=*+"
 
 #define EM_LOCAL "A-Za-z0-9_%+\\x80-\\xff-"
 #define EM_LABEL "[A-Za-z0-9\\x80-\\xff](?:[A-Za-z0-9\\x80-\\xff-]{0,61}[A-Za-z0-9\\x80-\\xff])?"
@@ -115,12 +116,20 @@ struct sy_redact {
  * times like 12:30:45 and MAC addresses have neither. */
 #define RE_IPV6                                                                                    \
     "(?<![A-Za-z0-9_:.])(?=[0-9A-Fa-f]{0,4}:)(?=[0-9A-Fa-f:]*[0-9])(?:"                            \
-    "(?:" H ":){6}" IPV4 "|::(?:[Ff]{4}(?::0{1,4})?:)?" IPV4 "|(?:" H ":){1,4}:" IPV4               \
-    "|(?:" H ":){7}" H "|(?:" H ":){1,7}:"                                                         \
-    "|(?:" H ":){1,6}:" H "|(?:" H ":){1,5}(?::" H "){1,2}"                                        \
-    "|(?:" H ":){1,4}(?::" H "){1,3}|(?:" H ":){1,3}(?::" H "){1,4}"                               \
-    "|(?:" H ":){1,2}(?::" H "){1,5}|" H ":(?::" H "){1,6}|:(?:(?::" H "){1,7}|:)"                 \
+    "(?:" H ":){6}" IPV4                                                                           \
+    "|::(?:[Ff]{4}(?::0{1,4})?:)?" IPV4                                                            \
+    "|(?:" H ":){1,4}:" IPV4                                                                       \
+    "|(?:" H ":){7}" H                                                                             \
+    "|(?:" H ":){1,7}:"                                                                            \
+    "|(?:" H ":){1,6}:" H                                                                          \
+    "|(?:" H ":){1,5}(?::" H "){1,2}"                                                              \
+    "|(?:" H ":){1,4}(?::" H "){1,3}"                                                              \
+    "|(?:" H ":){1,3}(?::" H "){1,4}"                                                              \
+    "|(?:" H ":){1,2}(?::" H "){1,5}"                                                              \
+    "|" H ":(?::" H "){1,6}"                                                                       \
+    "|:(?:(?::" H "){1,7}|:)"                                                                      \
     ")(?![A-Za-z0-9_:]|\\.[0-9])"
+// clang-format on
 
 static const struct {
     const char *name;
@@ -281,8 +290,8 @@ static bool build_builtin(sy_redact_t *r, const sy_redact_conf_t *conf, char *er
             /* Leave "Bearer sk-ant-..." to the key pattern when that one is on. */
             sbuf_t ex = {0};
             sb_add(&ex, "");
-            static const int specific[] = {SY_REDACT_ANTHROPIC, SY_REDACT_OPENAI,
-                                           SY_REDACT_SY_KEY, SY_REDACT_AWS, SY_REDACT_JWT};
+            static const int specific[] = {SY_REDACT_ANTHROPIC, SY_REDACT_OPENAI, SY_REDACT_SY_KEY,
+                                           SY_REDACT_AWS, SY_REDACT_JWT};
             for (size_t j = 0; j < sizeof specific / sizeof specific[0]; j++) {
                 if (conf->builtin[specific[j]] == SY_REDACT_OFF) continue;
                 sb_add(&ex, ex.len ? "|" : "(?!");
@@ -339,8 +348,7 @@ sy_redact_t *sy_redact_new(const sy_redact_conf_t *conf, char *err, size_t errle
     for (size_t i = 0; i < conf->ncustom; i++)
         want_key |= conf->custom[i].mode == SY_REDACT_HASH;
     if (want_key && !conf->hmac_key_set) {
-        snprintf(err, errlen, "redaction: hash mode needs a %d-byte HMAC key",
-                 SY_REDACT_KEY_BYTES);
+        snprintf(err, errlen, "redaction: hash mode needs a %d-byte HMAC key", SY_REDACT_KEY_BYTES);
         return NULL;
     }
 
@@ -363,8 +371,8 @@ sy_redact_t *sy_redact_new(const sy_redact_conf_t *conf, char *err, size_t errle
         } else {
             size_t k = 0;
             for (; c->name[k] && k < sizeof label - 1; k++)
-                label[k] = (char)(c->name[k] >= 'a' && c->name[k] <= 'z' ? c->name[k] - 32
-                                                                        : c->name[k]);
+                label[k] =
+                    (char)(c->name[k] >= 'a' && c->name[k] <= 'z' ? c->name[k] - 32 : c->name[k]);
             label[k] = '\0';
         }
         set_pattern(&r->pat[r->npat], c->name, label, c->mode);

@@ -98,7 +98,7 @@ static void emails(void **state)
         "first.last@xn--bcher-kva.example",
     };
     static const char *const fp[] = {
-        "a@b",     "user@localhost", "lodash@4.17.21",      "npm i react@18.2.0",
+        "a@b",     "user@localhost", "lodash@4.17.21",        "npm i react@18.2.0",
         "foo@bar", "@media screen",  "git tag v1@2024-01-01",
     };
     CHECK(r, "[EMAIL]", tp, fp);
@@ -112,10 +112,9 @@ static void cards(void **state)
 {
     sy_redact_t *r = make_default();
     static const char *const tp[] = {
-        "4111111111111111",     "4111 1111 1111 1111", "4111-1111-1111-1111",
-        "5500 0000 0000 0004",  "378282246310005",     "3782 822463 10005",
-        "6011111111111117",     "2223000048400011",    "4222222222222",
-        "4111111111111111110",  "4111 1111 1111 1111 110",
+        "4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111",     "5500 0000 0000 0004",
+        "378282246310005",  "3782 822463 10005",   "6011111111111117",        "2223000048400011",
+        "4222222222222",    "4111111111111111110", "4111 1111 1111 1111 110",
     };
     static const char *const fp[] = {
         "4111111111111112",      /* Luhn fails */
@@ -138,8 +137,8 @@ static void ssns(void **state)
     sy_redact_t *r = make_default();
     static const char *const tp[] = {"123-45-6789", "078-05-1120", "665-01-0001", "899-99-9999"};
     static const char *const fp[] = {
-        "000-12-3456", "666-12-3456", "900-12-3456", "999-12-3456", "123-00-4567",
-        "123-45-0000", "123456789",   "123-45-67890", "2023-01-15", "x123-45-6789",
+        "000-12-3456", "666-12-3456", "900-12-3456",  "999-12-3456", "123-00-4567",
+        "123-45-0000", "123456789",   "123-45-67890", "2023-01-15",  "x123-45-6789",
     };
     CHECK(r, "[SSN]", tp, fp);
     sy_redact_free(r);
@@ -149,17 +148,17 @@ static void phones(void **state)
 {
     sy_redact_t *r = make_default();
     static const char *const tp[] = {
-        "+1 415 555 2671", "+14155552671", "+44 20 7183 8750", "+49 (30) 1234567",
-        "(415) 555-2671",  "415-555-2671", "415.555.2671",     "415 555 2671",
+        "+1 415 555 2671", "+14155552671",      "+44 20 7183 8750", "+49 (30) 1234567",
+        "(415) 555-2671",  "415-555-2671",      "415.555.2671",     "415 555 2671",
         "1-800-555-0199",  "+33 1 42 68 53 00",
     };
     static const char *const fp[] = {
-        "4155552671",       /* unformatted 10 digits: an order id as far as we know */
-        "+123",             /* too short */
+        "4155552671",        /* unformatted 10 digits: an order id as far as we know */
+        "+123",              /* too short */
         "+1234567890123456", /* 16 digits: over E.164 */
-        "123-456-7890",     /* area code cannot start with 1 */
-        "415-155-2671",     /* exchange cannot start with 1 */
-        "x+12345678",       /* arithmetic */
+        "123-456-7890",      /* area code cannot start with 1 */
+        "415-155-2671",      /* exchange cannot start with 1 */
+        "x+12345678",        /* arithmetic */
         "2024-01-15",
         "415-555-26710",
         "3.14159.2653",
@@ -174,8 +173,9 @@ static void ipv4(void **state)
     static const char *const tp[] = {"10.0.0.1", "192.168.1.254", "255.255.255.255", "8.8.8.8",
                                      "0.0.0.0"};
     static const char *const fp[] = {
-        "1.2.3.4.5",  "256.1.1.1",    "10.0.19045.3803", "192.168.1",
-        "01.02.03.04", "Chrome/120.0.6099.109", "v1.2.3.4", "1.2.3.4a",
+        "1.2.3.4.5", "256.1.1.1",   "10.0.19045.3803",
+        "192.168.1", "01.02.03.04", "Chrome/120.0.6099.109",
+        "v1.2.3.4",  "1.2.3.4a",
     };
     CHECK(r, "[IPV4]", tp, fp);
     assert_string_equal(red(r, "connect 10.0.0.1:8080 now"), "connect [IPV4]:8080 now");
@@ -198,8 +198,8 @@ static void ipv6(void **state)
         "1::",
     };
     static const char *const fp[] = {
-        "12:30:45", "12:30:45.123", "::",       "a::b",     "dead::beef",
-        "Foo::bar", "std::io",      "00:1a:2b:3c:4d:5e", "1:2:3", "1::2::3",
+        "12:30:45", "12:30:45.123",      "::",    "a::b",    "dead::beef", "Foo::bar",
+        "std::io",  "00:1a:2b:3c:4d:5e", "1:2:3", "1::2::3",
     };
     CHECK(r, "[IPV6]", tp, fp);
     assert_string_equal(red(r, "ping fe80::1%eth0"), "ping [IPV6]%eth0");
@@ -216,7 +216,9 @@ static void secrets(void **state)
         "sk-svcacct-Zx9_Yw8-Vu7Ts6Rq5Po4Nm3Lk2Ji1",
     };
     static const char *const openai_fp[] = {
-        "sk-learn", "task-management-system-design-v2-final", "sk-this-is-a-long-descriptive-slug",
+        "sk-learn",
+        "task-management-system-design-v2-final",
+        "sk-this-is-a-long-descriptive-slug",
         "sk-short123",
     };
     CHECK(r, "[OPENAI_KEY]", openai, openai_fp);
@@ -239,13 +241,14 @@ static void secrets(void **state)
         "aWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", /* alg none: empty signature */
     };
-    static const char *const jwt_fp[] = {"eyJhbGciOiJIUzI1NiJ9", "eyJ.foo.bar", "heyJhbGciOiJIUzI1.a.b"};
+    static const char *const jwt_fp[] = {"eyJhbGciOiJIUzI1NiJ9", "eyJ.foo.bar",
+                                         "heyJhbGciOiJIUzI1.a.b"};
     CHECK(r, "[JWT]", jwt, jwt_fp);
 
     static const char *const sy[] = {"sy-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCDe",
                                      "sy-0123456789012345678901234567890123456789012345678901"};
-    static const char *const sy_fp[] = {"sy-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCD", "easy-going",
-                                        "sy-config"};
+    static const char *const sy_fp[] = {"sy-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCD",
+                                        "easy-going", "sy-config"};
     CHECK(r, "[SWITCHYARD_KEY]", sy, sy_fp);
     sy_redact_free(r);
 }

@@ -21,7 +21,9 @@
 /* What happens to a match. The zero value is MASK, so a zeroed config masks everything. */
 typedef enum sy_redact_mode {
     SY_REDACT_MASK = 0, /* replaced by its label: "[EMAIL]" */
-    SY_REDACT_HASH,     /* replaced by label + keyed hash: "[EMAIL:3f2a9c1b8e7d6a54]" */
+    SY_REDACT_HASH,     /* replaced by label + keyed hash: "[EMAIL:3f2a9c1b8e7d6a54]": 8 bytes of
+                         * keyed BLAKE2b over the normalized value, in hex; equal values give
+                         * equal hashes under one key, so rows still join */
     SY_REDACT_OFF,      /* not looked for at all (costs nothing) */
 } sy_redact_mode_t;
 
@@ -44,8 +46,8 @@ typedef enum sy_redact_builtin {
 
 #define SY_REDACT_MAX_CUSTOM 32
 #define SY_REDACT_MAX_PATTERNS (SY_REDACT__BUILTIN_COUNT + SY_REDACT_MAX_CUSTOM)
-#define SY_REDACT_KEY_BYTES 32 /* HMAC-SHA-256 key */
-#define SY_REDACT_HASH_HEX 16  /* hex digits of the truncated HMAC shown in hash mode */
+#define SY_REDACT_KEY_BYTES 32 /* key of the keyed hash (BLAKE2b, libsodium crypto_generichash) */
+#define SY_REDACT_HASH_HEX 16  /* hex digits of the 8-byte keyed hash shown in hash mode */
 
 /* A pattern from config. Strings are only read during sy_redact_new (copied). */
 typedef struct sy_redact_custom {
@@ -64,8 +66,8 @@ typedef struct sy_redact_conf {
     /* Required when any pattern is in hash mode. Keep it secret and stable: hashes join across
      * rows only while the key is the same; with the key, short values (SSNs, phone numbers)
      * can be recovered by brute force. */
-    unsigned char hmac_key[SY_REDACT_KEY_BYTES];
-    bool hmac_key_set;
+    unsigned char hash_key[SY_REDACT_KEY_BYTES];
+    bool hash_key_set;
     /* PCRE2 match limit per search for custom patterns (0 = 1,000,000): a runaway regex makes
      * sy_redact_apply fail instead of spinning. */
     uint32_t match_limit;

@@ -302,8 +302,8 @@ static void hash_mode(void **state)
     for (int i = 0; i < SY_REDACT__BUILTIN_COUNT; i++)
         c.builtin[i] = SY_REDACT_HASH;
     for (int i = 0; i < SY_REDACT_KEY_BYTES; i++)
-        c.hmac_key[i] = (unsigned char)i;
-    c.hmac_key_set = true;
+        c.hash_key[i] = (unsigned char)i;
+    c.hash_key_set = true;
     sy_redact_t *r = make(&c);
 
     char a[128], b[128];
@@ -332,7 +332,7 @@ static void hash_mode(void **state)
 
     /* Another key: other hashes. */
     snprintf(a, sizeof a, "%s", red(r, "alice@example.com"));
-    c.hmac_key[0] ^= 1;
+    c.hash_key[0] ^= 1;
     sy_redact_t *r2 = make(&c);
     snprintf(b, sizeof b, "%s", red(r2, "alice@example.com"));
     assert_string_not_equal(a, b);
@@ -341,7 +341,7 @@ static void hash_mode(void **state)
     sy_redact_free(r);
 
     /* Hash mode without a key is a configuration error. */
-    c.hmac_key_set = false;
+    c.hash_key_set = false;
     char err[256];
     assert_null(sy_redact_new(&c, err, sizeof err));
     assert_non_null(strstr(err, "key"));
@@ -373,7 +373,7 @@ static void custom_patterns(void **state)
         {.name = "example", .regex = "example"},
         {.name = "long", .regex = "zed@example\\.com and more"},
     };
-    sy_redact_conf_t c = {.custom = cu, .ncustom = N(cu), .hmac_key_set = true};
+    sy_redact_conf_t c = {.custom = cu, .ncustom = N(cu), .hash_key_set = true};
     sy_redact_t *r = make(&c);
     assert_string_equal(red(r, "order ORD-123456 shipped"), "order [ORDER_ID] shipped");
     assert_string_equal(red(r, "order ORD-1234567 shipped"), "order ORD-1234567 shipped");

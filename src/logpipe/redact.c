@@ -1,21 +1,24 @@
 /* PII and secret redaction (see redact.h and docs/internals/REDACTION.md).
  *
  * DESIGN
- * - The enabled built-in patterns are joined into ONE alternation, each alternative in its own
- *   capture group, compiled once with JIT: one scan of the input finds the leftmost built-in
- *   match, and the number of the highest group that is set (pcre2_match's return value - 1)
- *   says which pattern it was. Patterns carry their own boundary assertions (lookbehind /
- *   lookahead) so that no pattern matches the tail or head of a longer token.
+ * - One JIT-compiled regex per enabled pattern. Joining them all into one alternation (each in
+ *   its own capture group, rc - 1 naming the winner; the code still supports groups) was
+ *   measured at 18 us/KB against 2.6 us/KB split: an alternation loses PCRE2's per-pattern
+ *   start optimizations and tries every alternative at every position. Patterns carry their
+ *   own boundary assertions so that none matches the tail or head of a longer token.
+ * - Patterns that need a rarer byte close to their start (e-mail '@' within 64 bytes; SSN '-',
+ *   IPv4 '.' within 3; IPv6 ':' within 4) are run only in the windows before such bytes, with
+ *   PCRE2's offset limit capping where a match may start.
  * - Checks a regex cannot express cheaply run as PCRE2 callouts right after the alternative's
  *   group closes: the Luhn check for cards (callout 1) and the digit count of international
  *   phone numbers (callout 2). A failing callout makes PCRE2 backtrack into the next
  *   alternative, so a Luhn-invalid order id can still be found by another pattern at the same
- *   position. The callout needs no per-call state, so the match context is shared read-only.
- * - Custom patterns are compiled separately (their own groups and backreferences must keep
- *   their numbers) and merged with the built-in scan: each regex keeps its next match; the
- *   leftmost wins (then the longest, then the lowest regex index); regexes whose pending match
- *   starts inside the replaced span search again from its end. Each regex thus scans the input
- *   about once.
+ *   position. The callout needs no per-call state; the match context is copied per call only
+ *   because the offset limit lives in it.
+ * - The regexes (built-in, then custom: their own groups and backreferences keep their
+ *   numbers) are merged: each keeps its next match; the leftmost wins (then the longest, then
+ *   the lowest regex index); regexes whose pending match starts inside the replaced span search
+ *   again from its end. Each regex thus scans the input about once.
  * - Byte mode (no PCRE2_UTF): any input is valid; nothing is UTF-checked. */
 #include "logpipe/redact.h"
 

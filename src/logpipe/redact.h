@@ -84,16 +84,17 @@ typedef struct sy_redact_stats {
 
 typedef struct sy_redact sy_redact_t;
 
-/* Compiles the enabled patterns (built-ins in one JIT-compiled alternation, each custom pattern
- * on its own). Returns NULL and writes a one-line message to err on a bad custom regex (with the
- * pattern name and offset), too many custom patterns, a missing name, or hash mode without a key.
- * Call at start, from any thread. */
+/* Compiles the enabled patterns with JIT (one regex per built-in pattern, one per custom
+ * pattern; a pattern in off mode is not compiled into the scan). Returns NULL and writes a one-line
+ * message to err on a bad custom regex (with the pattern name and offset), too many custom
+ * patterns, a missing name, or hash mode without a key. Call at start, from any thread. */
 sy_redact_t *sy_redact_new(const sy_redact_conf_t *conf, char *err, size_t errlen);
 void sy_redact_free(sy_redact_t *r);
 
 /* Appends the redacted form of in[0..len) to out. Any thread; r is not modified.
- * Scanning is one pass over the input per compiled regex; where matches overlap, the one that
- * starts first wins, then the longer one, then built-ins before custom patterns.
+ * Each compiled regex scans the input about once (e-mail, SSN, IPv4 and IPv6 only around the
+ * bytes '@', '-', '.', ':'); where matches overlap, the one that starts first wins, then the
+ * longer one, then the lower stats index (built-ins in enum order, then custom patterns).
  * Returns:
  *   SY_OK
  *   SY_ERR_TOO_LARGE  the output reached out->max: out holds a redacted prefix (never half a

@@ -27,7 +27,11 @@
  * The stream translator is a small state machine: one content block open at a time (text,
  * thinking or tool_use); a new kind of delta closes the open block and starts the next index.
  * finish_reason closes the open block; message_delta + message_stop wait for [DONE] (OpenAI's
- * usage chunk comes after the finish_reason chunk) or for sy_messages_stream_finish(). */
+ * usage chunk comes after the finish_reason chunk) or for sy_messages_stream_finish().
+ *
+ * The public functions first try the fast paths of messages_fastpath.c (plain text requests,
+ * replies and chunks, without a JSON tree); the jansson code below (the *_slow functions) runs
+ * when they decline and stays the reference: the fast paths must produce its exact bytes. */
 #include "api/messages_fmt.h"
 
 #include <jansson.h>

@@ -27,7 +27,11 @@
  * The stream translator is a small state machine: one content block open at a time (text,
  * thinking or tool_use); a new kind of delta closes the open block and starts the next index.
  * finish_reason closes the open block; message_delta + message_stop wait for [DONE] (OpenAI's
- * usage chunk comes after the finish_reason chunk) or for sy_messages_stream_finish(). */
+ * usage chunk comes after the finish_reason chunk) or for sy_messages_stream_finish().
+ *
+ * The public functions first try the fast paths of messages_fastpath.c (plain text requests,
+ * replies and chunks, without a JSON tree); the jansson code below (the *_slow functions) runs
+ * when they decline and stays the reference: the fast paths must produce its exact bytes. */
 #include "api/messages_fmt.h"
 
 #include <jansson.h>
@@ -38,6 +42,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "api/messages_int.h"
 #include "core/json.h"
 
 #define REQ_BODY_MAX (256u << 20) /* a translated request is at most a few % over the client's */
@@ -166,7 +171,7 @@ static sy_err_t put_anth_usage(sy_buf_t *b, const sy_fmt_usage_t *u)
                          (long long)nonneg(u->completion_tokens));
 }
 
-static const char *stop_reason(const char *finish, bool saw_tool)
+const char *sy_messages_stop_reason(const char *finish, bool saw_tool)
 {
     if (finish && strcmp(finish, "length") == 0) return "max_tokens";
     if (finish && strcmp(finish, "content_filter") == 0) return "refusal";
@@ -194,7 +199,7 @@ static sy_err_t invalid(sy_fmt_req_t *out, const char *param, const char *fmt, .
 
 /* Adds a name to out->warnings. Names can be client-chosen keys and the list ends up in an HTTP
  * header, so anything but [A-Za-z0-9_.-] is written as '_' and a name is cut at 40 bytes. */
-static void warn(sy_fmt_req_t *out, const char *name)
+void sy_messages_warn(sy_fmt_req_t *out, const char *name)
 {
     size_t have = strlen(out->warnings), n = strlen(name);
     if (n > 40) n = 40;
@@ -700,7 +705,7 @@ static sy_err_t translate_request(json_t *doc, sy_fmt_req_t *out, json_t *req)
     }
 
     v = json_object_get(doc, "top_k");
-    if (v && !json_is_null(v)) warn(out, "top_k");
+    if (v && !json_is_null(v)) sy_messages_warn(out, "top_k");
 
     v = json_object_get(doc, "metadata");
     if (v && !json_is_null(v)) {
@@ -730,7 +735,7 @@ static sy_err_t translate_request(json_t *doc, sy_fmt_req_t *out, json_t *req)
     if (v && !json_is_null(v)) {
         json_t *t = json_object_get(v, "type");
         if (!(json_is_string(t) && strcmp(json_string_value(t), "disabled") == 0))
-            warn(out, "thinking");
+            sy_messages_warn(out, "thinking");
     }
 
     const char *key;
@@ -739,12 +744,18 @@ static sy_err_t translate_request(json_t *doc, sy_fmt_req_t *out, json_t *req)
         bool known = false;
         for (size_t i = 0; i < sizeof known_fields / sizeof *known_fields && !known; i++)
             known = strcmp(key, known_fields[i]) == 0;
-        if (!known) warn(out, key);
+        if (!known) sy_messages_warn(out, key);
     }
     return SY_OK;
 }
 
 sy_err_t sy_messages_fmt_request(const char *body, size_t len, sy_fmt_req_t *out)
+{
+    if (sy_messages_fast_request(body, len, out)) return SY_OK; /* messages_fastpath.c */
+    return sy_messages_fmt_request_slow(body, len, out);
+}
+
+sy_err_t sy_messages_fmt_request_slow(const char *body, size_t len, sy_fmt_req_t *out)
 {
     out->body = NULL;
     out->len = 0;
@@ -840,6 +851,14 @@ static json_t *tool_use_block(const json_t *id, const json_t *fn, size_t i)
 sy_err_t sy_messages_fmt_response(const char *body, size_t len, const sy_fmt_resp_opts_t *o,
                                   sy_buf_t *out, sy_fmt_usage_t *usage)
 {
+    sy_err_t err;
+    if (sy_messages_fast_response(body, len, o, out, usage, &err)) return err;
+    return sy_messages_fmt_response_slow(body, len, o, out, usage);
+}
+
+sy_err_t sy_messages_fmt_response_slow(const char *body, size_t len, const sy_fmt_resp_opts_t *o,
+                                       sy_buf_t *out, sy_fmt_usage_t *usage)
+{
     sy_err_t err = SY_ERR_UPSTREAM_BROKEN;
     json_t *doc = json_loadb(body, len, 0, NULL), *msg = NULL;
     json_t *choices = json_object_get(doc, "choices");
@@ -891,8 +910,9 @@ sy_err_t sy_messages_fmt_response(const char *body, size_t len, const sy_fmt_res
 
     json_t *fr = json_object_get(choice, "finish_reason");
     const char *reason =
-        refused ? "refusal"
-                : stop_reason(json_is_string(fr) ? json_string_value(fr) : NULL, saw_tool);
+        refused
+            ? "refusal"
+            : sy_messages_stop_reason(json_is_string(fr) ? json_string_value(fr) : NULL, saw_tool);
 
     sy_fmt_usage_t u;
     read_usage(json_object_get(doc, "usage"), &u);
@@ -989,26 +1009,6 @@ void sy_messages_fmt_error(int status, const char *body, size_t len, sy_buf_t *o
 
 /* ---- stream --------------------------------------------------------------------------------- */
 
-enum block_kind { BLK_NONE, BLK_TEXT, BLK_THINKING, BLK_TOOL };
-
-struct sy_messages_stream {
-    char *id;      /* fallback id (o->id) */
-    char *model;   /* fallback model (o->model) */
-    bool started;  /* message_start sent */
-    bool finished; /* a finish_reason was seen */
-    bool over;     /* message_stop or an error event sent */
-    bool saw_tool;
-    char finish[32]; /* OpenAI finish_reason */
-    int next_index;  /* next Anthropic content block index */
-    enum block_kind open;
-    int open_index;
-    int open_tool;   /* OpenAI tool call index of the open tool_use block */
-    int *tool_block; /* OpenAI tool call index -> block index, -1 = not started */
-    int n_tools;
-    sy_fmt_usage_t usage;
-    sy_buf_t frames; /* frames of one call, appended to the caller's buffer at once */
-};
-
 sy_messages_stream_t *sy_messages_stream_new(const sy_fmt_resp_opts_t *o)
 {
     sy_messages_stream_t *s = sy_xcalloc(1, sizeof *s);
@@ -1026,6 +1026,7 @@ void sy_messages_stream_free(sy_messages_stream_t *s)
     free(s->id);
     free(s->model);
     free(s->tool_block);
+    free(s->tpl);
     sy_buf_dispose(&s->frames);
     free(s);
 }
@@ -1163,7 +1164,7 @@ static void message_end(sy_messages_stream_t *s)
     close_block(s);
     frame_begin(s, "message_delta");
     sy_buf_append_c(&s->frames, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
-    put_str(&s->frames, stop_reason(s->finished ? s->finish : NULL, s->saw_tool));
+    put_str(&s->frames, sy_messages_stop_reason(s->finished ? s->finish : NULL, s->saw_tool));
     sy_buf_append_c(&s->frames, ",\"stop_sequence\":null},\"usage\":");
     if (s->usage.prompt_tokens >= 0 || s->usage.completion_tokens >= 0)
         put_anth_usage(&s->frames, &s->usage);
@@ -1235,6 +1236,13 @@ static sy_err_t stream_chunk(sy_messages_stream_t *s, json_t *doc)
 }
 
 sy_err_t sy_messages_stream_event(sy_messages_stream_t *s, sy_str_t data, sy_buf_t *out)
+{
+    sy_err_t err;
+    if (sy_messages_fast_event(s, data, out, &err)) return err; /* messages_fastpath.c */
+    return sy_messages_stream_event_slow(s, data, out);
+}
+
+sy_err_t sy_messages_stream_event_slow(sy_messages_stream_t *s, sy_str_t data, sy_buf_t *out)
 {
     if (s->over) return SY_OK;
     if (sy_str_eq_c(data, "[DONE]")) {

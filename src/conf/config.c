@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -726,6 +727,118 @@ static bool walk_models(walk_t *w, sy_config_t *cfg, yaml_node_t *seq)
     return true;
 }
 
+/* "3", "0.075", "1.25e0" is refused: plain decimals only, at most 6 decimals, so the price is
+ * held exactly as pico-USD per token (USD per million tokens x 1e6). */
+static bool get_price(walk_t *w, yaml_node_t *n, const char *key, int64_t *out)
+{
+    const char *s = scalar(n);
+    if (!s || !*s) return fail(w, n, key, "expected USD per million tokens, e.g. 3 or 0.075");
+    int64_t whole = 0, frac = 0;
+    int fd = -1;
+    for (const char *p = s; *p; p++) {
+        if (*p == '.' && fd < 0) {
+            fd = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9')
+            return fail(w, n, key, "expected a plain decimal number of USD per million tokens");
+        if (fd >= 0) {
+            if (++fd > 6) return fail(w, n, key, "at most 6 decimals");
+            frac = frac * 10 + (*p - '0');
+        } else {
+            if (whole > 1000000000) return fail(w, n, key, "price too large");
+            whole = whole * 10 + (*p - '0');
+        }
+    }
+    for (int i = fd < 0 ? 0 : fd; i < 6; i++)
+        frac *= 10;
+    *out = whole * 1000000 + frac;
+    return true;
+}
+
+/* YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC. */
+static bool get_date(walk_t *w, yaml_node_t *n, const char *key, int64_t *out_us)
+{
+    const char *s = scalar(n);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int y, mo, d, h = 0, mi = 0, se = 0;
+    char z = 0;
+    int k = s ? sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &z) : 0;
+    bool ok = s && ((k == 3 && strlen(s) == 10) || (k == 7 && z == 'Z' && strlen(s) == 20));
+    if (!ok || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return fail(w, n, key, "expected a UTC date: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    time_t t = timegm(&tm);
+    if (t < 0) return fail(w, n, key, "date out of range");
+    *out_us = (int64_t)t * 1000000;
+    return true;
+}
+
+static bool walk_prices(walk_t *w, sy_config_t *cfg, yaml_node_t *seq)
+{
+    if (!seq || seq->type != YAML_SEQUENCE_NODE)
+        return fail(w, seq, "prices", "expected a list of prices");
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    cfg->prices = sy_xcalloc(n ? n : 1, sizeof *cfg->prices);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, seq->data.sequence.items.start[i]);
+        sy_price_t *pr = &cfg->prices[i];
+        cfg->n_prices = i + 1;
+        *pr = (sy_price_t){.input = -1, .output = -1, .cached_input = -1, .cache_write = -1};
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "prices[%zu]", i);
+        if (!expect_map(w, item, prefix)) return false;
+        pr->line = (int)item->start_mark.line + 1;
+        FOR_PAIRS(w, item, k, v)
+        {
+            char key[96];
+            snprintf(key, sizeof key, "%s.%s", prefix, k);
+            bool ok;
+            if (!strcmp(k, "model"))
+                ok = get_str(w, v, key, &pr->model);
+            else if (!strcmp(k, "provider"))
+                ok = get_str(w, v, key, &pr->provider);
+            else if (!strcmp(k, "from"))
+                ok = get_date(w, v, key, &pr->from_us);
+            else if (!strcmp(k, "input"))
+                ok = get_price(w, v, key, &pr->input);
+            else if (!strcmp(k, "output"))
+                ok = get_price(w, v, key, &pr->output);
+            else if (!strcmp(k, "cached_input"))
+                ok = get_price(w, v, key, &pr->cached_input);
+            else if (!strcmp(k, "cache_write"))
+                ok = get_price(w, v, key, &pr->cache_write);
+            else
+                ok = fail(w, v, key,
+                          "unknown key (model, provider, from, input, output, cached_input, "
+                          "cache_write)");
+            if (!ok) return false;
+        }
+        if (!pr->model) {
+            char key[64];
+            snprintf(key, sizeof key, "%s.model", prefix);
+            return fail(w, item, key, "required");
+        }
+        for (size_t j = 0; j < i; j++) {
+            const sy_price_t *o = &cfg->prices[j];
+            bool same_provider =
+                (!o->provider && !pr->provider) ||
+                (o->provider && pr->provider && !strcmp(o->provider, pr->provider));
+            if (same_provider && !strcmp(o->model, pr->model) && o->from_us == pr->from_us)
+                return fail(w, item, prefix,
+                            "a second price for '%s' from the same date (first at line %d)",
+                            pr->model, o->line);
+        }
+    }
+    return true;
+}
+
 static void set_defaults(sy_config_t *cfg)
 {
     cfg->listen_host = sy_xstrdup("127.0.0.1");
@@ -777,11 +890,13 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
             r = walk_server(&w, cfg, v);
         else if (!strcmp(k, "limits"))
             r = walk_limits(&w, cfg, v);
+        else if (!strcmp(k, "prices"))
+            r = walk_prices(&w, cfg, v);
         else if (!strcmp(k, "models")) {
             have_models = true;
             r = walk_models(&w, cfg, v);
         } else
-            r = fail(&w, v, k, "unknown top-level key (server, limits, models)");
+            r = fail(&w, v, k, "unknown top-level key (server, limits, models, prices)");
         if (!r) goto out;
     }
     if (!have_models || cfg->n_models == 0) {
@@ -843,6 +958,11 @@ void sy_config_free(sy_config_t *cfg)
         free(m->fallback_models);
     }
     free(cfg->models);
+    for (size_t i = 0; i < cfg->n_prices; i++) {
+        free(cfg->prices[i].provider);
+        free(cfg->prices[i].model);
+    }
+    free(cfg->prices);
     free(cfg->listen_host);
     free(cfg->path);
     free(cfg);

@@ -89,6 +89,20 @@ typedef struct sy_model_conf {
     int line;
 } sy_model_conf_t;
 
+/* A price: USD per million tokens, held exactly as pico-USD per token (6 decimals of USD per
+ * million tokens). -1 = unknown (the cost of usage that needs it is then unknown, never guessed).
+ */
+typedef struct sy_price {
+    char *provider;       /* NULL = any provider */
+    char *model;          /* upstream model id */
+    int64_t from_us;      /* effective from (UTC, µs since the epoch); 0 = always */
+    int64_t input;        /* uncached input tokens */
+    int64_t output;       /* output tokens, reasoning included */
+    int64_t cached_input; /* input read from the provider's cache */
+    int64_t cache_write;  /* input written to the provider's cache */
+    int line;
+} sy_price_t;
+
 typedef struct sy_config {
     char *path;
     char *listen_host; /* numeric IPv4/IPv6 address */
@@ -105,6 +119,8 @@ typedef struct sy_config {
     size_t max_upstream_error_bytes;
     sy_model_conf_t *models;
     size_t n_models;
+    sy_price_t *prices; /* `prices:`, in file order */
+    size_t n_prices;
 } sy_config_t;
 
 typedef struct sy_conf_err {

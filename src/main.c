@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "api/metrics.h"
 #include "conf/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -54,6 +55,7 @@ static sy_config_t *load_config(const char *path)
         return NULL;
     }
     sy_route_init(cfg);
+    sy_metrics_init(cfg);
     return cfg;
 }
 

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/messages_fmt.h"
+#include "api/metrics.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -32,6 +33,8 @@ typedef struct relay {
     bool convert_ended; /* an in-stream error was converted into Anthropic's error event */
     uv_timer_t *ka_timer;
     uint64_t last_data_ms;
+    uint64_t t_commit_us; /* our head went out (monotonic) */
+    uint64_t overhead_us;
     sy_sse_boundary_t boundary;
 } relay_t;
 
@@ -234,6 +237,8 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
                         : 0;
     uint64_t overhead = (r->attempts[0].t_start_us - c->req->t_complete_us) + prep +
                         (r->call.t_upstream_head_us ? now - r->call.t_upstream_head_us : 0);
+    c->t_commit_us = now;
+    c->overhead_us = overhead;
     char ov[24], attempts[2048], ra[24];
     sy_http_header_t h[8];
     size_t n = 0;
@@ -355,12 +360,34 @@ static void stream_error_event(relay_t *c, sy_err_t err, const char *detail)
     sy_buf_dispose(&b);
 }
 
+/* The metrics of one finished request (status 499: the client went away first). */
+static void account(relay_t *c, int status, sy_err_t err)
+{
+    sy_route_t *r = c->route;
+    uint64_t now = sy_clock_mono_us();
+    uint64_t total = now - c->req->t_complete_us;
+    uint64_t overhead = c->overhead_us;
+    if (!c->committed && r->n_attempts)
+        overhead = r->attempts[0].t_start_us - c->req->t_complete_us;
+    uint64_t ttfb = c->committed    ? c->t_commit_us - c->req->t_complete_us
+                    : status == 499 ? 0
+                                    : total;
+    sy_metrics_request(r->model, c->ingress == SY_FORMAT_ANTHROPIC, status,
+                       sy_metrics_error_of(status, err, c->committed), total, ttfb, overhead);
+}
+
 static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
 {
     relay_t *c = r->ctx;
     sy_http_req_t *req = c->req;
     req->on_abort = NULL;
     req->on_drain = NULL;
+    if (c->error_body)
+        account(c, c->up_status, SY_ERR_UPSTREAM_STATUS);
+    else if (c->committed || (c->convert && !err))
+        account(c, c->up_status, c->committed ? err : SY_OK);
+    else
+        account(c, sy_api_error_status(err), err);
     if (c->error_body) {
         send_upstream_error(c);
     } else if (!c->committed && c->convert && !err) {
@@ -426,6 +453,7 @@ static void on_client_abort(sy_http_req_t *req, void *ctx)
 {
     relay_t *c = ctx;
     sy_route_stop(c->route);
+    account(c, 499, SY_OK);
     release(c);
 }
 

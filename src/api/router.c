@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "api/metrics.h"
 #include "worker.h"
 
 static bool method_is(const sy_http_req_t *req, llhttp_method_t m)
@@ -35,6 +36,10 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
     if (p.len > 11 && memcmp(p.ptr, "/v1/models/", 11) == 0) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_api_models(req, w, sy_str(p.ptr + 11, p.len - 11));
+    }
+    if (sy_str_eq_c(p, "/metrics")) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_metrics(req, w);
     }
     if (sy_str_eq_c(p, "/healthz")) {
         if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD))

@@ -1,0 +1,229 @@
+/* See metrics.h. */
+#include "api/metrics.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "routing/route.h"
+#include "worker.h"
+
+/* Bucket upper bounds. Latency and time to first byte in seconds; overhead in µs. */
+static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                    1,     2.5,  5,     10,   30,  60,   300};
+#define N_LAT (sizeof lat_bounds / sizeof lat_bounds[0])
+static const uint64_t ov_bounds_us[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000};
+#define N_OV (sizeof ov_bounds_us / sizeof ov_bounds_us[0])
+
+enum { CLASS_2XX, CLASS_4XX, CLASS_5XX, CLASS_499, N_CLASS };
+static const char *const class_names[N_CLASS] = {"2xx", "4xx", "5xx", "499"};
+static const char *const ingress_names[2] = {"openai", "anthropic"};
+static const char *const error_names[SY_METRICS_ERR__COUNT] = {
+    "none",        "invalid_request", "rate_limit",  "auth",      "upstream",
+    "unreachable", "timeout",         "unavailable", "midstream", "cancelled",
+};
+
+typedef struct hist {
+    atomic_ullong buckets[N_LAT + 1]; /* cumulative at render time, per bucket here */
+    atomic_ullong sum_us;
+    atomic_ullong count;
+} hist_t;
+
+typedef struct model_metrics {
+    atomic_ullong requests[2][N_CLASS];
+    atomic_ullong errors[SY_METRICS_ERR__COUNT];
+    hist_t latency, ttfb;
+} model_metrics_t;
+
+static struct {
+    const sy_config_t *cfg;
+    model_metrics_t *models;
+    atomic_ullong overhead[N_OV + 1];
+    atomic_ullong overhead_sum_us, overhead_count;
+} M;
+
+void sy_metrics_init(const sy_config_t *cfg)
+{
+    free(M.models);
+    M.cfg = cfg;
+    M.models = sy_xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof *M.models);
+}
+
+static void observe(hist_t *h, uint64_t us)
+{
+    size_t i = 0;
+    while (i < N_LAT && (double)us > lat_bounds[i] * 1e6)
+        i++;
+    atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+sy_metrics_error_t sy_metrics_error_of(int status, sy_err_t err, bool committed)
+{
+    if (committed && err) return SY_METRICS_ERR_MIDSTREAM;
+    if (status == 499) return SY_METRICS_ERR_CANCELLED;
+    if (status < 400) return SY_METRICS_ERR_NONE;
+    if (err == SY_ERR_UPSTREAM_TIMEOUT || status == 504) return SY_METRICS_ERR_TIMEOUT;
+    if (err == SY_ERR_UPSTREAM_UNREACHABLE) return SY_METRICS_ERR_UNREACHABLE;
+    if (err == SY_ERR_UNAVAILABLE) return SY_METRICS_ERR_UNAVAILABLE;
+    if (status == 429) return SY_METRICS_ERR_RATE_LIMIT;
+    if (status == 401 || status == 403) return SY_METRICS_ERR_AUTH;
+    if (status >= 500) return SY_METRICS_ERR_UPSTREAM;
+    return SY_METRICS_ERR_INVALID_REQUEST;
+}
+
+void sy_metrics_request(const sy_model_conf_t *m, int ingress, int status, sy_metrics_error_t error,
+                        uint64_t duration_us, uint64_t ttfb_us, uint64_t overhead_us)
+{
+    if (!M.models || !m) return;
+    model_metrics_t *mm = &M.models[m - M.cfg->models];
+    int cls = status == 499   ? CLASS_499
+              : status >= 500 ? CLASS_5XX
+              : status >= 400 ? CLASS_4XX
+                              : CLASS_2XX;
+    atomic_fetch_add_explicit(&mm->requests[ingress ? 1 : 0][cls], 1, memory_order_relaxed);
+    if (error) atomic_fetch_add_explicit(&mm->errors[error], 1, memory_order_relaxed);
+    observe(&mm->latency, duration_us);
+    if (ttfb_us) observe(&mm->ttfb, ttfb_us);
+    size_t i = 0;
+    while (i < N_OV && overhead_us > ov_bounds_us[i])
+        i++;
+    atomic_fetch_add_explicit(&M.overhead[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.overhead_sum_us, overhead_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&M.overhead_count, 1, memory_order_relaxed);
+}
+
+/* ---- exposition ---- */
+
+static unsigned long long rd(atomic_ullong *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* A label value (model names and deployment ids from config), escaped as the format says. */
+static void label(sy_buf_t *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') sy_buf_append(b, "\\", 1);
+        if (*v == '\n') {
+            sy_buf_append_c(b, "\\n");
+            continue;
+        }
+        sy_buf_append(b, v, 1);
+    }
+}
+
+static void head(sy_buf_t *b, const char *name, const char *type, const char *help)
+{
+    sy_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void hist_lines(sy_buf_t *b, const char *name, const char *model, hist_t *h)
+{
+    unsigned long long cum = 0;
+    for (size_t i = 0; i <= N_LAT; i++) {
+        cum += rd(&h->buckets[i]);
+        sy_buf_printf(b, "%s_bucket{model=\"", name);
+        label(b, model);
+        if (i < N_LAT)
+            sy_buf_printf(b, "\",le=\"%g\"} %llu\n", lat_bounds[i], cum);
+        else
+            sy_buf_printf(b, "\",le=\"+Inf\"} %llu\n", cum);
+    }
+    sy_buf_printf(b, "%s_sum{model=\"", name);
+    label(b, model);
+    sy_buf_printf(b, "\"} %.6f\n", (double)rd(&h->sum_us) / 1e6);
+    sy_buf_printf(b, "%s_count{model=\"", name);
+    label(b, model);
+    sy_buf_printf(b, "\"} %llu\n", rd(&h->count));
+}
+
+void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
+{
+    const sy_config_t *cfg = w->cfg;
+    sy_buf_t b;
+    sy_buf_init(&b, 64u << 20);
+    head(&b, "switchyard_requests_total", "counter",
+         "Routed chat requests by model, ingress and status class (499: client went away).");
+    for (size_t i = 0; M.models && i < cfg->n_models; i++)
+        for (int g = 0; g < 2; g++)
+            for (int k = 0; k < N_CLASS; k++) {
+                sy_buf_append_c(&b, "switchyard_requests_total{model=\"");
+                label(&b, cfg->models[i].name);
+                sy_buf_printf(&b, "\",ingress=\"%s\",code=\"%s\"} %llu\n", ingress_names[g],
+                              class_names[k], rd(&M.models[i].requests[g][k]));
+            }
+    head(&b, "switchyard_errors_total", "counter",
+         "Failed routed requests by model and error type.");
+    for (size_t i = 0; M.models && i < cfg->n_models; i++)
+        for (int e = 1; e < SY_METRICS_ERR__COUNT; e++) {
+            sy_buf_append_c(&b, "switchyard_errors_total{model=\"");
+            label(&b, cfg->models[i].name);
+            sy_buf_printf(&b, "\",type=\"%s\"} %llu\n", error_names[e], rd(&M.models[i].errors[e]));
+        }
+    head(&b, "switchyard_request_duration_seconds", "histogram",
+         "Time from the request read to the response end, by model.");
+    for (size_t i = 0; M.models && i < cfg->n_models; i++)
+        hist_lines(&b, "switchyard_request_duration_seconds", cfg->models[i].name,
+                   &M.models[i].latency);
+    head(&b, "switchyard_time_to_first_byte_seconds", "histogram",
+         "Time from the request read to the first response byte, by model.");
+    for (size_t i = 0; M.models && i < cfg->n_models; i++)
+        hist_lines(&b, "switchyard_time_to_first_byte_seconds", cfg->models[i].name,
+                   &M.models[i].ttfb);
+    head(&b, "switchyard_gateway_overhead_seconds", "histogram",
+         "The gateway's own processing time per request (not waiting on the upstream).");
+    unsigned long long cum = 0;
+    for (size_t i = 0; i <= N_OV; i++) {
+        cum += rd(&M.overhead[i]);
+        if (i < N_OV)
+            sy_buf_printf(&b, "switchyard_gateway_overhead_seconds_bucket{le=\"%g\"} %llu\n",
+                          (double)ov_bounds_us[i] / 1e6, cum);
+        else
+            sy_buf_printf(&b, "switchyard_gateway_overhead_seconds_bucket{le=\"+Inf\"} %llu\n",
+                          cum);
+    }
+    sy_buf_printf(&b, "switchyard_gateway_overhead_seconds_sum %.6f\n",
+                  (double)rd(&M.overhead_sum_us) / 1e6);
+    sy_buf_printf(&b, "switchyard_gateway_overhead_seconds_count %llu\n", rd(&M.overhead_count));
+    head(&b, "switchyard_upstream_attempts_total", "counter",
+         "Upstream attempts by deployment and result.");
+    for (size_t i = 0; i < cfg->n_models; i++)
+        for (size_t j = 0; j < cfg->models[i].n_deployments; j++) {
+            const sy_deploy_conf_t *d = &cfg->models[i].deployments[j];
+            if (!d->state) continue;
+            for (int ok = 0; ok < 2; ok++) {
+                sy_buf_append_c(&b, "switchyard_upstream_attempts_total{deployment=\"");
+                label(&b, d->id);
+                sy_buf_printf(&b, "\",result=\"%s\"} %llu\n", ok ? "ok" : "failure",
+                              ok ? rd(&d->state->n_ok) : rd(&d->state->n_fail));
+            }
+        }
+    head(&b, "switchyard_deployment_inflight", "gauge", "Upstream attempts running now.");
+    for (size_t i = 0; i < cfg->n_models; i++)
+        for (size_t j = 0; j < cfg->models[i].n_deployments; j++) {
+            const sy_deploy_conf_t *d = &cfg->models[i].deployments[j];
+            if (!d->state) continue;
+            sy_buf_append_c(&b, "switchyard_deployment_inflight{deployment=\"");
+            label(&b, d->id);
+            sy_buf_printf(&b, "\"} %u\n", atomic_load(&d->state->inflight));
+        }
+    head(&b, "switchyard_deployment_cooling_down", "gauge",
+         "1 while a deployment is out of rotation after consecutive failures.");
+    for (size_t i = 0; i < cfg->n_models; i++)
+        for (size_t j = 0; j < cfg->models[i].n_deployments; j++) {
+            const sy_deploy_conf_t *d = &cfg->models[i].deployments[j];
+            if (!d->state) continue;
+            sy_buf_append_c(&b, "switchyard_deployment_cooling_down{deployment=\"");
+            label(&b, d->id);
+            sy_buf_printf(&b, "\"} %d\n", atomic_load(&d->state->open_until) ? 1 : 0);
+        }
+    char ov[24];
+    sy_http_header_t h;
+    sy_api_overhead_header(&h, ov, 0);
+    sy_http_res_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.base, b.len, &h, 1);
+    sy_buf_dispose(&b);
+}

@@ -1,0 +1,45 @@
+/* Process metrics and GET /metrics (Prometheus text exposition format 0.0.4).
+ * DESIGN: one process-wide table sized from the config at start (models and deployments are
+ * fixed, so every label set is bounded), updated with relaxed atomic adds from the loop threads
+ * and read by whichever loop thread serves /metrics. Routing state (in-flight, cooldowns,
+ * attempts per outcome) is read from the deployments' own state (routing/route.h). */
+#ifndef SY_API_METRICS_H
+#define SY_API_METRICS_H
+#include <stdint.h>
+
+#include "conf/config.h"
+#include "core/err.h"
+#include "http/server.h"
+
+struct sy_worker;
+
+/* Error classes counted in switchyard_errors_total{type} (a fixed set). */
+typedef enum sy_metrics_error {
+    SY_METRICS_ERR_NONE = 0,
+    SY_METRICS_ERR_INVALID_REQUEST, /* 4xx made by the gateway or the upstream */
+    SY_METRICS_ERR_RATE_LIMIT,      /* 429 */
+    SY_METRICS_ERR_AUTH,            /* 401 / 403 */
+    SY_METRICS_ERR_UPSTREAM,        /* 5xx from the upstream, broken replies */
+    SY_METRICS_ERR_UNREACHABLE,     /* connect errors */
+    SY_METRICS_ERR_TIMEOUT,
+    SY_METRICS_ERR_UNAVAILABLE, /* every deployment cooling down */
+    SY_METRICS_ERR_MIDSTREAM,   /* failed after the response started */
+    SY_METRICS_ERR_CANCELLED,   /* the client went away */
+    SY_METRICS_ERR__COUNT
+} sy_metrics_error_t;
+
+/* Sizes the table for cfg (once, before the loop threads start). */
+void sy_metrics_init(const sy_config_t *cfg);
+
+/* One finished routed request. status: HTTP status sent (499 = client went away first);
+ * durations in µs; ttfb_us 0 = no byte was sent. Loop thread. */
+void sy_metrics_request(const sy_model_conf_t *m, int ingress, int status, sy_metrics_error_t error,
+                        uint64_t duration_us, uint64_t ttfb_us, uint64_t overhead_us);
+
+/* The error class of a final answer (status, and err when no upstream status). */
+sy_metrics_error_t sy_metrics_error_of(int status, sy_err_t err, bool committed);
+
+/* GET /metrics */
+void sy_api_metrics(sy_http_req_t *req, struct sy_worker *w);
+
+#endif

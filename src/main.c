@@ -23,6 +23,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve [--config FILE] [--listen HOST:PORT] [--workers N] [--log-level LEVEL]\n"
+    "        [--log-format json|text]\n"
     "                        run the gateway (default config: switchyard.yaml)\n"
     "  check-config FILE     validate a config file and exit\n"
     "  version               print the version and library versions\n"
@@ -140,14 +141,21 @@ static int cmd_serve(int argc, char **argv)
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--config") || !strcmp(a, "--listen") || !strcmp(a, "--workers") ||
-            !strcmp(a, "--log-level")) {
+            !strcmp(a, "--log-level") || !strcmp(a, "--log-format")) {
             if (!val) return usage_error("option '%s' needs a value", a);
             i++;
             if (!strcmp(a, "--config"))
                 config_path = val;
             else if (!strcmp(a, "--listen"))
                 listen = val;
-            else if (!strcmp(a, "--log-level")) {
+            else if (!strcmp(a, "--log-format")) {
+                if (!strcmp(val, "json"))
+                    sy_log_format = SY_LOG_JSON;
+                else if (!strcmp(val, "text"))
+                    sy_log_format = SY_LOG_TEXT;
+                else
+                    return usage_error("bad --log-format '%s' (json, text)", val);
+            } else if (!strcmp(a, "--log-level")) {
                 if (!parse_level(val))
                     return usage_error("bad --log-level '%s' (debug, info, warn, error)", val);
             } else {

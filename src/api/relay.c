@@ -422,8 +422,8 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
             if (err) detail = "the upstream stream could not be converted";
         }
         if (err) {
-            sy_log_warn("request %s: upstream failed after the response started: %s",
-                        req->request_id, detail ? detail : "?");
+            sy_log_req_warn(req->request_id, "upstream failed after the response started: %s",
+                            detail ? detail : "?");
             if (!c->is_sse) {
                 /* a cut JSON body must not look complete: close without the final chunk */
                 sy_http_res_abort(req);

@@ -241,11 +241,10 @@ static void schedule(sy_route_t *r, uint64_t delay_ms)
 static void log_attempt(const sy_route_t *r, const sy_attempt_t *a)
 {
     /* the hand-off point to the inference log pipeline */
-    sy_log_debug("request %s attempt %zu: model=%s deployment=%s status=%d outcome=%d "
-                 "ms=%llu",
-                 r->request_id, (size_t)(a - r->attempts) + 1, a->model->name,
-                 a->deploy ? a->deploy->id : "-", a->status, (int)a->outcome,
-                 (unsigned long long)((a->t_end_us - a->t_start_us) / 1000));
+    sy_log_req_debug(
+        r->request_id, "attempt %zu: model=%s deployment=%s status=%d outcome=%d ms=%llu",
+        (size_t)(a - r->attempts) + 1, a->model->name, a->deploy ? a->deploy->id : "-", a->status,
+        (int)a->outcome, (unsigned long long)((a->t_end_us - a->t_start_us) / 1000));
 }
 
 static sy_attempt_outcome_t outcome_of(uint32_t cls)

@@ -839,6 +839,156 @@ static bool walk_prices(walk_t *w, sy_config_t *cfg, yaml_node_t *seq)
     return true;
 }
 
+/* env:VAR -> its value (NULL with an error when unset); a literal is refused for secrets. */
+static bool get_secret_ref(walk_t *w, yaml_node_t *v, const char *key, char **value, char **ref)
+{
+    const char *s = scalar(v);
+    if (!s || strncmp(s, "env:", 4) != 0 || !s[4])
+        return fail(w, v, key,
+                    "expected a reference 'env:VARIABLE' (secrets are never written in config)");
+    const char *val = getenv(s + 4);
+    if (!val || !*val) return fail(w, v, key, "environment variable %s is not set", s + 4);
+    free(*value);
+    *value = sy_xstrdup(val);
+    if (ref) {
+        free(*ref);
+        *ref = sy_xstrdup(s);
+    }
+    return true;
+}
+
+static bool walk_redact_custom(walk_t *w, sy_conf_redact_custom_t *c, yaml_node_t *it,
+                               const char *p)
+{
+    FOR_PAIRS(w, it, ck, cv)
+    {
+        char ckey[160];
+        snprintf(ckey, sizeof ckey, "%s.%s", p, ck);
+        char **dst = !strcmp(ck, "name")      ? &c->name
+                     : !strcmp(ck, "pattern") ? &c->pattern
+                     : !strcmp(ck, "mode")    ? &c->mode
+                     : !strcmp(ck, "label")   ? &c->label
+                                              : NULL;
+        if (!dst) return fail(w, cv, ckey, "unknown key (name, pattern, mode, label)");
+        if (!get_str(w, cv, ckey, dst)) return false;
+    }
+    return true;
+}
+
+static bool walk_redact(walk_t *w, sy_logconf_t *l, yaml_node_t *map)
+{
+    if (!expect_map(w, map, "log.redact")) return false;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    l->redact_modes = sy_xcalloc(n ? n : 1, sizeof *l->redact_modes);
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[128];
+        snprintf(key, sizeof key, "log.redact.%s", k);
+        if (!strcmp(k, "hash_key")) {
+            if (!get_secret_ref(w, v, key, &l->redact_hash_key, NULL)) return false;
+        } else if (!strcmp(k, "custom")) {
+            if (v->type != YAML_SEQUENCE_NODE)
+                return fail(w, v, key, "expected a list of {name, pattern, mode, label}");
+            size_t m = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            l->redact_custom = sy_xcalloc(m ? m : 1, sizeof *l->redact_custom);
+            for (size_t i = 0; i < m; i++) {
+                yaml_node_t *it = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
+                sy_conf_redact_custom_t *c = &l->redact_custom[i];
+                l->n_redact_custom = i + 1;
+                char p[96];
+                snprintf(p, sizeof p, "log.redact.custom[%zu]", i);
+                if (!expect_map(w, it, p)) return false;
+                c->line = (int)it->start_mark.line + 1;
+                if (!walk_redact_custom(w, c, it, p)) return false;
+                if (!c->name || !c->pattern) {
+                    char ckey[160];
+                    snprintf(ckey, sizeof ckey, "%s.%s", p, c->name ? "pattern" : "name");
+                    return fail(w, it, ckey, "required");
+                }
+            }
+        } else {
+            const char *s = scalar(v);
+            if (!s || (strcmp(s, "mask") && strcmp(s, "hash") && strcmp(s, "off")))
+                return fail(w, v, key, "expected mask, hash or off");
+            sy_conf_named_t *e = &l->redact_modes[l->n_redact_modes++];
+            e->name = sy_xstrdup(k);
+            e->value = sy_xstrdup(s);
+            e->line = (int)v->start_mark.line + 1;
+        }
+    }
+    return true;
+}
+
+static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
+{
+    sy_logconf_t *l = &cfg->log;
+    if (!expect_map(w, map, "log")) return false;
+    l->line = (int)map->start_mark.line + 1;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[96];
+        snprintf(key, sizeof key, "log.%s", k);
+        bool ok = true;
+        const char *s = scalar(v);
+        if (!strcmp(k, "enabled") || !strcmp(k, "bodies")) {
+            bool *dst = !strcmp(k, "enabled") ? &l->enabled : &l->bodies;
+            if (s && !strcmp(s, "true"))
+                *dst = true;
+            else if (s && !strcmp(s, "false"))
+                *dst = false;
+            else
+                ok = fail(w, v, key, "expected true or false");
+        } else if (!strcmp(k, "store")) {
+            if (s && !strncmp(s, "env:", 4))
+                ok = get_secret_ref(w, v, key, &l->store_url, &l->store_url_ref);
+            else if (s && (!strncmp(s, "sqlite:", 7) || !strncmp(s, "postgres://", 11) ||
+                           !strncmp(s, "postgresql://", 13) || !strncmp(s, "clickhouse://", 13))) {
+                if (strchr(s, '@') && strncmp(s, "sqlite:", 7) != 0)
+                    ok = fail(w, v, key,
+                              "credentials in a store URL belong in the environment: use "
+                              "env:VARIABLE");
+                else
+                    ok = get_str(w, v, key, &l->store_url);
+            } else
+                ok = fail(w, v, key,
+                          "expected sqlite:[PATH], postgres://..., clickhouse://... or "
+                          "env:VARIABLE");
+        } else if (!strcmp(k, "max_body_bytes"))
+            ok = get_size(w, v, key, 0, &l->max_body_bytes);
+        else if (!strcmp(k, "batch_rows")) {
+            ok = get_u32(w, v, key, &l->batch_rows);
+            if (ok && (l->batch_rows < 1 || l->batch_rows > 100000))
+                ok = fail(w, v, key, "must be between 1 and 100000");
+        } else if (!strcmp(k, "batch_ms")) {
+            ok = get_u32(w, v, key, &l->batch_ms);
+            if (ok && (l->batch_ms < 1 || l->batch_ms > 600000))
+                ok = fail(w, v, key, "must be between 1 and 600000");
+        } else if (!strcmp(k, "fsync")) {
+            if (s && !strcmp(s, "always"))
+                l->fsync = SY_FSYNC_ALWAYS;
+            else if (s && !strcmp(s, "everysec"))
+                l->fsync = SY_FSYNC_EVERYSEC;
+            else if (s && !strcmp(s, "never"))
+                l->fsync = SY_FSYNC_NEVER;
+            else
+                ok = fail(w, v, key, "expected always, everysec or never");
+        } else if (!strcmp(k, "spool_dir"))
+            ok = get_str(w, v, key, &l->spool_dir);
+        else if (!strcmp(k, "spool_max_bytes")) {
+            size_t n = 0;
+            ok = get_size(w, v, key, 1u << 20, &n);
+            l->spool_max_bytes = n;
+        } else if (!strcmp(k, "redact"))
+            ok = walk_redact(w, l, v);
+        else
+            ok = fail(w, v, key,
+                      "unknown key (enabled, store, bodies, max_body_bytes, batch_rows, batch_ms, "
+                      "fsync, spool_dir, spool_max_bytes, redact)");
+        if (!ok) return false;
+    }
+    return true;
+}
+
 static void set_defaults(sy_config_t *cfg)
 {
     cfg->listen_host = sy_xstrdup("127.0.0.1");
@@ -853,6 +1003,13 @@ static void set_defaults(sy_config_t *cfg)
     cfg->sse_keepalive_ms = 15000;
     cfg->shutdown_grace_ms = 30000;
     cfg->max_upstream_error_bytes = 65536;
+    cfg->log.enabled = true;
+    cfg->log.bodies = true;
+    cfg->log.max_body_bytes = 65536;
+    cfg->log.batch_rows = 1000;
+    cfg->log.batch_ms = 1000;
+    cfg->log.fsync = SY_FSYNC_EVERYSEC;
+    cfg->log.spool_max_bytes = 1ull << 30;
 }
 
 sy_config_t *sy_config_load_string(const char *name, const char *text, size_t len,
@@ -892,11 +1049,16 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
             r = walk_limits(&w, cfg, v);
         else if (!strcmp(k, "prices"))
             r = walk_prices(&w, cfg, v);
+        else if (!strcmp(k, "log"))
+            r = walk_log(&w, cfg, v);
+        else if (!strcmp(k, "data_dir"))
+            r = get_str(&w, v, "data_dir", &cfg->data_dir);
         else if (!strcmp(k, "models")) {
             have_models = true;
             r = walk_models(&w, cfg, v);
         } else
-            r = fail(&w, v, k, "unknown top-level key (server, limits, models, prices)");
+            r = fail(&w, v, k,
+                     "unknown top-level key (server, limits, models, prices, log, data_dir)");
         if (!r) goto out;
     }
     if (!have_models || cfg->n_models == 0) {
@@ -963,6 +1125,30 @@ void sy_config_free(sy_config_t *cfg)
         free(cfg->prices[i].model);
     }
     free(cfg->prices);
+    sy_logconf_t *l = &cfg->log;
+    if (l->store_url) {
+        memset(l->store_url, 0, strlen(l->store_url)); /* may hold a password */
+        free(l->store_url);
+    }
+    free(l->store_url_ref);
+    free(l->spool_dir);
+    for (size_t i = 0; i < l->n_redact_modes; i++) {
+        free(l->redact_modes[i].name);
+        free(l->redact_modes[i].value);
+    }
+    free(l->redact_modes);
+    for (size_t i = 0; i < l->n_redact_custom; i++) {
+        free(l->redact_custom[i].name);
+        free(l->redact_custom[i].pattern);
+        free(l->redact_custom[i].mode);
+        free(l->redact_custom[i].label);
+    }
+    free(l->redact_custom);
+    if (l->redact_hash_key) {
+        memset(l->redact_hash_key, 0, strlen(l->redact_hash_key));
+        free(l->redact_hash_key);
+    }
+    free(cfg->data_dir);
     free(cfg->listen_host);
     free(cfg->path);
     free(cfg);

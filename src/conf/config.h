@@ -103,6 +103,45 @@ typedef struct sy_price {
     int line;
 } sy_price_t;
 
+/* `log:` — the inference log. Names in redact_modes / custom patterns are checked against the
+ * redaction module when the pipeline starts (main.c), with their lines for the message. */
+typedef struct sy_conf_named {
+    char *name;
+    char *value;
+    int line;
+} sy_conf_named_t;
+
+typedef struct sy_conf_redact_custom {
+    char *name, *pattern, *mode, *label; /* label, mode: NULL = defaults */
+    int line;
+} sy_conf_redact_custom_t;
+
+typedef enum sy_fsync_policy {
+    SY_FSYNC_EVERYSEC = 0,
+    SY_FSYNC_ALWAYS,
+    SY_FSYNC_NEVER,
+} sy_fsync_policy_t;
+
+typedef struct sy_logconf {
+    bool enabled;             /* log.enabled (default true) */
+    char *store_url;          /* log.store: "sqlite:" (default), "sqlite:PATH", "postgres://…",
+                                 "clickhouse://…" — a secret may be in it: never log it */
+    char *store_url_ref;      /* "env:VAR" as written, when the URL came from the environment */
+    bool bodies;              /* log.bodies: keep request/response bodies (default true) */
+    size_t max_body_bytes;    /* log.max_body_bytes: cap per body (default 65536) */
+    uint32_t batch_rows;      /* log.batch_rows (default 1000) */
+    uint32_t batch_ms;        /* log.batch_ms (default 1000) */
+    sy_fsync_policy_t fsync;  /* log.fsync: always | everysec | never */
+    char *spool_dir;          /* log.spool_dir (default <data_dir>/spool) */
+    uint64_t spool_max_bytes; /* log.spool_max_bytes (default 1 GiB) */
+    sy_conf_named_t *redact_modes; /* log.redact.<pattern>: mask | hash | off */
+    size_t n_redact_modes;
+    sy_conf_redact_custom_t *redact_custom; /* log.redact.custom */
+    size_t n_redact_custom;
+    char *redact_hash_key; /* resolved log.redact.hash_key (env:VAR); never log it */
+    int line;
+} sy_logconf_t;
+
 typedef struct sy_config {
     char *path;
     char *listen_host; /* numeric IPv4/IPv6 address */
@@ -121,6 +160,8 @@ typedef struct sy_config {
     size_t n_models;
     sy_price_t *prices; /* `prices:`, in file order */
     size_t n_prices;
+    char *data_dir; /* data_dir: (default ./data) for the SQLite file, the spool, keys */
+    sy_logconf_t log;
 } sy_config_t;
 
 typedef struct sy_conf_err {

@@ -9,7 +9,7 @@
  *     1. encode + frame (len, CRC-32) ─▶ spool segment (one write(2) per drain round)
  *        fsync policy: ALWAYS = fdatasync each round before durable[i] moves; EVERYSEC = at
  *        most once a second; NEVER = the kernel decides (kill -9 still loses nothing written)
- *     2. the records just spooled stay in memory in a bounded cache (2 × batch_rows): the
+ *     2. the records just spooled stay in memory in a bounded cache (2 × batch_rows, ≥ 256): the
  *        in-memory copy of the spool's tail, so the normal path never reads the disk back
  *     3. write_batch of up to batch_rows rows starting at the checkpoint, when batch_rows are
  *        waiting or the oldest has waited flush_ms; on success the checkpoint moves and fully
@@ -56,8 +56,8 @@
 #include "logpipe/queue.h"
 #include "logpipe/spool.h"
 
-#define DRAIN_ROUND 1024                    /* records popped per ring per round */
-#define WARN_EVERY_US (10 * 1000000ull)     /* rate limit of repeated warnings (real time) */
+#define DRAIN_ROUND 1024                     /* records popped per ring per round */
+#define WARN_EVERY_US (10 * 1000000ull)      /* rate limit of repeated warnings (real time) */
 #define ENC_MAX ((size_t)SY_SPOOL_MAX_FRAME) /* one encoded record */
 
 typedef struct ovf_node {
@@ -113,8 +113,8 @@ struct sy_logpipe {
     sy_log_record_t **tmp;
 
     /* stats (writer writes, anyone reads) */
-    atomic_uint_fast64_t written, batches, dropped_spool, dropped_corrupt, store_errors,
-        replayed, spool_bytes, backlog_bytes;
+    atomic_uint_fast64_t written, batches, dropped_spool, dropped_corrupt, store_errors, replayed,
+        spool_bytes, backlog_bytes;
 };
 
 static uint64_t real_clock(void *ctx)
@@ -131,11 +131,11 @@ static uint64_t now_us(const sy_logpipe_t *p)
 /* Rough heap size of an owned record, for the overflow cap. */
 static size_t record_bytes(const sy_log_record_t *r)
 {
-    const sy_str_t *s[] = {&r->request_id, &r->model,      &r->provider,        &r->upstream_model,
-                           &r->deployment, &r->error_type, &r->error_message,   &r->key_id,
-                           &r->user_id,    &r->team_id,    &r->conversation_id, &r->message_id,
-                           &r->experiment, &r->variant,    &r->metadata,        &r->request_body,
-                           &r->response_body};
+    const sy_str_t *s[] = {
+        &r->request_id,      &r->model,         &r->provider,   &r->upstream_model, &r->deployment,
+        &r->error_type,      &r->error_message, &r->key_id,     &r->user_id,        &r->team_id,
+        &r->conversation_id, &r->message_id,    &r->experiment, &r->variant,        &r->metadata,
+        &r->request_body,    &r->response_body};
     size_t n = sizeof(*r) + r->n_tags * sizeof(sy_str_t);
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
         n += s[i]->len + 1;
@@ -254,8 +254,7 @@ static void spool_one(sy_logpipe_t *p, producer_t *pr, sy_log_record_t *r, uint6
         return;
     }
     if (p->cache_n == p->cache_cap) cache_pop(p, true); /* still on disk: read back later */
-    *cache_at(p, p->cache_n++) =
-        (cached_t){r, end - SY_SPOOL_FRAME_HEADER - p->enc.len, end, now};
+    *cache_at(p, p->cache_n++) = (cached_t){r, end - SY_SPOOL_FRAME_HEADER - p->enc.len, end, now};
 }
 
 /* Pops every ring (and, when stopping, every overflow list); one write(2); fsync per policy;
@@ -311,7 +310,8 @@ static void checkpoint(sy_logpipe_t *p, uint64_t off)
 static void batch_failed(sy_logpipe_t *p, uint64_t now, const char *msg)
 {
     atomic_fetch_add(&p->store_errors, 1);
-    uint64_t min = (uint64_t)p->conf.retry_min_ms * 1000, max = (uint64_t)p->conf.retry_max_ms * 1000;
+    uint64_t min = (uint64_t)p->conf.retry_min_ms * 1000,
+             max = (uint64_t)p->conf.retry_max_ms * 1000;
     p->backoff_us = p->in_backoff ? p->backoff_us * 2 : min;
     if (p->backoff_us > max) p->backoff_us = max;
     p->in_backoff = true;
@@ -443,8 +443,7 @@ static bool rings_empty(sy_logpipe_t *p)
 static uint64_t sleep_us(sy_logpipe_t *p, uint64_t now)
 {
     uint64_t best = SY_LOGPIPE_MAX_SLEEP_MS * 1000ull, at = UINT64_MAX;
-    if (p->cache_n && !p->in_backoff)
-        at = cache_at(p, 0)->t_us + (uint64_t)p->conf.flush_ms * 1000;
+    if (p->cache_n && !p->in_backoff) at = cache_at(p, 0)->t_us + (uint64_t)p->conf.flush_ms * 1000;
     if (p->in_backoff && p->retry_at < at) at = p->retry_at;
     if (p->unsynced && p->conf.fsync == SY_LOGPIPE_FSYNC_EVERYSEC && p->last_fsync + 1000000 < at)
         at = p->last_fsync + 1000000;
@@ -551,7 +550,7 @@ static sy_err_t create(const sy_logpipe_conf_t *conf, sy_store_t *store, size_t 
         sy_logq_init(&p->prod[i].q, c->ring_size);
     sy_buf_init(&p->enc, ENC_MAX);
     sy_buf_init(&p->rbuf, SY_SPOOL_MAX_FRAME);
-    p->cache_cap = 2 * c->batch_rows;
+    p->cache_cap = 2 * c->batch_rows < 256 ? 256 : 2 * c->batch_rows;
     p->cache = sy_xcalloc(p->cache_cap, sizeof(*p->cache));
     p->ptrs = sy_xcalloc(c->batch_rows, sizeof(*p->ptrs));
     p->tmp = sy_xcalloc(c->batch_rows, sizeof(*p->tmp));

@@ -142,8 +142,8 @@ static void drop_seg(sy_spool_t *sp, size_t i)
 }
 
 /* Walks the frames of one segment; cuts it at the first bad one. Returns the valid size. */
-static sy_err_t scan_segment(sy_spool_t *sp, uint64_t base, uint64_t *size_io,
-                             uint64_t *truncated, char *msg, size_t msglen)
+static sy_err_t scan_segment(sy_spool_t *sp, uint64_t base, uint64_t *size_io, uint64_t *truncated,
+                             char *msg, size_t msglen)
 {
     char path[4096];
     seg_path(sp, base, path, sizeof(path));

@@ -71,9 +71,9 @@ sy_err_t sy_spool_read(sy_spool_t *sp, uint64_t off, sy_buf_t *payload, uint64_t
  * end at or before off (never the segment being written). */
 sy_err_t sy_spool_checkpoint(sy_spool_t *sp, uint64_t off, char *msg, size_t msglen);
 
-uint64_t sy_spool_end(const sy_spool_t *sp);        /* logical end, buffered frames included */
+uint64_t sy_spool_end(const sy_spool_t *sp);          /* logical end, buffered frames included */
 uint64_t sy_spool_checkpointed(const sy_spool_t *sp); /* last checkpoint */
-uint64_t sy_spool_bytes(const sy_spool_t *sp);      /* bytes in all segments (the cap's unit) */
+uint64_t sy_spool_bytes(const sy_spool_t *sp);        /* bytes in all segments (the cap's unit) */
 
 /* CRC-32 (IEEE 802.3, as zlib's crc32) of n bytes; crc = 0 to start. */
 uint32_t sy_crc32(uint32_t crc, const void *p, size_t n);

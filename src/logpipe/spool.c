@@ -244,7 +244,7 @@ sy_err_t sy_spool_open(const sy_spool_conf_t *conf, sy_spool_t **out, sy_spool_r
         add_seg(sp, base, (uint64_t)st.st_size);
     }
     closedir(d);
-    qsort(sp->segs, sp->n_segs, sizeof(*sp->segs), cmp_seg);
+    if (sp->n_segs) qsort(sp->segs, sp->n_segs, sizeof(*sp->segs), cmp_seg);
 
     uint64_t last_end = sp->checkpoint;
     for (size_t i = 0; i < sp->n_segs; i++) {

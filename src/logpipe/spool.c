@@ -51,7 +51,8 @@ struct sy_spool {
 
 /* ---- CRC-32 ----------------------------------------------------------------------------- */
 
-static uint32_t crc_table[256];
+/* Slice-by-8 (Intel's table method): ~8x the byte-at-a-time loop, no new dependency. */
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -60,8 +61,11 @@ static void crc_init(void)
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
             c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
+        crc_table[0][i] = c;
     }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
 }
 
 uint32_t sy_crc32(uint32_t crc, const void *p, size_t n)
@@ -69,8 +73,17 @@ uint32_t sy_crc32(uint32_t crc, const void *p, size_t n)
     pthread_once(&crc_once, crc_init);
     const unsigned char *s = p;
     crc = ~crc;
+    while (n >= 8) {
+        uint32_t lo = crc ^ ((uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 |
+                             (uint32_t)s[3] << 24);
+        crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+              crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^ crc_table[3][s[4]] ^
+              crc_table[2][s[5]] ^ crc_table[1][s[6]] ^ crc_table[0][s[7]];
+        s += 8;
+        n -= 8;
+    }
     while (n--)
-        crc = crc_table[(crc ^ *s++) & 0xFF] ^ (crc >> 8);
+        crc = crc_table[0][(crc ^ *s++) & 0xFF] ^ (crc >> 8);
     return ~crc;
 }
 

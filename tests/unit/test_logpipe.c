@@ -209,6 +209,28 @@ static void queue_fifo_and_full(void **state)
     sy_logq_dispose(&q);
 }
 
+static void crc32_known_answers(void **state)
+{
+    assert_int_equal(sy_crc32(0, "123456789", 9), 0xCBF43926u);
+    assert_int_equal(sy_crc32(0, "", 0), 0);
+    /* slice-by-8 vs the bitwise definition, every length/alignment up to 64 */
+    unsigned char b[80];
+    for (size_t i = 0; i < sizeof(b); i++)
+        b[i] = (unsigned char)(i * 37 + 11);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= 64; n++) {
+            uint32_t c = 0xFFFFFFFFu;
+            for (size_t i = 0; i < n; i++) {
+                c ^= b[off + i];
+                for (int k = 0; k < 8; k++)
+                    c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            }
+            assert_int_equal(sy_crc32(0, b + off, n), ~c);
+            /* incremental = one shot */
+            assert_int_equal(sy_crc32(sy_crc32(0, b + off, n / 3), b + off + n / 3, n - n / 3), ~c);
+        }
+}
+
 /* ---- pipeline --------------------------------------------------------------------------- */
 
 #define NPROD 4
@@ -537,6 +559,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(queue_fifo_and_full),
+        cmocka_unit_test(crc32_known_answers),
         cmocka_unit_test(crash_kill9_replay), /* first: fork before any thread exists */
         cmocka_unit_test(producers_exactly_once_in_order),
         cmocka_unit_test(batching_by_count_and_time),

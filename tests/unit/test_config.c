@@ -155,6 +155,22 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:4: models[0].defaults.top_p: duplicate key (first at line 4)"},
         {"models:\n  - name: a\n    provider: mock\n    provider: openai\n",
          "t.yaml:4: models[0].provider: duplicate key (first at line 3)"},
+        {"models: [{name: a, provider: mock}]\nlog: {store: 'postgres://u:pw@h/db'}\n",
+         "t.yaml:2: log.store: credentials in a store URL belong in the environment"},
+        {"models: [{name: a, provider: mock}]\nlog: {store: mysql://h}\n",
+         "t.yaml:2: log.store: expected sqlite:[PATH], postgres://"},
+        {"models: [{name: a, provider: mock}]\nlog: {fsync: sometimes}\n",
+         "t.yaml:2: log.fsync: expected always, everysec or never"},
+        {"models: [{name: a, provider: mock}]\nlog: {redact: {email: blur}}\n",
+         "t.yaml:2: log.redact.email: expected mask, hash or off"},
+        {"models: [{name: a, provider: mock}]\nlog: {redact: {hash_key: abc}}\n",
+         "t.yaml:2: log.redact.hash_key: expected a reference 'env:VARIABLE'"},
+        {"models: [{name: a, provider: mock}]\nlog: {redact: {custom: [{name: x}]}}\n",
+         "log.redact.custom[0].pattern: required"},
+        {"models: [{name: a, provider: mock}]\nlog: {batch_rows: 0}\n",
+         "t.yaml:2: log.batch_rows: must be between 1 and 100000"},
+        {"models: [{name: a, provider: mock}]\nlog: {colour: red}\n",
+         "t.yaml:2: log.colour: unknown key"},
         {"models:\n  - name: a\n    provider: mock\n    routing: {retries: 11}\n",
          "t.yaml:4: models[0].routing.retries: value 11 is too large (max 10)"},
     };
@@ -232,6 +248,62 @@ static void deployments_and_routing(void **state)
     sy_config_free(c);
 }
 
+static void log_section(void **state)
+{
+    setenv("SY_TEST_PG", "postgres://u:secret@127.0.0.1:5432/db", 1);
+    setenv("SY_TEST_HASHKEY", "0123456789abcdef0123456789abcdef", 1);
+    const char *y = "models:\n  - {name: m, provider: mock}\n"
+                    "data_dir: /var/lib/sy\n"
+                    "log:\n"
+                    "  store: env:SY_TEST_PG\n"
+                    "  bodies: false\n"
+                    "  max_body_bytes: 1024\n"
+                    "  batch_rows: 500\n"
+                    "  batch_ms: 200\n"
+                    "  fsync: always\n"
+                    "  spool_dir: /tmp/spool\n"
+                    "  spool_max_bytes: 2097152\n"
+                    "  redact:\n"
+                    "    email: hash\n"
+                    "    ipv4: off\n"
+                    "    hash_key: env:SY_TEST_HASHKEY\n"
+                    "    custom:\n"
+                    "      - {name: order, pattern: 'ORD-[0-9]{8}', label: ORDER}\n";
+    sy_conf_err_t err;
+    sy_config_t *c = load(y, &err);
+    if (!c) print_error("%s\n", err.msg);
+    assert_non_null(c);
+    const sy_logconf_t *l = &c->log;
+    assert_true(l->enabled);
+    assert_string_equal(c->data_dir, "/var/lib/sy");
+    assert_string_equal(l->store_url, "postgres://u:secret@127.0.0.1:5432/db");
+    assert_string_equal(l->store_url_ref, "env:SY_TEST_PG");
+    assert_false(l->bodies);
+    assert_int_equal(l->max_body_bytes, 1024);
+    assert_int_equal(l->batch_rows, 500);
+    assert_int_equal(l->batch_ms, 200);
+    assert_int_equal(l->fsync, SY_FSYNC_ALWAYS);
+    assert_string_equal(l->spool_dir, "/tmp/spool");
+    assert_int_equal(l->spool_max_bytes, 2097152);
+    assert_int_equal(l->n_redact_modes, 2);
+    assert_string_equal(l->redact_modes[0].name, "email");
+    assert_string_equal(l->redact_modes[0].value, "hash");
+    assert_int_equal(l->redact_modes[1].line, 15);
+    assert_int_equal(l->n_redact_custom, 1);
+    assert_string_equal(l->redact_custom[0].pattern, "ORD-[0-9]{8}");
+    assert_null(l->redact_custom[0].mode);
+    assert_string_equal(l->redact_hash_key, "0123456789abcdef0123456789abcdef");
+    sy_config_free(c);
+    /* defaults */
+    c = load("models:\n  - {name: m, provider: mock}\n", &err);
+    assert_non_null(c);
+    assert_true(c->log.enabled && c->log.bodies);
+    assert_null(c->log.store_url);
+    assert_int_equal(c->log.fsync, SY_FSYNC_EVERYSEC);
+    assert_int_equal(c->log.batch_rows, 1000);
+    sy_config_free(c);
+}
+
 static void unknown_provider_names_line(void **state)
 {
     sy_conf_err_t err;
@@ -288,6 +360,7 @@ int main(void)
         cmocka_unit_test(full_config),
         cmocka_unit_test(errors_name_file_line_and_key),
         cmocka_unit_test(deployments_and_routing),
+        cmocka_unit_test(log_section),
         cmocka_unit_test(unknown_provider_names_line),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(example_config_is_valid),

@@ -295,7 +295,10 @@ static sy_err_t ch_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg
                              "clickhouse: bad URL (want clickhouse://host:port/database, database "
                              "of [A-Za-z0-9_])");
     }
-    bool has_port = memchr(p, ':', hostlen) != NULL || (p[0] == '[' && p[hostlen - 1] != ']');
+    /* a port is given as host:port or [v6]:port */
+    const char *rb = p[0] == '[' ? memchr(p, ']', hostlen) : NULL;
+    bool has_port =
+        p[0] == '[' ? (rb && rb + 1 < end && rb[1] == ':') : memchr(p, ':', hostlen) != NULL;
     ch_store_t *s = sy_xcalloc(1, sizeof(*s));
     s->base.vt = &sy_store_clickhouse;
     s->userpwd = userpwd;

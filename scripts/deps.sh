@@ -4,7 +4,8 @@
 set -euo pipefail
 build=(cmake make gcc pkg-config libuv1-dev node-llhttp libcurl4-openssl-dev libjansson-dev libyaml-dev
        libsqlite3-dev libpcre2-dev libsodium-dev)
-test=("${build[@]}" libcmocka-dev curl nodejs npm clang-format prometheus)
+test=("${build[@]}" libcmocka-dev curl nodejs npm clang-format prometheus clickhouse-server
+      clickhouse-client)
 bench=("${build[@]}" curl nginx-light valgrind util-linux)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;

@@ -60,3 +60,64 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
+
+/* ClickHouse (inference log only). Statements are separated by ";\n": the HTTP interface runs
+ * one statement per request. SQL that both 18.16 (Debian 12) and current releases accept.
+ * ReplacingMergeTree ordered by (t_received_us, id): time ranges and the keyset cursor read
+ * along the sorting key, and a replayed row (same id, same receive time) collapses at merge;
+ * reads use FINAL. Monthly partitions (server time zone) so old months can be dropped whole.
+ * Strings that can be NULL are Nullable(String); tags are Array(String) (byte exact). */
+const sy_store_migration_t sy_store_migrations_clickhouse[] = {
+    {1, "inference_log table",
+     "CREATE TABLE IF NOT EXISTS inference_log ("
+     " id String,"
+     " request_id Nullable(String),"
+     " attempt Int32,"
+     " parent_id Nullable(String),"
+     " t_received_us Int64,"
+     " t_upstream_start_us Nullable(Int64),"
+     " t_first_token_us Nullable(Int64),"
+     " t_end_us Nullable(Int64),"
+     " latency_us Nullable(Int64),"
+     " ttft_us Nullable(Int64),"
+     " overhead_us Nullable(Int64),"
+     " model Nullable(String),"
+     " provider Nullable(String),"
+     " upstream_model Nullable(String),"
+     " deployment Nullable(String),"
+     " status String,"
+     " http_status Nullable(Int32),"
+     " error_type Nullable(String),"
+     " error_message Nullable(String),"
+     " input_tokens Nullable(Int64),"
+     " output_tokens Nullable(Int64),"
+     " cached_read_tokens Nullable(Int64),"
+     " cache_write_tokens Nullable(Int64),"
+     " reasoning_tokens Nullable(Int64),"
+     " usage_source Nullable(String),"
+     " cost_nanousd Nullable(Int64),"
+     " key_id Nullable(String),"
+     " user_id Nullable(String),"
+     " team_id Nullable(String),"
+     " conversation_id Nullable(String),"
+     " message_id Nullable(String),"
+     " experiment Nullable(String),"
+     " variant Nullable(String),"
+     " tags Array(String),"
+     " metadata Nullable(String),"
+     " request_truncated UInt8,"
+     " response_truncated UInt8,"
+     " request_size Nullable(Int64),"
+     " response_size Nullable(Int64),"
+     " request_body Nullable(String),"
+     " response_body Nullable(String)"
+     ") ENGINE = ReplacingMergeTree()"
+     " PARTITION BY toYYYYMM(toDateTime(intDiv(t_received_us, 1000000)))"
+     " ORDER BY (t_received_us, id)"},
+    /* when the row reached ClickHouse: t_end → inserted_at is the pipeline's delay (spool,
+     * batching, outages). Filled by the server (DEFAULT), never sent by the writer. */
+    {2, "inference_log.inserted_at",
+     "ALTER TABLE inference_log ADD COLUMN inserted_at DateTime DEFAULT now()"},
+};
+const size_t sy_store_migrations_clickhouse_count =
+    sizeof(sy_store_migrations_clickhouse) / sizeof(sy_store_migrations_clickhouse[0]);

@@ -15,5 +15,7 @@ typedef struct sy_store_migration {
 
 extern const sy_store_migration_t sy_store_migrations_sqlite[];
 extern const size_t sy_store_migrations_sqlite_count;
+extern const sy_store_migration_t sy_store_migrations_clickhouse[];
+extern const size_t sy_store_migrations_clickhouse_count;
 
 #endif

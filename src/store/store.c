@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const sy_store_vtable_t *const sy_store_backends[] = {&sy_store_sqlite, NULL};
+const sy_store_vtable_t *const sy_store_backends[] = {&sy_store_sqlite, &sy_store_clickhouse, NULL};
 
 sy_err_t sy_store_fail(sy_err_t err, char *msg, size_t msglen, const char *fmt, ...)
 {
@@ -30,7 +30,8 @@ sy_err_t sy_store_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg,
             return vt->open(conf, out, msg, msglen);
     }
     /* never echo the URL: it may carry a password */
-    return sy_store_fail(SY_ERR_CONFIG, msg, msglen, "store: unknown URL scheme (known: sqlite)");
+    return sy_store_fail(SY_ERR_CONFIG, msg, msglen,
+                         "store: unknown URL scheme (known: sqlite, clickhouse)");
 }
 
 sy_err_t sy_store_open_migrated(const sy_store_conf_t *conf, sy_store_t **out, char *msg,

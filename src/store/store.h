@@ -164,6 +164,9 @@ typedef struct sy_store_vtable {
 #define SY_STORE_LOGS_MAX_LIMIT 1000
 
 extern const sy_store_vtable_t sy_store_sqlite;
+/* clickhouse://[user[:password]@]host[:port][/database] (HTTP interface; port 8123, database
+ * "default" unless given). Inference log only: caps LOGS | EXACT_PERCENTILES. */
+extern const sy_store_vtable_t sy_store_clickhouse;
 /* NULL-terminated list of compiled-in backends. */
 extern const sy_store_vtable_t *const sy_store_backends[];
 

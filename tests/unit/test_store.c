@@ -1,7 +1,9 @@
 /* Store CONFORMANCE suite: written against store.h only, so every backend runs the same cases.
  * A backend joins by adding a target (its vtable + a function that hands out a fresh, empty
  * database per case) to targets[] below; PostgreSQL/ClickHouse targets will start their
- * servers on loopback in the target's setup. Here: SQLite, one file per case in a temp dir. */
+ * servers on loopback in the target's setup. SQLite: one file per case in a temp dir.
+ * ClickHouse: one clickhouse-server started on loopback (ch_server.h) on first use, one
+ * database per case, stopped by PID at the end; a server that cannot start FAILS the cases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ch_server.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -24,7 +27,8 @@ typedef struct target {
     const sy_store_vtable_t *vt;
     /* Fills conf with the open arguments of a fresh, empty database. */
     void (*fresh)(struct target *t, sy_store_conf_t *conf);
-    const size_t *n_migrations; /* the backend's migration list length = newest version */
+    void (*teardown)(struct target *t); /* once, after all cases (may be NULL) */
+    const size_t *n_migrations;         /* the backend's migration list length = newest version */
     int latest;
     char dir[256];
     char url[64];
@@ -41,11 +45,46 @@ static void sqlite_fresh(target_t *t, sy_store_conf_t *conf)
     *conf = (sy_store_conf_t){.url = t->url, .data_dir = t->dir};
 }
 
+static sy_test_ch_t ch_server;
+static int ch_state; /* 0 not started, 1 running, -1 failed to start */
+static char ch_err[256];
+
+static void clickhouse_fresh(target_t *t, sy_store_conf_t *conf)
+{
+    if (ch_state == 0) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ch_state = sy_test_ch_start(&ch_server, ch_err, sizeof(ch_err)) == 0 ? 1 : -1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (ch_state > 0)
+            fprintf(stderr, "clickhouse-server up on 127.0.0.1:%d in %ld ms\n", ch_server.http_port,
+                    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+    }
+    if (ch_state < 0) fail_msg("clickhouse-server did not start: %s", ch_err);
+    char sql[64], err[256];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE sy_case_%d", ++t->seq);
+    if (sy_test_ch_query(&ch_server, sql, err, sizeof(err))) fail_msg("%s: %s", sql, err);
+    snprintf(t->url, sizeof(t->url), "clickhouse://127.0.0.1:%d/sy_case_%d", ch_server.http_port,
+             t->seq);
+    *conf = (sy_store_conf_t){.url = t->url};
+}
+
+static void clickhouse_teardown(target_t *t)
+{
+    sy_test_ch_stop(&ch_server);
+    ch_state = 0;
+}
+
 static target_t targets[] = {
     {.name = "sqlite",
      .vt = &sy_store_sqlite,
      .fresh = sqlite_fresh,
      .n_migrations = &sy_store_migrations_sqlite_count},
+    {.name = "clickhouse",
+     .vt = &sy_store_clickhouse,
+     .fresh = clickhouse_fresh,
+     .teardown = clickhouse_teardown,
+     .n_migrations = &sy_store_migrations_clickhouse_count},
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -858,6 +897,7 @@ int main(void)
     tests[n++] = (struct CMUnitTest){"registry_and_cursor", registry_and_cursor, NULL, NULL, NULL};
     int rc = _cmocka_run_group_tests("store_conformance", tests, n, NULL, NULL);
     for (size_t i = 0; i < nt; i++) {
+        if (targets[i].teardown) targets[i].teardown(&targets[i]);
         if (targets[i].dir[0]) {
             char cmd[320];
             snprintf(cmd, sizeof(cmd), "rm -rf '%s'", targets[i].dir);

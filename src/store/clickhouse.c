@@ -1,0 +1,923 @@
+/* ClickHouse backend of the store interface (store.h): the inference log only.
+ *
+ * DESIGN
+ *   Talks to ClickHouse over its HTTP interface with libcurl's blocking easy interface (store
+ *   calls run on worker/writer threads, never a loop thread). A pool of easy handles (≤ 8 idle
+ *   kept) behind plock keeps connections alive between calls; any number of threads may call
+ *   at once.
+ *   Wire format: RowBinary both ways. write_batch is ONE POST of
+ *   "INSERT INTO inference_log (…) FORMAT RowBinary" per batch; queries end in
+ *   "FORMAT RowBinary" and the reply is decoded by the column types below. RowBinary needs no
+ *   escaping (bodies are copied as they are), is byte exact (invalid UTF-8 survives) and is the
+ *   cheapest format for the server to parse.
+ *   SQL is kept to what ClickHouse 18.16 (Debian 12's clickhouse-server) and current releases
+ *   both accept: no query parameters (literals are quoted here), no LowCardinality, no
+ *   DateTime64, no CODECs, no tuple comparison, no toStartOfInterval.
+ *   Idempotence: ClickHouse has no unique constraint. inference_log is a ReplacingMergeTree
+ *   ordered by (t_received_us, id): a replayed row (same id, hence same receive time) collapses
+ *   into one at merge time, and every read uses FINAL, so readers never see a duplicate. The
+ *   duplicate does occupy disk until a merge: DEDUP_ON_WRITE is not claimed. A batch is one
+ *   INSERT; ClickHouse makes it one part (atomic) when it fits one block, but current releases
+ *   may split very large inserts, so ATOMIC_BATCH is not claimed either.
+ *   Percentiles are exact and computed by the server: per (bucket, group) cell the known values
+ *   are collected with groupArray, sorted, and the nearest-rank element is taken
+ *   (arraySort(…)[ceil(p·n/100)]). quantileExact would not do: it takes element floor(p·n)
+ *   (0-based), which differs from nearest rank when p·n is an integer.
+ *   Buckets are intDiv(t, bucket) * bucket, not t - t % bucket: 18.16's `%` by a constant gives
+ *   wrong results for some divisors (t % 50000 came out as 65536 + …), intDiv is correct.
+ *   Migrations: DDL is not transactional in ClickHouse. Each migration statement is idempotent
+ *   (IF NOT EXISTS) or checked first, then its version is inserted into schema_migrations;
+ *   the newer-schema check runs before anything is changed.
+ */
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core/alloc.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+#define MAX_IDLE_CONNS 8
+#define RESP_MAX ((size_t)512 << 20) /* a reply larger than this is an error */
+#define BATCH_MAX ((size_t)1 << 30)  /* RowBinary of one batch */
+
+/* Columns of inference_log in the order every statement uses (same as sqlite.c). */
+enum {
+    C_ID,
+    C_REQUEST_ID,
+    C_ATTEMPT,
+    C_PARENT_ID,
+    C_T_RECEIVED,
+    C_T_UPSTREAM_START,
+    C_T_FIRST_TOKEN,
+    C_T_END,
+    C_LATENCY,
+    C_TTFT,
+    C_OVERHEAD,
+    C_MODEL,
+    C_PROVIDER,
+    C_UPSTREAM_MODEL,
+    C_DEPLOYMENT,
+    C_STATUS,
+    C_HTTP_STATUS,
+    C_ERROR_TYPE,
+    C_ERROR_MESSAGE,
+    C_INPUT_TOKENS,
+    C_OUTPUT_TOKENS,
+    C_CACHED_READ,
+    C_CACHE_WRITE,
+    C_REASONING,
+    C_USAGE_SOURCE,
+    C_COST,
+    C_KEY_ID,
+    C_USER_ID,
+    C_TEAM_ID,
+    C_CONVERSATION_ID,
+    C_MESSAGE_ID,
+    C_EXPERIMENT,
+    C_VARIANT,
+    C_TAGS,
+    C_METADATA,
+    C_REQ_TRUNC,
+    C_RESP_TRUNC,
+    C_REQ_SIZE,
+    C_RESP_SIZE,
+    C_REQ_BODY,
+    C_RESP_BODY,
+    C__COUNT
+};
+
+#define COLS_NOBODIES                                                                              \
+    "id, request_id, attempt, parent_id, t_received_us, t_upstream_start_us, t_first_token_us, "   \
+    "t_end_us, latency_us, ttft_us, overhead_us, model, provider, upstream_model, deployment, "    \
+    "status, http_status, error_type, error_message, input_tokens, output_tokens, "                \
+    "cached_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, cost_nanousd, "       \
+    "key_id, user_id, team_id, conversation_id, message_id, experiment, variant, tags, metadata, " \
+    "request_truncated, response_truncated, request_size, response_size"
+#define COLS_ALL COLS_NOBODIES ", request_body, response_body"
+
+typedef struct conn {
+    CURL *h;
+    sy_buf_t resp; /* reply body */
+    sy_buf_t req;  /* request body: SQL or RowBinary rows */
+    struct conn *next;
+} conn_t;
+
+typedef struct ch_store {
+    sy_store_t base;
+    char *url;        /* http://host:port/?database=<db> (no credentials) */
+    char *insert_url; /* url + &query=INSERT … FORMAT RowBinary */
+    char *userpwd;    /* "user:password" or NULL */
+    char *db;         /* database name, for messages */
+    int known;        /* newest migration this binary applies */
+    long timeout_ms;
+    pthread_mutex_t plock;
+    conn_t *idle;
+    int n_idle;
+} ch_store_t;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* ---- connections and requests ------------------------------------------------------------ */
+
+static void conn_close(conn_t *c)
+{
+    if (!c) return;
+    curl_easy_cleanup(c->h);
+    sy_buf_dispose(&c->resp);
+    sy_buf_dispose(&c->req);
+    free(c);
+}
+
+static conn_t *conn_take(ch_store_t *s)
+{
+    pthread_mutex_lock(&s->plock);
+    conn_t *c = s->idle;
+    if (c) {
+        s->idle = c->next;
+        s->n_idle--;
+    }
+    pthread_mutex_unlock(&s->plock);
+    if (c) return c;
+    c = sy_xcalloc(1, sizeof(*c));
+    c->h = curl_easy_init();
+    if (!c->h) abort(); /* out of memory */
+    sy_buf_init(&c->resp, RESP_MAX);
+    sy_buf_init(&c->req, BATCH_MAX);
+    return c;
+}
+
+static void conn_give(ch_store_t *s, conn_t *c)
+{
+    /* do not keep a huge batch or reply buffer alive in the pool */
+    if (c->req.cap > ((size_t)16 << 20) || c->resp.cap > ((size_t)16 << 20)) {
+        conn_close(c);
+        return;
+    }
+    pthread_mutex_lock(&s->plock);
+    if (s->n_idle < MAX_IDLE_CONNS) {
+        c->next = s->idle;
+        s->idle = c;
+        s->n_idle++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&s->plock);
+    conn_close(c);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    sy_buf_t *b = ud;
+    if (sy_buf_append(b, p, size * n)) return 0; /* over RESP_MAX: abort the transfer */
+    return size * n;
+}
+
+/* POSTs c->req (SQL text, or rows when url is insert_url) and leaves the reply in c->resp.
+ * Anything but HTTP 200 is an error whose message is the server's first line. */
+static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, size_t msglen)
+{
+    CURL *h = c->h;
+    sy_buf_reset(&c->resp);
+    curl_easy_reset(h);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Expect:"); /* no 100-continue round trip */
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->req.base ? c->req.base : "");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->req.len);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->resp);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    if (s->userpwd) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hdr);
+    if (rc != CURLE_OK) {
+        if (rc == CURLE_WRITE_ERROR)
+            return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: reply over %zu MiB",
+                                 RESP_MAX >> 20);
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: %s", curl_easy_strerror(rc));
+    }
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 200) return SY_OK;
+    size_t n = 0;
+    while (n < c->resp.len && c->resp.base[n] != '\n' && n < 200)
+        n++;
+    return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: HTTP %ld: %.*s", code, (int)n,
+                         c->resp.base ? c->resp.base : "");
+}
+
+/* Runs one SQL statement (no FORMAT clause needed for DDL). */
+static sy_err_t ch_sql(ch_store_t *s, conn_t *c, const char *sql, char *msg, size_t msglen)
+{
+    sy_buf_reset(&c->req);
+    if (sy_buf_append_c(&c->req, sql))
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: query too large");
+    return ch_post(s, c, s->url, msg, msglen);
+}
+
+/* Appends a single-quoted ClickHouse string literal. */
+static void append_literal(sy_buf_t *b, const char *v)
+{
+    sy_buf_append(b, "'", 1);
+    for (const char *p = v; *p; p++) {
+        if (*p == '\'' || *p == '\\') sy_buf_append(b, "\\", 1);
+        sy_buf_append(b, p, 1);
+    }
+    sy_buf_append(b, "'", 1);
+}
+
+/* ---- open / close ------------------------------------------------------------------------ */
+
+static bool db_name_ok(const char *p, size_t n)
+{
+    if (!n || n > 64) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+              (p[i] >= '0' && p[i] <= '9') || p[i] == '_'))
+            return false;
+    return true;
+}
+
+static void ch_close(sy_store_t *base);
+
+/* clickhouse://[user[:password]@]host[:port][/database]: HTTP interface, port 8123 and
+ * database "default" unless given. */
+static sy_err_t ch_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg, size_t msglen)
+{
+    const char *url = conf->url ? conf->url : "";
+    if (strncmp(url, "clickhouse://", 13) != 0)
+        return sy_store_fail(SY_ERR_CONFIG, msg, msglen,
+                             "clickhouse: URL must look like clickhouse://host:port/database");
+    pthread_once(&curl_once, curl_init_once);
+    const char *p = url + 13;
+    const char *slash = strchr(p, '/');
+    const char *end = slash ? slash : p + strlen(p);
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    char *userpwd = NULL;
+    if (at) {
+        /* percent-decoding is left out on purpose: keep user names and passwords plain */
+        userpwd = sy_xstrndup(p, (size_t)(at - p));
+        if (!strchr(userpwd, ':')) {
+            char *u = sy_xmalloc(strlen(userpwd) + 2);
+            sprintf(u, "%s:", userpwd);
+            free(userpwd);
+            userpwd = u;
+        }
+        p = at + 1;
+    }
+    const char *db = slash && slash[1] ? slash + 1 : "default";
+    size_t hostlen = (size_t)(end - p);
+    if (!hostlen || hostlen > 255 || !db_name_ok(db, strlen(db))) {
+        free(userpwd);
+        return sy_store_fail(SY_ERR_CONFIG, msg, msglen,
+                             "clickhouse: bad URL (want clickhouse://host:port/database, database "
+                             "of [A-Za-z0-9_])");
+    }
+    /* a port is given as host:port or [v6]:port */
+    const char *rb = p[0] == '[' ? memchr(p, ']', hostlen) : NULL;
+    bool has_port =
+        p[0] == '[' ? (rb && rb + 1 < end && rb[1] == ':') : memchr(p, ':', hostlen) != NULL;
+    ch_store_t *s = sy_xcalloc(1, sizeof(*s));
+    s->base.vt = &sy_store_clickhouse;
+    s->userpwd = userpwd;
+    s->db = sy_xstrdup(db);
+    size_t n = hostlen + strlen(db) + 64;
+    s->url = sy_xmalloc(n);
+    snprintf(s->url, n, "http://%.*s%s/?database=%s", (int)hostlen, p, has_port ? "" : ":8123", db);
+    CURL *h = curl_easy_init();
+    if (!h) abort();
+    char *q = curl_easy_escape(h, "INSERT INTO inference_log (" COLS_ALL ") FORMAT RowBinary", 0);
+    curl_easy_cleanup(h);
+    n = strlen(s->url) + strlen(q) + 16;
+    s->insert_url = sy_xmalloc(n);
+    snprintf(s->insert_url, n, "%s&query=%s", s->url, q);
+    curl_free(q);
+    s->known = (int)sy_store_migrations_clickhouse_count;
+    if (conf->schema_limit > 0 && conf->schema_limit < s->known) s->known = conf->schema_limit;
+    s->timeout_ms = 60000;
+    pthread_mutex_init(&s->plock, NULL);
+
+    /* fail at open, not at the first write, when the server is not there */
+    conn_t *c = conn_take(s);
+    sy_err_t err = ch_sql(s, c, "SELECT 1", msg, msglen);
+    conn_give(s, c);
+    if (err) {
+        ch_close(&s->base);
+        return err;
+    }
+    *out = &s->base;
+    return SY_OK;
+}
+
+static void ch_close(sy_store_t *base)
+{
+    if (!base) return;
+    ch_store_t *s = (ch_store_t *)base;
+    while (s->idle) {
+        conn_t *c = s->idle;
+        s->idle = c->next;
+        conn_close(c);
+    }
+    pthread_mutex_destroy(&s->plock);
+    free(s->url);
+    free(s->insert_url);
+    free(s->userpwd);
+    free(s->db);
+    free(s);
+}
+
+/* ---- RowBinary decoding ------------------------------------------------------------------ */
+
+typedef struct rd {
+    const unsigned char *p, *end;
+    bool bad;
+} rd_t;
+
+static bool rd_need(rd_t *r, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return false;
+    }
+    return true;
+}
+
+static uint64_t rd_u64le(rd_t *r, size_t n)
+{
+    if (!rd_need(r, n)) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += n;
+    return v;
+}
+
+static uint64_t rd_varint(rd_t *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (!rd_need(r, 1)) return 0;
+        unsigned char b = *r->p++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) return v;
+    }
+    r->bad = true;
+    return 0;
+}
+
+static bool rd_null(rd_t *r)
+{
+    return rd_u64le(r, 1) != 0;
+}
+
+static sy_str_t rd_str(rd_t *r)
+{
+    uint64_t n = rd_varint(r);
+    if (!rd_need(r, n)) return SY_STR_NULL;
+    sy_str_t v = sy_str((const char *)r->p, n);
+    r->p += n;
+    return v;
+}
+
+static sy_str_t rd_nstr(rd_t *r)
+{
+    return rd_null(r) ? SY_STR_NULL : rd_str(r);
+}
+
+static int64_t rd_i64(rd_t *r)
+{
+    return (int64_t)rd_u64le(r, 8);
+}
+
+static int64_t rd_ni64(rd_t *r)
+{
+    return rd_null(r) ? SY_LOG_UNKNOWN : rd_i64(r);
+}
+
+static void copy_uuid(sy_str_t v, char out[SY_UUID_STRLEN + 1])
+{
+    out[0] = '\0';
+    if (v.ptr && v.len == SY_UUID_STRLEN) {
+        memcpy(out, v.ptr, SY_UUID_STRLEN);
+        out[SY_UUID_STRLEN] = '\0';
+    }
+}
+
+/* Decodes one inference_log row (COLS_NOBODIES, or COLS_ALL when bodies) into an owned record. */
+static sy_err_t rd_record(rd_t *rd, bool bodies, sy_log_record_t **out, char *msg, size_t msglen)
+{
+    sy_log_record_t r;
+    sy_log_record_init(&r);
+    copy_uuid(rd_str(rd), r.id);
+    r.request_id = rd_nstr(rd);
+    r.attempt = (int32_t)rd_u64le(rd, 4);
+    copy_uuid(rd_nstr(rd), r.parent_id);
+    r.t_received_us = rd_i64(rd);
+    r.t_upstream_start_us = rd_ni64(rd);
+    r.t_first_token_us = rd_ni64(rd);
+    r.t_end_us = rd_ni64(rd);
+    r.latency_us = rd_ni64(rd);
+    r.ttft_us = rd_ni64(rd);
+    r.overhead_us = rd_ni64(rd);
+    r.model = rd_nstr(rd);
+    r.provider = rd_nstr(rd);
+    r.upstream_model = rd_nstr(rd);
+    r.deployment = rd_nstr(rd);
+    if (!sy_log_status_parse(rd_str(rd), &r.status)) r.status = SY_LOG_STATUS_ERROR;
+    r.http_status = rd_null(rd) ? 0 : (int32_t)rd_u64le(rd, 4);
+    r.error_type = rd_nstr(rd);
+    r.error_message = rd_nstr(rd);
+    r.input_tokens = rd_ni64(rd);
+    r.output_tokens = rd_ni64(rd);
+    r.cached_read_tokens = rd_ni64(rd);
+    r.cache_write_tokens = rd_ni64(rd);
+    r.reasoning_tokens = rd_ni64(rd);
+    if (!sy_log_usage_source_parse(rd_nstr(rd), &r.usage_source))
+        r.usage_source = SY_LOG_USAGE_NONE;
+    r.cost_nanousd = rd_ni64(rd);
+    r.key_id = rd_nstr(rd);
+    r.user_id = rd_nstr(rd);
+    r.team_id = rd_nstr(rd);
+    r.conversation_id = rd_nstr(rd);
+    r.message_id = rd_nstr(rd);
+    r.experiment = rd_nstr(rd);
+    r.variant = rd_nstr(rd);
+    uint64_t nt = rd_varint(rd);
+    sy_str_t *tv = NULL;
+    if (nt > SY_LOG_MAX_TAGS) rd->bad = true;
+    if (!rd->bad && nt) {
+        tv = sy_xmalloc(nt * sizeof(*tv));
+        for (uint64_t i = 0; i < nt; i++)
+            tv[i] = rd_str(rd);
+        r.tags = tv;
+        r.n_tags = (uint32_t)nt;
+    }
+    r.metadata = rd_nstr(rd);
+    r.request_truncated = rd_u64le(rd, 1) != 0;
+    r.response_truncated = rd_u64le(rd, 1) != 0;
+    r.request_size = rd_ni64(rd);
+    r.response_size = rd_ni64(rd);
+    if (bodies) {
+        r.request_body = rd_nstr(rd);
+        r.response_body = rd_nstr(rd);
+    }
+    if (rd->bad) {
+        free(tv);
+        return sy_store_fail(SY_ERR_CORRUPT, msg, msglen, "clickhouse: truncated or malformed row");
+    }
+    *out = bodies ? sy_log_record_clone(&r) : sy_log_record_clone_nobodies(&r);
+    free(tv);
+    return SY_OK;
+}
+
+/* ---- migrate ----------------------------------------------------------------------------- */
+
+static sy_err_t read_version(ch_store_t *s, conn_t *c, int *cur, char *msg, size_t msglen)
+{
+    sy_err_t err = ch_sql(
+        s, c, "SELECT toInt64(max(version)) FROM schema_migrations FORMAT RowBinary", msg, msglen);
+    if (err) return err;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    int64_t v = rd_i64(&rd);
+    if (rd.bad || rd.p != rd.end)
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: unreadable schema version");
+    *cur = (int)v;
+    return SY_OK;
+}
+
+static sy_err_t ch_migrate(sy_store_t *base, int *version, char *msg, size_t msglen)
+{
+    ch_store_t *s = (ch_store_t *)base;
+    conn_t *c = conn_take(s);
+    int cur = 0;
+    sy_err_t err = ch_sql(s, c,
+                          "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, "
+                          "applied_at Int64) ENGINE = MergeTree() ORDER BY version",
+                          msg, msglen);
+    if (!err) err = read_version(s, c, &cur, msg, msglen);
+    if (err) goto out;
+    if (cur > s->known) {
+        err = sy_store_fail(SY_ERR_STORE_SCHEMA, msg, msglen,
+                            "clickhouse: database %s has schema version %d, newer than this binary "
+                            "knows (%d): run a newer switchyard or use another database",
+                            s->db, cur, s->known);
+        goto out;
+    }
+    for (int i = 0; i < s->known; i++) {
+        const sy_store_migration_t *m = &sy_store_migrations_clickhouse[i];
+        if (m->version <= cur) continue;
+        /* statements are separated by ";\n" (the HTTP interface runs one per request) */
+        const char *p = m->sql;
+        while (*p && !err) {
+            const char *e = strstr(p, ";\n");
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            char *one = sy_xstrndup(p, n);
+            char m2[SY_STORE_MSGLEN];
+            err = ch_sql(s, c, one, m2, sizeof(m2));
+            /* a half-applied migration (crash before its version row) is re-run: an ALTER that
+             * finds its column already there is done, not failed */
+            if (err && strncmp(one, "ALTER", 5) == 0 && strstr(m2, "Code: 44,")) err = SY_OK;
+            if (err)
+                sy_store_fail(err, msg, msglen, "migration %d (%s): %s", m->version, m->name, m2);
+            free(one);
+            p = e ? e + 2 : p + n;
+        }
+        if (err) goto out;
+        char sql[160];
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_migrations (version, applied_at) VALUES (%d, %" PRId64 ")",
+                 m->version, wall_us());
+        err = ch_sql(s, c, sql, msg, msglen);
+        if (err) goto out;
+        cur = m->version;
+    }
+    if (version) *version = cur;
+out:
+    conn_give(s, c);
+    return err;
+}
+
+/* ---- write ------------------------------------------------------------------------------- */
+
+static void w_varint(sy_buf_t *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n] = (unsigned char)(v & 0x7F);
+        v >>= 7;
+        if (v) tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    sy_buf_append(b, tmp, n);
+}
+
+static void w_le(sy_buf_t *b, uint64_t v, size_t n)
+{
+    unsigned char tmp[8];
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = (unsigned char)(v >> (8 * i));
+    sy_buf_append(b, tmp, n);
+}
+
+static void w_str(sy_buf_t *b, sy_str_t v)
+{
+    w_varint(b, v.len);
+    sy_buf_append(b, v.ptr, v.len);
+}
+
+static void w_nstr(sy_buf_t *b, sy_str_t v)
+{
+    w_le(b, v.ptr ? 0 : 1, 1);
+    if (v.ptr) w_str(b, v);
+}
+
+static void w_ni64(sy_buf_t *b, int64_t v)
+{
+    w_le(b, v == SY_LOG_UNKNOWN ? 1 : 0, 1);
+    if (v != SY_LOG_UNKNOWN) w_le(b, (uint64_t)v, 8);
+}
+
+static void w_record(sy_buf_t *b, const sy_log_record_t *r)
+{
+    w_str(b, sy_str(r->id, strlen(r->id)));
+    w_nstr(b, r->request_id);
+    w_le(b, (uint32_t)r->attempt, 4);
+    w_nstr(b, r->parent_id[0] ? sy_str(r->parent_id, strlen(r->parent_id)) : SY_STR_NULL);
+    /* the row's time is required for ordering: an unknown receive time sorts at 0 */
+    w_le(b, (uint64_t)(r->t_received_us < 0 ? 0 : r->t_received_us), 8);
+    w_ni64(b, r->t_upstream_start_us);
+    w_ni64(b, r->t_first_token_us);
+    w_ni64(b, r->t_end_us);
+    w_ni64(b, r->latency_us);
+    w_ni64(b, r->ttft_us);
+    w_ni64(b, r->overhead_us);
+    w_nstr(b, r->model);
+    w_nstr(b, r->provider);
+    w_nstr(b, r->upstream_model);
+    w_nstr(b, r->deployment);
+    w_str(b, sy_str_c(sy_log_status_name(r->status)));
+    w_le(b, r->http_status > 0 ? 0 : 1, 1);
+    if (r->http_status > 0) w_le(b, (uint32_t)r->http_status, 4);
+    w_nstr(b, r->error_type);
+    w_nstr(b, r->error_message);
+    w_ni64(b, r->input_tokens);
+    w_ni64(b, r->output_tokens);
+    w_ni64(b, r->cached_read_tokens);
+    w_ni64(b, r->cache_write_tokens);
+    w_ni64(b, r->reasoning_tokens);
+    w_nstr(b, sy_str_c(sy_log_usage_source_name(r->usage_source)));
+    w_ni64(b, r->cost_nanousd);
+    w_nstr(b, r->key_id);
+    w_nstr(b, r->user_id);
+    w_nstr(b, r->team_id);
+    w_nstr(b, r->conversation_id);
+    w_nstr(b, r->message_id);
+    w_nstr(b, r->experiment);
+    w_nstr(b, r->variant);
+    w_varint(b, r->n_tags);
+    for (uint32_t i = 0; i < r->n_tags; i++)
+        w_str(b, r->tags[i]);
+    w_nstr(b, r->metadata);
+    w_le(b, r->request_truncated ? 1 : 0, 1);
+    w_le(b, r->response_truncated ? 1 : 0, 1);
+    w_ni64(b, r->request_size);
+    w_ni64(b, r->response_size);
+    w_nstr(b, r->request_body);
+    w_nstr(b, r->response_body);
+}
+
+/* Upper bound of w_record's output: fixed-width fields plus every string with its length. */
+static size_t rec_bound(const sy_log_record_t *r)
+{
+    const sy_str_t *v[] = {
+        &r->request_id,      &r->model,         &r->provider,   &r->upstream_model, &r->deployment,
+        &r->error_type,      &r->error_message, &r->key_id,     &r->user_id,        &r->team_id,
+        &r->conversation_id, &r->message_id,    &r->experiment, &r->variant,        &r->metadata,
+        &r->request_body,    &r->response_body};
+    size_t n = 512;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        n += v[i]->len + 10;
+    for (uint32_t i = 0; i < r->n_tags; i++)
+        n += r->tags[i].len + 10;
+    return n;
+}
+
+static sy_err_t ch_write_batch(sy_store_t *base, const sy_log_record_t *const *recs, size_t n,
+                               char *msg, size_t msglen)
+{
+    ch_store_t *s = (ch_store_t *)base;
+    if (n == 0) return SY_OK;
+    conn_t *c = conn_take(s);
+    sy_buf_reset(&c->req);
+    sy_err_t err = SY_OK;
+    for (size_t i = 0; i < n; i++) {
+        /* the w_* appends ignore sy_buf's refusal: check the bound before each row instead */
+        if (c->req.len + rec_bound(recs[i]) > BATCH_MAX) {
+            err = sy_store_fail(SY_ERR_STORE, msg, msglen,
+                                "clickhouse: batch over %zu MiB: write smaller batches",
+                                BATCH_MAX >> 20);
+            break;
+        }
+        w_record(&c->req, recs[i]);
+    }
+    if (!err) err = ch_post(s, c, s->insert_url, msg, msglen);
+    conn_give(s, c);
+    return err;
+}
+
+/* ---- read -------------------------------------------------------------------------------- */
+
+/* Runs the query in c->req (a SELECT ending in FORMAT RowBinary). wait_end_of_query makes the
+ * server buffer the result, so an error after the first rows is an HTTP error, not a silently
+ * truncated 200. */
+static sy_err_t ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s&wait_end_of_query=1", s->url);
+    return ch_post(s, c, url, msg, msglen);
+}
+
+static sy_err_t ch_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,
+                           size_t msglen)
+{
+    ch_store_t *s = (ch_store_t *)base;
+    if (!id || !sy_log_uuid_valid(id, strlen(id)))
+        return sy_store_fail(SY_ERR_NOT_FOUND, msg, msglen, "no log row with id %.40s",
+                             id ? id : "");
+    conn_t *c = conn_take(s);
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    /* No FINAL: duplicates of an id are identical rows (spool replay), so LIMIT 1 is exact, and
+     * without FINAL the server reads the id column first (PREWHERE) and the bodies of the one
+     * matching granule only. With FINAL 18.16 reads every column of the table: 110 ms per call
+     * on a 1,000-row test table with 300 KB bodies, vs a few ms. */
+    sy_buf_append_c(q, "SELECT " COLS_ALL " FROM inference_log PREWHERE id = ");
+    append_literal(q, id);
+    sy_buf_append_c(q, " LIMIT 1 FORMAT RowBinary");
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (!err) {
+        if (!c->resp.len) {
+            err = sy_store_fail(SY_ERR_NOT_FOUND, msg, msglen, "no log row with id %.40s", id);
+        } else {
+            rd_t rd = {(const unsigned char *)c->resp.base,
+                       (const unsigned char *)c->resp.base + c->resp.len, false};
+            err = rd_record(&rd, true, out, msg, msglen);
+        }
+    }
+    conn_give(s, c);
+    return err;
+}
+
+static void and_eq (sy_buf_t * q, const char *col, const char *v)
+{
+    if (!v) return;
+    sy_buf_printf(q, " AND %s = ", col);
+    append_literal(q, v);
+}
+
+static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const char *cursor,
+                              size_t limit, sy_log_page_t *page, char *msg, size_t msglen)
+{
+    ch_store_t *s = (ch_store_t *)base;
+    int64_t ct = 0;
+    char cid[SY_UUID_STRLEN + 1];
+    memset(page, 0, sizeof(*page));
+    if (limit < 1 || limit > SY_STORE_LOGS_MAX_LIMIT)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "limit must be 1..%d",
+                             SY_STORE_LOGS_MAX_LIMIT);
+    bool has_cursor = cursor && *cursor;
+    if (has_cursor && !sy_store_cursor_parse(cursor, &ct, cid))
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "malformed cursor");
+    if (f->has_status && (unsigned)f->status >= SY_LOG_STATUS__COUNT)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "unknown status filter");
+
+    conn_t *c = conn_take(s);
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    sy_buf_append_c(q, "SELECT " COLS_NOBODIES " FROM inference_log FINAL WHERE 1");
+    if (f->from_us) sy_buf_printf(q, " AND t_received_us >= %" PRId64, f->from_us);
+    if (f->to_us) sy_buf_printf(q, " AND t_received_us < %" PRId64, f->to_us);
+    and_eq (q, "model", f->model);
+    and_eq (q, "provider", f->provider);
+    and_eq (q, "key_id", f->key_id);
+    and_eq (q, "user_id", f->user_id);
+    if (f->has_status) and_eq (q, "status", sy_log_status_name(f->status));
+    if (f->text) {
+        /* positionCaseInsensitive folds ASCII only and compares other bytes exactly: the
+         * contract. A NULL column gives NULL → 0 → no match. */
+        static const char *const cols[] = {"request_body", "response_body", "error_message"};
+        sy_buf_append_c(q, " AND (");
+        for (int i = 0; i < 3; i++) {
+            sy_buf_printf(q, "%sifNull(positionCaseInsensitive(%s, ", i ? " OR " : "", cols[i]);
+            append_literal(q, f->text);
+            sy_buf_append_c(q, "), 0) > 0");
+        }
+        sy_buf_append_c(q, ")");
+    }
+    if (has_cursor) { /* (t, id) < (ct, cid) spelled out: 18.16 has no tuple comparison */
+        const char *op = f->ascending ? ">" : "<";
+        sy_buf_printf(
+            q, " AND (t_received_us %s %" PRId64 " OR (t_received_us = %" PRId64 " AND id %s ", op,
+            ct, ct, op);
+        append_literal(q, cid);
+        sy_buf_append_c(q, "))");
+    }
+    const char *dir = f->ascending ? "ASC" : "DESC";
+    sy_err_t err = sy_buf_printf(q, " ORDER BY t_received_us %s, id %s LIMIT %zu FORMAT RowBinary",
+                                 dir, dir, limit + 1); /* one more tells whether a page follows */
+    if (err) {
+        err = sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "filter too large");
+        goto out;
+    }
+    err = ch_select(s, c, msg, msglen);
+    if (err) goto out;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    page->rows = sy_xmalloc(limit * sizeof(*page->rows));
+    while (rd.p < rd.end) {
+        if (page->n == limit) {
+            const sy_log_record_t *last = page->rows[page->n - 1];
+            sy_store_cursor_format(page->next_cursor, last->t_received_us, last->id);
+            break;
+        }
+        err = rd_record(&rd, false, &page->rows[page->n], msg, msglen);
+        if (err) break;
+        page->n++;
+    }
+    if (err) sy_store_log_page_free(page);
+out:
+    conn_give(s, c);
+    return err;
+}
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+static const char *const group_col[4] = {
+    [SY_STATS_GROUP_NONE] = "CAST(NULL AS Nullable(String))",
+    [SY_STATS_GROUP_MODEL] = "model",
+    [SY_STATS_GROUP_PROVIDER] = "provider",
+    [SY_STATS_GROUP_KEY] = "key_id",
+};
+
+/* nearest rank on a sorted array alias: element ceil(p·n/100) (1-based), -1 when empty */
+#define NR(arr, p)                                                                                 \
+    "toInt64(if(length(" arr ") = 0, -1, " arr "[intDiv(length(" arr ") * " #p " + 99, 100)])), "
+
+static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
+                               char *msg, size_t msglen)
+{
+    ch_store_t *s = (ch_store_t *)base;
+    memset(res, 0, sizeof(*res));
+    if (qq->from_us < 0 || qq->to_us <= qq->from_us || qq->bucket_us <= 0)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
+                             "stats: need 0 <= from < to and bucket > 0");
+    if ((qq->to_us - qq->from_us) / qq->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
+                             SY_STORE_STATS_MAX_BUCKETS);
+    if ((unsigned)qq->group_by > SY_STATS_GROUP_KEY)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
+
+    conn_t *c = conn_take(s);
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    /* the inner query dedups (FINAL) and buckets; the outer one aggregates per cell. Every
+     * number is cast to Int64 so the reply is a fixed row layout. */
+    sy_buf_printf(
+        q,
+        "SELECT toInt64(b), g, toInt64(count()), toInt64(countIf(status != 'ok')), "
+        "toInt64(length(arraySort(groupArray(latency_us)) AS la)), " NR("la", 50) NR("la", 95)
+            NR("la", 99) "toInt64(length(arraySort(groupArray(ttft_us)) AS ta)), " NR("ta", 50)
+                NR("ta", 95) "toInt64(ifNull(sum(input_tokens), 0)), "
+                             "toInt64(ifNull(sum(output_tokens), 0)), "
+                             "toInt64(ifNull(sumIf(output_tokens, okrow), 0)), "
+                             "toInt64(ifNull(sumIf(latency_us, okrow), 0)), "
+                             "toInt64(ifNull(sum(cost_nanousd), -1)), "
+                             "toInt64(countIf(isNull(cost_nanousd))) "
+                             "FROM (SELECT intDiv(t_received_us, %" PRId64 ") * %" PRId64
+                             " AS b, %s AS g, status, latency_us, ttft_us, input_tokens, "
+                             "output_tokens, cost_nanousd, (status = 'ok' AND "
+                             "isNotNull(output_tokens) AND isNotNull(latency_us)) AS okrow "
+                             "FROM inference_log FINAL WHERE t_received_us >= %" PRId64
+                             " AND t_received_us < %" PRId64 ") "
+                             "GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
+        qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (err) goto out;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    size_t cap = 0;
+    while (rd.p < rd.end && !rd.bad) {
+        sy_stats_row_t r = {0};
+        r.bucket_start_us = rd_i64(&rd);
+        sy_str_t g = rd_nstr(&rd);
+        r.count = rd_i64(&rd);
+        r.errors = rd_i64(&rd);
+        (void)rd_i64(&rd); /* number of known latencies */
+        r.latency_p50_us = rd_i64(&rd);
+        r.latency_p95_us = rd_i64(&rd);
+        r.latency_p99_us = rd_i64(&rd);
+        (void)rd_i64(&rd);
+        r.ttft_p50_us = rd_i64(&rd);
+        r.ttft_p95_us = rd_i64(&rd);
+        r.input_tokens = rd_i64(&rd);
+        r.output_tokens = rd_i64(&rd);
+        int64_t tok_ok = rd_i64(&rd), lat_ok = rd_i64(&rd);
+        r.cost_nanousd = rd_i64(&rd);
+        r.cost_unknown = rd_i64(&rd);
+        if (rd.bad) break;
+        r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
+        r.error_rate = r.count ? (double)r.errors / (double)r.count : 0.0;
+        r.tokens_per_s = lat_ok > 0 ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
+        if (res->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
+        }
+        res->rows[res->n++] = r;
+    }
+    if (rd.bad) {
+        err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+        sy_store_stats_free(res);
+    }
+out:
+    conn_give(s, c);
+    return err;
+}
+
+const sy_store_vtable_t sy_store_clickhouse = {
+    .name = "clickhouse",
+    .scheme = "clickhouse",
+    /* no APPDATA (no transactions or constraints), no DEDUP_ON_WRITE (ReplacingMergeTree dedups
+     * at merge; reads use FINAL), no ATOMIC_BATCH (large inserts may be split into parts) */
+    .caps = SY_STORE_CAP_LOGS | SY_STORE_CAP_EXACT_PERCENTILES,
+    .open = ch_open,
+    .close = ch_close,
+    .migrate = ch_migrate,
+    .write_batch = ch_write_batch,
+    .query_logs = ch_query_logs,
+    .get_log = ch_get_log,
+    .query_stats = ch_query_stats,
+};

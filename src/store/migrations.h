@@ -15,5 +15,7 @@ typedef struct sy_store_migration {
 
 extern const sy_store_migration_t sy_store_migrations_sqlite[];
 extern const size_t sy_store_migrations_sqlite_count;
+extern const sy_store_migration_t sy_store_migrations_postgres[];
+extern const size_t sy_store_migrations_postgres_count;
 
 #endif

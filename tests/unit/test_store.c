@@ -1,7 +1,9 @@
 /* Store CONFORMANCE suite: written against store.h only, so every backend runs the same cases.
  * A backend joins by adding a target (its vtable + a function that hands out a fresh, empty
- * database per case) to targets[] below; PostgreSQL/ClickHouse targets will start their
- * servers on loopback in the target's setup. Here: SQLite, one file per case in a temp dir. */
+ * database per case) to targets[] below; server backends start their server on loopback the
+ * first time fresh() is called and stop it in cleanup(). SQLite: one file per case in a temp
+ * dir. PostgreSQL: a server started by tests/pg_server.sh (tests/unit/pg_server.h), one
+ * database per case; if it cannot start, the cases FAIL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pg_server.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -24,11 +27,14 @@ typedef struct target {
     const sy_store_vtable_t *vt;
     /* Fills conf with the open arguments of a fresh, empty database. */
     void (*fresh)(struct target *t, sy_store_conf_t *conf);
-    const size_t *n_migrations; /* the backend's migration list length = newest version */
+    void (*cleanup)(struct target *t); /* after every case ran (NULL: nothing) */
+    const size_t *n_migrations;        /* the backend's migration list length = newest version */
     int latest;
     char dir[256];
-    char url[64];
+    char url[160];
     int seq;
+    sy_test_pg_t pg; /* PostgreSQL target: its server */
+    bool failed;     /* the server could not start: every later case fails at once */
 } target_t;
 
 static void sqlite_fresh(target_t *t, sy_store_conf_t *conf)
@@ -41,11 +47,37 @@ static void sqlite_fresh(target_t *t, sy_store_conf_t *conf)
     *conf = (sy_store_conf_t){.url = t->url, .data_dir = t->dir};
 }
 
+static void pg_fresh(target_t *t, sy_store_conf_t *conf)
+{
+    if (t->failed) fail_msg("postgres: the test server did not start (see above)");
+    if (!t->pg.dir[0]) {
+        if (sy_test_pg_start(&t->pg)) {
+            t->failed = true;
+            fail_msg("postgres: could not start a test server with tests/pg_server.sh");
+        }
+    }
+    char db[32];
+    snprintf(db, sizeof(db), "sy_case_%d", ++t->seq);
+    if (sy_test_pg_create_db(&t->pg, db, t->url, sizeof(t->url)))
+        fail_msg("postgres: CREATE DATABASE %s failed", db);
+    *conf = (sy_store_conf_t){.url = t->url};
+}
+
+static void pg_cleanup(target_t *t)
+{
+    sy_test_pg_stop(&t->pg);
+}
+
 static target_t targets[] = {
     {.name = "sqlite",
      .vt = &sy_store_sqlite,
      .fresh = sqlite_fresh,
      .n_migrations = &sy_store_migrations_sqlite_count},
+    {.name = "postgres",
+     .vt = &sy_store_postgres,
+     .fresh = pg_fresh,
+     .cleanup = pg_cleanup,
+     .n_migrations = &sy_store_migrations_postgres_count},
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -858,6 +890,7 @@ int main(void)
     tests[n++] = (struct CMUnitTest){"registry_and_cursor", registry_and_cursor, NULL, NULL, NULL};
     int rc = _cmocka_run_group_tests("store_conformance", tests, n, NULL, NULL);
     for (size_t i = 0; i < nt; i++) {
+        if (targets[i].cleanup) targets[i].cleanup(&targets[i]);
         if (targets[i].dir[0]) {
             char cmd[320];
             snprintf(cmd, sizeof(cmd), "rm -rf '%s'", targets[i].dir);

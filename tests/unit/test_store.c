@@ -859,6 +859,19 @@ static void registry_and_cursor(void **state)
     sy_store_conf_t conf = {.url = "mysql://u:secret@h/db"};
     assert_int_equal(sy_store_open(&conf, &s, msg, sizeof(msg)), SY_ERR_CONFIG);
     assert_null(strstr(msg, "secret"));
+    /* postgres:// and postgresql:// both reach the PostgreSQL backend; a refused connection
+     * and a malformed URL are reported without the password */
+    const char *pg_urls[] = {"postgres://u:s3cretpw@127.0.0.1:1/db?connect_timeout=2",
+                             "postgresql://u:s3cretpw@127.0.0.1:1/db?connect_timeout=2",
+                             "postgresql://u:s3cretpw@127.0.0.1:1/db?bogus%zz=s3cretpw"};
+    for (size_t i = 0; i < sizeof(pg_urls) / sizeof(pg_urls[0]); i++) {
+        conf.url = pg_urls[i];
+        msg[0] = '\0';
+        sy_err_t e = sy_store_open(&conf, &s, msg, sizeof(msg));
+        assert_true(e == SY_ERR_STORE || e == SY_ERR_CONFIG);
+        assert_non_null(strstr(msg, "postgres"));
+        if (strstr(msg, "s3cretpw")) fail_msg("password in message: %s", msg);
+    }
     char cur[SY_STORE_CURSOR_MAX], id[SY_UUID_STRLEN + 1];
     int64_t tt;
     sy_store_cursor_format(cur, 1700000000000001, "0190aaaa-0000-7000-8000-00000000000f");

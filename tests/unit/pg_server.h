@@ -71,7 +71,11 @@ static inline void sy_test_pg_stop(sy_test_pg_t *pg)
     if (!pg->dir[0]) return;
     snprintf(cmd, sizeof(cmd), "'%s' stop '%s'", sy_test_pg_script(script, sizeof(script)),
              pg->dir);
-    if (system(cmd) != 0) fprintf(stderr, "sy_test_pg_stop: %s failed\n", cmd);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "sy_test_pg_stop: %s failed\n", cmd);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pg->dir);
+        if (system(cmd) != 0) fprintf(stderr, "sy_test_pg_stop: could not remove %s\n", pg->dir);
+    }
     pg->dir[0] = '\0';
 }
 

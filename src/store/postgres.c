@@ -305,6 +305,25 @@ static void reader_give(pg_store_t *s, conn_t *c)
     conn_close(c);
 }
 
+/* After a failed call on reader c: true (and the idle pool emptied) when the failure was the
+ * connection itself — the server restarted or dropped it; the caller retries once on a new
+ * connection. The other idle connections most likely died with it. */
+static bool reader_lost(pg_store_t *s, conn_t *c, sy_err_t err)
+{
+    if (err != SY_ERR_STORE || PQstatus(c->pg) == CONNECTION_OK) return false;
+    pthread_mutex_lock(&s->plock);
+    conn_t *idle = s->idle;
+    s->idle = NULL;
+    s->n_idle = 0;
+    pthread_mutex_unlock(&s->plock);
+    while (idle) {
+        conn_t *next = idle->next;
+        conn_close(idle);
+        idle = next;
+    }
+    return true;
+}
+
 static sy_err_t pg_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg, size_t msglen)
 {
     const char *url = conf->url ? conf->url : "";
@@ -669,13 +688,10 @@ static sy_err_t copy_rows(pg_store_t *s, conn_t *c, const char *table,
  * duplicate id makes that COPY fail with unique_violation — only on spool replay — and the
  * batch is then written again the idempotent way: COPY into the session's temp table, then
  * INSERT … SELECT … ON CONFLICT (id) DO NOTHING (which also skips duplicates inside the batch). */
-static sy_err_t pg_write_batch(sy_store_t *base, const sy_log_record_t *const *recs, size_t n,
-                               char *msg, size_t msglen)
+static sy_err_t write_once(pg_store_t *s, const sy_log_record_t *const *recs, size_t n, char *msg,
+                           size_t msglen)
 {
-    pg_store_t *s = (pg_store_t *)base;
     bool dup = false;
-    if (n == 0) return SY_OK;
-    pthread_mutex_lock(&s->wlock);
     sy_err_t err = writer_ready(s, msg, msglen);
     if (err) goto unlock;
     conn_t *c = s->writer;
@@ -705,6 +721,20 @@ static sy_err_t pg_write_batch(sy_store_t *base, const sy_log_record_t *const *r
 done:
     if (err && PQstatus(c->pg) == CONNECTION_OK) PQclear(PQexec(c->pg, "ROLLBACK"));
 unlock:
+    return err;
+}
+
+static sy_err_t pg_write_batch(sy_store_t *base, const sy_log_record_t *const *recs, size_t n,
+                               char *msg, size_t msglen)
+{
+    pg_store_t *s = (pg_store_t *)base;
+    if (n == 0) return SY_OK;
+    pthread_mutex_lock(&s->wlock);
+    sy_err_t err = write_once(s, recs, n, msg, msglen);
+    /* The connection died under us (server restart, idle timeout): reconnect and write again.
+     * Safe even if the lost COMMIT did happen — the batch is idempotent by id. */
+    if (err == SY_ERR_STORE && s->writer && PQstatus(s->writer->pg) != CONNECTION_OK)
+        err = write_once(s, recs, n, msg, msglen);
     pthread_mutex_unlock(&s->wlock);
     return err;
 }
@@ -837,6 +867,8 @@ static sy_err_t pg_get_log(sy_store_t *base, const char *id, sy_log_record_t **o
         return sy_store_fail(SY_ERR_NOT_FOUND, msg, msglen, "no log row with id %.40s",
                              id ? id : "");
     conn_t *c;
+    bool retried = false;
+again:;
     sy_err_t err = reader_take(s, &c, msg, msglen);
     if (err) return err;
     err = prepare(s, c, &c->get_ready, "get",
@@ -852,6 +884,11 @@ static sy_err_t pg_get_log(sy_store_t *base, const char *id, sy_log_record_t **o
         err = row_to_record(r, 0, true, out, msg, msglen);
     PQclear(r);
 out:
+    if (!retried && reader_lost(s, c, err)) {
+        reader_give(s, c);
+        retried = true;
+        goto again;
+    }
     reader_give(s, c);
     return err;
 }
@@ -939,6 +976,8 @@ static sy_err_t pg_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
     params[np++] = lim;
 
     conn_t *c;
+    bool retried = false;
+again:;
     sy_err_t err = reader_take(s, &c, msg, msglen);
     if (err) {
         free(needle);
@@ -971,6 +1010,11 @@ static sy_err_t pg_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
     PQclear(r);
     if (err) sy_store_log_page_free(page);
 out:
+    if (!retried && reader_lost(s, c, err)) {
+        reader_give(s, c);
+        retried = true;
+        goto again;
+    }
     free(needle);
     reader_give(s, c);
     return err;
@@ -1035,6 +1079,8 @@ static sy_err_t pg_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_s
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
 
     conn_t *c;
+    bool retried = false;
+again:;
     sy_err_t err = reader_take(s, &c, msg, msglen);
     if (err) return err;
     char name[16];
@@ -1080,6 +1126,11 @@ static sy_err_t pg_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_s
     }
     PQclear(r);
 out:
+    if (!retried && reader_lost(s, c, err)) {
+        reader_give(s, c);
+        retried = true;
+        goto again;
+    }
     reader_give(s, c);
     return err;
 }

@@ -851,6 +851,39 @@ static void run_case(void **state)
     r->c->fn(r->t);
 }
 
+/* PostgreSQL only: the server drops every connection of the store (restart, admin, idle
+ * timeout); the next write and the next reads reconnect by themselves — the log pipeline's
+ * outage handling relies on a store that heals without being reopened. */
+static void pg_reconnect(void **state)
+{
+    MSG;
+    target_t *t = NULL;
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+        if (targets[i].vt == &sy_store_postgres) t = &targets[i];
+    assert_non_null(t);
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    dataset_t d = make_dataset(200, 0);
+    OK(t->vt->write_batch(s, (const sy_log_record_t *const *)d.r, 100, msg, sizeof(msg)));
+    assert_int_equal(count_rows(t->vt, s), 100); /* a reader connection now sits in the pool */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+             "'sy_case_%d' AND pid <> pg_backend_pid()",
+             t->seq);
+    assert_int_equal(sy_test_pg_exec(&t->pg, sql), 0);
+    usleep(100 * 1000);
+    OK(t->vt->write_batch(s, (const sy_log_record_t *const *)d.r + 100, 100, msg, sizeof(msg)));
+    assert_int_equal(count_rows(t->vt, s), 200);
+    sy_log_record_t *got = NULL;
+    OK(t->vt->get_log(s, d.r[150]->id, &got, msg, sizeof(msg)));
+    assert_record_same(d.r[150], got, true);
+    sy_log_record_free(got);
+    t->vt->close(s);
+    free_dataset(&d);
+}
+
 /* Not backend-specific, but store-level: URL scheme dispatch and cursor text. */
 static void registry_and_cursor(void **state)
 {
@@ -888,7 +921,7 @@ static void registry_and_cursor(void **state)
 int main(void)
 {
     size_t nt = sizeof(targets) / sizeof(targets[0]);
-    struct CMUnitTest *tests = calloc(nt * N_CASES + 1, sizeof(*tests));
+    struct CMUnitTest *tests = calloc(nt * N_CASES + 2, sizeof(*tests));
     run_t *runs = calloc(nt * N_CASES, sizeof(*runs));
     char(*names)[96] = calloc(nt * N_CASES, sizeof(*names));
     size_t n = 0;
@@ -901,6 +934,7 @@ int main(void)
         }
     }
     tests[n++] = (struct CMUnitTest){"registry_and_cursor", registry_and_cursor, NULL, NULL, NULL};
+    tests[n++] = (struct CMUnitTest){"postgres/reconnect", pg_reconnect, NULL, NULL, NULL};
     int rc = _cmocka_run_group_tests("store_conformance", tests, n, NULL, NULL);
     for (size_t i = 0; i < nt; i++) {
         if (targets[i].cleanup) targets[i].cleanup(&targets[i]);

@@ -478,6 +478,15 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0, l; i < n; i += l)
+        if (!(l = utf8_seq(p + i, n - i))) return false;
+    return true;
+}
+
 /* Appends bytes as one COPY text-format field: backslash, newline, CR and tab escaped; NUL and
  * invalid UTF-8 become U+FFFD (text cannot hold them). */
 static sy_err_t put_text(sy_buf_t *b, const char *src, size_t n)
@@ -943,6 +952,12 @@ static sy_err_t pg_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "malformed cursor");
     if (f->has_status && (unsigned)f->status >= SY_LOG_STATUS__COUNT)
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "unknown status filter");
+
+    /* stored text is valid UTF-8, so a filter that is not matches nothing (and the server
+     * would reject it as a parameter) */
+    const char *strs[] = {f->model, f->provider, f->key_id, f->user_id, f->text};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (strs[i] && !utf8_valid(strs[i])) return SY_OK;
 
     unsigned mask = (f->from_us ? F_FROM : 0) | (f->to_us ? F_TO : 0) | (f->model ? F_MODEL : 0) |
                     (f->provider ? F_PROVIDER : 0) | (f->key_id ? F_KEY : 0) |

@@ -884,6 +884,66 @@ static void pg_reconnect(void **state)
     free_dataset(&d);
 }
 
+/* PostgreSQL only: COPY's escapes (backslash, tab, newline, CR, "\N", array syntax in tags)
+ * round-trip exactly; NUL and invalid UTF-8, which text cannot hold, arrive as U+FFFD instead
+ * of failing the batch; a filter that is not UTF-8 matches nothing. */
+static void pg_text_escapes(void **state)
+{
+    MSG;
+    target_t *t = NULL;
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+        if (targets[i].vt == &sy_store_postgres) t = &targets[i];
+    assert_non_null(t);
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    static const char req[] = "a\\b\tc\nd\re\\N {x,\"y\"} \\.";
+    static const char resp[] = "x\0y\xffz";
+    sy_str_t tags[] = {SY_STR_LIT("back\\slash,{x}"), SY_STR_LIT("bad\xff"), SY_STR_LIT("NULL"),
+                       SY_STR_LIT(""), SY_STR_LIT("tab\there")};
+    sy_log_record_t r;
+    sy_log_record_init(&r);
+    sy_uuid_v7(r.id);
+    r.t_received_us = T0;
+    r.request_body = sy_str(req, sizeof(req) - 1);
+    r.response_body = sy_str(resp, sizeof(resp) - 1);
+    r.error_message = SY_STR_LIT("line1\nline2\\N");
+    r.metadata = SY_STR_LIT("{\"a\":\"\\\\n\"}");
+    r.model = SY_STR_LIT("\\N");
+    r.tags = tags;
+    r.n_tags = 5;
+    const sy_log_record_t *one = &r;
+    OK(t->vt->write_batch(s, &one, 1, msg, sizeof(msg)));
+    sy_log_record_t *got = NULL;
+    OK(t->vt->get_log(s, r.id, &got, msg, sizeof(msg)));
+    assert_str_same(got->request_body, r.request_body, "request_body");
+    assert_str_same(got->response_body, SY_STR_LIT("x\xEF\xBF\xBDy\xEF\xBF\xBDz"), "response_body");
+    assert_str_same(got->error_message, r.error_message, "error_message");
+    assert_str_same(got->metadata, r.metadata, "metadata");
+    assert_str_same(got->model, r.model, "model");
+    assert_int_equal(got->n_tags, 5);
+    assert_str_same(got->tags[0], tags[0], "tag 0");
+    assert_str_same(got->tags[1], SY_STR_LIT("bad\xEF\xBF\xBD"), "tag 1");
+    assert_str_same(got->tags[2], tags[2], "tag 2");
+    assert_str_same(got->tags[3], tags[3], "tag 3");
+    assert_str_same(got->tags[4], tags[4], "tag 4");
+    sy_log_record_free(got);
+    sy_log_filter_t f = {.text = "\\B\tC\nD"};
+    sy_log_page_t page;
+    OK(t->vt->query_logs(s, &f, NULL, 10, &page, msg, sizeof(msg)));
+    assert_int_equal(page.n, 1);
+    sy_store_log_page_free(&page);
+    f = (sy_log_filter_t){.model = "\\N"};
+    OK(t->vt->query_logs(s, &f, NULL, 10, &page, msg, sizeof(msg)));
+    assert_int_equal(page.n, 1);
+    sy_store_log_page_free(&page);
+    f = (sy_log_filter_t){.text = "y\xff"};
+    OK(t->vt->query_logs(s, &f, NULL, 10, &page, msg, sizeof(msg)));
+    assert_int_equal(page.n, 0);
+    sy_store_log_page_free(&page);
+    t->vt->close(s);
+}
+
 /* Not backend-specific, but store-level: URL scheme dispatch and cursor text. */
 static void registry_and_cursor(void **state)
 {
@@ -921,7 +981,7 @@ static void registry_and_cursor(void **state)
 int main(void)
 {
     size_t nt = sizeof(targets) / sizeof(targets[0]);
-    struct CMUnitTest *tests = calloc(nt * N_CASES + 2, sizeof(*tests));
+    struct CMUnitTest *tests = calloc(nt * N_CASES + 3, sizeof(*tests));
     run_t *runs = calloc(nt * N_CASES, sizeof(*runs));
     char(*names)[96] = calloc(nt * N_CASES, sizeof(*names));
     size_t n = 0;
@@ -935,6 +995,7 @@ int main(void)
     }
     tests[n++] = (struct CMUnitTest){"registry_and_cursor", registry_and_cursor, NULL, NULL, NULL};
     tests[n++] = (struct CMUnitTest){"postgres/reconnect", pg_reconnect, NULL, NULL, NULL};
+    tests[n++] = (struct CMUnitTest){"postgres/text_escapes", pg_text_escapes, NULL, NULL, NULL};
     int rc = _cmocka_run_group_tests("store_conformance", tests, n, NULL, NULL);
     for (size_t i = 0; i < nt; i++) {
         if (targets[i].cleanup) targets[i].cleanup(&targets[i]);

@@ -230,6 +230,14 @@ static sy_err_t conn_setup(pg_store_t *s, conn_t *c, bool writer, char *msg, siz
         return sy_store_fail(SY_ERR_STORE, msg, msglen,
                              "postgres: server version %d is too old (need 9.5 or newer)",
                              PQserverVersion(c->pg));
+    /* Unicode text (model names, bodies) must fit: anything but UTF8 would fail some batches
+     * at random; SQL_ASCII stores the bytes as they come, which is fine. */
+    const char *enc = PQparameterStatus(c->pg, "server_encoding");
+    if (enc && strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)
+        return sy_store_fail(SY_ERR_STORE, msg, msglen,
+                             "postgres: database %.64s has encoding %.32s; the inference log "
+                             "needs UTF8 (CREATE DATABASE … ENCODING 'UTF8')",
+                             s->dbname, enc);
     if (writer) return exec(s, c, "SET synchronous_commit = off", msg, msglen, "session setup");
     return SY_OK;
 }

@@ -942,6 +942,17 @@ static void pg_text_escapes(void **state)
     assert_int_equal(page.n, 0);
     sy_store_log_page_free(&page);
     t->vt->close(s);
+    /* a database that cannot hold Unicode is refused at open, saying why */
+    assert_int_equal(sy_test_pg_exec(&t->pg, "CREATE DATABASE sy_latin1 ENCODING 'LATIN1' "
+                                             "TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"),
+                     0);
+    char url[160];
+    snprintf(url, sizeof(url), "postgresql://switchyard@127.0.0.1:%d/sy_latin1", t->pg.port);
+    conf = (sy_store_conf_t){.url = url};
+    s = NULL;
+    assert_int_equal(t->vt->open(&conf, &s, msg, sizeof(msg)), SY_ERR_STORE);
+    assert_null(s);
+    if (!strstr(msg, "LATIN1") || !strstr(msg, "UTF8")) fail_msg("unclear message: %s", msg);
 }
 
 /* Not backend-specific, but store-level: URL scheme dispatch and cursor text. */

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -754,9 +755,9 @@ typedef struct conc {
     sy_store_t *s;
     dataset_t *d;
     size_t batch;
-    volatile int done;
-    int reader_errors;
-    size_t max_seen;
+    /* shared between the threads: atomics (TSan-clean, no lost increments) */
+    _Atomic int done;
+    _Atomic int reader_errors;
 } conc_t;
 
 static void *writer_main(void *arg)
@@ -795,7 +796,6 @@ static void *reader_main(void *arg)
         else
             sy_store_log_page_free(&page);
     }
-    c->max_seen = last;
     return NULL;
 }
 
@@ -813,7 +813,7 @@ static void c_concurrent(target_t *t)
     pthread_join(w, NULL);
     for (int i = 0; i < 3; i++)
         pthread_join(r[i], NULL);
-    assert_int_equal(c.reader_errors, 0);
+    assert_int_equal(atomic_load(&c.reader_errors), 0);
     assert_int_equal(count_rows(t->vt, s), d.n);
     t->vt->close(s);
     free_dataset(&d);

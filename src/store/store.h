@@ -7,7 +7,7 @@
  * (the log writer thread, libuv's thread pool), never from a loop thread. A sy_store_t is
  * thread-safe: any number of threads may call any slot at the same time (SQLite: one writer
  * connection behind a mutex plus a pool of reader connections, so readers never wait for the
- * writer under WAL).
+ * writer under WAL; PostgreSQL: the same shape with libpq connections).
  *
  * Errors: fallible slots return sy_err_t (SY_OK, SY_ERR_STORE, SY_ERR_STORE_SCHEMA,
  * SY_ERR_INVALID_REQUEST for a bad filter/cursor, SY_ERR_NOT_FOUND) and write a one-line,

@@ -1,7 +1,8 @@
 /* Sustained insert throughput into a store backend from one writer thread: rows/s with 1 KB
  * bodies (request and response 512 B each), batches of N rows, each batch one write_batch
  * call (one transaction). Usage: store_bench [url] [rows] [batch] [data_dir]
- * Default: sqlite:store-bench.db in a fresh temp dir, 200000 rows, batches of 1000. */
+ * Default: sqlite:store-bench.db in a fresh temp dir, 200000 rows, batches of 1000.
+ * PostgreSQL: store_bench postgresql://user@127.0.0.1:<port>/db (docs/internals/STORE.md). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,16 @@ int main(int argc, char **argv)
         done += n;
     }
     uint64_t total_us = sy_clock_mono_us() - t0;
+    /* a server URL may carry user:password@ — print the scheme and what follows the '@' */
+    const char *at = strrchr(url, '@'), *sep = strstr(url, "://");
+    char shown[256];
+    if (at && sep && sep < at)
+        snprintf(shown, sizeof(shown), "%.*s://…@%s", (int)(sep - url), url, at + 1);
+    else
+        snprintf(shown, sizeof(shown), "%s", url);
     printf("store_bench: %s: %zu rows, batches of %zu, 1 KB bodies: %.0f rows/s in write_batch "
            "(%.0f rows/s including record building)\n",
-           url, rows, batch, rows * 1e6 / (double)write_us, rows * 1e6 / (double)total_us);
+           shown, rows, batch, rows * 1e6 / (double)write_us, rows * 1e6 / (double)total_us);
     sy_store_close(s);
     free(recs);
     free(ptrs);

@@ -121,3 +121,62 @@ const sy_store_migration_t sy_store_migrations_clickhouse[] = {
 };
 const size_t sy_store_migrations_clickhouse_count =
     sizeof(sy_store_migrations_clickhouse) / sizeof(sy_store_migrations_clickhouse[0]);
+
+/* PostgreSQL. Same versions and meaning as SQLite's list. id is a uuid (16 bytes; its order is
+ * the order of the lowercase text, so (t_received_us, id) sorts as on SQLite) and the primary
+ * key, which is what ON CONFLICT (id) DO NOTHING deduplicates on. No seq column: a heap table
+ * has no rowid to reuse and nothing reads insertion order. tags is text[] (NULL = no tags),
+ * the truncation flags boolean. */
+const sy_store_migration_t sy_store_migrations_postgres[] = {
+    {1, "inference_log table",
+     "CREATE TABLE inference_log ("
+     " id uuid NOT NULL PRIMARY KEY,"
+     " request_id text,"
+     " attempt integer NOT NULL,"
+     " parent_id uuid,"
+     " t_received_us bigint NOT NULL,"
+     " t_upstream_start_us bigint,"
+     " t_first_token_us bigint,"
+     " t_end_us bigint,"
+     " latency_us bigint,"
+     " ttft_us bigint,"
+     " overhead_us bigint,"
+     " model text,"
+     " provider text,"
+     " upstream_model text,"
+     " deployment text,"
+     " status text NOT NULL,"
+     " http_status integer,"
+     " error_type text,"
+     " error_message text,"
+     " input_tokens bigint,"
+     " output_tokens bigint,"
+     " cached_read_tokens bigint,"
+     " cache_write_tokens bigint,"
+     " reasoning_tokens bigint,"
+     " usage_source text,"
+     " cost_nanousd bigint,"
+     " key_id text,"
+     " user_id text,"
+     " team_id text,"
+     " conversation_id text,"
+     " message_id text,"
+     " experiment text,"
+     " variant text,"
+     " tags text[],"
+     " metadata text,"
+     " request_truncated boolean NOT NULL,"
+     " response_truncated boolean NOT NULL,"
+     " request_size bigint,"
+     " response_size bigint,"
+     " request_body text,"
+     " response_body text"
+     ");"},
+    {2, "inference_log query indexes",
+     "CREATE INDEX inference_log_time ON inference_log(t_received_us, id);"
+     "CREATE INDEX inference_log_model ON inference_log(model, t_received_us);"
+     "CREATE INDEX inference_log_key ON inference_log(key_id, t_received_us);"
+     "CREATE INDEX inference_log_user ON inference_log(user_id, t_received_us);"},
+};
+const size_t sy_store_migrations_postgres_count =
+    sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

@@ -17,5 +17,7 @@ extern const sy_store_migration_t sy_store_migrations_sqlite[];
 extern const size_t sy_store_migrations_sqlite_count;
 extern const sy_store_migration_t sy_store_migrations_clickhouse[];
 extern const size_t sy_store_migrations_clickhouse_count;
+extern const sy_store_migration_t sy_store_migrations_postgres[];
+extern const size_t sy_store_migrations_postgres_count;
 
 #endif

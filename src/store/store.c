@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const sy_store_vtable_t *const sy_store_backends[] = {&sy_store_sqlite, &sy_store_clickhouse, NULL};
+const sy_store_vtable_t *const sy_store_backends[] = {&sy_store_sqlite, &sy_store_postgres,
+                                                      &sy_store_clickhouse, NULL};
 
 sy_err_t sy_store_fail(sy_err_t err, char *msg, size_t msglen, const char *fmt, ...)
 {
@@ -25,13 +26,15 @@ sy_err_t sy_store_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg,
     const char *url = conf->url ? conf->url : "";
     for (size_t i = 0; sy_store_backends[i]; i++) {
         const sy_store_vtable_t *vt = sy_store_backends[i];
-        size_t n = strlen(vt->scheme);
-        if (strncmp(url, vt->scheme, n) == 0 && url[n] == ':')
-            return vt->open(conf, out, msg, msglen);
+        for (const char *sc = vt->scheme; sc; sc = sc == vt->scheme ? vt->alias : NULL) {
+            size_t n = strlen(sc);
+            if (strncmp(url, sc, n) == 0 && url[n] == ':') return vt->open(conf, out, msg, msglen);
+        }
     }
     /* never echo the URL: it may carry a password */
-    return sy_store_fail(SY_ERR_CONFIG, msg, msglen,
-                         "store: unknown URL scheme (known: sqlite, clickhouse)");
+    return sy_store_fail(
+        SY_ERR_CONFIG, msg, msglen,
+        "store: unknown URL scheme (known: sqlite, postgres, postgresql, clickhouse)");
 }
 
 sy_err_t sy_store_open_migrated(const sy_store_conf_t *conf, sy_store_t **out, char *msg,

@@ -7,7 +7,7 @@
  * (the log writer thread, libuv's thread pool), never from a loop thread. A sy_store_t is
  * thread-safe: any number of threads may call any slot at the same time (SQLite: one writer
  * connection behind a mutex plus a pool of reader connections, so readers never wait for the
- * writer under WAL).
+ * writer under WAL; PostgreSQL: the same shape with libpq connections).
  *
  * Errors: fallible slots return sy_err_t (SY_OK, SY_ERR_STORE, SY_ERR_STORE_SCHEMA,
  * SY_ERR_INVALID_REQUEST for a bad filter/cursor, SY_ERR_NOT_FOUND) and write a one-line,
@@ -40,7 +40,8 @@ enum {
 /* How to open a store. Only url is required. */
 typedef struct sy_store_conf {
     /* Backend by scheme. SQLite: "sqlite:" + path; a relative path (or empty: "switchyard.db")
-     * is inside data_dir. e.g. "sqlite:" → <data_dir>/switchyard.db, "sqlite:/var/x.db". */
+     * is inside data_dir. e.g. "sqlite:" → <data_dir>/switchyard.db, "sqlite:/var/x.db".
+     * PostgreSQL: a libpq URI, "postgres://user:pw@host:port/db?sslmode=…" (or postgresql://). */
     const char *url;
     const char *data_dir; /* default "." */
     /* Test hook: behave as if this binary knew only migrations 1..schema_limit (0 = all known).
@@ -128,6 +129,7 @@ typedef struct sy_stats_result {
 typedef struct sy_store_vtable {
     const char *name;   /* "sqlite" */
     const char *scheme; /* URL scheme selecting this backend: "sqlite" */
+    const char *alias;  /* a second scheme selecting it ("postgresql"), NULL if none */
     unsigned caps;      /* SY_STORE_CAP_* */
 
     /* Connects/opens. Does NOT migrate: call migrate before anything else. On error *out is
@@ -164,6 +166,8 @@ typedef struct sy_store_vtable {
 #define SY_STORE_LOGS_MAX_LIMIT 1000
 
 extern const sy_store_vtable_t sy_store_sqlite;
+/* "postgres://" or "postgresql://" + a libpq connection URI (store/postgres.c). */
+extern const sy_store_vtable_t sy_store_postgres;
 /* clickhouse://[user[:password]@]host[:port][/database] (HTTP interface; port 8123, database
  * "default" unless given). Inference log only: caps LOGS | EXACT_PERCENTILES. */
 extern const sy_store_vtable_t sy_store_clickhouse;

@@ -21,8 +21,8 @@
 #include "core/json.h"
 #include "http/sse.h"
 
-#define MAX_SLOTS 256     /* tool-call indexes / content blocks tracked per response */
-#define MAX_SPACES 8      /* whitespace the first-token scan skips after ':' and '[' */
+#define MAX_SLOTS 256              /* tool-call indexes / content blocks tracked per response */
+#define MAX_SPACES 8               /* whitespace the first-token scan skips after ':' and '[' */
 #define UNBOUNDED ((size_t)-1 / 2) /* result buffers: bounded by the captured bytes anyway */
 
 /* ---------------------------------------------------------------- the tee (loop thread) */
@@ -74,10 +74,15 @@ static const struct {
     size_t n;
     bool value; /* a key: its value must be a non-empty string or array */
 } patterns[] = {
-    {"content\":", 10, true},
-    {"tool_calls\":", 13, true},
-    {"refusal\":", 10, true},
-    {"content_block_delta", 19, false},
+#define PAT(s, v)                                                                                  \
+    {                                                                                              \
+        s, sizeof(s) - 1, v                                                                        \
+    }
+    PAT("content\":", true),
+    PAT("tool_calls\":", true),
+    PAT("refusal\":", true),
+    PAT("content_block_delta", false),
+#undef PAT
 };
 
 /* Offset in p of the byte completing the earliest first-token pattern, or -1. */
@@ -369,8 +374,7 @@ static void anthropic_event(ex_t *x, json_t *ev)
         set_last(&x->r->finish_reason, json_object_get(ev, "stop_reason"));
         json_t *blocks = json_object_get(ev, "content"), *b;
         size_t i;
-        json_array_foreach(blocks, i, b)
-            anthropic_block_start(x, slot_of(x, (json_int_t)i), b);
+        json_array_foreach(blocks, i, b) anthropic_block_start(x, slot_of(x, (json_int_t)i), b);
         anthropic_usage(x, json_object_get(ev, "usage"));
     }
 }
@@ -505,7 +509,7 @@ void sy_capture_extract(const sy_capture_t *c, int format, bool sse, sy_capture_
 
     /* the tail in order, contiguous after the head when nothing was lost */
     size_t tail_len = c->tail_total < c->tail_max ? (size_t)c->tail_total : c->tail_max;
-    size_t head_len = out->truncated ? c->head.len : 0;
+    size_t head_len = out->truncated ? 0 : c->head.len;
     char *all = sy_xmalloc(head_len + tail_len + 1);
     if (!out->truncated && c->head.len) memcpy(all, c->head.base, c->head.len);
     size_t at = out->truncated ? 0 : c->head.len;

@@ -28,15 +28,15 @@
 #define SY_CAPTURE_CARRY 48
 
 typedef struct sy_capture {
-    sy_buf_t head;         /* first bytes of the body, up to head.max */
-    char *ring;            /* last tail_max bytes after the head (NULL until the head is full) */
-    size_t tail_max;       /* ring capacity */
-    size_t ring_pos;       /* next write position in the ring */
-    uint64_t tail_total;   /* bytes fed after the head was full */
-    uint64_t total;        /* all bytes fed */
-    int64_t first_offset;  /* stream offset of the byte that completed the first-token
-                              pattern; -1 until seen */
-    size_t carry_len;      /* last bytes of the previous piece (first-token scan only) */
+    sy_buf_t head;        /* first bytes of the body, up to head.max */
+    char *ring;           /* last tail_max bytes after the head (NULL until the head is full) */
+    size_t tail_max;      /* ring capacity */
+    size_t ring_pos;      /* next write position in the ring */
+    uint64_t tail_total;  /* bytes fed after the head was full */
+    uint64_t total;       /* all bytes fed */
+    int64_t first_offset; /* stream offset of the byte that completed the first-token
+                             pattern; -1 until seen */
+    size_t carry_len;     /* last bytes of the previous piece (first-token scan only) */
     char carry[SY_CAPTURE_CARRY];
 } sy_capture_t;
 
@@ -71,16 +71,16 @@ bool sy_capture_truncated(const sy_capture_t *c);
 /* What the writer thread learns from a captured response. Owned heap memory: release with
  * sy_capture_result_dispose. Strings are NUL-terminated; NULL = absent. */
 typedef struct sy_capture_result {
-    char *id;            /* response id ("chatcmpl-…", "msg_…") */
-    char *model;         /* model the upstream reported */
-    char *finish_reason; /* as the upstream wrote it: OpenAI finish_reason ("stop", "length",
-                            "tool_calls", …), Anthropic stop_reason ("end_turn", "tool_use", …);
-                            the last one seen wins */
-    sy_buf_t text;       /* assistant text (choice 0; for streams the concatenated deltas) */
-    sy_buf_t reasoning;  /* reasoning_content / reasoning deltas, Anthropic thinking */
-    sy_buf_t tool_calls; /* JSON array text, OpenAI shape
-                            [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}]
-                            for both formats; len 0 when there are none */
+    char *id;             /* response id ("chatcmpl-…", "msg_…") */
+    char *model;          /* model the upstream reported */
+    char *finish_reason;  /* as the upstream wrote it: OpenAI finish_reason ("stop", "length",
+                             "tool_calls", …), Anthropic stop_reason ("end_turn", "tool_use", …);
+                             the last one seen wins */
+    sy_buf_t text;        /* assistant text (choice 0; for streams the concatenated deltas) */
+    sy_buf_t reasoning;   /* reasoning_content / reasoning deltas, Anthropic thinking */
+    sy_buf_t tool_calls;  /* JSON array text, OpenAI shape
+                             [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}]
+                             for both formats; len 0 when there are none */
     sy_fmt_usage_t usage; /* OpenAI semantics (providers/fmt.h), -1 = absent. Anthropic is
                              converted: prompt = input + cache_read + cache_creation */
     bool usage_found;     /* the upstream reported usage */

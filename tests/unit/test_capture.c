@@ -620,6 +620,7 @@ static void mutate_one(const char *s, size_t n, int fmt, bool sse)
         capture_str(&c, m, len, head, tail, 1 + next_rand() % 64);
         sy_capture_result_t r;
         sy_capture_extract(&c, fmt, sse, &r);
+        sy_capture_result_dispose(&r);
         sy_capture_extract(&c, 1 - fmt, !sse, &r); /* the wrong format / framing too */
         sy_capture_result_dispose(&r);
         sy_capture_dispose(&c);

@@ -83,8 +83,8 @@ static void assert_usage(const sy_fmt_usage_t *u, int64_t p, int64_t c, int64_t 
 
 /* Same result for one feed, every two-piece split, and one byte at a time; the first-token
  * offset is the same too. */
-static void check_splits_every(const char *s, size_t n, int fmt, bool sse, size_t head,
-                               size_t tail, size_t stride)
+static void check_splits_every(const char *s, size_t n, int fmt, bool sse, size_t head, size_t tail,
+                               size_t stride)
 {
     sy_capture_t c0;
     capture_str(&c0, s, n, head, tail, n ? n : 1);

@@ -1,0 +1,94 @@
+/* Instruction-count driver for the inference-log capture (src/logpipe/capture.c; not a test, not
+ * run by `make test` or bench/run.sh). Mode "feed": N times, one 20-chunk stream in the mock
+ * provider's exact frames (role chunk, 20 content chunks, finish + usage + [DONE]) fed one frame
+ * per call, as the relay would, with init and dispose: the loop thread's cost. Mode "extract":
+ * N extractions of that captured stream: the writer thread's cost. Callgrind's total minus a run
+ * with N = 0, divided by N, is the per-stream figure:
+ *
+ *   cmake -S . -B build -DSY_BENCH=ON && cmake --build build --target sy_bench_capture_feed
+ *   valgrind --tool=callgrind --callgrind-out-file=/dev/null build/bench/capture_feed feed 1000
+ *   (and the same with 0; the difference / 1000 is the per-stream figure) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "logpipe/capture.h"
+
+#define PREFIX                                                                                     \
+    "{\"id\":\"chatcmpl-0192abcd0192ab12\",\"object\":\"chat.completion.chunk\",\"created\":"      \
+    "1741569952,\"model\":\"mock-1\",\"service_tier\":\"default\",\"system_fingerprint\":null,"    \
+    "\"choices\":"
+
+static void frame(sy_buf_t *b, const char *delta, const char *finish)
+{
+    sy_buf_printf(b,
+                  "data: " PREFIX "[{\"index\":0,\"delta\":%s,\"logprobs\":null,"
+                  "\"finish_reason\":%s}],\"usage\":null}\n\n",
+                  delta, finish);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: capture_feed feed|extract N\n");
+        return 2;
+    }
+    bool extract = !strcmp(argv[1], "extract");
+    long n = atol(argv[2]);
+    static const char reply[] = "You said: Write a haiku about load balancers, in twenty "
+                                "pieces, so that every chunk carries a few words of text.";
+    sy_buf_t pieces[22];
+    for (int i = 0; i < 22; i++)
+        sy_buf_init(&pieces[i], 1 << 16);
+    frame(&pieces[0], "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}", "null");
+    size_t len = sizeof reply - 1, prev = 0;
+    for (int k = 1; k <= 20; k++) {
+        size_t c = len * (size_t)k / 20;
+        sy_buf_t d;
+        sy_buf_init(&d, 1 << 16);
+        sy_buf_append_c(&d, "{\"content\":");
+        sy_json_append_string(&d, reply + prev, c - prev);
+        sy_buf_append(&d, "}", 2);
+        frame(&pieces[k], d.base, "null");
+        sy_buf_dispose(&d);
+        prev = c;
+    }
+    frame(&pieces[21], "{}", "\"stop\"");
+    sy_buf_append_c(&pieces[21],
+                    "data: " PREFIX "[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":"
+                    "26,\"total_tokens\":38,\"prompt_tokens_details\":{\"cached_tokens\":0,"
+                    "\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,"
+                    "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
+                    "\"rejected_prediction_tokens\":0}}}\n\ndata: [DONE]\n\n");
+    size_t bytes = 0;
+    for (int i = 0; i < 22; i++)
+        bytes += pieces[i].len;
+
+    long firsts = 0, found = 0;
+    sy_capture_t keep;
+    sy_capture_init(&keep, 64 << 10, 16 << 10);
+    for (int i = 0; i < 22; i++)
+        sy_capture_feed(&keep, pieces[i].base, pieces[i].len);
+    for (long it = 0; it < n; it++) {
+        if (extract) {
+            sy_capture_result_t r;
+            sy_capture_extract(&keep, SY_CAPTURE_OPENAI, true, &r);
+            found += r.usage_found;
+            sy_capture_result_dispose(&r);
+            continue;
+        }
+        sy_capture_t c;
+        sy_capture_init(&c, 64 << 10, 16 << 10);
+        for (int i = 0; i < 22; i++)
+            firsts += sy_capture_feed(&c, pieces[i].base, pieces[i].len);
+        sy_capture_dispose(&c);
+    }
+    printf("%ld %s, stream of %zu bytes in 22 feeds, first tokens %ld, usage found %ld\n", n,
+           argv[1], bytes, firsts, found);
+    sy_capture_dispose(&keep);
+    for (int i = 0; i < 22; i++)
+        sy_buf_dispose(&pieces[i]);
+    return 0;
+}

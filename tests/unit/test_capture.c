@@ -1,0 +1,828 @@
+/* logpipe/capture: the tee (head + tail ring, first-token scan) and the extraction.
+ * Fixtures: hand-written OpenAI and Anthropic bodies and streams, the mock provider's exact
+ * stream bytes (src/providers/mock.c formats, copied), and the client responses of
+ * tests/cases/openai and tests/cases/messages (read via SY_TEST_SRC). */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "logpipe/capture.h"
+
+#define BIG ((size_t)1 << 20)
+
+/* ---------------------------------------------------------------- helpers */
+
+static void capture_str(sy_capture_t *c, const char *s, size_t n, size_t head, size_t tail,
+                        size_t step)
+{
+    sy_capture_init(c, head, tail);
+    for (size_t i = 0; i < n; i += step)
+        sy_capture_feed(c, s + i, n - i < step ? n - i : step);
+}
+
+static void extract(const char *s, size_t n, int fmt, bool sse, size_t head, size_t tail,
+                    sy_capture_result_t *r)
+{
+    sy_capture_t c;
+    capture_str(&c, s, n, head, tail, n ? n : 1);
+    sy_capture_extract(&c, fmt, sse, r);
+    sy_capture_dispose(&c);
+}
+
+static bool buf_eq(const sy_buf_t *b, const char *s)
+{
+    return b->len == strlen(s) && (b->len == 0 || !memcmp(b->base, s, b->len));
+}
+
+#define assert_buf(b, s)                                                                           \
+    do {                                                                                           \
+        if (!buf_eq(&(b), (s)))                                                                    \
+            fail_msg("%s: got \"%.*s\", want \"%s\"", #b, (int)(b).len, (b).base ? (b).base : "",  \
+                     (s));                                                                         \
+    } while (0)
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool results_equal(const sy_capture_result_t *a, const sy_capture_result_t *b)
+{
+    return str_eq(a->id, b->id) && str_eq(a->model, b->model) &&
+           str_eq(a->finish_reason, b->finish_reason) && a->text.len == b->text.len &&
+           (!a->text.len || !memcmp(a->text.base, b->text.base, a->text.len)) &&
+           a->reasoning.len == b->reasoning.len &&
+           (!a->reasoning.len || !memcmp(a->reasoning.base, b->reasoning.base, a->reasoning.len)) &&
+           a->tool_calls.len == b->tool_calls.len &&
+           (!a->tool_calls.len ||
+            !memcmp(a->tool_calls.base, b->tool_calls.base, a->tool_calls.len)) &&
+           !memcmp(&a->usage, &b->usage, sizeof a->usage) && a->usage_found == b->usage_found &&
+           a->truncated == b->truncated && a->parse_failed == b->parse_failed &&
+           a->total_bytes == b->total_bytes && a->n_events == b->n_events && a->n_bad == b->n_bad;
+}
+
+static void assert_usage(const sy_fmt_usage_t *u, int64_t p, int64_t c, int64_t cr, int64_t cw,
+                         int64_t rs)
+{
+    assert_int_equal(u->prompt_tokens, p);
+    assert_int_equal(u->completion_tokens, c);
+    assert_int_equal(u->cached_tokens, cr);
+    assert_int_equal(u->cache_write_tokens, cw);
+    assert_int_equal(u->reasoning_tokens, rs);
+}
+
+/* Same result for one feed, every two-piece split, and one byte at a time; the first-token
+ * offset is the same too. */
+static void check_splits_every(const char *s, size_t n, int fmt, bool sse, size_t head, size_t tail,
+                               size_t stride)
+{
+    sy_capture_t c0;
+    capture_str(&c0, s, n, head, tail, n ? n : 1);
+    sy_capture_result_t r0;
+    sy_capture_extract(&c0, fmt, sse, &r0);
+    for (size_t i = 0; i <= n; i += stride) {
+        sy_capture_t c;
+        sy_capture_init(&c, head, tail);
+        bool f1 = sy_capture_feed(&c, s, i);
+        bool f2 = sy_capture_feed(&c, s + i, n - i);
+        assert_int_equal(c.first_offset, c0.first_offset);
+        assert_int_equal(f1 + f2, c0.first_offset >= 0);
+        if (c0.first_offset >= 0) assert_true(f1 == ((size_t)c0.first_offset < i));
+        sy_capture_result_t r;
+        sy_capture_extract(&c, fmt, sse, &r);
+        if (!results_equal(&r, &r0)) fail_msg("split at %zu of %zu differs", i, n);
+        sy_capture_result_dispose(&r);
+        sy_capture_dispose(&c);
+    }
+    sy_capture_t c1;
+    capture_str(&c1, s, n, head, tail, 1);
+    assert_int_equal(c1.first_offset, c0.first_offset);
+    sy_capture_result_t r1;
+    sy_capture_extract(&c1, fmt, sse, &r1);
+    assert_true(results_equal(&r1, &r0));
+    sy_capture_result_dispose(&r1);
+    sy_capture_dispose(&c1);
+    sy_capture_result_dispose(&r0);
+    sy_capture_dispose(&c0);
+}
+
+static void check_splits(const char *s, size_t n, int fmt, bool sse, size_t head, size_t tail)
+{
+    check_splits_every(s, n, fmt, sse, head, tail, n / 1500 + 1); /* all splits below 1.5 KB */
+}
+
+/* ---------------------------------------------------------------- the mock's exact bytes */
+
+/* The formats of src/providers/mock.c (chunk_prefix, usage_json, frame_delta, the reply). */
+static void mock_prefix(sy_buf_t *b)
+{
+    sy_buf_append_c(b, "{\"id\":\"chatcmpl-0192abcd0192ab12\",\"object\":\"chat.completion.chunk\","
+                       "\"created\":1741569952,\"model\":\"mock-1\",\"service_tier\":\"default\","
+                       "\"system_fingerprint\":null,\"choices\":");
+}
+
+static void mock_usage(sy_buf_t *b, long long p, long long c)
+{
+    sy_buf_printf(b,
+                  "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
+                  "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+                  "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+                  "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+                  p, c, p + c);
+}
+
+static void mock_frame(sy_buf_t *b, const char *delta, const char *finish, bool usage)
+{
+    sy_buf_append_c(b, "data: ");
+    mock_prefix(b);
+    sy_buf_printf(b, "[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":%s}]", delta,
+                  finish);
+    if (usage) sy_buf_append_c(b, ",\"usage\":null");
+    sy_buf_append_c(b, "}\n\n");
+}
+
+/* A mock stream of `chunks` content pieces of reply; *first_frame_end = end of the role frame. */
+static void mock_stream(sy_buf_t *b, const char *reply, unsigned chunks, bool usage,
+                        size_t *role_end)
+{
+    size_t n = strlen(reply);
+    sy_buf_init(b, BIG * 8);
+    mock_frame(b, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}", "null", usage);
+    if (role_end) *role_end = b->len;
+    size_t prev = 0;
+    for (unsigned k = 1; k <= chunks; k++) {
+        size_t c = n * k / chunks;
+        while (c < n && ((unsigned char)reply[c] & 0xC0) == 0x80)
+            c++;
+        if (c <= prev) continue;
+        sy_buf_t d;
+        sy_buf_init(&d, BIG);
+        sy_buf_append_c(&d, "{\"content\":");
+        sy_json_append_string(&d, reply + prev, c - prev);
+        sy_buf_append(&d, "}", 2);
+        mock_frame(b, d.base, "null", usage);
+        sy_buf_dispose(&d);
+        prev = c;
+    }
+    mock_frame(b, "{}", "\"stop\"", usage);
+    if (usage) {
+        sy_buf_append_c(b, "data: ");
+        mock_prefix(b);
+        sy_buf_append_c(b, "[],\"usage\":");
+        mock_usage(b, 12, (long long)(n + 3) / 4);
+        sy_buf_append_c(b, "}\n\n");
+    }
+    sy_buf_append_c(b, "data: [DONE]\n\n");
+}
+
+static const char mock_reply[] =
+    "You said: what is the \"capital\" of France? \xc3\xa9t\xc3\xa9 \\ "
+    "line\nbreak, and twenty pieces of text to stream.";
+
+static void mock_stream_usage(void **state)
+{
+    sy_buf_t b;
+    size_t role_end;
+    mock_stream(&b, mock_reply, 20, true, &role_end);
+    sy_capture_result_t r;
+    extract(b.base, b.len, SY_CAPTURE_OPENAI, true, BIG, 16384, &r);
+    assert_string_equal(r.id, "chatcmpl-0192abcd0192ab12");
+    assert_string_equal(r.model, "mock-1");
+    assert_string_equal(r.finish_reason, "stop");
+    assert_buf(r.text, mock_reply);
+    assert_int_equal(r.reasoning.len, 0);
+    assert_int_equal(r.tool_calls.len, 0);
+    assert_true(r.usage_found);
+    assert_usage(&r.usage, 12, (int64_t)(strlen(mock_reply) + 3) / 4, 0, -1, 0);
+    assert_false(r.truncated);
+    assert_int_equal(r.n_events, 24);
+    assert_int_equal(r.n_bad, 0);
+    assert_int_equal(r.total_bytes, b.len);
+    sy_capture_result_dispose(&r);
+
+    /* first token: not the role chunk (content ""), but the first content chunk */
+    sy_capture_t c;
+    sy_capture_init(&c, BIG, 16384);
+    assert_false(sy_capture_feed(&c, b.base, role_end));
+    assert_true(sy_capture_feed(&c, b.base + role_end, b.len - role_end));
+    const char *first = strstr(b.base + role_end, "\"content\":\"") + 11;
+    assert_int_equal(c.first_offset, first - b.base);
+    sy_capture_dispose(&c);
+    check_splits(b.base, b.len, SY_CAPTURE_OPENAI, true, BIG, 16384);
+    sy_buf_dispose(&b);
+}
+
+static void mock_stream_no_usage(void **state)
+{
+    sy_buf_t b;
+    mock_stream(&b, mock_reply, 20, false, NULL);
+    sy_capture_result_t r;
+    extract(b.base, b.len, SY_CAPTURE_OPENAI, true, BIG, 16384, &r);
+    assert_buf(r.text, mock_reply);
+    assert_false(r.usage_found);
+    assert_usage(&r.usage, -1, -1, -1, -1, -1);
+    /* the row then says usage_source=estimated with the mock's own rule */
+    assert_int_equal(sy_capture_estimate_tokens(r.text.base, r.text.len),
+                     (int64_t)(strlen(mock_reply) + 3) / 4);
+    sy_capture_result_dispose(&r);
+    sy_buf_dispose(&b);
+}
+
+static void mock_nonstream(void **state)
+{
+    static const char body[] =
+        "{\"id\":\"chatcmpl-0192abcd0192ab12\",\"object\":\"chat.completion\",\"created\":"
+        "1741569952,"
+        "\"model\":\"mock-1\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+        "\"content\":\"You said: hi\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
+        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,"
+        "\"total_tokens\":6,\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+        "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}},\"service_tier\":"
+        "\"default\",\"system_fingerprint\":null}";
+    sy_capture_t c;
+    sy_capture_init(&c, BIG, 16384);
+    assert_true(sy_capture_feed(&c, body, sizeof body - 1));
+    sy_capture_result_t r;
+    sy_capture_extract(&c, SY_CAPTURE_OPENAI, false, &r);
+    assert_buf(r.text, "You said: hi");
+    assert_string_equal(r.finish_reason, "stop");
+    assert_usage(&r.usage, 3, 3, 0, -1, 0);
+    assert_false(r.parse_failed);
+    sy_capture_result_dispose(&r);
+    sy_capture_dispose(&c);
+    check_splits(body, sizeof body - 1, SY_CAPTURE_OPENAI, false, BIG, 16384);
+    /* head only, tail only, tiny ring: complete when head + tail hold everything */
+    check_splits(body, sizeof body - 1, SY_CAPTURE_OPENAI, false, 100, sizeof body);
+    check_splits(body, sizeof body - 1, SY_CAPTURE_OPENAI, false, 0, sizeof body);
+}
+
+/* ---------------------------------------------------------------- OpenAI */
+
+static void openai_nonstream_tools(void **state)
+{
+    static const char body[] =
+        "{\n  \"id\": \"chatcmpl-x\",\n  \"model\": \"gpt-4o\",\n  \"choices\": [{\"index\": 0, "
+        "\"message\": {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": "
+        "\"call_1\", \"type\": \"function\", \"function\": {\"name\": \"get_weather\", "
+        "\"arguments\": \"{\\\"city\\\":\\\"Paris\\\"}\"}}, {\"id\": \"call_2\", \"type\": "
+        "\"function\", \"function\": {\"name\": \"get_time\", \"arguments\": \"{}\"}}]}, "
+        "\"finish_reason\": \"tool_calls\"}],\n  \"usage\": {\"prompt_tokens\": 100, "
+        "\"completion_tokens\": 20, \"prompt_tokens_details\": {\"cached_tokens\": 64}, "
+        "\"completion_tokens_details\": {\"reasoning_tokens\": 5}}\n}\n";
+    sy_capture_result_t r;
+    extract(body, sizeof body - 1, SY_CAPTURE_OPENAI, false, BIG, 16384, &r);
+    assert_string_equal(r.id, "chatcmpl-x");
+    assert_string_equal(r.model, "gpt-4o");
+    assert_string_equal(r.finish_reason, "tool_calls");
+    assert_int_equal(r.text.len, 0);
+    assert_buf(r.tool_calls, "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+                             "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"get_time\",\"arguments\":\"{}\"}}]");
+    assert_usage(&r.usage, 100, 20, 64, -1, 5);
+    sy_capture_result_dispose(&r);
+    /* pretty-printed: the first-token scan skips the spaces */
+    sy_capture_t c;
+    capture_str(&c, body, sizeof body - 1, BIG, 0, sizeof body - 1);
+    const char *tc = strstr(body, "\"tool_calls\": [{");
+    assert_int_equal(c.first_offset, tc + 15 - body);
+    sy_capture_dispose(&c);
+}
+
+#define CHUNK(delta, finish)                                                                       \
+    "data: {\"id\":\"chatcmpl-p\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\","      \
+    "\"choices\":[{\"index\":0,\"delta\":" delta ",\"finish_reason\":" finish "}]}\n\n"
+
+static const char parallel_tools[] = CHUNK("{\"role\":\"assistant\",\"content\":null}", "null")
+    CHUNK("{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":"
+          "{\"name\":\"get_weather\",\"arguments\":\"\"}}]}",
+          "null") CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"ci\"}}]}",
+                        "null")
+        CHUNK("{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":"
+              "{\"name\":\"get_time\",\"arguments\":\"{\\\"tz\"}}]}",
+              "null") CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+                            "\"ty\\\":\\\"Paris\\\"}\"}}]}",
+                            "null") CHUNK("{\"tool_calls\":[{\"index\":1,\"function\":{"
+                                          "\"arguments\":\"\\\":\\\"CET\\\"}\"}}]}",
+                                          "null")
+            CHUNK("{}", "\"tool_calls\"") "data: "
+                                          "{\"id\":\"chatcmpl-p\",\"choices\":[],\"usage\":{"
+                                          "\"prompt_tokens\":50,"
+                                          "\"completion_tokens\":30,\"prompt_tokens_details\":{"
+                                          "\"cached_tokens\":0,"
+                                          "\"cache_write_tokens\":7}}}\n\ndata: [DONE]\n\n";
+
+static void openai_parallel_tools(void **state)
+{
+    sy_capture_result_t r;
+    extract(parallel_tools, sizeof parallel_tools - 1, SY_CAPTURE_OPENAI, true, BIG, 16384, &r);
+    assert_string_equal(r.finish_reason, "tool_calls");
+    assert_buf(r.tool_calls, "[{\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+                             "{\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"get_time\",\"arguments\":\"{\\\"tz\\\":\\\"CET\\\"}\"}}]");
+    assert_int_equal(r.text.len, 0);
+    assert_usage(&r.usage, 50, 30, 0, 7, -1);
+    sy_capture_result_dispose(&r);
+    check_splits(parallel_tools, sizeof parallel_tools - 1, SY_CAPTURE_OPENAI, true, BIG, 16384);
+    /* the role chunk's "content":null is not a token; the first tool_calls chunk is */
+    sy_capture_t c;
+    capture_str(&c, parallel_tools, sizeof parallel_tools - 1, BIG, 0, 1);
+    assert_int_equal(c.first_offset,
+                     strstr(parallel_tools, "\"tool_calls\":[") + 14 - parallel_tools);
+    sy_capture_dispose(&c);
+}
+
+static const char reasoning_stream[] = CHUNK(
+    "{\"role\":\"assistant\",\"content\":\"\",\"reasoning_content\":\"\"}",
+    "null") CHUNK("{\"reasoning_content\":\"Let me think\"}",
+                  "null") CHUNK("{\"reasoning_content\":\" step by step.\"}",
+                                "null") CHUNK("{\"content\":\"Four\"}", "null")
+    CHUNK("{\"content\":\".\"}",
+          "\"stop\"") "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":"
+                      "40,\"completion_tokens_details\":{\"reasoning_tokens\":38}}}\n\n"
+                      "data: [DONE]\n\n";
+
+static void openai_reasoning(void **state)
+{
+    sy_capture_result_t r;
+    extract(reasoning_stream, sizeof reasoning_stream - 1, SY_CAPTURE_OPENAI, true, BIG, 16384, &r);
+    assert_buf(r.reasoning, "Let me think step by step.");
+    assert_buf(r.text, "Four.");
+    assert_usage(&r.usage, 9, 40, -1, -1, 38);
+    sy_capture_result_dispose(&r);
+    sy_capture_t c;
+    capture_str(&c, reasoning_stream, sizeof reasoning_stream - 1, BIG, 0, 7);
+    assert_int_equal(c.first_offset, strstr(reasoning_stream, "Let me") - reasoning_stream);
+    sy_capture_dispose(&c);
+    check_splits(reasoning_stream, sizeof reasoning_stream - 1, SY_CAPTURE_OPENAI, true, BIG,
+                 16384);
+}
+
+/* ---------------------------------------------------------------- Anthropic */
+
+static const char anthropic_message[] =
+    "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-"
+    "5\","
+    "\"content\":[{\"type\":\"thinking\",\"thinking\":\"Hmm.\",\"signature\":\"sig\"},"
+    "{\"type\":\"text\",\"text\":\"Checking.\"},{\"type\":\"tool_use\",\"id\":\"toolu_1\","
+    "\"name\":\"get_weather\",\"input\":{\"city\":\"Paris\"}},{\"type\":\"tool_use\",\"id\":"
+    "\"toolu_2\",\"name\":\"now\",\"input\":{}}],\"stop_reason\":\"tool_use\","
+    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,\"cache_creation_input_tokens\":200,"
+    "\"cache_read_input_tokens\":1000,\"output_tokens\":42}}";
+
+static void anthropic_nonstream(void **state)
+{
+    sy_capture_result_t r;
+    extract(anthropic_message, sizeof anthropic_message - 1, SY_CAPTURE_ANTHROPIC, false, BIG,
+            16384, &r);
+    assert_string_equal(r.id, "msg_01");
+    assert_string_equal(r.model, "claude-sonnet-4-5");
+    assert_string_equal(r.finish_reason, "tool_use");
+    assert_buf(r.text, "Checking.");
+    assert_buf(r.reasoning, "Hmm.");
+    assert_buf(r.tool_calls, "[{\"id\":\"toolu_1\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+                             "{\"id\":\"toolu_2\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"now\",\"arguments\":\"{}\"}}]");
+    /* prompt = input + cache read + cache creation (OpenAI semantics) */
+    assert_true(r.usage_found);
+    assert_usage(&r.usage, 1210, 42, 1000, 200, -1);
+    sy_capture_result_dispose(&r);
+    check_splits(anthropic_message, sizeof anthropic_message - 1, SY_CAPTURE_ANTHROPIC, false, BIG,
+                 64);
+}
+
+#define EV(name, data) "event: " name "\ndata: " data "\n\n"
+
+static const char anthropic_stream[] = EV(
+    "message_start",
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_s\",\"type\":\"message\",\"role\":"
+    "\"assistant\",\"model\":\"claude-sonnet-4-5-20250929\",\"content\":[],\"stop_reason\":null,"
+    "\"usage\":{\"input_tokens\":41,\"cache_creation_input_tokens\":3,"
+    "\"cache_read_input_tokens\":100,\"output_tokens\":1}}}") EV("ping", "{\"type\":\"ping\"}")
+    EV("content_block_start",
+       "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\","
+       "\"thinking\":\"\"}}")
+        EV("content_block_delta",
+           "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+           "\"thinking\":\"2 + 2\"}}")
+            EV("content_block_delta",
+               "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+               "\"signature_delta\",\"signature\":\"abc\"}}")
+                EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}") EV(
+                    "content_block_start",
+                    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":"
+                    "\"text\",\"text\":\"\"}}")
+                    EV("content_block_delta",
+                       "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+                       "\"text_delta\",\"text\":\"It is 4.\"}}")
+                        EV("content_block_start",
+                           "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{"
+                           "\"type\":\"tool_use\",\"id\":\"toolu_9\",\"name\":\"calc\","
+                           "\"input\":{}}}")
+                            EV("content_block_delta",
+                               "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{"
+                               "\"type\":\"input_json_delta\",\"partial_json\":\"\"}}")
+                                EV("content_block_delta",
+                                   "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{"
+                                   "\"type\":\"input_json_delta\",\"partial_json\":"
+                                   "\"{\\\"expr\\\": \"}}")
+                                    EV("content_block_delta",
+                                       "{\"type\":\"content_block_delta\",\"index\":2,"
+                                       "\"delta\":{\"type\":\"input_json_delta\","
+                                       "\"partial_json\":\"\\\"2+2\\\"}\"}}")
+                                        EV("content_block_stop",
+                                           "{\"type\":\"content_block_stop\",\"index\":2}")
+                                            EV("message_delta",
+                                               "{\"type\":\"message_delta\",\"delta\":{"
+                                               "\"stop_reason\":\"tool_use\",\"stop_sequence\":"
+                                               "null},\"usage\":{\"output_tokens\":77}}")
+                                                EV("message_stop", "{\"type\":\"message_stop\"}");
+
+static void anthropic_stream_events(void **state)
+{
+    sy_capture_result_t r;
+    extract(anthropic_stream, sizeof anthropic_stream - 1, SY_CAPTURE_ANTHROPIC, true, BIG, 16384,
+            &r);
+    assert_string_equal(r.id, "msg_s");
+    assert_string_equal(r.model, "claude-sonnet-4-5-20250929");
+    assert_string_equal(r.finish_reason, "tool_use");
+    assert_buf(r.reasoning, "2 + 2");
+    assert_buf(r.text, "It is 4.");
+    assert_buf(r.tool_calls, "[{\"id\":\"toolu_9\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"calc\",\"arguments\":\"{\\\"expr\\\": \\\"2+2\\\"}\"}}]");
+    /* input from message_start, output from message_delta (cumulative) */
+    assert_usage(&r.usage, 144, 77, 100, 3, -1);
+    assert_int_equal(r.n_bad, 0);
+    sy_capture_result_dispose(&r);
+    sy_capture_t c;
+    capture_str(&c, anthropic_stream, sizeof anthropic_stream - 1, BIG, 0, 5);
+    const char *d = strstr(anthropic_stream, "content_block_delta");
+    assert_int_equal(c.first_offset, d + 18 - anthropic_stream);
+    sy_capture_dispose(&c);
+    check_splits(anthropic_stream, sizeof anthropic_stream - 1, SY_CAPTURE_ANTHROPIC, true, BIG,
+                 16384);
+    check_splits(anthropic_stream, sizeof anthropic_stream - 1, SY_CAPTURE_ANTHROPIC, true, 300,
+                 400);
+}
+
+/* ---------------------------------------------------------------- truncation */
+
+static void truncated_stream(void **state)
+{
+    /* 400 content chunks (~100 KB): head 4 KiB, tail 2 KiB */
+    char reply[6000];
+    for (size_t i = 0; i < sizeof reply - 1; i++)
+        reply[i] = (char)('a' + i % 26);
+    reply[sizeof reply - 1] = '\0';
+    sy_buf_t b;
+    mock_stream(&b, reply, 400, true, NULL);
+    assert_true(b.len > 50000);
+    sy_capture_t c;
+    capture_str(&c, b.base, b.len, 4096, 2048, 1000);
+    assert_true(sy_capture_truncated(&c));
+    assert_true(c.head.len == 4096 && c.ring);
+    sy_capture_result_t r;
+    sy_capture_extract(&c, SY_CAPTURE_OPENAI, true, &r);
+    assert_true(r.truncated);
+    assert_true(r.usage_found);
+    assert_usage(&r.usage, 12, (int64_t)(strlen(reply) + 3) / 4, 0, -1, 0);
+    assert_string_equal(r.finish_reason, "stop");
+    assert_string_equal(r.id, "chatcmpl-0192abcd0192ab12");
+    assert_true(r.text.len > 0 && r.text.len < strlen(reply));
+    assert_memory_equal(r.text.base, reply, 10); /* the head's pieces come first */
+    assert_int_equal(r.total_bytes, b.len);
+    sy_capture_result_dispose(&r);
+    sy_capture_dispose(&c);
+    /* the same by any feed size */
+    check_splits(b.base, b.len, SY_CAPTURE_OPENAI, true, 4096, 2048);
+    sy_buf_dispose(&b);
+
+    /* Anthropic: message_start in the head, message_delta in the tail */
+    sy_buf_t a;
+    sy_buf_init(&a, BIG);
+    const char *s = anthropic_stream;
+    const char *mid =
+        strstr(s, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                  "\"index\":1");
+    sy_buf_append(&a, s, (size_t)(mid - s));
+    for (int i = 0; i < 300; i++)
+        sy_buf_append_c(&a, EV("content_block_delta",
+                               "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+                               "\"text_delta\",\"text\":\"blah \"}}"));
+    sy_buf_append_c(&a, mid);
+    sy_capture_result_t ra;
+    extract(a.base, a.len, SY_CAPTURE_ANTHROPIC, true, 1024, 2048, &ra);
+    assert_true(ra.truncated);
+    assert_usage(&ra.usage, 144, 77, 100, 3, -1);
+    assert_string_equal(ra.finish_reason, "tool_use");
+    assert_true(ra.text.len > 0);
+    sy_capture_result_dispose(&ra);
+    sy_buf_dispose(&a);
+
+    /* a truncated non-stream body: no parse; usage still read whole from the tail */
+    sy_buf_t nb;
+    sy_buf_init(&nb, BIG);
+    sy_buf_append_c(&nb, "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"");
+    for (int i = 0; i < 2000; i++)
+        sy_buf_append_c(&nb, "text \\\"usage\\\": ");
+    sy_buf_append_c(&nb, "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,"
+                         "\"completion_tokens\":8000}}");
+    sy_capture_result_t rn;
+    extract(nb.base, nb.len, SY_CAPTURE_OPENAI, false, 1024, 1024, &rn);
+    assert_true(rn.truncated && rn.parse_failed);
+    assert_usage(&rn.usage, 5, 8000, -1, -1, -1);
+    sy_capture_result_dispose(&rn);
+    extract(nb.base, nb.len - 40, SY_CAPTURE_OPENAI, false, 1024, 1024, &rn); /* usage cut */
+    assert_false(rn.usage_found);
+    assert_usage(&rn.usage, -1, -1, -1, -1, -1);
+    sy_capture_result_dispose(&rn);
+    sy_buf_dispose(&nb);
+}
+
+/* Head 0: the ring alone, at every size, so the tail starts at every byte of the stream. */
+static void tail_mid_event(void **state)
+{
+    sy_buf_t b;
+    mock_stream(&b, mock_reply, 20, true, NULL);
+    const char *usage_ev =
+        strstr(b.base, "data: {\"id\":\"chatcmpl-0192abcd0192ab12\","
+                       "\"object\":\"chat.completion.chunk\",\"created\":"
+                       "1741569952,\"model\":\"mock-1\",\"service_tier\":"
+                       "\"default\",\"system_fingerprint\":null,\"choices\":[],");
+    assert_non_null(usage_ev);
+    size_t need = b.len - (size_t)(usage_ev - b.base);
+    for (size_t t = 1; t < b.len; t++) {
+        sy_capture_result_t r;
+        extract(b.base, b.len, SY_CAPTURE_OPENAI, true, 0, t, &r);
+        assert_true(r.truncated);
+        /* the event just before the usage one ends with "\n\n": usage is found once the tail
+         * starts at or before that blank line */
+        assert_int_equal(r.usage_found, t >= need + 2);
+        assert_int_equal(r.n_bad, 0); /* a partial first event is skipped, never misread */
+        if (r.text.len)
+            assert_non_null(memmem(mock_reply, strlen(mock_reply), r.text.base, r.text.len));
+        sy_capture_result_dispose(&r);
+    }
+    sy_buf_dispose(&b);
+}
+
+/* ---------------------------------------------------------------- robustness */
+
+static uint32_t rng = 12345;
+static uint32_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static void mutate_one(const char *s, size_t n, int fmt, bool sse)
+{
+    char *m = malloc(n + 16);
+    for (int k = 0; k < 300; k++) {
+        memcpy(m, s, n);
+        size_t len = n;
+        int edits = 1 + (int)(next_rand() % 4);
+        for (int e = 0; e < edits && len; e++) {
+            size_t at = next_rand() % len;
+            switch (next_rand() % 4) {
+            case 0:
+                m[at] = (char)next_rand();
+                break;
+            case 1:
+                memmove(m + at, m + at + 1, len - at - 1), len--;
+                break;
+            case 2:
+                len = at;
+                break;
+            default:
+                m[at] = "\"{}[]:,\\\n\r0"[next_rand() % 12];
+                break;
+            }
+        }
+        size_t head = next_rand() % 2 ? BIG : next_rand() % (n + 1);
+        size_t tail = next_rand() % (n + 1);
+        sy_capture_t c;
+        capture_str(&c, m, len, head, tail, 1 + next_rand() % 64);
+        sy_capture_result_t r;
+        sy_capture_extract(&c, fmt, sse, &r);
+        sy_capture_result_dispose(&r);
+        sy_capture_extract(&c, 1 - fmt, !sse, &r); /* the wrong format / framing too */
+        sy_capture_result_dispose(&r);
+        sy_capture_dispose(&c);
+    }
+    free(m);
+}
+
+static void mutations_never_crash(void **state)
+{
+    sy_buf_t b;
+    mock_stream(&b, mock_reply, 5, true, NULL);
+    mutate_one(b.base, b.len, SY_CAPTURE_OPENAI, true);
+    sy_buf_dispose(&b);
+    mutate_one(parallel_tools, sizeof parallel_tools - 1, SY_CAPTURE_OPENAI, true);
+    mutate_one(reasoning_stream, sizeof reasoning_stream - 1, SY_CAPTURE_OPENAI, true);
+    mutate_one(anthropic_stream, sizeof anthropic_stream - 1, SY_CAPTURE_ANTHROPIC, true);
+    mutate_one(anthropic_message, sizeof anthropic_message - 1, SY_CAPTURE_ANTHROPIC, false);
+    /* odd shapes: wrong types everywhere */
+    static const char *odd[] = {
+        "data: {\"choices\":{\"0\":1},\"usage\":[1]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":-1},{\"index\":"
+        "9999999999},{\"index\":\"0\"},{\"index\":255,\"function\":{\"arguments\":7}}],"
+        "\"content\":5}}],\"usage\":{\"prompt_tokens\":-4,\"completion_tokens\":1.5}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":300,"
+        "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"x\"}}\n\n",
+        "data: [DONE]\n\ndata: \n\ndata: null\n\ndata: []\n\n:comment\n\n",
+        "",
+        "\n\n\n\n\r\r\r\n",
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+        for (int f = 0; f < 2; f++) {
+            sy_capture_result_t r;
+            extract(odd[i], strlen(odd[i]), f, true, BIG, 64, &r);
+            assert_int_equal(r.usage.prompt_tokens, -1);
+            sy_capture_result_dispose(&r);
+            extract(odd[i], strlen(odd[i]), f, false, BIG, 64, &r);
+            assert_true(r.parse_failed);
+            sy_capture_result_dispose(&r);
+        }
+}
+
+static void estimate(void **state)
+{
+    assert_int_equal(sy_capture_estimate_tokens("", 0), 0);
+    assert_int_equal(sy_capture_estimate_tokens("a", 1), 1);
+    assert_int_equal(sy_capture_estimate_tokens("abcd", 4), 1);
+    assert_int_equal(sy_capture_estimate_tokens("abcde", 5), 2);
+    assert_int_equal(sy_capture_estimate_tokens("\xc3\xa9\xc3\xa9", 4), 1); /* bytes, not chars */
+}
+
+/* ---------------------------------------------------------------- tests/cases responses */
+
+/* The client response of a case as bytes: a JSON body (compact) or SSE frames. */
+static bool case_bytes(json_t *resp, sy_buf_t *out, bool *sse)
+{
+    json_t *body = json_object_get(resp, "body"), *frames = json_object_get(resp, "sse");
+    sy_buf_init(out, BIG);
+    if (json_is_object(body)) {
+        char *d = json_dumps(body, JSON_COMPACT);
+        sy_buf_append_c(out, d);
+        free(d);
+        *sse = false;
+        return true;
+    }
+    if (!json_is_array(frames)) return false;
+    size_t i;
+    json_t *f;
+    json_array_foreach(frames, i, f)
+    {
+        const char *ev = json_string_value(json_object_get(f, "event"));
+        if (ev) sy_buf_printf(out, "event: %s\n", ev);
+        json_t *data = json_object_get(f, "data");
+        char *d =
+            json_is_string(data) ? strdup(json_string_value(data)) : json_dumps(data, JSON_COMPACT);
+        sy_buf_append_c(out, "data: ");
+        sy_buf_append_c(out, d);
+        sy_buf_append_c(out, "\n\n");
+        free(d);
+    }
+    *sse = true;
+    return true;
+}
+
+static int case_dir(const char *sub)
+{
+    const char *src = getenv("SY_TEST_SRC");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/tests/cases/%s", src ? src : ".", sub);
+    DIR *d = opendir(dir);
+    if (!d) fail_msg("cannot open %s", dir);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t nl = strlen(e->d_name);
+        if (nl < 6 || strcmp(e->d_name + nl - 5, ".json") != 0) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        json_t *doc = json_load_file(path, 0, NULL);
+        if (!doc) fail_msg("cannot parse %s", path);
+        json_t *resp = json_object_get(doc, "response");
+        json_t *st = json_object_get(resp, "status");
+        sy_buf_t b;
+        bool sse;
+        /* only successful replies are model output; the ingress decides the format */
+        const char *ingress = json_string_value(json_object_get(doc, "ingress"));
+        int fmt =
+            ingress && !strcmp(ingress, "anthropic") ? SY_CAPTURE_ANTHROPIC : SY_CAPTURE_OPENAI;
+        if (json_integer_value(st) == 200 && case_bytes(resp, &b, &sse)) {
+            sy_capture_result_t r;
+            extract(b.base, b.len, fmt, sse, BIG, 16384, &r);
+            assert_false(r.parse_failed);
+            assert_int_equal(r.n_bad, 0);
+            assert_non_null(r.id);
+            /* every case reply states usage except OpenAI streams without include_usage */
+            json_t *usage = json_object_get(json_object_get(doc, "response"), "body");
+            if (!sse) assert_int_equal(r.usage_found, json_object_get(usage, "usage") != NULL);
+            /* the first-token scan fires exactly when there is generated output */
+            sy_capture_t c;
+            capture_str(&c, b.base, b.len, BIG, 16384, b.len);
+            bool output = r.text.len || r.reasoning.len || r.tool_calls.len;
+            if ((c.first_offset >= 0) != output)
+                fail_msg("%s: first token %lld, output %d", e->d_name, (long long)c.first_offset,
+                         output);
+            sy_capture_dispose(&c);
+            sy_capture_result_dispose(&r);
+            /* every split for small replies; about 300 split points for long ones */
+            size_t stride = b.len / 300 + 1;
+            check_splits_every(b.base, b.len, fmt, sse, BIG, 16384, stride);
+            check_splits_every(b.base, b.len, fmt, sse, b.len / 3, b.len / 3, stride);
+            sy_buf_dispose(&b);
+            count++;
+        }
+        json_decref(doc);
+    }
+    closedir(d);
+    return count;
+}
+
+static void case_files(void **state)
+{
+    assert_true(case_dir("openai") >= 5);
+    assert_true(case_dir("messages") >= 10);
+}
+
+/* A few cases checked field by field. */
+static void case_values(void **state)
+{
+    const char *src = getenv("SY_TEST_SRC");
+    char path[512];
+    struct {
+        const char *file;
+        int fmt;
+        const char *text, *tools_prefix;
+        int64_t prompt, completion;
+    } want[] = {
+        {"openai/stream_tool_calls.json", SY_CAPTURE_OPENAI, "",
+         "[{\"id\":\"call_abc123\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+         "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_def456\"",
+         -2, -2},
+        {"openai/stream_passthrough_usage.json", SY_CAPTURE_OPENAI, "One, two, three.", "", -2, -2},
+        {"messages/stream_tool_use.json", SY_CAPTURE_ANTHROPIC, "Checking both.",
+         "[{\"id\":\"call_p1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+         "\"arguments\":\"{\\\"location\\\": \\\"Paris, France\\\"}\"}},{\"id\":\"call_r2\"",
+         -2, -2},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        snprintf(path, sizeof path, "%s/tests/cases/%s", src ? src : ".", want[i].file);
+        json_t *doc = json_load_file(path, 0, NULL);
+        assert_non_null(doc);
+        sy_buf_t b;
+        bool sse;
+        assert_true(case_bytes(json_object_get(doc, "response"), &b, &sse));
+        sy_capture_result_t r;
+        extract(b.base, b.len, want[i].fmt, sse, BIG, 16384, &r);
+        assert_buf(r.text, want[i].text);
+        if (strlen(want[i].tools_prefix) > r.tool_calls.len ||
+            memcmp(r.tool_calls.base ? r.tool_calls.base : "", want[i].tools_prefix,
+                   strlen(want[i].tools_prefix)))
+            fail_msg("%s: tool calls %.*s", want[i].file, (int)r.tool_calls.len, r.tool_calls.base);
+        sy_capture_result_dispose(&r);
+        sy_buf_dispose(&b);
+        json_decref(doc);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mock_stream_usage),
+        cmocka_unit_test(mock_stream_no_usage),
+        cmocka_unit_test(mock_nonstream),
+        cmocka_unit_test(openai_nonstream_tools),
+        cmocka_unit_test(openai_parallel_tools),
+        cmocka_unit_test(openai_reasoning),
+        cmocka_unit_test(anthropic_nonstream),
+        cmocka_unit_test(anthropic_stream_events),
+        cmocka_unit_test(truncated_stream),
+        cmocka_unit_test(tail_mid_event),
+        cmocka_unit_test(mutations_never_crash),
+        cmocka_unit_test(estimate),
+        cmocka_unit_test(case_files),
+        cmocka_unit_test(case_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/jsonv.h"
 #include "http/sse.h"
 
 #define MAX_SLOTS 256              /* tool-call indexes / content blocks tracked per response */
@@ -189,8 +190,11 @@ typedef struct slot {
 
 typedef struct ex {
     int format;
+    bool fast; /* try the jansson-free reading of each event first */
     sy_capture_result_t *r;
-    slot_t *slots; /* MAX_SLOTS, by tool index (OpenAI) or content block index (Anthropic) */
+    slot_t *slots; /* MAX_SLOTS, by tool index (OpenAI) or content block index (Anthropic);
+                      NULL until the first is used */
+    int n_slots;   /* slots[n_slots..] are unused */
     int64_t in, out, cache_read, cache_write; /* Anthropic raw usage, -1 = absent */
 } ex_t;
 
@@ -230,6 +234,8 @@ static slot_t *slot_at(ex_t *x, json_t *index)
 static slot_t *slot_of(ex_t *x, json_int_t i)
 {
     if (i < 0 || i >= MAX_SLOTS) return NULL;
+    if (!x->slots) x->slots = sy_xcalloc(MAX_SLOTS, sizeof *x->slots); /* most rows: none */
+    if (i >= x->n_slots) x->n_slots = (int)i + 1;
     slot_t *s = &x->slots[i];
     if (!s->used) {
         s->used = true;
@@ -398,6 +404,612 @@ static void anthropic_finish(ex_t *x)
     }
 }
 
+/* ---------------------------------------------------------------- fast path (writer thread)
+ *
+ * The common events (OpenAI chunks with content / reasoning / tool call deltas, finish and usage
+ * chunks; Anthropic message_start, content_block_start/delta/stop, message_delta, ping) are read
+ * without a jansson tree: the data is checked once with sy_jsonv_validate (exactly json_loadb's
+ * acceptance, so what jansson rejects still goes to the slow path and counts in n_bad), the
+ * members read are found with sy_json_scan_object as byte views, and strings are decoded only
+ * when they hold a backslash (sy_jsonv_string_decode: the same UTF-8 as jansson, surrogate pairs
+ * included). The event is read whole into a short list of actions before anything changes, so a
+ * decline (an escaped key, a duplicated key we read — jansson keeps the last —, an escaped
+ * "type", a tool_use with a non-empty input, a "message" event, more actions than fit) leaves the
+ * state untouched and the jansson code runs for that event. Equality with the slow path is
+ * checked by tests/unit/test_capture.c (diff_*). */
+
+typedef enum {
+    OP_TEXT,      /* append tok to the text */
+    OP_REASONING, /* append tok to the reasoning */
+    OP_ID,        /* set_once id */
+    OP_MODEL,     /* set_once model */
+    OP_FINISH,    /* set_last finish_reason */
+    OP_SLOT,      /* slot_of(slot) (created, kind unchanged) */
+    OP_KIND,      /* slot_of(slot)->kind = kind */
+    OP_DELTA,     /* slot_of(slot): kind TOOL, has_delta */
+    OP_SLOT_ID,   /* set_once slot id */
+    OP_SLOT_NAME, /* set_once slot name */
+    OP_SLOT_ARGS, /* append tok to the slot's arguments */
+} op_kind_t;
+
+typedef struct op {
+    op_kind_t op;
+    int slot;
+    block_kind_t kind;
+    sy_str_t tok; /* a validated string token, quotes included */
+} op_t;
+
+#define MAX_OPS 64
+
+typedef struct fast {
+    op_t ops[MAX_OPS];
+    int n;
+    bool bad;
+    bool escapes; /* the data holds a backslash somewhere (else no key needs a check) */
+} fast_t;
+
+static void add(fast_t *f, op_kind_t op, int slot, block_kind_t kind, sy_str_t tok)
+{
+    if (f->n == MAX_OPS) {
+        f->bad = true;
+        return;
+    }
+    f->ops[f->n++] = (op_t){op, slot, kind, tok};
+}
+
+static inline bool tok_string(sy_str_t v)
+{
+    return v.ptr && v.len >= 2 && v.ptr[0] == '"';
+}
+
+static inline bool tok_object(sy_str_t v)
+{
+    return v.ptr && v.len && v.ptr[0] == '{';
+}
+
+static inline bool tok_array(sy_str_t v)
+{
+    return v.ptr && v.len && v.ptr[0] == '[';
+}
+
+/* A string token, when it is one, as an op (json_is_string guards of the slow path). */
+static void add_str(fast_t *f, op_kind_t op, int slot, sy_str_t v)
+{
+    if (tok_string(v)) add(f, op, slot, BLOCK_NONE, v);
+}
+
+/* A JSON integer token (validated: fits in int64) -> *v; false for reals, as json_is_integer. */
+static bool tok_int(sy_str_t t, int64_t *v)
+{
+    if (!t.ptr || !t.len) return false;
+    size_t i = t.ptr[0] == '-';
+    if (i == t.len) return false;
+    uint64_t u = 0;
+    for (; i < t.len; i++) {
+        unsigned d = (unsigned)((unsigned char)t.ptr[i] - '0');
+        if (d > 9) return false;
+        u = u * 10 + d;
+    }
+    *v = t.ptr[0] == '-' ? (int64_t)(0 - u) : (int64_t)u;
+    return true;
+}
+
+/* get_count() on tokens: a non-negative integer replaces *dst. */
+static bool tok_count(sy_str_t t, int64_t *dst)
+{
+    int64_t v;
+    if (!tok_int(t, &v) || v < 0) return false;
+    *dst = v;
+    return true;
+}
+
+/* slot_at(): the slot number of an index token, -1 when it is not an integer in range. */
+static int tok_slot(sy_str_t t)
+{
+    int64_t v;
+    return tok_int(t, &v) && v >= 0 && v < MAX_SLOTS ? (int)v : -1;
+}
+
+static const char *ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+#define ONES 0x0101010101010101ull
+
+/* Bits 0x80 set in the bytes of w equal to the byte in b (times ONES); exact for the lowest
+ * such byte, which is all we use. */
+static inline uint64_t bytes_eq(uint64_t w, uint64_t b)
+{
+    w ^= b;
+    return (w - ONES) & ~w & (ONES << 7);
+}
+
+/* p at the opening '"' of a validated string: just past its closing quote. Eight bytes at a time
+ * (the first '"' or '\\' of a word found by bit tricks), the rest byte by byte. */
+static const char *skip_str(const char *p, const char *e)
+{
+    p++;
+    for (;;) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        while (e - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            uint64_t m = bytes_eq(w, ONES * '"') | bytes_eq(w, ONES * '\\');
+            if (m) {
+                p += __builtin_ctzll(m) >> 3;
+                goto hit;
+            }
+            p += 8;
+        }
+#endif
+        while (p < e && *p != '"' && *p != '\\')
+            p++;
+        if (p >= e) return e;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    hit:
+#endif
+        if (*p == '"') return p + 1;
+        p += 2; /* an escape: the backslash and the byte it escapes */
+    }
+}
+
+static const char *skip_val(const char *p, const char *e)
+{
+    if (p < e && *p == '"') return skip_str(p, e);
+    if (p < e && (*p == '{' || *p == '[')) {
+        int depth = 0;
+        while (p < e) {
+            char ch = *p;
+            if (ch == '"') {
+                p = skip_str(p, e);
+                continue;
+            }
+            if (ch == '{' || ch == '[')
+                depth++;
+            else if ((ch == '}' || ch == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return e;
+    }
+    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' &&
+           *p != '\r')
+        p++;
+    return p;
+}
+
+/* A position in a validated array or object token. */
+typedef struct iter {
+    const char *p, *e;
+} iter_t;
+
+/* Members of a validated object: it->p after '{' or after the previous member's value. Stops
+ * at the key's value (*val) without skipping it: the caller sets it->p past the value, by
+ * skip_val or by reading it. At the end it->p is just past the '}'. Sets f->bad on an escaped
+ * key (it may decode to a name we read). */
+static bool next_member(fast_t *f, iter_t *it, sy_str_t *key, const char **val)
+{
+    const char *p = ws(it->p, it->e);
+    if (p < it->e && *p == ',') p = ws(p + 1, it->e);
+    if (p >= it->e || *p != '"') {
+        it->p = p < it->e ? p + 1 : it->e;
+        return false;
+    }
+    const char *ke = skip_str(p, it->e);
+    *key = sy_str(p + 1, (size_t)(ke - p - 2));
+    if (f->escapes && memchr(key->ptr, '\\', key->len)) {
+        f->bad = true;
+        return false;
+    }
+    *val = ws(ws(ke, it->e) + 1, it->e); /* past the ':' */
+    return true;
+}
+
+/* Which of names[0..n) key is, -1 if none; a repeat (bit already in *seen) sets f->bad:
+ * jansson keeps the last, that is the slow path's job. */
+static int which(fast_t *f, sy_str_t k, const sy_str_t *names, int n, unsigned *seen)
+{
+    for (int i = 0; i < n; i++) {
+        if (k.len == names[i].len && k.ptr[0] == names[i].ptr[0] &&
+            !memcmp(k.ptr, names[i].ptr, k.len)) {
+            if (*seen & 1u << i) f->bad = true;
+            *seen |= 1u << i;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The members names[0..n) of v -> vals (ptr NULL when absent); all absent when v is not an
+ * object (json_object_get on a non-object is NULL). */
+static void pick(fast_t *f, sy_str_t v, const sy_str_t *names, int n, sy_str_t *vals)
+{
+    for (int i = 0; i < n; i++)
+        vals[i] = SY_STR_NULL;
+    if (f->bad || !tok_object(v)) return;
+    iter_t it = {v.ptr + 1, v.ptr + v.len};
+    sy_str_t k;
+    const char *q;
+    unsigned seen = 0;
+    while (!f->bad && next_member(f, &it, &k, &q)) {
+        it.p = skip_val(q, it.e);
+        int w = which(f, k, names, n, &seen);
+        if (w >= 0) vals[w] = sy_str(q, (size_t)(it.p - q));
+    }
+}
+
+#define K(s)                                                                                       \
+    {                                                                                              \
+        (s), sizeof(s) - 1                                                                         \
+    }
+#define PICK(f, v, vals, ...)                                                                      \
+    do {                                                                                           \
+        static const sy_str_t names_[] = {__VA_ARGS__};                                            \
+        pick((f), (v), names_, (int)(sizeof names_ / sizeof names_[0]), (vals));                   \
+    } while (0)
+
+/* -------- OpenAI, read */
+
+static void fast_openai_usage(fast_t *f, sy_str_t u, sy_fmt_usage_t *o, bool *found)
+{
+    enum { PROMPT, COMPLETION, PD, CD };
+    sy_str_t v[4], pd[2], cd[1];
+    if (!tok_object(u)) return;
+    PICK(f, u, v, K("prompt_tokens"), K("completion_tokens"), K("prompt_tokens_details"),
+         K("completion_tokens_details"));
+    PICK(f, v[PD], pd, K("cached_tokens"), K("cache_write_tokens"));
+    PICK(f, v[CD], cd, K("reasoning_tokens"));
+    if (f->bad) return;
+    bool any = tok_count(v[PROMPT], &o->prompt_tokens);
+    any |= tok_count(v[COMPLETION], &o->completion_tokens);
+    tok_count(pd[0], &o->cached_tokens);
+    tok_count(pd[1], &o->cache_write_tokens);
+    tok_count(cd[0], &o->reasoning_tokens);
+    if (any) *found = true;
+}
+
+#define NAMES(...)                                                                                 \
+    static const sy_str_t names[] = {__VA_ARGS__};                                                 \
+    enum { N_NAMES = sizeof names / sizeof names[0] }
+
+/* Elements of the validated array at p ('['): each object element read by on_obj (which
+ * returns the offset past it), other elements by on_other; returns the offset past ']'. */
+static const char *each_elem(fast_t *f, const char *p, const char *e,
+                             const char *(*on_obj)(fast_t *, const char *, const char *, int),
+                             void (*on_other)(fast_t *, int))
+{
+    p++;
+    for (int pos = 0; !f->bad; pos++) {
+        p = ws(p, e);
+        if (p < e && *p == ',') p = ws(p + 1, e);
+        if (p >= e) return e;
+        if (*p == ']') return p + 1;
+        if (*p == '{') {
+            p = on_obj(f, p, e, pos);
+        } else {
+            p = skip_val(p, e);
+            if (on_other) on_other(f, pos);
+        }
+    }
+    return e;
+}
+
+/* A tool call that is not an object: openai_tool() on a slot by position, kind only. */
+static void openai_tool_other(fast_t *f, int pos)
+{
+    if (pos < MAX_SLOTS) add(f, OP_KIND, pos, BLOCK_TOOL, SY_STR_NULL);
+}
+
+static const char *openai_tool_obj(fast_t *f, const char *p, const char *e, int pos)
+{
+    NAMES(K("index"), K("id"), K("function"));
+    sy_str_t v[N_NAMES] = {SY_STR_NULL, SY_STR_NULL, SY_STR_NULL}, fn[2];
+    iter_t it = {p + 1, e};
+    sy_str_t k;
+    const char *q;
+    unsigned seen = 0;
+    while (!f->bad && next_member(f, &it, &k, &q)) {
+        it.p = skip_val(q, e);
+        int w = which(f, k, names, N_NAMES, &seen);
+        if (w >= 0) v[w] = sy_str(q, (size_t)(it.p - q));
+    }
+    int slot = v[0].ptr ? tok_slot(v[0]) : pos < MAX_SLOTS ? pos : -1;
+    if (slot < 0) return it.p;
+    PICK(f, v[2], fn, K("name"), K("arguments"));
+    add(f, OP_KIND, slot, BLOCK_TOOL, SY_STR_NULL);
+    add_str(f, OP_SLOT_ID, slot, v[1]);
+    add_str(f, OP_SLOT_NAME, slot, fn[0]);
+    add_str(f, OP_SLOT_ARGS, slot, fn[1]);
+    return it.p;
+}
+
+/* choice.delta (p at '{'): text and reasoning after the walk, in the slow path's order. */
+static const char *openai_delta(fast_t *f, const char *p, const char *e)
+{
+    NAMES(K("content"), K("reasoning_content"), K("reasoning"), K("tool_calls"));
+    sy_str_t v[3] = {SY_STR_NULL, SY_STR_NULL, SY_STR_NULL};
+    iter_t it = {p + 1, e};
+    sy_str_t k;
+    const char *q;
+    unsigned seen = 0;
+    while (!f->bad && next_member(f, &it, &k, &q)) {
+        int w = which(f, k, names, N_NAMES, &seen);
+        if (w == 3 && *q == '[') {
+            it.p = each_elem(f, q, e, openai_tool_obj, openai_tool_other);
+        } else {
+            it.p = skip_val(q, e);
+            if (w >= 0 && w < 3) v[w] = sy_str(q, (size_t)(it.p - q));
+        }
+    }
+    add_str(f, OP_TEXT, -1, v[0]);
+    add_str(f, OP_REASONING, -1, v[1]);
+    add_str(f, OP_REASONING, -1, v[2]);
+    return it.p;
+}
+
+/* A choice object: read, then dropped again (ops rolled back) unless it is choice 0. */
+static const char *openai_choice_obj(fast_t *f, const char *p, const char *e, int pos)
+{
+    NAMES(K("index"), K("delta"), K("finish_reason"));
+    sy_str_t index = SY_STR_NULL, finish = SY_STR_NULL;
+    int n0 = f->n;
+    iter_t it = {p + 1, e};
+    sy_str_t k;
+    const char *q;
+    unsigned seen = 0;
+    while (!f->bad && next_member(f, &it, &k, &q)) {
+        int w = which(f, k, names, N_NAMES, &seen);
+        if (w == 1 && *q == '{') {
+            it.p = openai_delta(f, q, e);
+        } else {
+            it.p = skip_val(q, e);
+            if (w == 0) index = sy_str(q, (size_t)(it.p - q));
+            if (w == 2) finish = sy_str(q, (size_t)(it.p - q));
+        }
+    }
+    int64_t i;
+    if (index.ptr ? !tok_int(index, &i) || i != 0 : pos != 0) {
+        f->n = n0;
+        return it.p;
+    }
+    add_str(f, OP_FINISH, -1, finish);
+    return it.p;
+}
+
+static void fast_openai(fast_t *f, sy_str_t doc, sy_fmt_usage_t *u, bool *found)
+{
+    NAMES(K("id"), K("model"), K("choices"), K("usage"));
+    sy_str_t v[N_NAMES] = {SY_STR_NULL, SY_STR_NULL, SY_STR_NULL, SY_STR_NULL};
+    const char *e = doc.ptr + doc.len;
+    iter_t it = {ws(doc.ptr, e) + 1, e};
+    sy_str_t k;
+    const char *q;
+    unsigned seen = 0;
+    while (!f->bad && next_member(f, &it, &k, &q)) {
+        int w = which(f, k, names, N_NAMES, &seen);
+        if (w == 2 && *q == '[') {
+            it.p = each_elem(f, q, e, openai_choice_obj, NULL);
+        } else {
+            it.p = skip_val(q, e);
+            if (w >= 0) v[w] = sy_str(q, (size_t)(it.p - q));
+        }
+    }
+    add_str(f, OP_ID, -1, v[0]);
+    add_str(f, OP_MODEL, -1, v[1]);
+    fast_openai_usage(f, v[3], u, found);
+}
+
+/* -------- Anthropic, read */
+
+static bool tok_is(sy_str_t t, const char *lit)
+{
+    size_t n = strlen(lit);
+    return t.len == n + 2 && !memcmp(t.ptr + 1, lit, n);
+}
+
+static void fast_anthropic_usage(fast_t *f, sy_str_t u, int64_t raw[4])
+{
+    sy_str_t v[4];
+    if (!tok_object(u)) return;
+    PICK(f, u, v, K("input_tokens"), K("output_tokens"), K("cache_read_input_tokens"),
+         K("cache_creation_input_tokens"));
+    if (f->bad) return;
+    for (int i = 0; i < 4; i++)
+        tok_count(v[i], &raw[i]);
+}
+
+/* An object token with no member. */
+static bool tok_empty_object(sy_str_t v)
+{
+    const char *p = ws(v.ptr + 1, v.ptr + v.len);
+    return p < v.ptr + v.len && *p == '}';
+}
+
+static void fast_anthropic_start(fast_t *f, int slot, sy_str_t b)
+{
+    sy_str_t v[6];
+    if (slot < 0 || !tok_object(b)) return;
+    PICK(f, b, v, K("type"), K("text"), K("thinking"), K("id"), K("name"), K("input"));
+    if (f->bad || !tok_string(v[0])) return;
+    if (memchr(v[0].ptr, '\\', v[0].len)) {
+        f->bad = true;
+        return;
+    }
+    if (tok_is(v[0], "text")) {
+        add(f, OP_KIND, slot, BLOCK_TEXT, SY_STR_NULL);
+        add_str(f, OP_TEXT, -1, v[1]);
+    } else if (tok_is(v[0], "thinking")) {
+        add(f, OP_KIND, slot, BLOCK_THINKING, SY_STR_NULL);
+        add_str(f, OP_REASONING, -1, v[2]);
+    } else if (tok_is(v[0], "tool_use")) {
+        if (tok_object(v[5]) && !tok_empty_object(v[5])) { /* json_dumps: the slow path's */
+            f->bad = true;
+            return;
+        }
+        add(f, OP_KIND, slot, BLOCK_TOOL, SY_STR_NULL);
+        add_str(f, OP_SLOT_ID, slot, v[3]);
+        add_str(f, OP_SLOT_NAME, slot, v[4]);
+    }
+}
+
+static void fast_anthropic_delta(fast_t *f, int slot, sy_str_t d)
+{
+    sy_str_t v[4];
+    if (slot >= 0) add(f, OP_SLOT, slot, BLOCK_NONE, SY_STR_NULL);
+    PICK(f, d, v, K("type"), K("text"), K("thinking"), K("partial_json"));
+    if (f->bad || !tok_string(v[0])) return;
+    if (memchr(v[0].ptr, '\\', v[0].len)) {
+        f->bad = true;
+        return;
+    }
+    if (tok_is(v[0], "text_delta")) {
+        add_str(f, OP_TEXT, -1, v[1]);
+    } else if (tok_is(v[0], "thinking_delta")) {
+        add_str(f, OP_REASONING, -1, v[2]);
+    } else if (tok_is(v[0], "input_json_delta") && slot >= 0) {
+        add(f, OP_DELTA, slot, BLOCK_TOOL, SY_STR_NULL);
+        add_str(f, OP_SLOT_ARGS, slot, v[3]);
+    }
+}
+
+static void fast_anthropic(fast_t *f, sy_str_t doc, int64_t raw[4])
+{
+    enum { TYPE, MESSAGE, INDEX, BLOCK, DELTA, USAGE };
+    sy_str_t v[6];
+    PICK(f, doc, v, K("type"), K("message"), K("index"), K("content_block"), K("delta"),
+         K("usage"));
+    if (f->bad || !tok_string(v[TYPE])) return;
+    sy_str_t t = v[TYPE];
+    if (memchr(t.ptr, '\\', t.len)) {
+        f->bad = true;
+    } else if (tok_is(t, "message_start")) {
+        sy_str_t m[3];
+        PICK(f, v[MESSAGE], m, K("id"), K("model"), K("usage"));
+        add_str(f, OP_ID, -1, m[0]);
+        add_str(f, OP_MODEL, -1, m[1]);
+        fast_anthropic_usage(f, m[2], raw);
+    } else if (tok_is(t, "content_block_start")) {
+        fast_anthropic_start(f, v[INDEX].ptr ? tok_slot(v[INDEX]) : -1, v[BLOCK]);
+    } else if (tok_is(t, "content_block_delta")) {
+        fast_anthropic_delta(f, v[INDEX].ptr ? tok_slot(v[INDEX]) : -1, v[DELTA]);
+    } else if (tok_is(t, "message_delta")) {
+        sy_str_t d[1];
+        PICK(f, v[DELTA], d, K("stop_reason"));
+        add_str(f, OP_FINISH, -1, d[0]);
+        fast_anthropic_usage(f, v[USAGE], raw);
+    } else if (tok_is(t, "message")) {
+        f->bad = true; /* a whole reply as an event: rare, and its tool inputs need json_dumps */
+    }
+}
+
+/* -------- apply */
+
+/* The decoded bytes of a validated string token appended to b. */
+static void append_tok(sy_buf_t *b, sy_str_t tok)
+{
+    size_t n = tok.len - 2;
+    if (!memchr(tok.ptr + 1, '\\', n)) {
+        sy_buf_append(b, tok.ptr + 1, n);
+        return;
+    }
+    sy_err_t err;
+    char *d = sy_buf_reserve(b, tok.len, &err); /* unbounded: cannot fail */
+    if (d && sy_jsonv_string_decode(tok, d, tok.len, &n)) b->len += n;
+}
+
+/* A decoded, NUL-terminated copy of a validated string token. */
+static char *dup_tok(sy_str_t tok)
+{
+    char *s = sy_xmalloc(tok.len);
+    size_t n = tok.len - 2;
+    if (!memchr(tok.ptr + 1, '\\', n))
+        memcpy(s, tok.ptr + 1, n);
+    else if (!sy_jsonv_string_decode(tok, s, tok.len, &n))
+        n = 0; /* unreachable for validated tokens */
+    s[n] = '\0';
+    return s;
+}
+
+static void tok_once(char **dst, sy_str_t tok)
+{
+    if (!*dst) *dst = dup_tok(tok);
+}
+
+static void apply(ex_t *x, const fast_t *f)
+{
+    for (int i = 0; i < f->n; i++) {
+        const op_t *o = &f->ops[i];
+        slot_t *s = o->slot >= 0 ? slot_of(x, o->slot) : NULL;
+        switch (o->op) {
+        case OP_TEXT:
+            append_tok(&x->r->text, o->tok);
+            break;
+        case OP_REASONING:
+            append_tok(&x->r->reasoning, o->tok);
+            break;
+        case OP_ID:
+            tok_once(&x->r->id, o->tok);
+            break;
+        case OP_MODEL:
+            tok_once(&x->r->model, o->tok);
+            break;
+        case OP_FINISH:
+            free(x->r->finish_reason);
+            x->r->finish_reason = dup_tok(o->tok);
+            break;
+        case OP_SLOT:
+            break;
+        case OP_KIND:
+            s->kind = o->kind;
+            break;
+        case OP_DELTA:
+            s->kind = BLOCK_TOOL;
+            s->has_delta = true;
+            break;
+        case OP_SLOT_ID:
+            tok_once(&s->id, o->tok);
+            break;
+        case OP_SLOT_NAME:
+            tok_once(&s->name, o->tok);
+            break;
+        case OP_SLOT_ARGS:
+            append_tok(&s->args, o->tok);
+            break;
+        }
+    }
+}
+
+/* The event read without jansson; false (nothing changed) when the slow path must run. */
+static bool fast_event(ex_t *x, sy_str_t data)
+{
+    const char *p = ws(data.ptr, data.ptr + data.len);
+    if (p == data.ptr + data.len || *p != '{' || !sy_jsonv_validate(data.ptr, data.len, NULL))
+        return false;
+    fast_t f;
+    f.n = 0;
+    f.bad = false;
+    f.escapes = memchr(data.ptr, '\\', data.len) != NULL;
+    if (x->format == SY_CAPTURE_ANTHROPIC) {
+        int64_t raw[4] = {x->in, x->out, x->cache_read, x->cache_write};
+        fast_anthropic(&f, data, raw);
+        if (f.bad) return false;
+        apply(x, &f);
+        x->in = raw[0], x->out = raw[1], x->cache_read = raw[2], x->cache_write = raw[3];
+    } else {
+        sy_fmt_usage_t u = x->r->usage;
+        bool found = x->r->usage_found;
+        fast_openai(&f, data, &u, &found);
+        if (f.bad) return false;
+        apply(x, &f);
+        x->r->usage = u;
+        x->r->usage_found = found;
+    }
+    return true;
+}
+
 /* -------- shared */
 
 static void on_doc(ex_t *x, json_t *doc, bool chunk)
@@ -413,6 +1025,7 @@ static void on_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
     ex_t *x = ctx;
     x->r->n_events++;
     if (data.len == 6 && !memcmp(data.ptr, "[DONE]", 6)) return;
+    if (x->fast && fast_event(x, data)) return;
     json_t *doc = data.len ? json_loadb(data.ptr, data.len, 0, NULL) : NULL;
     if (!json_is_object(doc)) {
         x->r->n_bad++;
@@ -469,7 +1082,7 @@ static void write_tool_calls(ex_t *x)
 {
     sy_buf_t *b = &x->r->tool_calls;
     bool any = false;
-    for (int i = 0; i < MAX_SLOTS; i++) {
+    for (int i = 0; i < x->n_slots; i++) {
         slot_t *s = &x->slots[i];
         if (!s->used || s->kind != BLOCK_TOOL) continue;
         sy_buf_append_c(b, any ? ",{\"id\":" : "[{\"id\":");
@@ -494,7 +1107,8 @@ static void write_tool_calls(ex_t *x)
     if (any) sy_buf_append_c(b, "]");
 }
 
-void sy_capture_extract(const sy_capture_t *c, int format, bool sse, sy_capture_result_t *out)
+static void extract(const sy_capture_t *c, int format, bool sse, bool fast,
+                    sy_capture_result_t *out)
 {
     memset(out, 0, sizeof *out);
     sy_buf_init(&out->text, UNBOUNDED);
@@ -504,8 +1118,13 @@ void sy_capture_extract(const sy_capture_t *c, int format, bool sse, sy_capture_
     out->total_bytes = c->total;
     out->truncated = sy_capture_truncated(c);
 
-    ex_t x = {.format = format, .r = out, .in = -1, .out = -1, .cache_read = -1, .cache_write = -1};
-    x.slots = sy_xcalloc(MAX_SLOTS, sizeof *x.slots);
+    ex_t x = {.format = format,
+              .fast = fast,
+              .r = out,
+              .in = -1,
+              .out = -1,
+              .cache_read = -1,
+              .cache_write = -1};
 
     /* the tail in order, contiguous after the head when nothing was lost */
     size_t tail_len = c->tail_total < c->tail_max ? (size_t)c->tail_total : c->tail_max;
@@ -543,13 +1162,23 @@ void sy_capture_extract(const sy_capture_t *c, int format, bool sse, sy_capture_
     if (format == SY_CAPTURE_ANTHROPIC) anthropic_finish(&x);
     write_tool_calls(&x);
 
-    for (int i = 0; i < MAX_SLOTS; i++) {
+    for (int i = 0; i < x.n_slots; i++) {
         free(x.slots[i].id);
         free(x.slots[i].name);
         sy_buf_dispose(&x.slots[i].args);
     }
     free(x.slots);
     free(all);
+}
+
+void sy_capture_extract(const sy_capture_t *c, int format, bool sse, sy_capture_result_t *out)
+{
+    extract(c, format, sse, true, out);
+}
+
+void sy_capture_extract_slow(const sy_capture_t *c, int format, bool sse, sy_capture_result_t *out)
+{
+    extract(c, format, sse, false, out);
 }
 
 void sy_capture_result_dispose(sy_capture_result_t *r)

@@ -100,6 +100,10 @@ typedef struct sy_capture_result {
  * Any thread; c is not modified. out is initialised by the call (dispose it afterwards). */
 void sy_capture_extract(const sy_capture_t *c, int format, bool sse, sy_capture_result_t *out);
 
+/* sy_capture_extract without the fast path: every event through jansson. The reference the
+ * differential test compares sy_capture_extract with (same contract); not for production use. */
+void sy_capture_extract_slow(const sy_capture_t *c, int format, bool sse, sy_capture_result_t *out);
+
 void sy_capture_result_dispose(sy_capture_result_t *r);
 
 /* Token estimate for text the upstream gave no usage for: ceil(len / 4) bytes, the rule the mock

@@ -986,8 +986,11 @@ static void apply(ex_t *x, const fast_t *f)
 static bool fast_event(ex_t *x, sy_str_t data)
 {
     const char *p = ws(data.ptr, data.ptr + data.len);
-    if (p == data.ptr + data.len || *p != '{' || !sy_jsonv_validate(data.ptr, data.len, NULL))
-        return false;
+    const char *e = data.ptr + data.len;
+    if (p == e || *p != '{' || !sy_jsonv_validate(data.ptr, data.len, NULL)) return false;
+    while (e[-1] != '}') /* valid: only whitespace after the object */
+        e--;
+    data = sy_str(p, (size_t)(e - p));
     fast_t f;
     f.n = 0;
     f.bad = false;

@@ -30,12 +30,15 @@ static void capture_str(sy_capture_t *c, const char *s, size_t n, size_t head, s
         sy_capture_feed(c, s + i, n - i < step ? n - i : step);
 }
 
+static void diff_capture(const sy_capture_t *c, int fmt, bool sse);
+
 static void extract(const char *s, size_t n, int fmt, bool sse, size_t head, size_t tail,
                     sy_capture_result_t *r)
 {
     sy_capture_t c;
     capture_str(&c, s, n, head, tail, n ? n : 1);
     sy_capture_extract(&c, fmt, sse, r);
+    diff_capture(&c, fmt, sse);
     sy_capture_dispose(&c);
 }
 
@@ -71,6 +74,53 @@ static bool results_equal(const sy_capture_result_t *a, const sy_capture_result_
            a->total_bytes == b->total_bytes && a->n_events == b->n_events && a->n_bad == b->n_bad;
 }
 
+/* ---------------------------------------------------------------- fast path = slow path */
+
+static long n_diffed;
+
+static void show(const char *what, const sy_capture_result_t *r)
+{
+    print_message("%s: id %s model %s finish %s text[%zu] \"%.*s\" reasoning[%zu] \"%.*s\" "
+                  "tools \"%.*s\" usage %lld/%lld/%lld/%lld/%lld found %d trunc %d failed %d "
+                  "bytes %llu events %u bad %u\n",
+                  what, r->id ? r->id : "-", r->model ? r->model : "-",
+                  r->finish_reason ? r->finish_reason : "-", r->text.len, (int)r->text.len,
+                  r->text.base ? r->text.base : "", r->reasoning.len, (int)r->reasoning.len,
+                  r->reasoning.base ? r->reasoning.base : "", (int)r->tool_calls.len,
+                  r->tool_calls.base ? r->tool_calls.base : "", (long long)r->usage.prompt_tokens,
+                  (long long)r->usage.completion_tokens, (long long)r->usage.cached_tokens,
+                  (long long)r->usage.cache_write_tokens, (long long)r->usage.reasoning_tokens,
+                  r->usage_found, r->truncated, r->parse_failed, (unsigned long long)r->total_bytes,
+                  r->n_events, r->n_bad);
+}
+
+/* sy_capture_extract (fast path first) against sy_capture_extract_slow (every event through
+ * jansson): every field of the result must be the same. */
+static void diff_capture(const sy_capture_t *c, int fmt, bool sse)
+{
+    sy_capture_result_t a, b;
+    sy_capture_extract(c, fmt, sse, &a);
+    sy_capture_extract_slow(c, fmt, sse, &b);
+    if (!results_equal(&a, &b)) {
+        show("fast", &a);
+        show("slow", &b);
+        size_t n = c->head.len;
+        fail_msg("fast path differs (format %d, sse %d) for head[%zu]:\n%.*s", fmt, sse, n, (int)n,
+                 c->head.base ? c->head.base : "");
+    }
+    n_diffed++;
+    sy_capture_result_dispose(&a);
+    sy_capture_result_dispose(&b);
+}
+
+static void diff_bytes(const char *s, size_t n, int fmt, bool sse, size_t head, size_t tail)
+{
+    sy_capture_t c;
+    capture_str(&c, s, n, head, tail, n ? n : 1);
+    diff_capture(&c, fmt, sse);
+    sy_capture_dispose(&c);
+}
+
 static void assert_usage(const sy_fmt_usage_t *u, int64_t p, int64_t c, int64_t cr, int64_t cw,
                          int64_t rs)
 {
@@ -101,6 +151,7 @@ static void check_splits_every(const char *s, size_t n, int fmt, bool sse, size_
         sy_capture_result_t r;
         sy_capture_extract(&c, fmt, sse, &r);
         if (!results_equal(&r, &r0)) fail_msg("split at %zu of %zu differs", i, n);
+        diff_capture(&c, fmt, sse);
         sy_capture_result_dispose(&r);
         sy_capture_dispose(&c);
     }
@@ -618,11 +669,9 @@ static void mutate_one(const char *s, size_t n, int fmt, bool sse)
         size_t tail = next_rand() % (n + 1);
         sy_capture_t c;
         capture_str(&c, m, len, head, tail, 1 + next_rand() % 64);
-        sy_capture_result_t r;
-        sy_capture_extract(&c, fmt, sse, &r);
-        sy_capture_result_dispose(&r);
-        sy_capture_extract(&c, 1 - fmt, !sse, &r); /* the wrong format / framing too */
-        sy_capture_result_dispose(&r);
+        diff_capture(&c, fmt, sse);
+        diff_capture(&c, 1 - fmt, !sse); /* the wrong format / framing too */
+        diff_capture(&c, 1 - fmt, sse);
         sy_capture_dispose(&c);
     }
     free(m);
@@ -806,6 +855,285 @@ static void case_values(void **state)
     }
 }
 
+/* ---------------------------------------------------------------- generated variants */
+
+/* Streams as lists of event data (one JSON text each), read both ways after transformations. */
+static const char *const openai_events[] = {
+    "{\"id\":\"chatcmpl-v\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-"
+    "4o\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}"
+    ","
+    "\"finish_reason\":null}],\"usage\":null}",
+    "{\"id\":\"chatcmpl-v\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-"
+    "4o\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ "
+    "\\/ \\b\\f\\n\\r\\t \\u0001 \\u2028 \xc3\xa9\xf0\x9f\x98\x80 \xe2\x82\xac\"},"
+    "\"finish_reason\":null}]}",
+    "{\"id\":\"chatcmpl-v\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":"
+    "\"th\\u0069nk"
+    "\",\"reasoning\":\" more\"}},{\"index\":1,\"delta\":{\"content\":\"other choice\"}}]}",
+    "{\"id\":\"chatcmpl-v\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"1 "
+    "first\"}},{\"index\":"
+    "0,\"delta\":{\"content\":\" zero\",\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":"
+    "\"function\",\"function\":{\"name\":\"get_\\u0077eather\",\"arguments\":\"\"}},{\"index\":2,"
+    "\"id\":\"call_c\",\"function\":{\"name\":\"third\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}",
+    "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+    "\"arguments\":"
+    "\"{\\\"city\\\":\\\"P\\u00e4ris \\ud83c\\udf1f\\\"}\"}},{\"index\":2,\"function\":{"
+    "\"arguments\":\":1}\"}},{\"index\":1,\"id\":\"call_b\",\"function\":{\"name\":\"b\"}}]}}]}",
+    "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"noindex\",\"function\":{\"name\":\"n\","
+    "\"arguments\":\"{}\"}},7,null]},\"finish_reason\":null},{\"delta\":{\"content\":\"pos1\"}}]}",
+    "{\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],"
+    "\"usage\":null,\"obfuscation\":\"x\"}",
+    "{\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":26,\"total_tokens\":38,"
+    "\"prompt_tokens_details\":{\"cached_tokens\":3,\"cache_write_tokens\":2,\"audio_tokens\":0},"
+    "\"completion_tokens_details\":{\"reasoning_tokens\":5}}}",
+    "{\"choices\":[{\"index\":0.0,\"delta\":{\"content\":\"real index\"}}],\"usage\":{"
+    "\"prompt_tokens\":1e2,\"completion_tokens\":-1,\"prompt_tokens_details\":[]}}",
+    "{\"model\":7,\"id\":null,\"choices\":{\"index\":0},\"usage\":[]}",
+    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":7,\"tool_calls\":{\"index\":0}},"
+    "\"finish_reason\":5}],\"usage\":{\"prompt_tokens\":9223372036854775807,"
+    "\"completion_tokens\":0}}",
+};
+
+static const char *const anthropic_events[] = {
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_v\",\"type\":\"message\",\"role\":"
+    "\"assistant\",\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,\"usage\":{"
+    "\"input_tokens\":41,\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":100,"
+    "\"output_tokens\":1}}}",
+    "{\"type\":\"ping\"}",
+    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\","
+    "\"thinking\":\"pre \\u00e9\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+    "\"thinking\":\"2 + 2 \\ud83e\\udd14\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\","
+    "\"signature\":\"abc\"}}",
+    "{\"type\":\"content_block_stop\",\"index\":0}",
+    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":"
+    "\"\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":"
+    "\"It is \\\"4\\\".\\n\xe2\x82\xac \\u20ac \\ud83d\\ude00\"}}",
+    "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":"
+    "\"toolu_9\",\"name\":\"calc\",\"input\":{}}}",
+    "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"{\\\"expr\\\": \"}}",
+    "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"\\\"2+2\\\"}\"}}",
+    "{\"type\":\"content_block_start\",\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":"
+    "\"toolu_a\",\"name\":\"full\",\"input\":{\"x\":[1,2]}}}",
+    "{\"type\":\"content_block_delta\",\"index\":300,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"lost\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":1.5,\"delta\":{\"type\":\"text_delta\",\"text\":"
+    "\"!\"}}",
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
+    "\"usage\":{\"output_tokens\":77}}",
+    "{\"type\":\"message\",\"id\":\"msg_w\",\"content\":[{\"type\":\"text\",\"text\":\"whole\"}]}",
+    "{\"type\":\"message_stop\"}",
+};
+
+/* Keys in reverse order, at every level. */
+static json_t *reversed(json_t *v)
+{
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) json_array_append_new(a, reversed(e));
+        return a;
+    }
+    if (!json_is_object(v)) return json_incref(v);
+    const char *keys[64];
+    size_t n = 0;
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e) if (n < 64) keys[n++] = k;
+    json_t *o = json_object();
+    while (n--)
+        json_object_set_new(o, keys[n], reversed(json_object_get(v, keys[n])));
+    return o;
+}
+
+/* Unknown members added to every object (before and after the known ones). */
+static json_t *with_unknown(json_t *v)
+{
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) json_array_append_new(a, with_unknown(e));
+        return a;
+    }
+    if (!json_is_object(v)) return json_incref(v);
+    json_t *o = json_pack("{s:{s:[i,s,n]}}", "a_unknown", "z", 1, "\xc3\xa9}\"{", "a");
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e) json_object_set_new(o, k, with_unknown(e));
+    json_object_set_new(o, "zz_unknown", json_string("]},\\\""));
+    return o;
+}
+
+#define N_FORMS 11
+
+/* Event data in form `form`: re-serialised (compact, spaced, indented, ASCII-only with \u
+ * escapes and surrogate pairs, sorted, reversed, with unknown members) or edited as text
+ * (escaped key, duplicated key, leading whitespace). */
+static void form_of(const char *ev, int form, sy_buf_t *out)
+{
+    sy_buf_init(out, BIG);
+    json_t *doc = json_loads(ev, 0, NULL);
+    assert_non_null(doc);
+    json_t *t = NULL;
+    size_t flags = JSON_COMPACT;
+    switch (form) {
+    case 0:
+        sy_buf_append_c(out, ev);
+        break;
+    case 1:
+        flags = 0;
+        break;
+    case 2:
+        flags = JSON_INDENT(2);
+        break;
+    case 3:
+        flags = JSON_COMPACT | JSON_ENSURE_ASCII;
+        break;
+    case 4:
+        flags = JSON_COMPACT | JSON_SORT_KEYS;
+        break;
+    case 5:
+        t = reversed(doc);
+        break;
+    case 6:
+        t = with_unknown(doc);
+        break;
+    case 7:
+        flags = JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_SORT_KEYS;
+        break;
+    default:
+        break;
+    }
+    if (form >= 1 && form <= 7) {
+        char *d = json_dumps(t ? t : doc, flags);
+        sy_buf_append_c(out, d);
+        free(d);
+    } else if (form >= 8) {
+        /* text edits on the first key of the first object holding one of these */
+        static const char *keys[] = {"\"content\":", "\"type\":",  "\"index\":", "\"delta\":",
+                                     "\"choices\":", "\"usage\":", "\"id\":"};
+        const char *at = NULL, *key = NULL;
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0] && !at; k++)
+            if ((at = strstr(ev, keys[k]))) key = keys[k];
+        if (!at || form == 10) {
+            sy_buf_append_c(out, " \r\n\t");
+            sy_buf_append_c(out, ev);
+            sy_buf_append_c(out, "\n ");
+        } else if (form == 8) { /* the key escaped: \u0065 is 'e', \u0069 'i' ... */
+            sy_buf_append(out, ev, (size_t)(at - ev) + 2);
+            sy_buf_printf(out, "\\u%04x", (unsigned char)key[2]);
+            sy_buf_append_c(out, at + 3);
+        } else { /* the key twice: jansson keeps the last */
+            const char *open = at;
+            while (open > ev && *open != '{')
+                open--;
+            sy_buf_append(out, ev, (size_t)(open - ev) + 1);
+            sy_buf_append_c(out, key);
+            sy_buf_append_c(out, "\"dup\",");
+            sy_buf_append_c(out, open + 1);
+        }
+    }
+    json_decref(t);
+    json_decref(doc);
+}
+
+/* One SSE frame with data (each line of it a data: line). */
+static void frame_of(sy_buf_t *b, const char *data, size_t n)
+{
+    size_t i = 0;
+    do {
+        const char *nl = memchr(data + i, '\n', n - i);
+        size_t end = nl ? (size_t)(nl - data) : n;
+        sy_buf_append_c(b, "data: ");
+        sy_buf_append(b, data + i, end - i);
+        sy_buf_append_c(b, "\n");
+        i = end + 1;
+    } while (i <= n && memchr(data + i - 1, '\n', 1));
+    sy_buf_append_c(b, "\n");
+}
+
+static void diff_stream(const sy_buf_t *s, int fmt)
+{
+    diff_bytes(s->base, s->len, fmt, true, BIG, 16384);
+    diff_bytes(s->base, s->len, fmt, true, s->len / 3, s->len / 3); /* truncated */
+}
+
+static void variants_of(const char *const *evs, size_t n, int fmt)
+{
+    /* every event in one form; then the forms mixed (event i in form i + k) */
+    for (int mix = 0; mix < 2; mix++)
+        for (int k = 0; k < N_FORMS; k++) {
+            sy_buf_t s;
+            sy_buf_init(&s, BIG * 8);
+            for (size_t i = 0; i < n; i++) {
+                sy_buf_t d;
+                form_of(evs[i], mix ? (int)(i + (size_t)k) % N_FORMS : k, &d);
+                frame_of(&s, d.base, d.len);
+                frame_of(&s, d.base, d.len); /* twice: the second may take a shortcut */
+                sy_buf_dispose(&d);
+            }
+            sy_buf_append_c(&s, "data: [DONE]\n\n");
+            diff_stream(&s, fmt);
+            sy_buf_dispose(&s);
+        }
+    /* each event truncated at every byte, and mutated, between whole neighbours */
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(evs[i]);
+        const char *before = evs[i ? i - 1 : n - 1], *after = evs[(i + 1) % n];
+        char *m = malloc(len + 1);
+        for (size_t cut = 0; cut <= len + 300; cut++) {
+            size_t ml = cut <= len ? cut : len;
+            memcpy(m, evs[i], len);
+            if (cut > len) { /* mutations */
+                int edits = 1 + (int)(next_rand() % 3);
+                for (int e = 0; e < edits; e++) {
+                    size_t at = next_rand() % len;
+                    m[at] = next_rand() % 2 ? "\"{}[]:,\\ 0a-.e\x80\xff"[next_rand() % 17]
+                                            : (char)next_rand();
+                }
+            }
+            sy_buf_t s;
+            sy_buf_init(&s, BIG);
+            frame_of(&s, before, strlen(before));
+            frame_of(&s, evs[i], len);
+            /* the data may hold a raw newline now: one data: line anyway (SSE splits it) */
+            sy_buf_append_c(&s, "data: ");
+            sy_buf_append(&s, m, ml);
+            sy_buf_append_c(&s, "\n\n");
+            frame_of(&s, after, strlen(after));
+            diff_bytes(s.base, s.len, fmt, true, BIG, 16384);
+            sy_buf_dispose(&s);
+        }
+        free(m);
+    }
+}
+
+static void fast_path_variants(void **state)
+{
+    n_diffed = 0;
+    variants_of(openai_events, sizeof openai_events / sizeof openai_events[0], SY_CAPTURE_OPENAI);
+    variants_of(anthropic_events, sizeof anthropic_events / sizeof anthropic_events[0],
+                SY_CAPTURE_ANTHROPIC);
+    /* the mock's exact stream, and the other fixtures, both formats */
+    sy_buf_t b;
+    mock_stream(&b, mock_reply, 20, true, NULL);
+    diff_stream(&b, SY_CAPTURE_OPENAI);
+    diff_stream(&b, SY_CAPTURE_ANTHROPIC);
+    sy_buf_dispose(&b);
+    diff_bytes(anthropic_stream, sizeof anthropic_stream - 1, SY_CAPTURE_OPENAI, true, BIG, 16384);
+    diff_bytes(parallel_tools, sizeof parallel_tools - 1, SY_CAPTURE_ANTHROPIC, true, BIG, 16384);
+    print_message("fast path compared with jansson on %ld extractions\n", n_diffed);
+    assert_true(n_diffed > 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +1151,7 @@ int main(void)
         cmocka_unit_test(estimate),
         cmocka_unit_test(case_files),
         cmocka_unit_test(case_values),
+        cmocka_unit_test(fast_path_variants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

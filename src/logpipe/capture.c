@@ -196,6 +196,10 @@ typedef struct ex {
                       NULL until the first is used */
     int n_slots;   /* slots[n_slots..] are unused */
     int64_t in, out, cache_read, cache_write; /* Anthropic raw usage, -1 = absent */
+    sy_buf_t env;      /* fast path: the previous OpenAI chunk's bytes up to its first
+                          "choices"/"usage" key (its envelope); empty = none */
+    unsigned env_seen; /* the top-level names (bits) read in env */
+    sy_buf_t scratch;  /* fast path: '{' + the rest of a chunk after a repeated envelope */
 } ex_t;
 
 static void set_once(char **dst, json_t *v)
@@ -779,17 +783,29 @@ static const char *openai_choice_obj(fast_t *f, const char *p, const char *e, in
     return it.p;
 }
 
-static void fast_openai(fast_t *f, sy_str_t doc, sy_fmt_usage_t *u, bool *found)
+/* The chunk doc (from '{') read from `from` (just after the '{', or at a member key with the
+ * names in `seen` already read before it). *cut receives the offset in doc of the first
+ * "choices" or "usage" key when it follows other members only (0 otherwise), *cut_seen the
+ * names read before it: the envelope, which the next chunk may repeat byte for byte. */
+static void fast_openai(fast_t *f, sy_str_t doc, const char *from, unsigned seen, sy_fmt_usage_t *u,
+                        bool *found, size_t *cut, unsigned *cut_seen)
 {
     NAMES(K("id"), K("model"), K("choices"), K("usage"));
     sy_str_t v[N_NAMES] = {SY_STR_NULL, SY_STR_NULL, SY_STR_NULL, SY_STR_NULL};
     const char *e = doc.ptr + doc.len;
-    iter_t it = {ws(doc.ptr, e) + 1, e};
+    iter_t it = {from, e};
     sy_str_t k;
     const char *q;
-    unsigned seen = 0;
+    bool first = true;
+    *cut = 0;
     while (!f->bad && next_member(f, &it, &k, &q)) {
+        unsigned before = seen;
         int w = which(f, k, names, N_NAMES, &seen);
+        if (w >= 2 && !(before & 12u) && !first && !*cut) {
+            *cut = (size_t)(k.ptr - 1 - doc.ptr);
+            *cut_seen = before;
+        }
+        first = false;
         if (w == 2 && *q == '[') {
             it.p = each_elem(f, q, e, openai_choice_obj, NULL);
         } else {
@@ -985,16 +1001,31 @@ static void apply(ex_t *x, const fast_t *f)
 /* The event read without jansson; false (nothing changed) when the slow path must run. */
 static bool fast_event(ex_t *x, sy_str_t data)
 {
-    const char *p = ws(data.ptr, data.ptr + data.len);
     const char *e = data.ptr + data.len;
-    if (p == e || *p != '{' || !sy_jsonv_validate(data.ptr, data.len, NULL)) return false;
+    const char *p = ws(data.ptr, e);
+    if (p == e || *p != '{') return false;
+    /* The chunks of a stream repeat their envelope (id, object, created, model, ...). When this
+     * one starts with the previous chunk's envelope byte for byte, only the rest is validated
+     * and walked: the envelope ends just before a member key, after complete members, so the
+     * chunk is valid exactly when '{' + the rest is, and the envelope's members were read. */
+    size_t skip = 0, len = (size_t)(e - p);
+    if (x->env.len && x->env.len < len && p[x->env.len] == '"' &&
+        !memcmp(p, x->env.base, x->env.len)) {
+        skip = x->env.len;
+        sy_buf_reset(&x->scratch);
+        sy_buf_append(&x->scratch, "{", 1);
+        sy_buf_append(&x->scratch, p + skip, len - skip);
+        if (!sy_jsonv_validate(x->scratch.base, x->scratch.len, NULL)) return false;
+    } else if (!sy_jsonv_validate(data.ptr, data.len, NULL)) {
+        return false;
+    }
     while (e[-1] != '}') /* valid: only whitespace after the object */
         e--;
     data = sy_str(p, (size_t)(e - p));
     fast_t f;
     f.n = 0;
     f.bad = false;
-    f.escapes = memchr(data.ptr, '\\', data.len) != NULL;
+    f.escapes = memchr(p + skip, '\\', data.len - skip) != NULL;
     if (x->format == SY_CAPTURE_ANTHROPIC) {
         int64_t raw[4] = {x->in, x->out, x->cache_read, x->cache_write};
         fast_anthropic(&f, data, raw);
@@ -1004,11 +1035,19 @@ static bool fast_event(ex_t *x, sy_str_t data)
     } else {
         sy_fmt_usage_t u = x->r->usage;
         bool found = x->r->usage_found;
-        fast_openai(&f, data, &u, &found);
+        size_t cut;
+        unsigned cut_seen = 0;
+        fast_openai(&f, data, skip ? p + skip : p + 1, skip ? x->env_seen : 0, &u, &found, &cut,
+                    &cut_seen);
         if (f.bad) return false;
         apply(x, &f);
         x->r->usage = u;
         x->r->usage_found = found;
+        if (!skip) { /* what this chunk's envelope was (the ids it holds are set now) */
+            sy_buf_reset(&x->env);
+            sy_buf_append(&x->env, p, cut);
+            x->env_seen = cut_seen;
+        }
     }
     return true;
 }
@@ -1128,6 +1167,8 @@ static void extract(const sy_capture_t *c, int format, bool sse, bool fast,
               .out = -1,
               .cache_read = -1,
               .cache_write = -1};
+    sy_buf_init(&x.env, UNBOUNDED);
+    sy_buf_init(&x.scratch, UNBOUNDED);
 
     /* the tail in order, contiguous after the head when nothing was lost */
     size_t tail_len = c->tail_total < c->tail_max ? (size_t)c->tail_total : c->tail_max;
@@ -1171,6 +1212,8 @@ static void extract(const sy_capture_t *c, int format, bool sse, bool fast,
         sy_buf_dispose(&x.slots[i].args);
     }
     free(x.slots);
+    sy_buf_dispose(&x.env);
+    sy_buf_dispose(&x.scratch);
     free(all);
 }
 

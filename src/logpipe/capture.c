@@ -514,9 +514,11 @@ static int tok_slot(sy_str_t t)
     return tok_int(t, &v) && v >= 0 && v < MAX_SLOTS ? (int)v : -1;
 }
 
-static const char *ws(const char *p, const char *e)
+#define WS_MASK (1ull << ' ' | 1ull << '\t' | 1ull << '\n' | 1ull << '\r')
+
+static inline const char *ws(const char *p, const char *e)
 {
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    while (p < e && (unsigned char)*p <= ' ' && (1ull << (unsigned char)*p & WS_MASK))
         p++;
     return p;
 }
@@ -1012,10 +1014,12 @@ static bool fast_event(ex_t *x, sy_str_t data)
     if (x->env.len && x->env.len < len && p[x->env.len] == '"' &&
         !memcmp(p, x->env.base, x->env.len)) {
         skip = x->env.len;
+        sy_err_t err;
         sy_buf_reset(&x->scratch);
-        sy_buf_append(&x->scratch, "{", 1);
-        sy_buf_append(&x->scratch, p + skip, len - skip);
-        if (!sy_jsonv_validate(x->scratch.base, x->scratch.len, NULL)) return false;
+        char *d = sy_buf_reserve(&x->scratch, len - skip + 1, &err); /* unbounded */
+        d[0] = '{';
+        memcpy(d + 1, p + skip, len - skip);
+        if (!sy_jsonv_validate(d, len - skip + 1, NULL)) return false;
     } else if (!sy_jsonv_validate(data.ptr, data.len, NULL)) {
         return false;
     }

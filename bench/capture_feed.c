@@ -2,7 +2,8 @@
  * run by `make test` or bench/run.sh). Mode "feed": N times, one 20-chunk stream in the mock
  * provider's exact frames (role chunk, 20 content chunks, finish + usage + [DONE]) fed one frame
  * per call, as the relay would, with init and dispose: the loop thread's cost. Mode "extract":
- * N extractions of that captured stream: the writer thread's cost. Callgrind's total minus a run
+ * N extractions of that captured stream: the writer thread's cost (mode "extract-slow": the same
+ * without the fast path, every event through jansson). Callgrind's total minus a run
  * with N = 0, divided by N, is the per-stream figure:
  *
  *   cmake -S . -B build -DSY_BENCH=ON && cmake --build build --target sy_bench_capture_feed
@@ -32,10 +33,11 @@ static void frame(sy_buf_t *b, const char *delta, const char *finish)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: capture_feed feed|extract N\n");
+        fprintf(stderr, "usage: capture_feed feed|extract|extract-slow N\n");
         return 2;
     }
-    bool extract = !strcmp(argv[1], "extract");
+    bool slow = !strcmp(argv[1], "extract-slow");
+    bool extract = slow || !strcmp(argv[1], "extract");
     long n = atol(argv[2]);
     static const char reply[] = "You said: Write a haiku about load balancers, in twenty "
                                 "pieces, so that every chunk carries a few words of text.";
@@ -74,7 +76,10 @@ int main(int argc, char **argv)
     for (long it = 0; it < n; it++) {
         if (extract) {
             sy_capture_result_t r;
-            sy_capture_extract(&keep, SY_CAPTURE_OPENAI, true, &r);
+            if (slow)
+                sy_capture_extract_slow(&keep, SY_CAPTURE_OPENAI, true, &r);
+            else
+                sy_capture_extract(&keep, SY_CAPTURE_OPENAI, true, &r);
             found += r.usage_found;
             sy_capture_result_dispose(&r);
             continue;

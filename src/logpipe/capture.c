@@ -7,9 +7,9 @@
  * also scanned with memmem for a few byte patterns (plus a small carry so that a pattern split
  * across two feeds is found); afterwards a feed is two memcpy at most.
  * Everything else happens on the writer thread: head and tail are parsed with the SSE parser and
- * jansson into one extraction state, so a tool call started in the head and continued in the
- * tail keeps its slot. When bytes were lost in between, the head's last partial event is dropped
- * and the tail is read from its first event boundary. */
+ * (per event) the fast path below or jansson into one extraction state, so a tool call started in
+ * the head and continued in the tail keeps its slot. When bytes were lost in between, the head's
+ * last partial event is dropped and the tail is read from its first event boundary. */
 #include "logpipe/capture.h"
 
 #include <stdlib.h>

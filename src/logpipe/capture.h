@@ -6,9 +6,10 @@
  *     the client. It keeps the first max_head_bytes in a head buffer and, once the head is full,
  *     the LAST tail_bytes in a ring (usage comes at the end of a stream), counts all bytes, and
  *     runs a bounded first-token scan (memmem level) for TTFT. No JSON parsing, no SSE parsing.
- *  2. the extraction (writer thread, jansson): sy_capture_extract parses head + tail (OpenAI chat
- *     or Anthropic messages, JSON or SSE) into id, model, finish reason, assistant text,
- *     reasoning, tool calls and usage.
+ *  2. the extraction (writer thread): sy_capture_extract parses head + tail (OpenAI chat or
+ *     Anthropic messages, JSON or SSE) into id, model, finish reason, assistant text, reasoning,
+ *     tool calls and usage. Common stream events are read without a jansson tree (validated,
+ *     then scanned); anything else per event by jansson, with identical results.
  *
  * Memory: the capture owns its head and ring (heap; the head grows up to max_head_bytes, the
  * ring is allocated at tail_bytes only when the head overflows). Total memory is bounded by

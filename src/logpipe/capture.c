@@ -1177,14 +1177,16 @@ static void extract(const sy_capture_t *c, int format, bool sse, bool fast,
     /* the tail in order, contiguous after the head when nothing was lost */
     size_t tail_len = c->tail_total < c->tail_max ? (size_t)c->tail_total : c->tail_max;
     size_t head_len = out->truncated ? 0 : c->head.len;
-    char *all = sy_xmalloc(head_len + tail_len + 1);
-    if (!out->truncated && c->head.len) memcpy(all, c->head.base, c->head.len);
-    size_t at = out->truncated ? 0 : c->head.len;
+    /* a body that fit in the head is read in place */
+    char *buf = tail_len ? sy_xmalloc(head_len + tail_len + 1) : NULL;
+    const char *all = buf ? buf : out->truncated || !c->head.base ? "" : c->head.base;
+    if (buf && head_len) memcpy(buf, c->head.base, head_len);
+    size_t at = head_len;
     if (tail_len) {
         size_t start = c->tail_total <= c->tail_max ? 0 : c->ring_pos;
         size_t a = c->tail_max - start < tail_len ? c->tail_max - start : tail_len;
-        memcpy(all + at, c->ring + start, a);
-        memcpy(all + at + a, c->ring, tail_len - a);
+        memcpy(buf + at, c->ring + start, a);
+        memcpy(buf + at + a, c->ring, tail_len - a);
     }
     size_t n = at + tail_len;
 
@@ -1218,7 +1220,7 @@ static void extract(const sy_capture_t *c, int format, bool sse, bool fast,
     free(x.slots);
     sy_buf_dispose(&x.env);
     sy_buf_dispose(&x.scratch);
-    free(all);
+    free(buf);
 }
 
 void sy_capture_extract(const sy_capture_t *c, int format, bool sse, sy_capture_result_t *out)

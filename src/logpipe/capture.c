@@ -413,14 +413,17 @@ static void anthropic_finish(ex_t *x)
  * The common events (OpenAI chunks with content / reasoning / tool call deltas, finish and usage
  * chunks; Anthropic message_start, content_block_start/delta/stop, message_delta, ping) are read
  * without a jansson tree: the data is checked once with sy_jsonv_validate (exactly json_loadb's
- * acceptance, so what jansson rejects still goes to the slow path and counts in n_bad), the
- * members read are found with sy_json_scan_object as byte views, and strings are decoded only
- * when they hold a backslash (sy_jsonv_string_decode: the same UTF-8 as jansson, surrogate pairs
- * included). The event is read whole into a short list of actions before anything changes, so a
- * decline (an escaped key, a duplicated key we read — jansson keeps the last —, an escaped
- * "type", a tool_use with a non-empty input, a "message" event, more actions than fit) leaves the
- * state untouched and the jansson code runs for that event. Equality with the slow path is
- * checked by tests/unit/test_capture.c (diff_*). */
+ * acceptance, so what jansson rejects still goes to the slow path and counts in n_bad), then
+ * walked once in the manner of sy_json_scan_object (members as byte views, but descending into
+ * choices / delta / tool_calls in the same pass instead of skipping them first, and strings
+ * skipped eight bytes at a time), and strings are decoded only when they hold a backslash
+ * (sy_jsonv_string_decode: the same UTF-8 as jansson, surrogate pairs included). The event is read
+ * whole into a short list of actions before anything changes, so a decline (an escaped key, a
+ * duplicated key we read — jansson keeps the last —, an escaped "type", a tool_use with a non-empty
+ * input, a "message" event, more actions than fit) leaves the state untouched and the jansson code
+ * runs for that event. OpenAI chunks repeat their envelope (the members before "choices"): see
+ * fast_event. Equality with the slow path is checked by tests/unit/test_capture.c (diff_capture,
+ * fast_path_variants). */
 
 typedef enum {
     OP_TEXT,      /* append tok to the text */
@@ -469,11 +472,6 @@ static inline bool tok_string(sy_str_t v)
 static inline bool tok_object(sy_str_t v)
 {
     return v.ptr && v.len && v.ptr[0] == '{';
-}
-
-static inline bool tok_array(sy_str_t v)
-{
-    return v.ptr && v.len && v.ptr[0] == '[';
 }
 
 /* A string token, when it is one, as an op (json_is_string guards of the slow path). */

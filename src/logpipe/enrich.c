@@ -1,10 +1,34 @@
 /* See enrich.h. */
 #include "logpipe/enrich.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "logpipe/cost.h"
+
+/* The request's `metadata` object, with its `user` string added as "user" when the body has
+ * one (as JSON text, heap, or NULL). Only bodies that mention either key are parsed, so the
+ * common case costs two memmem. A capped (cut) body does not parse and yields nothing. */
+static char *request_metadata(const sy_str_t body)
+{
+    if (!body.ptr || (!memmem(body.ptr, body.len, "\"metadata\"", 10) &&
+                      !memmem(body.ptr, body.len, "\"user\"", 6)))
+        return NULL;
+    json_t *doc = json_loadb(body.ptr, body.len, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return NULL;
+    }
+    json_t *md = json_object_get(doc, "metadata");
+    json_t *user = json_object_get(doc, "user");
+    json_t *out = json_is_object(md) ? json_deep_copy(md) : json_object();
+    if (json_is_string(user) && !json_object_get(out, "user")) json_object_set(out, "user", user);
+    char *text = json_object_size(out) ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+    json_decref(doc);
+    return text;
+}
 
 static void free_aux(sy_log_aux_t *a)
 {
@@ -96,6 +120,15 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
         }
     }
 
+    /* metadata from the request, redacted like the bodies (it is client text) */
+    sy_buf_t md_b;
+    sy_buf_init(&md_b, 64u << 10);
+    char *md = v.metadata.ptr ? NULL : request_metadata(v.request_body);
+    if (md) {
+        if (!redact_body(e, md, strlen(md), &md_b)) v.metadata = sy_str(md_b.base, md_b.len);
+        free(md);
+    }
+
     sy_buf_t req_b, resp_b;
     sy_buf_init(&req_b, e->max_body_bytes);
     sy_buf_init(&resp_b, e->max_body_bytes);
@@ -119,6 +152,7 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
     out->aux = NULL;
     sy_buf_dispose(&req_b);
     sy_buf_dispose(&resp_b);
+    sy_buf_dispose(&md_b);
     sy_buf_dispose(&resp_raw);
     if (have_cr) sy_capture_result_dispose(&cr);
     free_aux(aux);

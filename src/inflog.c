@@ -35,10 +35,16 @@ static int build_redactor(sy_inflog_t *l, const sy_config_t *cfg)
         snprintf(key, sizeof key, "log.redact.%s", m->name);
         sy_redact_builtin_t b;
         sy_redact_mode_t mode;
-        if (!sy_redact_builtin_from_name(m->name, &b))
-            return config_error(cfg, m->line, key,
-                                "unknown pattern (bearer, anthropic, openai, sy_key, aws, jwt, "
-                                "email, card, ssn, phone, ipv6, ipv4, hash_key, custom)");
+        if (!sy_redact_builtin_from_name(m->name, &b)) {
+            char names[512] = "unknown pattern (";
+            for (int k = 0; k < SY_REDACT__BUILTIN_COUNT; k++) {
+                strncat(names, sy_redact_builtin_name((sy_redact_builtin_t)k),
+                        sizeof names - strlen(names) - 1);
+                strncat(names, ", ", sizeof names - strlen(names) - 1);
+            }
+            strncat(names, "hash_key, custom)", sizeof names - strlen(names) - 1);
+            return config_error(cfg, m->line, key, names);
+        }
         if (!sy_redact_mode_from_name(m->value, &mode))
             return config_error(cfg, m->line, key, "mode must be mask, hash or off");
         rc.builtin[b] = mode;
@@ -69,12 +75,14 @@ static int build_redactor(sy_inflog_t *l, const sy_config_t *cfg)
     if (!l->redact) {
         /* the message names the pattern; point at the custom entry when it is one */
         int line = lc->line;
+        snprintf(key, sizeof key, "log.redact");
         for (size_t i = 0; i < lc->n_redact_custom; i++)
             if (lc->redact_custom[i].name && strstr(err, lc->redact_custom[i].name)) {
                 line = lc->redact_custom[i].line;
+                snprintf(key, sizeof key, "log.redact.custom[%zu]", i);
                 break;
             }
-        return config_error(cfg, line, "log.redact", err);
+        return config_error(cfg, line, key, err);
     }
     return 0;
 }

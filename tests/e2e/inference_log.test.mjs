@@ -7,7 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { startMock, startGateway, freePort, curl, tmpFile, sleep } from './lib.mjs';
+import { BIN, startMock, startGateway, freePort, curl, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 30000 };
 let mock;
@@ -48,6 +48,7 @@ models:
       chunk_delay_ms: 200
 ${up('e500', 'up-error-500')}
 ${up('stall', 'up-stall', '    timeouts:\n      idle_ms: 300\n')}
+${up('fb', 'up-error-500', '    routing:\n      retries: 0\n      fallbacks: [m]\n')}
 prices:
   - model: m
     input: 1.5
@@ -110,6 +111,9 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
     req.setTimeout(5000, () => reject(new Error('no data')));
     req.end(JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'x' }] }));
   });
+  // first attempt fails, the fallback answers: two rows, the second points at the first
+  const r5 = await post({ model: 'fb', messages: [{ role: 'user', content: 'x' }] }, rid('fb'));
+  assert.equal(r5.status, 200, r5.text);
   await sleep(300);
   await gw.stop();
 
@@ -119,12 +123,23 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
     assert.equal(found.length, 1, `one row for ${s}: ${JSON.stringify(all.map((r) => r.request_id))}`);
     return found[0];
   };
-  for (const r of all) {
-    assert.match(r.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
-    assert.equal(r.attempt, 1);
-  }
+  for (const r of all) assert.match(r.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
+
+  const fb = all.filter((r) => r.request_id === rid('fb'));
+  assert.equal(fb.length, 2, JSON.stringify(fb));
+  assert.deepEqual(fb.map((r) => r.attempt), [1, 2]);
+  assert.equal(fb[0].status, 'error');
+  assert.equal(fb[0].http_status, 500);
+  assert.equal(fb[0].deployment, 'fb');
+  assert.ok(!fb[0].parent_id, 'the first attempt has no parent');
+  assert.equal(fb[1].status, 'ok');
+  assert.equal(fb[1].parent_id, fb[0].id);
+  assert.equal(fb[1].provider, 'mock');
+  assert.equal(fb[1].http_status, 200);
+  assert.ok(fb[1].t_received_us === fb[0].t_received_us);
 
   const plain = by('plain');
+  assert.equal(plain.attempt, 1);
   assert.equal(plain.status, 'ok');
   assert.equal(plain.http_status, 200);
   assert.equal(plain.model, 'm');
@@ -165,4 +180,32 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
   assert.equal(c.status, 'cancelled');
   assert.equal(c.model, 'slow');
   assert.ok(fs.existsSync(path.join(dataDir, 'spool')));
+});
+
+async function serveFails(config) {
+  const f = tmpFile('bad-log.yaml', config);
+  const r = spawnSync(BIN, ['serve', '--config', f], { encoding: 'utf8', timeout: 10000 });
+  return { code: r.status, err: r.stderr, file: f };
+}
+
+test('bad log.redact config and a newer schema exit 2 with a clear message', T, async () => {
+  const dir = tmpFile('logdata-bad');
+  const base = `server:\n  listen: 127.0.0.1:1\ndata_dir: ${dir}\nmodels:\n  - {name: m, provider: mock}\nlog:\n  redact:\n`;
+  let r = await serveFails(`${base}    emial: mask\n`);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /bad-log\.yaml:8: log\.redact\.emial: unknown pattern \(.*email/);
+  r = await serveFails(`${base}    custom:\n      - name: broken\n        pattern: "a(b"\n`);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /:9: log\.redact\.custom\[0\]: .*'broken'/);
+  r = await serveFails(`${base}    email: hash\n`);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /log\.redact.*hash key/);
+
+  fs.mkdirSync(dir, { recursive: true });
+  const db = path.join(dir, 'switchyard.db');
+  const s = spawnSync('sqlite3', [db, 'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL); INSERT INTO schema_migrations VALUES (999, 0);']);
+  assert.equal(s.status, 0);
+  r = await serveFails(`${base}    email: mask\n`);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /schema version 999, newer than this binary knows/);
 });

@@ -23,6 +23,7 @@ typedef struct sy_worker {
     uv_thread_t thread;
     uv_async_t wakeup;
     uv_timer_t drain_timer;
+    uv_timer_t logpoll_timer; /* moves the log producer's overflow into its ring (logpipe) */
     sy_http_server_t http;
     sy_upstream_t *upstream;
     struct sy_logpipe *logpipe; /* inference log (producer index = index), NULL when off */

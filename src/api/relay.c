@@ -87,6 +87,7 @@ static int64_t wall_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+#define LOG_CAP_MARGIN 4096 /* raw bytes kept past log.max_body_bytes (see log_request) */
 #define MAX_TAGS 32
 #define MAX_TAG_BYTES 64
 
@@ -144,7 +145,9 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
 #define WALL(m) ((m) ? wall_now - (int64_t)(mono_now - (m)) : SY_LOG_UNKNOWN)
     sy_str_t *tags = NULL;
     uint32_t n_tags = parse_tags(c, &tags);
-    size_t body_cap = lc->max_body_bytes;
+    /* the writer redacts, then caps at max_body_bytes: keep a margin so that a secret across
+     * the cap is still whole when the patterns run */
+    size_t body_cap = lc->max_body_bytes + LOG_CAP_MARGIN;
     size_t blen = req->body.len;
     sy_str_t req_body =
         sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
@@ -175,7 +178,6 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
         rec.n_tags = n_tags;
         rec.request_body = req_body;
         rec.request_size = (int64_t)blen;
-        rec.request_truncated = blen > body_cap;
         sy_log_aux_t *aux = NULL;
         if (last) {
             rec.t_end_us = wall_now;
@@ -649,7 +651,7 @@ void sy_relay_start(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_
     c->ingress = ingress;
     c->boundary = SY_SSE_BOUNDARY_INIT;
     if (w->logpipe) {
-        sy_capture_init(&c->cap, w->cfg->log.max_body_bytes, 16u << 10);
+        sy_capture_init(&c->cap, w->cfg->log.max_body_bytes + LOG_CAP_MARGIN, 16u << 10);
         c->cap_live = true;
     }
     sy_buf_init(&c->body, 0);

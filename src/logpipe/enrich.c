@@ -135,7 +135,10 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
     if (v.request_size < 0 && v.request_body.ptr) v.request_size = (int64_t)v.request_body.len;
     if (v.response_size < 0 && resp.ptr) v.response_size = (int64_t)resp.len;
     if (e->bodies && v.request_body.ptr) {
-        v.request_truncated |= redact_body(e, v.request_body.ptr, v.request_body.len, &req_b);
+        /* cut here, or already by the producer (it keeps the cap plus a margin) */
+        bool cut = v.request_size >= 0 && (size_t)v.request_size > v.request_body.len;
+        v.request_truncated |=
+            redact_body(e, v.request_body.ptr, v.request_body.len, &req_b) || cut;
         v.request_body = sy_str(req_b.base ? req_b.base : "", req_b.len);
     } else {
         v.request_body = SY_STR_NULL;

@@ -133,6 +133,18 @@ static void unknown_price_is_null_and_bodies_capped(void **state)
     sy_log_record_free(r);
 }
 
+static void producer_cut_counts_as_truncated(void **state)
+{
+    fixture_t *f = *state;
+    sy_log_record_t *r = row("{\"model\":\"m\"", "{\"choices\":[]}", false, "m");
+    r->request_size = 5000; /* the relay kept only a prefix */
+    r = sy_log_enrich_transform(&f->e, r);
+    assert_true(r->request_truncated);
+    assert_false(r->response_truncated);
+    assert_int_equal(r->request_size, 5000);
+    sy_log_record_free(r);
+}
+
 static void discard_releases_the_capture(void **state)
 {
     fixture_t *f = *state;
@@ -148,6 +160,7 @@ int main(void)
         cmocka_unit_test(json_reply_with_usage),
         cmocka_unit_test(stream_without_usage_is_estimated),
         cmocka_unit_test(unknown_price_is_null_and_bodies_capped),
+        cmocka_unit_test(producer_cut_counts_as_truncated),
         cmocka_unit_test(discard_releases_the_capture),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -115,6 +115,10 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
   const r5 = await post({ model: 'fb', messages: [{ role: 'user', content: 'x' }] }, rid('fb'));
   assert.equal(r5.status, 200, r5.text);
   await sleep(300);
+  const m = await curl(`${gw.origin}/metrics`);
+  const submitted = Number(/^switchyard_log_rows_submitted_total (\d+)$/m.exec(m.text)?.[1]);
+  assert.equal(submitted, 7, m.text); // 6 calls, the fallback one has two attempts
+  assert.match(m.text, /^switchyard_log_rows_dropped_total\{reason="overflow"\} 0$/m);
   await gw.stop();
 
   const all = rows();

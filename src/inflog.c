@@ -87,6 +87,16 @@ static int build_redactor(sy_inflog_t *l, const sy_config_t *cfg)
     return 0;
 }
 
+int sy_inflog_check(const sy_config_t *cfg)
+{
+    if (!cfg->log.enabled) return 0;
+    sy_inflog_t l;
+    memset(&l, 0, sizeof l);
+    int rc = build_redactor(&l, cfg);
+    sy_redact_free(l.redact);
+    return rc;
+}
+
 static int make_dir(const char *path)
 {
     if (mkdir(path, 0700) == 0 || errno == EEXIST) return 0;

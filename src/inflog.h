@@ -21,6 +21,9 @@ typedef struct sy_inflog {
  * configuration and schema errors, 1 for runtime failures); 0 on success. Logging disabled:
  * returns 0 with everything NULL. */
 int sy_inflog_start(sy_inflog_t *l, const sy_config_t *cfg, size_t n_workers);
+/* What check-config can verify without touching the disk: the `log.redact` section compiles.
+ * Prints the same message as sy_inflog_start and returns its exit code, or 0. */
+int sy_inflog_check(const sy_config_t *cfg);
 /* Drains the pipeline (final store write), frees everything. Safe on a zeroed struct. */
 void sy_inflog_stop(sy_inflog_t *l);
 

@@ -74,6 +74,12 @@ static int cmd_check_config(int argc, char **argv)
     if (argc != 1) return usage_error("check-config takes exactly one FILE%s", "");
     sy_config_t *cfg = load_config(argv[0]);
     if (!cfg) return EXIT_USAGE;
+    int rc = sy_inflog_check(cfg);
+    if (rc) {
+        sy_provider_release(cfg);
+        sy_config_free(cfg);
+        return rc;
+    }
     printf("%s: ok (%zu model%s)\n", argv[0], cfg->n_models, cfg->n_models == 1 ? "" : "s");
     sy_provider_release(cfg);
     sy_config_free(cfg);

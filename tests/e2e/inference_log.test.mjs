@@ -198,6 +198,9 @@ test('bad log.redact config and a newer schema exit 2 with a clear message', T, 
   let r = await serveFails(`${base}    emial: mask\n`);
   assert.equal(r.code, 2, r.err);
   assert.match(r.err, /bad-log\.yaml:8: log\.redact\.emial: unknown pattern \(.*email/);
+  const cc = spawnSync(BIN, ['check-config', r.file], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(cc.status, 2, cc.stderr);
+  assert.match(cc.stderr, /:8: log\.redact\.emial: unknown pattern/);
   r = await serveFails(`${base}    custom:\n      - name: broken\n        pattern: "a(b"\n`);
   assert.equal(r.code, 2, r.err);
   assert.match(r.err, /:9: log\.redact\.custom\[0\]: .*'broken'/);

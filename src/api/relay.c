@@ -489,7 +489,8 @@ static void send_upstream_error(relay_t *c)
 }
 
 /* Anthropic ingress, non-streamed OpenAI-format reply: convert it whole. */
-static void send_converted(relay_t *c)
+/* Returns false when the reply could not be converted (a 502 went out instead). */
+static bool send_converted(relay_t *c)
 {
     sy_route_t *r = c->route;
     sy_buf_t b;
@@ -504,7 +505,7 @@ static void send_converted(relay_t *c)
         sy_buf_dispose(&b);
         send_error_h(c->req, c->ingress, SY_ERR_UPSTREAM_BROKEN, NULL,
                      "the upstream reply could not be converted to an Anthropic message", NULL, 0);
-        return;
+        return false;
     }
     char attempts[2048], ra[24];
     sy_http_header_t h[4];
@@ -513,6 +514,7 @@ static void send_converted(relay_t *c)
         c->t_first_token_us = sy_clock_mono_us();
     sy_api_send_json(c->req, c->up_status, b.base, b.len, h, nh);
     sy_buf_dispose(&b);
+    return true;
 }
 
 static void stream_error_event(relay_t *c, sy_err_t err, const char *detail)
@@ -566,8 +568,11 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
         log_request(c, SY_LOG_STATUS_ERROR, c->up_status, SY_ERR_UPSTREAM_STATUS, NULL, &c->body);
         send_upstream_error(c);
     } else if (!c->committed && c->convert && !err) {
-        send_converted(c);
-        log_request(c, SY_LOG_STATUS_OK, c->up_status, SY_OK, NULL, NULL);
+        if (send_converted(c))
+            log_request(c, SY_LOG_STATUS_OK, c->up_status, SY_OK, NULL, NULL);
+        else
+            log_request(c, SY_LOG_STATUS_ERROR, sy_api_error_status(SY_ERR_UPSTREAM_BROKEN),
+                        SY_ERR_UPSTREAM_BROKEN, "the upstream reply could not be converted", NULL);
     } else if (!c->committed) {
         char msg[512];
         const char *param = NULL;

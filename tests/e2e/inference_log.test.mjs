@@ -114,10 +114,16 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
   // first attempt fails, the fallback answers: two rows, the second points at the first
   const r5 = await post({ model: 'fb', messages: [{ role: 'user', content: 'x' }] }, rid('fb'));
   assert.equal(r5.status, 200, r5.text);
+  // Anthropic ingress, streamed: the capture is read as Anthropic events
+  const r6 = await curl(`${gw.origin}/v1/messages`, {
+    body: JSON.stringify({ model: 'm', max_tokens: 50, stream: true, messages: [{ role: 'user', content: `hey ${email}` }] }),
+    headers: { 'x-request-id': rid('anthropic'), 'anthropic-version': '2023-06-01' },
+  });
+  assert.equal(r6.status, 200, r6.text);
   await sleep(300);
   const m = await curl(`${gw.origin}/metrics`);
   const submitted = Number(/^switchyard_log_rows_submitted_total (\d+)$/m.exec(m.text)?.[1]);
-  assert.equal(submitted, 7, m.text); // 6 calls, the fallback one has two attempts
+  assert.equal(submitted, 8, m.text); // 7 calls, the fallback one has two attempts
   assert.match(m.text, /^switchyard_log_rows_dropped_total\{reason="overflow"\} 0$/m);
   await gw.stop();
 
@@ -179,6 +185,15 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
   const sl = by('stall');
   assert.equal(sl.status, 'timeout');
   assert.equal(sl.http_status, 200);
+
+  const an = by('anthropic');
+  assert.equal(an.status, 'ok');
+  assert.equal(an.input_tokens, 12);
+  assert.equal(an.output_tokens, 34);
+  assert.equal(an.usage_source, 'provider');
+  assert.equal(an.cost_nanousd, 86000);
+  assert.match(an.response_body, /^You said: hey \[EMAIL\]/);
+  assert.ok(an.ttft_us > 0 && an.ttft_us <= an.latency_us);
 
   const c = by('cancel');
   assert.equal(c.status, 'cancelled');

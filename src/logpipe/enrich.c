@@ -44,6 +44,17 @@ void sy_log_enrich_discard(void *ctx, sy_log_record_t *r)
     r->aux = NULL;
 }
 
+/* error.message of an upstream error body (OpenAI and Anthropic shapes), heap, or NULL. */
+static char *error_message_of(sy_str_t body)
+{
+    if (!body.ptr || body.len == 0 || body.len > (64u << 10)) return NULL;
+    json_t *doc = json_loadb(body.ptr, body.len, 0, NULL);
+    json_t *m = json_object_get(json_object_get(doc, "error"), "message");
+    char *out = json_is_string(m) ? strdup(json_string_value(m)) : NULL;
+    json_decref(doc);
+    return out;
+}
+
 /* Redacts in[0..n) into out (capped at out->max); returns whether anything was cut. */
 static bool redact_body(const sy_log_enrich_t *e, const char *in, size_t n, sy_buf_t *out)
 {
@@ -129,6 +140,18 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
         free(md);
     }
 
+    /* an upstream error's own message, when the relay had none (redacted: it may quote input) */
+    sy_buf_t em_b;
+    sy_buf_init(&em_b, 1024);
+    char *em = !v.error_message.ptr && v.status == SY_LOG_STATUS_ERROR && !have_cr
+                   ? error_message_of(v.response_body)
+                   : NULL;
+    if (em) {
+        redact_body(e, em, strlen(em), &em_b);
+        if (em_b.len) v.error_message = sy_str(em_b.base, em_b.len);
+        free(em);
+    }
+
     sy_buf_t req_b, resp_b;
     sy_buf_init(&req_b, e->max_body_bytes);
     sy_buf_init(&resp_b, e->max_body_bytes);
@@ -156,6 +179,7 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
     sy_buf_dispose(&req_b);
     sy_buf_dispose(&resp_b);
     sy_buf_dispose(&md_b);
+    sy_buf_dispose(&em_b);
     sy_buf_dispose(&resp_raw);
     if (have_cr) sy_capture_result_dispose(&cr);
     free_aux(aux);

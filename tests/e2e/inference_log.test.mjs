@@ -179,6 +179,7 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
   assert.equal(e.status, 'error');
   assert.equal(e.http_status, 500);
   assert.ok(e.error_type);
+  assert.match(e.error_message, /server had an error/, 'the upstream error message');
   assert.ok(e.response_body && e.response_body.length > 0);
   assert.equal(e.cost_nanousd, null);
 

@@ -166,7 +166,7 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             memcpy(rec.parent_id, first_id, sizeof first_id);
         rec.request_id = sy_str_c(req->request_id);
         rec.attempt = (int32_t)(i + 1);
-        rec.t_received_us = WALL(req->t_complete_us);
+        rec.t_received_us = WALL(req->t_begin_us); /* the request's first byte */
         rec.model = sy_str_c(r->model->name);
         if (a && a->deploy) {
             rec.provider = sy_str_c(a->deploy->provider_name);
@@ -181,10 +181,10 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
         sy_log_aux_t *aux = NULL;
         if (last) {
             rec.t_end_us = wall_now;
-            rec.latency_us = (int64_t)(mono_now - req->t_complete_us);
+            rec.latency_us = (int64_t)(mono_now - req->t_begin_us);
             if (c->t_first_token_us) {
                 rec.t_first_token_us = WALL(c->t_first_token_us);
-                rec.ttft_us = (int64_t)(c->t_first_token_us - req->t_complete_us);
+                rec.ttft_us = (int64_t)(c->t_first_token_us - req->t_begin_us);
             }
             rec.overhead_us = (int64_t)(c->committed || !r->n_attempts
                                             ? c->overhead_us
@@ -216,7 +216,7 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             rec.aux = aux;
         } else {
             rec.t_end_us = WALL(a->t_end_us);
-            rec.latency_us = (int64_t)(a->t_end_us - req->t_complete_us);
+            rec.latency_us = (int64_t)(a->t_end_us - req->t_begin_us);
             rec.status = status_of_outcome(a->outcome);
             rec.http_status = a->status;
             int st;

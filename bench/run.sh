@@ -261,6 +261,7 @@ SY_PID=""
 sed -e "s|@SY_PORT@|$SY_PORT|" -e "s|@MOCK_FAST_PORT@|$MOCK_FAST|" \
     -e "s|@MOCK_SLOW_PORT@|$MOCK_SLOW|" -e "s|@MOCK_PACED_PORT@|$MOCK_PACED|" \
     -e "s|@MOCK_HOLD_PORT@|$MOCK_HOLD|" -e "s|@MOCK_ANTHROPIC_PORT@|$MOCK_ANTHROPIC|" \
+    -e "s|@DATA_DIR@|$WORK/data|" \
     "$BENCH/switchyard.yaml.in" >"$WORK/switchyard.yaml"
 
 # Each scenario starts from fresh gateway processes: what one scenario leaves behind (grown

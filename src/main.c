@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "inflog.h"
 #include "providers/provider.h"
 #include "routing/route.h"
 #include "worker.h"
@@ -73,6 +74,12 @@ static int cmd_check_config(int argc, char **argv)
     if (argc != 1) return usage_error("check-config takes exactly one FILE%s", "");
     sy_config_t *cfg = load_config(argv[0]);
     if (!cfg) return EXIT_USAGE;
+    int rc = sy_inflog_check(cfg);
+    if (rc) {
+        sy_provider_release(cfg);
+        sy_config_free(cfg);
+        return rc;
+    }
     printf("%s: ok (%zu model%s)\n", argv[0], cfg->n_models, cfg->n_models == 1 ? "" : "s");
     sy_provider_release(cfg);
     sy_config_free(cfg);
@@ -177,11 +184,19 @@ static int cmd_serve(int argc, char **argv)
     }
     if (workers > 0) cfg->workers = (int)workers;
 
+    sy_inflog_t inflog;
+    int lrc = sy_inflog_start(&inflog, cfg, (size_t)cfg->workers);
+    if (lrc) {
+        sy_provider_release(cfg);
+        sy_config_free(cfg);
+        return lrc;
+    }
+
     server_state_t st = {.n = cfg->workers};
     st.workers = sy_xcalloc((size_t)st.n, sizeof *st.workers);
     int started = 0, rc = 0;
     for (; started < st.n; started++) {
-        int r = sy_worker_start(&st.workers[started], started, cfg);
+        int r = sy_worker_start(&st.workers[started], started, cfg, inflog.pipe);
         if (r) {
             fprintf(stderr, "switchyard: cannot listen on %s:%d: %s\n", cfg->listen_host,
                     cfg->listen_port, uv_strerror(r));
@@ -215,6 +230,7 @@ static int cmd_serve(int argc, char **argv)
     uv_thread_join(&j.thread);
     uv_loop_close(loop);
     free(st.workers);
+    sy_inflog_stop(&inflog); /* every worker has been joined: no producer left */
     sy_provider_release(cfg);
     sy_config_free(cfg);
     if (!rc) sy_log_info("stopped");

@@ -4,6 +4,9 @@
 
 #include "api/api.h"
 #include "core/log.h"
+#include "logpipe/pipeline.h"
+
+#define LOGPOLL_MS 100
 
 static void on_http_closed(sy_http_server_t *s)
 {
@@ -20,6 +23,7 @@ static void stop_now(sy_worker_t *w)
     sy_upstream_free(w->upstream);
     w->upstream = NULL;
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    if (w->logpipe) uv_close((uv_handle_t *)&w->logpoll_timer, NULL);
     uv_mutex_lock(&w->wakeup_lock);
     w->wakeup_open = false;
     uv_close((uv_handle_t *)&w->wakeup, NULL);
@@ -35,6 +39,13 @@ static void on_drain_tick(uv_timer_t *t)
                         w->http.n_active);
         stop_now(w);
     }
+}
+
+/* An overflowed log row otherwise waits for the next submit (logpipe/pipeline.h). */
+static void on_logpoll(uv_timer_t *t)
+{
+    sy_worker_t *w = t->data;
+    sy_logpipe_poll(w->logpipe, (size_t)w->index);
 }
 
 static void on_wakeup(uv_async_t *a)
@@ -82,17 +93,23 @@ static void thread_main(void *arg)
     uv_mutex_unlock(&w->wakeup_lock);
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    if (w->logpipe) {
+        uv_timer_init(&w->loop, &w->logpoll_timer);
+        w->logpoll_timer.data = w;
+        uv_timer_start(&w->logpoll_timer, on_logpoll, LOGPOLL_MS, LOGPOLL_MS);
+    }
     uv_sem_post(w->ready);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0)
         sy_log_warn("worker %d: loop closed with open handles", w->index);
 }
 
-int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg)
+int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
     w->cfg = cfg;
+    w->logpipe = logpipe;
     uv_mutex_init(&w->wakeup_lock);
     uv_sem_t ready;
     uv_sem_init(&ready, 0);

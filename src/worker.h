@@ -23,8 +23,10 @@ typedef struct sy_worker {
     uv_thread_t thread;
     uv_async_t wakeup;
     uv_timer_t drain_timer;
+    uv_timer_t logpoll_timer; /* moves the log producer's overflow into its ring (logpipe) */
     sy_http_server_t http;
     sy_upstream_t *upstream;
+    struct sy_logpipe *logpipe; /* inference log (producer index = index), NULL when off */
     atomic_int command;
     uv_mutex_t wakeup_lock; /* guards wakeup_open: no uv_async_send after close */
     bool wakeup_open;
@@ -35,8 +37,10 @@ typedef struct sy_worker {
     uv_sem_t *ready; /* posted once the worker listens or failed */
 } sy_worker_t;
 
-/* Starts the thread; waits until it listens. Returns 0 or a negative uv error. */
-int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg);
+/* Starts the thread; waits until it listens. Returns 0 or a negative uv error. logpipe: the
+ * inference-log pipeline this worker submits rows to as producer `index` (NULL: logging off);
+ * it must outlive the worker. */
+int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe);
 /* From any thread: asks the worker to drain (finish in-flight requests until the grace period
  * ends) or to stop at once. */
 void sy_worker_command(sy_worker_t *w, sy_worker_cmd_t cmd);

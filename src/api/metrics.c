@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "logpipe/pipeline.h"
 #include "routing/route.h"
 #include "worker.h"
 
@@ -221,6 +222,37 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
             label(&b, d->id);
             sy_buf_printf(&b, "\"} %d\n", atomic_load(&d->state->open_until) ? 1 : 0);
         }
+    if (w->logpipe) {
+        sy_logpipe_stats_t ls;
+        sy_logpipe_stats(w->logpipe, &ls); /* atomics only: fine on a loop thread */
+        head(&b, "switchyard_log_rows_submitted_total", "counter",
+             "Inference-log rows accepted by the pipeline.");
+        sy_buf_printf(&b, "switchyard_log_rows_submitted_total %llu\n",
+                      (unsigned long long)ls.submitted);
+        head(&b, "switchyard_log_rows_written_total", "counter",
+             "Inference-log rows confirmed by the store (replayed ones included).");
+        sy_buf_printf(&b, "switchyard_log_rows_written_total %llu\n",
+                      (unsigned long long)ls.written);
+        head(&b, "switchyard_log_rows_dropped_total", "counter",
+             "Inference-log rows lost: queue overflow, spool cap, corrupt spool records.");
+        sy_buf_printf(&b,
+                      "switchyard_log_rows_dropped_total{reason=\"overflow\"} %llu\n"
+                      "switchyard_log_rows_dropped_total{reason=\"spool\"} %llu\n"
+                      "switchyard_log_rows_dropped_total{reason=\"corrupt\"} %llu\n",
+                      (unsigned long long)ls.dropped_overflow, (unsigned long long)ls.dropped_spool,
+                      (unsigned long long)ls.dropped_corrupt);
+        head(&b, "switchyard_log_store_errors_total", "counter", "Failed store batch writes.");
+        sy_buf_printf(&b, "switchyard_log_store_errors_total %llu\n",
+                      (unsigned long long)ls.store_errors);
+        head(&b, "switchyard_log_queue_rows", "gauge", "Rows accepted but not yet spooled.");
+        sy_buf_printf(&b, "switchyard_log_queue_rows %llu\n", (unsigned long long)ls.queued);
+        head(&b, "switchyard_log_spool_bytes", "gauge", "Bytes in the spool segments.");
+        sy_buf_printf(&b, "switchyard_log_spool_bytes %llu\n", (unsigned long long)ls.spool_bytes);
+        head(&b, "switchyard_log_backlog_bytes", "gauge",
+             "Spooled bytes not yet confirmed by the store.");
+        sy_buf_printf(&b, "switchyard_log_backlog_bytes %llu\n",
+                      (unsigned long long)ls.backlog_bytes);
+    }
     char ov[24];
     sy_http_header_t h;
     sy_api_overhead_header(&h, ov, 0);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "api/messages_fmt.h"
@@ -11,6 +12,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/sse.h"
+#include "logpipe/enrich.h"
+#include "logpipe/pipeline.h"
 #include "worker.h"
 
 #define CONVERT_MAX_BYTES (32u << 20) /* a non-streamed reply being converted */
@@ -36,6 +39,11 @@ typedef struct relay {
     uint64_t t_commit_us; /* our head went out (monotonic) */
     uint64_t overhead_us;
     sy_sse_boundary_t boundary;
+    /* inference log: the bytes sent to the client, teed (logpipe/capture.h) */
+    sy_capture_t cap;
+    bool cap_live;             /* cap holds buffers that are ours to dispose */
+    bool logged;               /* the rows of this request were submitted */
+    uint64_t t_first_token_us; /* monotonic; 0 = none */
 } relay_t;
 
 static void on_ka_closed(uv_handle_t *h)
@@ -51,11 +59,175 @@ static void release(relay_t *c)
     }
     sy_buf_dispose(&c->body);
     sy_buf_dispose(&c->out);
+    if (c->cap_live) {
+        sy_capture_dispose(&c->cap);
+        c->cap_live = false;
+    }
     if (c->ms) {
         sy_messages_stream_free(c->ms);
         sy_sse_parser_dispose(&c->sse);
         c->ms = NULL;
     }
+}
+
+/* ---- inference log ---- */
+
+/* Every response body byte that reaches the client goes through here. */
+static bool client_write(relay_t *c, const char *p, size_t n)
+{
+    if (c->cap_live && sy_capture_feed(&c->cap, p, n) && !c->t_first_token_us)
+        c->t_first_token_us = sy_clock_mono_us();
+    return sy_http_res_write(c->req, p, n);
+}
+
+static int64_t wall_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+#define LOG_CAP_MARGIN 4096 /* raw bytes kept past log.max_body_bytes (see log_request) */
+#define MAX_TAGS 32
+#define MAX_TAG_BYTES 64
+
+/* x-switchyard-tags: comma-separated, trimmed, empty ones skipped, bounded. */
+static uint32_t parse_tags(relay_t *c, sy_str_t **out)
+{
+    sy_str_t h = sy_http_req_header(c->req, "x-switchyard-tags");
+    if (!h.ptr || !h.len) return 0;
+    sy_str_t *tags = sy_arena_alloc(&c->req->arena, MAX_TAGS * sizeof *tags);
+    uint32_t n = 0;
+    size_t i = 0;
+    while (i < h.len && n < MAX_TAGS) {
+        size_t j = i;
+        while (j < h.len && h.ptr[j] != ',')
+            j++;
+        size_t a = i, b = j;
+        while (a < b && (h.ptr[a] == ' ' || h.ptr[a] == '\t'))
+            a++;
+        while (b > a && (h.ptr[b - 1] == ' ' || h.ptr[b - 1] == '\t'))
+            b--;
+        if (b > a) tags[n++] = sy_str(h.ptr + a, b - a > MAX_TAG_BYTES ? MAX_TAG_BYTES : b - a);
+        i = j + 1;
+    }
+    *out = tags;
+    return n;
+}
+
+static sy_log_status_t status_of_outcome(sy_attempt_outcome_t o)
+{
+    switch (o) {
+    case SY_ATTEMPT_OK:
+        return SY_LOG_STATUS_OK;
+    case SY_ATTEMPT_TIMEOUT:
+        return SY_LOG_STATUS_TIMEOUT;
+    case SY_ATTEMPT_CANCELLED:
+        return SY_LOG_STATUS_CANCELLED;
+    default:
+        return SY_LOG_STATUS_ERROR;
+    }
+}
+
+/* One row per attempt; the last one carries the response. Loop thread; never blocks (submit
+ * only clones and queues). status/http/err/detail describe the request's end as the client saw
+ * it; err_body: the upstream error body relayed, or NULL. */
+static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t err,
+                        const char *detail, const sy_buf_t *err_body)
+{
+    if (c->logged || !c->w->logpipe) return;
+    c->logged = true;
+    sy_route_t *r = c->route;
+    sy_http_req_t *req = c->req;
+    const sy_logconf_t *lc = &c->w->cfg->log;
+    uint64_t mono_now = sy_clock_mono_us();
+    int64_t wall_now = wall_now_us();
+#define WALL(m) ((m) ? wall_now - (int64_t)(mono_now - (m)) : SY_LOG_UNKNOWN)
+    sy_str_t *tags = NULL;
+    uint32_t n_tags = parse_tags(c, &tags);
+    /* the writer redacts, then caps at max_body_bytes: keep a margin so that a secret across
+     * the cap is still whole when the patterns run */
+    size_t body_cap = lc->max_body_bytes + LOG_CAP_MARGIN;
+    size_t blen = req->body.len;
+    sy_str_t req_body =
+        sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
+
+    size_t n = r->n_attempts ? r->n_attempts : 1;
+    char first_id[SY_UUID_STRLEN + 1] = "";
+    for (size_t i = 0; i < n; i++) {
+        const sy_attempt_t *a = r->n_attempts ? &r->attempts[i] : NULL;
+        bool last = i + 1 == n;
+        sy_log_record_t rec;
+        sy_log_record_init(&rec);
+        sy_uuid_v7(rec.id);
+        if (i == 0)
+            memcpy(first_id, rec.id, sizeof first_id);
+        else
+            memcpy(rec.parent_id, first_id, sizeof first_id);
+        rec.request_id = sy_str_c(req->request_id);
+        rec.attempt = (int32_t)(i + 1);
+        rec.t_received_us = WALL(req->t_begin_us); /* the request's first byte */
+        rec.model = sy_str_c(r->model->name);
+        if (a && a->deploy) {
+            rec.provider = sy_str_c(a->deploy->provider_name);
+            rec.upstream_model = sy_str_c(a->deploy->upstream_model);
+            rec.deployment = sy_str_c(a->deploy->id);
+        }
+        if (a && a->t_start_us) rec.t_upstream_start_us = WALL(a->t_start_us);
+        rec.tags = tags;
+        rec.n_tags = n_tags;
+        rec.request_body = req_body;
+        rec.request_size = (int64_t)blen;
+        sy_log_aux_t *aux = NULL;
+        if (last) {
+            rec.t_end_us = wall_now;
+            rec.latency_us = (int64_t)(mono_now - req->t_begin_us);
+            if (c->t_first_token_us) {
+                rec.t_first_token_us = WALL(c->t_first_token_us);
+                rec.ttft_us = (int64_t)(c->t_first_token_us - req->t_begin_us);
+            }
+            rec.overhead_us = (int64_t)(c->committed || !r->n_attempts
+                                            ? c->overhead_us
+                                            : r->attempts[0].t_start_us - req->t_complete_us);
+            rec.status = status;
+            rec.http_status = http;
+            if (status != SY_LOG_STATUS_OK) {
+                int st;
+                const char *type, *code;
+                sy_api_error_info(err ? err : SY_ERR_UPSTREAM_STATUS, &st, &type, &code);
+                rec.error_type =
+                    status == SY_LOG_STATUS_CANCELLED ? SY_STR_LIT("cancelled") : sy_str_c(type);
+                if (detail) rec.error_message = sy_str_c(detail);
+            }
+            if (err_body && err_body->len) {
+                rec.response_body = sy_str(err_body->base, err_body->len);
+                rec.response_size = (int64_t)err_body->len;
+            }
+            if (c->cap_live && c->cap.total) {
+                aux = sy_xmalloc(sizeof *aux);
+                *aux = (sy_log_aux_t){.cap = c->cap,
+                                      .has_capture = true,
+                                      .format = c->ingress == SY_FORMAT_ANTHROPIC
+                                                    ? SY_CAPTURE_ANTHROPIC
+                                                    : SY_CAPTURE_OPENAI,
+                                      .sse = c->is_sse};
+                c->cap_live = false; /* moved: the writer thread disposes it */
+            }
+            rec.aux = aux;
+        } else {
+            rec.t_end_us = WALL(a->t_end_us);
+            rec.latency_us = (int64_t)(a->t_end_us - req->t_begin_us);
+            rec.status = status_of_outcome(a->outcome);
+            rec.http_status = a->status;
+            int st;
+            const char *type, *code;
+            sy_api_error_info(a->err ? a->err : SY_ERR_UPSTREAM_STATUS, &st, &type, &code);
+            rec.error_type = sy_str_c(type);
+        }
+        /* a dropped row's aux is released by the pipeline's discard hook */
+        sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
+    }
+#undef WALL
 }
 
 /* ---- errors in the ingress's format ---- */
@@ -189,7 +361,7 @@ static bool write_out(relay_t *c)
 {
     bool more = true;
     if (c->out.len) {
-        more = sy_http_res_write(c->req, c->out.base, c->out.len);
+        more = client_write(c, c->out.base, c->out.len);
         sy_sse_boundary_feed(&c->boundary, c->out.base, c->out.len);
         sy_buf_reset(&c->out);
     }
@@ -272,7 +444,7 @@ static bool sink_data(sy_route_t *r, const char *p, size_t n)
         return write_out(c);
     }
     if (c->ka_timer) sy_sse_boundary_feed(&c->boundary, p, n);
-    return sy_http_res_write(c->req, p, n);
+    return client_write(c, p, n);
 }
 
 /* A final upstream error body, rendered for the ingress. */
@@ -317,7 +489,8 @@ static void send_upstream_error(relay_t *c)
 }
 
 /* Anthropic ingress, non-streamed OpenAI-format reply: convert it whole. */
-static void send_converted(relay_t *c)
+/* Returns false when the reply could not be converted (a 502 went out instead). */
+static bool send_converted(relay_t *c)
 {
     sy_route_t *r = c->route;
     sy_buf_t b;
@@ -332,13 +505,16 @@ static void send_converted(relay_t *c)
         sy_buf_dispose(&b);
         send_error_h(c->req, c->ingress, SY_ERR_UPSTREAM_BROKEN, NULL,
                      "the upstream reply could not be converted to an Anthropic message", NULL, 0);
-        return;
+        return false;
     }
     char attempts[2048], ra[24];
     sy_http_header_t h[4];
     size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
+    if (c->cap_live && sy_capture_feed(&c->cap, b.base, b.len))
+        c->t_first_token_us = sy_clock_mono_us();
     sy_api_send_json(c->req, c->up_status, b.base, b.len, h, nh);
     sy_buf_dispose(&b);
+    return true;
 }
 
 static void stream_error_event(relay_t *c, sy_err_t err, const char *detail)
@@ -389,9 +565,14 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
     else
         account(c, sy_api_error_status(err), err);
     if (c->error_body) {
+        log_request(c, SY_LOG_STATUS_ERROR, c->up_status, SY_ERR_UPSTREAM_STATUS, NULL, &c->body);
         send_upstream_error(c);
     } else if (!c->committed && c->convert && !err) {
-        send_converted(c);
+        if (send_converted(c))
+            log_request(c, SY_LOG_STATUS_OK, c->up_status, SY_OK, NULL, NULL);
+        else
+            log_request(c, SY_LOG_STATUS_ERROR, sy_api_error_status(SY_ERR_UPSTREAM_BROKEN),
+                        SY_ERR_UPSTREAM_BROKEN, "the upstream reply could not be converted", NULL);
     } else if (!c->committed) {
         char msg[512];
         const char *param = NULL;
@@ -407,6 +588,8 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
                                                           : "upstream failed",
                      detail ? detail : "no detail");
         }
+        log_request(c, err == SY_ERR_UPSTREAM_TIMEOUT ? SY_LOG_STATUS_TIMEOUT : SY_LOG_STATUS_ERROR,
+                    sy_api_error_status(err), err, msg, NULL);
         char attempts[2048], ra[24];
         sy_http_header_t h[4];
         size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
@@ -424,6 +607,9 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
         if (err) {
             sy_log_req_warn(req->request_id, "upstream failed after the response started: %s",
                             detail ? detail : "?");
+            log_request(
+                c, err == SY_ERR_UPSTREAM_TIMEOUT ? SY_LOG_STATUS_TIMEOUT : SY_LOG_STATUS_ERROR,
+                c->up_status, err, detail, NULL);
             if (!c->is_sse) {
                 /* a cut JSON body must not look complete: close without the final chunk */
                 sy_http_res_abort(req);
@@ -433,6 +619,7 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
             stream_error_event(c, err, detail); /* SSE clients are told in-band */
         }
         sy_http_res_end(req);
+        log_request(c, SY_LOG_STATUS_OK, c->up_status, SY_OK, NULL, NULL);
     }
     release(c);
 }
@@ -454,6 +641,8 @@ static void on_client_abort(sy_http_req_t *req, void *ctx)
     relay_t *c = ctx;
     sy_route_stop(c->route);
     account(c, 499, SY_OK);
+    log_request(c, SY_LOG_STATUS_CANCELLED, c->committed ? c->up_status : 0, SY_OK,
+                "the client went away", NULL);
     release(c);
 }
 
@@ -466,6 +655,10 @@ void sy_relay_start(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_
     c->w = w;
     c->ingress = ingress;
     c->boundary = SY_SSE_BOUNDARY_INIT;
+    if (w->logpipe) {
+        sy_capture_init(&c->cap, w->cfg->log.max_body_bytes + LOG_CAP_MARGIN, 16u << 10);
+        c->cap_live = true;
+    }
     sy_buf_init(&c->body, 0);
     sy_buf_init(&c->out, 16u << 20);
     r->loop = &w->loop;

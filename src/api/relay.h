@@ -4,8 +4,12 @@
  * format, and the upstream call stopped when the client goes away. For the Anthropic ingress
  * in front of an OpenAI-speaking provider it converts responses on the fly
  * (api/messages_fmt.h); when the provider speaks Anthropic itself, bytes pass through.
+ * Inference log: every response byte sent is teed into a bounded capture, and when the
+ * request ends (any path) one row per route attempt is submitted to the worker's log producer
+ * (never blocks; parsing, pricing and redaction happen on the writer thread: logpipe/enrich.h).
  * DESIGN: the relay lives in the request arena; its only heap objects are the keep-alive timer
- * (closed asynchronously) and conversion state, released at the end. Every path ends in
+ * (closed asynchronously), conversion state and the capture buffers (moved to the log row),
+ * released at the end. Every path ends in
  * exactly one of: on_done (route finished) or on_client_abort (client gone; route stopped). */
 #ifndef SY_API_RELAY_H
 #define SY_API_RELAY_H

@@ -153,6 +153,13 @@ static void wake_writer(sy_logpipe_t *p)
         sem_post(&p->wake);
 }
 
+/* Frees a record the transform never saw, with its attachment. */
+static void discard(sy_logpipe_t *p, sy_log_record_t *r)
+{
+    if (r->aux && p->conf.discard) p->conf.discard(p->conf.hook_ctx, r);
+    sy_log_record_free(r);
+}
+
 static void move_overflow(producer_t *pr)
 {
     while (pr->ovf_head && sy_logq_push(&pr->q, pr->ovf_head->r)) {
@@ -172,7 +179,7 @@ uint64_t sy_logpipe_submit(sy_logpipe_t *p, size_t producer_index, const sy_log_
     if (pr->ovf_head || !sy_logq_push(&pr->q, c)) {
         size_t bytes = record_bytes(c);
         if (pr->ovf_bytes + bytes > p->conf.overflow_max_bytes) {
-            sy_log_record_free(c);
+            discard(p, c);
             atomic_store_explicit(&pr->dropped,
                                   atomic_load_explicit(&pr->dropped, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
@@ -246,6 +253,7 @@ static void spool_one(sy_logpipe_t *p, producer_t *pr, sy_log_record_t *r, uint6
     char msg[SY_STORE_MSGLEN];
     uint64_t end;
     pr->consumed++;
+    if (p->conf.transform) r = p->conf.transform(p->conf.hook_ctx, r);
     sy_buf_reset(&p->enc);
     if (sy_log_record_encode(r, &p->enc) ||
         sy_spool_append(p->spool, p->enc.base, p->enc.len, &end, msg, sizeof(msg))) {
@@ -599,11 +607,11 @@ void sy_logpipe_free(sy_logpipe_t *p)
         producer_t *pr = &p->prod[i];
         sy_log_record_t *r;
         while ((r = sy_logq_pop(&pr->q)))
-            sy_log_record_free(r);
+            discard(p, r);
         while (pr->ovf_head) {
             ovf_node_t *n = pr->ovf_head;
             pr->ovf_head = n->next;
-            sy_log_record_free(n->r);
+            discard(p, n->r);
             free(n);
         }
         sy_logq_dispose(&pr->q);

@@ -44,6 +44,16 @@ typedef struct sy_logpipe_conf {
      * SY_LOGPIPE_MAX_SLEEP_MS of real time to look at it. */
     uint64_t (*now_us)(void *ctx);
     void *clock_ctx;
+    /* Optional, writer thread: called once per submitted record before it is encoded and
+     * spooled (not for rows replayed from the spool). Takes ownership of r and returns the
+     * record to spool (r itself, or a new owned record after freeing r). It consumes r->aux.
+     * Used by the gateway to parse the response capture, compute cost and redact bodies
+     * (logpipe/enrich.h), so that none of that runs on a loop thread. */
+    sy_log_record_t *(*transform)(void *ctx, sy_log_record_t *r);
+    /* Optional, any thread: releases r->aux of a record dropped before transform saw it
+     * (overflow full, or still queued at free). r itself is freed by the pipeline. */
+    void (*discard)(void *ctx, sy_log_record_t *r);
+    void *hook_ctx;
 } sy_logpipe_conf_t;
 
 #define SY_LOGPIPE_MAX_SLEEP_MS 5

@@ -109,6 +109,11 @@ typedef struct sy_log_record {
     bool response_truncated;
     int64_t request_size;
     int64_t response_size;
+
+    /* Not encoded, not stored: a producer's attachment for the pipeline's transform hook
+     * (sy_logpipe_conf_t.transform), e.g. the raw response capture. clone copies the pointer,
+     * decode and init set NULL. The hook (or discard, for a row dropped before it) owns it. */
+    void *aux;
 } sy_log_record_t;
 
 /* Sets every field to its NULL/unknown value: strings NULL, int64 SY_LOG_UNKNOWN, attempt 1,

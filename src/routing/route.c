@@ -240,7 +240,7 @@ static void schedule(sy_route_t *r, uint64_t delay_ms)
 
 static void log_attempt(const sy_route_t *r, const sy_attempt_t *a)
 {
-    /* the hand-off point to the inference log pipeline */
+    /* a debug line; the inference-log rows are made from r->attempts by api/relay.c */
     sy_log_req_debug(
         r->request_id, "attempt %zu: model=%s deployment=%s status=%d outcome=%d ms=%llu",
         (size_t)(a - r->attempts) + 1, a->model->name, a->deploy ? a->deploy->id : "-", a->status,

@@ -223,6 +223,9 @@ const LISTENING_RE = /switchyard: listening on http:\/\/(\S+) \((\d+) workers?\)
 // print the line within 10 s.
 export async function startGateway({ config, args = [], env = {}, port }) {
   if (!fs.existsSync(BIN)) throw new Error(`gateway binary not found: ${BIN} (build it, or set SWITCHYARD_BIN)`);
+  // The inference log writes into data_dir (default ./data): keep every test gateway's data in
+  // its own temp dir, never in the repo.
+  if (!/^data_dir:/m.test(config)) config = `${config.replace(/\n*$/, '\n')}data_dir: ${tmpFile('data')}\n`;
   const configPath = tmpFile('switchyard.yaml', config);
   const child = track(spawn(BIN, ['serve', '--config', configPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -555,6 +555,70 @@ static void overflow_drained_at_shutdown(void **state)
     fixture_dispose(&fx);
 }
 
+/* transform / discard: each submitted row's aux reaches exactly one of them. */
+static atomic_int n_transformed, n_discarded;
+
+static sy_log_record_t *count_transform(void *ctx, sy_log_record_t *r)
+{
+    assert_ptr_equal(ctx, &n_transformed);
+    assert_non_null(r->aux);
+    free(r->aux);
+    r->aux = NULL;
+    atomic_fetch_add(&n_transformed, 1);
+    return r;
+}
+
+static void count_discard(void *ctx, sy_log_record_t *r)
+{
+    free(r->aux);
+    r->aux = NULL;
+    atomic_fetch_add(&n_discarded, 1);
+}
+
+static uint64_t submit_aux_row(sy_logpipe_t *p, size_t n)
+{
+    sy_log_record_t r;
+    char reqid[32];
+    make_row(&r, reqid, 0, n);
+    r.aux = malloc(16);
+    return sy_logpipe_submit(p, 0, &r);
+}
+
+static void transform_and_discard_hooks(void **state)
+{
+    fixture_t fx;
+    fixture_init(&fx);
+    char msg[SY_STORE_MSGLEN];
+    sy_logpipe_t *p;
+    sy_logpipe_conf_t conf = {.spool_dir = fx.spool,
+                              .ring_size = 4,
+                              .overflow_max_bytes = 1,
+                              .transform = count_transform,
+                              .discard = count_discard,
+                              .hook_ctx = &n_transformed};
+    atomic_store(&n_transformed, 0);
+    atomic_store(&n_discarded, 0);
+    assert_int_equal(create(&conf, &fx.fake->base, 1, &p, msg, sizeof(msg)), SY_OK);
+    for (size_t n = 0; n < 6; n++)
+        assert_int_equal(submit_aux_row(p, n), n < 4 ? n + 1 : 0);
+    assert_int_equal(atomic_load(&n_discarded), 2); /* overflow full: dropped at submit */
+    assert_int_equal(start(p, msg, sizeof(msg)), SY_OK);
+    WAIT_UNTIL(sy_logpipe_durable(p, 0) == 4);
+    assert_int_equal(atomic_load(&n_transformed), 4);
+    sy_logpipe_free(p);
+    size_t want[1] = {4};
+    verify_rows(&fx, 1, want, NULL);
+
+    /* never started: what is still queued at free is discarded */
+    assert_int_equal(create(&conf, &fx.fake->base, 1, &p, msg, sizeof(msg)), SY_OK);
+    for (size_t n = 0; n < 3; n++)
+        submit_aux_row(p, n);
+    sy_logpipe_free(p);
+    assert_int_equal(atomic_load(&n_discarded), 5);
+    assert_int_equal(atomic_load(&n_transformed), 4);
+    fixture_dispose(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -569,6 +633,7 @@ int main(void)
         cmocka_unit_test(ring_full_overflow_then_drops),
         cmocka_unit_test(overflow_drained_at_shutdown),
         cmocka_unit_test(shutdown_drains),
+        cmocka_unit_test(transform_and_discard_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

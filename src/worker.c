@@ -104,12 +104,14 @@ static void thread_main(void *arg)
         sy_log_warn("worker %d: loop closed with open handles", w->index);
 }
 
-int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe)
+int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe,
+                    struct sy_store *store)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
     w->cfg = cfg;
     w->logpipe = logpipe;
+    w->store = store;
     uv_mutex_init(&w->wakeup_lock);
     uv_sem_t ready;
     uv_sem_init(&ready, 0);

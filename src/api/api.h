@@ -39,5 +39,9 @@ void sy_api_messages(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_models(sy_http_req_t *req, struct sy_worker *w, sy_str_t id);
 void sy_api_healthz(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_readyz(sy_http_req_t *req, struct sy_worker *w);
+/* The inference-log query API (api/logs.c): the store runs on libuv's thread pool. */
+void sy_api_logs(sy_http_req_t *req, struct sy_worker *w);
+void sy_api_log_get(sy_http_req_t *req, struct sy_worker *w, sy_str_t id);
+void sy_api_stats(sy_http_req_t *req, struct sy_worker *w);
 
 #endif

@@ -41,6 +41,18 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_api_metrics(req, w);
     }
+    if (sy_str_eq_c(p, "/api/v1/logs")) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_logs(req, w);
+    }
+    if (p.len > 13 && memcmp(p.ptr, "/api/v1/logs/", 13) == 0) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_log_get(req, w, sy_str(p.ptr + 13, p.len - 13));
+    }
+    if (sy_str_eq_c(p, "/api/v1/stats")) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_stats(req, w);
+    }
     if (sy_str_eq_c(p, "/healthz")) {
         if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD))
             return wrong_method(req, "GET");

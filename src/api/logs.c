@@ -402,8 +402,7 @@ void sy_api_stats(sy_http_req_t *req, sy_worker_t *w)
     }
     q.bucket_us = bucket_s * 1000000;
     int64_t nb = sy_logs_bucket_count(q.from_us, q.to_us, q.bucket_us);
-    if (nb > SY_STORE_STATS_MAX_BUCKETS ||
-        (q.to_us - q.from_us) / q.bucket_us >= SY_STORE_STATS_MAX_BUCKETS) {
+    if (nb > SY_STORE_STATS_MAX_BUCKETS) {
         char msg[MSGLEN];
         snprintf(msg, sizeof msg,
                  "the range needs %lld buckets of %llds; at most %d: use a wider bucket or a "

@@ -7,8 +7,9 @@
  *   capped buffer, so no query work and no large serialisation runs on the loop thread. The
  *   after-work callback, back on the loop thread, only sends the bytes.
  * - Client aborts: the job owns copies of every input (the request arena may be gone before
- *   the work ends). on_abort sets job->req = NULL; after-work then frees the job without
- *   touching the request. Neither the job nor the request is freed by the other side.
+ *   the work ends). on_abort sets job->req = NULL and uv_cancel()s the work: a job still
+ *   waiting for a pool thread never runs (clients that leave do not keep the pool busy); a
+ *   running one finishes. Either way after-work frees the job without touching the request.
  * - Response size is bounded: a list page stops adding rows at LIST_MAX_BYTES and returns a
  *   cursor for the rest (has_more stays true); one row is bounded by the body caps; a stats
  *   answer over STATS_MAX_BYTES is a 400 asking for a coarser bucket.
@@ -170,17 +171,20 @@ static void on_client_abort(sy_http_req_t *req, void *ctx)
 {
     job_t *j = ctx;
     j->req = NULL;
+    /* not started yet: never run it (after-work then fires with UV_ECANCELED and frees the
+     * job); already running: it finishes, and after-work drops the answer */
+    uv_cancel((uv_req_t *)&j->work);
 }
 
 static void on_after_work(uv_work_t *wk, int status)
 {
     job_t *j = wk->data;
     sy_http_req_t *req = j->req;
-    if (req) {
+    if (req) { /* else the client went away (and the work may have been cancelled) */
         req->on_abort = NULL;
         req->hook_ctx = NULL;
-        if (status) /* UV_ECANCELED: never ran */
-            sy_api_send_error(req, SY_ERR_SHUTTING_DOWN, NULL, "the query was cancelled");
+        if (status) /* only on_abort cancels, so this is not expected */
+            sy_api_send_error(req, SY_ERR_INTERNAL, NULL, "the query was cancelled");
         else if (j->err)
             sy_api_send_error(req, j->err, j->param, j->msg[0] ? j->msg : "query failed");
         else

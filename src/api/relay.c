@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/messages_fmt.h"
 #include "api/metrics.h"
+#include "api/usage_filter.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -44,6 +45,9 @@ typedef struct relay {
     bool cap_live;             /* cap holds buffers that are ours to dispose */
     bool logged;               /* the rows of this request were submitted */
     uint64_t t_first_token_us; /* monotonic; 0 = none */
+    /* usage the provider asked for and the client did not (sy_call_t.hide_usage) */
+    bool filter;
+    sy_usage_filter_t uf;
 } relay_t;
 
 static void on_ka_closed(uv_handle_t *h)
@@ -59,6 +63,10 @@ static void release(relay_t *c)
     }
     sy_buf_dispose(&c->body);
     sy_buf_dispose(&c->out);
+    if (c->filter) {
+        sy_usage_filter_dispose(&c->uf);
+        c->filter = false;
+    }
     if (c->cap_live) {
         sy_capture_dispose(&c->cap);
         c->cap_live = false;
@@ -72,11 +80,24 @@ static void release(relay_t *c)
 
 /* ---- inference log ---- */
 
-/* Every response body byte that reaches the client goes through here. */
-static bool client_write(relay_t *c, const char *p, size_t n)
+/* Every response body byte goes through here (a filtered stream: before the filter). */
+static void tee_capture(relay_t *c, const char *p, size_t n)
 {
     if (c->cap_live && sy_capture_feed(&c->cap, p, n) && !c->t_first_token_us)
         c->t_first_token_us = sy_clock_mono_us();
+}
+
+static bool client_write(relay_t *c, const char *p, size_t n)
+{
+    tee_capture(c, p, n);
+    return sy_http_res_write(c->req, p, n);
+}
+
+/* The client's share of a filtered stream (api/usage_filter.h). */
+static bool filter_emit(void *ctx, const char *p, size_t n)
+{
+    relay_t *c = ctx;
+    if (c->ka_timer) sy_sse_boundary_feed(&c->boundary, p, n);
     return sy_http_res_write(c->req, p, n);
 }
 
@@ -387,6 +408,11 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
     c->is_sse =
         content_type.len >= 17 && strncasecmp(content_type.ptr, "text/event-stream", 17) == 0;
     c->convert = c->ingress == SY_FORMAT_ANTHROPIC && r->call.format == SY_FORMAT_OPENAI;
+    if (c->is_sse && r->call.hide_usage && c->ingress == SY_FORMAT_OPENAI &&
+        r->call.format == SY_FORMAT_OPENAI) {
+        sy_usage_filter_init(&c->uf, 1u << 20);
+        c->filter = true;
+    }
     if (c->convert && !c->is_sse) {
         sy_buf_init(&c->body, CONVERT_MAX_BYTES); /* answered whole at done */
         return;
@@ -442,6 +468,10 @@ static bool sink_data(sy_route_t *r, const char *p, size_t n)
     if (c->convert) {
         if (!c->convert_err && sy_sse_parser_feed(&c->sse, p, n)) c->convert_err = SY_ERR_TOO_LARGE;
         return write_out(c);
+    }
+    if (c->filter) { /* the capture sees the usage the client does not */
+        tee_capture(c, p, n);
+        return sy_usage_filter_feed(&c->uf, p, n, filter_emit, c);
     }
     if (c->ka_timer) sy_sse_boundary_feed(&c->boundary, p, n);
     return client_write(c, p, n);
@@ -510,8 +540,7 @@ static bool send_converted(relay_t *c)
     char attempts[2048], ra[24];
     sy_http_header_t h[4];
     size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
-    if (c->cap_live && sy_capture_feed(&c->cap, b.base, b.len))
-        c->t_first_token_us = sy_clock_mono_us();
+    tee_capture(c, b.base, b.len);
     sy_api_send_json(c->req, c->up_status, b.base, b.len, h, nh);
     sy_buf_dispose(&b);
     return true;
@@ -595,6 +624,7 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
         size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
         send_error_h(req, c->ingress, err, param, msg, h, nh);
     } else {
+        if (c->filter) sy_usage_filter_finish(&c->uf, filter_emit, c);
         if (c->convert && !err && c->convert_ended) {
             write_out(c);
         } else if (c->convert && !err) {

@@ -86,6 +86,7 @@ static void thread_main(void *arg)
         uv_sem_post(w->ready);
         return;
     }
+    w->http.on_reject = sy_api_on_reject;
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
     uv_mutex_lock(&w->wakeup_lock);

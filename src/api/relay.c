@@ -113,11 +113,11 @@ static int64_t wall_now_us(void)
 #define MAX_TAG_BYTES 64
 
 /* x-switchyard-tags: comma-separated, trimmed, empty ones skipped, bounded. */
-static uint32_t parse_tags(relay_t *c, sy_str_t **out)
+static uint32_t parse_tags(sy_http_req_t *req, sy_str_t **out)
 {
-    sy_str_t h = sy_http_req_header(c->req, "x-switchyard-tags");
+    sy_str_t h = sy_http_req_header(req, "x-switchyard-tags");
     if (!h.ptr || !h.len) return 0;
-    sy_str_t *tags = sy_arena_alloc(&c->req->arena, MAX_TAGS * sizeof *tags);
+    sy_str_t *tags = sy_arena_alloc(&req->arena, MAX_TAGS * sizeof *tags);
     uint32_t n = 0;
     size_t i = 0;
     while (i < h.len && n < MAX_TAGS) {
@@ -150,6 +150,51 @@ static sy_log_status_t status_of_outcome(sy_attempt_outcome_t o)
     }
 }
 
+#define WALL(m) ((m) ? wall_now - (int64_t)(mono_now - (m)) : SY_LOG_UNKNOWN)
+
+/* The fields every row of a request shares: request id, received time, tags, the raw request
+ * body (capped: the writer redacts, then caps at max_body_bytes; the margin keeps a secret
+ * across the cap whole while the patterns run). */
+static void fill_request(sy_log_record_t *rec, sy_http_req_t *req, const sy_logconf_t *lc,
+                         uint64_t mono_now, int64_t wall_now)
+{
+    sy_str_t *tags = NULL;
+    uint32_t n_tags = parse_tags(req, &tags);
+    size_t body_cap = lc->max_body_bytes + LOG_CAP_MARGIN;
+    size_t blen = req->body.len;
+    rec->request_id = sy_str_c(req->request_id);
+    rec->t_received_us = WALL(req->t_begin_us); /* the request's first byte */
+    rec->tags = tags;
+    rec->n_tags = n_tags;
+    rec->request_body =
+        sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
+    rec->request_size = (int64_t)blen;
+}
+
+void sy_relay_log_rejected(sy_http_req_t *req, sy_worker_t *w, int http_status, const char *type,
+                           const char *message, sy_str_t model)
+{
+    if (!w->logpipe) return;
+    uint64_t mono_now = sy_clock_mono_us();
+    int64_t wall_now = wall_now_us();
+    if (!req->request_id[0]) sy_uuid_v7(req->request_id); /* rejected by the HTTP layer */
+    sy_log_record_t rec;
+    sy_log_record_init(&rec);
+    sy_uuid_v7(rec.id);
+    rec.attempt = 1;
+    fill_request(&rec, req, &w->cfg->log, mono_now, wall_now);
+    rec.model = model;
+    rec.t_end_us = wall_now;
+    rec.latency_us = (int64_t)(mono_now - req->t_begin_us);
+    /* all of it is ours: no upstream was involved */
+    rec.overhead_us = req->t_complete_us ? (int64_t)(mono_now - req->t_complete_us) : 0;
+    rec.status = SY_LOG_STATUS_ERROR;
+    rec.http_status = http_status;
+    rec.error_type = sy_str_c(type);
+    rec.error_message = sy_str_c(message);
+    sy_logpipe_submit(w->logpipe, (size_t)w->index, &rec);
+}
+
 /* One row per attempt; the last one carries the response. Loop thread; never blocks (submit
  * only clones and queues). status/http/err/detail describe the request's end as the client saw
  * it; err_body: the upstream error body relayed, or NULL. */
@@ -163,16 +208,6 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
     const sy_logconf_t *lc = &c->w->cfg->log;
     uint64_t mono_now = sy_clock_mono_us();
     int64_t wall_now = wall_now_us();
-#define WALL(m) ((m) ? wall_now - (int64_t)(mono_now - (m)) : SY_LOG_UNKNOWN)
-    sy_str_t *tags = NULL;
-    uint32_t n_tags = parse_tags(c, &tags);
-    /* the writer redacts, then caps at max_body_bytes: keep a margin so that a secret across
-     * the cap is still whole when the patterns run */
-    size_t body_cap = lc->max_body_bytes + LOG_CAP_MARGIN;
-    size_t blen = req->body.len;
-    sy_str_t req_body =
-        sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
-
     size_t n = r->n_attempts ? r->n_attempts : 1;
     char first_id[SY_UUID_STRLEN + 1] = "";
     for (size_t i = 0; i < n; i++) {
@@ -185,9 +220,8 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             memcpy(first_id, rec.id, sizeof first_id);
         else
             memcpy(rec.parent_id, first_id, sizeof first_id);
-        rec.request_id = sy_str_c(req->request_id);
+        fill_request(&rec, req, lc, mono_now, wall_now);
         rec.attempt = (int32_t)(i + 1);
-        rec.t_received_us = WALL(req->t_begin_us); /* the request's first byte */
         rec.model = sy_str_c(r->model->name);
         if (a && a->deploy) {
             rec.provider = sy_str_c(a->deploy->provider_name);
@@ -195,10 +229,6 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             rec.deployment = sy_str_c(a->deploy->id);
         }
         if (a && a->t_start_us) rec.t_upstream_start_us = WALL(a->t_start_us);
-        rec.tags = tags;
-        rec.n_tags = n_tags;
-        rec.request_body = req_body;
-        rec.request_size = (int64_t)blen;
         sy_log_aux_t *aux = NULL;
         if (last) {
             rec.t_end_us = wall_now;
@@ -248,7 +278,6 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
         /* a dropped row's aux is released by the pipeline's discard hook */
         sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
     }
-#undef WALL
 }
 
 /* ---- errors in the ingress's format ---- */
@@ -281,11 +310,41 @@ void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, 
     send_error_h(req, ingress, err, param, message, NULL, 0);
 }
 
-bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v)
+/* The model as the client named it (decoded), or a NULL view when it is not a usable string. */
+static sy_str_t client_model(sy_http_req_t *req, const sy_jsonv_chat_t *v, bool *bad)
+{
+    *bad = false;
+    if (!v || v->model_type != SY_JSONV_STRING || v->model.len < 2) return SY_STR_NULL;
+    if (!v->model_has_escape) return sy_str(v->model.ptr + 1, v->model.len - 2);
+    char *dec = sy_arena_alloc(&req->arena, v->model.len);
+    size_t len;
+    if (!sy_jsonv_string_decode(v->model, dec, v->model.len, &len)) {
+        *bad = true;
+        return SY_STR_NULL;
+    }
+    return sy_str(dec, len);
+}
+
+void sy_relay_reject(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_err_t err,
+                     const char *code, const char *param, const char *message,
+                     const sy_jsonv_chat_t *v)
+{
+    int status;
+    const char *type, *tcode;
+    sy_api_error_info(err, &status, &type, &tcode);
+    if (code && ingress == SY_FORMAT_OPENAI)
+        sy_api_send_error_ex(req, status, type, code, param, message);
+    else
+        sy_relay_send_error(req, ingress, err, param, message);
+    bool bad;
+    sy_relay_log_rejected(req, w, status, type, message, client_model(req, v, &bad));
+}
+
+bool sy_relay_scan(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_jsonv_chat_t *v)
 {
     if (req->body.len == 0) {
-        sy_relay_send_error(req, ingress, SY_ERR_INVALID_JSON, NULL,
-                            "the request body is empty; expected a JSON object");
+        sy_relay_reject(req, w, ingress, SY_ERR_INVALID_JSON, NULL, NULL,
+                        "the request body is empty; expected a JSON object", NULL);
         return false;
     }
     sy_jsonv_err_t e;
@@ -295,7 +354,7 @@ bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v)
                  "We could not parse the JSON body of your request: %s (at byte %zu, line %d, "
                  "column %d)",
                  e.text, e.position, e.line, e.column);
-        sy_relay_send_error(req, ingress, SY_ERR_INVALID_JSON, NULL, msg);
+        sy_relay_reject(req, w, ingress, SY_ERR_INVALID_JSON, NULL, NULL, msg, NULL);
         return false;
     }
     return true;
@@ -304,25 +363,21 @@ bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v)
 const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress,
                                            const sy_jsonv_chat_t *v)
 {
-    const char *name = v->model.ptr + 1;
-    size_t len = v->model.len - 2;
-    if (v->model_has_escape) {
-        char *dec = sy_arena_alloc(&req->arena, v->model.len);
-        if (!sy_jsonv_string_decode(v->model, dec, v->model.len, &len)) {
-            sy_relay_send_error(req, ingress, SY_ERR_INVALID_REQUEST, "model",
-                                "'model' is not a valid string");
-            return NULL;
-        }
-        name = dec;
+    bool bad;
+    sy_str_t name = client_model(req, v, &bad);
+    if (bad) {
+        sy_relay_reject(req, w, ingress, SY_ERR_INVALID_REQUEST, NULL, "model",
+                        "'model' is not a valid string", NULL);
+        return NULL;
     }
-    const sy_model_conf_t *model = sy_config_find_model(w->cfg, name, len);
+    const sy_model_conf_t *model = sy_config_find_model(w->cfg, name.ptr, name.len);
     if (!model) {
         char msg[300];
         snprintf(msg, sizeof msg,
                  "The model '%.*s' does not exist or you do not have access to it.",
-                 (int)(len > 200 ? 200 : len), name);
-        sy_relay_send_error(req, ingress, SY_ERR_MODEL_NOT_FOUND,
-                            ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg);
+                 (int)(name.len > 200 ? 200 : name.len), name.ptr);
+        sy_relay_reject(req, w, ingress, SY_ERR_MODEL_NOT_FOUND, NULL,
+                        ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg, v);
     }
     return model;
 }

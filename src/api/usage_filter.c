@@ -3,6 +3,11 @@
 
 #include <string.h>
 
+enum { M_HEAD, M_CAND, M_PASS };
+
+static const char CHOICES[] = "\"choices\""; /* 9 bytes */
+static const char USAGE[] = "\"usage\"";     /* 7 bytes */
+
 void sy_usage_filter_init(sy_usage_filter_t *f, size_t max_event_bytes)
 {
     memset(f, 0, sizeof *f);
@@ -43,84 +48,189 @@ static const char *find_key(const char *p, const char *end, const char *key, siz
     return NULL;
 }
 
-/* One whole event (its blank line included): dropped, cut, or passed. */
-static bool event(sy_usage_filter_t *f, const char *e, size_t len, sy_usage_filter_emit_cb emit,
-                  void *ctx)
+/* Bytes with a "usage":null member cut out (with one comma next to it), else unchanged. */
+static bool emit_cut(const char *e, size_t len, sy_usage_filter_emit_cb emit, void *ctx,
+                     const char **usage_val)
 {
     const char *end = e + len, *v;
-    const char *k = find_key(e, end, "\"usage\"", 7, &v);
-    if (!k) return emit(ctx, e, len);
-    if (end - v >= 4 && memcmp(v, "null", 4) == 0) {
-        /* cut the member and one comma next to it */
-        const char *from = k, *to = v + 4, *b = k;
-        while (b > e && is_ws(b[-1]))
-            b--;
-        if (b > e && b[-1] == ',') {
-            from = b - 1;
-        } else {
-            const char *a = to;
-            while (a < end && is_ws(*a))
-                a++;
-            if (a < end && *a == ',') to = a + 1;
-        }
-        bool ok = emit(ctx, e, (size_t)(from - e));
-        return emit(ctx, to, (size_t)(end - to)) && ok;
+    const char *k = find_key(e, end, USAGE, 7, &v);
+    *usage_val = k ? v : NULL;
+    if (!k || end - v < 4 || memcmp(v, "null", 4) != 0) return emit(ctx, e, len);
+    const char *from = k, *to = v + 4, *b = k;
+    while (b > e && is_ws(b[-1]))
+        b--;
+    if (b > e && b[-1] == ',') {
+        from = b - 1;
+    } else {
+        const char *a = to;
+        while (a < end && is_ws(*a))
+            a++;
+        if (a < end && *a == ',') to = a + 1;
     }
-    const char *cv;
-    if (v < end && *v == '{' && find_key(e, end, "\"choices\"", 9, &cv) && cv < end && *cv == '[') {
+    bool ok = emit(ctx, e, (size_t)(from - e));
+    return emit(ctx, to, (size_t)(end - to)) && ok;
+}
+
+/* One whole held event (its blank line included): dropped, cut, or passed. */
+static bool whole_event(sy_usage_filter_t *f, const char *e, size_t len,
+                        sy_usage_filter_emit_cb emit, void *ctx)
+{
+    const char *end = e + len, *v, *cv;
+    /* usage-only: "usage" is an object and "choices" an empty array */
+    if (find_key(e, end, USAGE, 7, &v) && v < end && *v == '{' &&
+        find_key(e, end, CHOICES, 9, &cv) && cv < end && *cv == '[') {
         cv++;
         while (cv < end && is_ws(*cv))
             cv++;
         if (cv < end && *cv == ']') {
             f->hidden++;
-            f->skip_lf = end[-1] == '\r'; /* a '\n' right after belongs to this blank line */
+            f->skip_lf = end[-1] == '\r' ? 2 : 0; /* a '\n' right after belongs to it */
             return true;
         }
     }
-    return emit(ctx, e, len);
+    f->skip_lf = end[-1] == '\r' ? 1 : 0;
+    return emit_cut(e, len, emit, ctx, &v);
 }
 
-/* The event ending at p + len, whose first bytes may be held from earlier pieces. */
-static bool event_end(sy_usage_filter_t *f, const char *p, size_t len, sy_usage_filter_emit_cb emit,
-                      void *ctx)
+/* Head matcher: `"choices"` ws* ':' ws* '[' ws* X. Returns 1 for X == ']' (a usage-only
+ * candidate), 2 for another X (an ordinary chunk), 0 while undecided. */
+static int match_choices(sy_usage_filter_t *f, char ch)
 {
-    if (f->oversized) {
-        f->oversized = false;
-        return emit(ctx, p, len);
+    int s = f->cm;
+    if (s < 9) {
+        if (ch == CHOICES[s])
+            f->cm = s + 1;
+        else
+            f->cm = ch == '"';
+        return 0;
     }
-    if (!f->held.len) return event(f, p, len, emit, ctx);
-    bool ok;
-    if (sy_buf_append(&f->held, p, len)) { /* over the cap: pass it through as it is */
-        ok = emit(ctx, f->held.base, f->held.len);
-        ok = emit(ctx, p, len) && ok;
-    } else {
-        ok = event(f, f->held.base, f->held.len, emit, ctx);
+    if (is_ws(ch)) return 0;
+    if (s == 9 && ch == ':') {
+        f->cm = 10;
+        return 0;
     }
+    if (s == 10 && ch == '[') {
+        f->cm = 11;
+        return 0;
+    }
+    if (s == 11) return ch == ']' ? 1 : 2;
+    f->cm = ch == '"';
+    return 0;
+}
+
+/* Streaming matcher: ',' ws* `"usage"` ws* ':' ws* `null`. Returns 1 when matched, -1 on a
+ * mismatch of a started match, 0 otherwise (um == 0: idle). */
+static int match_usage_null(sy_usage_filter_t *f, char ch)
+{
+    int s = f->um;
+    if (s == 0) {
+        if (ch == ',') f->um = 1;
+        return 0;
+    }
+    if (s == 1 || s == 9 || s == 10) { /* whitespace allowed here */
+        if (is_ws(ch)) return 0;
+        if (s == 1 && ch == '"') {
+            f->um = 3; /* USAGE[0] matched */
+            return 0;
+        }
+        if (s == 9 && ch == ':') {
+            f->um = 10;
+            return 0;
+        }
+        if (s == 10 && ch == 'n') {
+            f->um = 11;
+            return 0;
+        }
+        return -1;
+    }
+    if (s < 9) { /* 2 + k: USAGE[k] next */
+        if (ch != USAGE[s - 2]) return -1;
+        f->um = s + 1;
+        return 0;
+    }
+    static const char NULL_[] = "null";
+    if (ch != NULL_[s - 10]) return -1;
+    if (s == 13) return 1;
+    f->um = s + 1;
+    return 0;
+}
+
+/* Holds bytes of an undecided event; past the cap the event passes through unfiltered. */
+static bool hold(sy_usage_filter_t *f, const char *p, size_t n, sy_usage_filter_emit_cb emit,
+                 void *ctx)
+{
+    if (!sy_buf_append(&f->held, p, n)) return true;
+    bool ok = emit(ctx, f->held.base, f->held.len);
     sy_buf_reset(&f->held);
-    return ok;
+    f->mode = M_PASS;
+    f->um = 0;
+    return emit(ctx, p, n) && ok;
 }
 
 bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
                           sy_usage_filter_emit_cb emit, void *ctx)
 {
     bool ok = true;
-    size_t seg = 0; /* start of the current event's bytes in p */
+    size_t run = 0; /* M_PASS: first byte not yet emitted; M_HEAD/M_CAND: first byte not held */
     for (size_t i = 0; i < n; i++) {
-        /* most bytes are neither CR nor LF: one compare each */
-        if ((unsigned char)p[i] > '\r') {
-            f->line_end = f->cr = f->skip_lf = false;
-            continue;
-        }
         char ch = p[i];
-        bool drop = f->skip_lf;
-        f->skip_lf = false;
-        if (ch != '\n' && ch != '\r') {
+        int tail_lf = f->skip_lf;
+        f->skip_lf = 0;
+        if (f->mode == M_HEAD) {
+            int r = match_choices(f, ch);
+            if (r == 2) { /* an ordinary chunk: release what was held, stream the rest */
+                const char *uv;
+                if (f->held.len && !sy_buf_append(&f->held, p + run, i - run))
+                    ok = emit_cut(f->held.base, f->held.len, emit, ctx, &uv) && ok;
+                else if (f->held.len) { /* over the cap: as it is */
+                    ok = emit(ctx, f->held.base, f->held.len) && ok;
+                    ok = emit(ctx, p + run, i - run) && ok;
+                } else {
+                    ok = emit_cut(p + run, i - run, emit, ctx, &uv) && ok;
+                }
+                run = i;
+                sy_buf_reset(&f->held);
+                f->mode = M_PASS;
+                f->um = 0;
+            } else if (r == 1) {
+                f->mode = M_CAND;
+            }
+        } else if (f->mode == M_PASS && (f->um || ch == ',')) {
+            if (f->um == 0) { /* a match may start: emit up to here */
+                ok = emit(ctx, p + run, i - run) && ok;
+                f->npend = 0;
+            }
+            int r = match_usage_null(f, ch);
+            if (r == 0 && f->npend < sizeof f->pend) {
+                f->pend[f->npend++] = ch;
+                run = i + 1;
+            } else if (r == 1) { /* "usage":null with its comma: dropped */
+                f->um = 0;
+                f->npend = 0;
+                run = i + 1;
+            } else { /* not it: the held bytes go out, this byte is looked at again */
+                if (f->npend) ok = emit(ctx, f->pend, f->npend) && ok;
+                f->npend = 0;
+                f->um = 0;
+                run = i;
+                if (ch == ',') {
+                    i--;
+                    continue;
+                }
+            }
+        }
+        /* event boundaries: a blank line */
+        if ((unsigned char)ch > '\r' || (ch != '\n' && ch != '\r')) {
             f->line_end = f->cr = false;
             continue;
         }
         if (ch == '\n' && f->cr) { /* the second half of a CRLF */
             f->cr = false;
-            if (drop && i == seg) seg = i + 1;
+            if (tail_lf && i == run && f->mode == M_HEAD && !f->held.len) {
+                /* the '\n' of the previous event's blank line: its fate is that event's */
+                if (tail_lf == 1) ok = emit(ctx, p + i, 1) && ok;
+                run = i + 1;
+            }
             continue;
         }
         f->cr = ch == '\r';
@@ -128,18 +238,34 @@ bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
             f->line_end = true;
             continue;
         }
-        ok = event_end(f, p + seg, i + 1 - seg, emit, ctx) && ok; /* a blank line */
-        seg = i + 1;
-    }
-    if (seg < n) {
-        if (f->oversized) return emit(ctx, p + seg, n - seg) && ok;
-        if (sy_buf_append(&f->held, p + seg, n - seg)) {
-            /* the event is too long to hold: pass what we have and the rest of it */
-            f->oversized = true;
-            ok = emit(ctx, f->held.base, f->held.len) && ok;
+        f->skip_lf = 0;
+        if (f->mode == M_PASS) {
+            if (f->npend) ok = emit(ctx, f->pend, f->npend) && ok;
+            f->npend = 0;
+            f->um = 0;
+            ok = emit(ctx, p + run, i + 1 - run) && ok;
+            f->skip_lf = ch == '\r';
+        } else if (f->held.len) {
+            if (sy_buf_append(&f->held, p + run, i + 1 - run)) {
+                ok = emit(ctx, f->held.base, f->held.len) && ok;
+                ok = emit(ctx, p + run, i + 1 - run) && ok;
+                f->skip_lf = ch == '\r';
+            } else {
+                ok = whole_event(f, f->held.base, f->held.len, emit, ctx) && ok;
+            }
             sy_buf_reset(&f->held);
-            ok = emit(ctx, p + seg, n - seg) && ok;
+        } else {
+            ok = whole_event(f, p + run, i + 1 - run, emit, ctx) && ok;
         }
+        run = i + 1;
+        f->mode = M_HEAD;
+        f->cm = 0;
+    }
+    if (run < n) {
+        if (f->mode == M_PASS)
+            ok = emit(ctx, p + run, n - run) && ok;
+        else
+            ok = hold(f, p + run, n - run, emit, ctx) && ok;
     }
     return ok;
 }
@@ -148,6 +274,8 @@ bool sy_usage_filter_finish(sy_usage_filter_t *f, sy_usage_filter_emit_cb emit, 
 {
     bool ok = true;
     if (f->held.len) ok = emit(ctx, f->held.base, f->held.len);
+    if (f->npend) ok = emit(ctx, f->pend, f->npend) && ok;
     sy_buf_reset(&f->held);
+    f->npend = 0;
     return ok;
 }

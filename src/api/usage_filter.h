@@ -9,13 +9,16 @@
  * got without include_usage: the usage-only event is dropped, and a "usage":null member is cut
  * out of the other events (with its comma); every other byte passes unchanged, in order.
  *
- * DESIGN: SSE events are found by their blank line (\n\n, \r\r, \r\n\r\n, mixed). An event
- * complete in the piece fed is written from the caller's bytes (zero copy: one or two slices);
- * only the bytes of an event still incomplete at the end of a piece are copied (held until its
- * blank line arrives, so a client never sees half of an event that might need an edit). An
- * event longer than max_event_bytes is passed through unfiltered (never held unbounded). The
- * patterns are safe on JSON bytes: inside a string a '"' is always escaped, so `"usage"` followed
- * by ':' and `"choices"` followed by ':' are keys, never text.
+ * DESIGN: a byte-wise state machine per SSE event (events end at a blank line: \n\n, \r\r,
+ * \r\n\r\n, mixed). An event's first bytes are held until its `"choices":[` is followed by
+ * something: `]` makes it a candidate usage-only event, held whole and decided at its blank
+ * line; anything else releases the held bytes and streams the rest of the event as it arrives
+ * (no whole-event buffering: a client sees half an event when the upstream sent half), except
+ * that a possible `,"usage":null` (whitespace allowed) is held while it matches and dropped when
+ * it does. Events without "choices" (`[DONE]`, comments, errors) are held whole — they are
+ * short. Bytes are written from the caller's buffer where possible; held bytes are capped at
+ * max_event_bytes (past it the event passes unfiltered). The patterns are safe on JSON bytes:
+ * inside a string a '"' is always escaped, so `"usage"` or `"choices"` followed by ':' is a key.
  * Loop thread only; no allocation besides the held event. */
 #ifndef SY_API_USAGE_FILTER_H
 #define SY_API_USAGE_FILTER_H
@@ -28,11 +31,14 @@
 typedef bool (*sy_usage_filter_emit_cb)(void *ctx, const char *p, size_t n);
 
 typedef struct sy_usage_filter {
-    sy_buf_t held;  /* the incomplete event at the end of the last piece */
-    bool line_end;  /* the last byte seen ended a line */
-    bool cr;        /* the last byte seen was '\r' (a '\n' after it belongs to it) */
-    bool skip_lf;   /* a dropped event ended at '\r': drop a '\n' that follows */
-    bool oversized; /* the current event went over the cap: pass it through */
+    sy_buf_t held; /* the undecided start of the current event */
+    bool line_end; /* the last byte seen ended a line */
+    bool cr;       /* the last byte seen was '\r' (a '\n' after it belongs to it) */
+    int skip_lf;   /* the last event ended at '\r': a '\n' next is its own (1 pass, 2 drop) */
+    int mode;      /* head (undecided) / candidate (usage-only?) / pass (streaming) */
+    int cm, um;    /* matcher states: "choices":[  and  ,"usage":null */
+    char pend[32]; /* bytes of a started ,"usage":null match */
+    unsigned npend;
     size_t max_event_bytes;
     unsigned long hidden; /* usage-only events dropped (tests) */
 } sy_usage_filter_t;
@@ -43,7 +49,7 @@ void sy_usage_filter_dispose(sy_usage_filter_t *f);
  * AND of the emit results (true when nothing was emitted). */
 bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
                           sy_usage_filter_emit_cb emit, void *ctx);
-/* End of stream: emits a held incomplete event unchanged. */
+/* End of stream: emits held bytes of an incomplete event unchanged. */
 bool sy_usage_filter_finish(sy_usage_filter_t *f, sy_usage_filter_emit_cb emit, void *ctx);
 
 #endif

@@ -524,6 +524,10 @@ static void handle_parse_error(sy_http_conn_t *c)
                          "request headers are larger than the configured limit");
         break;
     case SY_ERR_TOO_LARGE:
+        if (c->server->on_reject && c->req.path.ptr) /* before the send resets nothing yet */
+            c->server->on_reject(&c->req, 413, "invalid_request_error",
+                                 "request body is larger than the configured limit",
+                                 c->server->handler_ctx);
         send_plain_error(c, 413, "invalid_request_error", "request_too_large",
                          "request body is larger than the configured limit");
         break;

@@ -90,6 +90,12 @@ struct sy_http_server {
     sy_http_limits_t limits;
     sy_http_handler_cb handler;
     void *handler_ctx;
+    /* Optional (set after init): the server itself answers a request whose head was parsed
+     * with an error (413: body over max_body_bytes) without calling the handler. Called just
+     * before that error is sent, with the request as far as it was received (path, headers,
+     * the body bytes so far); req must not be answered or kept. */
+    void (*on_reject)(sy_http_req_t *req, int status, const char *type, const char *message,
+                      void *ctx);
     sy_http_conn_t *conns; /* every open connection (intrusive list) */
     sy_http_conn_t *dirty; /* connections with unflushed output */
     size_t n_conns;

@@ -48,6 +48,10 @@ typedef struct relay {
     /* usage the provider asked for and the client did not (sy_call_t.hide_usage) */
     bool filter;
     sy_usage_filter_t uf;
+    /* log.fsync always: the end of the response waits until the row is durable */
+    bool ack_durable;
+    uint64_t seq; /* the request's last row (0: none, or dropped) */
+    struct relay *wnext, *wprev;
 } relay_t;
 
 static void on_ka_closed(uv_handle_t *h)
@@ -276,7 +280,8 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             rec.error_type = sy_str_c(type);
         }
         /* a dropped row's aux is released by the pipeline's discard hook */
-        sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
+        uint64_t seq = sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
+        if (seq > c->seq) c->seq = seq;
     }
 }
 
@@ -636,12 +641,62 @@ static void account(relay_t *c, int status, sy_err_t err)
                        sy_metrics_error_of(status, err, c->committed), total, ttfb, overhead);
 }
 
+/* ---- durable acknowledgement (log.fsync always) ---- */
+
+static void wait_unlink(relay_t *c)
+{
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        c->w->durable_waiters = c->wnext;
+    if (c->wnext) c->wnext->wprev = c->wprev;
+    c->wnext = c->wprev = NULL;
+}
+
+static void on_wait_abort(sy_http_req_t *req, void *ctx)
+{
+    (void)req;
+    wait_unlink(ctx); /* the row is submitted; nothing else is left to do */
+}
+
+/* The response's end is held (sy_http_res_hold): released now if the row is durable, else when
+ * the writer's notify says so (sy_relay_durable_kick). A dropped row (seq 0) does not wait. */
+static void wait_durable(relay_t *c)
+{
+    if (!c->seq || sy_logpipe_durable(c->w->logpipe, (size_t)c->w->index) >= c->seq) {
+        sy_http_res_release(c->req);
+        return;
+    }
+    c->wprev = NULL;
+    c->wnext = c->w->durable_waiters;
+    if (c->wnext) c->wnext->wprev = c;
+    c->w->durable_waiters = c;
+    c->req->on_abort = on_wait_abort;
+    c->req->hook_ctx = c;
+}
+
+void sy_relay_durable_kick(sy_worker_t *w)
+{
+    if (!w->logpipe) return;
+    uint64_t d = sy_logpipe_durable(w->logpipe, (size_t)w->index);
+    relay_t *next;
+    for (relay_t *c = w->durable_waiters; c; c = next) {
+        next = c->wnext;
+        if (c->seq > d) continue;
+        wait_unlink(c);
+        c->req->on_abort = NULL;
+        sy_http_res_release(c->req);
+    }
+}
+
 static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
 {
     relay_t *c = r->ctx;
     sy_http_req_t *req = c->req;
     req->on_abort = NULL;
     req->on_drain = NULL;
+    c->ack_durable = c->w->logpipe && c->w->cfg->log.fsync == SY_FSYNC_ALWAYS;
+    if (c->ack_durable) sy_http_res_hold(req); /* what is written from here waits */
     if (c->error_body)
         account(c, c->up_status, SY_ERR_UPSTREAM_STATUS);
     else if (c->committed || (c->convert && !err))
@@ -698,15 +753,16 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
             if (!c->is_sse) {
                 /* a cut JSON body must not look complete: close without the final chunk */
                 sy_http_res_abort(req);
-                release(c);
-                return;
+                goto out;
             }
             stream_error_event(c, err, detail); /* SSE clients are told in-band */
         }
-        sy_http_res_end(req);
         log_request(c, SY_LOG_STATUS_OK, c->up_status, SY_OK, NULL, NULL);
+        sy_http_res_end(req);
     }
+out:
     release(c);
+    if (c->ack_durable) wait_durable(c);
 }
 
 static const sy_route_sink_t relay_sink = {

@@ -45,6 +45,12 @@ void sy_relay_reject(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingres
 void sy_relay_log_rejected(sy_http_req_t *req, struct sy_worker *w, int http_status,
                            const char *type, const char *message, sy_str_t model);
 
+/* log.fsync always: a finished request's response is held (its final chunk, or the whole
+ * response when it is sent at once) until its log row is durable. The worker calls this on its
+ * loop when the log writer said durable moved: every held response whose row is now durable is
+ * released. */
+void sy_relay_durable_kick(struct sy_worker *w);
+
 /* Sends a gateway error in the ingress's format (OpenAI error JSON, or Anthropic's). */
 void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,
                          const char *message);

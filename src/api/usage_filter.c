@@ -26,13 +26,29 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* The first `key` in [s, end): memchr for its rarest byte key[pivot], then a compare (glibc's
+ * memmem walks short needles byte by byte; memchr is vectorised). */
+static const char *find_lit(const char *s, const char *end, const char *key, size_t klen,
+                            size_t pivot)
+{
+    const char *c = s + pivot;
+    while (c < end && (c = memchr(c, key[pivot], (size_t)(end - c))) != NULL) {
+        const char *k = c - pivot;
+        if (k + klen <= end && memcmp(k, key, klen) == 0) return k;
+        c++;
+    }
+    return NULL;
+}
+#define FIND_USAGE(s, end) find_lit(s, end, USAGE, 7, 4)     /* 'g' */
+#define FIND_CHOICES(s, end) find_lit(s, end, CHOICES, 9, 2) /* 'h' */
+
 /* The first `key` (quotes included) followed by optional whitespace and ':'; *val = the value's
  * first byte after whitespace (may be end). NULL when there is none. */
 static const char *find_key(const char *p, const char *end, const char *key, size_t klen,
                             const char **val)
 {
     const char *s = p;
-    while (s < end && (s = memmem(s, (size_t)(end - s), key, klen)) != NULL) {
+    while (s < end && (s = find_lit(s, end, key, klen, klen == 7 ? 4 : 2)) != NULL) {
         const char *v = s + klen;
         while (v < end && is_ws(*v))
             v++;
@@ -167,107 +183,260 @@ static bool hold(sy_usage_filter_t *f, const char *p, size_t n, sy_usage_filter_
     return emit(ctx, p, n) && ok;
 }
 
+/* One feed's state. */
+typedef struct feed {
+    sy_usage_filter_t *f;
+    const char *p;
+    size_t n;
+    size_t run; /* M_PASS: first byte not yet emitted; M_HEAD/M_CAND: first byte not held */
+    sy_usage_filter_emit_cb emit;
+    void *ctx;
+    bool ok;
+} feed_t;
+
+static void out(feed_t *d, const char *p, size_t n)
+{
+    if (!n) return;
+    d->ok = d->emit(d->ctx, p, n) && d->ok;
+}
+
+/* Ordinary chunk decided at p[i] ("choices":[ followed by something else than ']'): the
+ * envelope goes out (a "usage":null in it cut), the rest of the event streams. */
+static void to_pass(feed_t *d, size_t i)
+{
+    sy_usage_filter_t *f = d->f;
+    const char *uv;
+    if (f->held.len) {
+        if (!sy_buf_append(&f->held, d->p + d->run, i - d->run)) {
+            d->ok = emit_cut(f->held.base, f->held.len, d->emit, d->ctx, &uv) && d->ok;
+        } else { /* over the cap: as it is */
+            out(d, f->held.base, f->held.len);
+            out(d, d->p + d->run, i - d->run);
+        }
+        d->run = i;
+    } else if (FIND_USAGE(d->p + d->run, d->p + i)) {
+        d->ok = emit_cut(d->p + d->run, i - d->run, d->emit, d->ctx, &uv) && d->ok;
+        d->run = i;
+    } /* else the envelope stays in the run: one write with the rest */
+    sy_buf_reset(&f->held);
+    f->mode = M_PASS;
+    f->um = 0;
+}
+
+/* A started ,"usage":null match (its bytes from earlier pieces in pend) meets byte i. */
+static void pend_step(feed_t *d, size_t *i)
+{
+    sy_usage_filter_t *f = d->f;
+    char ch = d->p[*i];
+    int r = match_usage_null(f, ch);
+    if (r == 0 && f->npend < sizeof f->pend) {
+        f->pend[f->npend++] = ch;
+        d->run = ++*i;
+    } else if (r == 1) { /* "usage":null with its comma: dropped */
+        f->um = 0;
+        f->npend = 0;
+        d->run = ++*i;
+    } else { /* not it: the held bytes go out, this byte is looked at again */
+        out(d, f->pend, f->npend);
+        f->npend = 0;
+        f->um = 0;
+    }
+}
+
+/* A ,"usage":null that may begin at c and run past the piece's end: held in pend. */
+static void hold_tail(feed_t *d, const char *c)
+{
+    sy_usage_filter_t *f = d->f;
+    const char *end = d->p + d->n;
+    if (end - c > (ptrdiff_t)sizeof f->pend) return;
+    f->um = 0;
+    for (const char *q = c; q < end; q++)
+        if (match_usage_null(f, *q) != 0) { /* mismatch (a whole match ends at a newline) */
+            f->um = 0;
+            return;
+        }
+    out(d, d->p + d->run, (size_t)(c - d->p) - d->run);
+    memcpy(f->pend, c, (size_t)(end - c));
+    f->npend = (unsigned)(end - c);
+    d->run = d->n;
+}
+
+/* M_PASS over [i, lim) (no newline inside): cut every ,"usage":null. */
+static void pass_segment(feed_t *d, size_t i, size_t lim)
+{
+    sy_usage_filter_t *f = d->f;
+    const char *s = d->p + i, *end = d->p + lim, *k;
+    while (s < end && (k = FIND_USAGE(s, end)) != NULL) {
+        s = k + 1;
+        const char *c = k;
+        while (c > d->p + d->run && is_ws(c[-1]))
+            c--;
+        if (c == d->p + d->run || c[-1] != ',') continue;
+        c--;
+        const char *q = k + 7; /* ws* ':' ws* "null", compared in place */
+        while (q < end && is_ws(*q))
+            q++;
+        if (q < end && *q != ':') continue;
+        if (q < end) q++;
+        while (q < end && is_ws(*q))
+            q++;
+        size_t room = (size_t)(end - q);
+        if (memcmp(q, "null", room < 4 ? room : 4) != 0) continue;
+        if (room >= 4) {
+            out(d, d->p + d->run, (size_t)(c - d->p) - d->run);
+            d->run = (size_t)(q + 4 - d->p);
+            s = q + 4;
+        } else if (lim == d->n) { /* it may go on in the next piece */
+            hold_tail(d, c);
+            return;
+        }
+    }
+    if (lim == d->n && d->run < d->n) { /* a match may start in the last bytes */
+        const char *from = d->p + (d->n - d->run > sizeof f->pend ? d->n - sizeof f->pend : d->run);
+        const char *c = memrchr(from, ',', (size_t)(end - from));
+        if (c) hold_tail(d, c);
+    }
+}
+
+/* M_HEAD over [i, lim): look for "choices":[ X. Returns where to go on. */
+static size_t head_segment(feed_t *d, size_t i, size_t lim)
+{
+    sy_usage_filter_t *f = d->f;
+    const char *s = d->p + i, *end = d->p + lim, *k;
+    while (s < end && (k = FIND_CHOICES(s, end)) != NULL) {
+        f->cm = 9;
+        const char *q = k + 9;
+        for (; q < end; q++) {
+            int r = match_choices(f, *q);
+            if (r == 2) {
+                to_pass(d, (size_t)(q - d->p));
+                pass_segment(d, (size_t)(q - d->p), lim);
+                return lim;
+            }
+            if (r == 1) {
+                f->mode = M_CAND;
+                return lim;
+            }
+            if (f->cm < 9) break;
+        }
+        if (q == end) return lim; /* undecided: the byte-wise path goes on (cm kept) */
+        s = k + 1;
+    }
+    f->cm = 0; /* a "choices" may begin in the last 8 bytes */
+    size_t from = lim - i > 8 ? lim - 8 : i;
+    if ((size_t)(s - d->p) > from) from = (size_t)(s - d->p);
+    for (size_t q = from; q < lim; q++)
+        match_choices(f, d->p[q]);
+    return lim;
+}
+
+/* A newline byte at i: line and event boundaries. */
+static void newline(feed_t *d, size_t i, int tail_lf)
+{
+    sy_usage_filter_t *f = d->f;
+    char ch = d->p[i];
+    if (ch == '\n' && f->cr) { /* the second half of a CRLF */
+        f->cr = false;
+        if (tail_lf && i == d->run && f->mode == M_HEAD && !f->held.len) {
+            /* the '\n' of the previous event's blank line: its fate is that event's */
+            if (tail_lf == 1) out(d, d->p + i, 1);
+            d->run = i + 1;
+        }
+        return;
+    }
+    f->cr = ch == '\r';
+    if (!f->line_end) {
+        f->line_end = true;
+        return;
+    }
+    /* a blank line: the event ends here */
+    const char *e = d->p + d->run;
+    size_t len = i + 1 - d->run;
+    if (f->mode == M_PASS) {
+        out(d, f->pend, f->npend);
+        out(d, e, len);
+        f->skip_lf = ch == '\r';
+    } else if (f->held.len) {
+        if (sy_buf_append(&f->held, e, len)) {
+            out(d, f->held.base, f->held.len);
+            out(d, e, len);
+            f->skip_lf = ch == '\r';
+        } else {
+            d->ok = whole_event(f, f->held.base, f->held.len, d->emit, d->ctx) && d->ok;
+        }
+        sy_buf_reset(&f->held);
+    } else {
+        d->ok = whole_event(f, e, len, d->emit, d->ctx) && d->ok;
+    }
+    f->npend = 0;
+    f->um = 0;
+    d->run = i + 1;
+    f->mode = M_HEAD;
+    f->cm = 0;
+}
+
+static size_t next_newline(const char *p, size_t i, size_t n)
+{
+    const char *a = memchr(p + i, '\n', n - i);
+    size_t lim = a ? (size_t)(a - p) : n;
+    const char *b = memchr(p + i, '\r', lim - i);
+    return b ? (size_t)(b - p) : lim;
+}
+
 bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
                           sy_usage_filter_emit_cb emit, void *ctx)
 {
-    bool ok = true;
-    size_t run = 0; /* M_PASS: first byte not yet emitted; M_HEAD/M_CAND: first byte not held */
-    for (size_t i = 0; i < n; i++) {
+    feed_t d = {.f = f, .p = p, .n = n, .run = 0, .emit = emit, .ctx = ctx, .ok = true};
+    size_t i = 0;
+    while (i < n) {
         char ch = p[i];
         int tail_lf = f->skip_lf;
         f->skip_lf = 0;
-        if (f->mode == M_HEAD) {
+        if (f->mode == M_PASS && f->um) { /* a match from the last piece goes on */
+            size_t before = i;
+            pend_step(&d, &i);
+            if (i == before && ch != '\n' && ch != '\r') {
+                f->line_end = f->cr = false;
+                if (ch != ',') i++; /* stays in the run */
+            } else if (i != before && (ch == '\n' || ch == '\r')) {
+                newline(&d, before, tail_lf); /* whitespace inside the match */
+            }
+            continue;
+        }
+        if (f->mode == M_HEAD && f->cm) { /* a "choices" from the last piece goes on */
             int r = match_choices(f, ch);
-            if (r == 2) { /* an ordinary chunk: release what was held, stream the rest */
-                const char *uv;
-                if (f->held.len && !sy_buf_append(&f->held, p + run, i - run))
-                    ok = emit_cut(f->held.base, f->held.len, emit, ctx, &uv) && ok;
-                else if (f->held.len) { /* over the cap: as it is */
-                    ok = emit(ctx, f->held.base, f->held.len) && ok;
-                    ok = emit(ctx, p + run, i - run) && ok;
-                } else {
-                    ok = emit_cut(p + run, i - run, emit, ctx, &uv) && ok;
-                }
-                run = i;
-                sy_buf_reset(&f->held);
-                f->mode = M_PASS;
-                f->um = 0;
-            } else if (r == 1) {
-                f->mode = M_CAND;
+            if (r == 2) {
+                to_pass(&d, i);
+                continue;
             }
-        } else if (f->mode == M_PASS && (f->um || ch == ',')) {
-            if (f->um == 0) { /* a match may start: emit up to here */
-                ok = emit(ctx, p + run, i - run) && ok;
-                f->npend = 0;
-            }
-            int r = match_usage_null(f, ch);
-            if (r == 0 && f->npend < sizeof f->pend) {
-                f->pend[f->npend++] = ch;
-                run = i + 1;
-            } else if (r == 1) { /* "usage":null with its comma: dropped */
-                f->um = 0;
-                f->npend = 0;
-                run = i + 1;
-            } else { /* not it: the held bytes go out, this byte is looked at again */
-                if (f->npend) ok = emit(ctx, f->pend, f->npend) && ok;
-                f->npend = 0;
-                f->um = 0;
-                run = i;
-                if (ch == ',') {
-                    i--;
-                    continue;
-                }
-            }
-        }
-        /* event boundaries: a blank line */
-        if ((unsigned char)ch > '\r' || (ch != '\n' && ch != '\r')) {
-            f->line_end = f->cr = false;
+            if (r == 1) f->mode = M_CAND;
+            if (ch == '\n' || ch == '\r')
+                newline(&d, i, tail_lf);
+            else
+                f->line_end = f->cr = false;
+            i++;
             continue;
         }
-        if (ch == '\n' && f->cr) { /* the second half of a CRLF */
-            f->cr = false;
-            if (tail_lf && i == run && f->mode == M_HEAD && !f->held.len) {
-                /* the '\n' of the previous event's blank line: its fate is that event's */
-                if (tail_lf == 1) ok = emit(ctx, p + i, 1) && ok;
-                run = i + 1;
-            }
+        if (ch == '\n' || ch == '\r') {
+            newline(&d, i, tail_lf);
+            i++;
             continue;
         }
-        f->cr = ch == '\r';
-        if (!f->line_end) {
-            f->line_end = true;
-            continue;
-        }
-        f->skip_lf = 0;
-        if (f->mode == M_PASS) {
-            if (f->npend) ok = emit(ctx, f->pend, f->npend) && ok;
-            f->npend = 0;
-            f->um = 0;
-            ok = emit(ctx, p + run, i + 1 - run) && ok;
-            f->skip_lf = ch == '\r';
-        } else if (f->held.len) {
-            if (sy_buf_append(&f->held, p + run, i + 1 - run)) {
-                ok = emit(ctx, f->held.base, f->held.len) && ok;
-                ok = emit(ctx, p + run, i + 1 - run) && ok;
-                f->skip_lf = ch == '\r';
-            } else {
-                ok = whole_event(f, f->held.base, f->held.len, emit, ctx) && ok;
-            }
-            sy_buf_reset(&f->held);
-        } else {
-            ok = whole_event(f, p + run, i + 1 - run, emit, ctx) && ok;
-        }
-        run = i + 1;
-        f->mode = M_HEAD;
-        f->cm = 0;
-    }
-    if (run < n) {
+        size_t lim = next_newline(p, i, n);
+        f->line_end = f->cr = false;
         if (f->mode == M_PASS)
-            ok = emit(ctx, p + run, n - run) && ok;
-        else
-            ok = hold(f, p + run, n - run, emit, ctx) && ok;
+            pass_segment(&d, i, lim);
+        else if (f->mode == M_HEAD)
+            lim = head_segment(&d, i, lim);
+        i = lim;
     }
-    return ok;
+    if (d.run < n) {
+        if (f->mode == M_PASS)
+            out(&d, p + d.run, n - d.run);
+        else
+            d.ok = hold(f, p + d.run, n - d.run, emit, ctx) && d.ok;
+    }
+    return d.ok;
 }
 
 bool sy_usage_filter_finish(sy_usage_filter_t *f, sy_usage_filter_emit_cb emit, void *ctx)

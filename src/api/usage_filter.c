@@ -12,6 +12,7 @@ void sy_usage_filter_init(sy_usage_filter_t *f, size_t max_event_bytes)
 {
     memset(f, 0, sizeof *f);
     f->line_end = true; /* the stream starts at an event boundary */
+    f->mode = M_PASS;   /* not armed: events stream from their first byte */
     f->max_event_bytes = max_event_bytes;
     sy_buf_init(&f->held, max_event_bytes);
 }
@@ -262,6 +263,25 @@ static void hold_tail(feed_t *d, const char *c)
 }
 
 /* M_PASS over [i, lim) (no newline inside): cut every ,"usage":null. */
+static const char FINISH[] = "\"finish_reason\""; /* 15 bytes */
+
+/* Before the first finish_reason the usage chunk cannot come (OpenAI sends it after the last
+ * choice finished): events stream from their first byte. A finish_reason whose value is not
+ * null arms the filter (a value cut by the piece's end too: holding costs only latency). */
+static void maybe_arm(sy_usage_filter_t *f, const char *s, const char *end)
+{
+    const char *k = find_lit(s, end, FINISH, 15, 1); /* 'f' */
+    for (; k; k = find_lit(k + 1, end, FINISH, 15, 1)) {
+        const char *q = k + 15;
+        while (q < end && (is_ws(*q) || *q == ':'))
+            q++;
+        if (q == end || *q != 'n') {
+            f->armed = true;
+            return;
+        }
+    }
+}
+
 static void pass_segment(feed_t *d, size_t i, size_t lim)
 {
     sy_usage_filter_t *f = d->f;
@@ -371,7 +391,7 @@ static void newline(feed_t *d, size_t i, int tail_lf)
     f->npend = 0;
     f->um = 0;
     d->run = i + 1;
-    f->mode = M_HEAD;
+    f->mode = f->armed ? M_HEAD : M_PASS;
     f->cm = 0;
 }
 
@@ -387,6 +407,23 @@ bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
                           sy_usage_filter_emit_cb emit, void *ctx)
 {
     feed_t d = {.f = f, .p = p, .n = n, .run = 0, .emit = emit, .ctx = ctx, .ok = true};
+    if (!f->armed && n) { /* this piece, and a key across the last piece's end */
+        char join[30];
+        size_t k = n < 15 ? n : 15;
+        memcpy(join, f->tail, f->ntail);
+        memcpy(join + f->ntail, p, k);
+        maybe_arm(f, join, join + f->ntail + k);
+        if (!f->armed) maybe_arm(f, p, p + n);
+        size_t t = n < 15 ? n : 15;
+        if (n < 15 && f->ntail + n > 15) { /* keep the last 15 bytes of the stream */
+            memmove(f->tail, f->tail + (f->ntail + n - 15), 15 - n);
+            f->ntail = (unsigned)(15 - n);
+        } else if (n >= 15) {
+            f->ntail = 0;
+        }
+        memcpy(f->tail + f->ntail, p + n - t, t);
+        f->ntail += (unsigned)t;
+    }
     size_t i = 0;
     while (i < n) {
         char ch = p[i];

@@ -9,16 +9,20 @@
  * got without include_usage: the usage-only event is dropped, and a "usage":null member is cut
  * out of the other events (with its comma); every other byte passes unchanged, in order.
  *
- * DESIGN: a byte-wise state machine per SSE event (events end at a blank line: \n\n, \r\r,
- * \r\n\r\n, mixed). An event's first bytes are held until its `"choices":[` is followed by
- * something: `]` makes it a candidate usage-only event, held whole and decided at its blank
- * line; anything else releases the held bytes and streams the rest of the event as it arrives
- * (no whole-event buffering: a client sees half an event when the upstream sent half), except
- * that a possible `,"usage":null` (whitespace allowed) is held while it matches and dropped when
- * it does. Events without "choices" (`[DONE]`, comments, errors) are held whole — they are
- * short. Bytes are written from the caller's buffer where possible; held bytes are capped at
- * max_event_bytes (past it the event passes unfiltered). The patterns are safe on JSON bytes:
- * inside a string a '"' is always escaped, so `"usage"` or `"choices"` followed by ':' is a key.
+ * DESIGN: a state machine per SSE event (events end at a blank line: \n\n, \r\r, \r\n\r\n,
+ * mixed), driven by memchr (newlines, and the rare byte of each literal it looks for). Every
+ * event streams as it arrives (no whole-event buffering: a client sees half an event when the
+ * upstream sent half), except that a possible `,"usage":null` (whitespace allowed) is held while
+ * it matches and dropped when it does. Once a non-null finish_reason was seen (OpenAI sends the
+ * usage chunk after the last choice finished) the filter is armed: from then on an event's first
+ * bytes are held until its `"choices":[` is followed by something: `]` makes it a usage-only
+ * candidate, held whole and dropped at its blank line when its "usage" is an object; anything
+ * else releases the held bytes and the rest streams. Armed events without "choices" (`[DONE]`,
+ * comments) are held whole — they are short. Held bytes are capped at max_event_bytes (past it
+ * the event passes unfiltered). Limits: a usage-only chunk before any finish_reason, and a
+ * "usage":null written as an object's first member while not armed, pass unchanged. The
+ * patterns are safe on JSON bytes: inside a string a '"' is always escaped, so `"usage"`,
+ * `"choices"` or `"finish_reason"` followed by ':' is a key.
  * Loop thread only; no allocation besides the held event. */
 #ifndef SY_API_USAGE_FILTER_H
 #define SY_API_USAGE_FILTER_H
@@ -36,6 +40,9 @@ typedef struct sy_usage_filter {
     bool cr;       /* the last byte seen was '\r' (a '\n' after it belongs to it) */
     int skip_lf;   /* the last event ended at '\r': a '\n' next is its own (1 pass, 2 drop) */
     int mode;      /* head (undecided) / candidate (usage-only?) / pass (streaming) */
+    bool armed;    /* a finish_reason was seen: the usage chunk may come */
+    char tail[15]; /* not armed: the stream's last bytes (a key across two pieces) */
+    unsigned ntail;
     int cm, um;    /* matcher states: "choices":[  and  ,"usage":null */
     char pend[32]; /* bytes of a started ,"usage":null match */
     unsigned npend;

@@ -115,14 +115,15 @@ static void hides_usage_every_split_cr(void **state)
 /* Spaced JSON (Python servers), usage first, a usage-only event split over lines. */
 static void other_shapes(void **state)
 {
-    const char *in = "data: {\"id\": \"x\", \"choices\": [{\"delta\": {\"content\": \"a\"}}], "
-                     "\"usage\" :  null}\n\n"
+    const char *in = "data: {\"id\": \"x\", \"choices\": [{\"delta\": {\"content\": \"a\"}, "
+                     "\"finish_reason\" : \"stop\"}], \"usage\" :  null}\n\n"
                      "data: {\"usage\":null,\"choices\":[{\"delta\":{}}]}\n\n"
                      "data: {\"id\": \"x\", \"choices\": [ ],\n"
                      "data:  \"usage\": {\"prompt_tokens\": 1}}\n\n"
                      ": comment\n\n"
                      "data: [DONE]\n\n";
-    const char *want = "data: {\"id\": \"x\", \"choices\": [{\"delta\": {\"content\": \"a\"}}]}\n\n"
+    const char *want = "data: {\"id\": \"x\", \"choices\": [{\"delta\": {\"content\": \"a\"}, "
+                       "\"finish_reason\" : \"stop\"}]}\n\n"
                        "data: {\"choices\":[{\"delta\":{}}]}\n\n"
                        ": comment\n\n"
                        "data: [DONE]\n\n";
@@ -155,6 +156,27 @@ static void streams_partial_events(void **state)
     sy_usage_filter_dispose(&f);
 }
 
+/* Not armed (no finish_reason yet): even the envelope streams as it arrives. */
+static void unarmed_streams_envelope(void **state)
+{
+    sy_usage_filter_t f;
+    sy_usage_filter_init(&f, 1u << 16);
+    sink_t out = {.len = 0};
+    const char *a = "data: {\"id\":\"chatcmpl-1\",\"obj";
+    sy_usage_filter_feed(&f, a, strlen(a), collect, &out);
+    assert_int_equal(out.len, strlen(a));
+    assert_false(f.armed);
+    const char *b = "ect\":\"x\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    sy_usage_filter_feed(&f, b, strlen(b), collect, &out);
+    assert_true(f.armed);
+    const char *c = "data: {\"id\":\"chatcmpl-1\",\"obj"; /* armed: held until "choices" */
+    sy_usage_filter_feed(&f, c, strlen(c), collect, &out);
+    assert_int_equal(out.len, strlen(a) + strlen(b));
+    sy_usage_filter_finish(&f, collect, &out);
+    assert_int_equal(out.len, strlen(a) + strlen(b) + strlen(c));
+    sy_usage_filter_dispose(&f);
+}
+
 /* An event longer than the cap passes unfiltered; the filter recovers at the next event. */
 static void oversized_event_passes(void **state)
 {
@@ -182,6 +204,7 @@ int main(void)
         cmocka_unit_test(hides_usage_every_split_cr),
         cmocka_unit_test(other_shapes),
         cmocka_unit_test(streams_partial_events),
+        cmocka_unit_test(unarmed_streams_envelope),
         cmocka_unit_test(oversized_event_passes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,7 +262,6 @@ static void hold_tail(feed_t *d, const char *c)
     d->run = d->n;
 }
 
-/* M_PASS over [i, lim) (no newline inside): cut every ,"usage":null. */
 static const char FINISH[] = "\"finish_reason\""; /* 15 bytes */
 
 /* Before the first finish_reason the usage chunk cannot come (OpenAI sends it after the last
@@ -282,6 +281,7 @@ static void maybe_arm(sy_usage_filter_t *f, const char *s, const char *end)
     }
 }
 
+/* M_PASS over [i, lim) (no newline inside): cut every ,"usage":null. */
 static void pass_segment(feed_t *d, size_t i, size_t lim)
 {
     sy_usage_filter_t *f = d->f;

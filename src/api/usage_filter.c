@@ -35,7 +35,9 @@ static const char *find_lit(const char *s, const char *end, const char *key, siz
     const char *c = s + pivot;
     while (c < end && (c = memchr(c, key[pivot], (size_t)(end - c))) != NULL) {
         const char *k = c - pivot;
-        if (k + klen <= end && memcmp(k, key, klen) == 0) return k;
+        if (k + klen <= end && k[0] == key[0] && k[klen - 1] == key[klen - 1] &&
+            memcmp(k, key, klen) == 0)
+            return k;
         c++;
     }
     return NULL;
@@ -407,13 +409,16 @@ bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
                           sy_usage_filter_emit_cb emit, void *ctx)
 {
     feed_t d = {.f = f, .p = p, .n = n, .run = 0, .emit = emit, .ctx = ctx, .ok = true};
-    if (!f->armed && n) { /* this piece, and a key across the last piece's end */
+    /* this piece, and a key across the last piece's end (not when that ended a line) */
+    if (!f->armed && n && !f->line_end) {
         char join[30];
         size_t k = n < 15 ? n : 15;
         memcpy(join, f->tail, f->ntail);
         memcpy(join + f->ntail, p, k);
         maybe_arm(f, join, join + f->ntail + k);
-        if (!f->armed) maybe_arm(f, p, p + n);
+    }
+    if (!f->armed && n) {
+        maybe_arm(f, p, p + n);
         size_t t = n < 15 ? n : 15;
         if (n < 15 && f->ntail + n > 15) { /* keep the last 15 bytes of the stream */
             memmove(f->tail, f->tail + (f->ntail + n - 15), 15 - n);

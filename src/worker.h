@@ -28,6 +28,10 @@ typedef struct sy_worker {
     sy_upstream_t *upstream;
     struct sy_logpipe *logpipe; /* inference log (producer index = index), NULL when off */
     struct sy_store *store;     /* the log store, for the query API on the thread pool; or NULL */
+    /* log.fsync always: responses waiting for their row to be durable (api/relay.c), and the
+     * writer's "durable moved" kick (set on the writer thread, then wakeup is sent) */
+    void *durable_waiters;
+    atomic_bool durable_kick;
     atomic_int command;
     uv_mutex_t wakeup_lock; /* guards wakeup_open: no uv_async_send after close */
     bool wakeup_open;

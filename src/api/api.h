@@ -10,6 +10,9 @@ struct sy_worker;
 
 /* sy_http_handler_cb: routes one request. ctx is the sy_worker_t. */
 void sy_api_handle(sy_http_req_t *req, void *ctx);
+/* sy_http_server_t.on_reject: a row for an inference request the HTTP layer refused (413). */
+void sy_api_on_reject(sy_http_req_t *req, int status, const char *type, const char *message,
+                      void *ctx);
 
 /* Sends OpenAI's error JSON {"error":{"message","type","param","code"}} with the status, type
  * and code that the table assigns to err. param may be NULL. */

@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "api/metrics.h"
+#include "api/relay.h"
 #include "worker.h"
 
 static bool method_is(const sy_http_req_t *req, llhttp_method_t m)
@@ -68,4 +69,12 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
              llhttp_method_name((llhttp_method_t)req->method), (int)(p.len > 200 ? 200 : p.len),
              p.ptr);
     sy_api_send_error(req, SY_ERR_NOT_FOUND, NULL, msg);
+}
+
+void sy_api_on_reject(sy_http_req_t *req, int status, const char *type, const char *message,
+                      void *ctx)
+{
+    if (!method_is(req, HTTP_POST)) return; /* only the inference endpoints get rows */
+    if (sy_str_eq_c(req->path, "/v1/chat/completions") || sy_str_eq_c(req->path, "/v1/messages"))
+        sy_relay_log_rejected(req, ctx, status, type, message, SY_STR_NULL);
 }

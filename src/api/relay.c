@@ -1,6 +1,7 @@
 /* See relay.h. */
 #include "api/relay.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -140,6 +141,36 @@ static uint32_t parse_tags(sy_http_req_t *req, sy_str_t **out)
     return n;
 }
 
+/* Headers that link a call to the caller's objects (a conversation and message of a chat app,
+ * an experiment and its variant) and land in the row's columns of the same names. */
+static const struct link_header {
+    const char *name;
+    size_t off; /* offsetof(sy_log_record_t, column) */
+} link_headers[] = {
+    {"x-switchyard-conversation-id", offsetof(sy_log_record_t, conversation_id)},
+    {"x-switchyard-message-id", offsetof(sy_log_record_t, message_id)},
+    {"x-switchyard-experiment", offsetof(sy_log_record_t, experiment)},
+    {"x-switchyard-variant", offsetof(sy_log_record_t, variant)},
+};
+#define MAX_LINK_BYTES 128
+
+/* 1..MAX_LINK_BYTES visible ASCII characters: an id is never silently cut or mangled. */
+static bool link_value_ok(sy_str_t v)
+{
+    if (v.len == 0 || v.len > MAX_LINK_BYTES) return false;
+    for (size_t i = 0; i < v.len; i++)
+        if ((unsigned char)v.ptr[i] <= 0x20 || (unsigned char)v.ptr[i] >= 0x7f) return false;
+    return true;
+}
+
+static void fill_links(sy_log_record_t *rec, sy_http_req_t *req)
+{
+    for (size_t i = 0; i < sizeof link_headers / sizeof link_headers[0]; i++) {
+        sy_str_t v = sy_http_req_header(req, link_headers[i].name);
+        if (v.ptr && link_value_ok(v)) *(sy_str_t *)((char *)rec + link_headers[i].off) = v;
+    }
+}
+
 static sy_log_status_t status_of_outcome(sy_attempt_outcome_t o)
 {
     switch (o) {
@@ -170,6 +201,7 @@ static void fill_request(sy_log_record_t *rec, sy_http_req_t *req, const sy_logc
     rec->t_received_us = WALL(req->t_begin_us); /* the request's first byte */
     rec->tags = tags;
     rec->n_tags = n_tags;
+    fill_links(rec, req);
     rec->request_body =
         sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
     rec->request_size = (int64_t)blen;
@@ -347,6 +379,16 @@ void sy_relay_reject(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy
 
 bool sy_relay_scan(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_jsonv_chat_t *v)
 {
+    for (size_t i = 0; i < sizeof link_headers / sizeof link_headers[0]; i++) {
+        sy_str_t h = sy_http_req_header(req, link_headers[i].name);
+        if (h.ptr && !link_value_ok(h)) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "header %s must be 1 to %d visible ASCII characters",
+                     link_headers[i].name, MAX_LINK_BYTES);
+            sy_relay_reject(req, w, ingress, SY_ERR_INVALID_REQUEST, NULL, NULL, msg, NULL);
+            return false;
+        }
+    }
     if (req->body.len == 0) {
         sy_relay_reject(req, w, ingress, SY_ERR_INVALID_JSON, NULL, NULL,
                         "the request body is empty; expected a JSON object", NULL);

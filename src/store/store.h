@@ -124,6 +124,10 @@ typedef struct sy_stats_row {
 typedef struct sy_stats_result {
     sy_stats_row_t *rows;
     size_t n;
+    /* true: the percentiles came from the per-minute rollup's histograms and are within
+     * SY_STORE_STATS_PCT_REL_ERROR of the exact nearest-rank values (see query_stats); counts,
+     * errors, tokens, tokens/s and cost are exact either way. false: exact nearest rank. */
+    bool approximate_percentiles;
 } sy_stats_result_t;
 
 typedef struct sy_store_vtable {

@@ -136,12 +136,24 @@ int main(int argc, char **argv)
     bool skip = false;
     while ((opt = getopt(argc, argv, "u:n:b:r:d:s")) != -1) {
         switch (opt) {
-        case 'u': url = optarg; break;
-        case 'n': rows = strtoull(optarg, NULL, 10); break;
-        case 'b': batch = strtoull(optarg, NULL, 10); break;
-        case 'r': runs = atoi(optarg); break;
-        case 'd': data_dir = optarg; break;
-        case 's': skip = true; break;
+        case 'u':
+            url = optarg;
+            break;
+        case 'n':
+            rows = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            batch = strtoull(optarg, NULL, 10);
+            break;
+        case 'r':
+            runs = atoi(optarg);
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 's':
+            skip = true;
+            break;
         default:
             fprintf(stderr, "usage: stats_bench [-u url] [-n rows] [-b batch] [-r runs] "
                             "[-d data_dir] [-s]\n");
@@ -170,8 +182,7 @@ int main(int argc, char **argv)
         {"day / 1 h, group model", DAY0_US, DAY0_US + DAY_US, 3600000000LL, SY_STATS_GROUP_MODEL},
         {"day / 1 h, group key", DAY0_US, DAY0_US + DAY_US, 3600000000LL, SY_STATS_GROUP_KEY},
         {"day / 5 min, group none", DAY0_US, DAY0_US + DAY_US, 300000000LL, SY_STATS_GROUP_NONE},
-        {"day / 5 min, group model", DAY0_US, DAY0_US + DAY_US, 300000000LL,
-         SY_STATS_GROUP_MODEL},
+        {"day / 5 min, group model", DAY0_US, DAY0_US + DAY_US, 300000000LL, SY_STATS_GROUP_MODEL},
         {"day / 5 min, group key", DAY0_US, DAY0_US + DAY_US, 300000000LL, SY_STATS_GROUP_KEY},
         {"last hour / 1 min, group none", DAY0_US + DAY_US - 3600000000LL, DAY0_US + DAY_US,
          60000000LL, SY_STATS_GROUP_NONE},

@@ -57,6 +57,31 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      "CREATE INDEX inference_log_model ON inference_log(model, t_received_us);"
      "CREATE INDEX inference_log_key ON inference_log(key_id, t_received_us);"
      "CREATE INDEX inference_log_user ON inference_log(user_id, t_received_us);"},
+    /* Per-minute rollup for query_stats over large ranges (docs/internals/STORE.md, "Stats
+     * rollup"). One row per (minute, model, provider, key_id) present; write_batch keeps it in
+     * the same transaction, counting only rows it actually inserted. Sums are over known values;
+     * cost_nanousd sums known costs (cost_unknown counts the NULL ones); ok_* are the
+     * tokens/s terms (status ok, output and latency known); the two BLOBs are store/hist.h
+     * encodings of the known latencies / TTFTs. The back-fill uses sy_hist(), an aggregate the
+     * backend registers on every connection. */
+    {3, "stats_minute rollup",
+     "CREATE TABLE stats_minute ("
+     " minute_us INTEGER NOT NULL,"
+     " model TEXT, provider TEXT, key_id TEXT,"
+     " count INTEGER NOT NULL, errors INTEGER NOT NULL,"
+     " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+     " cost_nanousd INTEGER NOT NULL, cost_unknown INTEGER NOT NULL,"
+     " ok_output_tokens INTEGER NOT NULL, ok_latency_us INTEGER NOT NULL,"
+     " latency_hist BLOB NOT NULL, ttft_hist BLOB NOT NULL);"
+     "CREATE INDEX stats_minute_cell ON stats_minute(minute_us, model, provider, key_id);"
+     "INSERT INTO stats_minute SELECT t_received_us - t_received_us % 60000000, model, provider,"
+     " key_id, count(*), sum(status <> 'ok'), coalesce(sum(input_tokens), 0),"
+     " coalesce(sum(output_tokens), 0), coalesce(sum(cost_nanousd), 0),"
+     " sum(cost_nanousd IS NULL),"
+     " coalesce(sum(CASE WHEN status = 'ok' AND latency_us IS NOT NULL THEN output_tokens END), 0),"
+     " coalesce(sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN latency_us END), 0),"
+     " sy_hist(latency_us), sy_hist(ttft_us)"
+     " FROM inference_log GROUP BY 1, 2, 3, 4;"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);

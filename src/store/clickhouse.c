@@ -39,6 +39,7 @@
 
 #include "core/alloc.h"
 #include "store/columns.h"
+#include "store/hist.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -66,11 +67,12 @@ typedef struct conn {
 
 typedef struct ch_store {
     sy_store_t base;
-    char *url;        /* http://host:port/?database=<db> (no credentials) */
-    char *insert_url; /* url + &query=INSERT … FORMAT RowBinary */
-    char *userpwd;    /* "user:password" or NULL */
-    char *db;         /* database name, for messages */
-    int known;        /* newest migration this binary applies */
+    char *url;              /* http://host:port/?database=<db> (no credentials) */
+    char *insert_url;       /* url + &query=INSERT … FORMAT RowBinary */
+    char *userpwd;          /* "user:password" or NULL */
+    char *db;               /* database name, for messages */
+    int known;              /* newest migration this binary applies */
+    int64_t exact_max_rows; /* query_stats: exact over raw rows up to this many (< 0: never) */
     long timeout_ms;
     pthread_mutex_t plock;
     conn_t *idle;
@@ -273,6 +275,8 @@ static sy_err_t ch_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg
     curl_free(q);
     s->known = (int)sy_store_migrations_clickhouse_count;
     if (conf->schema_limit > 0 && conf->schema_limit < s->known) s->known = conf->schema_limit;
+    s->exact_max_rows =
+        conf->stats_exact_max_rows ? conf->stats_exact_max_rows : SY_STORE_STATS_EXACT_MAX_ROWS;
     s->timeout_ms = 60000;
     pthread_mutex_init(&s->plock, NULL);
 
@@ -623,14 +627,95 @@ static size_t rec_bound(const sy_log_record_t *r)
     return n;
 }
 
+static sy_err_t ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen);
+
+static int64_t t_of(const sy_log_record_t *r)
+{
+    return r->t_received_us < 0 ? 0 : r->t_received_us; /* as w_record sends it */
+}
+
+static int cmp_rec_key(const void *pa, const void *pb)
+{
+    const sy_log_record_t *a = *(const sy_log_record_t *const *)pa,
+                          *b = *(const sy_log_record_t *const *)pb;
+    if (t_of(a) != t_of(b)) return t_of(a) < t_of(b) ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+#define DEDUP_CHUNK 1000 /* ids per IN list: ~40 KB of SQL, under max_query_size (256 KiB) */
+
+/* The rows of recs whose (receive time, id) is not stored yet, each once, into fresh (n slots);
+ * the stats rollup's materialized view counts what is inserted, so a replayed row must not be
+ * sent again. One query per DEDUP_CHUNK rows, along the sorting key:
+ * WHERE t BETWEEN chunk's min and max AND id IN (…). */
+static sy_err_t fresh_rows(ch_store_t *s, conn_t *c, const sy_log_record_t *const *recs, size_t n,
+                           const sy_log_record_t **fresh, size_t *n_fresh, char *msg, size_t msglen)
+{
+    const sy_log_record_t **sorted = sy_xmalloc(n * sizeof(*sorted));
+    memcpy(sorted, recs, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), cmp_rec_key);
+    size_t m = 0; /* duplicates inside the batch: keep one */
+    for (size_t i = 0; i < n; i++)
+        if (!m || cmp_rec_key(&sorted[m - 1], &sorted[i]) != 0) sorted[m++] = sorted[i];
+    bool *stored = sy_xcalloc(m ? m : 1, sizeof(*stored));
+    sy_err_t err = SY_OK;
+    for (size_t i = 0; i < m && !err; i += DEDUP_CHUNK) {
+        size_t k = m - i < DEDUP_CHUNK ? m - i : DEDUP_CHUNK;
+        sy_buf_t *q = &c->req;
+        sy_buf_reset(q);
+        sy_buf_printf(q,
+                      "SELECT t_received_us, id FROM inference_log WHERE t_received_us >= %" PRId64
+                      " AND t_received_us <= %" PRId64 " AND id IN (",
+                      t_of(sorted[i]), t_of(sorted[i + k - 1]));
+        for (size_t j = 0; j < k; j++) {
+            if (j) sy_buf_append(q, ",", 1);
+            append_literal(q, sorted[i + j]->id);
+        }
+        if (sy_buf_append_c(q, ") FORMAT RowBinary")) {
+            err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: dedup query too large");
+            break;
+        }
+        err = ch_select(s, c, msg, msglen);
+        rd_t rd = {(const unsigned char *)c->resp.base,
+                   (const unsigned char *)c->resp.base + c->resp.len, false};
+        while (!err && rd.p < rd.end) {
+            sy_log_record_t key;
+            const sy_log_record_t *kp = &key;
+            key.t_received_us = rd_i64(&rd);
+            sy_str_t id = rd_str(&rd);
+            if (rd.bad || id.len != SY_UUID_STRLEN) {
+                err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed id reply");
+                break;
+            }
+            memcpy(key.id, id.ptr, SY_UUID_STRLEN);
+            key.id[SY_UUID_STRLEN] = '\0';
+            const sy_log_record_t **hit = bsearch(&kp, sorted + i, k, sizeof(*sorted), cmp_rec_key);
+            if (hit) stored[hit - sorted] = true;
+        }
+    }
+    *n_fresh = 0;
+    for (size_t i = 0; i < m && !err; i++)
+        if (!stored[i]) fresh[(*n_fresh)++] = sorted[i];
+    free(stored);
+    free(sorted);
+    return err;
+}
+
 static sy_err_t ch_write_batch(sy_store_t *base, const sy_log_record_t *const *recs, size_t n,
                                char *msg, size_t msglen)
 {
     ch_store_t *s = (ch_store_t *)base;
     if (n == 0) return SY_OK;
     conn_t *c = conn_take(s);
-    sy_buf_reset(&c->req);
     sy_err_t err = SY_OK;
+    const sy_log_record_t **fresh = NULL;
+    if (s->known >= 3) { /* the rollup exists: send each row once */
+        fresh = sy_xmalloc(n * sizeof(*fresh));
+        err = fresh_rows(s, c, recs, n, fresh, &n, msg, msglen);
+        recs = fresh;
+        if (err || n == 0) goto out;
+    }
+    sy_buf_reset(&c->req);
     for (size_t i = 0; i < n; i++) {
         /* the w_* appends ignore sy_buf's refusal: check the bound before each row instead */
         if (c->req.len + rec_bound(recs[i]) > BATCH_MAX) {
@@ -642,6 +727,8 @@ static sy_err_t ch_write_batch(sy_store_t *base, const sy_log_record_t *const *r
         w_record(&c->req, recs[i]);
     }
     if (!err) err = ch_post(s, c, s->insert_url, msg, msglen);
+out:
+    free(fresh);
     conn_give(s, c);
     return err;
 }
@@ -784,21 +871,10 @@ static const char *const group_col[4] = {
 #define NR(arr, p)                                                                                 \
     "toInt64(if(length(" arr ") = 0, -1, " arr "[intDiv(length(" arr ") * " #p " + 99, 100)])), "
 
-static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
-                               char *msg, size_t msglen)
+/* Exact, over raw rows (FINAL). */
+static sy_err_t stats_exact(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
+                            sy_stats_result_t *res, char *msg, size_t msglen)
 {
-    ch_store_t *s = (ch_store_t *)base;
-    memset(res, 0, sizeof(*res));
-    if (qq->from_us < 0 || qq->to_us <= qq->from_us || qq->bucket_us <= 0)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
-                             "stats: need 0 <= from < to and bucket > 0");
-    if ((qq->to_us - qq->from_us) / qq->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
-                             SY_STORE_STATS_MAX_BUCKETS);
-    if ((unsigned)qq->group_by > SY_STATS_GROUP_KEY)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
-
-    conn_t *c = conn_take(s);
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     /* the inner query dedups (FINAL) and buckets; the outer one aggregates per cell. Every
@@ -823,7 +899,7 @@ static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_
                              "GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
         qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
     sy_err_t err = ch_select(s, c, msg, msglen);
-    if (err) goto out;
+    if (err) return err;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
     size_t cap = 0;
@@ -855,11 +931,126 @@ static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_
         }
         res->rows[res->n++] = r;
     }
-    if (rd.bad) {
-        err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
-        sy_store_stats_free(res);
+    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    return err;
+}
+
+/* One (idx array, count array) histogram of a stats_minute reply into h. */
+static void rd_hist(rd_t *rd, sy_hist_t *h)
+{
+    uint64_t n = rd_varint(rd);
+    if (!rd_need(rd, n * 2)) return;
+    const unsigned char *idx = rd->p;
+    rd->p += n * 2;
+    uint64_t m = rd_varint(rd);
+    if (m != n || !rd_need(rd, n * 8)) {
+        rd->bad = true;
+        return;
     }
-out:
+    for (uint64_t i = 0; i < n; i++)
+        sy_hist_add_index(h, (uint32_t)(idx[2 * i] | idx[2 * i + 1] << 8), rd_u64le(rd, 8));
+}
+
+/* From stats_minute: the server sums the counters and the histogram maps per cell (GROUP BY:
+ * SummingMergeTree merges are eventual), the percentiles are read off the histograms here. */
+static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
+                             sy_stats_result_t *res, char *msg, size_t msglen)
+{
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    sy_buf_printf(q,
+                  "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
+                  "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
+                  "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
+                  "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
+                  "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
+                  " AND minute_us < %" PRId64
+                  " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
+                  qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (err) return err;
+    res->approximate_percentiles = true;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    size_t cap = 0;
+    sy_hist_t lat = {0}, ttft = {0};
+    while (rd.p < rd.end && !rd.bad) {
+        sy_stats_row_t r = {0};
+        r.bucket_start_us = rd_i64(&rd);
+        sy_str_t g = rd_nstr(&rd);
+        r.count = rd_i64(&rd);
+        r.errors = rd_i64(&rd);
+        r.input_tokens = rd_i64(&rd);
+        r.output_tokens = rd_i64(&rd);
+        r.cost_nanousd = rd_i64(&rd);
+        r.cost_unknown = rd_i64(&rd);
+        int64_t tok_ok = rd_i64(&rd), lat_ok = rd_i64(&rd);
+        sy_hist_reset(&lat);
+        sy_hist_reset(&ttft);
+        rd_hist(&rd, &lat);
+        rd_hist(&rd, &ttft);
+        if (rd.bad) break;
+        if (r.cost_unknown == r.count) r.cost_nanousd = SY_LOG_UNKNOWN; /* no known cost */
+        r.latency_p50_us = sy_hist_percentile(&lat, 50);
+        r.latency_p95_us = sy_hist_percentile(&lat, 95);
+        r.latency_p99_us = sy_hist_percentile(&lat, 99);
+        r.ttft_p50_us = sy_hist_percentile(&ttft, 50);
+        r.ttft_p95_us = sy_hist_percentile(&ttft, 95);
+        r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
+        r.error_rate = r.count ? (double)r.errors / (double)r.count : 0.0;
+        r.tokens_per_s = lat_ok > 0 ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
+        if (res->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
+        }
+        res->rows[res->n++] = r;
+    }
+    sy_hist_dispose(&lat);
+    sy_hist_dispose(&ttft);
+    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    return err;
+}
+
+#define MINUTE_US INT64_C(60000000)
+
+static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
+                               char *msg, size_t msglen)
+{
+    ch_store_t *s = (ch_store_t *)base;
+    memset(res, 0, sizeof(*res));
+    if (qq->from_us < 0 || qq->to_us <= qq->from_us || qq->bucket_us <= 0)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
+                             "stats: need 0 <= from < to and bucket > 0");
+    if ((qq->to_us - qq->from_us) / qq->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
+                             SY_STORE_STATS_MAX_BUCKETS);
+    if ((unsigned)qq->group_by > SY_STATS_GROUP_KEY)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
+
+    conn_t *c = conn_take(s);
+    sy_err_t err = SY_OK;
+    /* whole minutes only, and only when the range is big enough for the exact path to be slow:
+     * count at most exact_max_rows + 1 rows of the range (no FINAL: an estimate suffices) */
+    bool rollup = s->known >= 3 && qq->from_us % MINUTE_US == 0 && qq->to_us % MINUTE_US == 0 &&
+                  qq->bucket_us % MINUTE_US == 0;
+    if (rollup && s->exact_max_rows >= 0) {
+        sy_buf_reset(&c->req);
+        sy_buf_printf(&c->req,
+                      "SELECT toInt64(count()) FROM (SELECT 1 FROM inference_log WHERE "
+                      "t_received_us >= %" PRId64 " AND t_received_us < %" PRId64 " LIMIT %" PRId64
+                      ") FORMAT RowBinary",
+                      qq->from_us, qq->to_us, s->exact_max_rows + 1);
+        err = ch_select(s, c, msg, msglen);
+        rd_t rd = {(const unsigned char *)c->resp.base,
+                   (const unsigned char *)c->resp.base + c->resp.len, false};
+        int64_t rows = err ? 0 : rd_i64(&rd);
+        if (!err && rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad count");
+        rollup = rows > s->exact_max_rows;
+    }
+    if (!err)
+        err = rollup ? stats_rollup(s, c, qq, res, msg, msglen)
+                     : stats_exact(s, c, qq, res, msg, msglen);
+    if (err) sy_store_stats_free(res);
     conn_give(s, c);
     return err;
 }
@@ -869,7 +1060,7 @@ const sy_store_vtable_t sy_store_clickhouse = {
     .scheme = "clickhouse",
     /* no APPDATA (no transactions or constraints), no DEDUP_ON_WRITE (ReplacingMergeTree dedups
      * at merge; reads use FINAL), no ATOMIC_BATCH (large inserts may be split into parts) */
-    .caps = SY_STORE_CAP_LOGS | SY_STORE_CAP_EXACT_PERCENTILES,
+    .caps = SY_STORE_CAP_LOGS | SY_STORE_CAP_STATS_ROLLUP,
     .open = ch_open,
     .close = ch_close,
     .migrate = ch_migrate,

@@ -57,13 +57,17 @@ static void cover(sy_hist_t *h, uint32_t a, uint32_t b)
     h->n = hi - lo + 1;
 }
 
+void sy_hist_add_index(sy_hist_t *h, uint32_t idx, uint64_t count)
+{
+    if (idx >= SY_HIST_BUCKETS || !count) return;
+    cover(h, idx, idx);
+    h->c[idx - h->lo] += count;
+    h->total += count;
+}
+
 void sy_hist_add(sy_hist_t *h, int64_t v, uint64_t count)
 {
-    if (v < 0 || !count) return;
-    uint32_t i = sy_hist_index(v);
-    cover(h, i, i);
-    h->c[i - h->lo] += count;
-    h->total += count;
+    if (v >= 0) sy_hist_add_index(h, sy_hist_index(v), count);
 }
 
 void sy_hist_merge(sy_hist_t *dst, const sy_hist_t *src)

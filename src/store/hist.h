@@ -50,6 +50,9 @@ uint32_t sy_hist_index(int64_t v);
 int64_t sy_hist_value(uint32_t idx);
 /* Counts v (negative: ignored — unknown values are not recorded) count times. */
 void sy_hist_add(sy_hist_t *h, int64_t v, uint64_t count);
+/* Counts bucket idx (< SY_HIST_BUCKETS; others ignored) count times: for histograms whose
+ * bucket indexes were computed elsewhere (ClickHouse computes them in SQL). */
+void sy_hist_add_index(sy_hist_t *h, uint32_t idx, uint64_t count);
 /* dst += src. */
 void sy_hist_merge(sy_hist_t *dst, const sy_hist_t *src);
 /* Nearest-rank p-th percentile (0 < p <= 100) as described above; -1 when empty. */

@@ -8,6 +8,8 @@
  *   -r  timed runs per query after one warm-up (default 20)
  *   -d  data dir for SQLite (default /tmp/sy-stats-bench, kept between runs)
  *   -s  skip loading: reuse the rows a previous run loaded (loading 10 M rows takes minutes)
+ *   -q  run only the queries whose name contains this text (e.g. "last hour")
+ *   -x  force the exact path (stats_exact_max_rows = INT64_MAX): the "before" figures
  *
  * The rows are a realistic mix for stats, not for storage: 4 models on 3 providers, 50 keys,
  * log-normal latencies (median 0.4–1.6 s by model, σ 0.6) and TTFT, 3 % errors, 0.5 %
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -122,6 +125,15 @@ static int load(sy_store_t *s, size_t rows, size_t batch)
     return 0;
 }
 
+/* CPU time of this process: for SQLite (in-process) the query's own cost, whatever the load of
+ * the shared machine; for server backends only the client's share. */
+static uint64_t cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -133,8 +145,9 @@ int main(int argc, char **argv)
     const char *url = "sqlite:stats-bench.db", *data_dir = "/tmp/sy-stats-bench";
     size_t rows = 10000000, batch = 10000;
     int runs = 20, opt;
-    bool skip = false;
-    while ((opt = getopt(argc, argv, "u:n:b:r:d:s")) != -1) {
+    bool skip = false, exact = false;
+    const char *only = NULL;
+    while ((opt = getopt(argc, argv, "u:n:b:r:d:sq:x")) != -1) {
         switch (opt) {
         case 'u':
             url = optarg;
@@ -154,9 +167,15 @@ int main(int argc, char **argv)
         case 's':
             skip = true;
             break;
+        case 'q':
+            only = optarg;
+            break;
+        case 'x':
+            exact = true;
+            break;
         default:
             fprintf(stderr, "usage: stats_bench [-u url] [-n rows] [-b batch] [-r runs] "
-                            "[-d data_dir] [-s]\n");
+                            "[-d data_dir] [-s] [-q text] [-x]\n");
             return 2;
         }
     }
@@ -164,6 +183,7 @@ int main(int argc, char **argv)
     mkdir(data_dir, 0755);
     char msg[SY_STORE_MSGLEN];
     sy_store_conf_t conf = {.url = url, .data_dir = data_dir};
+    if (exact) conf.stats_exact_max_rows = INT64_MAX;
     sy_store_t *s = NULL;
     uint64_t m0 = sy_clock_mono_us();
     if (sy_store_open_migrated(&conf, &s, msg, sizeof(msg))) {
@@ -189,21 +209,26 @@ int main(int argc, char **argv)
         {"last hour / 1 min, group model", DAY0_US + DAY_US - 3600000000LL, DAY0_US + DAY_US,
          60000000LL, SY_STATS_GROUP_MODEL},
     };
-    uint64_t *t = calloc((size_t)runs, sizeof(*t));
-    printf("%-32s %9s %9s %7s %10s %s\n", "query", "p50 ms", "p95 ms", "cells", "rows", "pct");
+    uint64_t *t = calloc((size_t)runs, sizeof(*t)), *cpu = calloc((size_t)runs, sizeof(*cpu));
+    printf("%-32s %9s %9s %9s %7s %10s %s\n", "query", "p50 ms", "p95 ms", "cpu p50", "cells",
+           "rows", "pct");
     for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+        if (only && !strstr(qs[k].name, only)) continue;
         sy_stats_query_t q = {qs[k].from, qs[k].to, qs[k].bucket, qs[k].g};
         sy_stats_result_t res;
         int64_t total = 0;
         bool approx = false;
         size_t cells = 0;
         for (int i = -1; i < runs; i++) { /* run -1 is the warm-up */
-            uint64_t a = sy_clock_mono_us();
+            uint64_t a = sy_clock_mono_us(), ca = cpu_us();
             if (sy_store_query_stats(s, &q, &res, msg, sizeof(msg))) {
                 fprintf(stderr, "stats_bench: %s: %s\n", qs[k].name, msg);
                 return 1;
             }
-            if (i >= 0) t[i] = sy_clock_mono_us() - a;
+            if (i >= 0) {
+                t[i] = sy_clock_mono_us() - a;
+                cpu[i] = cpu_us() - ca;
+            }
             cells = res.n;
             approx = res.approximate_percentiles;
             total = 0;
@@ -212,13 +237,16 @@ int main(int argc, char **argv)
             sy_store_stats_free(&res);
         }
         qsort(t, (size_t)runs, sizeof(*t), cmp_u64);
+        qsort(cpu, (size_t)runs, sizeof(*cpu), cmp_u64);
         /* nearest rank, as everywhere else */
         uint64_t p50 = t[(runs * 50 + 99) / 100 - 1], p95 = t[(runs * 95 + 99) / 100 - 1];
-        printf("%-32s %9.1f %9.1f %7zu %10" PRId64 " %s\n", qs[k].name, (double)p50 / 1000.0,
-               (double)p95 / 1000.0, cells, total, approx ? "histogram" : "exact");
+        printf("%-32s %9.1f %9.1f %9.1f %7zu %10" PRId64 " %s\n", qs[k].name, (double)p50 / 1000.0,
+               (double)p95 / 1000.0, (double)cpu[(runs * 50 + 99) / 100 - 1] / 1000.0, cells, total,
+               approx ? "histogram" : "exact");
         fflush(stdout);
     }
     free(t);
+    free(cpu);
     sy_store_close(s);
     return 0;
 }

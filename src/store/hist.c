@@ -113,6 +113,10 @@ static size_t put_varint(unsigned char *p, uint64_t v)
 
 static bool get_varint(const unsigned char *p, size_t len, size_t *pos, uint64_t *out)
 {
+    if (*pos < len && p[*pos] < 0x80) { /* the common case: one byte */
+        *out = p[(*pos)++];
+        return true;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (*pos >= len) return false;
@@ -145,40 +149,49 @@ sy_err_t sy_hist_encode(const sy_hist_t *h, sy_buf_t *out)
     return SY_OK;
 }
 
-/* One pass over the encoding: validates it, and when h != NULL adds it. */
-static bool walk(sy_hist_t *h, const unsigned char *p, size_t len, uint32_t *first, uint32_t *last,
-                 uint64_t *total)
+/* Adds (sign > 0) or removes the entries of the encoding up to byte stop; returns the offset
+ * of the first malformed entry (len when all are well formed). *sum receives their total
+ * (0 on overflow, with the offset of the entry that overflowed). */
+static size_t walk(sy_hist_t *h, const unsigned char *p, size_t len, size_t stop, int sign,
+                   uint64_t *sum)
 {
-    if (len < 1 || p[0] != SY_HIST_VERSION) return false;
     size_t pos = 1;
-    uint64_t next = 0, sum = 0;
-    *first = UINT32_MAX;
-    *last = 0;
-    while (pos < len) {
+    uint64_t next = 0, total = 0;
+    while (pos < len && pos < stop) {
+        size_t at = pos;
         uint64_t gap, cnt;
-        if (!get_varint(p, len, &pos, &gap) || !get_varint(p, len, &pos, &cnt)) return false;
-        if (gap >= SY_HIST_BUCKETS || next + gap >= SY_HIST_BUCKETS || !cnt) return false;
-        if (sum + cnt < sum) return false;
-        sum += cnt;
+        if (!get_varint(p, len, &pos, &gap) || !get_varint(p, len, &pos, &cnt) ||
+            gap >= SY_HIST_BUCKETS || next + gap >= SY_HIST_BUCKETS || !cnt ||
+            total + cnt < total) {
+            *sum = total;
+            return at;
+        }
+        total += cnt;
         uint32_t idx = (uint32_t)(next + gap);
-        if (h) h->c[idx - h->lo] += cnt;
-        if (*first == UINT32_MAX) *first = idx;
-        *last = idx;
+        if (sign > 0) {
+            cover(h, idx, idx);
+            h->c[idx - h->lo] += cnt;
+        } else {
+            h->c[idx - h->lo] -= cnt;
+        }
         next = (uint64_t)idx + 1;
     }
-    *total = sum;
-    return true;
+    *sum = total;
+    return len;
 }
 
 sy_err_t sy_hist_merge_encoded(sy_hist_t *h, const void *data, size_t len)
 {
-    uint32_t a, b;
-    uint64_t total;
-    if (!data || !walk(NULL, data, len, &a, &b, &total)) return SY_ERR_CORRUPT;
-    if (!total) return SY_OK;
-    if (h->total + total < h->total) return SY_ERR_CORRUPT;
-    cover(h, a, b);
-    walk(h, data, len, &a, &b, &total);
-    h->total += total;
-    return SY_OK;
+    const unsigned char *p = data;
+    if (!p || len < 1 || p[0] != SY_HIST_VERSION) return SY_ERR_CORRUPT;
+    /* one pass that applies as it decodes; a malformed entry undoes what came before it, so
+     * the histogram is unchanged on error (corruption is rare, decoding is on the hot path) */
+    uint64_t sum;
+    size_t bad = walk(h, p, len, len, +1, &sum);
+    if (bad == len && h->total + sum >= h->total) {
+        h->total += sum;
+        return SY_OK;
+    }
+    walk(h, p, len, bad, -1, &sum);
+    return SY_ERR_CORRUPT;
 }

@@ -176,7 +176,7 @@ static sy_err_t conn_open(sqlite_store_t *s, bool create, conn_t **out, char *ms
     const char *pragmas =
         create ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                  "PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192;"
-               : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;";
+               : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000; PRAGMA mmap_size=268435456;";
     if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         sy_err_t err = db_fail(c->db, msg, msglen, "pragmas");
         conn_close(c);
@@ -1084,6 +1084,8 @@ static const char *const roll_sql[4] = {
 /* One open cell of the bucket being read; kept (with its histograms' memory) across buckets. */
 typedef struct rcell {
     sy_stats_row_t row;
+    size_t glen;   /* strlen(row.group) */
+    uint32_t hash; /* of the group (0 for NULL) */
     int64_t cost_known, tok_out_ok, lat_ok_us;
     sy_hist_t lat, ttft;
 } rcell_t;
@@ -1136,19 +1138,37 @@ static sy_err_t stats_rollup(conn_t *c, const sy_stats_query_t *q, sy_stats_resu
     res->approximate_percentiles = true;
 
     rcell_t *cells = NULL;
-    size_t n = 0, alloc = 0, cap = 0, last = 0;
+    size_t n = 0, alloc = 0, cap = 0, nslots = 64;
+    uint32_t *slots = sy_xcalloc(nslots, sizeof(*slots));
     int64_t bucket = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t m = sqlite3_column_int64(st, 0);
         int64_t b = m - m % q->bucket_us;
-        if (n && b != bucket) rcells_flush(cells, &n, res, &cap);
+        if (n && b != bucket) {
+            rcells_flush(cells, &n, res, &cap);
+            memset(slots, 0, nslots * sizeof(*slots));
+        }
         bucket = b;
         sy_str_t g = col_str(st, 1);
         /* rows of one minute come grouped by model, provider, key: try the last hit first */
-        size_t i = last < n && cmp_str(g, sy_str_c(cells[last].row.group)) == 0 ? last : n;
-        for (size_t k = 0; i == n && k < n; k++)
-            if (cmp_str(g, sy_str_c(cells[k].row.group)) == 0) i = k;
+        /* find the group's cell: a hash table of cell indexes (+1; 0 = empty slot) */
+        uint32_t h = 0;
+        if (g.ptr) {
+            h = 2166136261u; /* FNV-1a, never 0 for a string in practice; NULL is 0 */
+            for (size_t k = 0; k < g.len; k++)
+                h = (h ^ (unsigned char)g.ptr[k]) * 16777619u;
+            h |= 1;
+        }
+        size_t i = n, sl = h & (nslots - 1);
+        for (; slots[sl]; sl = (sl + 1) & (nslots - 1)) {
+            rcell_t *x = &cells[slots[sl] - 1];
+            if (x->hash == h &&
+                (!g.ptr || (x->glen == g.len && memcmp(x->row.group, g.ptr, g.len) == 0))) {
+                i = slots[sl] - 1;
+                break;
+            }
+        }
         if (i == n) {
             if (n == alloc) {
                 size_t na = alloc ? alloc * 2 : 16;
@@ -1160,9 +1180,22 @@ static sy_err_t stats_rollup(conn_t *c, const sy_stats_query_t *q, sy_stats_resu
             memset(&nc->row, 0, sizeof(nc->row));
             nc->row.bucket_start_us = b;
             nc->row.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
+            nc->glen = g.len;
+            nc->hash = h;
             nc->cost_known = nc->tok_out_ok = nc->lat_ok_us = 0;
+            slots[sl] = (uint32_t)n;
+            if (2 * n > nslots) { /* keep the table at most half full: rebuild it twice as big */
+                nslots *= 2;
+                slots = sy_xrealloc(slots, nslots * sizeof(*slots));
+                memset(slots, 0, nslots * sizeof(*slots));
+                for (size_t k = 0; k < n; k++) {
+                    size_t t = cells[k].hash & (nslots - 1);
+                    while (slots[t])
+                        t = (t + 1) & (nslots - 1);
+                    slots[t] = (uint32_t)(k + 1);
+                }
+            }
         }
-        last = i;
         rcell_t *cell = &cells[i];
         sy_stats_row_t *r = &cell->row;
         int64_t cnt = sqlite3_column_int64(st, 2), unknown = sqlite3_column_int64(st, 7);
@@ -1191,6 +1224,7 @@ static sy_err_t stats_rollup(conn_t *c, const sy_stats_query_t *q, sy_stats_resu
         sy_hist_dispose(&cells[i].ttft);
     }
     free(cells);
+    free(slots);
     sqlite3_reset(st);
     return err;
 }

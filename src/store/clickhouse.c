@@ -60,8 +60,9 @@
 
 typedef struct conn {
     CURL *h;
-    sy_buf_t resp; /* reply body */
-    sy_buf_t req;  /* request body: SQL or RowBinary rows */
+    sy_buf_t resp;   /* reply body */
+    sy_buf_t req;    /* request body: SQL or RowBinary rows */
+    long timeout_ms; /* 0: the store's */
     struct conn *next;
 } conn_t;
 
@@ -163,7 +164,7 @@ static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, si
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->resp);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : s->timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     if (s->userpwd) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -473,6 +474,8 @@ static sy_err_t ch_migrate(sy_store_t *base, int *version, char *msg, size_t msg
 {
     ch_store_t *s = (ch_store_t *)base;
     conn_t *c = conn_take(s);
+    /* a back-fill (migration 3) reads every stored row: minutes, not the 60 s of a query */
+    c->timeout_ms = 3600 * 1000L;
     int cur = 0;
     sy_err_t err = ch_sql(s, c,
                           "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, "
@@ -517,6 +520,7 @@ static sy_err_t ch_migrate(sy_store_t *base, int *version, char *msg, size_t msg
     }
     if (version) *version = cur;
 out:
+    c->timeout_ms = 0;
     conn_give(s, c);
     return err;
 }

@@ -646,12 +646,62 @@ static int cmp_rec_key(const void *pa, const void *pb)
     return strcmp(a->id, b->id);
 }
 
-#define DEDUP_CHUNK 1000 /* ids per IN list: ~40 KB of SQL, under max_query_size (256 KiB) */
+#define DEDUP_CHUNK 4000 /* ids per IN list: ~160 KB of SQL, under max_query_size (256 KiB) */
+
+/* Marks stored[j] for the rows of sorted[i, i+k) that the server has. With ids: the query lists
+ * them (IN); without: it reads every stored (time, id) of the time window, at most cap rows
+ * (*capped when it hit cap: the window holds other rows, ask again with ids). */
+static sy_err_t mark_stored(ch_store_t *s, conn_t *c, const sy_log_record_t **sorted, size_t i,
+                            size_t k, bool ids, size_t cap, bool *capped, bool *stored, char *msg,
+                            size_t msglen)
+{
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    sy_buf_printf(q,
+                  "SELECT t_received_us, id FROM inference_log WHERE t_received_us >= %" PRId64
+                  " AND t_received_us <= %" PRId64,
+                  t_of(sorted[i]), t_of(sorted[i + k - 1]));
+    if (ids) {
+        sy_buf_append_c(q, " AND id IN (");
+        for (size_t j = 0; j < k; j++) {
+            if (j) sy_buf_append(q, ",", 1);
+            append_literal(q, sorted[i + j]->id);
+        }
+        sy_buf_append_c(q, ")");
+    } else {
+        sy_buf_printf(q, " LIMIT %zu", cap);
+    }
+    if (sy_buf_append_c(q, " FORMAT RowBinary"))
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: dedup query too large");
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (err) return err;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    size_t got = 0;
+    while (rd.p < rd.end) {
+        sy_log_record_t key;
+        const sy_log_record_t *kp = &key;
+        key.t_received_us = rd_i64(&rd);
+        sy_str_t id = rd_str(&rd);
+        if (rd.bad) return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad id reply");
+        got++;
+        if (id.len != SY_UUID_STRLEN) continue; /* not one of ours */
+        memcpy(key.id, id.ptr, SY_UUID_STRLEN);
+        key.id[SY_UUID_STRLEN] = '\0';
+        const sy_log_record_t **hit = bsearch(&kp, sorted + i, k, sizeof(*sorted), cmp_rec_key);
+        if (hit) stored[hit - sorted] = true;
+    }
+    *capped = !ids && got >= cap;
+    return SY_OK;
+}
 
 /* The rows of recs whose (receive time, id) is not stored yet, each once, into fresh (n slots);
  * the stats rollup's materialized view counts what is inserted, so a replayed row must not be
- * sent again. One query per DEDUP_CHUNK rows, along the sorting key:
- * WHERE t BETWEEN chunk's min and max AND id IN (…). */
+ * sent again. Usually ONE query: the stored (time, id) pairs of the batch's time window (new
+ * rows: none; a replay: about the batch). When that window holds more than 4× the batch (a
+ * batch spanning a long outage, a row with an unknown time), the ids are asked for instead,
+ * DEDUP_CHUNK per query. Each query costs a round trip that dominates (~100 ms on the loaded
+ * dev VM), hence not one per 1,000 rows. */
 static sy_err_t fresh_rows(ch_store_t *s, conn_t *c, const sy_log_record_t *const *recs, size_t n,
                            const sy_log_record_t **fresh, size_t *n_fresh, char *msg, size_t msglen)
 {
@@ -662,40 +712,12 @@ static sy_err_t fresh_rows(ch_store_t *s, conn_t *c, const sy_log_record_t *cons
     for (size_t i = 0; i < n; i++)
         if (!m || cmp_rec_key(&sorted[m - 1], &sorted[i]) != 0) sorted[m++] = sorted[i];
     bool *stored = sy_xcalloc(m ? m : 1, sizeof(*stored));
-    sy_err_t err = SY_OK;
-    for (size_t i = 0; i < m && !err; i += DEDUP_CHUNK) {
+    bool capped = false;
+    sy_err_t err = mark_stored(s, c, sorted, 0, m, false, 4 * m + 16, &capped, stored, msg, msglen);
+    for (size_t i = 0; capped && i < m && !err; i += DEDUP_CHUNK) {
         size_t k = m - i < DEDUP_CHUNK ? m - i : DEDUP_CHUNK;
-        sy_buf_t *q = &c->req;
-        sy_buf_reset(q);
-        sy_buf_printf(q,
-                      "SELECT t_received_us, id FROM inference_log WHERE t_received_us >= %" PRId64
-                      " AND t_received_us <= %" PRId64 " AND id IN (",
-                      t_of(sorted[i]), t_of(sorted[i + k - 1]));
-        for (size_t j = 0; j < k; j++) {
-            if (j) sy_buf_append(q, ",", 1);
-            append_literal(q, sorted[i + j]->id);
-        }
-        if (sy_buf_append_c(q, ") FORMAT RowBinary")) {
-            err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: dedup query too large");
-            break;
-        }
-        err = ch_select(s, c, msg, msglen);
-        rd_t rd = {(const unsigned char *)c->resp.base,
-                   (const unsigned char *)c->resp.base + c->resp.len, false};
-        while (!err && rd.p < rd.end) {
-            sy_log_record_t key;
-            const sy_log_record_t *kp = &key;
-            key.t_received_us = rd_i64(&rd);
-            sy_str_t id = rd_str(&rd);
-            if (rd.bad || id.len != SY_UUID_STRLEN) {
-                err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed id reply");
-                break;
-            }
-            memcpy(key.id, id.ptr, SY_UUID_STRLEN);
-            key.id[SY_UUID_STRLEN] = '\0';
-            const sy_log_record_t **hit = bsearch(&kp, sorted + i, k, sizeof(*sorted), cmp_rec_key);
-            if (hit) stored[hit - sorted] = true;
-        }
+        err = mark_stored(s, c, sorted, i, k, true, 0, &capped, stored, msg, msglen);
+        capped = true; /* keep going over the chunks */
     }
     *n_fresh = 0;
     for (size_t i = 0; i < m && !err; i++)
@@ -1037,6 +1059,7 @@ static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_
      * count at most exact_max_rows + 1 rows of the range (no FINAL: an estimate suffices) */
     bool rollup = s->known >= 3 && qq->from_us % MINUTE_US == 0 && qq->to_us % MINUTE_US == 0 &&
                   qq->bucket_us % MINUTE_US == 0;
+    if (rollup && s->exact_max_rows == INT64_MAX) rollup = false; /* "always exact" */
     if (rollup && s->exact_max_rows >= 0) {
         sy_buf_reset(&c->req);
         sy_buf_printf(&c->req,

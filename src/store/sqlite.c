@@ -1270,6 +1270,7 @@ static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_st
      * the range is big enough for the exact path to be slow */
     bool rollup = s->known >= 3 && q->from_us % MINUTE_US == 0 && q->to_us % MINUTE_US == 0 &&
                   q->bucket_us % MINUTE_US == 0;
+    if (rollup && s->exact_max_rows == INT64_MAX) rollup = false; /* "always exact" */
     if (rollup && s->exact_max_rows >= 0)
         err = range_exceeds(c, q, s->exact_max_rows, &rollup, msg, msglen);
     if (!err)

@@ -54,7 +54,7 @@ typedef struct sy_store_conf {
     int busy_timeout_ms; /* how long to wait on a locked database (0: 5000) */
     /* query_stats stays exact over raw rows while the range holds at most this many rows
      * (0: SY_STORE_STATS_EXACT_MAX_ROWS; < 0: never, i.e. every minute-aligned query uses the
-     * rollup — a test hook). Backends without STATS_ROLLUP ignore it. */
+     * rollup — a test hook; INT64_MAX: always exact). Backends without STATS_ROLLUP ignore it. */
     int64_t stats_exact_max_rows;
 } sy_store_conf_t;
 

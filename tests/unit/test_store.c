@@ -908,6 +908,9 @@ static void c_stats_duplicates(target_t *t)
         twice[2 * i] = twice[2 * i + 1] = d.r[2500 + i];
     MSG;
     OK(t->vt->write_batch(roll, twice, 1000, msg, sizeof(msg)));
+    /* two stored rows 3 hours apart: a time window holding far more rows than the batch */
+    const sy_log_record_t *ends[2] = {d.r[0], d.r[d.n - 1]};
+    OK(t->vt->write_batch(roll, ends, 2, msg, sizeof(msg)));
     write_batches(t->vt, roll, &d, 0, d.n, 3000); /* everything again */
     check_rollup_queries(t, roll, exact, &d);
     t->vt->close(roll);

@@ -19,10 +19,14 @@
  *   duplicate does occupy disk until a merge: DEDUP_ON_WRITE is not claimed. A batch is one
  *   INSERT; ClickHouse makes it one part (atomic) when it fits one block, but current releases
  *   may split very large inserts, so ATOMIC_BATCH is not claimed either.
- *   Percentiles are exact and computed by the server: per (bucket, group) cell the known values
- *   are collected with groupArray, sorted, and the nearest-rank element is taken
- *   (arraySort(…)[ceil(p·n/100)]). quantileExact would not do: it takes element floor(p·n)
+ *   Stats, exact path (small or unaligned ranges): computed by the server — per (bucket, group)
+ *   cell the known values are collected with groupArray, sorted, and the nearest-rank element is
+ *   taken (arraySort(…)[ceil(p·n/100)]). quantileExact would not do: it takes element floor(p·n)
  *   (0-based), which differs from nearest rank when p·n is an integer.
+ *   Stats, rollup path (large minute-aligned ranges): stats_minute, a SummingMergeTree fed by a
+ *   materialized view on inference_log (migration 3), with histogram bucket indexes computed in
+ *   SQL; write_batch first drops the rows already stored (fresh_rows), because the view counts
+ *   whatever is inserted while ReplacingMergeTree dedups only at merge time.
  *   Buckets are intDiv(t, bucket) * bucket, not t - t % bucket: 18.16's `%` by a constant gives
  *   wrong results for some divisors (t % 50000 came out as 65536 + …), intDiv is correct.
  *   Migrations: DDL is not transactional in ClickHouse. Each migration statement is idempotent

@@ -12,10 +12,13 @@
  *   Statements are prepared once per connection and reused: the INSERT on the writer;
  *   get_log, the stats query per group-by, and the logs query per combination of filters
  *   (one bit per filter, a slot per mask) on each reader.
- *   Percentiles are exact: query_stats reads the raw (bucket, group, latency, ttft, …) rows of
- *   the range ordered by (bucket, group), and sorts each cell's values in C (nearest rank).
- *   That costs O(rows in range); a rollup table with latency histograms is the way past a few
- *   million rows per query (docs/internals/STORE.md).
+ *   Stats: small ranges (≤ stats_exact_max_rows rows) and ranges that are not whole minutes are
+ *   exact — the raw (bucket, group, latency, ttft, …) rows of the range ordered by (bucket,
+ *   group), each cell's values sorted in C (nearest rank). Larger minute-aligned ranges read
+ *   stats_minute (migration 3): per (minute, model, provider, key_id) counters and store/hist.h
+ *   latency/TTFT histograms, kept by write_batch in the batch's transaction for the rows it
+ *   actually inserted (sqlite3_changes), so a replayed id is never counted twice. Counts and
+ *   sums stay exact; percentiles are within 1/128 (docs/internals/STORE.md, "Stats rollup").
  */
 #include <inttypes.h>
 #include <jansson.h>

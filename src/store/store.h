@@ -191,7 +191,7 @@ extern const sy_store_vtable_t sy_store_sqlite;
 /* "postgres://" or "postgresql://" + a libpq connection URI (store/postgres.c). */
 extern const sy_store_vtable_t sy_store_postgres;
 /* clickhouse://[user[:password]@]host[:port][/database] (HTTP interface; port 8123, database
- * "default" unless given). Inference log only: caps LOGS | EXACT_PERCENTILES. */
+ * "default" unless given). Inference log only: caps LOGS | STATS_ROLLUP. */
 extern const sy_store_vtable_t sy_store_clickhouse;
 /* NULL-terminated list of compiled-in backends. */
 extern const sy_store_vtable_t *const sy_store_backends[];

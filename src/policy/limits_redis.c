@@ -280,10 +280,23 @@ static void complete(op_t *op, redisReply *rep)
     op->acb(op->arg, &res, res.allowed ? v : NULL);
 }
 
+/* hiredis 0.14's libuv adapter drops poll errors, so a refused or unanswered connect is never
+ * reported: when a call times out before the connection is up, the context is dropped (its
+ * pending calls fail now) and the next call, a second later, connects again. */
+static void drop_if_connecting(redis_t *r)
+{
+    if (!r->ac || r->connected) return;
+    redisAsyncContext *ac = r->ac;
+    r->ac = NULL;
+    redisAsyncFree(ac);
+}
+
 static void on_timeout(uv_timer_t *t)
 {
     op_t *op = t->data;
+    redis_t *r = op->r;
     if (!op->done) complete(op, NULL);
+    drop_if_connecting(r);
 }
 
 static int send_op(op_t *op);

@@ -646,6 +646,7 @@ static void redis_down_fail_closed_and_open(void **state)
         uv_loop_init(h.loop);
         sy_limits_redis_config_t cfg = redis_cfg(port);
         cfg.fail_open = open_;
+        cfg.timeout_ms = 100;
         sy_limits_clock_t ck = {fake_now, &h.clock};
         h.l = sy_limits_redis_new(h.loop, &cfg, &ck);
         for (int i = 0; i < 3; i++) {

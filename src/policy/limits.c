@@ -109,8 +109,14 @@ static sy_err_t plan(sy_limits_slot_t *s, const sy_limit_t *lim, int64_t now, in
         break;
     }
     }
-    snprintf(s->key, sizeof s->key, "sy:rl:%c%c:%s%s", KIND_CODE[lim->kind],
-             WINDOW_CODE[lim->window], period, lim->scope);
+    /* by hand: this runs for every limit of every admit */
+    size_t pl = strlen(period), sl = strlen(lim->scope);
+    memcpy(s->key, "sy:rl:", 6);
+    s->key[6] = KIND_CODE[lim->kind];
+    s->key[7] = WINDOW_CODE[lim->window];
+    s->key[8] = ':';
+    memcpy(s->key + 9, period, pl);
+    memcpy(s->key + 9 + pl, lim->scope, sl + 1);
     return SY_OK;
 }
 

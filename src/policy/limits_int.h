@@ -9,6 +9,7 @@
 #include "policy/limits.h"
 
 #define SY_LIMITS_KEY_MAX 256
+_Static_assert(9 + 21 + SY_LIMITS_SCOPE_MAX + 1 <= SY_LIMITS_KEY_MAX, "key room");
 
 /* One limit resolved at the admit time. */
 typedef struct sy_limits_slot {

@@ -187,10 +187,21 @@ static sy_err_t local_admit(sy_limits_t *l, sy_limits_resv_t *r, sy_limits_admit
         switch (s->kind) {
         case SY_LIMIT_REQUESTS:
         case SY_LIMIT_TOKENS: {
+            /* the common case needs only the sum and the newest bucket; the ordered walk
+             * (for Retry-After) only when refused */
+            int64_t used = 0;
+            for (int k = 0; k < RING; k++) {
+                if (e[i]->ids[k] < s->bucket - SY_LIMITS_BUCKETS || e[i]->cnt[k] <= 0) continue;
+                used += e[i]->cnt[k];
+                if (e[i]->ids[k] > newest[i]) newest[i] = e[i]->ids[k];
+            }
+            if (used + s->amount <= s->limit) {
+                o[i].used = used;
+                break;
+            }
             int64_t ids[RING], cnt[RING];
             int nl = live_buckets(e[i], s->bucket, ids, cnt);
             sy_limits__win_check(s, ids, cnt, nl, now, &o[i]);
-            if (nl) newest[i] = ids[nl - 1];
             break;
         }
         case SY_LIMIT_CONCURRENT:

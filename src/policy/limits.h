@@ -82,9 +82,10 @@ typedef struct sy_limits_result {
 typedef struct sy_limits sy_limits_t;
 typedef struct sy_limits_resv sy_limits_resv_t;
 
-/* Fires exactly once per admit that returned SY_OK. resv is non-NULL iff result->allowed; the
- * caller owns it and must pass it to sy_limits_finish or sy_limits_cancel exactly once, on
- * the same sy_limits_t. result is valid during the call only. */
+/* Fires exactly once per admit that returned SY_OK, possibly before admit returns (always with
+ * the in-process backend; with Redis when it is not connected). resv is non-NULL iff
+ * result->allowed; the caller owns it and must pass it to sy_limits_finish or sy_limits_cancel
+ * exactly once, on the same sy_limits_t. result is valid during the call only. */
 typedef void (*sy_limits_admit_cb)(void *arg, const sy_limits_result_t *result,
                                    sy_limits_resv_t *resv);
 /* Fires once when a finish has been applied (ok=false: the backend failed; nothing to do). */
@@ -150,6 +151,9 @@ void sy_limits_finish(sy_limits_t *l, sy_limits_resv_t *resv, int64_t tokens_use
  * tokens and no cost). */
 void sy_limits_cancel(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_done_cb cb, void *arg);
 
+/* Frees the backend. In-process: every reservation must have been finished. Redis: calls still
+ * in flight complete as backend failures, reservations still live are freed (do not finish them
+ * afterwards), and the loop must run once more to close the handles. */
 void sy_limits_free(sy_limits_t *l);
 
 void sy_limits_get_stats(const sy_limits_t *l, sy_limits_stats_t *out);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "policy/limits_int.h"
 
 /* ARGV: now, lease id, lease ms, B, then per key: kind (w|c|b), limit, amount, g ms (budget:
@@ -170,16 +171,20 @@ static void on_connect(const redisAsyncContext *ac, int status)
 {
     redis_t *r = ac->data;
     if (status != REDIS_OK) {
+        sy_log_warn("redis %s:%d: connect failed: %s", r->host, r->port, ac->errstr);
         r->ac = NULL; /* hiredis frees the context after this callback */
         r->connected = false;
         return;
     }
+    sy_log_info("redis %s:%d: connected", r->host, r->port);
     r->connected = true;
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     redis_t *r = ac->data;
+    if (status != REDIS_OK)
+        sy_log_warn("redis %s:%d: connection lost: %s", r->host, r->port, ac->errstr);
     if (r->ac == ac) r->ac = NULL;
     r->connected = false;
     r->sha[0][0] = r->sha[1][0] = '\0';
@@ -289,6 +294,8 @@ static void complete(op_t *op, redisReply *rep)
 static void drop_if_connecting(redis_t *r)
 {
     if (!r->ac || r->connected) return;
+    sy_log_warn("redis %s:%d: no connection within %lld ms", r->host, r->port,
+                (long long)r->timeout_ms);
     redisAsyncContext *ac = r->ac;
     r->ac = NULL;
     redisAsyncFree(ac);
@@ -316,7 +323,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
             rep = NULL;
         }
         if (rep && rep->type == REDIS_REPLY_ERROR)
-            fprintf(stderr, "switchyard: limits: redis: %.*s\n", (int)rep->len, rep->str);
+            sy_log_warn("redis error reply: %.*s", (int)rep->len, rep->str);
         complete(op, rep && rep->type != REDIS_REPLY_ERROR ? rep : NULL);
     }
     op_unref(op);

@@ -294,3 +294,102 @@ int64_t sy_limits_retry_after_s(int64_t ms)
     int64_t s = (ms + 999) / 1000;
     return s < 1 ? 1 : s;
 }
+
+/* Reads digits (at most 18) into *v; returns the text after them, or NULL. */
+static const char *read_count(const char *p, int64_t *v, int *ndigits)
+{
+    int n = 0;
+    *v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (++n > 18) return NULL;
+        *v = *v * 10 + (*p - '0');
+    }
+    if (ndigits) *ndigits = n;
+    return n ? p : NULL;
+}
+
+static const char *skip_spaces(const char *p)
+{
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+/* Matches one of the words (NUL-separated list ending in an empty word) followed by a
+ * non-letter; returns the text after it or NULL. */
+static const char *match_word(const char *p, const char *words)
+{
+    for (const char *w = words; *w; w += strlen(w) + 1) {
+        size_t n = strlen(w);
+        if (strncmp(p, w, n) == 0 && !(p[n] >= 'a' && p[n] <= 'z')) return p + n;
+    }
+    return NULL;
+}
+
+sy_err_t sy_limits_parse(const char *text, sy_limit_t *out, char *err, size_t errlen)
+{
+    const char *p = skip_spaces(text), *q;
+    int64_t v = 0;
+    out->window = SY_LIMIT_NONE;
+    if (*p == '$') { /* budget: exact decimal USD → nano-USD */
+        int whole_digits;
+        if (!(p = read_count(p + 1, &v, &whole_digits)) || whole_digits > 9) goto bad;
+        int64_t frac = 0;
+        int fd = 0;
+        if (*p == '.') {
+            for (p++; *p >= '0' && *p <= '9'; p++) {
+                if (++fd > 9) goto bad;
+                frac = frac * 10 + (*p - '0');
+            }
+            if (!fd) goto bad;
+        }
+        for (int k = fd; k < 9; k++)
+            frac *= 10;
+        out->kind = SY_LIMIT_BUDGET;
+        out->amount = v * 1000000000 + frac;
+        p = skip_spaces(p);
+        if (*p++ != '/') goto bad;
+        p = skip_spaces(p);
+        if ((q = match_word(p, "day\0d\0")))
+            out->window = SY_LIMIT_DAY;
+        else if ((q = match_word(p, "month\0mo\0")))
+            out->window = SY_LIMIT_MONTH;
+        else
+            goto bad;
+    } else {
+        if (!(p = read_count(p, &v, NULL))) goto bad;
+        out->amount = v;
+        out->kind = SY_LIMIT_REQUESTS;
+        p = skip_spaces(p);
+        if ((q = match_word(p, "concurrent\0"))) {
+            out->kind = SY_LIMIT_CONCURRENT;
+            p = skip_spaces(q);
+            if (*p) goto bad;
+            return SY_OK;
+        }
+        if ((q = match_word(p, "requests\0request\0req\0")))
+            p = skip_spaces(q);
+        else if ((q = match_word(p, "tokens\0token\0tok\0"))) {
+            out->kind = SY_LIMIT_TOKENS;
+            p = skip_spaces(q);
+        }
+        if (*p++ != '/') goto bad;
+        p = skip_spaces(p);
+        if ((q = match_word(p, "minute\0min\0m\0")))
+            out->window = SY_LIMIT_MINUTE;
+        else if ((q = match_word(p, "hour\0h\0")))
+            out->window = SY_LIMIT_HOUR;
+        else if ((q = match_word(p, "day\0d\0")))
+            out->window = SY_LIMIT_DAY;
+        else
+            goto bad;
+    }
+    if (*skip_spaces(q)) goto bad;
+    return SY_OK;
+bad:
+    snprintf(err, errlen,
+             "bad limit \"%.60s\": expected e.g. \"100/hour\", \"60000 tokens/minute\", "
+             "\"10 concurrent\", \"$5/day\" or \"$0.25/month\"",
+             text);
+    return SY_ERR_CONFIG;
+}

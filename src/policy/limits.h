@@ -158,6 +158,14 @@ void sy_limits_free(sy_limits_t *l);
 
 void sy_limits_get_stats(const sy_limits_t *l, sy_limits_stats_t *out);
 
+/* Parses a limit written in one line, for config: sets out->kind, window and amount (not
+ * scope). Forms: "<n>/<window>" or "<n> requests/<window>" (requests), "<n> tokens/<window>",
+ * "<n> concurrent", "$<usd>/day" or "$<usd>/month" (budget, up to 9 decimals, exact: nano-USD).
+ * <window>: minute|min|m, hour|h, day|d. Examples: "100/hour", "60000 tokens/minute",
+ * "10 concurrent", "$5/day", "$0.25/month". Returns SY_ERR_CONFIG with a message in err
+ * (errlen bytes) when the text is not one of these. Any thread. */
+sy_err_t sy_limits_parse(const char *text, sy_limit_t *out, char *err, size_t errlen);
+
 /* Room for the longest reset text and its NUL. */
 #define SY_LIMITS_RESET_LEN 32
 

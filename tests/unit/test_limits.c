@@ -427,6 +427,64 @@ static void reset_format(void **state)
     assert_int_equal(sy_limits_retry_after_s(1001), 2);
 }
 
+static void parse_one_line(void **state)
+{
+    static const struct {
+        const char *text;
+        sy_limit_kind_t kind;
+        sy_limit_window_t window;
+        int64_t amount;
+    } ok[] = {
+        {"100/hour", SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, 100},
+        {"100 requests/hour", SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, 100},
+        {" 3 req / m ", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 3},
+        {"1 request/day", SY_LIMIT_REQUESTS, SY_LIMIT_DAY, 1},
+        {"60000 tokens/minute", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 60000},
+        {"2000000 tok/d", SY_LIMIT_TOKENS, SY_LIMIT_DAY, 2000000},
+        {"10 concurrent", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 10},
+        {"$5/day", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 5000000000},
+        {"$0.25/month", SY_LIMIT_BUDGET, SY_LIMIT_MONTH, 250000000},
+        {"$0.000000001 / mo", SY_LIMIT_BUDGET, SY_LIMIT_MONTH, 1},
+        {"$123456789.5/day", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 123456789500000000},
+        {"0/minute", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 0},
+    };
+    char err[200];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        sy_limit_t l = {0};
+        assert_int_equal(sy_limits_parse(ok[i].text, &l, err, sizeof err), SY_OK);
+        assert_int_equal(l.kind, ok[i].kind);
+        assert_int_equal(l.window, ok[i].window);
+        assert_int_equal(l.amount, ok[i].amount);
+    }
+    static const char *const bad[] = {
+        "",
+        "100",
+        "100/",
+        "100/week",
+        "100/hours",
+        "-1/minute",
+        "1e3/hour",
+        "100 tokens",
+        "$5",
+        "$5/hour",
+        "$.5/day",
+        "$5./day",
+        "$0.0000000001/day",
+        "$1234567890/day",
+        "5 concurrent/minute",
+        "10 concurrents",
+        "100/hour extra",
+        "9999999999999999999/minute",
+        "100 apples/hour",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sy_limit_t l;
+        err[0] = '\0';
+        assert_int_equal(sy_limits_parse(bad[i], &l, err, sizeof err), SY_ERR_CONFIG);
+        assert_non_null(strstr(err, "bad limit"));
+    }
+}
+
 static void bad_limits_rejected(void **state)
 {
     harness_t h;
@@ -817,6 +875,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reset_format),
+        cmocka_unit_test(parse_one_line),
         cmocka_unit_test(bad_limits_rejected),
         cmocka_unit_test(table_local),
         cmocka_unit_test(table_redis),

@@ -113,10 +113,11 @@ typedef struct sy_limits_stats {
 
 /* Config for the Redis backend (a struct only; not read from YAML yet). */
 typedef struct sy_limits_redis_config {
-    const char *host; /* "127.0.0.1" */
-    int port;
-    bool fail_open;      /* admit when Redis is unreachable (default false: refuse, 503) */
-    int64_t timeout_ms;  /* no reply within this → unreachable; default 100 */
+    const char *host;     /* "127.0.0.1" (TCP; hiredis 0.14 has no TLS) */
+    int port;             /* 6379 */
+    const char *password; /* NULL: no AUTH; copied */
+    bool fail_open;       /* admit when Redis is unreachable (default false: refuse, 503) */
+    int64_t timeout_ms;   /* no reply within this → unreachable; default 100 */
     int64_t lease_ms;    /* concurrency lease lifetime; refreshed every lease_ms/3; default 30000 */
     const char *replica; /* lease id prefix unique per process; default "<hostname>:<pid>" */
 } sy_limits_redis_config_t;

@@ -12,6 +12,7 @@
  * slots come back within lease_ms. A dropped connection is re-made on the next call, at most
  * once a second. The scripts implement the decision spec in docs/internals/LIMITS.md, the same
  * as limits_local.c; tests/unit/test_limits.c runs one table of cases against both. */
+#include <sodium.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libuv.h>
@@ -139,6 +140,7 @@ typedef struct redis {
     redisAsyncContext *ac; /* NULL: not connected */
     char host[256];
     int port;
+    char *password; /* NULL: no AUTH */
     bool fail_open;
     int64_t timeout_ms, lease_ms;
     char replica[40];
@@ -216,6 +218,8 @@ static void ensure_connected(redis_t *r)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     r->ac = ac;
+    if (r->password) /* first on the connection; a NOAUTH/WRONGPASS reply fails the calls */
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
     for (int i = 0; i < SCRIPT__COUNT; i++)
         redisAsyncCommand(ac, on_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s", SCRIPTS[i]);
 }
@@ -481,7 +485,10 @@ static void on_refresh(uv_timer_t *t)
 
 static void on_refresh_close(uv_handle_t *h)
 {
-    free(h->data);
+    redis_t *r = h->data;
+    if (r->password) sodium_memzero(r->password, strlen(r->password));
+    free(r->password);
+    free(r);
 }
 
 static void redis_free(sy_limits_t *l)
@@ -516,6 +523,7 @@ sy_limits_t *sy_limits_redis_new(uv_loop_t *loop, const sy_limits_redis_config_t
     r->loop = loop;
     snprintf(r->host, sizeof r->host, "%s", cfg->host ? cfg->host : "127.0.0.1");
     r->port = cfg->port ? cfg->port : 6379;
+    r->password = cfg->password ? sy_xstrdup(cfg->password) : NULL;
     r->fail_open = cfg->fail_open;
     r->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 100;
     r->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 30000;

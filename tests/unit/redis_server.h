@@ -2,7 +2,7 @@
  * dir. Header-only:
  *
  *   sy_test_redis_t rs;
- *   if (sy_test_redis_start(&rs, 0)) fail...;   // never skip: a missing server is a failure
+ *   if (sy_test_redis_start(&rs, 0, NULL)) fail...;  // never skip: a missing server fails
  *   ... 127.0.0.1:rs.port ...
  *   sy_test_redis_stop(&rs);                     // by its PID
  *
@@ -41,12 +41,21 @@ static inline int sy_test_redis_free_port(void)
     return port;
 }
 
-/* Runs one command on a short-lived blocking connection (tests only). 0 or -1. */
-static inline int sy_test_redis_cmd(int port, const char *cmd)
+/* Runs one command on a short-lived blocking connection (tests only), after AUTH when password
+ * is set. 0 or -1. */
+static inline int sy_test_redis_cmd_auth(int port, const char *password, const char *cmd)
 {
     struct timeval tv = {1, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     int rc = -1;
+    if (c && !c->err && password) {
+        redisReply *r = redisCommand(c, "AUTH %s", password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            redisFree(c);
+            c = NULL;
+        }
+        if (r) freeReplyObject(r);
+    }
     if (c && !c->err) {
         redisReply *r = redisCommand(c, cmd);
         rc = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
@@ -56,9 +65,14 @@ static inline int sy_test_redis_cmd(int port, const char *cmd)
     return rc;
 }
 
-/* Starts a server (on port, or a free one when 0). 0 on success; -1 with the reason on
- * stderr. */
-static inline int sy_test_redis_start(sy_test_redis_t *rs, int port)
+static inline int sy_test_redis_cmd(int port, const char *cmd)
+{
+    return sy_test_redis_cmd_auth(port, NULL, cmd);
+}
+
+/* Starts a server (on port, or a free one when 0; requiring password when not NULL). 0 on
+ * success; -1 with the reason on stderr. */
+static inline int sy_test_redis_start(sy_test_redis_t *rs, int port, const char *password)
 {
     memset(rs, 0, sizeof(*rs));
     rs->port = port ? port : sy_test_redis_free_port();
@@ -79,14 +93,18 @@ static inline int sy_test_redis_start(sy_test_redis_t *rs, int port)
     if (rs->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(1);
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", rs->dir, "--daemonize", "no", "--logfile", log,
-               (char *)NULL);
+        const char *argv[] = {
+            "redis-server", "--port",    p,       "--bind",
+            "127.0.0.1",    "--save",    "",      "--appendonly",
+            "no",           "--dir",     rs->dir, "--daemonize",
+            "no",           "--logfile", log,     password ? "--requirepass" : NULL,
+            password,       NULL};
+        execvp("redis-server", (char *const *)argv);
         perror("sy_test_redis_start: exec redis-server");
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
-        if (sy_test_redis_cmd(rs->port, "PING") == 0) return 0;
+        if (sy_test_redis_cmd_auth(rs->port, password, "PING") == 0) return 0;
         int st;
         if (waitpid(rs->pid, &st, WNOHANG) == rs->pid) {
             fprintf(stderr, "sy_test_redis_start: redis-server exited (status %d)\n", st);

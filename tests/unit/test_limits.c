@@ -815,7 +815,7 @@ static void redis_hung_times_out_then_recovers(void **state)
     sy_test_redis_stop(&redis);
     c = h_admit(&h, LIM, 1, 0);
     assert_int_equal(c.res.reason, SY_LIMITS_UNAVAILABLE);
-    assert_int_equal(sy_test_redis_start(&redis, port), 0);
+    assert_int_equal(sy_test_redis_start(&redis, port, NULL), 0);
     usleep(1100 * 1000);
     c = h_admit(&h, LIM, 1, 0); /* fresh server: the script is loaded again */
     assert_true(c.res.allowed);
@@ -911,9 +911,36 @@ static void redis_leases(void **state)
     close_replica(b, &lb);
 }
 
+/* A server that requires a password: AUTH is sent first on every connection; a wrong password
+ * is a backend failure, not an admission. */
+static void redis_password(void **state)
+{
+    sy_test_redis_t rs;
+    assert_int_equal(sy_test_redis_start(&rs, 0, "s3cret pass"), 0);
+    for (int good = 0; good <= 1; good++) {
+        harness_t h = {.clock.now = T0};
+        h.loop = malloc(sizeof(*h.loop));
+        uv_loop_init(h.loop);
+        sy_limits_redis_config_t cfg = redis_cfg(rs.port);
+        cfg.password = good ? "s3cret pass" : "wrong";
+        sy_limits_clock_t ck = {fake_now, &h.clock};
+        h.l = sy_limits_redis_new(h.loop, &cfg, &ck);
+        call_t c = h_admit(&h, LIM, 1, 0);
+        assert_int_equal(c.res.allowed, good);
+        if (good) {
+            assert_int_equal(c.res.requests.remaining, 2);
+            h_finish(&h, c.resv, -1, -1);
+        } else {
+            assert_int_equal(c.res.reason, SY_LIMITS_UNAVAILABLE);
+        }
+        h_close(&h);
+    }
+    sy_test_redis_stop(&rs);
+}
+
 static int start_redis(void **state)
 {
-    if (sy_test_redis_start(&redis, 0)) {
+    if (sy_test_redis_start(&redis, 0, NULL)) {
         fprintf(stderr, "test_limits: cannot start redis-server (scripts/deps.sh test)\n");
         return -1;
     }
@@ -942,6 +969,7 @@ int main(void)
         cmocka_unit_test(redis_replicas_exact),
         cmocka_unit_test(redis_down_fail_closed_and_open),
         cmocka_unit_test(redis_leases),
+        cmocka_unit_test(redis_password),
         cmocka_unit_test(redis_hung_times_out_then_recovers),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);

@@ -91,20 +91,6 @@ typedef void (*sy_limits_admit_cb)(void *arg, const sy_limits_result_t *result,
 /* Fires once when a finish has been applied (ok=false: the backend failed; nothing to do). */
 typedef void (*sy_limits_done_cb)(void *arg, bool ok);
 
-/* The backend vtable. Every slot is called by the wrappers below, which validate input first. */
-typedef struct sy_limits_backend {
-    const char *name;
-    /* Checks resv's slots at resv->now_ms and, if all admit, charges them; calls cb once (the
-     * in-process backend before returning). Takes ownership of resv (frees it when denied). */
-    sy_err_t (*admit)(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_admit_cb cb, void *arg);
-    /* Applies a finish at now_ms and frees resv; cb may be NULL. */
-    void (*finish)(sy_limits_t *l, sy_limits_resv_t *resv, int64_t now_ms, sy_limits_done_cb cb,
-                   void *arg);
-    /* Frees the backend. Redis: pending callbacks fire with a backend failure; the loop must
-     * run afterwards to close its handles. */
-    void (*free)(sy_limits_t *l);
-} sy_limits_backend_t;
-
 /* Counters (relaxed atomics; read from any thread). */
 typedef struct sy_limits_stats {
     uint64_t admitted, denied;
@@ -119,7 +105,8 @@ typedef struct sy_limits_redis_config {
     bool fail_open;       /* admit when Redis is unreachable (default false: refuse, 503) */
     int64_t timeout_ms;   /* no reply within this → unreachable; default 100 */
     int64_t lease_ms;    /* concurrency lease lifetime; refreshed every lease_ms/3; default 30000 */
-    const char *replica; /* lease id prefix unique per process; default "<hostname>:<pid>" */
+    const char *replica; /* lease id prefix, unique per process, ≤ 39 bytes (longer is cut);
+                            default "<hostname>:<pid>" */
 } sy_limits_redis_config_t;
 
 /* The default clock: CLOCK_REALTIME in ms. */

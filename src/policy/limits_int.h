@@ -22,6 +22,21 @@ typedef struct sy_limits_slot {
     int64_t end_ms; /* budget: end of the period (exclusive) */
 } sy_limits_slot_t;
 
+/* The backend vtable (curl's vtls_int.h shape): one const instance per backend. Every slot is
+ * called by the wrappers in limits.c, which validate input and resolve the slots first. */
+typedef struct sy_limits_backend {
+    const char *name;
+    /* Checks resv's slots at resv->now_ms and, if all admit, charges them; calls cb once (the
+     * in-process backend before returning). Takes ownership of resv (frees it when denied). */
+    sy_err_t (*admit)(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_admit_cb cb, void *arg);
+    /* Applies a finish at now_ms and frees resv; cb may be NULL. */
+    void (*finish)(sy_limits_t *l, sy_limits_resv_t *resv, int64_t now_ms, sy_limits_done_cb cb,
+                   void *arg);
+    /* Frees the backend. Redis: pending callbacks fire with a backend failure; the loop must
+     * run afterwards to close its handles. */
+    void (*free)(sy_limits_t *l);
+} sy_limits_backend_t;
+
 /* Per-limit outcome of a check (see the spec). */
 typedef struct sy_limits_outcome {
     bool ok;

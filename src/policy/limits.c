@@ -326,6 +326,33 @@ static const char *match_word(const char *p, const char *words)
     return NULL;
 }
 
+/* Reads "/<window>" (budgets: day or month; rates: minute, hour or day); returns the text after
+ * it or NULL. */
+static const char *read_window(const char *p, bool budget, sy_limit_window_t *w)
+{
+    static const struct {
+        const char *words;
+        sy_limit_window_t window;
+        bool rate, budget;
+    } windows[] = {
+        {"minute\0min\0m\0", SY_LIMIT_MINUTE, true, false},
+        {"hour\0h\0", SY_LIMIT_HOUR, true, false},
+        {"day\0d\0", SY_LIMIT_DAY, true, true},
+        {"month\0mo\0", SY_LIMIT_MONTH, false, true},
+    };
+    p = skip_spaces(p);
+    if (*p++ != '/') return NULL;
+    p = skip_spaces(p);
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        const char *q = match_word(p, windows[i].words);
+        if (q && (budget ? windows[i].budget : windows[i].rate)) {
+            *w = windows[i].window;
+            return q;
+        }
+    }
+    return NULL;
+}
+
 sy_err_t sy_limits_parse(const char *text, sy_limit_t *out, char *err, size_t errlen)
 {
     const char *p = skip_spaces(text), *q;
@@ -347,15 +374,7 @@ sy_err_t sy_limits_parse(const char *text, sy_limit_t *out, char *err, size_t er
             frac *= 10;
         out->kind = SY_LIMIT_BUDGET;
         out->amount = v * 1000000000 + frac;
-        p = skip_spaces(p);
-        if (*p++ != '/') goto bad;
-        p = skip_spaces(p);
-        if ((q = match_word(p, "day\0d\0")))
-            out->window = SY_LIMIT_DAY;
-        else if ((q = match_word(p, "month\0mo\0")))
-            out->window = SY_LIMIT_MONTH;
-        else
-            goto bad;
+        if (!(q = read_window(p, true, &out->window))) goto bad;
     } else {
         if (!(p = read_count(p, &v, NULL))) goto bad;
         out->amount = v;
@@ -373,16 +392,7 @@ sy_err_t sy_limits_parse(const char *text, sy_limit_t *out, char *err, size_t er
             out->kind = SY_LIMIT_TOKENS;
             p = skip_spaces(q);
         }
-        if (*p++ != '/') goto bad;
-        p = skip_spaces(p);
-        if ((q = match_word(p, "minute\0min\0m\0")))
-            out->window = SY_LIMIT_MINUTE;
-        else if ((q = match_word(p, "hour\0h\0")))
-            out->window = SY_LIMIT_HOUR;
-        else if ((q = match_word(p, "day\0d\0")))
-            out->window = SY_LIMIT_DAY;
-        else
-            goto bad;
+        if (!(q = read_window(p, false, &out->window))) goto bad;
     }
     if (*skip_spaces(q)) goto bad;
     return SY_OK;

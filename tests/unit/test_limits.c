@@ -531,6 +531,7 @@ static void parse_one_line(void **state)
         "100/hour extra",
         "9999999999999999999/minute",
         "100 apples/hour",
+        "100/month",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sy_limit_t l;

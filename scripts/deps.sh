@@ -3,9 +3,9 @@
 # As root: apt-get installs what is missing. Otherwise: prints the exact command and fails.
 set -euo pipefail
 build=(cmake make gcc pkg-config libuv1-dev node-llhttp libcurl4-openssl-dev libjansson-dev libyaml-dev
-       libsqlite3-dev libpq-dev libpcre2-dev libsodium-dev)
+       libsqlite3-dev libpq-dev libpcre2-dev libsodium-dev libhiredis-dev)
 test=("${build[@]}" libcmocka-dev curl nodejs npm clang-format prometheus postgresql
-      clickhouse-server clickhouse-client sqlite3)
+      clickhouse-server clickhouse-client sqlite3 redis-server)
 bench=("${build[@]}" curl nginx-light valgrind util-linux)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;

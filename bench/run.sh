@@ -1117,38 +1117,65 @@ run_g() {
     stop_pid "$nolog_pid"
     local tbl
     tbl=$(one_client_table g lat latency)
-    # one_client_table ran in a subshell: recompute the medians it sets
-    local on50 on99 off50 off99
-    on50=$(echo "$tbl" | awk -F'|' '$2 ~ /switchyard/ { gsub(/ /, "", $6); print $6 }')
-    on99=$(echo "$tbl" | awk -F'|' '$2 ~ /switchyard/ { gsub(/[ *]/, "", $8); print $8 }')
-    off50=$(echo "$tbl" | awk -F'|' '$2 ~ /nolog/ { gsub(/ /, "", $6); print $6 }')
-    off99=$(echo "$tbl" | awk -F'|' '$2 ~ /nolog/ { gsub(/[ *]/, "", $8); print $8 }')
-    local pct50 pct99
-    pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%+.1f", 100 * (a - b) / b; else print "n/a" }'; }
-    pct50=$(pct "$on50" "$off50")
-    pct99=$(pct "$on99" "$off99")
-    # the gateway's own view (x-switchyard-overhead-us, median over rounds of p50 / p99)
-    local hon hoff
-    hon=$(echo "$tbl" | awk -F'|' '$2 ~ /switchyard/ { gsub(/^ +| +$/, "", $12); print $12 }')
-    hoff=$(echo "$tbl" | awk -F'|' '$2 ~ /nolog/ { gsub(/^ +| +$/, "", $12); print $12 }')
+    # one_client_table ran in a subshell: read its medians back from the table
+    col() { echo "$tbl" | awk -F'|' -v t="$1" -v c="$2" '{ g = $2; gsub(/ /, "", g) } g == t { v = $c; gsub(/^[ *]+|[ *]+$/, "", v); print v }'; }
+    local on50 on99 off50 off99 onb offb hon hoff
+    on50=$(col switchyard 6) on99=$(col switchyard 8) onb=$(col switchyard 10) hon=$(col switchyard 12)
+    off50=$(col nolog 6) off99=$(col nolog 8) offb=$(col nolog 10) hoff=$(col nolog 12)
+    pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^-?[0-9]/ && b + 0 > 0) printf "%+.1f", 100 * (a - b) / b; else print "n/a" }'; }
+    local pct50 pct99 pctb
+    pct50=$(pct "$on50" "$off50") pct99=$(pct "$on99" "$off99") pctb=$(pct "$onb" "$offb")
+
+    # Deterministic view: instructions per request of the whole process (loop + writer thread:
+    # clone, enrich, redaction, spool, SQLite) under callgrind, log on vs off, as in (e).
+    log "(g) instructions per request under callgrind, log on and off"
+    local cg_port ir_on ir_off ir_on_s ir_off_s
+    cg_port=$(free_port)
+    # its own data dir: the gateway of the latency rounds still owns $WORK/data and its spool
+    sed "s|^data_dir: .*|data_dir: $WORK/data-cg|" "$WORK/switchyard.yaml" >"$WORK/switchyard-cg.yaml"
+    callgrind_ir switchyard-log "$cg_port" "$SY" serve --config "$WORK/switchyard-cg.yaml" \
+        --workers 1 --listen "127.0.0.1:$cg_port"
+    ir_on=$IR_NONSTREAM ir_on_s=$IR_STREAM
+    cg_port=$(free_port)
+    callgrind_ir switchyard-nolog "$cg_port" "$SY" serve --config "$WORK/switchyard-nolog.yaml" \
+        --workers 1 --listen "127.0.0.1:$cg_port"
+    ir_off=$IR_NONSTREAM ir_off_s=$IR_STREAM
+    local irp irps
+    irp=$(pct "$ir_on" "$ir_off") irps=$(pct "$ir_on_s" "$ir_off_s")
     {
         echo "### Gateway added latency, logging on vs off"
         echo
         echo "Latency: scheduled send → last body byte. \`switchyard\` = the bench config (inference log on, SQLite in the"
-        echo "run's temp dir); \`nolog\` = the same config plus \`log: {enabled: false}\`, a second process on the same core."
+        echo "run's temp dir, writer thread on the same core as the loop); \`nolog\` = the same config plus"
+        echo "\`log: {enabled: false}\`, a second process on the same core, idle while the other is measured."
         one_client_note | sed 's/direct → nginx → switchyard/direct → switchyard → nolog/'
         echo
         echo "$tbl"
         echo
-        echo "Logging on vs off: added p50 $pct50 % ($on50 vs $off50 µs), added p99 $pct99 % ($on99 vs $off99 µs);"
-        echo "gateway-reported overhead p50 / p99: $hon µs on, $hoff µs off (the header is stamped before the row is"
-        echo "submitted, so it shows the rest of the request path, not the logging cost itself)."
+        echo "Logging on vs off: added p50 $pct50 % ($on50 vs $off50 µs), added p99 $pct99 % ($on99 vs $off99 µs),"
+        echo "added p99 of the best rounds $pctb % ($onb vs $offb µs). Gateway-reported overhead p50 / p99: $hon µs on,"
+        echo "$hoff µs off (stamped when the response head is sent, before the row is submitted: it does not contain"
+        echo "the logging cost)."
+        echo
+        echo "Instructions per request (callgrind, whole process, $CG_REQUESTS sequential requests after 200 warm-up; rows"
+        echo "are batched every \`log.batch_ms\`, so the window holds about as many earlier rows' writes as it leaves out):"
+        echo
+        echo "| config | non-stream | $B_FRAMES-frame stream |"
+        echo "|---|---|---|"
+        echo "| log on (SQLite) | $ir_on | $ir_on_s |"
+        echo "| log off | $ir_off | $ir_off_s |"
+        echo "| **on − off** | $irp % | $irps % |"
         echo
     } >>"$OUT"
-    ok=0
-    le "$pct99" "$G_LOG_TARGET_PCT" && le "$pct50" "$G_LOG_TARGET_PCT" && ok=1
+    # Met or missed when the medians and the best rounds agree; otherwise the machine's noise
+    # is larger than the difference (as in one_client_verdict).
+    local med_ok=0 best_ok=0
+    le "$pct99" "$G_LOG_TARGET_PCT" && le "$pct50" "$G_LOG_TARGET_PCT" && med_ok=1
+    le "$pctb" "$G_LOG_TARGET_PCT" && best_ok=1
+    ok=$med_ok
+    [ "$med_ok" != "$best_ok" ] && ok="?"
     verdict "(g) logging on − off, one-client added latency" "≤ $G_LOG_TARGET_PCT %" \
-        "p50 $pct50 % ($on50 vs $off50 µs), p99 $pct99 % ($on99 vs $off99 µs)" "$ok"
+        "p50 $pct50 % ($on50 vs $off50 µs), p99 $pct99 % ($on99 vs $off99 µs), best-rounds p99 $pctb %; instructions $irp % non-stream, $irps % stream" "$ok"
 }
 
 # ---- run --------------------------------------------------------------------------------------

@@ -1044,8 +1044,8 @@ int main(void)
     tests[n++] = (struct CMUnitTest){"registry_and_cursor", registry_and_cursor, NULL, NULL, NULL};
     tests[n++] = (struct CMUnitTest){"postgres/reconnect", pg_reconnect, NULL, NULL, NULL};
     tests[n++] = (struct CMUnitTest){"postgres/text_escapes", pg_text_escapes, NULL, NULL, NULL};
-    /* SY_TEST_ONLY (cmocka wildcards, e.g. "postgres" followed by "/*"): only the matching cases,
-     * to repeat one under load; servers start only for the targets whose cases run */
+    /* SY_TEST_ONLY: cmocka wildcards over the case names (e.g. "sqlite*"): run only those, to
+     * repeat one under load; servers start only for the targets whose cases run */
     const char *only = getenv("SY_TEST_ONLY");
     if (only && *only) cmocka_set_test_filter(only);
     int rc = _cmocka_run_group_tests("store_conformance", tests, n, NULL, NULL);

@@ -1,7 +1,8 @@
-// Store outage under load (issue 4, "Outage test"): the inference log goes to a real PostgreSQL
-// (tests/pg_server.sh, started here on a free loopback port); steady load runs through the
-// gateway (mock provider); PostgreSQL is stopped for 30 s (pg_ctl stop -m fast) and started
-// again on the same data dir and port while the load goes on. Requests must not notice (none
+// Store outage under load (issue 4, "Outage test"): the inference log goes to a real store
+// server started here on free loopback ports — PostgreSQL (tests/pg_server.sh), then ClickHouse
+// (tests/unit/ch_server.h through build/tests/unit/ch_server); steady load runs through the
+// gateway (mock provider); the server is stopped for 30 s (PostgreSQL: pg_ctl stop -m fast;
+// ClickHouse: SIGTERM) and started again on the same data dir and ports while the load goes on. Requests must not notice (none
 // fails, p99 stays near the pre-outage p99), the pipeline must count store errors and log a
 // warning, and once the spool has drained every completed request must be in the store exactly
 // once, in order.
@@ -21,14 +22,21 @@
 //   spooled before Y's, and xmin(X) <= xmin(Y) must hold — for every such pair, across clients.
 // Adding a serial column only to check this would cost every insert a sequence call; xmin answers
 // the question at the granularity that matters (what a reader can see) without it.
+// ClickHouse has no transaction ids; its rows carry `inserted_at` (DateTime, the server's clock
+// when the INSERT ran, migration 2), so the same pairwise check runs there at one-second
+// granularity — weaker, but a catch-up that wrote newer rows before older ones would still
+// fail it whenever the two landed in different seconds. Exactly-once is checked as readers see
+// it, with FINAL (ReplacingMergeTree collapses a replayed row at merge time).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { REPO, startGateway, freePort, curl, sleep, now } from './lib.mjs';
+import { spawn, spawnSync } from 'node:child_process';
+import readline from 'node:readline';
+import { BIN, REPO, startGateway, freePort, curl, sleep, now } from './lib.mjs';
 
 const PG_SCRIPT = path.join(REPO, 'tests', 'pg_server.sh');
 const CLIENTS = 4;
@@ -102,27 +110,100 @@ function post(agent, port, body, headers) {
   });
 }
 
-let pgDir;
+// ---- the two backends: start, halt, restart, rows, stop ------------------------------------
+
+// PostgreSQL through tests/pg_server.sh; order key = xmin (the batch's transaction id).
+async function postgresBackend() {
+  // not under the e2e temp root: that is 0700 root, and the server runs as `postgres`
+  const dir = path.join(os.tmpdir(), `sy-pg-outage-${process.pid}-${Date.now()}`);
+  const srv = pg('start', dir, String(process.pid));
+  return {
+    name: 'PostgreSQL',
+    url: srv.PG_URL,
+    minBatches: 10,
+    halt: async () => pg('halt', dir),
+    restart: async () => pg('restart', dir),
+    rows: async (tag) =>
+      psql(srv.PG_URL, `SELECT request_id, xmin::text::bigint FROM inference_log WHERE request_id LIKE '${tag}-%'`),
+    stop: async () => spawnSync(PG_SCRIPT, ['stop', dir], { timeout: 60000 }),
+  };
+}
+
+// ClickHouse through build/tests/unit/ch_server (ch_server.h, driven over stdin); order key =
+// inserted_at in seconds.
+async function clickhouseBackend() {
+  const cli = path.join(path.dirname(BIN), 'tests', 'unit', 'ch_server');
+  assert.ok(fs.existsSync(cli), `${cli} not built (cmake --build build)`);
+  const child = spawn(cli, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const lines = readline.createInterface({ input: child.stdout });
+  const queue = [];
+  let waiting = null;
+  lines.on('line', (l) => (waiting ? (waiting(l), (waiting = null)) : queue.push(l)));
+  const next = (ms = 60000) =>
+    queue.length
+      ? Promise.resolve(queue.shift())
+      : new Promise((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`ch_server: no answer in ${ms} ms; stderr:\n${stderr}`)), ms);
+          waiting = (l) => (clearTimeout(t), resolve(l));
+          child.once('exit', (code) => reject(new Error(`ch_server exited (${code}); stderr:\n${stderr}`)));
+        });
+  const info = {};
+  for (let l = await next(); l !== 'ready'; l = await next()) {
+    const [k, v] = l.split('=');
+    info[k] = v;
+  }
+  const port = Number(info.CH_HTTP_PORT);
+  const query = async (sql) => {
+    const r = await fetch(`http://127.0.0.1:${port}/?database=e2e`, { method: 'POST', body: sql });
+    const text = await r.text();
+    assert.equal(r.status, 200, `clickhouse: ${sql}: ${text}`);
+    return text;
+  };
+  const command = async (cmd, expect) => {
+    child.stdin.write(`${cmd}\n`);
+    const l = await next();
+    assert.ok(l.startsWith(expect), `ch_server ${cmd}: ${l}`);
+  };
+  return {
+    name: 'ClickHouse',
+    url: `clickhouse://127.0.0.1:${port}/e2e`,
+    minBatches: 5,
+    halt: () => command('halt', 'halted'),
+    restart: () => command('start', 'started'),
+    rows: async (tag) =>
+      (await query(`SELECT request_id, toUInt32(inserted_at) FROM inference_log FINAL WHERE request_id LIKE '${tag}-%' FORMAT TabSeparated`))
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split('\t')),
+    stop: async () => {
+      child.stdin.end();
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+    },
+  };
+}
+
+let backend;
 let gw;
 after(async () => {
   gw?.kill();
-  if (pgDir) spawnSync(PG_SCRIPT, ['stop', pgDir], { timeout: 60000 });
+  await backend?.stop();
 });
 
 const skipCurl =
   process.env.E2E_UPSTREAM_CLIENT === 'curl' &&
   'the mock provider makes no upstream call: the result does not depend on the upstream client (run once, in the auto pass)';
 
-test('PostgreSQL down for 30 s under load: requests unaffected, every row arrives once, in order', { timeout: 180000, skip: skipCurl }, async () => {
-  // not under the e2e temp root: that is 0700 root, and the server runs as `postgres`
-  pgDir = path.join(os.tmpdir(), `sy-pg-outage-${process.pid}-${Date.now()}`);
-  const srv = pg('start', pgDir, String(process.pid));
+async function outage(makeBackend) {
+  backend = await makeBackend();
+  const be = backend;
   const port = await freePort();
   const config = `server:
   listen: 127.0.0.1:${port}
   workers: 1
 log:
-  store: env:SY_E2E_PG_URL
+  store: env:SY_E2E_STORE_URL
   batch_ms: 200
 models:
   - name: m
@@ -134,8 +215,7 @@ models:
       prompt_tokens: 12
       completion_tokens: 34
 `;
-  gw = await startGateway({ config, port, env: { SY_E2E_PG_URL: srv.PG_URL } });
-
+  gw = await startGateway({ config, port, env: { SY_E2E_STORE_URL: be.url } });
   const tag = `outage-${process.pid}`;
   const results = []; // {client, seq, status, ms, phase}
   let phase = 'before';
@@ -169,7 +249,7 @@ models:
     assert.equal(m0.storeErrors, 0, 'no store error before the outage');
 
     phase = 'outage';
-    pg('halt', pgDir);
+    await be.halt();
     await sleep(3000);
     const m1 = await metrics(gw); // the writer has noticed by now (batch_ms 200)
     await sleep(OUTAGE_MS - 3000);
@@ -178,7 +258,7 @@ models:
     assert.equal(m2.written, m1.written, `nothing written while PostgreSQL is down: ${JSON.stringify({ m1, m2 })}`);
     assert.ok(m2.backlog > 0, `rows wait in the spool: ${JSON.stringify(m2)}`);
 
-    pg('restart', pgDir);
+    await be.restart();
     phase = 'after';
     await sleep(AFTER_MS);
   } finally {
@@ -220,41 +300,47 @@ models:
   assert.match(gw.stderr(), /store is back/, gw.stderr());
 
   // Rows: exactly one per completed request.
-  const rows = psql(srv.PG_URL, `SELECT request_id, xmin::text::bigint FROM inference_log WHERE request_id LIKE '${tag}-%'`);
-  const xmin = new Map();
+  const rows = await be.rows(tag);
+  const key = new Map();
   const dup = [];
   for (const [rid, x] of rows) {
-    if (xmin.has(rid)) dup.push(rid);
-    xmin.set(rid, Number(x));
+    if (key.has(rid)) dup.push(rid);
+    key.set(rid, Number(x));
   }
   assert.deepEqual(dup.slice(0, 5), [], `${dup.length} requests have more than one row`);
-  const missing = results.filter((r) => !xmin.has(`${tag}-${r.client}-${r.seq}`));
+  const missing = results.filter((r) => !key.has(`${tag}-${r.client}-${r.seq}`));
   assert.deepEqual(missing.slice(0, 5), [], `${missing.length} completed requests have no row`);
   assert.equal(rows.length, results.length);
 
   // In spool order (see the top of the file): sweep the requests by start time, keeping the
-  // highest xmin of the requests that had ended before; no request may be in an earlier batch.
-  for (const r of results) r.xmin = xmin.get(`${tag}-${r.client}-${r.seq}`);
+  // highest key of the requests that had ended before; no request may be in an earlier batch.
+  for (const r of results) r.key = key.get(`${tag}-${r.client}-${r.seq}`);
   const byEnd = [...results].sort((a, b) => a.t1 - b.t1);
   const byStart = [...results].sort((a, b) => a.t0 - b.t0);
   const outOfOrder = [];
   let maxEnded = null;
   for (let i = 0, j = 0; i < byStart.length; i++) {
     const y = byStart[i];
-    for (; j < byEnd.length && byEnd[j].t1 < y.t0; j++) if (!maxEnded || byEnd[j].xmin > maxEnded.xmin) maxEnded = byEnd[j];
-    if (maxEnded && y.xmin < maxEnded.xmin)
-      outOfOrder.push(`${y.client}-${y.seq} (xmin ${y.xmin}) started after ${maxEnded.client}-${maxEnded.seq} (xmin ${maxEnded.xmin}) ended`);
+    for (; j < byEnd.length && byEnd[j].t1 < y.t0; j++) if (!maxEnded || byEnd[j].key > maxEnded.key) maxEnded = byEnd[j];
+    if (maxEnded && y.key < maxEnded.key)
+      outOfOrder.push(`${y.client}-${y.seq} (key ${y.key}) started after ${maxEnded.client}-${maxEnded.seq} (key ${maxEnded.key}) ended`);
   }
   assert.deepEqual(outOfOrder.slice(0, 5), [], `${outOfOrder.length} rows in an earlier batch than a request that ended before theirs began`);
   // The check has teeth: the rows span many batches, the outage's in the catch-up after it.
-  const batches = new Set(results.map((r) => r.xmin)).size;
-  assert.ok(batches > 10, `rows were written in ${batches} batches`);
-  const firstOutage = results.filter((r) => r.phase === 'outage').reduce((a, r) => Math.min(a, r.xmin), Infinity);
-  const lastBefore = results.filter((r) => r.phase === 'before').reduce((a, r) => Math.max(a, r.xmin), 0);
+  const batches = new Set(results.map((r) => r.key)).size;
+  assert.ok(batches > be.minBatches, `rows were written in ${batches} batches (distinct order keys)`);
+  const firstOutage = results.filter((r) => r.phase === 'outage').reduce((a, r) => Math.min(a, r.key), Infinity);
+  const lastBefore = results.filter((r) => r.phase === 'before').reduce((a, r) => Math.max(a, r.key), 0);
   assert.ok(firstOutage >= lastBefore, `outage rows after the rows before it: ${firstOutage} vs ${lastBefore}`);
 
   await gw.stop(15000);
   gw = null;
-  pg('stop', pgDir);
-  pgDir = null;
-});
+  await be.stop();
+  backend = null;
+}
+
+test('PostgreSQL down for 30 s under load: requests unaffected, every row arrives once, in order', { timeout: 180000, skip: skipCurl }, () =>
+  outage(postgresBackend));
+
+test('ClickHouse down for 30 s under load: requests unaffected, every row arrives once, in order', { timeout: 180000, skip: skipCurl }, () =>
+  outage(clickhouseBackend));

@@ -3,7 +3,9 @@
  * provider's exact frames (role chunk, 20 content chunks, finish + usage + [DONE]) fed one frame
  * per call, as the relay would, with init and dispose: the loop thread's cost. Mode "extract":
  * N extractions of that captured stream: the writer thread's cost (mode "extract-slow": the same
- * without the fast path, every event through jansson). Callgrind's total minus a run
+ * without the fast path, every event through jansson). Mode "filter": N times the same stream
+ * through the relay's usage filter (src/api/usage_filter.c: the usage the gateway asked for is
+ * hidden from the client), one feed per frame, init to dispose. Callgrind's total minus a run
  * with N = 0, divided by N, is the per-stream figure:
  *
  *   cmake -S . -B build -DSY_BENCH=ON && cmake --build build --target sy_bench_capture_feed
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/usage_filter.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "logpipe/capture.h"
@@ -30,14 +33,23 @@ static void frame(sy_buf_t *b, const char *delta, const char *finish)
                   delta, finish);
 }
 
+static bool count_bytes(void *ctx, const char *p, size_t n)
+{
+    (void)p;
+    *(size_t *)ctx += n;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: capture_feed feed|extract|extract-slow N\n");
+        fprintf(stderr, "usage: capture_feed feed|extract|extract-slow|filter N\n");
         return 2;
     }
     bool slow = !strcmp(argv[1], "extract-slow");
     bool extract = slow || !strcmp(argv[1], "extract");
+    bool filter = !strcmp(argv[1], "filter");
+    size_t emitted = 0;
     long n = atol(argv[2]);
     static const char reply[] = "You said: Write a haiku about load balancers, in twenty "
                                 "pieces, so that every chunk carries a few words of text.";
@@ -74,6 +86,16 @@ int main(int argc, char **argv)
     for (int i = 0; i < 22; i++)
         sy_capture_feed(&keep, pieces[i].base, pieces[i].len);
     for (long it = 0; it < n; it++) {
+        if (filter) {
+            sy_usage_filter_t f;
+            sy_usage_filter_init(&f, 1u << 20);
+            for (int i = 0; i < 22; i++)
+                sy_usage_filter_feed(&f, pieces[i].base, pieces[i].len, count_bytes, &emitted);
+            sy_usage_filter_finish(&f, count_bytes, &emitted);
+            found += (long)f.hidden;
+            sy_usage_filter_dispose(&f);
+            continue;
+        }
         if (extract) {
             sy_capture_result_t r;
             if (slow)
@@ -90,8 +112,9 @@ int main(int argc, char **argv)
             firsts += sy_capture_feed(&c, pieces[i].base, pieces[i].len);
         sy_capture_dispose(&c);
     }
-    printf("%ld %s, stream of %zu bytes in 22 feeds, first tokens %ld, usage found %ld\n", n,
-           argv[1], bytes, firsts, found);
+    printf("%ld %s, stream of %zu bytes in 22 feeds, first tokens %ld, usage found %ld, "
+           "filtered bytes out %zu\n",
+           n, argv[1], bytes, firsts, found, emitted);
     sy_capture_dispose(&keep);
     for (int i = 0; i < 22; i++)
         sy_buf_dispose(&pieces[i]);

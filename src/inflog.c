@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/metrics.h"
 #include "core/log.h"
 
 #define EXIT_CONFIG 2
@@ -131,7 +132,8 @@ int sy_inflog_start(sy_inflog_t *l, const sy_config_t *cfg, size_t n_workers)
     l->enrich = (sy_log_enrich_t){.cfg = cfg,
                                   .redact = l->redact,
                                   .max_body_bytes = lc->max_body_bytes,
-                                  .bodies = lc->bodies};
+                                  .bodies = lc->bodies,
+                                  .on_row = sy_metrics_log_row};
     sy_logpipe_conf_t pc = {
         .spool_dir = spool,
         .fsync = lc->fsync == SY_FSYNC_ALWAYS  ? SY_LOGPIPE_FSYNC_ALWAYS

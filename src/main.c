@@ -196,7 +196,7 @@ static int cmd_serve(int argc, char **argv)
     st.workers = sy_xcalloc((size_t)st.n, sizeof *st.workers);
     int started = 0, rc = 0;
     for (; started < st.n; started++) {
-        int r = sy_worker_start(&st.workers[started], started, cfg, inflog.pipe);
+        int r = sy_worker_start(&st.workers[started], started, cfg, inflog.pipe, inflog.store);
         if (r) {
             fprintf(stderr, "switchyard: cannot listen on %s:%d: %s\n", cfg->listen_host,
                     cfg->listen_port, uv_strerror(r));

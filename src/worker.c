@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/relay.h"
 #include "core/log.h"
 #include "logpipe/pipeline.h"
 
@@ -17,6 +18,7 @@ static void stop_now(sy_worker_t *w)
 {
     if (w->stopping) return;
     w->stopping = true;
+    if (w->logpipe) sy_logpipe_set_notify(w->logpipe, (size_t)w->index, NULL, NULL);
     uv_timer_stop(&w->drain_timer);
     /* aborts what is left: handlers cancel their upstream calls in on_abort */
     sy_http_server_close(&w->http, on_http_closed);
@@ -48,9 +50,20 @@ static void on_logpoll(uv_timer_t *t)
     sy_logpipe_poll(w->logpipe, (size_t)w->index);
 }
 
+/* Writer thread (logpipe notify): this producer's durable point moved. */
+static void on_durable(void *ctx)
+{
+    sy_worker_t *w = ctx;
+    atomic_store(&w->durable_kick, true);
+    uv_mutex_lock(&w->wakeup_lock);
+    if (w->wakeup_open) uv_async_send(&w->wakeup);
+    uv_mutex_unlock(&w->wakeup_lock);
+}
+
 static void on_wakeup(uv_async_t *a)
 {
     sy_worker_t *w = a->data;
+    if (atomic_exchange(&w->durable_kick, false)) sy_relay_durable_kick(w);
     int cmd = atomic_load(&w->command);
     if (cmd == SY_WORKER_STOP) {
         stop_now(w);
@@ -86,6 +99,7 @@ static void thread_main(void *arg)
         uv_sem_post(w->ready);
         return;
     }
+    w->http.on_reject = sy_api_on_reject;
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
     uv_mutex_lock(&w->wakeup_lock);
@@ -93,6 +107,8 @@ static void thread_main(void *arg)
     uv_mutex_unlock(&w->wakeup_lock);
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    if (w->logpipe && w->cfg->log.fsync == SY_FSYNC_ALWAYS)
+        sy_logpipe_set_notify(w->logpipe, (size_t)w->index, on_durable, w);
     if (w->logpipe) {
         uv_timer_init(&w->loop, &w->logpoll_timer);
         w->logpoll_timer.data = w;
@@ -104,12 +120,14 @@ static void thread_main(void *arg)
         sy_log_warn("worker %d: loop closed with open handles", w->index);
 }
 
-int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe)
+int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe,
+                    struct sy_store *store)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
     w->cfg = cfg;
     w->logpipe = logpipe;
+    w->store = store;
     uv_mutex_init(&w->wakeup_lock);
     uv_sem_t ready;
     uv_sem_init(&ready, 0);

@@ -27,6 +27,11 @@ typedef struct sy_worker {
     sy_http_server_t http;
     sy_upstream_t *upstream;
     struct sy_logpipe *logpipe; /* inference log (producer index = index), NULL when off */
+    struct sy_store *store;     /* the log store, for the query API on the thread pool; or NULL */
+    /* log.fsync always: responses waiting for their row to be durable (api/relay.c), and the
+     * writer's "durable moved" kick (set on the writer thread, then wakeup is sent) */
+    void *durable_waiters;
+    atomic_bool durable_kick;
     atomic_int command;
     uv_mutex_t wakeup_lock; /* guards wakeup_open: no uv_async_send after close */
     bool wakeup_open;
@@ -39,8 +44,11 @@ typedef struct sy_worker {
 
 /* Starts the thread; waits until it listens. Returns 0 or a negative uv error. logpipe: the
  * inference-log pipeline this worker submits rows to as producer `index` (NULL: logging off);
- * it must outlive the worker. */
-int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe);
+ * it must outlive the worker. store: the inference-log store the /api/v1 query endpoints read
+ * (thread-safe, called only from libuv's thread pool; NULL: logging off); it must outlive the
+ * worker too. */
+int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe,
+                    struct sy_store *store);
 /* From any thread: asks the worker to drain (finish in-flight requests until the grace period
  * ends) or to stop at once. */
 void sy_worker_command(sy_worker_t *w, sy_worker_cmd_t cmd);

@@ -10,6 +10,9 @@ struct sy_worker;
 
 /* sy_http_handler_cb: routes one request. ctx is the sy_worker_t. */
 void sy_api_handle(sy_http_req_t *req, void *ctx);
+/* sy_http_server_t.on_reject: a row for an inference request the HTTP layer refused (413). */
+void sy_api_on_reject(sy_http_req_t *req, int status, const char *type, const char *message,
+                      void *ctx);
 
 /* Sends OpenAI's error JSON {"error":{"message","type","param","code"}} with the status, type
  * and code that the table assigns to err. param may be NULL. */
@@ -39,5 +42,9 @@ void sy_api_messages(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_models(sy_http_req_t *req, struct sy_worker *w, sy_str_t id);
 void sy_api_healthz(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_readyz(sy_http_req_t *req, struct sy_worker *w);
+/* The inference-log query API (api/logs.c): the store runs on libuv's thread pool. */
+void sy_api_logs(sy_http_req_t *req, struct sy_worker *w);
+void sy_api_log_get(sy_http_req_t *req, struct sy_worker *w, sy_str_t id);
+void sy_api_stats(sy_http_req_t *req, struct sy_worker *w);
 
 #endif

@@ -31,34 +31,35 @@ static sy_err_t to_openai(sy_route_t *r, sy_str_t *out, char *param, size_t plen
     return SY_OK;
 }
 
-static bool fail(sy_http_req_t *req, const char *param, const char *msg)
+static bool reject(sy_http_req_t *req, sy_worker_t *w, const sy_jsonv_chat_t *v, const char *param,
+                   const char *msg)
 {
-    sy_relay_send_error(req, SY_FORMAT_ANTHROPIC, SY_ERR_INVALID_REQUEST, param, msg);
+    sy_relay_reject(req, w, SY_FORMAT_ANTHROPIC, SY_ERR_INVALID_REQUEST, NULL, param, msg, v);
     return false;
 }
 
-static bool validate(sy_http_req_t *req, const sy_jsonv_chat_t *v)
+static bool validate(sy_http_req_t *req, sy_worker_t *w, const sy_jsonv_chat_t *v)
 {
-    if (!v->is_object) return fail(req, NULL, "the request body must be a JSON object");
+    if (!v->is_object) return reject(req, w, v, NULL, "the request body must be a JSON object");
     if (v->model_type != SY_JSONV_STRING || v->model.len <= 2)
-        return fail(req, "model", "Field required: a non-empty string");
+        return reject(req, w, v, "model", "Field required: a non-empty string");
     if (v->messages_type != SY_JSONV_ARRAY)
-        return fail(req, "messages", "Field required: an array of messages");
+        return reject(req, w, v, "messages", "Field required: an array of messages");
     if (v->bad_message_index >= 0) {
         char param[48];
         snprintf(param, sizeof param, "messages.%ld", v->bad_message_index);
-        return fail(req, param, "each message must be an object with a role");
+        return reject(req, w, v, param, "each message must be an object with a role");
     }
     if (v->stream_type != SY_JSONV_ABSENT && v->stream_type != SY_JSONV_TRUE &&
         v->stream_type != SY_JSONV_FALSE && v->stream_type != SY_JSONV_NULL)
-        return fail(req, "stream", "Input should be a valid boolean");
+        return reject(req, w, v, "stream", "Input should be a valid boolean");
     return true;
 }
 
 void sy_api_messages(sy_http_req_t *req, sy_worker_t *w)
 {
     sy_jsonv_chat_t v;
-    if (!sy_relay_scan(req, SY_FORMAT_ANTHROPIC, &v) || !validate(req, &v)) return;
+    if (!sy_relay_scan(req, w, SY_FORMAT_ANTHROPIC, &v) || !validate(req, w, &v)) return;
     const sy_model_conf_t *model = sy_relay_find_model(req, w, SY_FORMAT_ANTHROPIC, &v);
     if (!model) return;
     sy_route_t *r = sy_arena_alloc(&req->arena, sizeof *r);

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "logpipe/cost.h"
 #include "logpipe/pipeline.h"
 #include "routing/route.h"
 #include "worker.h"
@@ -38,9 +39,19 @@ typedef struct model_metrics {
     hist_t latency, ttfb;
 } model_metrics_t;
 
+/* Usage from the inference log, per configured model plus one "other" slot. */
+enum { TOK_INPUT, TOK_OUTPUT, TOK_CACHED_READ, TOK_CACHE_WRITE, TOK_REASONING, N_TOK };
+static const char *const tok_names[N_TOK] = {"input", "output", "cached_read", "cache_write",
+                                             "reasoning"};
+typedef struct usage_metrics {
+    atomic_ullong tokens[N_TOK];
+    atomic_ullong cost_nanousd;
+} usage_metrics_t;
+
 static struct {
     const sy_config_t *cfg;
     model_metrics_t *models;
+    usage_metrics_t *usage; /* n_models + 1: the last is "other" */
     atomic_ullong overhead[N_OV + 1];
     atomic_ullong overhead_sum_us, overhead_count;
 } M;
@@ -48,8 +59,28 @@ static struct {
 void sy_metrics_init(const sy_config_t *cfg)
 {
     free(M.models);
+    free(M.usage);
     M.cfg = cfg;
     M.models = sy_xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof *M.models);
+    M.usage = sy_xcalloc(cfg->n_models + 1, sizeof *M.usage);
+}
+
+void sy_metrics_log_row(const sy_log_record_t *r)
+{
+    if (!M.usage) return;
+    size_t i = 0;
+    while (i < M.cfg->n_models && !sy_str_eq_c(r->model, M.cfg->models[i].name))
+        i++;
+    usage_metrics_t *u = &M.usage[i]; /* i == n_models: other */
+    const int64_t t[N_TOK] = {r->input_tokens, r->output_tokens, r->cached_read_tokens,
+                              r->cache_write_tokens, r->reasoning_tokens};
+    for (int k = 0; k < N_TOK; k++)
+        if (t[k] > 0)
+            atomic_fetch_add_explicit(&u->tokens[k], (unsigned long long)t[k],
+                                      memory_order_relaxed);
+    if (r->cost_nanousd > 0)
+        atomic_fetch_add_explicit(&u->cost_nanousd, (unsigned long long)r->cost_nanousd,
+                                  memory_order_relaxed);
 }
 
 static void observe(hist_t *h, uint64_t us)
@@ -222,6 +253,27 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
             label(&b, d->id);
             sy_buf_printf(&b, "\"} %d\n", atomic_load(&d->state->open_until) ? 1 : 0);
         }
+    /* the "other" bucket must not collide with a configured model's name */
+    const char *other = "other";
+    for (size_t i = 0; i < cfg->n_models; i++)
+        if (strcmp(cfg->models[i].name, other) == 0) other = "(other)";
+    head(&b, "switchyard_tokens_total", "counter",
+         "Tokens in inference-log rows by public model and type (0 while logging is off).");
+    for (size_t i = 0; M.usage && i <= cfg->n_models; i++)
+        for (int k = 0; k < N_TOK; k++) {
+            sy_buf_append_c(&b, "switchyard_tokens_total{model=\"");
+            label(&b, i < cfg->n_models ? cfg->models[i].name : other);
+            sy_buf_printf(&b, "\",type=\"%s\"} %llu\n", tok_names[k], rd(&M.usage[i].tokens[k]));
+        }
+    head(&b, "switchyard_cost_usd_total", "counter",
+         "Known cost of inference-log rows in USD by public model (unpriced rows add nothing).");
+    for (size_t i = 0; M.usage && i <= cfg->n_models; i++) {
+        char usd[SY_COST_USD_LEN];
+        sy_cost_format_usd(usd, (int64_t)rd(&M.usage[i].cost_nanousd));
+        sy_buf_append_c(&b, "switchyard_cost_usd_total{model=\"");
+        label(&b, i < cfg->n_models ? cfg->models[i].name : other);
+        sy_buf_printf(&b, "\"} %s\n", usd);
+    }
     if (w->logpipe) {
         sy_logpipe_stats_t ls;
         sy_logpipe_stats(w->logpipe, &ls); /* atomics only: fine on a loop thread */

@@ -10,6 +10,7 @@
 #include "conf/config.h"
 #include "core/err.h"
 #include "http/server.h"
+#include "logpipe/record.h"
 
 struct sy_worker;
 
@@ -38,6 +39,12 @@ void sy_metrics_request(const sy_model_conf_t *m, int ingress, int status, sy_me
 
 /* The error class of a final answer (status, and err when no upstream status). */
 sy_metrics_error_t sy_metrics_error_of(int status, sy_err_t err, bool committed);
+
+/* One enriched inference-log row: adds its known token counts and cost to
+ * switchyard_tokens_total{model,type} and switchyard_cost_usd_total{model} (model: the row's
+ * public model when it is configured, else "other"). Any thread: the log writer thread calls
+ * it (sy_log_enrich_t.on_row); relaxed atomics only, the exact nano-USD sum is kept. */
+void sy_metrics_log_row(const sy_log_record_t *r);
 
 /* GET /metrics */
 void sy_api_metrics(sy_http_req_t *req, struct sy_worker *w);

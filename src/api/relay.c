@@ -1,6 +1,7 @@
 /* See relay.h. */
 #include "api/relay.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +9,7 @@
 #include "api/api.h"
 #include "api/messages_fmt.h"
 #include "api/metrics.h"
+#include "api/usage_filter.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -44,6 +46,13 @@ typedef struct relay {
     bool cap_live;             /* cap holds buffers that are ours to dispose */
     bool logged;               /* the rows of this request were submitted */
     uint64_t t_first_token_us; /* monotonic; 0 = none */
+    /* usage the provider asked for and the client did not (sy_call_t.hide_usage) */
+    bool filter;
+    sy_usage_filter_t uf;
+    /* log.fsync always: the end of the response waits until the row is durable */
+    bool ack_durable;
+    uint64_t seq; /* the request's last row (0: none, or dropped) */
+    struct relay *wnext, *wprev;
 } relay_t;
 
 static void on_ka_closed(uv_handle_t *h)
@@ -59,6 +68,10 @@ static void release(relay_t *c)
     }
     sy_buf_dispose(&c->body);
     sy_buf_dispose(&c->out);
+    if (c->filter) {
+        sy_usage_filter_dispose(&c->uf);
+        c->filter = false;
+    }
     if (c->cap_live) {
         sy_capture_dispose(&c->cap);
         c->cap_live = false;
@@ -72,11 +85,24 @@ static void release(relay_t *c)
 
 /* ---- inference log ---- */
 
-/* Every response body byte that reaches the client goes through here. */
-static bool client_write(relay_t *c, const char *p, size_t n)
+/* Every response body byte goes through here (a filtered stream: before the filter). */
+static void tee_capture(relay_t *c, const char *p, size_t n)
 {
     if (c->cap_live && sy_capture_feed(&c->cap, p, n) && !c->t_first_token_us)
         c->t_first_token_us = sy_clock_mono_us();
+}
+
+static bool client_write(relay_t *c, const char *p, size_t n)
+{
+    tee_capture(c, p, n);
+    return sy_http_res_write(c->req, p, n);
+}
+
+/* The client's share of a filtered stream (api/usage_filter.h). */
+static bool filter_emit(void *ctx, const char *p, size_t n)
+{
+    relay_t *c = ctx;
+    if (c->ka_timer) sy_sse_boundary_feed(&c->boundary, p, n);
     return sy_http_res_write(c->req, p, n);
 }
 
@@ -92,11 +118,11 @@ static int64_t wall_now_us(void)
 #define MAX_TAG_BYTES 64
 
 /* x-switchyard-tags: comma-separated, trimmed, empty ones skipped, bounded. */
-static uint32_t parse_tags(relay_t *c, sy_str_t **out)
+static uint32_t parse_tags(sy_http_req_t *req, sy_str_t **out)
 {
-    sy_str_t h = sy_http_req_header(c->req, "x-switchyard-tags");
+    sy_str_t h = sy_http_req_header(req, "x-switchyard-tags");
     if (!h.ptr || !h.len) return 0;
-    sy_str_t *tags = sy_arena_alloc(&c->req->arena, MAX_TAGS * sizeof *tags);
+    sy_str_t *tags = sy_arena_alloc(&req->arena, MAX_TAGS * sizeof *tags);
     uint32_t n = 0;
     size_t i = 0;
     while (i < h.len && n < MAX_TAGS) {
@@ -115,6 +141,36 @@ static uint32_t parse_tags(relay_t *c, sy_str_t **out)
     return n;
 }
 
+/* Headers that link a call to the caller's objects (a conversation and message of a chat app,
+ * an experiment and its variant) and land in the row's columns of the same names. */
+static const struct link_header {
+    const char *name;
+    size_t off; /* offsetof(sy_log_record_t, column) */
+} link_headers[] = {
+    {"x-switchyard-conversation-id", offsetof(sy_log_record_t, conversation_id)},
+    {"x-switchyard-message-id", offsetof(sy_log_record_t, message_id)},
+    {"x-switchyard-experiment", offsetof(sy_log_record_t, experiment)},
+    {"x-switchyard-variant", offsetof(sy_log_record_t, variant)},
+};
+#define MAX_LINK_BYTES 128
+
+/* 1..MAX_LINK_BYTES visible ASCII characters: an id is never silently cut or mangled. */
+static bool link_value_ok(sy_str_t v)
+{
+    if (v.len == 0 || v.len > MAX_LINK_BYTES) return false;
+    for (size_t i = 0; i < v.len; i++)
+        if ((unsigned char)v.ptr[i] <= 0x20 || (unsigned char)v.ptr[i] >= 0x7f) return false;
+    return true;
+}
+
+static void fill_links(sy_log_record_t *rec, sy_http_req_t *req)
+{
+    for (size_t i = 0; i < sizeof link_headers / sizeof link_headers[0]; i++) {
+        sy_str_t v = sy_http_req_header(req, link_headers[i].name);
+        if (v.ptr && link_value_ok(v)) *(sy_str_t *)((char *)rec + link_headers[i].off) = v;
+    }
+}
+
 static sy_log_status_t status_of_outcome(sy_attempt_outcome_t o)
 {
     switch (o) {
@@ -127,6 +183,52 @@ static sy_log_status_t status_of_outcome(sy_attempt_outcome_t o)
     default:
         return SY_LOG_STATUS_ERROR;
     }
+}
+
+#define WALL(m) ((m) ? wall_now - (int64_t)(mono_now - (m)) : SY_LOG_UNKNOWN)
+
+/* The fields every row of a request shares: request id, received time, tags, the raw request
+ * body (capped: the writer redacts, then caps at max_body_bytes; the margin keeps a secret
+ * across the cap whole while the patterns run). */
+static void fill_request(sy_log_record_t *rec, sy_http_req_t *req, const sy_logconf_t *lc,
+                         uint64_t mono_now, int64_t wall_now)
+{
+    sy_str_t *tags = NULL;
+    uint32_t n_tags = parse_tags(req, &tags);
+    size_t body_cap = lc->max_body_bytes + LOG_CAP_MARGIN;
+    size_t blen = req->body.len;
+    rec->request_id = sy_str_c(req->request_id);
+    rec->t_received_us = WALL(req->t_begin_us); /* the request's first byte */
+    rec->tags = tags;
+    rec->n_tags = n_tags;
+    fill_links(rec, req);
+    rec->request_body =
+        sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
+    rec->request_size = (int64_t)blen;
+}
+
+void sy_relay_log_rejected(sy_http_req_t *req, sy_worker_t *w, int http_status, const char *type,
+                           const char *message, sy_str_t model)
+{
+    if (!w->logpipe) return;
+    uint64_t mono_now = sy_clock_mono_us();
+    int64_t wall_now = wall_now_us();
+    if (!req->request_id[0]) sy_uuid_v7(req->request_id); /* rejected by the HTTP layer */
+    sy_log_record_t rec;
+    sy_log_record_init(&rec);
+    sy_uuid_v7(rec.id);
+    rec.attempt = 1;
+    fill_request(&rec, req, &w->cfg->log, mono_now, wall_now);
+    rec.model = model;
+    rec.t_end_us = wall_now;
+    rec.latency_us = (int64_t)(mono_now - req->t_begin_us);
+    /* all of it is ours: no upstream was involved */
+    rec.overhead_us = req->t_complete_us ? (int64_t)(mono_now - req->t_complete_us) : 0;
+    rec.status = SY_LOG_STATUS_ERROR;
+    rec.http_status = http_status;
+    rec.error_type = sy_str_c(type);
+    rec.error_message = sy_str_c(message);
+    sy_logpipe_submit(w->logpipe, (size_t)w->index, &rec);
 }
 
 /* One row per attempt; the last one carries the response. Loop thread; never blocks (submit
@@ -142,16 +244,6 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
     const sy_logconf_t *lc = &c->w->cfg->log;
     uint64_t mono_now = sy_clock_mono_us();
     int64_t wall_now = wall_now_us();
-#define WALL(m) ((m) ? wall_now - (int64_t)(mono_now - (m)) : SY_LOG_UNKNOWN)
-    sy_str_t *tags = NULL;
-    uint32_t n_tags = parse_tags(c, &tags);
-    /* the writer redacts, then caps at max_body_bytes: keep a margin so that a secret across
-     * the cap is still whole when the patterns run */
-    size_t body_cap = lc->max_body_bytes + LOG_CAP_MARGIN;
-    size_t blen = req->body.len;
-    sy_str_t req_body =
-        sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
-
     size_t n = r->n_attempts ? r->n_attempts : 1;
     char first_id[SY_UUID_STRLEN + 1] = "";
     for (size_t i = 0; i < n; i++) {
@@ -164,9 +256,8 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             memcpy(first_id, rec.id, sizeof first_id);
         else
             memcpy(rec.parent_id, first_id, sizeof first_id);
-        rec.request_id = sy_str_c(req->request_id);
+        fill_request(&rec, req, lc, mono_now, wall_now);
         rec.attempt = (int32_t)(i + 1);
-        rec.t_received_us = WALL(req->t_begin_us); /* the request's first byte */
         rec.model = sy_str_c(r->model->name);
         if (a && a->deploy) {
             rec.provider = sy_str_c(a->deploy->provider_name);
@@ -174,10 +265,6 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             rec.deployment = sy_str_c(a->deploy->id);
         }
         if (a && a->t_start_us) rec.t_upstream_start_us = WALL(a->t_start_us);
-        rec.tags = tags;
-        rec.n_tags = n_tags;
-        rec.request_body = req_body;
-        rec.request_size = (int64_t)blen;
         sy_log_aux_t *aux = NULL;
         if (last) {
             rec.t_end_us = wall_now;
@@ -225,9 +312,9 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             rec.error_type = sy_str_c(type);
         }
         /* a dropped row's aux is released by the pipeline's discard hook */
-        sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
+        uint64_t seq = sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
+        if (seq > c->seq) c->seq = seq;
     }
-#undef WALL
 }
 
 /* ---- errors in the ingress's format ---- */
@@ -260,11 +347,51 @@ void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, 
     send_error_h(req, ingress, err, param, message, NULL, 0);
 }
 
-bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v)
+/* The model as the client named it (decoded), or a NULL view when it is not a usable string. */
+static sy_str_t client_model(sy_http_req_t *req, const sy_jsonv_chat_t *v, bool *bad)
 {
+    *bad = false;
+    if (!v || v->model_type != SY_JSONV_STRING || v->model.len < 2) return SY_STR_NULL;
+    if (!v->model_has_escape) return sy_str(v->model.ptr + 1, v->model.len - 2);
+    char *dec = sy_arena_alloc(&req->arena, v->model.len);
+    size_t len;
+    if (!sy_jsonv_string_decode(v->model, dec, v->model.len, &len)) {
+        *bad = true;
+        return SY_STR_NULL;
+    }
+    return sy_str(dec, len);
+}
+
+void sy_relay_reject(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_err_t err,
+                     const char *code, const char *param, const char *message,
+                     const sy_jsonv_chat_t *v)
+{
+    int status;
+    const char *type, *tcode;
+    sy_api_error_info(err, &status, &type, &tcode);
+    if (code && ingress == SY_FORMAT_OPENAI)
+        sy_api_send_error_ex(req, status, type, code, param, message);
+    else
+        sy_relay_send_error(req, ingress, err, param, message);
+    bool bad;
+    sy_relay_log_rejected(req, w, status, type, message, client_model(req, v, &bad));
+}
+
+bool sy_relay_scan(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_jsonv_chat_t *v)
+{
+    for (size_t i = 0; i < sizeof link_headers / sizeof link_headers[0]; i++) {
+        sy_str_t h = sy_http_req_header(req, link_headers[i].name);
+        if (h.ptr && !link_value_ok(h)) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "header %s must be 1 to %d visible ASCII characters",
+                     link_headers[i].name, MAX_LINK_BYTES);
+            sy_relay_reject(req, w, ingress, SY_ERR_INVALID_REQUEST, NULL, NULL, msg, NULL);
+            return false;
+        }
+    }
     if (req->body.len == 0) {
-        sy_relay_send_error(req, ingress, SY_ERR_INVALID_JSON, NULL,
-                            "the request body is empty; expected a JSON object");
+        sy_relay_reject(req, w, ingress, SY_ERR_INVALID_JSON, NULL, NULL,
+                        "the request body is empty; expected a JSON object", NULL);
         return false;
     }
     sy_jsonv_err_t e;
@@ -274,7 +401,7 @@ bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v)
                  "We could not parse the JSON body of your request: %s (at byte %zu, line %d, "
                  "column %d)",
                  e.text, e.position, e.line, e.column);
-        sy_relay_send_error(req, ingress, SY_ERR_INVALID_JSON, NULL, msg);
+        sy_relay_reject(req, w, ingress, SY_ERR_INVALID_JSON, NULL, NULL, msg, NULL);
         return false;
     }
     return true;
@@ -283,25 +410,21 @@ bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v)
 const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress,
                                            const sy_jsonv_chat_t *v)
 {
-    const char *name = v->model.ptr + 1;
-    size_t len = v->model.len - 2;
-    if (v->model_has_escape) {
-        char *dec = sy_arena_alloc(&req->arena, v->model.len);
-        if (!sy_jsonv_string_decode(v->model, dec, v->model.len, &len)) {
-            sy_relay_send_error(req, ingress, SY_ERR_INVALID_REQUEST, "model",
-                                "'model' is not a valid string");
-            return NULL;
-        }
-        name = dec;
+    bool bad;
+    sy_str_t name = client_model(req, v, &bad);
+    if (bad) {
+        sy_relay_reject(req, w, ingress, SY_ERR_INVALID_REQUEST, NULL, "model",
+                        "'model' is not a valid string", NULL);
+        return NULL;
     }
-    const sy_model_conf_t *model = sy_config_find_model(w->cfg, name, len);
+    const sy_model_conf_t *model = sy_config_find_model(w->cfg, name.ptr, name.len);
     if (!model) {
         char msg[300];
         snprintf(msg, sizeof msg,
                  "The model '%.*s' does not exist or you do not have access to it.",
-                 (int)(len > 200 ? 200 : len), name);
-        sy_relay_send_error(req, ingress, SY_ERR_MODEL_NOT_FOUND,
-                            ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg);
+                 (int)(name.len > 200 ? 200 : name.len), name.ptr);
+        sy_relay_reject(req, w, ingress, SY_ERR_MODEL_NOT_FOUND, NULL,
+                        ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg, v);
     }
     return model;
 }
@@ -387,6 +510,11 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
     c->is_sse =
         content_type.len >= 17 && strncasecmp(content_type.ptr, "text/event-stream", 17) == 0;
     c->convert = c->ingress == SY_FORMAT_ANTHROPIC && r->call.format == SY_FORMAT_OPENAI;
+    if (c->is_sse && r->call.hide_usage && c->ingress == SY_FORMAT_OPENAI &&
+        r->call.format == SY_FORMAT_OPENAI) {
+        sy_usage_filter_init(&c->uf, 1u << 20);
+        c->filter = true;
+    }
     if (c->convert && !c->is_sse) {
         sy_buf_init(&c->body, CONVERT_MAX_BYTES); /* answered whole at done */
         return;
@@ -442,6 +570,10 @@ static bool sink_data(sy_route_t *r, const char *p, size_t n)
     if (c->convert) {
         if (!c->convert_err && sy_sse_parser_feed(&c->sse, p, n)) c->convert_err = SY_ERR_TOO_LARGE;
         return write_out(c);
+    }
+    if (c->filter) { /* the capture sees the usage the client does not */
+        tee_capture(c, p, n);
+        return sy_usage_filter_feed(&c->uf, p, n, filter_emit, c);
     }
     if (c->ka_timer) sy_sse_boundary_feed(&c->boundary, p, n);
     return client_write(c, p, n);
@@ -510,8 +642,7 @@ static bool send_converted(relay_t *c)
     char attempts[2048], ra[24];
     sy_http_header_t h[4];
     size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
-    if (c->cap_live && sy_capture_feed(&c->cap, b.base, b.len))
-        c->t_first_token_us = sy_clock_mono_us();
+    tee_capture(c, b.base, b.len);
     sy_api_send_json(c->req, c->up_status, b.base, b.len, h, nh);
     sy_buf_dispose(&b);
     return true;
@@ -552,12 +683,62 @@ static void account(relay_t *c, int status, sy_err_t err)
                        sy_metrics_error_of(status, err, c->committed), total, ttfb, overhead);
 }
 
+/* ---- durable acknowledgement (log.fsync always) ---- */
+
+static void wait_unlink(relay_t *c)
+{
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        c->w->durable_waiters = c->wnext;
+    if (c->wnext) c->wnext->wprev = c->wprev;
+    c->wnext = c->wprev = NULL;
+}
+
+static void on_wait_abort(sy_http_req_t *req, void *ctx)
+{
+    (void)req;
+    wait_unlink(ctx); /* the row is submitted; nothing else is left to do */
+}
+
+/* The response's end is held (sy_http_res_hold): released now if the row is durable, else when
+ * the writer's notify says so (sy_relay_durable_kick). A dropped row (seq 0) does not wait. */
+static void wait_durable(relay_t *c)
+{
+    if (!c->seq || sy_logpipe_durable(c->w->logpipe, (size_t)c->w->index) >= c->seq) {
+        sy_http_res_release(c->req);
+        return;
+    }
+    c->wprev = NULL;
+    c->wnext = c->w->durable_waiters;
+    if (c->wnext) c->wnext->wprev = c;
+    c->w->durable_waiters = c;
+    c->req->on_abort = on_wait_abort;
+    c->req->hook_ctx = c;
+}
+
+void sy_relay_durable_kick(sy_worker_t *w)
+{
+    if (!w->logpipe) return;
+    uint64_t d = sy_logpipe_durable(w->logpipe, (size_t)w->index);
+    relay_t *next;
+    for (relay_t *c = w->durable_waiters; c; c = next) {
+        next = c->wnext;
+        if (c->seq > d) continue;
+        wait_unlink(c);
+        c->req->on_abort = NULL;
+        sy_http_res_release(c->req);
+    }
+}
+
 static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
 {
     relay_t *c = r->ctx;
     sy_http_req_t *req = c->req;
     req->on_abort = NULL;
     req->on_drain = NULL;
+    c->ack_durable = c->w->logpipe && c->w->cfg->log.fsync == SY_FSYNC_ALWAYS;
+    if (c->ack_durable) sy_http_res_hold(req); /* what is written from here waits */
     if (c->error_body)
         account(c, c->up_status, SY_ERR_UPSTREAM_STATUS);
     else if (c->committed || (c->convert && !err))
@@ -595,6 +776,7 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
         size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
         send_error_h(req, c->ingress, err, param, msg, h, nh);
     } else {
+        if (c->filter) sy_usage_filter_finish(&c->uf, filter_emit, c);
         if (c->convert && !err && c->convert_ended) {
             write_out(c);
         } else if (c->convert && !err) {
@@ -613,15 +795,16 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
             if (!c->is_sse) {
                 /* a cut JSON body must not look complete: close without the final chunk */
                 sy_http_res_abort(req);
-                release(c);
-                return;
+                goto out;
             }
             stream_error_event(c, err, detail); /* SSE clients are told in-band */
         }
-        sy_http_res_end(req);
         log_request(c, SY_LOG_STATUS_OK, c->up_status, SY_OK, NULL, NULL);
+        sy_http_res_end(req);
     }
+out:
     release(c);
+    if (c->ack_durable) wait_durable(c);
 }
 
 static const sy_route_sink_t relay_sink = {

@@ -24,11 +24,32 @@ struct sy_worker;
 void sy_relay_start(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingress, sy_route_t *r);
 
 /* The first steps both ingresses share: the body is scanned in one validating pass (core/jsonv,
- * no tree), and after the ingress's own field checks the model is looked up. Each sends the
- * error (in the ingress's format) and returns false / NULL on failure. */
-bool sy_relay_scan(sy_http_req_t *req, sy_format_t ingress, sy_jsonv_chat_t *v);
+ * no tree), and after the ingress's own field checks the model is looked up. Each rejects the
+ * request (sy_relay_reject) and returns false / NULL on failure. */
+bool sy_relay_scan(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingress,
+                   sy_jsonv_chat_t *v);
 const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, struct sy_worker *w,
                                            sy_format_t ingress, const sy_jsonv_chat_t *v);
+
+/* Rejects a request before routing: sends the error in the ingress's format (code: the OpenAI
+ * error code when it differs from err's, else NULL) and logs its row (sy_relay_log_rejected)
+ * with the model the client named when v has one (v NULL: the body did not parse). */
+void sy_relay_reject(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingress, sy_err_t err,
+                     const char *code, const char *param, const char *message,
+                     const sy_jsonv_chat_t *v);
+
+/* One inference-log row (status error, no provider/deployment) for a request to an inference
+ * endpoint that was answered with an error before routing: http_status, OpenAI-style error
+ * type, message, the model as named by the client (NULL view: unknown), the raw request body
+ * (whatever was received, capped). Loop thread; never blocks; no-op when logging is off. */
+void sy_relay_log_rejected(sy_http_req_t *req, struct sy_worker *w, int http_status,
+                           const char *type, const char *message, sy_str_t model);
+
+/* log.fsync always: a finished request's response is held (its final chunk, or the whole
+ * response when it is sent at once) until its log row is durable. The worker calls this on its
+ * loop when the log writer said durable moved: every held response whose row is now durable is
+ * released. */
+void sy_relay_durable_kick(struct sy_worker *w);
 
 /* Sends a gateway error in the ingress's format (OpenAI error JSON, or Anthropic's). */
 void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,

@@ -3,6 +3,7 @@
 
 #include "api/api.h"
 #include "api/metrics.h"
+#include "api/relay.h"
 #include "worker.h"
 
 static bool method_is(const sy_http_req_t *req, llhttp_method_t m)
@@ -41,6 +42,18 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_api_metrics(req, w);
     }
+    if (sy_str_eq_c(p, "/api/v1/logs")) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_logs(req, w);
+    }
+    if (p.len > 13 && memcmp(p.ptr, "/api/v1/logs/", 13) == 0) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_log_get(req, w, sy_str(p.ptr + 13, p.len - 13));
+    }
+    if (sy_str_eq_c(p, "/api/v1/stats")) {
+        if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
+        return sy_api_stats(req, w);
+    }
     if (sy_str_eq_c(p, "/healthz")) {
         if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD))
             return wrong_method(req, "GET");
@@ -56,4 +69,12 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
              llhttp_method_name((llhttp_method_t)req->method), (int)(p.len > 200 ? 200 : p.len),
              p.ptr);
     sy_api_send_error(req, SY_ERR_NOT_FOUND, NULL, msg);
+}
+
+void sy_api_on_reject(sy_http_req_t *req, int status, const char *type, const char *message,
+                      void *ctx)
+{
+    if (!method_is(req, HTTP_POST)) return; /* only the inference endpoints get rows */
+    if (sy_str_eq_c(req->path, "/v1/chat/completions") || sy_str_eq_c(req->path, "/v1/messages"))
+        sy_relay_log_rejected(req, ctx, status, type, message, SY_STR_NULL);
 }

@@ -162,6 +162,7 @@ static void conn_flush(sy_http_conn_t *c)
         conn_close(c);
         return;
     }
+    if (c->req.held) return; /* sy_http_res_release marks it dirty again */
     if (c->out.len == 0) {
         /* nothing new (an aborted response adds no final chunk): it may still be finished */
         if (c->write_queued == 0 && c->req_active && c->req.ended) conn_process(c);
@@ -337,17 +338,42 @@ static void res_finish(sy_http_req_t *req)
 void sy_http_res_end(sy_http_req_t *req)
 {
     sy_http_conn_t *c = req->conn;
-    if (req->ended || req->aborted) return;
+    if (req->ended || req->aborted || req->end_held) return;
     if (!c->closing && req->chunked) out_append(c, "0\r\n\r\n", 5);
+    if (req->held) {
+        req->end_held = true; /* still active: on_abort fires if the client goes */
+        return;
+    }
     res_finish(req);
 }
 
 void sy_http_res_abort(sy_http_req_t *req)
 {
     sy_http_conn_t *c = req->conn;
-    if (req->ended || req->aborted) return;
+    if (req->ended || req->aborted || req->end_held) return;
     c->keep_alive = false; /* closed once what was written is flushed: no final chunk */
+    if (req->held) {
+        req->end_held = true;
+        return;
+    }
     res_finish(req);
+}
+
+void sy_http_res_hold(sy_http_req_t *req)
+{
+    req->held = true;
+}
+
+void sy_http_res_release(sy_http_req_t *req)
+{
+    if (!req->held) return;
+    req->held = false;
+    if (req->end_held) {
+        req->end_held = false;
+        res_finish(req);
+    } else {
+        conn_mark_dirty(req->conn);
+    }
 }
 
 void sy_http_res_send(sy_http_req_t *req, int status, const char *content_type, const void *body,
@@ -415,7 +441,7 @@ static void req_reset(sy_http_conn_t *c)
     r->t_begin_us = r->t_complete_us = 0;
     r->request_id[0] = '\0';
     r->status = 0;
-    r->head_done = r->chunked = r->ended = r->aborted = false;
+    r->head_done = r->chunked = r->ended = r->aborted = r->held = r->end_held = false;
     r->on_drain = r->on_abort = NULL;
     r->hook_ctx = NULL;
     c->head_bytes = 0;
@@ -524,6 +550,10 @@ static void handle_parse_error(sy_http_conn_t *c)
                          "request headers are larger than the configured limit");
         break;
     case SY_ERR_TOO_LARGE:
+        if (c->server->on_reject && c->req.path.ptr) /* before the send resets nothing yet */
+            c->server->on_reject(&c->req, 413, "invalid_request_error",
+                                 "request body is larger than the configured limit",
+                                 c->server->handler_ctx);
         send_plain_error(c, 413, "invalid_request_error", "request_too_large",
                          "request body is larger than the configured limit");
         break;

@@ -74,6 +74,8 @@ struct sy_http_req {
     bool chunked;
     bool ended;
     bool aborted;
+    bool held;     /* sy_http_res_hold: output not flushed until sy_http_res_release */
+    bool end_held; /* an end (or abort) requested while held */
     /* Hooks set by the handler. on_drain: output backlog fell under the low water mark after a
      * write returned false. on_abort: the client went away before the response ended; the
      * handler must stop all work on this request and never touch req again. */
@@ -90,6 +92,12 @@ struct sy_http_server {
     sy_http_limits_t limits;
     sy_http_handler_cb handler;
     void *handler_ctx;
+    /* Optional (set after init): the server itself answers a request whose head was parsed
+     * with an error (413: body over max_body_bytes) without calling the handler. Called just
+     * before that error is sent, with the request as far as it was received (path, headers,
+     * the body bytes so far); req must not be answered or kept. */
+    void (*on_reject)(sy_http_req_t *req, int status, const char *type, const char *message,
+                      void *ctx);
     sy_http_conn_t *conns; /* every open connection (intrusive list) */
     sy_http_conn_t *dirty; /* connections with unflushed output */
     size_t n_conns;
@@ -121,6 +129,13 @@ void sy_http_res_head(sy_http_req_t *req, int status, const sy_http_header_t *he
 bool sy_http_res_write(sy_http_req_t *req, const void *data, size_t len);
 /* Ends the response. The request must not be touched after this call. */
 void sy_http_res_end(sy_http_req_t *req);
+/* Holds the response's output: what is written from now on (a final chunk, a whole response
+ * sent with sy_http_res_send) stays in the connection's buffer, and an end or abort is deferred,
+ * until sy_http_res_release. Meanwhile the request is still active: on_abort fires if the
+ * client goes away (then release must not be called). Used to acknowledge a request only once
+ * its log row is durable (api/relay.c). */
+void sy_http_res_hold(sy_http_req_t *req);
+void sy_http_res_release(sy_http_req_t *req);
 /* Ends a response that failed midway: what was written is flushed, then the connection is
  * closed without the final chunk, so the client sees an incomplete transfer (never a
  * well-formed truncated body). The request must not be touched after this call. */

@@ -1,6 +1,7 @@
 /* See cost.h. */
 #include "logpipe/cost.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const sy_price_t *sy_cost_find_price(const sy_config_t *cfg, const char *provider,
@@ -41,4 +42,18 @@ int64_t sy_cost_nanousd(const sy_price_t *p, const sy_cost_usage_t *u)
         !add(&pico, written, p->cache_write) || !add(&pico, u->completion_tokens, p->output))
         return -1;
     return (int64_t)((pico + 500) / 1000);
+}
+
+int sy_cost_format_usd(char out[SY_COST_USD_LEN], int64_t nanousd)
+{
+    if (nanousd < 0) nanousd = 0;
+    int n = snprintf(out, SY_COST_USD_LEN, "%lld", (long long)(nanousd / 1000000000));
+    int64_t frac = nanousd % 1000000000;
+    if (frac == 0) return n;
+    char digits[10];
+    snprintf(digits, sizeof digits, "%09lld", (long long)frac);
+    int k = 9;
+    while (digits[k - 1] == '0')
+        k--;
+    return n + snprintf(out + n, SY_COST_USD_LEN - (size_t)n, ".%.*s", k, digits);
 }

@@ -27,4 +27,12 @@ const sy_price_t *sy_cost_find_price(const sy_config_t *cfg, const char *provide
  * tokens whose price is not set (cached/cache-write tokens need their own price). */
 int64_t sy_cost_nanousd(const sy_price_t *p, const sy_cost_usage_t *u);
 
+/* Room for the longest formatted cost ("9223372036.854775807") and its NUL. */
+#define SY_COST_USD_LEN 24
+
+/* Writes nanousd (>= 0) as an exact decimal USD amount, digits only, no exponent and no
+ * trailing fraction zeros: 86000 → "0.000086", 1500000000 → "1.5", 0 → "0". Never goes through
+ * a double, so the text is exactly the stored integer / 1e9. Returns the length. */
+int sy_cost_format_usd(char out[SY_COST_USD_LEN], int64_t nanousd);
+
 #endif

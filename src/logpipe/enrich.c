@@ -191,6 +191,7 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
 
     sy_log_record_t *out = sy_log_record_clone(&v);
     out->aux = NULL;
+    if (e->on_row) e->on_row(out);
     sy_buf_dispose(&req_b);
     sy_buf_dispose(&resp_b);
     sy_buf_dispose(&md_b);

@@ -30,6 +30,9 @@ typedef struct sy_log_enrich {
     const sy_redact_t *redact; /* NULL: no redaction */
     size_t max_body_bytes;     /* cap per stored body */
     bool bodies;               /* false: bodies are not stored (sizes still are) */
+    /* Optional: sees every enriched row (writer thread) before it is spooled, e.g. the token
+     * and cost counters of /metrics. Must not keep r. */
+    void (*on_row)(const sy_log_record_t *r);
 } sy_log_enrich_t;
 
 /* Transform hook: ctx is a sy_log_enrich_t. Takes ownership of r and r->aux; returns a new

@@ -77,6 +77,9 @@ typedef struct producer {
     /* writer thread */
     _Alignas(64) uint64_t consumed;
     atomic_uint_fast64_t durable;
+    /* sy_logpipe_set_notify: guarded by notify_lock (rare: set at start and stop) */
+    void (*notify)(void *ctx);
+    void *notify_ctx;
 } producer_t;
 
 typedef struct cached {
@@ -98,6 +101,8 @@ struct sy_logpipe {
     sem_t wake;
     atomic_int idle;
     atomic_bool stop;
+    pthread_mutex_t notify_lock;
+    atomic_int n_notify; /* producers with a notify: the writer skips the lock when 0 */
 
     /* writer thread only */
     sy_buf_t enc, rbuf;
@@ -209,6 +214,16 @@ void sy_logpipe_poll(sy_logpipe_t *p, size_t producer_index)
     }
 }
 
+void sy_logpipe_set_notify(sy_logpipe_t *p, size_t producer_index, void (*fn)(void *ctx), void *ctx)
+{
+    producer_t *pr = &p->prod[producer_index];
+    pthread_mutex_lock(&p->notify_lock);
+    if (!pr->notify != !fn) atomic_fetch_add(&p->n_notify, fn ? 1 : -1);
+    pr->notify = fn;
+    pr->notify_ctx = fn ? ctx : NULL;
+    pthread_mutex_unlock(&p->notify_lock);
+}
+
 uint64_t sy_logpipe_durable(sy_logpipe_t *p, size_t producer_index)
 {
     return atomic_load_explicit(&p->prod[producer_index].durable, memory_order_acquire);
@@ -299,8 +314,15 @@ static size_t drain(sy_logpipe_t *p, bool stopping, uint64_t now)
     }
     p->unsynced = p->conf.fsync != SY_LOGPIPE_FSYNC_ALWAYS;
     if (!p->unsynced) p->last_fsync = now;
-    for (size_t i = 0; i < p->n_prod; i++)
-        atomic_store_explicit(&p->prod[i].durable, p->prod[i].consumed, memory_order_release);
+    bool notify = atomic_load_explicit(&p->n_notify, memory_order_relaxed) > 0;
+    if (notify) pthread_mutex_lock(&p->notify_lock);
+    for (size_t i = 0; i < p->n_prod; i++) {
+        producer_t *pr = &p->prod[i];
+        uint64_t before = atomic_load_explicit(&pr->durable, memory_order_relaxed);
+        atomic_store_explicit(&pr->durable, pr->consumed, memory_order_release);
+        if (notify && pr->notify && pr->consumed != before) pr->notify(pr->notify_ctx);
+    }
+    if (notify) pthread_mutex_unlock(&p->notify_lock);
     atomic_store(&p->spool_bytes, sy_spool_bytes(p->spool));
     return total;
 }
@@ -568,6 +590,7 @@ static sy_err_t create(const sy_logpipe_conf_t *conf, sy_store_t *store, size_t 
     p->ptrs = sy_xcalloc(c->batch_rows, sizeof(*p->ptrs));
     p->tmp = sy_xcalloc(c->batch_rows, sizeof(*p->tmp));
     sem_init(&p->wake, 0, 0);
+    pthread_mutex_init(&p->notify_lock, NULL);
     p->last_fsync = now_us(p);
     atomic_store(&p->spool_bytes, sy_spool_bytes(p->spool));
     *out = p;
@@ -623,6 +646,7 @@ void sy_logpipe_free(sy_logpipe_t *p)
     }
     sy_spool_close(p->spool);
     sem_destroy(&p->wake);
+    pthread_mutex_destroy(&p->notify_lock);
     sy_buf_dispose(&p->enc);
     sy_buf_dispose(&p->rbuf);
     free(p->cache);

@@ -98,6 +98,15 @@ void sy_logpipe_poll(sy_logpipe_t *p, size_t producer_index);
  * e.g. a timer) — submit itself never waits. */
 uint64_t sy_logpipe_durable(sy_logpipe_t *p, size_t producer_index);
 
+/* Registers fn(ctx), called on the writer thread after each drain round in which
+ * durable(producer_index) moved (the spool write, and under FSYNC_ALWAYS its fdatasync, are
+ * done), so that a loop waiting for durable need not poll: fn typically sets a flag and calls
+ * uv_async_send. fn must be quick and must not call the pipeline. Any thread; fn NULL
+ * unregisters, and once that call returned fn is not running and never runs again (a mutex,
+ * taken by the writer only when some producer has a notify, guards the pair). */
+void sy_logpipe_set_notify(sy_logpipe_t *p, size_t producer_index, void (*fn)(void *ctx),
+                           void *ctx);
+
 void sy_logpipe_stats(sy_logpipe_t *p, sy_logpipe_stats_t *out);
 
 /* Stops: the writer drains every ring and overflow list, spools, fsyncs, makes a final

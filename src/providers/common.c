@@ -55,6 +55,15 @@ struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_sl
     return node;
 }
 
+#define INCLUDE_USAGE "{\"include_usage\":true}"
+
+/* The gateway asks for stream usage the client did not ask for (see provider.h). */
+static bool wants_injected_usage(const sy_call_t *call)
+{
+    return call->format == SY_FORMAT_OPENAI && call->stream && !call->include_usage &&
+           call->deploy->stream_options;
+}
+
 /* One edit of the client's bytes: [from, to) replaced by text (NULL = removed). */
 typedef struct edit {
     size_t from, to;
@@ -68,7 +77,9 @@ typedef struct splice {
     edit_t edits[8];
     size_t n_edits;
     bool overflow;
-    bool *present; /* per default: the client set it */
+    bool *present;     /* per default: the client set it */
+    bool inject_usage; /* stream_options becomes {"include_usage":true} */
+    bool have_stream_options;
 } splice_t;
 
 static void add_edit(splice_t *s, size_t from, size_t to, const char *text)
@@ -113,8 +124,14 @@ static bool on_member(void *ctx, const sy_json_member_t *m)
         add_edit(s, at, at + m->value.len, s->model->upstream_model_json);
         return true;
     }
-    if (!s->model->stream_options && sy_str_eq_c(m->key, "stream_options")) {
-        remove_member(s, m);
+    if (sy_str_eq_c(m->key, "stream_options")) {
+        if (s->inject_usage) {
+            size_t at = (size_t)(m->value.ptr - s->base);
+            add_edit(s, at, at + m->value.len, INCLUDE_USAGE);
+            s->have_stream_options = true;
+        } else if (!s->model->stream_options) {
+            remove_member(s, m);
+        }
         return true;
     }
     for (size_t i = 0; i < s->model->n_defaults; i++)
@@ -129,7 +146,11 @@ static bool splice_body(sy_call_t *call, sy_str_t *out)
     const sy_deploy_conf_t *m = call->deploy;
     bool present[m->n_defaults + 1];
     memset(present, 0, sizeof present);
-    splice_t s = {.model = m, .base = call->body.ptr, .len = call->body.len, .present = present};
+    splice_t s = {.model = m,
+                  .base = call->body.ptr,
+                  .len = call->body.len,
+                  .present = present,
+                  .inject_usage = wants_injected_usage(call)};
     size_t close_pos;
     if (!sy_json_scan_object(call->body.ptr, call->body.len, on_member, &s, &close_pos) ||
         s.overflow || s.n_edits == 0)
@@ -139,9 +160,11 @@ static bool splice_body(sy_call_t *call, sy_str_t *out)
     for (size_t k = 0; k < s.n_edits; k++)
         if (s.edits[k].text) {
             extra += strlen(s.edits[k].text);
-            have_model = true;
+            have_model |= s.edits[k].text == m->upstream_model_json;
         }
     if (!have_model) return false;
+    bool append_usage = s.inject_usage && !s.have_stream_options;
+    if (append_usage) extra += sizeof ",\"stream_options\":" INCLUDE_USAGE;
     for (size_t i = 0; i < m->n_defaults; i++)
         if (!present[i]) extra += strlen(m->defaults[i].key) + strlen(m->defaults[i].json) + 5;
     size_t cap = call->body.len + extra + 1;
@@ -165,6 +188,11 @@ static bool splice_body(sy_call_t *call, sy_str_t *out)
         if (present[i]) continue;
         o += (size_t)sprintf(dst + o, ",\"%s\":%s", m->defaults[i].key, m->defaults[i].json);
     }
+    if (append_usage) {
+        static const char so[] = ",\"stream_options\":" INCLUDE_USAGE;
+        memcpy(dst + o, so, sizeof so - 1);
+        o += sizeof so - 1;
+    }
     memcpy(dst + o, src + close_pos, call->body.len - close_pos);
     o += call->body.len - close_pos;
     *out = sy_str(dst, o);
@@ -178,7 +206,10 @@ static sy_str_t reserialise(sy_call_t *call)
     json_t *doc = json_loadb(call->body.ptr, call->body.len, 0, NULL);
     if (!doc) doc = json_object();
     json_object_set_new(doc, "model", json_string(m->upstream_model));
-    if (!m->stream_options) json_object_del(doc, "stream_options");
+    if (wants_injected_usage(call))
+        json_object_set_new(doc, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    else if (!m->stream_options)
+        json_object_del(doc, "stream_options");
     for (size_t i = 0; i < m->n_defaults; i++) {
         if (json_object_get(doc, m->defaults[i].key)) continue;
         json_t *v = json_loads(m->defaults[i].json, JSON_DECODE_ANY, NULL);
@@ -195,6 +226,7 @@ static sy_str_t reserialise(sy_call_t *call)
 sy_str_t sy_provider_splice_body(sy_call_t *call)
 {
     sy_str_t body;
+    call->hide_usage = wants_injected_usage(call);
     if (!splice_body(call, &body)) body = reserialise(call);
     return body;
 }

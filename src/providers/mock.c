@@ -30,7 +30,8 @@ typedef struct mock_state {
     char *reply;
     size_t reply_len;
     int64_t prompt_tokens, completion_tokens;
-    bool cut; /* the reply was cut at max_tokens: finish_reason "length" */
+    bool cut;   /* the reply was cut at max_tokens: finish_reason "length" */
+    bool usage; /* stream: usage chunk (asked by the client, or for the log: hide_usage) */
     char id[48];
     uint64_t created;
     bool waiting; /* paused by backpressure */
@@ -154,7 +155,7 @@ static void frame_delta(mock_state_t *st, sy_buf_t *b, const char *delta_json, c
     chunk_prefix(st, b);
     sy_buf_printf(b, "[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":%s}]",
                   delta_json, finish);
-    if (st->call->include_usage) sy_buf_append_c(b, ",\"usage\":null");
+    if (st->usage) sy_buf_append_c(b, ",\"usage\":null");
     sy_buf_append(b, "}\n\n", 3);
 }
 
@@ -229,7 +230,7 @@ static void run(mock_state_t *st)
         }
         case ST_TAIL:
             frame_delta(st, &st->out, "{}", st->cut ? "\"length\"" : "\"stop\"");
-            if (call->include_usage) {
+            if (st->usage) {
                 sy_buf_append(&st->out, "data: ", 6);
                 chunk_prefix(st, &st->out);
                 sy_buf_append_c(&st->out, "[],\"usage\":");
@@ -280,6 +281,9 @@ static sy_err_t mock_start(sy_call_t *call)
     mock_state_t *st = sy_xcalloc(1, sizeof *st);
     st->call = call;
     st->conf = &call->deploy->mock;
+    /* like an OpenAI upstream asked by the gateway: usage for the log, hidden by the relay */
+    st->usage = call->stream;
+    call->hide_usage = call->stream && !call->include_usage;
     sy_buf_init(&st->out, MOCK_REPLY_MAX * 8 + 65536);
     char uuid[SY_UUID_STRLEN + 1];
     sy_uuid_v7(uuid);

@@ -62,9 +62,14 @@ struct sy_call {
     uint64_t t_upstream_start_us; /* provider began the upstream call */
     uint64_t t_upstream_head_us;  /* upstream response head received */
     int64_t retry_after_ms;       /* upstream Retry-After (-1: none), valid from head() */
-    const char *warning;          /* dropped parameters etc. for a warning header, or NULL;
-                                     valid from head() (arena memory) */
-    char error_param[64];         /* start() failures: see the vtable */
+    bool hide_usage;      /* set by start(): an OpenAI-format stream whose client did not ask for
+                             usage, for which the provider asked the upstream (or its translator)
+                             for usage anyway, for the inference log. The sink hides the usage
+                             chunk and the "usage":null members from the client
+                             (api/usage_filter.h) */
+    const char *warning;  /* dropped parameters etc. for a warning header, or NULL;
+                             valid from head() (arena memory) */
+    char error_param[64]; /* start() failures: see the vtable */
     char error_msg[256];
     /* provider-private */
     void *pstate;
@@ -103,8 +108,11 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
 /* "x-request-id: <id>" node chained before the shared header list (arena memory). */
 /* The call's body with "model" replaced by the deployment's upstream model, the deployment's
  * defaults added for keys the client did not set, and stream_options removed when the
- * deployment says so. Byte splice of the client's bytes (key order, numbers and unknown fields
- * survive); re-serialised only when a key is written with escapes. Arena memory. */
+ * deployment says so. An OpenAI-format stream whose client did not ask for usage gets
+ * "stream_options":{"include_usage":true} (replacing the client's stream_options) unless the
+ * deployment has stream_options: false; call->hide_usage is then set. Byte splice of the client's
+ * bytes (key order, numbers and unknown fields survive); re-serialised only when a key is written
+ * with escapes. Arena memory. */
 sy_str_t sy_provider_splice_body(sy_call_t *call);
 /* A deployment's shared upstream headers: JSON content type, no Expect, and the key as
  * "<key_prefix><key>" when key is set (e.g. "Authorization: Bearer "). Free with

@@ -225,6 +225,12 @@ sy_err_t sy_xlate_start(sy_call_t *call, const sy_xlate_ops_t *ops, const char *
         free(r.body);
         x->stream = r.stream;
         x->include_usage = r.include_usage;
+        if (x->stream && !x->include_usage) {
+            /* the upstream always reports usage: emit OpenAI's usage chunk for the log, the
+             * relay hides it from the client (provider.h, hide_usage) */
+            x->include_usage = true;
+            call->hide_usage = true;
+        }
         if (r.warnings[0]) call->warning = sy_provider_warning(call->arena, r.warnings);
     }
     sy_upstream_call_t *up = &x->up;

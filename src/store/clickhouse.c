@@ -19,10 +19,14 @@
  *   duplicate does occupy disk until a merge: DEDUP_ON_WRITE is not claimed. A batch is one
  *   INSERT; ClickHouse makes it one part (atomic) when it fits one block, but current releases
  *   may split very large inserts, so ATOMIC_BATCH is not claimed either.
- *   Percentiles are exact and computed by the server: per (bucket, group) cell the known values
- *   are collected with groupArray, sorted, and the nearest-rank element is taken
- *   (arraySort(…)[ceil(p·n/100)]). quantileExact would not do: it takes element floor(p·n)
+ *   Stats, exact path (small or unaligned ranges): computed by the server — per (bucket, group)
+ *   cell the known values are collected with groupArray, sorted, and the nearest-rank element is
+ *   taken (arraySort(…)[ceil(p·n/100)]). quantileExact would not do: it takes element floor(p·n)
  *   (0-based), which differs from nearest rank when p·n is an integer.
+ *   Stats, rollup path (large minute-aligned ranges): stats_minute, a SummingMergeTree fed by a
+ *   materialized view on inference_log (migration 3), with histogram bucket indexes computed in
+ *   SQL; write_batch first drops the rows already stored (fresh_rows), because the view counts
+ *   whatever is inserted while ReplacingMergeTree dedups only at merge time.
  *   Buckets are intDiv(t, bucket) * bucket, not t - t % bucket: 18.16's `%` by a constant gives
  *   wrong results for some divisors (t % 50000 came out as 65536 + …), intDiv is correct.
  *   Migrations: DDL is not transactional in ClickHouse. Each migration statement is idempotent
@@ -39,6 +43,7 @@
 
 #include "core/alloc.h"
 #include "store/columns.h"
+#include "store/hist.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -59,18 +64,20 @@
 
 typedef struct conn {
     CURL *h;
-    sy_buf_t resp; /* reply body */
-    sy_buf_t req;  /* request body: SQL or RowBinary rows */
+    sy_buf_t resp;   /* reply body */
+    sy_buf_t req;    /* request body: SQL or RowBinary rows */
+    long timeout_ms; /* 0: the store's */
     struct conn *next;
 } conn_t;
 
 typedef struct ch_store {
     sy_store_t base;
-    char *url;        /* http://host:port/?database=<db> (no credentials) */
-    char *insert_url; /* url + &query=INSERT … FORMAT RowBinary */
-    char *userpwd;    /* "user:password" or NULL */
-    char *db;         /* database name, for messages */
-    int known;        /* newest migration this binary applies */
+    char *url;              /* http://host:port/?database=<db> (no credentials) */
+    char *insert_url;       /* url + &query=INSERT … FORMAT RowBinary */
+    char *userpwd;          /* "user:password" or NULL */
+    char *db;               /* database name, for messages */
+    int known;              /* newest migration this binary applies */
+    int64_t exact_max_rows; /* query_stats: exact over raw rows up to this many (< 0: never) */
     long timeout_ms;
     pthread_mutex_t plock;
     conn_t *idle;
@@ -161,7 +168,7 @@ static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, si
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->resp);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : s->timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     if (s->userpwd) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -273,6 +280,8 @@ static sy_err_t ch_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg
     curl_free(q);
     s->known = (int)sy_store_migrations_clickhouse_count;
     if (conf->schema_limit > 0 && conf->schema_limit < s->known) s->known = conf->schema_limit;
+    s->exact_max_rows =
+        conf->stats_exact_max_rows ? conf->stats_exact_max_rows : SY_STORE_STATS_EXACT_MAX_ROWS;
     s->timeout_ms = 60000;
     pthread_mutex_init(&s->plock, NULL);
 
@@ -469,6 +478,8 @@ static sy_err_t ch_migrate(sy_store_t *base, int *version, char *msg, size_t msg
 {
     ch_store_t *s = (ch_store_t *)base;
     conn_t *c = conn_take(s);
+    /* a back-fill (migration 3) reads every stored row: minutes, not the 60 s of a query */
+    c->timeout_ms = 3600 * 1000L;
     int cur = 0;
     sy_err_t err = ch_sql(s, c,
                           "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, "
@@ -513,6 +524,7 @@ static sy_err_t ch_migrate(sy_store_t *base, int *version, char *msg, size_t msg
     }
     if (version) *version = cur;
 out:
+    c->timeout_ms = 0;
     conn_give(s, c);
     return err;
 }
@@ -623,14 +635,117 @@ static size_t rec_bound(const sy_log_record_t *r)
     return n;
 }
 
+static sy_err_t ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen);
+
+static int64_t t_of(const sy_log_record_t *r)
+{
+    return r->t_received_us < 0 ? 0 : r->t_received_us; /* as w_record sends it */
+}
+
+static int cmp_rec_key(const void *pa, const void *pb)
+{
+    const sy_log_record_t *a = *(const sy_log_record_t *const *)pa,
+                          *b = *(const sy_log_record_t *const *)pb;
+    if (t_of(a) != t_of(b)) return t_of(a) < t_of(b) ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+#define DEDUP_CHUNK 4000 /* ids per IN list: ~160 KB of SQL, under max_query_size (256 KiB) */
+
+/* Marks stored[j] for the rows of sorted[i, i+k) that the server has. With ids: the query lists
+ * them (IN); without: it reads every stored (time, id) of the time window, at most cap rows
+ * (*capped when it hit cap: the window holds other rows, ask again with ids). */
+static sy_err_t mark_stored(ch_store_t *s, conn_t *c, const sy_log_record_t **sorted, size_t i,
+                            size_t k, bool ids, size_t cap, bool *capped, bool *stored, char *msg,
+                            size_t msglen)
+{
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    sy_buf_printf(q,
+                  "SELECT t_received_us, id FROM inference_log WHERE t_received_us >= %" PRId64
+                  " AND t_received_us <= %" PRId64,
+                  t_of(sorted[i]), t_of(sorted[i + k - 1]));
+    if (ids) {
+        sy_buf_append_c(q, " AND id IN (");
+        for (size_t j = 0; j < k; j++) {
+            if (j) sy_buf_append(q, ",", 1);
+            append_literal(q, sorted[i + j]->id);
+        }
+        sy_buf_append_c(q, ")");
+    } else {
+        sy_buf_printf(q, " LIMIT %zu", cap);
+    }
+    if (sy_buf_append_c(q, " FORMAT RowBinary"))
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: dedup query too large");
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (err) return err;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    size_t got = 0;
+    while (rd.p < rd.end) {
+        sy_log_record_t key;
+        const sy_log_record_t *kp = &key;
+        key.t_received_us = rd_i64(&rd);
+        sy_str_t id = rd_str(&rd);
+        if (rd.bad) return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad id reply");
+        got++;
+        if (id.len != SY_UUID_STRLEN) continue; /* not one of ours */
+        memcpy(key.id, id.ptr, SY_UUID_STRLEN);
+        key.id[SY_UUID_STRLEN] = '\0';
+        const sy_log_record_t **hit = bsearch(&kp, sorted + i, k, sizeof(*sorted), cmp_rec_key);
+        if (hit) stored[hit - sorted] = true;
+    }
+    *capped = !ids && got >= cap;
+    return SY_OK;
+}
+
+/* The rows of recs whose (receive time, id) is not stored yet, each once, into fresh (n slots);
+ * the stats rollup's materialized view counts what is inserted, so a replayed row must not be
+ * sent again. Usually ONE query: the stored (time, id) pairs of the batch's time window (new
+ * rows: none; a replay: about the batch). When that window holds more than 4× the batch (a
+ * batch spanning a long outage, a row with an unknown time), the ids are asked for instead,
+ * DEDUP_CHUNK per query. Each query costs a round trip that dominates (~100 ms on the loaded
+ * dev VM), hence not one per 1,000 rows. */
+static sy_err_t fresh_rows(ch_store_t *s, conn_t *c, const sy_log_record_t *const *recs, size_t n,
+                           const sy_log_record_t **fresh, size_t *n_fresh, char *msg, size_t msglen)
+{
+    const sy_log_record_t **sorted = sy_xmalloc(n * sizeof(*sorted));
+    memcpy(sorted, recs, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), cmp_rec_key);
+    size_t m = 0; /* duplicates inside the batch: keep one */
+    for (size_t i = 0; i < n; i++)
+        if (!m || cmp_rec_key(&sorted[m - 1], &sorted[i]) != 0) sorted[m++] = sorted[i];
+    bool *stored = sy_xcalloc(m ? m : 1, sizeof(*stored));
+    bool capped = false;
+    sy_err_t err = mark_stored(s, c, sorted, 0, m, false, 4 * m + 16, &capped, stored, msg, msglen);
+    for (size_t i = 0; capped && i < m && !err; i += DEDUP_CHUNK) {
+        size_t k = m - i < DEDUP_CHUNK ? m - i : DEDUP_CHUNK;
+        err = mark_stored(s, c, sorted, i, k, true, 0, &capped, stored, msg, msglen);
+        capped = true; /* keep going over the chunks */
+    }
+    *n_fresh = 0;
+    for (size_t i = 0; i < m && !err; i++)
+        if (!stored[i]) fresh[(*n_fresh)++] = sorted[i];
+    free(stored);
+    free(sorted);
+    return err;
+}
+
 static sy_err_t ch_write_batch(sy_store_t *base, const sy_log_record_t *const *recs, size_t n,
                                char *msg, size_t msglen)
 {
     ch_store_t *s = (ch_store_t *)base;
     if (n == 0) return SY_OK;
     conn_t *c = conn_take(s);
-    sy_buf_reset(&c->req);
     sy_err_t err = SY_OK;
+    const sy_log_record_t **fresh = NULL;
+    if (s->known >= 3) { /* the rollup exists: send each row once */
+        fresh = sy_xmalloc(n * sizeof(*fresh));
+        err = fresh_rows(s, c, recs, n, fresh, &n, msg, msglen);
+        recs = fresh;
+        if (err || n == 0) goto out;
+    }
+    sy_buf_reset(&c->req);
     for (size_t i = 0; i < n; i++) {
         /* the w_* appends ignore sy_buf's refusal: check the bound before each row instead */
         if (c->req.len + rec_bound(recs[i]) > BATCH_MAX) {
@@ -642,6 +757,8 @@ static sy_err_t ch_write_batch(sy_store_t *base, const sy_log_record_t *const *r
         w_record(&c->req, recs[i]);
     }
     if (!err) err = ch_post(s, c, s->insert_url, msg, msglen);
+out:
+    free(fresh);
     conn_give(s, c);
     return err;
 }
@@ -784,21 +901,10 @@ static const char *const group_col[4] = {
 #define NR(arr, p)                                                                                 \
     "toInt64(if(length(" arr ") = 0, -1, " arr "[intDiv(length(" arr ") * " #p " + 99, 100)])), "
 
-static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
-                               char *msg, size_t msglen)
+/* Exact, over raw rows (FINAL). */
+static sy_err_t stats_exact(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
+                            sy_stats_result_t *res, char *msg, size_t msglen)
 {
-    ch_store_t *s = (ch_store_t *)base;
-    memset(res, 0, sizeof(*res));
-    if (qq->from_us < 0 || qq->to_us <= qq->from_us || qq->bucket_us <= 0)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
-                             "stats: need 0 <= from < to and bucket > 0");
-    if ((qq->to_us - qq->from_us) / qq->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
-                             SY_STORE_STATS_MAX_BUCKETS);
-    if ((unsigned)qq->group_by > SY_STATS_GROUP_KEY)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
-
-    conn_t *c = conn_take(s);
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     /* the inner query dedups (FINAL) and buckets; the outer one aggregates per cell. Every
@@ -823,7 +929,7 @@ static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_
                              "GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
         qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
     sy_err_t err = ch_select(s, c, msg, msglen);
-    if (err) goto out;
+    if (err) return err;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
     size_t cap = 0;
@@ -855,11 +961,127 @@ static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_
         }
         res->rows[res->n++] = r;
     }
-    if (rd.bad) {
-        err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
-        sy_store_stats_free(res);
+    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    return err;
+}
+
+/* One (idx array, count array) histogram of a stats_minute reply into h. */
+static void rd_hist(rd_t *rd, sy_hist_t *h)
+{
+    uint64_t n = rd_varint(rd);
+    if (!rd_need(rd, n * 2)) return;
+    const unsigned char *idx = rd->p;
+    rd->p += n * 2;
+    uint64_t m = rd_varint(rd);
+    if (m != n || !rd_need(rd, n * 8)) {
+        rd->bad = true;
+        return;
     }
-out:
+    for (uint64_t i = 0; i < n; i++)
+        sy_hist_add_index(h, (uint32_t)(idx[2 * i] | idx[2 * i + 1] << 8), rd_u64le(rd, 8));
+}
+
+/* From stats_minute: the server sums the counters and the histogram maps per cell (GROUP BY:
+ * SummingMergeTree merges are eventual), the percentiles are read off the histograms here. */
+static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
+                             sy_stats_result_t *res, char *msg, size_t msglen)
+{
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    sy_buf_printf(q,
+                  "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
+                  "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
+                  "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
+                  "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
+                  "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
+                  " AND minute_us < %" PRId64
+                  " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
+                  qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (err) return err;
+    res->approximate_percentiles = true;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    size_t cap = 0;
+    sy_hist_t lat = {0}, ttft = {0};
+    while (rd.p < rd.end && !rd.bad) {
+        sy_stats_row_t r = {0};
+        r.bucket_start_us = rd_i64(&rd);
+        sy_str_t g = rd_nstr(&rd);
+        r.count = rd_i64(&rd);
+        r.errors = rd_i64(&rd);
+        r.input_tokens = rd_i64(&rd);
+        r.output_tokens = rd_i64(&rd);
+        r.cost_nanousd = rd_i64(&rd);
+        r.cost_unknown = rd_i64(&rd);
+        int64_t tok_ok = rd_i64(&rd), lat_ok = rd_i64(&rd);
+        sy_hist_reset(&lat);
+        sy_hist_reset(&ttft);
+        rd_hist(&rd, &lat);
+        rd_hist(&rd, &ttft);
+        if (rd.bad) break;
+        if (r.cost_unknown == r.count) r.cost_nanousd = SY_LOG_UNKNOWN; /* no known cost */
+        r.latency_p50_us = sy_hist_percentile(&lat, 50);
+        r.latency_p95_us = sy_hist_percentile(&lat, 95);
+        r.latency_p99_us = sy_hist_percentile(&lat, 99);
+        r.ttft_p50_us = sy_hist_percentile(&ttft, 50);
+        r.ttft_p95_us = sy_hist_percentile(&ttft, 95);
+        r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
+        r.error_rate = r.count ? (double)r.errors / (double)r.count : 0.0;
+        r.tokens_per_s = lat_ok > 0 ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
+        if (res->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
+        }
+        res->rows[res->n++] = r;
+    }
+    sy_hist_dispose(&lat);
+    sy_hist_dispose(&ttft);
+    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    return err;
+}
+
+#define MINUTE_US INT64_C(60000000)
+
+static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
+                               char *msg, size_t msglen)
+{
+    ch_store_t *s = (ch_store_t *)base;
+    memset(res, 0, sizeof(*res));
+    if (qq->from_us < 0 || qq->to_us <= qq->from_us || qq->bucket_us <= 0)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
+                             "stats: need 0 <= from < to and bucket > 0");
+    if ((qq->to_us - qq->from_us) / qq->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
+                             SY_STORE_STATS_MAX_BUCKETS);
+    if ((unsigned)qq->group_by > SY_STATS_GROUP_KEY)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
+
+    conn_t *c = conn_take(s);
+    sy_err_t err = SY_OK;
+    /* whole minutes only, and only when the range is big enough for the exact path to be slow:
+     * count at most exact_max_rows + 1 rows of the range (no FINAL: an estimate suffices) */
+    bool rollup = s->known >= 3 && qq->from_us % MINUTE_US == 0 && qq->to_us % MINUTE_US == 0 &&
+                  qq->bucket_us % MINUTE_US == 0;
+    if (rollup && s->exact_max_rows == INT64_MAX) rollup = false; /* "always exact" */
+    if (rollup && s->exact_max_rows >= 0) {
+        sy_buf_reset(&c->req);
+        sy_buf_printf(&c->req,
+                      "SELECT toInt64(count()) FROM (SELECT 1 FROM inference_log WHERE "
+                      "t_received_us >= %" PRId64 " AND t_received_us < %" PRId64 " LIMIT %" PRId64
+                      ") FORMAT RowBinary",
+                      qq->from_us, qq->to_us, s->exact_max_rows + 1);
+        err = ch_select(s, c, msg, msglen);
+        rd_t rd = {(const unsigned char *)c->resp.base,
+                   (const unsigned char *)c->resp.base + c->resp.len, false};
+        int64_t rows = err ? 0 : rd_i64(&rd);
+        if (!err && rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad count");
+        rollup = rows > s->exact_max_rows;
+    }
+    if (!err)
+        err = rollup ? stats_rollup(s, c, qq, res, msg, msglen)
+                     : stats_exact(s, c, qq, res, msg, msglen);
+    if (err) sy_store_stats_free(res);
     conn_give(s, c);
     return err;
 }
@@ -869,7 +1091,7 @@ const sy_store_vtable_t sy_store_clickhouse = {
     .scheme = "clickhouse",
     /* no APPDATA (no transactions or constraints), no DEDUP_ON_WRITE (ReplacingMergeTree dedups
      * at merge; reads use FINAL), no ATOMIC_BATCH (large inserts may be split into parts) */
-    .caps = SY_STORE_CAP_LOGS | SY_STORE_CAP_EXACT_PERCENTILES,
+    .caps = SY_STORE_CAP_LOGS | SY_STORE_CAP_STATS_ROLLUP,
     .open = ch_open,
     .close = ch_close,
     .migrate = ch_migrate,

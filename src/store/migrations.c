@@ -57,9 +57,66 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      "CREATE INDEX inference_log_model ON inference_log(model, t_received_us);"
      "CREATE INDEX inference_log_key ON inference_log(key_id, t_received_us);"
      "CREATE INDEX inference_log_user ON inference_log(user_id, t_received_us);"},
+    /* Per-minute rollup for query_stats over large ranges (docs/internals/STORE.md, "Stats
+     * rollup"). One row per (minute, model, provider, key_id) present; write_batch keeps it in
+     * the same transaction, counting only rows it actually inserted. Sums are over known values;
+     * cost_nanousd sums known costs (cost_unknown counts the NULL ones); ok_* are the
+     * tokens/s terms (status ok, output and latency known); the two BLOBs are store/hist.h
+     * encodings of the known latencies / TTFTs. The back-fill uses sy_hist(), an aggregate the
+     * backend registers on every connection. */
+    {3, "stats_minute rollup",
+     "CREATE TABLE stats_minute ("
+     " minute_us INTEGER NOT NULL,"
+     " model TEXT, provider TEXT, key_id TEXT,"
+     " count INTEGER NOT NULL, errors INTEGER NOT NULL,"
+     " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+     " cost_nanousd INTEGER NOT NULL, cost_unknown INTEGER NOT NULL,"
+     " ok_output_tokens INTEGER NOT NULL, ok_latency_us INTEGER NOT NULL,"
+     " latency_hist BLOB NOT NULL, ttft_hist BLOB NOT NULL);"
+     "CREATE INDEX stats_minute_cell ON stats_minute(minute_us, model, provider, key_id);"
+     "INSERT INTO stats_minute SELECT t_received_us - t_received_us % 60000000, model, provider,"
+     " key_id, count(*), sum(status <> 'ok'), coalesce(sum(input_tokens), 0),"
+     " coalesce(sum(output_tokens), 0), coalesce(sum(cost_nanousd), 0),"
+     " sum(cost_nanousd IS NULL),"
+     " coalesce(sum(CASE WHEN status = 'ok' AND latency_us IS NOT NULL THEN output_tokens END), 0),"
+     " coalesce(sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN latency_us END), 0),"
+     " sy_hist(latency_us), sy_hist(ttft_us)"
+     " FROM inference_log GROUP BY 1, 2, 3, 4;"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
+
+/* store/hist.h's bucket index of a Nullable(Int64) column in ClickHouse SQL (NULL → 0; the
+ * callers test isNull first): the exponent e = floor(log2(v)) from the float log, corrected by
+ * one either way with shifts (the float can be off next to a power of two); then
+ * v < 128 ? v : (e - 6) * 64 + (v >> (e - 6)). Checked against the C function on the powers of
+ * two and their neighbours up to INT64_MAX. */
+#define CH_X(col) "toInt64(ifNull(" col ", 0))"
+#define CH_E0(col) "toInt32(floor(log2(toFloat64(" CH_X(col) "))))"
+#define CH_E(col)                                                                                  \
+    "(" CH_E0(col) " - (bitShiftRight(" CH_X(col) ", " CH_E0(col) ") = 0) + (bitShiftRight(" CH_X( \
+        col) ", " CH_E0(col) " + 1) >= 1))"
+#define CH_IDX(col)                                                                                \
+    "if(" CH_X(col) " < 128, " CH_X(col) ", (" CH_E(col) " - 6) * 64 + bitShiftRight(" CH_X(       \
+        col) ", " CH_E(col) " - 6))"
+/* a Nested *Map column pair for SummingMergeTree: bucket indexes and their counts */
+#define CH_HIST(col, name)                                                                         \
+    "tupleElement(sumMap(if(isNull(" col "), emptyArrayUInt16(), [toUInt16(" CH_IDX(               \
+        col) ")]), "                                                                               \
+             "if(isNull(" col "), emptyArrayUInt64(), [toUInt64(1)])), 1) AS `" name ".idx`, "     \
+             "tupleElement(sumMap(if(isNull(" col "), emptyArrayUInt16(), [toUInt16(" CH_IDX(      \
+                 col) ")]), "                                                                      \
+                      "if(isNull(" col "), emptyArrayUInt64(), [toUInt64(1)])), 2) AS `" name      \
+                      ".cnt`"
+/* One stats_minute row per (minute, model, provider, key_id) of the rows selected */
+#define CH_ROLLUP_SELECT                                                                           \
+    "SELECT intDiv(t_received_us, 60000000) * 60000000 AS minute_us, model, provider, key_id,"     \
+    " count() AS n, sum(status != 'ok') AS n_err, sum(ifNull(input_tokens, 0)) AS in_tok,"         \
+    " sum(ifNull(output_tokens, 0)) AS out_tok, sum(ifNull(cost_nanousd, 0)) AS cost,"             \
+    " sum(isNull(cost_nanousd)) AS cost_null,"                                                     \
+    " sum(if(status = 'ok' AND isNotNull(latency_us), ifNull(output_tokens, 0), 0)) AS ok_out,"    \
+    " sum(if(status = 'ok' AND isNotNull(output_tokens), ifNull(latency_us, 0), 0)) AS "           \
+    "ok_lat, " CH_HIST("latency_us", "latMap") ", " CH_HIST("ttft_us", "ttftMap")
 
 /* ClickHouse (inference log only). Statements are separated by ";\n": the HTTP interface runs
  * one statement per request. SQL that both 18.16 (Debian 12) and current releases accept.
@@ -118,6 +175,29 @@ const sy_store_migration_t sy_store_migrations_clickhouse[] = {
      * batching, outages). Filled by the server (DEFAULT), never sent by the writer. */
     {2, "inference_log.inserted_at",
      "ALTER TABLE inference_log ADD COLUMN inserted_at DateTime DEFAULT now()"},
+    /* Per-minute stats rollup (docs/internals/STORE.md, "Stats rollup"). A SummingMergeTree
+     * keyed by (minute, model, provider, key_id) — NULL kept apart from '' by isNull() in the key,
+     * since a Nullable sorting key is refused by 18.16 and needs a setting today — whose merges
+     * add the counters and the Nested *Map histograms (bucket index → count). Readers still
+     * GROUP BY: merges are eventual. Fed by a materialized view on every INSERT into
+     * inference_log; write_batch sends only rows whose id is not stored yet, so a replay is not
+     * counted twice. The back-fill (FINAL: duplicates once) runs only while the rollup is
+     * empty, so re-running a half-applied migration does not add the rows twice. */
+    {3, "stats_minute rollup",
+     "CREATE TABLE IF NOT EXISTS stats_minute ("
+     " minute_us Int64, model Nullable(String), provider Nullable(String), key_id Nullable(String),"
+     " n UInt64, n_err UInt64, in_tok Int64, out_tok Int64, cost Int64, cost_null UInt64,"
+     " ok_out Int64, ok_lat Int64,"
+     " latMap Nested(idx UInt16, cnt UInt64), ttftMap Nested(idx UInt16, cnt UInt64)"
+     ") ENGINE = SummingMergeTree()"
+     " PARTITION BY toYYYYMM(toDateTime(intDiv(minute_us, 1000000)))"
+     " ORDER BY (minute_us, ifNull(model, ''), isNull(model), ifNull(provider, ''),"
+     " isNull(provider), ifNull(key_id, ''), isNull(key_id));\n"
+     "INSERT INTO stats_minute " CH_ROLLUP_SELECT
+     " FROM inference_log FINAL WHERE (SELECT count() FROM stats_minute) = 0"
+     " GROUP BY minute_us, model, provider, key_id;\n"
+     "CREATE MATERIALIZED VIEW IF NOT EXISTS stats_minute_mv TO stats_minute AS " CH_ROLLUP_SELECT
+     " FROM inference_log GROUP BY minute_us, model, provider, key_id"},
 };
 const size_t sy_store_migrations_clickhouse_count =
     sizeof(sy_store_migrations_clickhouse) / sizeof(sy_store_migrations_clickhouse[0]);

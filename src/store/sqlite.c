@@ -12,10 +12,13 @@
  *   Statements are prepared once per connection and reused: the INSERT on the writer;
  *   get_log, the stats query per group-by, and the logs query per combination of filters
  *   (one bit per filter, a slot per mask) on each reader.
- *   Percentiles are exact: query_stats reads the raw (bucket, group, latency, ttft, …) rows of
- *   the range ordered by (bucket, group), and sorts each cell's values in C (nearest rank).
- *   That costs O(rows in range); a rollup table with latency histograms is the way past a few
- *   million rows per query (docs/internals/STORE.md).
+ *   Stats: small ranges (≤ stats_exact_max_rows rows) and ranges that are not whole minutes are
+ *   exact — the raw (bucket, group, latency, ttft, …) rows of the range ordered by (bucket,
+ *   group), each cell's values sorted in C (nearest rank). Larger minute-aligned ranges read
+ *   stats_minute (migration 3): per (minute, model, provider, key_id) counters and store/hist.h
+ *   latency/TTFT histograms, kept by write_batch in the batch's transaction for the rows it
+ *   actually inserted (sqlite3_changes), so a replayed id is never counted twice. Counts and
+ *   sums stay exact; percentiles are within 1/128 (docs/internals/STORE.md, "Stats rollup").
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -29,6 +32,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "store/columns.h"
+#include "store/hist.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -66,16 +70,20 @@ typedef struct conn {
     sqlite3_stmt *insert;   /* writer */
     sqlite3_stmt *get;      /* readers */
     sqlite3_stmt *stats[4]; /* readers, by sy_stats_group_t */
-    sqlite3_stmt **logs;    /* readers: F__SLOTS entries, allocated on first use */
-    sy_buf_t scratch;       /* writer: tags JSON */
-    struct conn *next;      /* idle list */
+    sqlite3_stmt *roll[4];  /* readers: the rollup query, by sy_stats_group_t */
+    sqlite3_stmt *probe;    /* readers: rows in range, bounded */
+    sqlite3_stmt *roll_get, *roll_upd, *roll_ins; /* writer: stats_minute maintenance */
+    sqlite3_stmt **logs; /* readers: F__SLOTS entries, allocated on first use */
+    sy_buf_t scratch;    /* writer: tags JSON */
+    struct conn *next;   /* idle list */
 } conn_t;
 
 typedef struct sqlite_store {
     sy_store_t base;
     char *path;
     int busy_ms;
-    int known; /* newest migration this binary applies */
+    int64_t exact_max_rows; /* query_stats: exact over raw rows up to this many (< 0: never) */
+    int known;              /* newest migration this binary applies */
     pthread_mutex_t wlock;
     conn_t *writer;
     pthread_mutex_t plock;
@@ -101,8 +109,14 @@ static void conn_close(conn_t *c)
     if (!c) return;
     sqlite3_finalize(c->insert);
     sqlite3_finalize(c->get);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
         sqlite3_finalize(c->stats[i]);
+        sqlite3_finalize(c->roll[i]);
+    }
+    sqlite3_finalize(c->probe);
+    sqlite3_finalize(c->roll_get);
+    sqlite3_finalize(c->roll_upd);
+    sqlite3_finalize(c->roll_ins);
     if (c->logs) {
         for (int i = 0; i < F__SLOTS; i++)
             sqlite3_finalize(c->logs[i]);
@@ -111,6 +125,38 @@ static void conn_close(conn_t *c)
     sy_buf_dispose(&c->scratch);
     sqlite3_close_v2(c->db);
     free(c);
+}
+
+/* sy_hist(value): aggregate returning the store/hist.h encoding of the non-NULL values. The
+ * stats_minute back-fill (migration 3) builds its histograms with it. */
+static void hist_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    sy_hist_t **hp = sqlite3_aggregate_context(ctx, sizeof(*hp));
+    if (!hp) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+    if (!*hp) *hp = sy_xcalloc(1, sizeof(sy_hist_t));
+    sy_hist_add(*hp, sqlite3_value_int64(argv[0]), 1);
+}
+
+static void hist_final(sqlite3_context *ctx)
+{
+    sy_hist_t **hp = sqlite3_aggregate_context(ctx, 0);
+    sy_hist_t empty = {0}, *h = hp && *hp ? *hp : &empty;
+    sy_buf_t b;
+    sy_buf_init(&b, SY_HIST_ENCODED_MAX);
+    if (sy_hist_encode(h, &b))
+        sqlite3_result_error_nomem(ctx);
+    else
+        sqlite3_result_blob(ctx, b.base, (int)b.len, SQLITE_TRANSIENT);
+    sy_buf_dispose(&b);
+    if (hp && *hp) {
+        sy_hist_dispose(*hp);
+        free(*hp);
+    }
 }
 
 static sy_err_t conn_open(sqlite_store_t *s, bool create, conn_t **out, char *msg, size_t msglen)
@@ -126,12 +172,14 @@ static sy_err_t conn_open(sqlite_store_t *s, bool create, conn_t **out, char *ms
         return err;
     }
     sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_create_function_v2(c->db, "sy_hist", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+                               hist_step, hist_final, NULL);
     sqlite3_busy_timeout(c->db, s->busy_ms);
     /* journal_mode=WAL persists in the file; synchronous is per connection. */
     const char *pragmas =
         create ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                  "PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8192;"
-               : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;";
+               : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000; PRAGMA mmap_size=268435456;";
     if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         sy_err_t err = db_fail(c->db, msg, msglen, "pragmas");
         conn_close(c);
@@ -161,6 +209,8 @@ static sy_err_t s_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg,
         snprintf(s->path, n, "%s/%s", dir, p);
     }
     s->busy_ms = conf->busy_timeout_ms > 0 ? conf->busy_timeout_ms : 5000;
+    s->exact_max_rows =
+        conf->stats_exact_max_rows ? conf->stats_exact_max_rows : SY_STORE_STATS_EXACT_MAX_ROWS;
     s->known = (int)sy_store_migrations_sqlite_count;
     if (conf->schema_limit > 0 && conf->schema_limit < s->known) s->known = conf->schema_limit;
     pthread_mutex_init(&s->wlock, NULL);
@@ -457,12 +507,172 @@ static sy_err_t insert_one(conn_t *c, const sy_log_record_t *r, char *msg, size_
     return SY_OK;
 }
 
+/* ---- stats_minute maintenance ---------------------------------------------------------- */
+
+#define MINUTE_US INT64_C(60000000)
+
+static int64_t minute_of(const sy_log_record_t *r)
+{
+    int64_t t = r->t_received_us < 0 ? 0 : r->t_received_us; /* as insert_one stores it */
+    return t - t % MINUTE_US;
+}
+
+/* NULL first, then bytes (memcmp, shorter first on a common prefix) */
+static int cmp_str(sy_str_t a, sy_str_t b)
+{
+    if (!a.ptr || !b.ptr) return (a.ptr != NULL) - (b.ptr != NULL);
+    int c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
+    return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+static int cmp_cell(const void *pa, const void *pb)
+{
+    const sy_log_record_t *a = *(const sy_log_record_t *const *)pa,
+                          *b = *(const sy_log_record_t *const *)pb;
+    int64_t ma = minute_of(a), mb = minute_of(b);
+    if (ma != mb) return ma < mb ? -1 : 1;
+    int c = cmp_str(a->model, b->model);
+    if (!c) c = cmp_str(a->provider, b->provider);
+    if (!c) c = cmp_str(a->key_id, b->key_id);
+    return c;
+}
+
+/* What one batch adds to one stats_minute row. */
+typedef struct roll_delta {
+    int64_t count, errors, in, out, cost, cost_unknown, ok_out, ok_lat;
+    sy_hist_t lat, ttft;
+} roll_delta_t;
+
+static void delta_add(roll_delta_t *d, const sy_log_record_t *r)
+{
+    bool ok = r->status == SY_LOG_STATUS_OK;
+    d->count++;
+    d->errors += !ok;
+    if (r->input_tokens >= 0) d->in += r->input_tokens;
+    if (r->output_tokens >= 0) d->out += r->output_tokens;
+    if (r->cost_nanousd >= 0)
+        d->cost += r->cost_nanousd;
+    else
+        d->cost_unknown++;
+    if (ok && r->output_tokens >= 0 && r->latency_us >= 0) {
+        d->ok_out += r->output_tokens;
+        d->ok_lat += r->latency_us;
+    }
+    sy_hist_add(&d->lat, r->latency_us, 1);
+    sy_hist_add(&d->ttft, r->ttft_us, 1);
+}
+
+/* Adds one cell's delta to its stats_minute row (read, merge, write back; or insert). */
+static sy_err_t roll_apply(conn_t *c, const sy_log_record_t *key, roll_delta_t *d, char *msg,
+                           size_t msglen)
+{
+    sqlite3_stmt *g = c->roll_get;
+    sqlite3_bind_int64(g, 1, minute_of(key));
+    bind_str(g, 1, key->model);
+    bind_str(g, 2, key->provider);
+    bind_str(g, 3, key->key_id);
+    int rc = sqlite3_step(g);
+    sy_err_t err = SY_OK;
+    int64_t rowid = 0;
+    if (rc == SQLITE_ROW) {
+        rowid = sqlite3_column_int64(g, 0);
+        d->count += sqlite3_column_int64(g, 1);
+        d->errors += sqlite3_column_int64(g, 2);
+        d->in += sqlite3_column_int64(g, 3);
+        d->out += sqlite3_column_int64(g, 4);
+        d->cost += sqlite3_column_int64(g, 5);
+        d->cost_unknown += sqlite3_column_int64(g, 6);
+        d->ok_out += sqlite3_column_int64(g, 7);
+        d->ok_lat += sqlite3_column_int64(g, 8);
+        if (sy_hist_merge_encoded(&d->lat, sqlite3_column_blob(g, 9),
+                                  (size_t)sqlite3_column_bytes(g, 9)) ||
+            sy_hist_merge_encoded(&d->ttft, sqlite3_column_blob(g, 10),
+                                  (size_t)sqlite3_column_bytes(g, 10)))
+            err = sy_store_fail(SY_ERR_CORRUPT, msg, msglen,
+                                "sqlite: stats_minute row %" PRId64 ": corrupt histogram", rowid);
+    } else if (rc != SQLITE_DONE) {
+        err = db_fail(c->db, msg, msglen, "stats_minute read");
+    }
+    sqlite3_reset(g);
+    sqlite3_clear_bindings(g);
+    if (err) return err;
+
+    sy_buf_reset(&c->scratch);
+    if (sy_hist_encode(&d->lat, &c->scratch)) goto toolarge;
+    size_t lat_len = c->scratch.len;
+    if (sy_hist_encode(&d->ttft, &c->scratch)) goto toolarge;
+    sqlite3_stmt *w = rowid ? c->roll_upd : c->roll_ins;
+    int64_t v[] = {d->count, d->errors,       d->in,     d->out,
+                   d->cost,  d->cost_unknown, d->ok_out, d->ok_lat};
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_int64(w, i + 1, v[i]);
+    sqlite3_bind_blob(w, 9, c->scratch.base, (int)lat_len, SQLITE_STATIC);
+    sqlite3_bind_blob(w, 10, c->scratch.base + lat_len, (int)(c->scratch.len - lat_len),
+                      SQLITE_STATIC);
+    if (rowid) {
+        sqlite3_bind_int64(w, 11, rowid);
+    } else {
+        sqlite3_bind_int64(w, 11, minute_of(key));
+        bind_str(w, 11, key->model);
+        bind_str(w, 12, key->provider);
+        bind_str(w, 13, key->key_id);
+    }
+    rc = sqlite3_step(w);
+    sqlite3_reset(w);
+    sqlite3_clear_bindings(w);
+    return rc == SQLITE_DONE ? SY_OK : db_fail(c->db, msg, msglen, "stats_minute write");
+toolarge:
+    return sy_store_fail(SY_ERR_STORE, msg, msglen, "sqlite: histogram over the scratch buffer");
+}
+
+/* Folds the rows this batch inserted (ins[0..n), reordered here) into stats_minute: sorted by
+ * cell, one read-merge-write per cell. Runs inside the batch's transaction. */
+static sy_err_t roll_update(conn_t *c, const sy_log_record_t **ins, size_t n, char *msg,
+                            size_t msglen)
+{
+    sy_err_t err = SY_OK;
+    static const char *const get_sql =
+        "SELECT rowid, count, errors, input_tokens, output_tokens, cost_nanousd, cost_unknown,"
+        " ok_output_tokens, ok_latency_us, latency_hist, ttft_hist FROM stats_minute"
+        " WHERE minute_us = ?1 AND model IS ?2 AND provider IS ?3 AND key_id IS ?4";
+    static const char *const upd_sql =
+        "UPDATE stats_minute SET count = ?1, errors = ?2, input_tokens = ?3, output_tokens = ?4,"
+        " cost_nanousd = ?5, cost_unknown = ?6, ok_output_tokens = ?7, ok_latency_us = ?8,"
+        " latency_hist = ?9, ttft_hist = ?10 WHERE rowid = ?11";
+    static const char *const ins_sql =
+        "INSERT INTO stats_minute(count, errors, input_tokens, output_tokens, cost_nanousd,"
+        " cost_unknown, ok_output_tokens, ok_latency_us, latency_hist, ttft_hist, minute_us,"
+        " model, provider, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+        " ?13, ?14)";
+    if ((err = prepare(c, &c->roll_get, get_sql, msg, msglen)) ||
+        (err = prepare(c, &c->roll_upd, upd_sql, msg, msglen)) ||
+        (err = prepare(c, &c->roll_ins, ins_sql, msg, msglen)))
+        return err;
+    qsort(ins, n, sizeof(*ins), cmp_cell);
+    roll_delta_t d = {0};
+    for (size_t i = 0; i < n && !err;) {
+        size_t j = i;
+        sy_hist_reset(&d.lat);
+        sy_hist_reset(&d.ttft);
+        d.count = d.errors = d.in = d.out = d.cost = d.cost_unknown = d.ok_out = d.ok_lat = 0;
+        for (; j < n && cmp_cell(&ins[i], &ins[j]) == 0; j++)
+            delta_add(&d, ins[j]);
+        err = roll_apply(c, ins[i], &d, msg, msglen);
+        i = j;
+    }
+    sy_hist_dispose(&d.lat);
+    sy_hist_dispose(&d.ttft);
+    return err;
+}
+
 static sy_err_t s_write_batch(sy_store_t *base, const sy_log_record_t *const *recs, size_t n,
                               char *msg, size_t msglen)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     conn_t *c = s->writer;
     sy_err_t err;
+    const sy_log_record_t **ins = NULL;
+    size_t n_ins = 0;
     if (n == 0) return SY_OK;
     pthread_mutex_lock(&s->wlock);
     err = prepare(c, &c->insert,
@@ -472,12 +682,19 @@ static sy_err_t s_write_batch(sy_store_t *base, const sy_log_record_t *const *re
     if (err) goto unlock;
     err = exec(c, "BEGIN IMMEDIATE", msg, msglen, "begin");
     if (err) goto unlock;
-    for (size_t i = 0; i < n && !err; i++)
+    /* only rows actually inserted reach the rollup: a replayed id (ON CONFLICT DO NOTHING,
+     * zero changes) must not be counted twice */
+    ins = sy_xmalloc(n * sizeof(*ins));
+    for (size_t i = 0; i < n && !err; i++) {
         err = insert_one(c, recs[i], msg, msglen);
+        if (!err && sqlite3_changes(c->db) == 1) ins[n_ins++] = recs[i];
+    }
+    if (!err && n_ins && s->known >= 3) err = roll_update(c, ins, n_ins, msg, msglen);
     if (!err) err = exec(c, "COMMIT", msg, msglen, "commit");
     if (err) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 unlock:
     pthread_mutex_unlock(&s->wlock);
+    free(ins);
     return err;
 }
 
@@ -796,25 +1013,12 @@ static const char *const stats_sql[4] = {
 #undef STATS_SQL
 };
 
-static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_stats_result_t *res,
-                              char *msg, size_t msglen)
+/* Exact: every raw row of the range, percentiles by sorting each cell's values. */
+static sy_err_t stats_exact(conn_t *c, const sy_stats_query_t *q, sy_stats_result_t *res, char *msg,
+                            size_t msglen)
 {
-    sqlite_store_t *s = (sqlite_store_t *)base;
-    memset(res, 0, sizeof(*res));
-    if (q->from_us < 0 || q->to_us <= q->from_us || q->bucket_us <= 0)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
-                             "stats: need 0 <= from < to and bucket > 0");
-    if ((q->to_us - q->from_us) / q->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
-                             SY_STORE_STATS_MAX_BUCKETS);
-    if ((unsigned)q->group_by > SY_STATS_GROUP_KEY)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
-
-    conn_t *c;
-    sy_err_t err = reader_take(s, &c, msg, msglen);
+    sy_err_t err = prepare(c, &c->stats[q->group_by], stats_sql[q->group_by], msg, msglen);
     if (err) return err;
-    err = prepare(c, &c->stats[q->group_by], stats_sql[q->group_by], msg, msglen);
-    if (err) goto out;
     sqlite3_stmt *st = c->stats[q->group_by];
     bind_named_i64(st, ":bucket", q->bucket_us);
     bind_named_i64(st, ":from", q->from_us);
@@ -863,8 +1067,218 @@ static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_st
     free(cell.ttft.v);
     if (rc != SQLITE_DONE) err = db_fail(c->db, msg, msglen, "stats");
     sqlite3_reset(st);
+    return err;
+}
+
+/* ---- stats from the rollup --------------------------------------------------------------- */
+
+static const char *const roll_sql[4] = {
+#define ROLL_SQL(grp)                                                                              \
+    "SELECT minute_us, " grp ", count, errors, input_tokens, output_tokens, cost_nanousd, "        \
+    "cost_unknown, ok_output_tokens, ok_latency_us, latency_hist, ttft_hist FROM stats_minute "    \
+    "WHERE minute_us >= :from AND minute_us < :to ORDER BY minute_us"
+    [SY_STATS_GROUP_NONE] = ROLL_SQL("NULL"),
+    [SY_STATS_GROUP_MODEL] = ROLL_SQL("model"),
+    [SY_STATS_GROUP_PROVIDER] = ROLL_SQL("provider"),
+    [SY_STATS_GROUP_KEY] = ROLL_SQL("key_id"),
+#undef ROLL_SQL
+};
+
+/* One open cell of the bucket being read; kept (with its histograms' memory) across buckets. */
+typedef struct rcell {
+    sy_stats_row_t row;
+    size_t glen;   /* strlen(row.group) */
+    uint32_t hash; /* of the group (0 for NULL) */
+    int64_t cost_known, tok_out_ok, lat_ok_us;
+    sy_hist_t lat, ttft;
+} rcell_t;
+
+static int cmp_rcell(const void *pa, const void *pb)
+{
+    const char *a = ((const rcell_t *)pa)->row.group, *b = ((const rcell_t *)pb)->row.group;
+    if (!a || !b) return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+/* Appends the bucket's cells to res in group order and empties the set. */
+static void rcells_flush(rcell_t *cells, size_t *n, sy_stats_result_t *res, size_t *cap)
+{
+    qsort(cells, *n, sizeof(*cells), cmp_rcell);
+    for (size_t i = 0; i < *n; i++) {
+        rcell_t *c = &cells[i];
+        sy_stats_row_t *r = &c->row;
+        r->latency_p50_us = sy_hist_percentile(&c->lat, 50);
+        r->latency_p95_us = sy_hist_percentile(&c->lat, 95);
+        r->latency_p99_us = sy_hist_percentile(&c->lat, 99);
+        r->ttft_p50_us = sy_hist_percentile(&c->ttft, 50);
+        r->ttft_p95_us = sy_hist_percentile(&c->ttft, 95);
+        r->error_rate = r->count ? (double)r->errors / (double)r->count : 0.0;
+        r->tokens_per_s =
+            c->lat_ok_us > 0 ? (double)c->tok_out_ok * 1e6 / (double)c->lat_ok_us : 0.0;
+        if (!c->cost_known) r->cost_nanousd = SY_LOG_UNKNOWN;
+        if (res->n == *cap) {
+            *cap = *cap ? *cap * 2 : 64;
+            res->rows = sy_xrealloc(res->rows, *cap * sizeof(*res->rows));
+        }
+        res->rows[res->n++] = *r;
+        r->group = NULL; /* owned by res now */
+        sy_hist_reset(&c->lat);
+        sy_hist_reset(&c->ttft);
+    }
+    *n = 0;
+}
+
+/* From stats_minute: the rows come in minute order, so the cells of one bucket are complete
+ * when the bucket changes; only that bucket's cells (one per group) are open at a time. */
+static sy_err_t stats_rollup(conn_t *c, const sy_stats_query_t *q, sy_stats_result_t *res,
+                             char *msg, size_t msglen)
+{
+    sy_err_t err = prepare(c, &c->roll[q->group_by], roll_sql[q->group_by], msg, msglen);
+    if (err) return err;
+    sqlite3_stmt *st = c->roll[q->group_by];
+    bind_named_i64(st, ":from", q->from_us);
+    bind_named_i64(st, ":to", q->to_us);
+    res->approximate_percentiles = true;
+
+    rcell_t *cells = NULL;
+    size_t n = 0, alloc = 0, cap = 0, nslots = 64;
+    uint32_t *slots = sy_xcalloc(nslots, sizeof(*slots));
+    int64_t bucket = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t m = sqlite3_column_int64(st, 0);
+        int64_t b = m - m % q->bucket_us;
+        if (n && b != bucket) {
+            rcells_flush(cells, &n, res, &cap);
+            memset(slots, 0, nslots * sizeof(*slots));
+        }
+        bucket = b;
+        sy_str_t g = col_str(st, 1);
+        /* rows of one minute come grouped by model, provider, key: try the last hit first */
+        /* find the group's cell: a hash table of cell indexes (+1; 0 = empty slot) */
+        uint32_t h = 0;
+        if (g.ptr) {
+            h = 2166136261u; /* FNV-1a, never 0 for a string in practice; NULL is 0 */
+            for (size_t k = 0; k < g.len; k++)
+                h = (h ^ (unsigned char)g.ptr[k]) * 16777619u;
+            h |= 1;
+        }
+        size_t i = n, sl = h & (nslots - 1);
+        for (; slots[sl]; sl = (sl + 1) & (nslots - 1)) {
+            rcell_t *x = &cells[slots[sl] - 1];
+            if (x->hash == h &&
+                (!g.ptr || (x->glen == g.len && memcmp(x->row.group, g.ptr, g.len) == 0))) {
+                i = slots[sl] - 1;
+                break;
+            }
+        }
+        if (i == n) {
+            if (n == alloc) {
+                size_t na = alloc ? alloc * 2 : 16;
+                cells = sy_xrealloc(cells, na * sizeof(*cells));
+                memset(cells + alloc, 0, (na - alloc) * sizeof(*cells));
+                alloc = na;
+            }
+            rcell_t *nc = &cells[n++];
+            memset(&nc->row, 0, sizeof(nc->row));
+            nc->row.bucket_start_us = b;
+            nc->row.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
+            nc->glen = g.len;
+            nc->hash = h;
+            nc->cost_known = nc->tok_out_ok = nc->lat_ok_us = 0;
+            slots[sl] = (uint32_t)n;
+            if (2 * n > nslots) { /* keep the table at most half full: rebuild it twice as big */
+                nslots *= 2;
+                slots = sy_xrealloc(slots, nslots * sizeof(*slots));
+                memset(slots, 0, nslots * sizeof(*slots));
+                for (size_t k = 0; k < n; k++) {
+                    size_t t = cells[k].hash & (nslots - 1);
+                    while (slots[t])
+                        t = (t + 1) & (nslots - 1);
+                    slots[t] = (uint32_t)(k + 1);
+                }
+            }
+        }
+        rcell_t *cell = &cells[i];
+        sy_stats_row_t *r = &cell->row;
+        int64_t cnt = sqlite3_column_int64(st, 2), unknown = sqlite3_column_int64(st, 7);
+        r->count += cnt;
+        r->errors += sqlite3_column_int64(st, 3);
+        r->input_tokens += sqlite3_column_int64(st, 4);
+        r->output_tokens += sqlite3_column_int64(st, 5);
+        r->cost_nanousd += sqlite3_column_int64(st, 6);
+        r->cost_unknown += unknown;
+        cell->cost_known += cnt - unknown;
+        cell->tok_out_ok += sqlite3_column_int64(st, 8);
+        cell->lat_ok_us += sqlite3_column_int64(st, 9);
+        if (sy_hist_merge_encoded(&cell->lat, sqlite3_column_blob(st, 10),
+                                  (size_t)sqlite3_column_bytes(st, 10)) ||
+            sy_hist_merge_encoded(&cell->ttft, sqlite3_column_blob(st, 11),
+                                  (size_t)sqlite3_column_bytes(st, 11))) {
+            err = sy_store_fail(SY_ERR_CORRUPT, msg, msglen,
+                                "sqlite: stats_minute: corrupt histogram at minute %" PRId64, m);
+            break;
+        }
+    }
+    if (!err && rc != SQLITE_DONE) err = db_fail(c->db, msg, msglen, "stats rollup");
+    rcells_flush(cells, &n, res, &cap);
+    for (size_t i = 0; i < alloc; i++) {
+        sy_hist_dispose(&cells[i].lat);
+        sy_hist_dispose(&cells[i].ttft);
+    }
+    free(cells);
+    free(slots);
+    sqlite3_reset(st);
+    return err;
+}
+
+/* Whether [from, to) holds more than max rows: counts at most max + 1 index entries. */
+static sy_err_t range_exceeds(conn_t *c, const sy_stats_query_t *q, int64_t max, bool *over,
+                              char *msg, size_t msglen)
+{
+    sy_err_t err = prepare(c, &c->probe,
+                           "SELECT count(*) FROM (SELECT 1 FROM inference_log WHERE t_received_us"
+                           " >= :from AND t_received_us < :to LIMIT :lim)",
+                           msg, msglen);
+    if (err) return err;
+    bind_named_i64(c->probe, ":from", q->from_us);
+    bind_named_i64(c->probe, ":to", q->to_us);
+    bind_named_i64(c->probe, ":lim", max + 1);
+    if (sqlite3_step(c->probe) == SQLITE_ROW)
+        *over = sqlite3_column_int64(c->probe, 0) > max;
+    else
+        err = db_fail(c->db, msg, msglen, "stats probe");
+    sqlite3_reset(c->probe);
+    return err;
+}
+
+static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_stats_result_t *res,
+                              char *msg, size_t msglen)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    memset(res, 0, sizeof(*res));
+    if (q->from_us < 0 || q->to_us <= q->from_us || q->bucket_us <= 0)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
+                             "stats: need 0 <= from < to and bucket > 0");
+    if ((q->to_us - q->from_us) / q->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
+                             SY_STORE_STATS_MAX_BUCKETS);
+    if ((unsigned)q->group_by > SY_STATS_GROUP_KEY)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
+
+    conn_t *c;
+    sy_err_t err = reader_take(s, &c, msg, msglen);
+    if (err) return err;
+    /* the rollup holds whole minutes: only minute-aligned queries can use it, and only when
+     * the range is big enough for the exact path to be slow */
+    bool rollup = s->known >= 3 && q->from_us % MINUTE_US == 0 && q->to_us % MINUTE_US == 0 &&
+                  q->bucket_us % MINUTE_US == 0;
+    if (rollup && s->exact_max_rows == INT64_MAX) rollup = false; /* "always exact" */
+    if (rollup && s->exact_max_rows >= 0)
+        err = range_exceeds(c, q, s->exact_max_rows, &rollup, msg, msglen);
+    if (!err)
+        err = rollup ? stats_rollup(c, q, res, msg, msglen) : stats_exact(c, q, res, msg, msglen);
     if (err) sy_store_stats_free(res);
-out:
     reader_give(s, c);
     return err;
 }
@@ -873,7 +1287,7 @@ const sy_store_vtable_t sy_store_sqlite = {
     .name = "sqlite",
     .scheme = "sqlite",
     .caps = SY_STORE_CAP_LOGS | SY_STORE_CAP_APPDATA | SY_STORE_CAP_ATOMIC_BATCH |
-            SY_STORE_CAP_DEDUP_ON_WRITE | SY_STORE_CAP_EXACT_PERCENTILES,
+            SY_STORE_CAP_DEDUP_ON_WRITE | SY_STORE_CAP_STATS_ROLLUP,
     .open = s_open,
     .close = s_close,
     .migrate = s_migrate,

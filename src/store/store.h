@@ -33,8 +33,12 @@ enum {
     /* a duplicate row id is dropped at write time, so replaying a spool is exactly-once the
      * moment write_batch returns (ClickHouse only deduplicates eventually) */
     SY_STORE_CAP_DEDUP_ON_WRITE = 1u << 3,
-    /* percentiles in query_stats are exact (nearest rank over raw rows), not estimated */
+    /* percentiles in query_stats are always exact (nearest rank over raw rows) */
     SY_STORE_CAP_EXACT_PERCENTILES = 1u << 4,
+    /* query_stats answers large minute-aligned ranges from a per-minute rollup: counts, tokens,
+     * errors, tokens/s and cost stay exact, percentiles come from histograms (within
+     * SY_STORE_STATS_PCT_REL_ERROR) and the result says so (approximate_percentiles) */
+    SY_STORE_CAP_STATS_ROLLUP = 1u << 5,
 };
 
 /* How to open a store. Only url is required. */
@@ -48,6 +52,10 @@ typedef struct sy_store_conf {
      * Lets the conformance suite build a "newer schema than the binary" database. */
     int schema_limit;
     int busy_timeout_ms; /* how long to wait on a locked database (0: 5000) */
+    /* query_stats stays exact over raw rows while the range holds at most this many rows
+     * (0: SY_STORE_STATS_EXACT_MAX_ROWS; < 0: never, i.e. every minute-aligned query uses the
+     * rollup — a test hook; INT64_MAX: always exact). Backends without STATS_ROLLUP ignore it. */
+    int64_t stats_exact_max_rows;
 } sy_store_conf_t;
 
 /* A store handle. Backends embed it first in their own struct. */
@@ -124,6 +132,10 @@ typedef struct sy_stats_row {
 typedef struct sy_stats_result {
     sy_stats_row_t *rows;
     size_t n;
+    /* true: the percentiles came from the per-minute rollup's histograms and are within
+     * SY_STORE_STATS_PCT_REL_ERROR of the exact nearest-rank values (see query_stats); counts,
+     * errors, tokens, tokens/s and cost are exact either way. false: exact nearest rank. */
+    bool approximate_percentiles;
 } sy_stats_result_t;
 
 typedef struct sy_store_vtable {
@@ -157,19 +169,29 @@ typedef struct sy_store_vtable {
     sy_err_t (*get_log)(sy_store_t *s, const char *id, sy_log_record_t **out, char *msg,
                         size_t msglen);
     /* Aggregates over [from, to): see sy_stats_row_t. SY_ERR_INVALID_REQUEST for a bad range
-     * or bucket, or more than SY_STORE_STATS_MAX_BUCKETS buckets. */
+     * or bucket, or more than SY_STORE_STATS_MAX_BUCKETS buckets.
+     * Backends with STATS_ROLLUP answer from their per-minute rollup when from, to and bucket
+     * are whole minutes and the range holds more than stats_exact_max_rows rows; then
+     * out->approximate_percentiles is true and every percentile is within
+     * SY_STORE_STATS_PCT_REL_ERROR (relative) of the exact nearest-rank value; everything else
+     * in the row is exact. Otherwise the answer is computed exactly over raw rows. */
     sy_err_t (*query_stats)(sy_store_t *s, const sy_stats_query_t *q, sy_stats_result_t *out,
                             char *msg, size_t msglen);
 } sy_store_vtable_t;
 
 #define SY_STORE_STATS_MAX_BUCKETS 10000
+/* Default stats_exact_max_rows: the exact path reads ~0.5 M raw rows/s on the shared 2-core dev
+ * VM (SQLite), so 100,000 rows stay ~200 ms; above, the rollup answers (docs/PERFORMANCE.md). */
+#define SY_STORE_STATS_EXACT_MAX_ROWS 100000
+/* Worst relative error of a rollup percentile (store/hist.h: 1/128 = 0.79 %). */
+#define SY_STORE_STATS_PCT_REL_ERROR (1.0 / 128.0)
 #define SY_STORE_LOGS_MAX_LIMIT 1000
 
 extern const sy_store_vtable_t sy_store_sqlite;
 /* "postgres://" or "postgresql://" + a libpq connection URI (store/postgres.c). */
 extern const sy_store_vtable_t sy_store_postgres;
 /* clickhouse://[user[:password]@]host[:port][/database] (HTTP interface; port 8123, database
- * "default" unless given). Inference log only: caps LOGS | EXACT_PERCENTILES. */
+ * "default" unless given). Inference log only: caps LOGS | STATS_ROLLUP. */
 extern const sy_store_vtable_t sy_store_clickhouse;
 /* NULL-terminated list of compiled-in backends. */
 extern const sy_store_vtable_t *const sy_store_backends[];

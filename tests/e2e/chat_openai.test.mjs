@@ -146,7 +146,13 @@ test('stream raw: frames byte for byte, status, content-type, chunked', T, async
     const expected = echoFrames('up-echo', includeUsage).join('');
     assert.equal(r.text, expected, `frames byte for byte (include_usage=${includeUsage})`);
     const up = await onlyUpstreamRequest();
-    assert.deepEqual(r.body, b64(up.response_b64), 'client bytes == bytes the upstream sent');
+    if (includeUsage) {
+      assert.deepEqual(r.body, b64(up.response_b64), 'client bytes == bytes the upstream sent');
+    } else {
+      // the gateway asked the upstream for usage (for the log) and hid it from the client
+      assert.deepEqual(JSON.parse(up.body).stream_options, { include_usage: true });
+      assert.equal(b64(up.response_b64).toString(), echoFrames('up-echo', true).join(''));
+    }
   }
 });
 
@@ -260,7 +266,8 @@ test('model defaults appended before the final } only when the client did not se
   const body = JSON.parse(up.body);
   assert.equal(body.temperature, 0.5);
   assert.equal(body.model, 'up-echo');
-  assert.ok(up.body.endsWith(',"temperature":0.5}'), up.body);
+  // the gateway asks for stream usage (for the log) after the defaults
+  assert.ok(up.body.endsWith(',"temperature":0.5,"stream_options":{"include_usage":true}}'), up.body);
 });
 
 test('upstream request headers: gateway key, never the client Authorization', T, async () => {

@@ -81,6 +81,10 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
   // non-streamed
   const r1 = await post({ model: 'm', messages: [{ role: 'user', content: `hi ${email}` }] }, rid('plain'), {
     'x-switchyard-tags': 'alpha, beta,,gamma',
+    'x-switchyard-conversation-id': 'conv-42',
+    'x-switchyard-message-id': 'msg-7',
+    'x-switchyard-experiment': 'exp-tone',
+    'x-switchyard-variant': 'B',
   });
   assert.equal(r1.status, 200, r1.text);
   // streamed, with usage asked for
@@ -120,10 +124,16 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
     headers: { 'x-request-id': rid('anthropic'), 'anthropic-version': '2023-06-01' },
   });
   assert.equal(r6.status, 200, r6.text);
+  // a link header that is not a clean id is refused, not cut: 400, and the rejection is a row
+  const r7 = await post({ model: 'm', messages: [{ role: 'user', content: 'x' }] }, rid('badlink'), {
+    'x-switchyard-conversation-id': 'c'.repeat(129),
+  });
+  assert.equal(r7.status, 400, r7.text);
+  assert.match(JSON.parse(r7.text).error.message, /x-switchyard-conversation-id must be 1 to 128 visible ASCII/);
   await sleep(300);
   const m = await curl(`${gw.origin}/metrics`);
   const submitted = Number(/^switchyard_log_rows_submitted_total (\d+)$/m.exec(m.text)?.[1]);
-  assert.equal(submitted, 8, m.text); // 7 calls, the fallback one has two attempts
+  assert.equal(submitted, 9, m.text); // 8 calls, the fallback one has two attempts
   assert.match(m.text, /^switchyard_log_rows_dropped_total\{reason="overflow"\} 0$/m);
   await gw.stop();
 
@@ -161,6 +171,15 @@ test('every kind of call becomes one row with usage, cost, timings and redacted 
   assert.ok(plain.ttft_us > 0 && plain.ttft_us <= plain.latency_us, `ttft ${plain.ttft_us} latency ${plain.latency_us}`);
   assert.ok(plain.overhead_us >= 0 && plain.overhead_us <= plain.latency_us);
   assert.deepEqual(JSON.parse(plain.tags), ['alpha', 'beta', 'gamma']);
+  assert.equal(plain.conversation_id, 'conv-42');
+  assert.equal(plain.message_id, 'msg-7');
+  assert.equal(plain.experiment, 'exp-tone');
+  assert.equal(plain.variant, 'B');
+  const bl = by('badlink');
+  assert.equal(bl.status, 'error');
+  assert.equal(bl.http_status, 400);
+  assert.equal(bl.conversation_id, null);
+  assert.equal(by('stream').conversation_id, null);
   assert.ok(!plain.request_body.includes(email) && plain.request_body.includes('[EMAIL]'), plain.request_body);
   assert.ok(!plain.response_body.includes(email) && plain.response_body.includes('[EMAIL]'), plain.response_body);
   assert.equal(plain.request_truncated, 0);

@@ -449,3 +449,49 @@ export function sseData(text) {
 
 export const chatBody = (model, content, extra = {}) =>
   JSON.stringify({ model, messages: [{ role: 'user', content }], ...extra });
+
+// provider_mock.mjs (anthropic, gemini and extra openai scenarios) as a child process, stopped
+// by PID.
+export async function startProviderMock() {
+  const child = spawn(process.execPath, [path.join(HERE, 'provider_mock.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = () => {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {}
+  };
+  process.on('exit', kill);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`provider mock did not start in 5 s; stderr:\n${stderr}`)), 5000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(t);
+        resolve(JSON.parse(out.slice(0, nl)).port);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`provider mock exited (${code}); stderr:\n${stderr}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const get = async (p, init) => {
+    const r = await fetch(base + p, init);
+    assert.equal(r.status, 200, `provider mock ${p}`);
+    return r.json();
+  };
+  return {
+    port,
+    requests: () => get('/__requests'),
+    reset: () => get('/__reset', { method: 'POST' }),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(kill, 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}

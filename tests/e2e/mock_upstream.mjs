@@ -8,6 +8,7 @@
 // POST /v1/chat/completions picks its behaviour from the request's `model` (the upstream model
 // id the gateway sends):
 //   up-echo            fixed text; JSON, or SSE honouring stream_options.include_usage
+//   up-echo-nousage    up-echo's answers, but SSE never carries usage (include_usage ignored)
 //   up-tools           two parallel tool calls; JSON, or SSE with split argument deltas
 //   up-error-400/429/500  OpenAI error JSON with that status
 //   up-error-502-html  502 with an HTML body
@@ -503,6 +504,14 @@ function startServer() {
         }
         head(200, SSE_CONTENT_TYPE);
         return play(echoStreamWrites(model, includeUsage));
+
+      case 'up-echo-nousage': // an upstream that ignores stream_options.include_usage
+        if (!stream) {
+          head(200, JSON_CONTENT_TYPE);
+          return res.end(jsonBody(echoCompletion(model)));
+        }
+        head(200, SSE_CONTENT_TYPE);
+        return play(echoStreamWrites(model, false));
 
       case 'up-tools':
         if (!stream) {

@@ -6,11 +6,9 @@
 
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { HERE, UPSTREAM_KEY, freePort, startGateway, startMock, sdk } from './lib.mjs';
+import { UPSTREAM_KEY, freePort, startGateway, startMock, startProviderMock, sdk } from './lib.mjs';
 import { ECHO_TEXT, ECHO_USAGE, TOOL_CALLS as OA_TOOL_CALLS, UPSTREAM_ERRORS } from './mock_upstream.mjs';
 import {
   TEXT, TOOL_CALLS, STRUCTURED, THINKING, ANTHROPIC_USAGE, GEMINI_USAGE, OPENAI_USAGE, ANTHROPIC_ERRORS,
@@ -21,53 +19,6 @@ const ANTHROPIC_KEY = 'sk-ant-e2e-provider-key-0123456789';
 const GEMINI_KEY = 'AIza-e2e-provider-key-0123456789';
 const CLIENT_KEY = 'client-key-must-never-reach-upstream';
 const T = { timeout: 15000 };
-
-// ---------------------------------------------------------------------------------------
-// provider_mock.mjs as a child process (stopped by PID)
-
-async function startProviderMock() {
-  const child = spawn(process.execPath, [path.join(HERE, 'provider_mock.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const kill = () => {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {}
-  };
-  process.on('exit', kill);
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const port = await new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`provider mock did not start in 5 s; stderr:\n${stderr}`)), 5000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve(JSON.parse(out.slice(0, nl)).port);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`provider mock exited (${code}); stderr:\n${stderr}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const get = async (p, init) => {
-    const r = await fetch(base + p, init);
-    assert.equal(r.status, 200, `provider mock ${p}`);
-    return r.json();
-  };
-  return {
-    port,
-    requests: () => get('/__requests'),
-    reset: () => get('/__reset', { method: 'POST' }),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(kill, 3000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // Stack: mock_upstream (openai), provider_mock (anthropic, gemini, openai extras), gateway

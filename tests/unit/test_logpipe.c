@@ -619,6 +619,66 @@ static void transform_and_discard_hooks(void **state)
     fixture_dispose(&fx);
 }
 
+/* notify: called on the writer after durable moved, for its producer only; dropped rows at
+ * the spool cap move durable too; unregistered means never called again. */
+typedef struct notify_probe {
+    sy_logpipe_t *p;
+    atomic_int calls;
+    atomic_uint_fast64_t seen; /* durable(0) read inside the callback */
+    pthread_t main_thread;
+    atomic_int on_main; /* calls made on the caller's thread (must stay 0) */
+} notify_probe_t;
+
+static void on_notify(void *ctx)
+{
+    notify_probe_t *n = ctx;
+    if (pthread_equal(pthread_self(), n->main_thread)) atomic_fetch_add(&n->on_main, 1);
+    atomic_store(&n->seen, sy_logpipe_durable(n->p, 0));
+    atomic_fetch_add(&n->calls, 1);
+}
+
+static void durable_notify(void **state)
+{
+    fixture_t fx;
+    fixture_init(&fx);
+    atomic_store(&fx.fake->fail, 1); /* store down: the spool fills up to its cap */
+    notify_probe_t n = {.main_thread = pthread_self()};
+    sy_logpipe_t *p = open_pipe(&fx,
+                                (sy_logpipe_conf_t){.fsync = SY_LOGPIPE_FSYNC_ALWAYS,
+                                                    .spool_max_bytes = 20000,
+                                                    .segment_bytes = 4096,
+                                                    .retry_min_ms = 1},
+                                2);
+    n.p = p;
+    sy_logpipe_set_notify(p, 0, on_notify, &n);
+    uint64_t last = 0;
+    for (size_t k = 0; k < 50; k++)
+        last = submit_row(p, 0, k);
+    assert_int_equal(last, 50);
+    /* every row handled, most of them dropped at the cap: durable passes them, notify says so */
+    WAIT_UNTIL(atomic_load(&n.seen) == 50);
+    assert_true(stats_of(p).dropped_spool > 0);
+    assert_int_equal(sy_logpipe_durable(p, 0), 50);
+    assert_true(atomic_load(&n.calls) >= 1);
+    assert_int_equal(atomic_load(&n.on_main), 0);
+    /* the other producer's rows do not call producer 0's notify */
+    int calls = atomic_load(&n.calls);
+    for (size_t k = 0; k < 10; k++)
+        submit_row(p, 1, k);
+    WAIT_UNTIL(sy_logpipe_durable(p, 1) == 10);
+    assert_int_equal(atomic_load(&n.calls), calls);
+    /* unregistered: never called again */
+    sy_logpipe_set_notify(p, 0, NULL, NULL);
+    for (size_t k = 50; k < 60; k++)
+        submit_row(p, 0, k);
+    WAIT_UNTIL(sy_logpipe_durable(p, 0) == 60);
+    assert_int_equal(atomic_load(&n.calls), calls);
+    assert_int_equal(atomic_load(&n.seen), 50);
+    assert_int_equal(atomic_load(&p->n_notify), 0);
+    sy_logpipe_free(p);
+    fixture_dispose(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,8 +694,10 @@ int main(void)
         cmocka_unit_test(overflow_drained_at_shutdown),
         cmocka_unit_test(shutdown_drains),
         cmocka_unit_test(transform_and_discard_hooks),
+        cmocka_unit_test(durable_notify),
     };
-    const char *only = getenv("SY_TEST_ONLY"); /* cmocka wildcards: repeat one case under load */
+    const char *only =
+        getenv("SY_LOGPIPE_TEST_FILTER"); /* cmocka wildcards: one case, e.g. under load */
     if (only && *only) cmocka_set_test_filter(only);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -637,8 +637,22 @@ static sy_str_t group_of(const sy_log_record_t *r, sy_stats_group_t g)
 }
 
 /* Recomputes one result row from the dataset and compares every figure. */
-static void check_stats_row(const dataset_t *d, const sy_stats_query_t *q,
-                            const sy_stats_row_t *row)
+/* A percentile from the rollup: within the documented relative bound of the exact one. */
+static void assert_pct(int64_t got, int64_t want, bool approx)
+{
+    if (!approx || want < 0) {
+        assert_int_equal(got, want);
+        return;
+    }
+    if ((double)llabs(got - want) > (double)want * SY_STORE_STATS_PCT_REL_ERROR)
+        fail_msg("percentile %lld not within %.2f %% of exact %lld", (long long)got,
+                 100 * SY_STORE_STATS_PCT_REL_ERROR, (long long)want);
+}
+
+/* Recomputes one result row from the dataset and compares every figure: exactly, except the
+ * percentiles when the result says they came from histograms. */
+static void check_stats_row_pct(const dataset_t *d, const sy_stats_query_t *q,
+                                const sy_stats_row_t *row, bool approx)
 {
     int64_t *lat = malloc(d->n * sizeof(int64_t)), *ttft = malloc(d->n * sizeof(int64_t));
     size_t nl = 0, nt = 0;
@@ -677,13 +691,19 @@ static void check_stats_row(const dataset_t *d, const sy_stats_query_t *q,
     assert_int_equal(row->cost_unknown, cost_unknown);
     double tps = lat_ok ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
     assert_true(fabs(row->tokens_per_s - tps) <= 1e-6 * (tps + 1));
-    assert_int_equal(row->latency_p50_us, nearest_rank(lat, nl, 50));
-    assert_int_equal(row->latency_p95_us, nearest_rank(lat, nl, 95));
-    assert_int_equal(row->latency_p99_us, nearest_rank(lat, nl, 99));
-    assert_int_equal(row->ttft_p50_us, nearest_rank(ttft, nt, 50));
-    assert_int_equal(row->ttft_p95_us, nearest_rank(ttft, nt, 95));
+    assert_pct(row->latency_p50_us, nearest_rank(lat, nl, 50), approx);
+    assert_pct(row->latency_p95_us, nearest_rank(lat, nl, 95), approx);
+    assert_pct(row->latency_p99_us, nearest_rank(lat, nl, 99), approx);
+    assert_pct(row->ttft_p50_us, nearest_rank(ttft, nt, 50), approx);
+    assert_pct(row->ttft_p95_us, nearest_rank(ttft, nt, 95), approx);
     free(lat);
     free(ttft);
+}
+
+static void check_stats_row(const dataset_t *d, const sy_stats_query_t *q,
+                            const sy_stats_row_t *row)
+{
+    check_stats_row_pct(d, q, row, false);
 }
 
 static void c_stats(target_t *t)
@@ -704,6 +724,7 @@ static void c_stats(target_t *t)
     for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
         sy_stats_result_t res;
         OK(t->vt->query_stats(s, &qs[k], &res, msg, sizeof(msg)));
+        assert_false(res.approximate_percentiles); /* small data: always exact */
         int64_t total = 0;
         for (size_t i = 0; i < res.n; i++) {
             check_stats_row(&d, &qs[k], &res.rows[i]);
@@ -785,6 +806,144 @@ static void c_cost_null(target_t *t)
     for (int i = 0; i < 6; i++)
         sy_log_record_free(recs[i]);
     t->vt->close(s);
+}
+
+/* ---- stats through the rollup ---------------------------------------------------------------- */
+
+#define T1 INT64_C(1700000040000000) /* a whole minute */
+#define MIN_US INT64_C(60000000)
+
+/* 3,000 varied records over 3 hours from T1 (one every 3.6 s), cut into batches of 500 */
+static dataset_t rollup_dataset(void)
+{
+    dataset_t d = make_dataset(3000, 0);
+    for (size_t i = 0; i < d.n; i++)
+        d.r[i]->t_received_us = T1 + (int64_t)i * 3600000;
+    return d;
+}
+
+static void write_batches(const sy_store_vtable_t *vt, sy_store_t *s, const dataset_t *d,
+                          size_t from, size_t to, size_t batch)
+{
+    MSG;
+    for (size_t i = from; i < to; i += batch) {
+        size_t n = to - i < batch ? to - i : batch;
+        OK(vt->write_batch(s, (const sy_log_record_t *const *)d->r + i, n, msg, sizeof(msg)));
+    }
+}
+
+/* Every aligned query on a handle forced onto the rollup: counts/tokens/errors/cost exact,
+ * percentiles within the bound; the same through the exact handle; an unaligned query exact.
+ * d holds the rows the database should contain (n of them). */
+static void check_rollup_queries(target_t *t, sy_store_t *roll, sy_store_t *exact,
+                                 const dataset_t *d)
+{
+    MSG;
+    bool has_rollup = t->vt->caps & SY_STORE_CAP_STATS_ROLLUP;
+    sy_stats_query_t qs[] = {
+        {T1, T1 + 180 * MIN_US, 60 * MIN_US, SY_STATS_GROUP_NONE},
+        {T1, T1 + 180 * MIN_US, 5 * MIN_US, SY_STATS_GROUP_MODEL},
+        {T1 + MIN_US, T1 + 121 * MIN_US, MIN_US, SY_STATS_GROUP_KEY},
+        {T1 - 60 * MIN_US, T1 + 240 * MIN_US, 10 * MIN_US, SY_STATS_GROUP_PROVIDER},
+        {T1 + 7 * MIN_US, T1 + 100 * MIN_US + 5000, 7 * MIN_US, SY_STATS_GROUP_MODEL}, /* cut */
+    };
+    for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+        bool aligned = qs[k].to_us % MIN_US == 0;
+        sy_stats_result_t a, b;
+        OK(t->vt->query_stats(roll, &qs[k], &a, msg, sizeof(msg)));
+        OK(t->vt->query_stats(exact, &qs[k], &b, msg, sizeof(msg)));
+        assert_int_equal(a.approximate_percentiles, has_rollup && aligned);
+        assert_false(b.approximate_percentiles);
+        assert_int_equal(a.n, b.n);
+        int64_t total = 0, want = 0;
+        for (size_t i = 0; i < a.n; i++) {
+            check_stats_row_pct(d, &qs[k], &a.rows[i], a.approximate_percentiles);
+            check_stats_row(d, &qs[k], &b.rows[i]);
+            assert_int_equal(a.rows[i].bucket_start_us, b.rows[i].bucket_start_us);
+            assert_true((!a.rows[i].group && !b.rows[i].group) ||
+                        (a.rows[i].group && b.rows[i].group &&
+                         strcmp(a.rows[i].group, b.rows[i].group) == 0));
+            total += a.rows[i].count;
+        }
+        for (size_t i = 0; i < d->n; i++)
+            want += d->r[i]->t_received_us >= qs[k].from_us && d->r[i]->t_received_us < qs[k].to_us;
+        assert_int_equal(total, want);
+        assert_true(a.n > 0);
+        sy_store_stats_free(&a);
+        sy_store_stats_free(&b);
+    }
+}
+
+static void c_stats_rollup(target_t *t)
+{
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *exact = open_migrated(t->vt, &conf);
+    conf.stats_exact_max_rows = -1; /* every aligned query through the rollup */
+    sy_store_t *roll = open_migrated(t->vt, &conf);
+    dataset_t d = rollup_dataset();
+    write_batches(t->vt, roll, &d, 0, d.n, 500);
+    check_rollup_queries(t, roll, exact, &d);
+    t->vt->close(roll);
+    t->vt->close(exact);
+    free_dataset(&d);
+}
+
+/* Spool replay: the same rows written again (whole batches, a batch straddling old and new
+ * rows, duplicates inside one batch) are counted once, by the rollup as by the raw rows. */
+static void c_stats_duplicates(target_t *t)
+{
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *exact = open_migrated(t->vt, &conf);
+    conf.stats_exact_max_rows = -1;
+    sy_store_t *roll = open_migrated(t->vt, &conf);
+    dataset_t d = rollup_dataset();
+    write_batches(t->vt, roll, &d, 0, 2000, 500);
+    write_batches(t->vt, roll, &d, 0, 2000, 500);     /* replay */
+    write_batches(t->vt, roll, &d, 1500, 2500, 1000); /* half old, half new */
+    /* one batch holding every remaining row twice */
+    const sy_log_record_t *twice[1000];
+    for (size_t i = 0; i < 500; i++)
+        twice[2 * i] = twice[2 * i + 1] = d.r[2500 + i];
+    MSG;
+    OK(t->vt->write_batch(roll, twice, 1000, msg, sizeof(msg)));
+    /* two stored rows 3 hours apart: a time window holding far more rows than the batch */
+    const sy_log_record_t *ends[2] = {d.r[0], d.r[d.n - 1]};
+    OK(t->vt->write_batch(roll, ends, 2, msg, sizeof(msg)));
+    write_batches(t->vt, roll, &d, 0, d.n, 3000); /* everything again */
+    check_rollup_queries(t, roll, exact, &d);
+    t->vt->close(roll);
+    t->vt->close(exact);
+    free_dataset(&d);
+}
+
+/* Rows written before the newest migration are in the stats after it (the rollup back-fill),
+ * and rows written after it add to them. */
+static void c_stats_backfill(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    int latest = (int)*t->n_migrations;
+    conf.schema_limit = latest - 1;
+    sy_store_t *old = NULL;
+    OK(t->vt->open(&conf, &old, msg, sizeof(msg)));
+    int v = 0;
+    OK(t->vt->migrate(old, &v, msg, sizeof(msg)));
+    assert_int_equal(v, latest - 1);
+    dataset_t d = rollup_dataset();
+    write_batches(t->vt, old, &d, 0, 2000, 500);
+    t->vt->close(old);
+    conf.schema_limit = 0;
+    sy_store_t *exact = open_migrated(t->vt, &conf);
+    conf.stats_exact_max_rows = -1;
+    sy_store_t *roll = open_migrated(t->vt, &conf);
+    write_batches(t->vt, roll, &d, 1000, d.n, 500); /* 1000 replayed, 1000 new */
+    check_rollup_queries(t, roll, exact, &d);
+    t->vt->close(roll);
+    t->vt->close(exact);
+    free_dataset(&d);
 }
 
 typedef struct conc {
@@ -873,6 +1032,9 @@ static const conformance_case_t cases[] = {
     {"pagination", c_pagination},
     {"stats", c_stats},
     {"cost_null", c_cost_null},
+    {"stats_rollup", c_stats_rollup},
+    {"stats_duplicates", c_stats_duplicates},
+    {"stats_backfill", c_stats_backfill},
     {"concurrent_writer_readers", c_concurrent},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -1044,10 +1206,8 @@ int main(void)
     tests[n++] = (struct CMUnitTest){"registry_and_cursor", registry_and_cursor, NULL, NULL, NULL};
     tests[n++] = (struct CMUnitTest){"postgres/reconnect", pg_reconnect, NULL, NULL, NULL};
     tests[n++] = (struct CMUnitTest){"postgres/text_escapes", pg_text_escapes, NULL, NULL, NULL};
-    /* SY_TEST_ONLY: cmocka wildcards over the case names (e.g. "sqlite*"): run only those, to
-     * repeat one under load; servers start only for the targets whose cases run */
-    const char *only = getenv("SY_TEST_ONLY");
-    if (only && *only) cmocka_set_test_filter(only);
+    /* e.g. SY_STORE_TEST_FILTER="sqlite/stats*": one backend's cases while developing */
+    if (getenv("SY_STORE_TEST_FILTER")) cmocka_set_test_filter(getenv("SY_STORE_TEST_FILTER"));
     int rc = _cmocka_run_group_tests("store_conformance", tests, n, NULL, NULL);
     for (size_t i = 0; i < nt; i++) {
         if (targets[i].cleanup) targets[i].cleanup(&targets[i]);

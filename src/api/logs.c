@@ -126,15 +126,12 @@ static void run_get(job_t *j)
 
 static void run_stats(job_t *j)
 {
-    sy_stats_result_t cells = {0}, totals = {0};
+    sy_stats_result_t cells = {0};
     j->err = sy_store_query_stats(j->store, &j->stats, &cells, j->msg, sizeof j->msg);
-    /* totals: the whole range as one bucket (epoch-aligned buckets of width to_us put every
-     * t < to_us into bucket 0), so tokens_per_s is exact too */
-    sy_stats_query_t tq = {.from_us = j->stats.from_us,
-                           .to_us = j->stats.to_us,
-                           .bucket_us = j->stats.to_us,
-                           .group_by = SY_STATS_GROUP_NONE};
-    if (!j->err) j->err = sy_store_query_stats(j->store, &tq, &totals, j->msg, sizeof j->msg);
+    /* totals: the cells added up (exact, tokens/s included): no second query */
+    sy_stats_row_t tot;
+    sy_logs_stats_totals(&cells, &tot);
+    sy_stats_result_t totals = {&tot, 1, false};
     if (!j->err &&
         sy_logs_stats_json(&j->out, &j->stats, sy_logs_percentiles_kind(j->store, &cells), &cells,
                            &totals)) {
@@ -146,7 +143,6 @@ static void run_stats(job_t *j)
                  STATS_MAX_BYTES >> 20);
     }
     sy_store_stats_free(&cells);
-    sy_store_stats_free(&totals);
 }
 
 static void on_work(uv_work_t *wk)

@@ -223,8 +223,29 @@ sy_err_t sy_logs_row_json(sy_buf_t *b, const sy_log_record_t *r, bool with_bodie
 
 const char *sy_logs_percentiles_kind(const sy_store_t *s, const sy_stats_result_t *res)
 {
-    (void)res; /* room for a per-result flag (rollups) */
-    return s->vt->caps & SY_STORE_CAP_EXACT_PERCENTILES ? "exact" : "approximate";
+    (void)s;
+    return res->approximate_percentiles ? "approximate" : "exact";
+}
+
+void sy_logs_stats_totals(const sy_stats_result_t *cells, sy_stats_row_t *tot)
+{
+    memset(tot, 0, sizeof *tot);
+    tot->cost_nanousd = SY_LOG_UNKNOWN;
+    int64_t tok = 0, lat = 0;
+    for (size_t i = 0; i < cells->n; i++) {
+        const sy_stats_row_t *c = &cells->rows[i];
+        tot->count += c->count;
+        tot->errors += c->errors;
+        tot->input_tokens += c->input_tokens;
+        tot->output_tokens += c->output_tokens;
+        tot->cost_unknown += c->cost_unknown;
+        tok += c->ok_output_tokens;
+        lat += c->ok_latency_us;
+        if (c->cost_nanousd != SY_LOG_UNKNOWN)
+            tot->cost_nanousd =
+                (tot->cost_nanousd == SY_LOG_UNKNOWN ? 0 : tot->cost_nanousd) + c->cost_nanousd;
+    }
+    sy_stats_row_set_rates(tot, tok, lat);
 }
 
 /* The additive fields shared by a cell and the totals. */

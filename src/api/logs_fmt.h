@@ -24,10 +24,15 @@
  * then hold a partial object: cut it back to its old length). */
 sy_err_t sy_logs_row_json(sy_buf_t *b, const sy_log_record_t *r, bool with_bodies);
 
-/* Where the stats percentiles come from, for the "percentiles" field: "exact" or
- * "approximate". The one place that maps store capabilities (and, later, per-result flags) to
- * it. */
+/* Where the stats percentiles come from, for the "percentiles" field: "exact" (nearest rank
+ * over raw rows) or "approximate" (the store's rollup histograms, within
+ * SY_STORE_STATS_PCT_REL_ERROR). */
 const char *sy_logs_percentiles_kind(const sy_store_t *s, const sy_stats_result_t *res);
+
+/* The totals of a stats answer: the cells' additive fields summed (count, errors, tokens, the
+ * ok-row sums behind tokens_per_s, known cost and unknown-cost rows), so they are exact without
+ * a second store query. cost_nanousd stays SY_LOG_UNKNOWN when no cell has a known cost. */
+void sy_logs_stats_totals(const sy_stats_result_t *cells, sy_stats_row_t *tot);
 
 /* Appends the whole /api/v1/stats answer. cells: query_stats over q; totals: query_stats over
  * the whole range in one bucket with no grouping (its first row, or none when the range is

@@ -53,7 +53,7 @@ bool sy_timefmt_parse(sy_str_t s, int64_t *us)
     if (s.len && s.len <= 15 && s.ptr[0] >= '0' && s.ptr[0] <= '9' && !memchr(s.ptr, '-', s.len))
         return parse_millis(s, us);
     size_t i = 0;
-    int y, mo, d, h, mi, sec;
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
     if (!digits(s, &i, 4, &y) || !expect(s, &i, '-') || !digits(s, &i, 2, &mo) ||
         !expect(s, &i, '-') || !digits(s, &i, 2, &d))
         return false;

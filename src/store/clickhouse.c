@@ -953,8 +953,7 @@ static sy_err_t stats_exact(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq
         r.cost_unknown = rd_i64(&rd);
         if (rd.bad) break;
         r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
-        r.error_rate = r.count ? (double)r.errors / (double)r.count : 0.0;
-        r.tokens_per_s = lat_ok > 0 ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
+        sy_stats_row_set_rates(&r, tok_ok, lat_ok);
         if (res->n == cap) {
             cap = cap ? cap * 2 : 64;
             res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
@@ -1027,8 +1026,7 @@ static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *q
         r.ttft_p50_us = sy_hist_percentile(&ttft, 50);
         r.ttft_p95_us = sy_hist_percentile(&ttft, 95);
         r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
-        r.error_rate = r.count ? (double)r.errors / (double)r.count : 0.0;
-        r.tokens_per_s = lat_ok > 0 ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
+        sy_stats_row_set_rates(&r, tok_ok, lat_ok);
         if (res->n == cap) {
             cap = cap ? cap * 2 : 64;
             res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));

@@ -1101,8 +1101,7 @@ again:;
         int64_t lat_ok = PQgetisnull(r, i, 9) ? 0 : col_i64(r, i, 9);
         row->cost_nanousd = col_i64(r, i, 10); /* NULL: no row has a cost */
         row->cost_unknown = col_i64(r, i, 11);
-        row->error_rate = row->count ? (double)row->errors / (double)row->count : 0.0;
-        row->tokens_per_s = lat_ok > 0 ? (double)tok_ok * 1e6 / (double)lat_ok : 0.0;
+        sy_stats_row_set_rates(row, tok_ok, lat_ok);
     }
     PQclear(r);
 out:

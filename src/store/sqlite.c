@@ -990,8 +990,7 @@ static void cell_finish(cell_t *c, sy_stats_result_t *res, size_t *cap)
     r->latency_p99_us = pct(&c->lat, 99);
     r->ttft_p50_us = pct(&c->ttft, 50);
     r->ttft_p95_us = pct(&c->ttft, 95);
-    r->error_rate = r->count ? (double)r->errors / (double)r->count : 0.0;
-    r->tokens_per_s = c->lat_ok_us > 0 ? (double)c->tok_out_ok * 1e6 / (double)c->lat_ok_us : 0.0;
+    sy_stats_row_set_rates(r, c->tok_out_ok, c->lat_ok_us);
     if (res->n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         res->rows = sy_xrealloc(res->rows, *cap * sizeof(*res->rows));
@@ -1112,9 +1111,7 @@ static void rcells_flush(rcell_t *cells, size_t *n, sy_stats_result_t *res, size
         r->latency_p99_us = sy_hist_percentile(&c->lat, 99);
         r->ttft_p50_us = sy_hist_percentile(&c->ttft, 50);
         r->ttft_p95_us = sy_hist_percentile(&c->ttft, 95);
-        r->error_rate = r->count ? (double)r->errors / (double)r->count : 0.0;
-        r->tokens_per_s =
-            c->lat_ok_us > 0 ? (double)c->tok_out_ok * 1e6 / (double)c->lat_ok_us : 0.0;
+        sy_stats_row_set_rates(r, c->tok_out_ok, c->lat_ok_us);
         if (!c->cost_known) r->cost_nanousd = SY_LOG_UNKNOWN;
         if (res->n == *cap) {
             *cap = *cap ? *cap * 2 : 64;

@@ -88,3 +88,12 @@ bool sy_store_cursor_parse(const char *cursor, int64_t *t_us, char id[SY_UUID_ST
     memcpy(id, dot + 1, SY_UUID_STRLEN + 1);
     return true;
 }
+
+void sy_stats_row_set_rates(sy_stats_row_t *r, int64_t ok_output_tokens, int64_t ok_latency_us)
+{
+    r->ok_output_tokens = ok_output_tokens;
+    r->ok_latency_us = ok_latency_us;
+    r->tokens_per_s =
+        ok_latency_us > 0 ? (double)ok_output_tokens * 1e6 / (double)ok_latency_us : 0.0;
+    r->error_rate = r->count ? (double)r->errors / (double)r->count : 0.0;
+}

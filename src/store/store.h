@@ -121,8 +121,10 @@ typedef struct sy_stats_row {
     int64_t ttft_p50_us, ttft_p95_us;
     int64_t input_tokens; /* sums over rows where known */
     int64_t output_tokens;
-    /* Σ output_tokens / Σ latency seconds, over status=ok rows with both known; 0 if none */
+    /* Σ output_tokens / Σ latency seconds, over status=ok rows with both known; 0 if none.
+     * The two sums are given too, so cells can be added up exactly (e.g. totals). */
     double tokens_per_s;
+    int64_t ok_output_tokens, ok_latency_us;
     int64_t cost_nanousd; /* Σ known costs; SY_LOG_UNKNOWN when no row in the cell has one */
     int64_t cost_unknown; /* rows whose cost is NULL: a total is partial when this is > 0 */
 } sy_stats_row_t;
@@ -235,6 +237,9 @@ void sy_store_log_page_free(sy_log_page_t *page);
 void sy_store_stats_free(sy_stats_result_t *res);
 
 /* Helpers for backends. */
+/* Sets ok_output_tokens, ok_latency_us and from them tokens_per_s; error_rate from count and
+ * errors. */
+void sy_stats_row_set_rates(sy_stats_row_t *r, int64_t ok_output_tokens, int64_t ok_latency_us);
 /* snprintf into msg when msg != NULL; returns err. */
 sy_err_t sy_store_fail(sy_err_t err, char *msg, size_t msglen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -362,7 +362,7 @@ static void stats_json(void **state)
                           .tokens_per_s = 10,
                           .cost_nanousd = 258000,
                           .cost_unknown = 2};
-    sy_stats_result_t cells = {.rows = rows, .n = 2}, totals = {.rows = &tot, .n = 1};
+    sy_stats_result_t cells = {rows, 2, false}, totals = {&tot, 1, false};
     sy_stats_query_t q = {.from_us = INT64_C(1795413600000000),
                           .to_us = INT64_C(1795417200000000),
                           .bucket_us = 60000000,
@@ -404,7 +404,7 @@ static void stats_json(void **state)
     json_decref(j);
 
     /* an empty range: no cells, zero totals, unknown cost */
-    sy_stats_result_t none = {.rows = NULL, .n = 0};
+    sy_stats_result_t none = {NULL, 0, true};
     sy_buf_reset(&b);
     assert_int_equal(sy_logs_stats_json(&b, &q, "approximate", &none, &none), SY_OK);
     j = parse_json(&b);
@@ -416,11 +416,55 @@ static void stats_json(void **state)
     sy_buf_dispose(&b);
 }
 
+/* Totals are the cells added up: counts, tokens, the ok sums behind tokens/s, known cost. */
+static void stats_totals(void **state)
+{
+    (void)state;
+    sy_stats_row_t rows[3] = {
+        {.count = 4,
+         .errors = 1,
+         .input_tokens = 36,
+         .output_tokens = 102,
+         .ok_output_tokens = 100,
+         .ok_latency_us = 2000000,
+         .cost_nanousd = 258000,
+         .cost_unknown = 1},
+        {.count = 1, .cost_nanousd = SY_LOG_UNKNOWN, .cost_unknown = 1},
+        {.count = 5,
+         .input_tokens = 4,
+         .output_tokens = 8,
+         .ok_output_tokens = 8,
+         .ok_latency_us = 2000000,
+         .cost_nanousd = 2},
+    };
+    sy_stats_result_t cells = {rows, 3, false};
+    sy_stats_row_t t;
+    sy_logs_stats_totals(&cells, &t);
+    assert_int_equal(t.count, 10);
+    assert_int_equal(t.errors, 1);
+    assert_true(t.error_rate == 0.1);
+    assert_int_equal(t.input_tokens, 40);
+    assert_int_equal(t.output_tokens, 110);
+    assert_true(t.tokens_per_s == 27.0); /* 108 tokens over 4 s, not the mean of 50 and 4 */
+    assert_int_equal(t.cost_nanousd, 258002);
+    assert_int_equal(t.cost_unknown, 2);
+    sy_stats_result_t unknown = {&rows[1], 1, false};
+    sy_logs_stats_totals(&unknown, &t);
+    assert_int_equal(t.cost_nanousd, SY_LOG_UNKNOWN);
+    sy_stats_result_t none = {NULL, 0, false};
+    sy_logs_stats_totals(&none, &t);
+    assert_int_equal(t.count, 0);
+    assert_true(t.tokens_per_s == 0);
+    assert_int_equal(t.cost_nanousd, SY_LOG_UNKNOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(timestamps), cmocka_unit_test(query_strings), cmocka_unit_test(cost_text),
-        cmocka_unit_test(row_json),   cmocka_unit_test(buckets),       cmocka_unit_test(stats_json),
+        cmocka_unit_test(timestamps),   cmocka_unit_test(query_strings),
+        cmocka_unit_test(cost_text),    cmocka_unit_test(row_json),
+        cmocka_unit_test(buckets),      cmocka_unit_test(stats_json),
+        cmocka_unit_test(stats_totals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,8 @@
 # Knobs (environment):
 #   SWITCHYARD=PATH         gateway binary (default: this tree built as `make build` does, in $BUILD)
 #   BENCH_NO_SWITCHYARD=1   run direct and nginx only
-#   BENCH_SCENARIOS="a b c d e f"  which scenarios to run
+#   BENCH_SCENARIOS="a b c d e f g"  which scenarios to run
+#   BENCH_G_ROWS=200000     rows per store_bench run in (g) (ClickHouse at batch 1,000: half)
 #   BENCH_ROUNDS=7          interleaved rounds of (a) and (b); medians over rounds are reported
 #   BENCH_SECS=3            measured seconds per round of (a) and (b), and per step of (c)
 #   BENCH_STREAMS=5000      open streams for (d)
@@ -22,16 +23,18 @@ BENCH=$ROOT/bench
 RESULTS=$BENCH/results
 REPORT=$RESULTS/latest.md
 
-SCENARIOS=${BENCH_SCENARIOS:-a b c d e f}
+SCENARIOS=${BENCH_SCENARIOS:-a b c d e f g}
 ROUNDS=${BENCH_ROUNDS:-7}
 SECS=${BENCH_SECS:-3}
 STREAMS=${BENCH_STREAMS:-5000}
 CG_REQUESTS=${BENCH_CG_REQUESTS:-2000}
+G_ROWS=${BENCH_G_ROWS:-200000}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-2}
     SECS=${BENCH_SECS:-1}
     STREAMS=${BENCH_STREAMS:-1000}
     CG_REQUESTS=${BENCH_CG_REQUESTS:-300}
+    G_ROWS=${BENCH_G_ROWS:-20000}
 fi
 GEN_CORE=${BENCH_GEN_CORE:-0}
 GW_CORE=${BENCH_GW_CORE:-1}
@@ -300,6 +303,7 @@ url() { # TARGET KIND(fast|slow|paced|hold|anthropic)
     nginx:fast) port=$NGX_FAST ;; nginx:slow) port=$NGX_SLOW ;;
     nginx:paced) port=$NGX_PACED ;; nginx:hold) port=$NGX_HOLD ;;
     switchyard:*) port=$SY_PORT ;;
+    nolog:*) port=$SY_NOLOG_PORT ;; # (g): the same gateway with log.enabled false
     esac
     echo "http://127.0.0.1:$port/v1/chat/completions"
 }
@@ -309,7 +313,7 @@ lg() { # TARGET KIND OUTFILE ARGS...: one loadgen run on the generator core
     local target=$1 kind=$2 out=$3
     shift 3
     local extra=()
-    [ "$target" = switchyard ] && extra=(--capture-header x-switchyard-overhead-us)
+    case $target in switchyard | nolog) extra=(--capture-header x-switchyard-overhead-us) ;; esac
     taskset -c "$GEN_CORE" "$LOADGEN" --url "$(url "$target" "$kind")" --model "$(model "$kind")" \
         "${extra[@]}" "$@" >"$out" 2>&1 || true
 }
@@ -389,9 +393,10 @@ one_client_table() {
             RANGE=$(spread "${a99[@]}")
             BEST=$(minus "$(minimum "${p99[@]}")" "$(minimum "${dp99[@]}")")
         fi
-        [ "$t" = switchyard ] && HDR="$(median "${h50[@]}") / $(median "${h99[@]}")"
+        case $t in switchyard | nolog) HDR="$(median "${h50[@]}") / $(median "${h99[@]}")" ;; esac
         echo "| $t | $(median "${p50[@]}") | $(median "${p90[@]}") | $(median "${p99[@]}") | $A50 | $A90 | $A99 | $RANGE | $BEST | $(total "${err[@]}") | $HDR |"
         printf -v "ADDED_P99_$t" '%s' "$A99"
+        printf -v "ADDED_P50_$t" '%s' "$A50"
         printf -v "BEST_ADDED_P99_$t" '%s' "$BEST"
         printf -v "ERRORS_$t" '%s' "$(total "${err[@]}")"
     done
@@ -1027,9 +1032,155 @@ run_f() {
     SUMMARY+=("| (f) instructions per request, translation lane | (recorded; no target) | $F_IR_translation_nonstream non-stream, $F_IR_translation_stream stream (pass-through $F_IR_passthrough_nonstream, $F_IR_passthrough_stream) | – |")
 }
 
+# ---- (g) inference log: store rows/s, gateway latency with logging on vs off -----------------
+
+G_SQLITE_TARGET=50000
+G_CH_TARGET=200000
+G_LOG_TARGET_PCT=10
+
+# g_rate FILE: rows/s in write_batch from a store_bench output line
+g_rate() { sed -n 's/.*: \([0-9]*\) rows\/s in write_batch.*/\1/p' "$1" | tail -1; }
+
+run_g() {
+    # (i) rows/s from one writer thread: bench/store_bench.c needs the gateway's library, so it
+    # is built from the top level with -DSY_BENCH=ON (Release), in its own directory.
+    local gb=$ROOT/build/bench-store
+    log "(g) building store_bench in ${gb#"$ROOT"/}"
+    (cd "$ROOT" && cmake -S . -B "$gb" -DCMAKE_BUILD_TYPE=Release -DSY_BENCH=ON -DSY_TESTS=OFF >/dev/null &&
+        cmake --build "$gb" -j"$NCPU" --target sy_bench_store >/dev/null) || die "store_bench build failed"
+    local sb=$gb/bench/store_bench ch_small=$((G_ROWS / 2)) r
+    local sq=() pg=() chs="" chb="" ceil=""
+    for r in 1 2 3; do
+        log "(g) SQLite, $G_ROWS rows, batches of 1,000 (run $r of 3)"
+        taskset -c "$GW_CORE" "$sb" sqlite:store-bench.db "$G_ROWS" 1000 >"$WORK/g-sqlite-$r.txt" 2>&1 || true
+        sq+=("$(g_rate "$WORK/g-sqlite-$r.txt")")
+    done
+    log "(g) PostgreSQL (tests/pg_server.sh, durable), $G_ROWS rows, batches of 1,000"
+    "$sb" postgresql:auto "$G_ROWS" 1000 >"$WORK/g-pg.txt" 2>&1 || true
+    pg=$(g_rate "$WORK/g-pg.txt")
+    log "(g) ClickHouse (tests/unit/ch_server.h), $ch_small rows in batches of 1,000, $G_ROWS in batches of 50,000"
+    "$sb" clickhouse:auto "$ch_small" 1000 >"$WORK/g-ch-1000.txt" 2>&1 || true
+    chs=$(g_rate "$WORK/g-ch-1000.txt")
+    "$sb" clickhouse:auto "$G_ROWS" 50000 >"$WORK/g-ch-50000.txt" 2>&1 || true
+    chb=$(g_rate "$WORK/g-ch-50000.txt")
+    ceil=$(sed -n 's/.*in one INSERT: \([0-9]*\) rows\/s.*/\1/p' "$WORK/g-ch-50000.txt")
+    local sqm=$(median "${sq[@]}")
+    {
+        echo "## (g) Inference log"
+        echo
+        echo "### Store insert throughput, one writer thread"
+        echo
+        echo "\`bench/store_bench.c\`: records with 1 KB of bodies (512 B request + 512 B response), tags, metadata, every index;"
+        echo "each batch one \`write_batch\` (one transaction / one INSERT). Servers started by store_bench itself on loopback"
+        echo "as the tests start them (PostgreSQL with fsync on, \`PG_DURABLE=1\`). The ClickHouse ceiling: the same rows read back"
+        echo "as RowBinary and inserted into a copy of the table in one HTTP POST — the server alone, no client encoding."
+        echo
+        echo "| backend | rows | batch | rows/s |"
+        echo "|---|---|---|---|"
+        echo "| SQLite (WAL, /tmp), 3 runs | $G_ROWS | 1,000 | median ${sqm:-n/a} (${sq[*]}) |"
+        echo "| PostgreSQL $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | sort -V | tail -1 | xargs basename 2>/dev/null) | $G_ROWS | 1,000 | ${pg:-n/a} |"
+        echo "| ClickHouse $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null | cut -d+ -f1) | $ch_small | 1,000 | ${chs:-n/a} |"
+        echo "| ClickHouse | $G_ROWS | 50,000 | ${chb:-n/a} |"
+        echo "| ClickHouse server ceiling (one INSERT of the same rows) | $G_ROWS | all | ${ceil:-n/a} |"
+        echo
+    } >>"$OUT"
+    local ok=0
+    le "$G_SQLITE_TARGET" "${sqm:-0}" && ok=1
+    verdict "(g) SQLite rows/s, 1 KB bodies" "≥ $G_SQLITE_TARGET" "${sqm:-n/a} (median of 3)" "$ok"
+    ok=0
+    le "$G_CH_TARGET" "${chb:-0}" && ok=1
+    verdict "(g) ClickHouse rows/s, 1 KB bodies" "≥ $G_CH_TARGET" "${chb:-n/a} at batches of 50,000 (${chs:-n/a} at 1,000); the server alone: ${ceil:-n/a}" "$ok"
+    SUMMARY+=("| (g) PostgreSQL rows/s, 1 KB bodies | (recorded; no target) | ${pg:-n/a} | – |")
+
+    # (ii) one client, (a)-style: the gateway with the inference log on (SQLite, the default)
+    # vs the same config with log.enabled false, interleaved with direct in every round.
+    if [ -z "$SY" ]; then
+        verdict "(g) logging on − off, added latency" "≤ $G_LOG_TARGET_PCT %" "n/a" -
+        return
+    fi
+    log "(g) logging on vs off: $ROUNDS rounds × 3 targets × ${SECS} s"
+    restart_gateways
+    SY_NOLOG_PORT=$(free_port)
+    { cat "$WORK/switchyard.yaml"; printf 'log:\n  enabled: false\n'; } >"$WORK/switchyard-nolog.yaml"
+    taskset -c "$GW_CORE" "$SY" serve --config "$WORK/switchyard-nolog.yaml" --workers 1 \
+        --listen "127.0.0.1:$SY_NOLOG_PORT" >>"$WORK/switchyard-nolog.log" 2>&1 &
+    local nolog_pid=$!
+    PIDS+=("$nolog_pid")
+    wait_ready "$SY_NOLOG_PORT" 20 || die "switchyard (log off) did not become ready: $(tail -5 "$WORK/switchyard-nolog.log")"
+    local t TARGETS=(direct switchyard nolog)
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in "${TARGETS[@]}"; do
+            lg "$t" fast "$WORK/g-$t-$r.txt" --rate "$A_RATE" --duration "$SECS" --warmup 0.5 \
+                --spin-us "$SPIN_US" --label "g-$t-$r"
+        done
+    done
+    stop_pid "$nolog_pid"
+    local tbl
+    tbl=$(one_client_table g lat latency)
+    # one_client_table ran in a subshell: read its medians back from the table
+    col() { echo "$tbl" | awk -F'|' -v t="$1" -v c="$2" '{ g = $2; gsub(/ /, "", g) } g == t { v = $c; gsub(/^[ *]+|[ *]+$/, "", v); print v }'; }
+    local on50 on99 off50 off99 onb offb hon hoff
+    on50=$(col switchyard 6) on99=$(col switchyard 8) onb=$(col switchyard 10) hon=$(col switchyard 12)
+    off50=$(col nolog 6) off99=$(col nolog 8) offb=$(col nolog 10) hoff=$(col nolog 12)
+    pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^-?[0-9]/ && b + 0 > 0) printf "%+.1f", 100 * (a - b) / b; else print "n/a" }'; }
+    local pct50 pct99 pctb
+    pct50=$(pct "$on50" "$off50") pct99=$(pct "$on99" "$off99") pctb=$(pct "$onb" "$offb")
+
+    # Deterministic view: instructions per request of the whole process (loop + writer thread:
+    # clone, enrich, redaction, spool, SQLite) under callgrind, log on vs off, as in (e).
+    log "(g) instructions per request under callgrind, log on and off"
+    local cg_port ir_on ir_off ir_on_s ir_off_s
+    cg_port=$(free_port)
+    # its own data dir: the gateway of the latency rounds still owns $WORK/data and its spool
+    sed "s|^data_dir: .*|data_dir: $WORK/data-cg|" "$WORK/switchyard.yaml" >"$WORK/switchyard-cg.yaml"
+    callgrind_ir switchyard-log "$cg_port" "$SY" serve --config "$WORK/switchyard-cg.yaml" \
+        --workers 1 --listen "127.0.0.1:$cg_port"
+    ir_on=$IR_NONSTREAM ir_on_s=$IR_STREAM
+    cg_port=$(free_port)
+    callgrind_ir switchyard-nolog "$cg_port" "$SY" serve --config "$WORK/switchyard-nolog.yaml" \
+        --workers 1 --listen "127.0.0.1:$cg_port"
+    ir_off=$IR_NONSTREAM ir_off_s=$IR_STREAM
+    local irp irps
+    irp=$(pct "$ir_on" "$ir_off") irps=$(pct "$ir_on_s" "$ir_off_s")
+    {
+        echo "### Gateway added latency, logging on vs off"
+        echo
+        echo "Latency: scheduled send → last body byte. \`switchyard\` = the bench config (inference log on, SQLite in the"
+        echo "run's temp dir, writer thread on the same core as the loop); \`nolog\` = the same config plus"
+        echo "\`log: {enabled: false}\`, a second process on the same core, idle while the other is measured."
+        one_client_note | sed 's/direct → nginx → switchyard/direct → switchyard → nolog/'
+        echo
+        echo "$tbl"
+        echo
+        echo "Logging on vs off: added p50 $pct50 % ($on50 vs $off50 µs), added p99 $pct99 % ($on99 vs $off99 µs),"
+        echo "added p99 of the best rounds $pctb % ($onb vs $offb µs). Gateway-reported overhead p50 / p99: $hon µs on,"
+        echo "$hoff µs off (stamped when the response head is sent, before the row is submitted: it does not contain"
+        echo "the logging cost)."
+        echo
+        echo "Instructions per request (callgrind, whole process, $CG_REQUESTS sequential requests after 200 warm-up; rows"
+        echo "are batched every \`log.batch_ms\`, so the window holds about as many earlier rows' writes as it leaves out):"
+        echo
+        echo "| config | non-stream | $B_FRAMES-frame stream |"
+        echo "|---|---|---|"
+        echo "| log on (SQLite) | $ir_on | $ir_on_s |"
+        echo "| log off | $ir_off | $ir_off_s |"
+        echo "| **on − off** | $irp % | $irps % |"
+        echo
+    } >>"$OUT"
+    # Met or missed when the medians and the best rounds agree; otherwise the machine's noise
+    # is larger than the difference (as in one_client_verdict).
+    local med_ok=0 best_ok=0
+    le "$pct99" "$G_LOG_TARGET_PCT" && le "$pct50" "$G_LOG_TARGET_PCT" && med_ok=1
+    le "$pctb" "$G_LOG_TARGET_PCT" && best_ok=1
+    ok=$med_ok
+    [ "$med_ok" != "$best_ok" ] && ok="?"
+    verdict "(g) logging on − off, one-client added latency" "≤ $G_LOG_TARGET_PCT %" \
+        "p50 $pct50 % ($on50 vs $off50 µs), p99 $pct99 % ($on99 vs $off99 µs), best-rounds p99 $pctb %; instructions $irp % non-stream, $irps % stream" "$ok"
+}
+
 # ---- run --------------------------------------------------------------------------------------
 
-for s in a b c d e f; do
+for s in a b c d e f g; do
     if want $s; then
         scenario "$s"
         "run_$s"

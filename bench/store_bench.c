@@ -2,15 +2,78 @@
  * bodies (request and response 512 B each), batches of N rows, each batch one write_batch
  * call (one transaction). Usage: store_bench [url] [rows] [batch] [data_dir]
  * Default: sqlite:store-bench.db in a fresh temp dir, 200000 rows, batches of 1000.
- * PostgreSQL: store_bench postgresql://user@127.0.0.1:<port>/db (docs/internals/STORE.md). */
+ * PostgreSQL: store_bench postgresql://user@127.0.0.1:<port>/db (docs/internals/STORE.md).
+ * `postgresql:auto` / `clickhouse:auto`: start a throwaway server on loopback first, exactly as
+ * the tests do (tests/pg_server.sh with PG_DURABLE=1, tests/unit/ch_server.h), and stop it at
+ * the end. With `clickhouse:auto` the server's own ceiling is measured too: the rows just
+ * written are read back as RowBinary and inserted into a copy of the table in ONE HTTP POST
+ * (no client-side encoding, one part per max_insert_block_size rows). */
+#include <curl/curl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../tests/unit/ch_server.h"
+#include "../tests/unit/pg_server.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "store/store.h"
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    sy_buf_append(ud, p, size * n);
+    return size * n;
+}
+
+/* One POST to the server's HTTP interface; the reply into out (if given). */
+static int ch_post(const sy_test_ch_t *ch, const char *query, const char *data, size_t len,
+                   sy_buf_t *out)
+{
+    char url[1024];
+    CURL *h = curl_easy_init();
+    char *q = curl_easy_escape(h, query, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/?database=bench&query=%s", ch->http_port, q);
+    curl_free(q);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, data);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    sy_buf_t sink;
+    sy_buf_init(&sink, SIZE_MAX);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out ? out : &sink);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 600000L);
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK || code != 200)
+        fprintf(stderr, "store_bench: clickhouse %s: %s %.*s\n", query,
+                rc ? curl_easy_strerror(rc) : "HTTP error", sink.len > 200 ? 200 : (int)sink.len,
+                sink.len ? (const char *)sink.base : "");
+    sy_buf_dispose(&sink);
+    return rc == CURLE_OK && code == 200 ? 0 : -1;
+}
+
+/* The server alone: the table's rows as RowBinary, re-inserted into a copy in one POST. */
+static void ch_ceiling(const sy_test_ch_t *ch, size_t rows)
+{
+    sy_buf_t dump;
+    sy_buf_init(&dump, SIZE_MAX);
+    if (ch_post(ch, "CREATE TABLE ceiling AS inference_log", "", 0, NULL) ||
+        ch_post(ch, "SELECT * FROM inference_log FORMAT RowBinary", "", 0, &dump)) {
+        sy_buf_dispose(&dump);
+        return;
+    }
+    uint64_t a = sy_clock_mono_us();
+    if (ch_post(ch, "INSERT INTO ceiling FORMAT RowBinary", dump.base, dump.len, NULL) == 0)
+        printf("store_bench: clickhouse server ceiling: %zu rows (%.1f MB RowBinary) in one "
+               "INSERT: %.0f rows/s\n",
+               rows, dump.len / 1e6, rows * 1e6 / (double)(sy_clock_mono_us() - a));
+    sy_buf_dispose(&dump);
+}
 
 int main(int argc, char **argv)
 {
@@ -21,6 +84,25 @@ int main(int argc, char **argv)
     const char *data_dir = argc > 4 ? argv[4] : mkdtemp(dir);
     if (!data_dir || !rows || !batch) return 2;
 
+    sy_test_pg_t pg = {0};
+    sy_test_ch_t ch = {0};
+    char auto_url[256], err[256];
+    bool pg_auto = !strcmp(url, "postgresql:auto"), ch_auto = !strcmp(url, "clickhouse:auto");
+    if (pg_auto) {
+        setenv("PG_DURABLE", "1", 1); /* a benchmark: fsync on, as in production */
+        if (sy_test_pg_start(&pg)) return 1;
+        url = pg.url;
+    } else if (ch_auto) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (sy_test_ch_start(&ch, err, sizeof(err)) ||
+            sy_test_ch_query(&ch, "CREATE DATABASE bench", err, sizeof(err))) {
+            fprintf(stderr, "store_bench: %s\n", err);
+            sy_test_ch_stop(&ch);
+            return 1;
+        }
+        snprintf(auto_url, sizeof(auto_url), "clickhouse://127.0.0.1:%d/bench", ch.http_port);
+        url = auto_url;
+    }
     char msg[SY_STORE_MSGLEN];
     sy_store_conf_t conf = {.url = url, .data_dir = data_dir};
     sy_store_t *s = NULL;
@@ -91,6 +173,9 @@ int main(int argc, char **argv)
            "(%.0f rows/s including record building)\n",
            shown, rows, batch, rows * 1e6 / (double)write_us, rows * 1e6 / (double)total_us);
     sy_store_close(s);
+    if (ch_auto) ch_ceiling(&ch, rows);
+    if (ch_auto) sy_test_ch_stop(&ch);
+    if (pg_auto) sy_test_pg_stop(&pg);
     free(recs);
     free(ptrs);
     free(keys);

@@ -4,6 +4,10 @@
 #   tests/pg_server.sh start DIR [WATCH_PID]   initdb DIR/data, start on 127.0.0.1:<free port>,
 #                                              print PG_URL=, PG_PORT=, PG_PID= lines on stdout
 #   tests/pg_server.sh stop DIR                stop the server by its PID, remove DIR
+#   tests/pg_server.sh halt DIR                fast shutdown (pg_ctl stop -m fast), keep DIR:
+#                                              a store outage for tests
+#   tests/pg_server.sh restart DIR             start the halted server again on the same data
+#                                              dir and port; prints PG_PID= (the new PID)
 #
 # - Uses the newest /usr/lib/postgresql/*/bin (Debian package `postgresql`).
 # - PostgreSQL refuses to run as root: as root, the server runs as the `postgres` system user
@@ -11,8 +15,9 @@
 # - Superuser `switchyard`, trust authentication on loopback only, UTF8, C locale.
 # - PG_DURABLE=1: keep fsync/synchronous_commit/full_page_writes on (benchmarks). Default off:
 #   tests do not need crash safety and CREATE DATABASE per test case is then much faster.
-# - WATCH_PID: a watchdog stops the server and removes DIR when that process dies, so a crashed
-#   test leaves nothing running. `stop` ends the watchdog first.
+# - WATCH_PID: a watchdog stops the server (whatever PID DIR/data/postmaster.pid names then, so
+#   it follows a `restart`) and removes DIR when that process dies, so a crashed test leaves
+#   nothing running. `stop` ends the watchdog first.
 # Any failure prints the reason (and the server log) on stderr and exits non-zero: callers must
 # fail, never skip.
 set -euo pipefail
@@ -36,7 +41,7 @@ as_pg() {
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$dir" ] || die "usage: $0 start DIR [WATCH_PID] | stop DIR"
+[ -n "$dir" ] || die "usage: $0 start DIR [WATCH_PID] | stop DIR | halt DIR | restart DIR"
 
 case "$cmd" in
 start)
@@ -81,16 +86,20 @@ start)
     tail -n 30 "$dir/server.log" >&2 2>/dev/null || true
     die "could not start postgres in $dir (log above)"
   fi
+  echo "$port" >"$dir/port"
   pid=$(head -n 1 "$dir/data/postmaster.pid")
   if [ -n "$watch" ]; then
     # setsid + closed fds: the watchdog must not hold the caller's pipe open
+    # The PID is read from postmaster.pid when the watched process is gone (the file exists
+    # only while a postmaster runs on DIR/data, and a `restart` changes the PID).
     setsid bash -c '
       while kill -0 "$1" 2>/dev/null; do sleep 1; done
-      if [ -f "$3/data/postmaster.pid" ] && [ "$(head -n 1 "$3/data/postmaster.pid")" = "$2" ]; then
-        kill -INT "$2" 2>/dev/null
-        for _ in $(seq 1 100); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+      if [ -f "$2/data/postmaster.pid" ]; then
+        p=$(head -n 1 "$2/data/postmaster.pid")
+        kill -INT "$p" 2>/dev/null
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
       fi
-      rm -rf "$3"' _ "$watch" "$pid" "$dir" </dev/null >/dev/null 2>&1 &
+      rm -rf "$2"' _ "$watch" "$dir" </dev/null >/dev/null 2>&1 &
     echo $! >"$dir/watchdog.pid"
   fi
   echo "PG_URL=postgresql://switchyard@127.0.0.1:$port/postgres"
@@ -115,7 +124,22 @@ stop)
   fi
   rm -rf "$dir"
   ;;
+halt)
+  [ -f "$dir/data/postmaster.pid" ] || die "no server running in $dir"
+  as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null ||
+    die "pg_ctl stop failed in $dir"
+  ;;
+restart)
+  [ -f "$dir/port" ] || die "no server was started in $dir"
+  port=$(cat "$dir/port")
+  if ! as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "-p $port" \
+    start >/dev/null 2>&1; then
+    tail -n 30 "$dir/server.log" >&2 2>/dev/null || true
+    die "could not restart postgres in $dir on port $port (log above)"
+  fi
+  echo "PG_PID=$(head -n 1 "$dir/data/postmaster.pid")"
+  ;;
 *)
-  die "usage: $0 start DIR [WATCH_PID] | stop DIR"
+  die "usage: $0 start DIR [WATCH_PID] | stop DIR | halt DIR | restart DIR"
   ;;
 esac

@@ -329,12 +329,17 @@ static size_t drain(sy_logpipe_t *p, bool stopping, uint64_t now)
 
 /* ---- writer: feeding the store ---------------------------------------------------------- */
 
+/* Moves the checkpoint and publishes the gauges that depend on it. Called BEFORE batch_ok
+ * counts the rows as written: a reader that sees `written` cover a row then also sees a
+ * backlog that no longer holds it (seq_cst atomics). The other order left backlog_bytes stale
+ * until the writer's next round, which a loaded machine can delay by many milliseconds. */
 static void checkpoint(sy_logpipe_t *p, uint64_t off)
 {
     char msg[SY_STORE_MSGLEN];
     p->cursor = off;
     if (sy_spool_checkpoint(p->spool, off, msg, sizeof(msg))) sy_log_warn("logpipe: %s", msg);
     atomic_store(&p->spool_bytes, sy_spool_bytes(p->spool));
+    atomic_store(&p->backlog_bytes, sy_spool_end(p->spool) - off);
 }
 
 static void batch_failed(sy_logpipe_t *p, uint64_t now, const char *msg)
@@ -391,8 +396,8 @@ static bool feed(sy_logpipe_t *p, uint64_t now, bool final, bool *failed)
         uint64_t off = cache_at(p, k - 1)->end;
         for (size_t i = 0; i < k; i++)
             cache_pop(p, true);
-        batch_ok(p, k);
         checkpoint(p, off);
+        batch_ok(p, k);
         return true;
     }
 
@@ -434,8 +439,8 @@ static bool feed(sy_logpipe_t *p, uint64_t now, bool final, bool *failed)
         return true;
     }
     atomic_fetch_add(&p->replayed, k);
-    batch_ok(p, k);
     checkpoint(p, off);
+    batch_ok(p, k);
     return true;
 }
 

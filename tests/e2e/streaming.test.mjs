@@ -24,9 +24,10 @@ const KA = ': keep-alive';
 
 // POST a streaming request with node:http; `onData(text, chunks, req)` is called on each read
 // with the whole text so far. Resolves {status, headers, chunks: [{t, text}], text} at the end.
-function streamRequest(body, { headers = {}, onData } = {}) {
+// `url`: the gateway's chat endpoint unless given (the abort test also talks to the mock).
+function streamRequest(body, { headers = {}, onData, url } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${s.gw.origin}/v1/chat/completions`, {
+    const req = http.request(url ?? `${s.gw.origin}/v1/chat/completions`, {
       method: 'POST',
       agent: false,
       headers: { 'content-type': 'application/json', ...headers },
@@ -66,12 +67,17 @@ async function waitForEvent(pred, ms = 2000) {
   }
 }
 
-test('client abort closes the upstream connection within 10 ms (median of 3)', T, async (t) => {
-  const deltas = [];
-  for (let i = 0; i < 3; i++) {
-    const rid = `abort-${i}-${Date.now()}`;
+// The time from a client abort to the upstream socket closing is the gateway's reaction plus
+// the machine's scheduling of three processes (client, gateway, mock). On a loaded machine the
+// second part alone can exceed 10 ms, so the budget is set on the difference: in the same test,
+// interleaved, the same abort sent straight to the mock (no gateway) measures what the machine
+// adds; the gateway may add at most 10 ms to that (median of 5 each). The absolute figures are
+// printed as diagnostics.
+test('client abort closes the upstream connection within 10 ms of a direct abort (median of 5)', T, async (t) => {
+  const abortAfterFrames = async (body, rid, url) => {
     let tAbort = null;
-    const r = await streamRequest(chatBody('long', 'go', { stream: true }), {
+    const r = await streamRequest(body, {
+      url,
       headers: { 'x-request-id': rid },
       onData(text, chunks, req, done) {
         if (tAbort === null && text.split('\n\n').length > 4) {
@@ -81,18 +87,26 @@ test('client abort closes the upstream connection within 10 ms (median of 3)', T
         }
       },
     });
-    assert.ok(r.aborted, 'aborted after a few frames');
+    assert.ok(r.aborted, `aborted after a few frames (${rid})`);
     const ev = await waitForEvent((e) => e.type === 'close' && e.rid === rid, 2000);
-    assert.ok(ev, `mock saw its upstream socket close within 2 s of the client abort (try ${i})`);
+    assert.ok(ev, `mock saw its socket close within 2 s of the client abort (${rid})`);
     assert.equal(ev.model, 'up-long');
     assert.equal(ev.finished, false, 'upstream response was cut, not finished');
-    deltas.push(ev.t - tAbort);
+    return ev.t - tAbort;
+  };
+  const gw = [];
+  const direct = [];
+  for (let i = 0; i < 5; i++) {
+    const tag = `${i}-${Date.now()}`;
+    direct.push(await abortAfterFrames(chatBody('up-long', 'go', { stream: true }), `abort-direct-${tag}`, `${s.mock.baseURL}/chat/completions`));
+    gw.push(await abortAfterFrames(chatBody('long', 'go', { stream: true }), `abort-${tag}`));
   }
-  deltas.sort((a, b) => a - b);
-  const median = deltas[1];
-  t.diagnostic(`abort -> upstream close: ${deltas.map((d) => d.toFixed(2)).join(', ')} ms`);
-  assert.ok(median > -2, `clock sanity: close before abort? deltas ${deltas.map((d) => d.toFixed(2))}`);
-  assert.ok(median < 10, `median abort→upstream close ${median.toFixed(2)} ms (all: ${deltas.map((d) => d.toFixed(2)).join(', ')})`);
+  const med = (xs) => [...xs].sort((a, b) => a - b)[2];
+  const fmt = (xs) => xs.map((d) => d.toFixed(2)).join(', ');
+  t.diagnostic(`abort -> upstream close: through the gateway ${fmt(gw)} ms; direct ${fmt(direct)} ms`);
+  assert.ok(med(gw) > -2, `clock sanity: close before abort? ${fmt(gw)}`);
+  assert.ok(med(gw) - med(direct) < 10,
+    `median abort→upstream close through the gateway ${med(gw).toFixed(2)} ms vs direct ${med(direct).toFixed(2)} ms (gateway ${fmt(gw)}; direct ${fmt(direct)})`);
 });
 
 // Each event of a raw stream is a keep-alive comment or a data event with valid JSON/[DONE]:

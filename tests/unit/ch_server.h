@@ -150,51 +150,21 @@ static long sy_test_ch_ms_since(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+static void sy_test_ch_halt(sy_test_ch_t *ch);
+
 static void sy_test_ch_stop(sy_test_ch_t *ch)
 {
-    if (ch->pid > 0) {
-        kill(ch->pid, SIGTERM);
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int st;
-        while (waitpid(ch->pid, &st, WNOHANG) == 0) {
-            if (sy_test_ch_ms_since(&t0) > 15000) {
-                kill(ch->pid, SIGKILL);
-                waitpid(ch->pid, &st, 0);
-                break;
-            }
-            usleep(20000);
-        }
-        ch->pid = 0;
-    }
+    sy_test_ch_halt(ch);
     if (ch->dir[0]) sy_test_ch_rmdir(ch->dir);
     ch->dir[0] = '\0';
 }
 
-/* One attempt on fresh ports. */
-static int sy_test_ch_try(sy_test_ch_t *ch, char *err, size_t errlen)
+/* Starts clickhouse-server on the dir, ports and config.xml already in ch (by sy_test_ch_try,
+ * or kept by sy_test_ch_halt); waits for /ping. */
+static int sy_test_ch_spawn(sy_test_ch_t *ch, char *err, size_t errlen)
 {
     const char *bin = getenv("SY_CLICKHOUSE_SERVER");
     if (!bin || !*bin) bin = "/usr/sbin/clickhouse-server";
-    if (access(bin, X_OK) != 0) {
-        snprintf(err, errlen, "%s not found: run scripts/deps.sh test (clickhouse-server)", bin);
-        return -1;
-    }
-    snprintf(ch->dir, sizeof(ch->dir), "/tmp/sy-ch-XXXXXX");
-    if (!mkdtemp(ch->dir)) {
-        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
-        ch->dir[0] = '\0';
-        return -1;
-    }
-    ch->http_port = sy_test_ch_free_port();
-    ch->tcp_port = sy_test_ch_free_port();
-    ch->interserver_port = sy_test_ch_free_port();
-    if (ch->http_port < 0 || ch->tcp_port < 0 || ch->interserver_port < 0 ||
-        ch->http_port == ch->tcp_port || ch->tcp_port == ch->interserver_port ||
-        ch->http_port == ch->interserver_port || sy_test_ch_write_config(ch)) {
-        snprintf(err, errlen, "could not pick ports or write %s/config.xml", ch->dir);
-        return -1;
-    }
     uid_t uid = 0;
     gid_t gid = 0;
     if (geteuid() == 0) { /* do not run a server as root: use the package's user */
@@ -226,7 +196,7 @@ static int sy_test_ch_try(sy_test_ch_t *ch, char *err, size_t errlen)
         return -1;
     }
     if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -259,6 +229,53 @@ static int sy_test_ch_try(sy_test_ch_t *ch, char *err, size_t errlen)
         }
         usleep(25000);
     }
+}
+
+/* Stops the server (SIGTERM, then SIGKILL after 15 s) but keeps its dir, ports and data:
+ * sy_test_ch_spawn starts it again on the same ones (a store outage for tests). */
+static void sy_test_ch_halt(sy_test_ch_t *ch)
+{
+    if (ch->pid <= 0) return;
+    kill(ch->pid, SIGTERM);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int st;
+    while (waitpid(ch->pid, &st, WNOHANG) == 0) {
+        if (sy_test_ch_ms_since(&t0) > 15000) {
+            kill(ch->pid, SIGKILL);
+            waitpid(ch->pid, &st, 0);
+            break;
+        }
+        usleep(20000);
+    }
+    ch->pid = 0;
+}
+
+/* One attempt on fresh ports. */
+static int sy_test_ch_try(sy_test_ch_t *ch, char *err, size_t errlen)
+{
+    const char *bin = getenv("SY_CLICKHOUSE_SERVER");
+    if (!bin || !*bin) bin = "/usr/sbin/clickhouse-server";
+    if (access(bin, X_OK) != 0) {
+        snprintf(err, errlen, "%s not found: run scripts/deps.sh test (clickhouse-server)", bin);
+        return -1;
+    }
+    snprintf(ch->dir, sizeof(ch->dir), "/tmp/sy-ch-XXXXXX");
+    if (!mkdtemp(ch->dir)) {
+        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+        ch->dir[0] = '\0';
+        return -1;
+    }
+    ch->http_port = sy_test_ch_free_port();
+    ch->tcp_port = sy_test_ch_free_port();
+    ch->interserver_port = sy_test_ch_free_port();
+    if (ch->http_port < 0 || ch->tcp_port < 0 || ch->interserver_port < 0 ||
+        ch->http_port == ch->tcp_port || ch->tcp_port == ch->interserver_port ||
+        ch->http_port == ch->interserver_port || sy_test_ch_write_config(ch)) {
+        snprintf(err, errlen, "could not pick ports or write %s/config.xml", ch->dir);
+        return -1;
+    }
+    return sy_test_ch_spawn(ch, err, errlen);
 }
 
 /* Starts a server; 0 when /ping answers. A port taken between picking and binding is retried

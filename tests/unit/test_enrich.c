@@ -154,9 +154,35 @@ static void discard_releases_the_capture(void **state)
     sy_log_record_free(r);
 }
 
+/* `metadata`/`user` are looked for as keys: `"role":"user"` alone must not make the writer
+ * parse the body (it did: every chat body), a key with spaces before the colon must. */
+static void metadata_only_from_keys(void **state)
+{
+    fixture_t *f = *state;
+    const char *reply = "{\"choices\":[]}";
+    sy_log_record_t *r =
+        row("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", reply, false,
+            "m");
+    r = sy_log_enrich_transform(&f->e, r);
+    assert_null(r->metadata.ptr);
+    sy_log_record_free(r);
+    r = row("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"user\" \n :\"u-2\"}", reply,
+            false, "m");
+    r = sy_log_enrich_transform(&f->e, r);
+    assert_non_null(r->metadata.ptr);
+    assert_string_equal(r->metadata.ptr, "{\"user\":\"u-2\"}");
+    sy_log_record_free(r);
+    r = row("{\"metadata\"\t:{\"a\":1},\"messages\":[]}", reply, false, "m");
+    r = sy_log_enrich_transform(&f->e, r);
+    assert_non_null(r->metadata.ptr);
+    assert_string_equal(r->metadata.ptr, "{\"a\":1}");
+    sy_log_record_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(metadata_only_from_keys),
         cmocka_unit_test(json_reply_with_usage),
         cmocka_unit_test(stream_without_usage_is_estimated),
         cmocka_unit_test(unknown_price_is_null_and_bodies_capped),

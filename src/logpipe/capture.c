@@ -422,21 +422,22 @@ static void anthropic_finish(ex_t *x)
  * duplicated key we read — jansson keeps the last —, an escaped "type", a tool_use with a non-empty
  * input, a "message" event, more actions than fit) leaves the state untouched and the jansson code
  * runs for that event. OpenAI chunks repeat their envelope (the members before "choices"): see
- * fast_event. Equality with the slow path is checked by tests/unit/test_capture.c (diff_capture,
+ * fast_doc. Equality with the slow path is checked by tests/unit/test_capture.c (diff_capture,
  * fast_path_variants). */
 
 typedef enum {
-    OP_TEXT,      /* append tok to the text */
-    OP_REASONING, /* append tok to the reasoning */
-    OP_ID,        /* set_once id */
-    OP_MODEL,     /* set_once model */
-    OP_FINISH,    /* set_last finish_reason */
-    OP_SLOT,      /* slot_of(slot) (created, kind unchanged) */
-    OP_KIND,      /* slot_of(slot)->kind = kind */
-    OP_DELTA,     /* slot_of(slot): kind TOOL, has_delta */
-    OP_SLOT_ID,   /* set_once slot id */
-    OP_SLOT_NAME, /* set_once slot name */
-    OP_SLOT_ARGS, /* append tok to the slot's arguments */
+    OP_TEXT,       /* append tok to the text */
+    OP_REASONING,  /* append tok to the reasoning */
+    OP_ID,         /* set_once id */
+    OP_MODEL,      /* set_once model */
+    OP_FINISH,     /* set_last finish_reason */
+    OP_SLOT,       /* slot_of(slot) (created, kind unchanged) */
+    OP_KIND,       /* slot_of(slot)->kind = kind */
+    OP_DELTA,      /* slot_of(slot): kind TOOL, has_delta */
+    OP_SLOT_ID,    /* set_once slot id */
+    OP_SLOT_NAME,  /* set_once slot name */
+    OP_SLOT_ARGS,  /* append tok to the slot's arguments */
+    OP_SLOT_INPUT, /* append tok (an object) to the slot's arguments as json_dumps writes it */
 } op_kind_t;
 
 typedef struct op {
@@ -446,13 +447,14 @@ typedef struct op {
     sy_str_t tok; /* a validated string token, quotes included */
 } op_t;
 
-#define MAX_OPS 64
+#define MAX_OPS 256 /* a reply's tool calls: four each */
 
 typedef struct fast {
     op_t ops[MAX_OPS];
     int n;
     bool bad;
     bool escapes; /* the data holds a backslash somewhere (else no key needs a check) */
+    bool reply;   /* a whole reply: OpenAI choices carry "message" instead of "delta" */
 } fast_t;
 
 static void add(fast_t *f, op_kind_t op, int slot, block_kind_t kind, sy_str_t tok)
@@ -730,8 +732,9 @@ static const char *openai_tool_obj(fast_t *f, const char *p, const char *e, int 
     return it.p;
 }
 
-/* choice.delta (p at '{'): text and reasoning after the walk, in the slow path's order. */
-static const char *openai_delta(fast_t *f, const char *p, const char *e)
+/* choice.delta or choice.message (p at '{'): text and reasoning after the walk, in the slow
+ * path's order ("refusal" is not read, as there). */
+static const char *openai_message(fast_t *f, const char *p, const char *e)
 {
     NAMES(K("content"), K("reasoning_content"), K("reasoning"), K("tool_calls"));
     sy_str_t v[3] = {SY_STR_NULL, SY_STR_NULL, SY_STR_NULL};
@@ -757,7 +760,9 @@ static const char *openai_delta(fast_t *f, const char *p, const char *e)
 /* A choice object: read, then dropped again (ops rolled back) unless it is choice 0. */
 static const char *openai_choice_obj(fast_t *f, const char *p, const char *e, int pos)
 {
-    NAMES(K("index"), K("delta"), K("finish_reason"));
+    static const sy_str_t chunk_names[] = {K("index"), K("delta"), K("finish_reason")},
+                          reply_names[] = {K("index"), K("message"), K("finish_reason")};
+    const sy_str_t *names = f->reply ? reply_names : chunk_names;
     sy_str_t index = SY_STR_NULL, finish = SY_STR_NULL;
     int n0 = f->n;
     iter_t it = {p + 1, e};
@@ -765,9 +770,9 @@ static const char *openai_choice_obj(fast_t *f, const char *p, const char *e, in
     const char *q;
     unsigned seen = 0;
     while (!f->bad && next_member(f, &it, &k, &q)) {
-        int w = which(f, k, names, N_NAMES, &seen);
+        int w = which(f, k, names, 3, &seen);
         if (w == 1 && *q == '{') {
-            it.p = openai_delta(f, q, e);
+            it.p = openai_message(f, q, e);
         } else {
             it.p = skip_val(q, e);
             if (w == 0) index = sy_str(q, (size_t)(it.p - q));
@@ -783,8 +788,8 @@ static const char *openai_choice_obj(fast_t *f, const char *p, const char *e, in
     return it.p;
 }
 
-/* The chunk doc (from '{') read from `from` (just after the '{', or at a member key with the
- * names in `seen` already read before it). *cut receives the offset in doc of the first
+/* The chunk or reply doc (from '{') read from `from` (just after the '{', or at a member key with
+ * the names in `seen` already read before it). *cut receives the offset in doc of the first
  * "choices" or "usage" key when it follows other members only (0 otherwise), *cut_seen the
  * names read before it: the envelope, which the next chunk may repeat byte for byte. */
 static void fast_openai(fast_t *f, sy_str_t doc, const char *from, unsigned seen, sy_fmt_usage_t *u,
@@ -844,6 +849,123 @@ static bool tok_empty_object(sy_str_t v)
     return p < v.ptr + v.len && *p == '}';
 }
 
+/* A decoded, NUL-terminated copy of a validated string token; *len its length. */
+static char *dup_tok_len(sy_str_t tok, size_t *len)
+{
+    char *s = sy_xmalloc(tok.len);
+    size_t n = tok.len - 2;
+    if (!memchr(tok.ptr + 1, '\\', n))
+        memcpy(s, tok.ptr + 1, n);
+    else if (!sy_jsonv_string_decode(tok, s, tok.len, &n))
+        n = 0; /* unreachable for validated tokens */
+    s[n] = '\0';
+    *len = n;
+    return s;
+}
+
+static char *dup_tok(sy_str_t tok)
+{
+    size_t n;
+    return dup_tok_len(tok, &n);
+}
+
+#define MAX_DUMP_DEPTH 32
+#define MAX_DUMP_KEYS 64
+
+/* The decoded string s as jansson's dump_string writes it without flags: '"', '\\' and control
+ * bytes escaped (\u00XX in upper case), everything else (UTF-8, '/', DEL) as is. */
+static void dump_string(sy_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    sy_buf_append_c(b, "\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = c == '"'    ? "\\\""
+                          : c == '\\' ? "\\\\"
+                          : c == '\b' ? "\\b"
+                          : c == '\f' ? "\\f"
+                          : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t"
+                                      : NULL;
+        if (esc) {
+            sy_buf_append_c(b, esc);
+        } else if (c < 0x20) {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            sy_buf_append(b, u, 6);
+        } else {
+            sy_buf_append(b, s + i, 1);
+        }
+    }
+    sy_buf_append_c(b, "\"");
+}
+
+/* The validated value at p written to out (NULL: only checked) exactly as
+ * json_dumps(JSON_COMPACT) writes what json_loadb made of it; returns the byte past the value,
+ * or NULL when unsure: a real (jansson reprints it as %.17g), an escaped or repeated key (the
+ * first position with the last value), too deep or too many members. */
+static const char *dump_compact(const char *p, const char *e, sy_buf_t *out, int depth)
+{
+    p = ws(p, e);
+    if (p >= e) return NULL;
+    if (*p == '"') {
+        const char *q = skip_str(p, e);
+        sy_str_t tok = sy_str(p, (size_t)(q - p));
+        if (!out) return q;
+        if (!memchr(p, '\\', tok.len)) {
+            sy_buf_append(out, p, tok.len); /* raw UTF-8, no control byte: dumped as is */
+        } else {
+            char *d = dup_tok_len(tok, &tok.len);
+            dump_string(out, d, tok.len);
+            free(d);
+        }
+        return q;
+    }
+    if (*p == '{' || *p == '[') {
+        bool obj = *p == '{';
+        const char *keys[MAX_DUMP_KEYS];
+        size_t klen[MAX_DUMP_KEYS];
+        int nk = 0;
+        if (depth >= MAX_DUMP_DEPTH) return NULL;
+        if (out) sy_buf_append(out, p, 1);
+        p = ws(p + 1, e);
+        for (bool first = true; p < e && *p != (obj ? '}' : ']'); first = false) {
+            if (*p == ',') p = ws(p + 1, e);
+            if (out && !first) sy_buf_append_c(out, ",");
+            if (obj) {
+                const char *ke = skip_str(p, e);
+                size_t kl = (size_t)(ke - p);
+                if (nk == MAX_DUMP_KEYS || memchr(p, '\\', kl)) return NULL;
+                for (int i = 0; i < nk; i++)
+                    if (klen[i] == kl && !memcmp(keys[i], p, kl)) return NULL;
+                keys[nk] = p, klen[nk++] = kl;
+                if (out) {
+                    sy_buf_append(out, p, kl);
+                    sy_buf_append_c(out, ":");
+                }
+                p = ws(ke, e) + 1; /* past the ':' */
+            }
+            p = dump_compact(p, e, out, depth + 1);
+            if (!p) return NULL;
+            p = ws(p, e);
+        }
+        if (p >= e) return NULL;
+        if (out) sy_buf_append(out, p, 1);
+        return p + 1;
+    }
+    const char *q = skip_val(p, e);
+    bool number = *p == '-' || (*p >= '0' && *p <= '9'); /* else true, false, null */
+    for (const char *c = p; number && c < q; c++)
+        if (*c == '.' || *c == 'e' || *c == 'E') return NULL; /* a real */
+    if (out) {
+        if (q - p == 2 && p[0] == '-' && p[1] == '0')
+            sy_buf_append_c(out, "0"); /* the integer 0 */
+        else
+            sy_buf_append(out, p, (size_t)(q - p));
+    }
+    return q;
+}
+
 static void fast_anthropic_start(fast_t *f, int slot, sy_str_t b)
 {
     sy_str_t v[6];
@@ -861,13 +983,15 @@ static void fast_anthropic_start(fast_t *f, int slot, sy_str_t b)
         add(f, OP_KIND, slot, BLOCK_THINKING, SY_STR_NULL);
         add_str(f, OP_REASONING, -1, v[2]);
     } else if (tok_is(v[0], "tool_use")) {
-        if (tok_object(v[5]) && !tok_empty_object(v[5])) { /* json_dumps: the slow path's */
-            f->bad = true;
+        bool input = tok_object(v[5]) && !tok_empty_object(v[5]);
+        if (input && !dump_compact(v[5].ptr, v[5].ptr + v[5].len, NULL, 0)) {
+            f->bad = true; /* its json_dumps text is not sure */
             return;
         }
         add(f, OP_KIND, slot, BLOCK_TOOL, SY_STR_NULL);
         add_str(f, OP_SLOT_ID, slot, v[3]);
         add_str(f, OP_SLOT_NAME, slot, v[4]);
+        if (input) add(f, OP_SLOT_INPUT, slot, BLOCK_NONE, v[5]);
     }
 }
 
@@ -891,12 +1015,20 @@ static void fast_anthropic_delta(fast_t *f, int slot, sy_str_t d)
     }
 }
 
+/* A content block of a whole message (p at '{'), its position the slot. */
+static const char *anthropic_block_obj(fast_t *f, const char *p, const char *e, int pos)
+{
+    const char *q = skip_val(p, e);
+    fast_anthropic_start(f, pos < MAX_SLOTS ? pos : -1, sy_str(p, (size_t)(q - p)));
+    return q;
+}
+
 static void fast_anthropic(fast_t *f, sy_str_t doc, int64_t raw[4])
 {
-    enum { TYPE, MESSAGE, INDEX, BLOCK, DELTA, USAGE };
-    sy_str_t v[6];
-    PICK(f, doc, v, K("type"), K("message"), K("index"), K("content_block"), K("delta"),
-         K("usage"));
+    enum { TYPE, MESSAGE, INDEX, BLOCK, DELTA, USAGE, ID, MODEL, STOP, CONTENT };
+    sy_str_t v[10];
+    PICK(f, doc, v, K("type"), K("message"), K("index"), K("content_block"), K("delta"), K("usage"),
+         K("id"), K("model"), K("stop_reason"), K("content"));
     if (f->bad || !tok_string(v[TYPE])) return;
     sy_str_t t = v[TYPE];
     if (memchr(t.ptr, '\\', t.len)) {
@@ -916,8 +1048,15 @@ static void fast_anthropic(fast_t *f, sy_str_t doc, int64_t raw[4])
         PICK(f, v[DELTA], d, K("stop_reason"));
         add_str(f, OP_FINISH, -1, d[0]);
         fast_anthropic_usage(f, v[USAGE], raw);
-    } else if (tok_is(t, "message")) {
-        f->bad = true; /* a whole reply as an event: rare, and its tool inputs need json_dumps */
+    } else if (tok_is(t, "message")) { /* a whole reply (or such an event) */
+        add_str(f, OP_ID, -1, v[ID]);
+        add_str(f, OP_MODEL, -1, v[MODEL]);
+        add_str(f, OP_FINISH, -1, v[STOP]);
+        /* non-object blocks: the slow path makes their slot, with no kind: nothing to see */
+        if (v[CONTENT].ptr && v[CONTENT].ptr[0] == '[')
+            each_elem(f, v[CONTENT].ptr, v[CONTENT].ptr + v[CONTENT].len, anthropic_block_obj,
+                      NULL);
+        fast_anthropic_usage(f, v[USAGE], raw);
     }
 }
 
@@ -934,19 +1073,6 @@ static void append_tok(sy_buf_t *b, sy_str_t tok)
     sy_err_t err;
     char *d = sy_buf_reserve(b, tok.len, &err); /* unbounded: cannot fail */
     if (d && sy_jsonv_string_decode(tok, d, tok.len, &n)) b->len += n;
-}
-
-/* A decoded, NUL-terminated copy of a validated string token. */
-static char *dup_tok(sy_str_t tok)
-{
-    char *s = sy_xmalloc(tok.len);
-    size_t n = tok.len - 2;
-    if (!memchr(tok.ptr + 1, '\\', n))
-        memcpy(s, tok.ptr + 1, n);
-    else if (!sy_jsonv_string_decode(tok, s, tok.len, &n))
-        n = 0; /* unreachable for validated tokens */
-    s[n] = '\0';
-    return s;
 }
 
 static void tok_once(char **dst, sy_str_t tok)
@@ -994,12 +1120,16 @@ static void apply(ex_t *x, const fast_t *f)
         case OP_SLOT_ARGS:
             append_tok(&s->args, o->tok);
             break;
+        case OP_SLOT_INPUT:
+            dump_compact(o->tok.ptr, o->tok.ptr + o->tok.len, &s->args, 0); /* checked */
+            break;
         }
     }
 }
 
-/* The event read without jansson; false (nothing changed) when the slow path must run. */
-static bool fast_event(ex_t *x, sy_str_t data)
+/* An event (chunk) or a whole non-stream reply read without jansson; false (nothing changed)
+ * when the slow path must run. */
+static bool fast_doc(ex_t *x, sy_str_t data, bool chunk)
 {
     const char *e = data.ptr + data.len;
     const char *p = ws(data.ptr, e);
@@ -1009,7 +1139,7 @@ static bool fast_event(ex_t *x, sy_str_t data)
      * and walked: the envelope ends just before a member key, after complete members, so the
      * chunk is valid exactly when '{' + the rest is, and the envelope's members were read. */
     size_t skip = 0, len = (size_t)(e - p);
-    if (x->env.len && x->env.len < len && p[x->env.len] == '"' &&
+    if (chunk && x->env.len && x->env.len < len && p[x->env.len] == '"' &&
         !memcmp(p, x->env.base, x->env.len)) {
         skip = x->env.len;
         sy_err_t err;
@@ -1028,6 +1158,7 @@ static bool fast_event(ex_t *x, sy_str_t data)
     f.n = 0;
     f.bad = false;
     f.escapes = memchr(p + skip, '\\', data.len - skip) != NULL;
+    f.reply = !chunk;
     if (x->format == SY_CAPTURE_ANTHROPIC) {
         int64_t raw[4] = {x->in, x->out, x->cache_read, x->cache_write};
         fast_anthropic(&f, data, raw);
@@ -1045,7 +1176,7 @@ static bool fast_event(ex_t *x, sy_str_t data)
         apply(x, &f);
         x->r->usage = u;
         x->r->usage_found = found;
-        if (!skip) { /* what this chunk's envelope was (the ids it holds are set now) */
+        if (chunk && !skip) { /* what this chunk's envelope was (the ids it holds are set now) */
             sy_buf_reset(&x->env);
             sy_buf_append(&x->env, p, cut);
             x->env_seen = cut_seen;
@@ -1069,7 +1200,7 @@ static void on_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
     ex_t *x = ctx;
     x->r->n_events++;
     if (data.len == 6 && !memcmp(data.ptr, "[DONE]", 6)) return;
-    if (x->fast && fast_event(x, data)) return;
+    if (x->fast && fast_doc(x, data, true)) return;
     json_t *doc = data.len ? json_loadb(data.ptr, data.len, 0, NULL) : NULL;
     if (!json_is_object(doc)) {
         x->r->n_bad++;
@@ -1191,7 +1322,7 @@ static void extract(const sy_capture_t *c, int format, bool sse, bool fast,
     if (!out->truncated) {
         if (sse) {
             parse_sse(&x, all, n);
-        } else {
+        } else if (!fast || !fast_doc(&x, sy_str(all, n), false)) {
             json_t *doc = json_loadb(all, n, 0, NULL);
             if (json_is_object(doc))
                 on_doc(&x, doc, false);

@@ -5,7 +5,10 @@
  * N extractions of that captured stream: the writer thread's cost (mode "extract-slow": the same
  * without the fast path, every event through jansson). Mode "filter": N times the same stream
  * through the relay's usage filter (src/api/usage_filter.c: the usage the gateway asked for is
- * hidden from the client), one feed per frame, init to dispose. Callgrind's total minus a run
+ * hidden from the client), one feed per frame, init to dispose. Modes "reply" / "reply-slow":
+ * N extractions of the mock provider's non-streamed OpenAI reply (595 bytes, one feed), with
+ * and without the fast path; "reply-anthropic" / "reply-anthropic-slow": the same for an
+ * Anthropic message with a text block and a tool_use block. Callgrind's total minus a run
  * with N = 0, divided by N, is the per-stream figure:
  *
  *   cmake -S . -B build -DSY_BENCH=ON && cmake --build build --target sy_bench_capture_feed
@@ -43,11 +46,15 @@ static bool count_bytes(void *ctx, const char *p, size_t n)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: capture_feed feed|extract|extract-slow|filter N\n");
+        fprintf(stderr, "usage: capture_feed feed|extract|extract-slow|filter|reply|reply-slow|"
+                        "reply-anthropic|reply-anthropic-slow N\n");
         return 2;
     }
-    bool slow = !strcmp(argv[1], "extract-slow");
-    bool extract = slow || !strcmp(argv[1], "extract");
+    bool one_reply = !strncmp(argv[1], "reply", 5);
+    bool anthropic = !strncmp(argv[1], "reply-anthropic", 15);
+    size_t ml = strlen(argv[1]);
+    bool slow = ml > 5 && !strcmp(argv[1] + ml - 5, "-slow");
+    bool extract = one_reply || !strcmp(argv[1], "extract") || !strcmp(argv[1], "extract-slow");
     bool filter = !strcmp(argv[1], "filter");
     size_t emitted = 0;
     long n = atol(argv[2]);
@@ -80,11 +87,37 @@ int main(int argc, char **argv)
     for (int i = 0; i < 22; i++)
         bytes += pieces[i].len;
 
+    /* the mock's non-stream reply (src/providers/mock.c) and an Anthropic message */
+    static const char openai_reply[] =
+        "{\"id\":\"chatcmpl-0192abcd0192ab12\",\"object\":\"chat.completion\",\"created\":"
+        "1741569952,\"model\":\"mock-1\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+        "\"assistant\",\"content\":\"You said: Write a haiku about load balancers.\",\"refusal\":"
+        "null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{"
+        "\"prompt_tokens\":12,\"completion_tokens\":11,\"total_tokens\":23,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+        "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}},\"service_tier\":"
+        "\"default\",\"system_fingerprint\":null}";
+    static const char anthropic_reply[] =
+        "{\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\",\"type\":\"message\",\"role\":\"assistant\","
+        "\"model\":\"claude-sonnet-4-5\",\"content\":[{\"type\":\"text\",\"text\":\"I will check "
+        "the weather in Paris.\"},{\"type\":\"tool_use\",\"id\":\"toolu_01A09q90qw90lq917835lq9\","
+        "\"name\":\"get_weather\",\"input\":{\"location\":\"Paris, France\",\"unit\":"
+        "\"celsius\"}}],\"stop_reason\":\"tool_use\",\"stop_sequence\":null,\"usage\":{"
+        "\"input_tokens\":472,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
+        "\"output_tokens\":89}}";
+    const char *one = anthropic ? anthropic_reply : openai_reply;
+    if (one_reply) bytes = strlen(one);
+
     long firsts = 0, found = 0;
     sy_capture_t keep;
     sy_capture_init(&keep, 64 << 10, 16 << 10);
-    for (int i = 0; i < 22; i++)
-        sy_capture_feed(&keep, pieces[i].base, pieces[i].len);
+    if (one_reply)
+        sy_capture_feed(&keep, one, strlen(one));
+    else
+        for (int i = 0; i < 22; i++)
+            sy_capture_feed(&keep, pieces[i].base, pieces[i].len);
+    int fmt = anthropic ? SY_CAPTURE_ANTHROPIC : SY_CAPTURE_OPENAI;
     for (long it = 0; it < n; it++) {
         if (filter) {
             sy_usage_filter_t f;
@@ -99,9 +132,9 @@ int main(int argc, char **argv)
         if (extract) {
             sy_capture_result_t r;
             if (slow)
-                sy_capture_extract_slow(&keep, SY_CAPTURE_OPENAI, true, &r);
+                sy_capture_extract_slow(&keep, fmt, !one_reply, &r);
             else
-                sy_capture_extract(&keep, SY_CAPTURE_OPENAI, true, &r);
+                sy_capture_extract(&keep, fmt, !one_reply, &r);
             found += r.usage_found;
             sy_capture_result_dispose(&r);
             continue;
@@ -112,9 +145,10 @@ int main(int argc, char **argv)
             firsts += sy_capture_feed(&c, pieces[i].base, pieces[i].len);
         sy_capture_dispose(&c);
     }
-    printf("%ld %s, stream of %zu bytes in 22 feeds, first tokens %ld, usage found %ld, "
+    printf("%ld %s, %s of %zu bytes in %d feeds, first tokens %ld, usage found %ld, "
            "filtered bytes out %zu\n",
-           n, argv[1], bytes, firsts, found, emitted);
+           n, argv[1], one_reply ? "reply" : "stream", bytes, one_reply ? 1 : 22, firsts, found,
+           emitted);
     sy_capture_dispose(&keep);
     for (int i = 0; i < 22; i++)
         sy_buf_dispose(&pieces[i]);

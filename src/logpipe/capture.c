@@ -192,9 +192,10 @@ typedef struct ex {
     int format;
     bool fast; /* try the jansson-free reading of each event first */
     sy_capture_result_t *r;
-    slot_t *slots; /* MAX_SLOTS, by tool index (OpenAI) or content block index (Anthropic);
-                      NULL until the first is used */
+    slot_t *slots; /* by tool index (OpenAI) or content block index (Anthropic), < MAX_SLOTS;
+                      NULL until the first is used, grown as indexes come */
     int n_slots;   /* slots[n_slots..] are unused */
+    int cap_slots; /* slots allocated (zeroed beyond n_slots) */
     int64_t in, out, cache_read, cache_write; /* Anthropic raw usage, -1 = absent */
     sy_buf_t env;      /* fast path: the previous OpenAI chunk's bytes up to its first
                           "choices"/"usage" key (its envelope); empty = none */
@@ -238,7 +239,15 @@ static slot_t *slot_at(ex_t *x, json_t *index)
 static slot_t *slot_of(ex_t *x, json_int_t i)
 {
     if (i < 0 || i >= MAX_SLOTS) return NULL;
-    if (!x->slots) x->slots = sy_xcalloc(MAX_SLOTS, sizeof *x->slots); /* most rows: none */
+    if (i >= x->cap_slots) { /* most rows: none; a few blocks or calls: a few */
+        int cap = x->cap_slots ? 2 * x->cap_slots : 4;
+        while (cap <= i)
+            cap *= 2;
+        if (cap > MAX_SLOTS) cap = MAX_SLOTS;
+        x->slots = sy_xrealloc(x->slots, (size_t)cap * sizeof *x->slots);
+        memset(x->slots + x->cap_slots, 0, (size_t)(cap - x->cap_slots) * sizeof *x->slots);
+        x->cap_slots = cap;
+    }
     if (i >= x->n_slots) x->n_slots = (int)i + 1;
     slot_t *s = &x->slots[i];
     if (!s->used) {

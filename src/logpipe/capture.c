@@ -1210,6 +1210,7 @@ static void on_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
     x->r->n_events++;
     if (data.len == 6 && !memcmp(data.ptr, "[DONE]", 6)) return;
     if (x->fast && fast_doc(x, data, true)) return;
+    x->r->n_slow++;
     json_t *doc = data.len ? json_loadb(data.ptr, data.len, 0, NULL) : NULL;
     if (!json_is_object(doc)) {
         x->r->n_bad++;
@@ -1332,6 +1333,7 @@ static void extract(const sy_capture_t *c, int format, bool sse, bool fast,
         if (sse) {
             parse_sse(&x, all, n);
         } else if (!fast || !fast_doc(&x, sy_str(all, n), false)) {
+            out->n_slow++;
             json_t *doc = json_loadb(all, n, 0, NULL);
             if (json_is_object(doc))
                 on_doc(&x, doc, false);

@@ -91,6 +91,9 @@ typedef struct sy_capture_result {
     uint64_t total_bytes; /* bytes fed */
     uint32_t n_events;    /* SSE events seen (head + tail) */
     uint32_t n_bad;       /* SSE events whose data was not the expected JSON (skipped) */
+    uint32_t n_slow;      /* documents (events, or the non-stream body) read by jansson because
+                             the fast path declined them (or sy_capture_extract_slow: all);
+                             invalid JSON counts too. Diagnostics, not part of the row */
 } sy_capture_result_t;
 
 /* Parses what c holds. format: SY_CAPTURE_OPENAI or SY_CAPTURE_ANTHROPIC; sse: the body is an

@@ -786,6 +786,8 @@ static int case_dir(const char *sub)
             /* every case reply states usage except OpenAI streams without include_usage */
             json_t *usage = json_object_get(json_object_get(doc, "response"), "body");
             if (!sse) assert_int_equal(r.usage_found, json_object_get(usage, "usage") != NULL);
+            /* the fast path reads every case reply itself */
+            if (r.n_slow) fail_msg("%s: %u documents left to jansson", e->d_name, r.n_slow);
             /* the first-token scan fires exactly when there is generated output */
             sy_capture_t c;
             capture_str(&c, b.base, b.len, BIG, 16384, b.len);
@@ -1134,6 +1136,295 @@ static void fast_path_variants(void **state)
     assert_true(n_diffed > 5000);
 }
 
+/* ---------------------------------------------------------------- non-stream replies */
+
+/* Whole replies, written with ' for " (replaced before use; no fixture needs a '). */
+static const char *const openai_replies[] = {
+    /* the mock's reply */
+    "{'id':'chatcmpl-0192abcd0192ab12','object':'chat.completion','created':1741569952,'model':"
+    "'mock-1','choices':[{'index':0,'message':{'role':'assistant','content':'You said: hi',"
+    "'refusal':null,'annotations':[]},'logprobs':null,'finish_reason':'stop'}],'usage':{"
+    "'prompt_tokens':3,'completion_tokens':3,'total_tokens':6,'prompt_tokens_details':{"
+    "'cached_tokens':0,'audio_tokens':0},'completion_tokens_details':{'reasoning_tokens':0,"
+    "'audio_tokens':0,'accepted_prediction_tokens':0,'rejected_prediction_tokens':0}},"
+    "'service_tier':'default','system_fingerprint':null}",
+    /* tool calls, reasoning, cache details */
+    "{'id':'chatcmpl-t','model':'gpt-4o','choices':[{'index':0,'message':{'role':'assistant',"
+    "'content':null,'reasoning_content':'think \\u00e9','reasoning':' more','tool_calls':[{'id':"
+    "'call_1','type':'function','function':{'name':'get_weather','arguments':"
+    "'{\\'city\\':\\'Paris\\'}'}},{'id':'call_2','type':'function','function':{'name':"
+    "'get_time','arguments':'{}'}},{'id':'call_3','type':'function','function':{'name':'n\\u00e4',"
+    "'arguments':'{\\'s\\':\\'\\\\u00e9 \\\\n\\'}'}}]},'finish_reason':'tool_calls'}],'usage':{"
+    "'prompt_tokens':100,'completion_tokens':20,'prompt_tokens_details':{'cached_tokens':64,"
+    "'cache_write_tokens':7},'completion_tokens_details':{'reasoning_tokens':5}}}",
+    /* several choices, index 0 not first; one without index; two with index 0 */
+    "{'id':'c-m','model':'m','choices':[{'index':1,'message':{'content':'one','tool_calls':[{"
+    "'id':'x','function':{'name':'x','arguments':'1'}}]},'finish_reason':'length'},{'index':0,"
+    "'message':{'content':'zero'},'finish_reason':'stop'},{'message':{'content':'pos2'}},{"
+    "'index':0,'message':{'content':' again','tool_calls':[{'id':'y','function':{'name':'y',"
+    "'arguments':'2'}}]},'finish_reason':null}]}",
+    "{'choices':[{'message':{'content':'no index, position 0'},'finish_reason':'stop'},{"
+    "'message':{'content':'position 1'}}],'usage':{'prompt_tokens':1}}",
+    /* refusal (not read), escapes and unicode everywhere */
+    "{'id':'c\\u002dr\\/x','model':'gpt\\u00e9','choices':[{'index':0,'message':{'role':"
+    "'assistant','content':null,'refusal':'I cannot.'},'finish_reason':'st\\u006fp'}]}",
+    "{'id':'c-u','choices':[{'index':0,'message':{'content':'caf\\u00e9 \\ud83d\\ude00 "
+    "\\\\'q\\\\' \\\\\\\\ \\/ \\b\\f\\n\\r\\t \\u0001 \\u2028 \xc3\xa9\xf0\x9f\x98\x80 "
+    "\xe2\x82\xac','reasoning':'r\\u00e9'}}]}",
+    /* tool calls with index members, odd entries, odd types */
+    "{'choices':[{'index':0,'message':{'tool_calls':[{'index':3,'id':'i3','function':{'name':"
+    "'three','arguments':'a'}},7,null,{'id':'p3','function':{'name':'pos3','arguments':'b'}},{"
+    "'index':300,'id':'big'},{'index':1.0,'id':'real'},{'index':-1},{'id':5,'function':[]},{"
+    "'function':{'name':null,'arguments':7}},{'type':'function','function':{'arguments':''}}]}"
+    "}]}",
+    /* huge and wrong-typed counts */
+    "{'id':'c-h','choices':[{'index':0,'message':{'content':'h'}}],'usage':{'prompt_tokens':"
+    "9223372036854775807,'completion_tokens':-9223372036854775808,'prompt_tokens_details':{"
+    "'cached_tokens':1e3,'cache_write_tokens':'2'},'completion_tokens_details':{"
+    "'reasoning_tokens':1.0}}}",
+    "{'id':'c-r','choices':[{'index':0.0,'message':{'content':'real index'}}],'usage':{"
+    "'prompt_tokens':12,'completion_tokens':null,'prompt_tokens_details':null,"
+    "'completion_tokens_details':[]}}",
+    /* missing or null parts */
+    "{'id':null,'model':7,'choices':null,'usage':null}",
+    "{'choices':[{'index':0,'message':null,'finish_reason':null}]}",
+    "{'choices':[{'index':0}],'usage':{}}",
+    "{'choices':{'index':0,'message':{'content':'not an array'}},'usage':[]}",
+    "{'choices':[[],'x',{'index':0,'message':{'content':7,'reasoning_content':[],'tool_calls':{}"
+    "}}]}",
+    "{}",
+    /* not a reply at all */
+    "[{'choices':[]}]",
+    "'just a string'",
+    "null",
+    "{'choices':[{'index':0,'message':{'content':'x'}}]} trailing",
+    "{'id':'c-big','usage':{'prompt_tokens':9223372036854775808}}",
+    "{'id':'c-nul','choices':[{'index':0,'message':{'content':'a\\u0000b'}}]}",
+};
+
+static const char *const anthropic_replies[] = {
+    /* text + tool_use with a nested input in every JSON type */
+    "{'id':'msg_1','type':'message','role':'assistant','model':'claude-x','content':[{'type':"
+    "'text','text':'Let me look.'},{'type':'tool_use','id':'toolu_1','name':'lookup','input':{"
+    "'q':'x\\ny \\u00e9 \\ud83d\\ude00 \\u001f \\u007f \\'q\\' \\\\\\\\ \\/ "
+    "\xe2\x82\xac','n':[1,-2,0,"
+    "-0,{'b':null,'c':true,'d':false}],'e':{},'f':[],'g':{'h':{'i':[[[]]]}},'k':"
+    "9223372036854775807}}],'stop_reason':'tool_use','stop_sequence':null,'usage':{"
+    "'input_tokens':472,'cache_creation_input_tokens':0,'cache_read_input_tokens':0,"
+    "'output_tokens':89}}",
+    /* thinking, redacted thinking, unknown blocks, non-object blocks, empty and odd inputs */
+    "{'id':'msg_2','type':'message','model':'claude-y','content':[{'type':'thinking','thinking':"
+    "'hmm \\u00e9','signature':'s'},{'type':'redacted_thinking','data':'xx'},7,null,{'type':"
+    "'server_tool_use','id':'srv','name':'web','input':{'q':1}},{'type':'tool_use','id':'t0',"
+    "'name':'none','input':{}},{'type':'tool_use','id':'t1','name':'arr','input':[1]},{'type':"
+    "'tool_use','id':'t2','name':'str','input':'s'},{'type':'tool_use','name':'noid'},{'type':"
+    "'text','text':' and text'},{'text':'no type'}],'stop_reason':'end_turn','usage':{"
+    "'input_tokens':10,'output_tokens':2}}",
+    /* inputs whose json_dumps text the fast path leaves to jansson */
+    "{'id':'msg_3','type':'message','content':[{'type':'tool_use','id':'t','name':'real','input':"
+    "{'x':1.5,'y':2e3}}],'usage':{'input_tokens':1,'output_tokens':1}}",
+    "{'id':'msg_4','type':'message','content':[{'type':'tool_use','id':'t','name':'dup','input':"
+    "{'a':1,'b':{'c':1,'c':2},'a':3}}]}",
+    "{'id':'msg_5','type':'message','content':[{'type':'tool_use','id':'t','name':'key','input':"
+    "{'k\\u0065y':1}}]}",
+    /* usage variants; a missing stop_reason; escapes in the envelope */
+    "{'id':'msg\\u005f6','type':'message','model':'c\\/m','content':[],'stop_reason':null,"
+    "'usage':{'cache_read_input_tokens':5,'output_tokens':3}}",
+    "{'id':'msg_7','type':'message','content':null,'usage':{'input_tokens':-1,'output_tokens':"
+    "1.0,'cache_creation_input_tokens':9223372036854775807}}",
+    "{'type':'message','usage':null}",
+    /* other types as a body */
+    "{'type':'message_start','message':{'id':'msg_8','model':'m','usage':{'input_tokens':3}}}",
+    "{'type':'content_block_delta','index':0,'delta':{'type':'text_delta','text':'d'}}",
+    "{'type':'error','error':{'type':'overloaded_error','message':'Overloaded'}}",
+    "{'id':'msg_9','content':[{'type':'text','text':'no type member'}]}",
+    "{'type':7}",
+    "{'id':'msg_e','type':'message','content':[{'type':'t\\u0065xt','text':'escaped type'}]}",
+};
+
+/* A fixture with ' as ". */
+static char *unquote(const char *s)
+{
+    char *d = strdup(s);
+    for (char *p = d; *p; p++)
+        if (*p == '\'') *p = '"';
+    return d;
+}
+
+/* Keys rotated by r at every level (another member order). */
+static json_t *rotated(json_t *v, size_t r)
+{
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) json_array_append_new(a, rotated(e, r));
+        return a;
+    }
+    if (!json_is_object(v)) return json_incref(v);
+    const char *keys[64];
+    size_t n = 0;
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e) if (n < 64) keys[n++] = k;
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        const char *key = keys[(i + r) % n];
+        json_object_set_new(o, key, rotated(json_object_get(v, key), r));
+    }
+    return o;
+}
+
+/* How many of a body's extractions took the fast path (n_slow 0): diffed in both formats. */
+static void diff_reply(const char *s, size_t n, int fmt, long *fast)
+{
+    sy_capture_t c;
+    capture_str(&c, s, n, BIG, 16384, n ? n : 1);
+    diff_capture(&c, fmt, false);
+    diff_capture(&c, 1 - fmt, false);
+    sy_capture_result_t r;
+    sy_capture_extract(&c, fmt, false, &r);
+    if (fast) *fast += r.n_slow == 0;
+    sy_capture_result_dispose(&r);
+    sy_capture_dispose(&c);
+}
+
+static void reply_variants_of(const char *const *docs, size_t n, int fmt)
+{
+    long fast = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *doc = unquote(docs[i]);
+        size_t len = strlen(doc);
+        diff_reply(doc, len, fmt, NULL);
+        diff_bytes(doc, len, fmt, false, len / 3, len / 3); /* bytes lost: tail usage only */
+        json_t *j = json_loads(doc, JSON_DECODE_ANY, NULL);
+        if (json_is_object(j)) {
+            /* the forms of the stream test, and three more member orders */
+            for (int k = 0; k < N_FORMS; k++) {
+                sy_buf_t d;
+                form_of(doc, k, &d);
+                diff_reply(d.base, d.len, fmt, &fast);
+                total++;
+                sy_buf_dispose(&d);
+            }
+            for (size_t r = 1; r <= 3; r++) {
+                json_t *t = rotated(j, r);
+                char *d = json_dumps(t, JSON_COMPACT);
+                diff_reply(d, strlen(d), fmt, &fast);
+                total++;
+                free(d);
+                json_decref(t);
+            }
+        }
+        json_decref(j);
+        /* truncated at every byte, then mutated */
+        char *m = malloc(len + 1);
+        for (size_t cut = 0; cut < len + 300; cut++) {
+            size_t ml = cut < len ? cut : len;
+            memcpy(m, doc, len);
+            if (cut >= len) {
+                int edits = 1 + (int)(next_rand() % 3);
+                for (int e = 0; e < edits; e++) {
+                    size_t at = next_rand() % len;
+                    m[at] = next_rand() % 2 ? "\"{}[]:,\\ 0a-.e\x80\xff"[next_rand() % 17]
+                                            : (char)next_rand();
+                }
+            }
+            diff_reply(m, ml, fmt, NULL);
+        }
+        free(m);
+        free(doc);
+    }
+    print_message("format %d: %ld of %ld reply forms read without jansson\n", fmt, fast, total);
+}
+
+/* Every extraction of a reply through the fast path equals jansson's, field by field. */
+static void fast_path_replies(void **state)
+{
+    n_diffed = 0;
+    reply_variants_of(openai_replies, sizeof openai_replies / sizeof openai_replies[0],
+                      SY_CAPTURE_OPENAI);
+    reply_variants_of(anthropic_replies, sizeof anthropic_replies / sizeof anthropic_replies[0],
+                      SY_CAPTURE_ANTHROPIC);
+    print_message("non-stream fast path compared with jansson on %ld extractions\n", n_diffed);
+    assert_true(n_diffed > 20000);
+}
+
+/* The fast path reads the common replies itself (n_slow 0) and leaves what it cannot be sure of
+ * to jansson (n_slow 1), with the values the slow path gives. */
+static void fast_path_reply_taken(void **state)
+{
+    struct {
+        const char *doc;
+        int fmt;
+        unsigned slow;
+        const char *tools;
+    } want[] = {
+        {openai_replies[0], SY_CAPTURE_OPENAI, 0, ""},
+        {openai_replies[1], SY_CAPTURE_OPENAI, 0,
+         "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+         "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_2\",\"type\":"
+         "\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}},{\"id\":"
+         "\"call_3\",\"type\":\"function\",\"function\":{\"name\":\"n\xc3\xa4\",\"arguments\":"
+         "\"{\\\"s\\\":\\\"\\\\u00e9 \\\\n\\\"}\"}}]"},
+        {openai_replies[2], SY_CAPTURE_OPENAI, 0,
+         "[{\"id\":\"y\",\"type\":\"function\",\"function\":{\"name\":\"y\",\"arguments\":\"2\"}}"
+         "]"},
+        {anthropic_message, SY_CAPTURE_ANTHROPIC, 0, NULL},
+        {anthropic_replies[0], SY_CAPTURE_ANTHROPIC, 0,
+         "[{\"id\":\"toolu_1\",\"type\":\"function\",\"function\":{\"name\":\"lookup\","
+         "\"arguments\":\"{\\\"q\\\":\\\"x\\\\ny \xc3\xa9 \xf0\x9f\x98\x80 \\\\u001F \x7f "
+         "\\\\\\\"q\\\\\\\" \\\\\\\\\\\\\\\\ / "
+         "\xe2\x82\xac\\\",\\\"n\\\":[1,-2,0,0,{\\\"b\\\":null,"
+         "\\\"c\\\":true,\\\"d\\\":false}],\\\"e\\\":{},\\\"f\\\":[],\\\"g\\\":{\\\"h\\\":{"
+         "\\\"i\\\":[[[]]]}},\\\"k\\\":9223372036854775807}\"}}]"},
+        {anthropic_replies[1], SY_CAPTURE_ANTHROPIC, 0, NULL},
+        {anthropic_replies[2], SY_CAPTURE_ANTHROPIC, 1,
+         "[{\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":\"real\",\"arguments\":"
+         "\"{\\\"x\\\":1.5,\\\"y\\\":2000.0}\"}}]"},
+        {anthropic_replies[3], SY_CAPTURE_ANTHROPIC, 1,
+         "[{\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":\"dup\",\"arguments\":"
+         "\"{\\\"a\\\":3,\\\"b\\\":{\\\"c\\\":2}}\"}}]"},
+        {anthropic_replies[4], SY_CAPTURE_ANTHROPIC, 1, NULL},
+        {anthropic_replies[13], SY_CAPTURE_ANTHROPIC, 1, NULL}, /* an escaped block type */
+        {openai_replies[16], SY_CAPTURE_OPENAI, 1, ""}, /* invalid: jansson says parse_failed */
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char *doc = unquote(want[i].doc);
+        sy_capture_result_t r;
+        extract(doc, strlen(doc), want[i].fmt, false, BIG, 16384, &r);
+        if (r.n_slow != want[i].slow) fail_msg("reply %zu: n_slow %u", i, r.n_slow);
+        if (want[i].tools && !buf_eq(&r.tool_calls, want[i].tools))
+            fail_msg("reply %zu: tool calls %.*s", i, (int)r.tool_calls.len,
+                     r.tool_calls.base ? r.tool_calls.base : "");
+        sy_capture_result_dispose(&r);
+        free(doc);
+    }
+    /* a few values read by the fast path */
+    char *doc = unquote(openai_replies[2]);
+    sy_capture_result_t r;
+    extract(doc, strlen(doc), SY_CAPTURE_OPENAI, false, BIG, 16384, &r);
+    assert_buf(r.text, "zero again");
+    assert_string_equal(r.finish_reason, "stop");
+    assert_int_equal(r.n_slow, 0);
+    sy_capture_result_dispose(&r);
+    free(doc);
+    doc = unquote(anthropic_replies[1]);
+    extract(doc, strlen(doc), SY_CAPTURE_ANTHROPIC, false, BIG, 16384, &r);
+    assert_buf(r.reasoning, "hmm \xc3\xa9");
+    assert_buf(r.text, " and text");
+    assert_buf(r.tool_calls, "[{\"id\":\"t0\",\"type\":\"function\",\"function\":{\"name\":"
+                             "\"none\",\"arguments\":\"{}\"}},{\"id\":\"t1\",\"type\":\"function\","
+                             "\"function\":{\"name\":\"arr\",\"arguments\":\"{}\"}},{\"id\":"
+                             "\"t2\",\"type\":\"function\",\"function\":{\"name\":\"str\","
+                             "\"arguments\":\"{}\"}},{\"id\":null,\"type\":\"function\","
+                             "\"function\":{\"name\":\"noid\",\"arguments\":\"{}\"}}]");
+    assert_usage(&r.usage, 10, 2, 0, 0, -1);
+    assert_int_equal(r.n_slow, 0);
+    sy_capture_result_dispose(&r);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1152,6 +1443,8 @@ int main(void)
         cmocka_unit_test(case_files),
         cmocka_unit_test(case_values),
         cmocka_unit_test(fast_path_variants),
+        cmocka_unit_test(fast_path_replies),
+        cmocka_unit_test(fast_path_reply_taken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

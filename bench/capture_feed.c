@@ -8,8 +8,9 @@
  * hidden from the client), one feed per frame, init to dispose. Modes "reply" / "reply-slow":
  * N extractions of the mock provider's non-streamed OpenAI reply (595 bytes, one feed), with
  * and without the fast path; "reply-anthropic" / "reply-anthropic-slow": the same for an
- * Anthropic message with a text block and a tool_use block. Callgrind's total minus a run
- * with N = 0, divided by N, is the per-stream figure:
+ * Anthropic message with a text block and a tool_use block; "reply-small" / "reply-small-slow":
+ * bench/mock_upstream.c's 272-byte reply, the one scenario (g) of bench/run.sh logs. Callgrind's
+ * total minus a run with N = 0, divided by N, is the per-stream figure:
  *
  *   cmake -S . -B build -DSY_BENCH=ON && cmake --build build --target sy_bench_capture_feed
  *   valgrind --tool=callgrind --callgrind-out-file=/dev/null build/bench/capture_feed feed 1000
@@ -47,11 +48,12 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: capture_feed feed|extract|extract-slow|filter|reply|reply-slow|"
-                        "reply-anthropic|reply-anthropic-slow N\n");
+                        "reply-anthropic|reply-anthropic-slow|reply-small|reply-small-slow N\n");
         return 2;
     }
     bool one_reply = !strncmp(argv[1], "reply", 5);
     bool anthropic = !strncmp(argv[1], "reply-anthropic", 15);
+    /* reply-small, reply-small-slow: see small_reply below */
     size_t ml = strlen(argv[1]);
     bool slow = ml > 5 && !strcmp(argv[1] + ml - 5, "-slow");
     bool extract = one_reply || !strcmp(argv[1], "extract") || !strcmp(argv[1], "extract-slow");
@@ -106,7 +108,14 @@ int main(int argc, char **argv)
         "\"celsius\"}}],\"stop_reason\":\"tool_use\",\"stop_sequence\":null,\"usage\":{"
         "\"input_tokens\":472,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
         "\"output_tokens\":89}}";
-    const char *one = anthropic ? anthropic_reply : openai_reply;
+    /* bench/mock_upstream.c's reply: what scenario (g) of bench/run.sh logs */
+    static const char small_reply[] =
+        "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1700000000,"
+        "\"model\":\"bench\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+        "\"content\":\"Hello from the bench mock.\"},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6,\"total_tokens\":11}}";
+    bool small = !strncmp(argv[1], "reply-small", 11);
+    const char *one = anthropic ? anthropic_reply : small ? small_reply : openai_reply;
     if (one_reply) bytes = strlen(one);
 
     long firsts = 0, found = 0;

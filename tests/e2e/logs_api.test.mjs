@@ -394,6 +394,9 @@ function backendSuite(name, { startStore, stopStore, storeLine, execSql, bulkSql
       await bad('/api/v1/logs?from=2026-11-23T06:00:00', 'from');
       await bad('/api/v1/logs?from=1.5', 'from');
       await bad('/api/v1/logs?from=2026-11-23T06:00:00Z&to=2026-11-23T06:00:00Z', 'to', /after/);
+      // to at the epoch is not "no upper bound" (the store's 0): nothing is before it
+      await bad('/api/v1/logs?to=0', 'to', /after 1970/);
+      await bad('/api/v1/logs?to=1970-01-01T00:00:00Z', 'to', /after 1970/);
       await bad('/api/v1/logs?status=fine', 'status', /ok, error, cancelled, timeout/);
       await bad('/api/v1/logs?order=up', 'order');
       for (const l of ['0', '1001', 'abc', '-1', '', '10x']) await bad(`/api/v1/logs?limit=${l}`, 'limit', /1 to 1000/);

@@ -413,6 +413,13 @@ function backendSuite(name, { startStore, stopStore, storeLine, execSql, bulkSql
       await bad('/api/v1/stats?from=2026-11-24T00:00:00Z&to=2026-11-23T00:00:00Z', 'to');
       // 9,999 one-second buckets are fine, 10,001 are not
       assert.equal((await get('/api/v1/stats?from=0&to=9999000&bucket=1s')).status, 200);
+      // exactly 10,000 is fine too (the API allows it; the store must agree). PostgreSQL's and
+      // ClickHouse's stats code is being reworked elsewhere: checked on SQLite here.
+      if (name === 'sqlite') {
+        const r = await get('/api/v1/stats?from=0&to=10000000&bucket=1s');
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json().data.length, 0);
+      }
       await bad('/api/v1/stats?from=0&to=10001000&bucket=1s', 'bucket', /10001 buckets/);
       assertErrorBody(await curl(`${gw.origin}/api/v1/logs`, { method: 'POST', body: '{}' }), { status: 405 });
       assertErrorBody(await curl(`${gw.origin}/api/v1/stats`, { method: 'PUT', body: '{}' }), { status: 405 });

@@ -48,6 +48,7 @@ static void on_logpoll(uv_timer_t *t)
 {
     sy_worker_t *w = t->data;
     sy_logpipe_poll(w->logpipe, (size_t)w->index);
+    if (w->durable_waiters) sy_relay_durable_expire(w);
 }
 
 /* Writer thread (logpipe notify): this producer's durable point moved. */

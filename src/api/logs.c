@@ -296,6 +296,10 @@ void sy_api_logs(sy_http_req_t *req, sy_worker_t *w)
     if ((p[P_FROM].set && !time_param(req, &p[P_FROM], &f->from_us)) ||
         (p[P_TO].set && !time_param(req, &p[P_TO], &f->to_us)))
         goto fail;
+    if (p[P_TO].set && f->to_us == 0) { /* the store reads to_us 0 as "no upper bound" */
+        bad_param(req, "to", "'to' must be after 1970-01-01T00:00:00Z");
+        goto fail;
+    }
     if (p[P_FROM].set && p[P_TO].set && f->to_us <= f->from_us) {
         bad_param(req, "to", "'to' must be after 'from'");
         goto fail;

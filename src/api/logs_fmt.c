@@ -4,10 +4,13 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/json.h"
 #include "core/timefmt.h"
+#include "core/utf8.h"
 #include "logpipe/cost.h"
 
 typedef struct w {
@@ -49,10 +52,17 @@ static void close_obj(w_t *w)
 
 static void str_v(w_t *w, const char *s, size_t n)
 {
-    if (!s)
+    if (!s) {
         rawc(w, "null");
-    else if (!w->err)
+    } else if (!w->err && sy_utf8_valid(s, n)) {
         w->err = sy_json_append_string(w->b, s, n);
+    } else if (!w->err) {
+        /* a body cut at log.max_body_bytes can end inside a sequence (the SQLite store keeps the
+         * bytes): JSON must be UTF-8, so a bad byte becomes U+FFFD */
+        char *t = sy_xmalloc(3 * n + 1);
+        w->err = sy_json_append_string(w->b, t, sy_utf8_scrub(s, n, t));
+        free(t);
+    }
 }
 
 static void k_str(w_t *w, const char *k, sy_str_t v)

@@ -51,7 +51,8 @@ typedef struct relay {
     sy_usage_filter_t uf;
     /* log.fsync always: the end of the response waits until the row is durable */
     bool ack_durable;
-    uint64_t seq; /* the request's last row (0: none, or dropped) */
+    uint64_t seq;              /* the request's last row (0: none, or dropped) */
+    uint64_t wait_deadline_ms; /* loop time when a held response is given up */
     struct relay *wnext, *wprev;
 } relay_t;
 
@@ -709,6 +710,7 @@ static void wait_durable(relay_t *c)
         sy_http_res_release(c->req);
         return;
     }
+    c->wait_deadline_ms = uv_now(&c->w->loop) + c->w->cfg->log.ack_timeout_ms;
     c->wprev = NULL;
     c->wnext = c->w->durable_waiters;
     if (c->wnext) c->wnext->wprev = c;
@@ -728,6 +730,22 @@ void sy_relay_durable_kick(sy_worker_t *w)
         wait_unlink(c);
         c->req->on_abort = NULL;
         sy_http_res_release(c->req);
+    }
+}
+
+void sy_relay_durable_expire(sy_worker_t *w)
+{
+    uint64_t now = uv_now(&w->loop);
+    relay_t *next;
+    for (relay_t *c = w->durable_waiters; c; c = next) {
+        next = c->wnext;
+        if (now < c->wait_deadline_ms) continue;
+        wait_unlink(c);
+        sy_log_req_warn(c->req->request_id,
+                        "log row not durable after %u ms (log.ack_timeout_ms; spool write "
+                        "failing?): closing the connection without the response",
+                        (unsigned)w->cfg->log.ack_timeout_ms);
+        sy_http_res_fail_held(c->req); /* frees the request (and c) once closed */
     }
 }
 

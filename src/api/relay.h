@@ -50,6 +50,11 @@ void sy_relay_log_rejected(sy_http_req_t *req, struct sy_worker *w, int http_sta
  * loop when the log writer said durable moved: every held response whose row is now durable is
  * released. */
 void sy_relay_durable_kick(struct sy_worker *w);
+/* The worker calls this on a timer: a held response whose row is still not durable after
+ * log.ack_timeout_ms (the spool write or fdatasync keeps failing) is given up
+ * (sy_http_res_fail_held: the connection closes without it), so the client sees a failed
+ * request instead of hanging, or of an acknowledgement that would not be true. */
+void sy_relay_durable_expire(struct sy_worker *w);
 
 /* Sends a gateway error in the ingress's format (OpenAI error JSON, or Anthropic's). */
 void sy_relay_send_error(sy_http_req_t *req, sy_format_t ingress, sy_err_t err, const char *param,

@@ -972,6 +972,10 @@ static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
                 l->fsync = SY_FSYNC_NEVER;
             else
                 ok = fail(w, v, key, "expected always, everysec or never");
+        } else if (!strcmp(k, "ack_timeout_ms")) {
+            ok = get_u32(w, v, key, &l->ack_timeout_ms);
+            if (ok && (l->ack_timeout_ms < 100 || l->ack_timeout_ms > 3600000))
+                ok = fail(w, v, key, "must be between 100 and 3600000");
         } else if (!strcmp(k, "spool_dir"))
             ok = get_str(w, v, key, &l->spool_dir);
         else if (!strcmp(k, "spool_max_bytes")) {
@@ -983,7 +987,7 @@ static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
         else
             ok = fail(w, v, key,
                       "unknown key (enabled, store, bodies, max_body_bytes, batch_rows, batch_ms, "
-                      "fsync, spool_dir, spool_max_bytes, redact)");
+                      "fsync, ack_timeout_ms, spool_dir, spool_max_bytes, redact)");
         if (!ok) return false;
     }
     return true;
@@ -1009,6 +1013,7 @@ static void set_defaults(sy_config_t *cfg)
     cfg->log.batch_rows = 1000;
     cfg->log.batch_ms = 1000;
     cfg->log.fsync = SY_FSYNC_EVERYSEC;
+    cfg->log.ack_timeout_ms = 30000;
     cfg->log.spool_max_bytes = 1ull << 30;
 }
 

@@ -376,6 +376,16 @@ void sy_http_res_release(sy_http_req_t *req)
     }
 }
 
+void sy_http_res_fail_held(sy_http_req_t *req)
+{
+    sy_http_conn_t *c = req->conn;
+    if (!req->held) return;
+    req->on_abort = NULL;
+    req->on_drain = NULL;
+    c->out.len = 0; /* the held bytes never go out */
+    conn_close(c);
+}
+
 void sy_http_res_send(sy_http_req_t *req, int status, const char *content_type, const void *body,
                       size_t len, const sy_http_header_t *headers, size_t n)
 {

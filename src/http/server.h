@@ -136,6 +136,10 @@ void sy_http_res_end(sy_http_req_t *req);
  * its log row is durable (api/relay.c). */
 void sy_http_res_hold(sy_http_req_t *req);
 void sy_http_res_release(sy_http_req_t *req);
+/* Gives up a held response: nothing written since the hold (nor anything still unflushed)
+ * reaches the client; the connection is closed at once, so the client sees a failed request,
+ * not an acknowledgement. on_abort does not fire. The request must not be touched after. */
+void sy_http_res_fail_held(sy_http_req_t *req);
 /* Ends a response that failed midway: what was written is flushed, then the connection is
  * closed without the final chunk, so the client sees an incomplete transfer (never a
  * well-formed truncated body). The request must not be touched after this call. */

@@ -112,6 +112,7 @@ struct sy_logpipe {
     bool in_backoff;
     uint64_t retry_at, backoff_us;
     bool unsynced;
+    bool sync_failed; /* the last spool write/sync failed: retried each round, rows or not */
     uint64_t last_fsync;
     uint64_t warned_overflow, warned_spool, warn_at_overflow, warn_at_spool, warn_at_store;
     const sy_log_record_t **ptrs;
@@ -302,16 +303,20 @@ static size_t drain(sy_logpipe_t *p, bool stopping, uint64_t now)
             total++;
         }
     }
-    if (!total) return 0;
+    if (!total && !p->sync_failed) return 0;
     char msg[SY_STORE_MSGLEN];
     sy_err_t err = p->conf.fsync == SY_LOGPIPE_FSYNC_ALWAYS
                        ? sy_spool_sync(p->spool, msg, sizeof(msg))
                        : sy_spool_flush(p->spool, msg, sizeof(msg));
     if (err) {
-        /* frames stay buffered and are retried; durable does not move past them */
-        sy_log_warn("logpipe: %s", msg);
+        /* frames stay buffered and durable does not move past them; retried at the next round
+         * even when no row comes (a response held for durability waits on it) */
+        if (!p->sync_failed) sy_log_warn("logpipe: %s (retrying)", msg);
+        p->sync_failed = true;
         return total;
     }
+    if (p->sync_failed) sy_log_warn("logpipe: spool write recovered");
+    p->sync_failed = false;
     p->unsynced = p->conf.fsync != SY_LOGPIPE_FSYNC_ALWAYS;
     if (!p->unsynced) p->last_fsync = now;
     bool notify = atomic_load_explicit(&p->n_notify, memory_order_relaxed) > 0;

@@ -1049,7 +1049,8 @@ static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_
     if (qq->from_us < 0 || qq->to_us <= qq->from_us || qq->bucket_us <= 0)
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
                              "stats: need 0 <= from < to and bucket > 0");
-    if ((qq->to_us - qq->from_us) / qq->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+    if ((qq->to_us - 1) / qq->bucket_us - qq->from_us / qq->bucket_us + 1 >
+        SY_STORE_STATS_MAX_BUCKETS)
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
                              SY_STORE_STATS_MAX_BUCKETS);
     if ((unsigned)qq->group_by > SY_STATS_GROUP_KEY)

@@ -1052,7 +1052,7 @@ static sy_err_t pg_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_s
     if (q->from_us < 0 || q->to_us <= q->from_us || q->bucket_us <= 0)
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
                              "stats: need 0 <= from < to and bucket > 0");
-    if ((q->to_us - q->from_us) / q->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+    if ((q->to_us - 1) / q->bucket_us - q->from_us / q->bucket_us + 1 > SY_STORE_STATS_MAX_BUCKETS)
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
                              SY_STORE_STATS_MAX_BUCKETS);
     if ((unsigned)q->group_by > SY_STATS_GROUP_KEY)

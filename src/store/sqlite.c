@@ -31,6 +31,7 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/utf8.h"
 #include "store/columns.h"
 #include "store/hist.h"
 #include "store/migrations.h"
@@ -374,32 +375,6 @@ static void bind_i64(sqlite3_stmt *st, int col, int64_t v)
         sqlite3_bind_int64(st, col + 1, v);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
 /* Tags as a JSON array (NULL when none). Tags come from a header and may hold any bytes: invalid
  * UTF-8 becomes U+FFFD so the stored JSON is always parseable. */
 static sy_err_t tags_json(sy_buf_t *b, const sy_log_record_t *r)
@@ -409,34 +384,15 @@ static sy_err_t tags_json(sy_buf_t *b, const sy_log_record_t *r)
     char tmp[256];
     for (uint32_t i = 0; i < r->n_tags && !err; i++) {
         if (i) err = sy_buf_append(b, ",", 1);
-        const unsigned char *p = (const unsigned char *)r->tags[i].ptr;
-        size_t n = r->tags[i].len, k = 0;
-        bool clean = true;
-        for (size_t j = 0; j < n;) {
-            size_t l = utf8_seq(p + j, n - j);
-            if (!l) {
-                clean = false;
-                break;
-            }
-            j += l;
-        }
+        const char *p = r->tags[i].ptr;
+        size_t n = r->tags[i].len;
+        bool clean = sy_utf8_valid(p, n);
         if (clean || n > sizeof(tmp) / 3) {
             if (!clean) n = 0; /* absurdly long and broken: store an empty tag */
-            if (!err) err = sy_json_append_string(b, (const char *)p, n);
+            if (!err) err = sy_json_append_string(b, p, n);
             continue;
         }
-        for (size_t j = 0; j < n;) {
-            size_t l = utf8_seq(p + j, n - j);
-            if (l) {
-                memcpy(tmp + k, p + j, l);
-                k += l;
-                j += l;
-            } else {
-                memcpy(tmp + k, "\xEF\xBF\xBD", 3);
-                k += 3;
-                j++;
-            }
-        }
+        size_t k = sy_utf8_scrub(p, n, tmp);
         if (!err) err = sy_json_append_string(b, tmp, k);
     }
     if (!err) err = sy_buf_append(b, "]", 1);
@@ -1257,7 +1213,8 @@ static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_st
     if (q->from_us < 0 || q->to_us <= q->from_us || q->bucket_us <= 0)
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
                              "stats: need 0 <= from < to and bucket > 0");
-    if ((q->to_us - q->from_us) / q->bucket_us >= SY_STORE_STATS_MAX_BUCKETS)
+    /* buckets are aligned on the epoch: count those [from, to) touches (as the API does) */
+    if ((q->to_us - 1) / q->bucket_us - q->from_us / q->bucket_us + 1 > SY_STORE_STATS_MAX_BUCKETS)
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
                              SY_STORE_STATS_MAX_BUCKETS);
     if ((unsigned)q->group_by > SY_STATS_GROUP_KEY)

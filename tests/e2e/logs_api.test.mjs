@@ -394,6 +394,9 @@ function backendSuite(name, { startStore, stopStore, storeLine, execSql, bulkSql
       await bad('/api/v1/logs?from=2026-11-23T06:00:00', 'from');
       await bad('/api/v1/logs?from=1.5', 'from');
       await bad('/api/v1/logs?from=2026-11-23T06:00:00Z&to=2026-11-23T06:00:00Z', 'to', /after/);
+      // to at the epoch is not "no upper bound" (the store's 0): nothing is before it
+      await bad('/api/v1/logs?to=0', 'to', /after 1970/);
+      await bad('/api/v1/logs?to=1970-01-01T00:00:00Z', 'to', /after 1970/);
       await bad('/api/v1/logs?status=fine', 'status', /ok, error, cancelled, timeout/);
       await bad('/api/v1/logs?order=up', 'order');
       for (const l of ['0', '1001', 'abc', '-1', '', '10x']) await bad(`/api/v1/logs?limit=${l}`, 'limit', /1 to 1000/);
@@ -410,6 +413,12 @@ function backendSuite(name, { startStore, stopStore, storeLine, execSql, bulkSql
       await bad('/api/v1/stats?from=2026-11-24T00:00:00Z&to=2026-11-23T00:00:00Z', 'to');
       // 9,999 one-second buckets are fine, 10,001 are not
       assert.equal((await get('/api/v1/stats?from=0&to=9999000&bucket=1s')).status, 200);
+      // exactly 10,000 is fine too (the API allows it; the store must agree)
+      {
+        const r = await get('/api/v1/stats?from=0&to=10000000&bucket=1s');
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json().data.length, 0);
+      }
       await bad('/api/v1/stats?from=0&to=10001000&bucket=1s', 'bucket', /10001 buckets/);
       assertErrorBody(await curl(`${gw.origin}/api/v1/logs`, { method: 'POST', body: '{}' }), { status: 405 });
       assertErrorBody(await curl(`${gw.origin}/api/v1/stats`, { method: 'PUT', body: '{}' }), { status: 405 });

@@ -161,6 +161,8 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:2: log.store: expected sqlite:[PATH], postgres://"},
         {"models: [{name: a, provider: mock}]\nlog: {fsync: sometimes}\n",
          "t.yaml:2: log.fsync: expected always, everysec or never"},
+        {"models: [{name: a, provider: mock}]\nlog: {ack_timeout_ms: 50}\n",
+         "t.yaml:2: log.ack_timeout_ms: must be between 100 and 3600000"},
         {"models: [{name: a, provider: mock}]\nlog: {redact: {email: blur}}\n",
          "t.yaml:2: log.redact.email: expected mask, hash or off"},
         {"models: [{name: a, provider: mock}]\nlog: {redact: {hash_key: abc}}\n",
@@ -268,7 +270,8 @@ static void log_section(void **state)
                     "    ipv4: off\n"
                     "    hash_key: env:SY_TEST_HASHKEY\n"
                     "    custom:\n"
-                    "      - {name: order, pattern: 'ORD-[0-9]{8}', label: ORDER}\n";
+                    "      - {name: order, pattern: 'ORD-[0-9]{8}', label: ORDER}\n"
+                    "  ack_timeout_ms: 5000\n";
     sy_conf_err_t err;
     sy_config_t *c = load(y, &err);
     if (!c) print_error("%s\n", err.msg);
@@ -285,6 +288,7 @@ static void log_section(void **state)
     assert_int_equal(l->fsync, SY_FSYNC_ALWAYS);
     assert_string_equal(l->spool_dir, "/tmp/spool");
     assert_int_equal(l->spool_max_bytes, 2097152);
+    assert_int_equal(l->ack_timeout_ms, 5000);
     assert_int_equal(l->n_redact_modes, 2);
     assert_string_equal(l->redact_modes[0].name, "email");
     assert_string_equal(l->redact_modes[0].value, "hash");
@@ -301,6 +305,7 @@ static void log_section(void **state)
     assert_null(c->log.store_url);
     assert_int_equal(c->log.fsync, SY_FSYNC_EVERYSEC);
     assert_int_equal(c->log.batch_rows, 1000);
+    assert_int_equal(c->log.ack_timeout_ms, 30000);
     sy_config_free(c);
 }
 

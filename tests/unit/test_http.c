@@ -53,8 +53,29 @@ static void on_abort_flag(sy_http_req_t *req, void *ctx)
     aborted = 1;
 }
 
+/* /held-ok and /held-fail: the whole response is written while held; 50 ms later it is
+ * released, or given up (sy_http_res_fail_held: nothing of it may reach the client). */
+static void on_held_timer(uv_timer_t *t)
+{
+    sy_http_req_t *req = t->data;
+    if (sy_str_eq_c(req->path, "/held-ok"))
+        sy_http_res_release(req);
+    else
+        sy_http_res_fail_held(req);
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
 static void handler(sy_http_req_t *req, void *ctx)
 {
+    if (sy_str_eq_c(req->path, "/held-ok") || sy_str_eq_c(req->path, "/held-fail")) {
+        sy_http_res_hold(req);
+        sy_http_res_send(req, 200, "text/plain", "DURABLE-OK", 10, NULL, 0);
+        uv_timer_t *t = malloc(sizeof *t);
+        uv_timer_init(&loop, t);
+        t->data = req;
+        uv_timer_start(t, on_held_timer, 50, 0);
+        return;
+    }
     if (sy_str_eq_c(req->path, "/hang")) {
         req->on_abort = on_abort_flag;
         return;
@@ -298,6 +319,21 @@ static void client_disconnect_fires_on_abort(void **state)
     assert_int_equal(aborted, 1);
 }
 
+/* A held response is sent whole once released; given up, the connection closes with none of
+ * it (the client must not take it for an acknowledgement). */
+static void held_response_released_or_failed(void **state)
+{
+    char out[4096];
+    exchange("GET /held-ok HTTP/1.1\r\nConnection: close\r\n\r\n", out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "DURABLE-OK"));
+    exchange("GET /held-fail HTTP/1.1\r\nConnection: close\r\n\r\n", out, sizeof out);
+    assert_string_equal(out, "");
+    /* the server keeps serving */
+    exchange("GET /held-ok HTTP/1.1\r\nConnection: close\r\n\r\n", out, sizeof out);
+    assert_non_null(strstr(out, "DURABLE-OK"));
+}
+
 /* A slow reader: the producer must pause at the high water mark, so memory stays bounded. */
 static void backpressure_bounds_the_backlog(void **state)
 {
@@ -332,6 +368,7 @@ int main(void)
         cmocka_unit_test(slow_head_times_out),
         cmocka_unit_test(http10_closes),
         cmocka_unit_test(client_disconnect_fires_on_abort),
+        cmocka_unit_test(held_response_released_or_failed),
         cmocka_unit_test(backpressure_bounds_the_backlog),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -679,6 +679,41 @@ static void durable_notify(void **state)
     fixture_dispose(&fx);
 }
 
+/* fdatasync fails while fail_sync is set (the test links with -Wl,--wrap=fdatasync) */
+static atomic_int fail_sync;
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+    if (atomic_load(&fail_sync)) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_fdatasync(fd);
+}
+
+/* A failed fdatasync is retried without waiting for another row: durable (and so a response
+ * held under fsync always) moves once the disk recovers. */
+static void failed_sync_retried(void **state)
+{
+    fixture_t fx;
+    fixture_init(&fx);
+    notify_probe_t n = {.main_thread = pthread_self()};
+    sy_logpipe_t *p = open_pipe(&fx, (sy_logpipe_conf_t){.fsync = SY_LOGPIPE_FSYNC_ALWAYS}, 1);
+    n.p = p;
+    sy_logpipe_set_notify(p, 0, on_notify, &n);
+    atomic_store(&fail_sync, 1);
+    assert_int_equal(submit_row(p, 0, 0), 1);
+    usleep(50000);
+    assert_int_equal(sy_logpipe_durable(p, 0), 0); /* not on disk: not durable */
+    atomic_store(&fail_sync, 0);
+    WAIT_UNTIL(sy_logpipe_durable(p, 0) == 1); /* no new row needed */
+    WAIT_UNTIL(atomic_load(&n.seen) == 1);
+    sy_logpipe_set_notify(p, 0, NULL, NULL);
+    sy_logpipe_free(p);
+    fixture_dispose(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +730,7 @@ int main(void)
         cmocka_unit_test(shutdown_drains),
         cmocka_unit_test(transform_and_discard_hooks),
         cmocka_unit_test(durable_notify),
+        cmocka_unit_test(failed_sync_retried),
     };
     const char *only =
         getenv("SY_LOGPIPE_TEST_FILTER"); /* cmocka wildcards: one case, e.g. under load */

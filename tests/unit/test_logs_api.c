@@ -273,6 +273,23 @@ static void row_json(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "tags")), 0);
     json_decref(j);
 
+    /* bodies cut at log.max_body_bytes may end inside a UTF-8 sequence (SQLite keeps the bytes
+     * as they are): the answer is still valid UTF-8 JSON, a bad byte becomes U+FFFD */
+    r.request_body = SY_STR_LIT("{\"x\":\"caf\xC3");
+    r.response_body = SY_STR_LIT("a\xFF\xE2\x82\xAC"
+                                 "b");
+    sy_buf_reset(&b);
+    assert_int_equal(sy_logs_row_json(&b, &r, true), SY_OK);
+    j = parse_json(&b);
+    assert_string_equal(json_string_value(json_object_get(j, "request_body")),
+                        "{\"x\":\"caf\xEF\xBF\xBD");
+    assert_string_equal(json_string_value(json_object_get(j, "response_body")),
+                        "a\xEF\xBF\xBD\xE2\x82\xAC"
+                        "b");
+    json_decref(j);
+    r.request_body = SY_STR_LIT("{\"x\":1}");
+    r.response_body = SY_STR_NULL;
+
     /* a capped buffer: SY_ERR_TOO_LARGE, never an overflow */
     sy_buf_t small;
     sy_buf_init(&small, 100);

@@ -1,5 +1,6 @@
 /* See relay.h. */
 #include "api/relay.h"
+#include "policy/auth.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -205,6 +206,11 @@ static void fill_request(sy_log_record_t *rec, sy_http_req_t *req, const sy_logc
     rec->request_body =
         sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
     rec->request_size = (int64_t)blen;
+    if (req->ident) { /* the arena copy outlives the submit, which clones the record */
+        rec->key_id = sy_str_c(req->ident->key_id);
+        if (req->ident->user_id[0]) rec->user_id = sy_str_c(req->ident->user_id);
+        if (req->ident->team_id[0]) rec->team_id = sy_str_c(req->ident->team_id);
+    }
 }
 
 void sy_relay_log_rejected(sy_http_req_t *req, sy_worker_t *w, int http_status, const char *type,
@@ -425,6 +431,13 @@ const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, sy_worker_t *w, s
                  (int)(name.len > 200 ? 200 : name.len), name.ptr);
         sy_relay_reject(req, w, ingress, SY_ERR_MODEL_NOT_FOUND, NULL,
                         ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg, v);
+    } else if (req->ident && !sy_auth_model_allowed(req->ident, name)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "This API key is not allowed to use the model '%.*s'.",
+                 (int)(name.len > 200 ? 200 : name.len), name.ptr);
+        sy_relay_reject(req, w, ingress, SY_ERR_FORBIDDEN, "model_not_allowed",
+                        ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg, v);
+        return NULL;
     }
     return model;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "api/gate.h"
 #include "api/metrics.h"
 #include "api/relay.h"
 #include "worker.h"
@@ -18,25 +19,39 @@ static void wrong_method(sy_http_req_t *req, const char *allowed)
     sy_api_send_error(req, SY_ERR_METHOD_NOT_ALLOWED, NULL, msg);
 }
 
+static void next_chat(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_chat_completions(req, w);
+}
+static void next_messages(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_messages(req, w);
+}
+static void next_models(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_str_t p = req->path;
+    sy_api_models(req, w, p.len > 11 ? sy_str(p.ptr + 11, p.len - 11) : SY_STR_NULL);
+}
+
 void sy_api_handle(sy_http_req_t *req, void *ctx)
 {
     sy_worker_t *w = ctx;
     sy_str_t p = req->path;
     if (sy_str_eq_c(p, "/v1/chat/completions")) {
         if (!method_is(req, HTTP_POST)) return wrong_method(req, "POST");
-        return sy_api_chat_completions(req, w);
+        return sy_gate_v1(req, w, SY_FORMAT_OPENAI, next_chat);
     }
     if (sy_str_eq_c(p, "/v1/messages")) {
         if (!method_is(req, HTTP_POST)) return wrong_method(req, "POST");
-        return sy_api_messages(req, w);
+        return sy_gate_v1(req, w, SY_FORMAT_ANTHROPIC, next_messages);
     }
     if (sy_str_eq_c(p, "/v1/models")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_models(req, w, SY_STR_NULL);
+        return sy_gate_v1(req, w, SY_FORMAT_OPENAI, next_models);
     }
     if (p.len > 11 && memcmp(p.ptr, "/v1/models/", 11) == 0) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_models(req, w, sy_str(p.ptr + 11, p.len - 11));
+        return sy_gate_v1(req, w, SY_FORMAT_OPENAI, next_models);
     }
     if (sy_str_eq_c(p, "/metrics")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");

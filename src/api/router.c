@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "api/admin.h"
 #include "api/gate.h"
 #include "api/metrics.h"
 #include "api/relay.h"
@@ -33,6 +34,19 @@ static void next_models(sy_http_req_t *req, sy_worker_t *w)
     sy_api_models(req, w, p.len > 11 ? sy_str(p.ptr + 11, p.len - 11) : SY_STR_NULL);
 }
 
+static void next_logs(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_logs(req, w);
+}
+static void next_log_get(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_log_get(req, w, sy_str(req->path.ptr + 13, req->path.len - 13));
+}
+static void next_stats(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_stats(req, w);
+}
+
 void sy_api_handle(sy_http_req_t *req, void *ctx)
 {
     sy_worker_t *w = ctx;
@@ -59,15 +73,15 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
     }
     if (sy_str_eq_c(p, "/api/v1/logs")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_logs(req, w);
+        return sy_admin_gate(req, w, next_logs);
     }
     if (p.len > 13 && memcmp(p.ptr, "/api/v1/logs/", 13) == 0) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_log_get(req, w, sy_str(p.ptr + 13, p.len - 13));
+        return sy_admin_gate(req, w, next_log_get);
     }
     if (sy_str_eq_c(p, "/api/v1/stats")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_stats(req, w);
+        return sy_admin_gate(req, w, next_stats);
     }
     if (sy_str_eq_c(p, "/healthz")) {
         if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD))
@@ -79,6 +93,7 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
             return wrong_method(req, "GET");
         return sy_api_readyz(req, w);
     }
+    if (sy_admin_handle(req, w)) return;
     char msg[300];
     snprintf(msg, sizeof msg, "no route for %s %.*s",
              llhttp_method_name((llhttp_method_t)req->method), (int)(p.len > 200 ? 200 : p.len),

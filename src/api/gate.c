@@ -32,6 +32,7 @@ typedef struct gate_job {
     sy_gate_next_cb next;
     char hash_hex[SY_AUTH_HEX_LEN + 1];
     uint8_t hash[32];
+    uint64_t gen; /* the cache generation when the lookup began */
     sy_err_t err;
     char msg[SY_STORE_MSGLEN];
     sy_auth_ident_t ident;
@@ -94,7 +95,8 @@ static void on_after_work(uv_work_t *wk, int status)
     gate_job_t *j = wk->data;
     sy_http_req_t *req = j->req;
     if (!status && (j->err == SY_OK || j->err == SY_ERR_NOT_FOUND))
-        sy_auth_cache_put(j->w->auth, j->hash, j->err ? NULL : &j->ident, sy_clock_mono_us());
+        sy_auth_cache_put(j->w->auth, j->hash, j->err ? NULL : &j->ident, sy_clock_mono_us(),
+                          j->gen);
     if (req) {
         req->on_abort = NULL;
         req->hook_ctx = NULL;
@@ -132,6 +134,7 @@ void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate
     j->ingress = ingress;
     j->next = next;
     memcpy(j->hash, hash, sizeof(hash));
+    j->gen = sy_auth_cache_gen(w->auth);
     sodium_bin2hex(j->hash_hex, sizeof(j->hash_hex), hash, sizeof(hash));
     j->work.data = j;
     int r = uv_queue_work(&w->loop, &j->work, on_work, on_after_work);

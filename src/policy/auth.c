@@ -26,6 +26,7 @@ struct sy_auth {
     sy_store_t *store;
     sy_limits_t *login;
     pthread_mutex_t lock;
+    uint64_t gen; /* under lock: bumped by every forget */
     entry_t *slots[SY_AUTH_CACHE_SLOTS];
 };
 
@@ -151,8 +152,16 @@ int sy_auth_cache_get(sy_auth_t *a, const uint8_t hash[32], uint64_t now_mono_us
     return r;
 }
 
+uint64_t sy_auth_cache_gen(sy_auth_t *a)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t g = a->gen;
+    pthread_mutex_unlock(&a->lock);
+    return g;
+}
+
 void sy_auth_cache_put(sy_auth_t *a, const uint8_t hash[32], const sy_auth_ident_t *ident,
-                       uint64_t now_mono_us)
+                       uint64_t now_mono_us, uint64_t gen)
 {
     entry_t *e = sy_xmalloc(sizeof(*e));
     memcpy(e->hash, hash, 32);
@@ -162,9 +171,12 @@ void sy_auth_cache_put(sy_auth_t *a, const uint8_t hash[32], const sy_auth_ident
         e->ident = *ident;
     else
         memset(&e->ident, 0, sizeof(e->ident));
+    entry_t *old = e; /* freed below when the answer is stale */
     pthread_mutex_lock(&a->lock);
-    entry_t *old = a->slots[slot_of(hash)];
-    a->slots[slot_of(hash)] = e;
+    if (a->gen == gen) {
+        old = a->slots[slot_of(hash)];
+        a->slots[slot_of(hash)] = e;
+    }
     pthread_mutex_unlock(&a->lock);
     free(old);
 }
@@ -177,6 +189,7 @@ void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex)
         return;
     entry_t *old = NULL;
     pthread_mutex_lock(&a->lock);
+    a->gen++;
     entry_t *e = a->slots[slot_of(h)];
     if (e && memcmp(e->hash, h, 32) == 0) {
         old = e;

@@ -80,9 +80,13 @@ bool sy_auth_password_verify(const char *hash, const char *pw);
  * store). now_mono_us: a monotonic clock. */
 int sy_auth_cache_get(sy_auth_t *a, const uint8_t hash[32], uint64_t now_mono_us,
                       sy_auth_ident_t *out);
-/* ident NULL: remember "no such key". */
+/* The cache's generation: it changes on every forget. Read it before a store lookup and pass
+ * it to put, which then drops the answer if a forget happened meanwhile (a lookup that began
+ * before a revoke must not cache the key as still valid). */
+uint64_t sy_auth_cache_gen(sy_auth_t *a);
+/* ident NULL: remember "no such key". Does nothing when the generation moved past gen. */
 void sy_auth_cache_put(sy_auth_t *a, const uint8_t hash[32], const sy_auth_ident_t *ident,
-                       uint64_t now_mono_us);
+                       uint64_t now_mono_us, uint64_t gen);
 void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex);
 
 /* Thread pool: loads the key with this hash and its owner from the store. SY_ERR_NOT_FOUND

@@ -58,23 +58,30 @@ static void cache_ttl_negative_forget(void **state)
     sy_auth_hash_raw(k, SY_AUTH_KEY_LEN, raw);
     sy_auth_ident_t id = {.key_id = "k1", .user_id = "u1", .any_model = true}, out;
     assert_int_equal(sy_auth_cache_get(a, raw, 1000, &out), -1);
-    sy_auth_cache_put(a, raw, &id, 1000);
+    sy_auth_cache_put(a, raw, &id, 1000, sy_auth_cache_gen(a));
     memset(&out, 0, sizeof out);
     assert_int_equal(sy_auth_cache_get(a, raw, 1000 + 9999999, &out), 1);
     assert_string_equal(out.key_id, "k1");
     assert_int_equal(sy_auth_cache_get(a, raw, 1000 + 10000000, &out), -1); /* TTL over */
     sy_auth_cache_forget(a, h);
     assert_int_equal(sy_auth_cache_get(a, raw, 1000, &out), -1);
-    sy_auth_cache_put(a, raw, NULL, 1000); /* no such key */
+    sy_auth_cache_put(a, raw, NULL, 1000, sy_auth_cache_gen(a)); /* no such key */
     assert_int_equal(sy_auth_cache_get(a, raw, 2000, &out), 0);
     /* a different hash in the same slot replaces the entry, and never matches the old one */
     uint8_t other[32];
     memcpy(other, raw, 32);
     other[31] ^= 1;
     assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), -1);
-    sy_auth_cache_put(a, other, &id, 2000);
+    sy_auth_cache_put(a, other, &id, 2000, sy_auth_cache_gen(a));
     assert_int_equal(sy_auth_cache_get(a, raw, 2000, &out), -1);
     assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), 1);
+    /* a lookup that began before a forget does not cache its (stale) answer */
+    uint64_t g = sy_auth_cache_gen(a);
+    sy_auth_cache_forget(a, h);
+    sy_auth_cache_put(a, raw, &id, 3000, g);
+    assert_int_equal(sy_auth_cache_get(a, raw, 3000, &out), -1);
+    sy_auth_cache_put(a, raw, &id, 3000, sy_auth_cache_gen(a));
+    assert_int_equal(sy_auth_cache_get(a, raw, 3000, &out), 1);
     sy_auth_free(a);
 }
 

@@ -118,13 +118,20 @@ static int64_t wall_now_us(void)
 #define MAX_TAGS 32
 #define MAX_TAG_BYTES 64
 
-/* x-switchyard-tags: comma-separated, trimmed, empty ones skipped, bounded. */
+/* The row's tags: the key's default tags (auth), then x-switchyard-tags (comma-separated,
+ * trimmed, empty ones skipped); at most MAX_TAGS of at most MAX_TAG_BYTES. */
 static uint32_t parse_tags(sy_http_req_t *req, sy_str_t **out)
 {
     sy_str_t h = sy_http_req_header(req, "x-switchyard-tags");
-    if (!h.ptr || !h.len) return 0;
+    const char *dt = req->ident ? req->ident->tags : "";
+    if ((!h.ptr || !h.len) && !*dt) return 0;
     sy_str_t *tags = sy_arena_alloc(&req->arena, MAX_TAGS * sizeof *tags);
     uint32_t n = 0;
+    for (; *dt && n < MAX_TAGS; dt += strlen(dt) + 1) {
+        size_t l = strlen(dt);
+        tags[n++] = sy_str(dt, l > MAX_TAG_BYTES ? MAX_TAG_BYTES : l);
+    }
+    if (!h.ptr) h = sy_str("", 0);
     size_t i = 0;
     while (i < h.len && n < MAX_TAGS) {
         size_t j = i;

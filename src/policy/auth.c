@@ -206,6 +206,26 @@ static void copy_id(char *dst, const char *src)
     snprintf(dst, SY_AUTH_ID_MAX, "%s", src ? src : "");
 }
 
+/* A JSON array of strings (NULL: none) into NUL-separated names ending with "". */
+static void string_list(char *out, size_t cap, const char *json)
+{
+    out[0] = '\0';
+    if (!json) return;
+    json_t *arr = json_loads(json, 0, NULL);
+    size_t used = 0, i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *m = json_string_value(v);
+        size_t n = m ? strlen(m) : 0;
+        if (!n || used + n + 2 > cap) continue; /* the admin API caps the list */
+        memcpy(out + used, m, n + 1);
+        used += n + 1;
+        out[used] = '\0';
+    }
+    json_decref(arr);
+}
+
 void sy_auth_ident_from(sy_auth_ident_t *out, const sy_app_key_t *k, const sy_app_user_t *owner)
 {
     memset(out, 0, sizeof(*out));
@@ -219,21 +239,9 @@ void sy_auth_ident_from(sy_auth_ident_t *out, const sy_app_key_t *k, const sy_ap
     out->expires_us = k->expires_us;
     out->revoked_us = k->revoked_us;
     out->grace_until_us = k->grace_until_us;
-    out->any_model = true;
-    if (!k->allowed_models) return;
-    json_t *arr = json_loads(k->allowed_models, 0, NULL);
-    size_t used = 0, i;
-    json_t *v;
-    out->any_model = false;
-    json_array_foreach(arr, i, v)
-    {
-        const char *m = json_string_value(v);
-        size_t n = m ? strlen(m) : 0;
-        if (!n || used + n + 2 > sizeof(out->models)) continue; /* creation caps the list */
-        memcpy(out->models + used, m, n + 1);
-        used += n + 1;
-    }
-    json_decref(arr);
+    out->any_model = !k->allowed_models;
+    string_list(out->models, sizeof(out->models), k->allowed_models);
+    string_list(out->tags, sizeof(out->tags), k->default_tags);
 }
 
 sy_err_t sy_auth_load_key(sy_auth_t *a, const char *hash_hex, int64_t now_us, sy_auth_ident_t *out,

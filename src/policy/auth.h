@@ -45,6 +45,7 @@ typedef struct sy_auth_ident {
     bool owner_disabled;
     bool any_model;                  /* no allow-list */
     char models[SY_AUTH_MODELS_MAX]; /* allowed models, each NUL-terminated, "" ends */
+    char tags[SY_AUTH_MODELS_MAX];   /* default tags, same layout */
     int64_t expires_us, revoked_us, grace_until_us; /* 0: never */
 } sy_auth_ident_t;
 

@@ -170,6 +170,8 @@ describe('auth', () => {
     for (const row of rows) {
       assert.equal(row.key_id, k.id);
       assert.equal(row.user_id, me.json.id);
+      assert.equal(row.team_id, null);
+      assert.deepEqual(row.tags, ['ci'], 'the key\'s default tags');
     }
     const after = await call('GET', `/api/v1/keys/${k.id}`, { key: ADMIN_KEY });
     assert.ok(after.json.last_used_at, 'last_used_at set');

@@ -6,10 +6,12 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
-import { startGateway, freePort, tmpFile, sleep } from './lib.mjs';
+import { REPO, startGateway, freePort, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
@@ -368,6 +370,57 @@ describe('first start without env secrets', () => {
       assert.equal(again.status, 200);
     } finally {
       await g.stop();
+    }
+  });
+});
+
+// The same identity data on PostgreSQL (log.store postgres://…, a throwaway server started by
+// tests/pg_server.sh; if it cannot start, the test fails).
+describe('auth on PostgreSQL', () => {
+  test('first start, key create/use/revoke, login, audit; no plaintext in the tables', T, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-auth-pg-'));
+    const r = spawnSync('bash', [path.join(REPO, 'tests', 'pg_server.sh'), 'start', dir, String(process.pid)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `PostgreSQL did not start (tests/pg_server.sh):\n${r.stderr}`);
+    const url = /^PG_URL=(.*)$/m.exec(r.stdout)?.[1];
+    const data = tmpFile('auth-pg-data');
+    fs.mkdirSync(data);
+    const port = await freePort();
+    const cfg = config(port, data).replace('log:\n', 'log:\n  store: env:SY_E2E_PG_URL\n');
+    const g = await startGateway({
+      port,
+      config: cfg,
+      env: { SY_E2E_PG_URL: url, SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY },
+    });
+    try {
+      const H = (k) => ({ authorization: `Bearer ${k}`, 'content-type': 'application/json' });
+      const mk = await fetch(`${g.origin}/api/v1/keys`, { method: 'POST', headers: H(ADMIN_KEY), body: JSON.stringify({ name: 'pg' }) });
+      assert.equal(mk.status, 201);
+      const k = await mk.json();
+      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+      const ok = await fetch(`${g.baseURL}/chat/completions`, { method: 'POST', headers: H(k.key), body });
+      assert.equal(ok.status, 200);
+      const rv = await fetch(`${g.origin}/api/v1/keys/${k.id}/revoke`, { method: 'POST', headers: H(ADMIN_KEY) });
+      assert.equal(rv.status, 200);
+      const no = await fetch(`${g.baseURL}/chat/completions`, { method: 'POST', headers: H(k.key), body });
+      assert.equal(no.status, 401);
+      const login = await fetch(`${g.origin}/api/v1/auth/login`, {
+        method: 'POST',
+        body: JSON.stringify({ email: 'admin@localhost', password: ADMIN_PW }),
+      });
+      assert.equal(login.status, 200);
+      const audit = await (await fetch(`${g.origin}/api/v1/audit`, { headers: H(ADMIN_KEY) })).json();
+      const actions = audit.data.map((e) => e.action);
+      for (const a of ['admin.bootstrap', 'key.create', 'key.revoke', 'auth.login']) assert.ok(actions.includes(a), a);
+      const psql = fs.readdirSync('/usr/lib/postgresql').sort((a, b) => b - a)[0];
+      const dump = spawnSync(path.join('/usr/lib/postgresql', psql, 'bin', 'psql'), [url, '-At', '-c',
+        'SELECT u::text FROM users u UNION ALL SELECT k::text FROM api_keys k UNION ALL ' +
+        'SELECT s::text FROM sessions s UNION ALL SELECT a::text FROM audit_log a'], { encoding: 'utf8' });
+      assert.equal(dump.status, 0, dump.stderr);
+      assert.ok(dump.stdout.includes(k.prefix), 'the dump has the key rows');
+      for (const s of [ADMIN_PW, ADMIN_KEY, k.key]) assert.ok(!dump.stdout.includes(s), `${s.slice(0, 6)}… in PostgreSQL`);
+    } finally {
+      await g.stop();
+      spawnSync('bash', [path.join(REPO, 'tests', 'pg_server.sh'), 'stop', dir]);
     }
   });
 });

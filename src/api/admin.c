@@ -581,6 +581,10 @@ static void op_team_member(job_t *j)
     sy_err_t err = sy_app_user_get(sy_auth_store(j->auth), user, NULL, &u, msg, sizeof msg);
     sy_app_user_free(u);
     if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such user" : msg);
+    sy_app_team_t *t = NULL;
+    err = sy_app_team_get(sy_auth_store(j->auth), j->id, &t, msg, sizeof msg);
+    sy_app_team_free(t);
+    if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such team" : msg);
     err = sy_app_team_member_put(sy_auth_store(j->auth), j->id, user, role, msg, sizeof msg);
     if (err) return store_fail(j, err, msg);
     audit(j, "team.member", j->id, json_pack("{s:s, s:s}", "user_id", user, "role", role));
@@ -644,6 +648,15 @@ static void op_key_create(job_t *j)
         goto out;
     }
     if (!owner_user && !owner_team) owner_user = j->who.user_id;
+    if (owner_team) {
+        sy_app_team_t *t = NULL;
+        sy_err_t err = sy_app_team_get(s, owner_team, &t, msg, sizeof msg);
+        sy_app_team_free(t);
+        if (err) {
+            store_fail(j, err, err == SY_ERR_NOT_FOUND ? "owner_team: no such team" : msg);
+            goto out;
+        }
+    }
     if (owner_user) {
         sy_app_user_t *u = NULL;
         sy_err_t err = sy_app_user_get(s, owner_user, NULL, &u, msg, sizeof msg);

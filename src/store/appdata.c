@@ -182,6 +182,19 @@ sy_err_t sy_app_team_list(sy_store_t *s, sy_app_team_t ***out, size_t *n, char *
                 NULL, 0, team_conv, (void ***)out, n, msg, msglen);
 }
 
+sy_err_t sy_app_team_get(sy_store_t *s, const char *id, sy_app_team_t **out, char *msg,
+                         size_t msglen)
+{
+    sy_app_rows_t r;
+    sy_app_param_t p[] = {T(id)};
+    sy_err_t err = one_row(s, "SELECT id, name, created_us FROM teams WHERE id = $1", p, 1, &r,
+                           "team", msg, msglen);
+    if (err) return err;
+    *out = team_conv(&r, 0);
+    sy_store_app_rows_free(&r);
+    return SY_OK;
+}
+
 sy_err_t sy_app_team_member_put(sy_store_t *s, const char *team_id, const char *user_id,
                                 const char *role, char *msg, size_t msglen)
 {

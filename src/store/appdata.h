@@ -86,6 +86,8 @@ sy_err_t sy_app_user_count(sy_store_t *s, const char *role, int64_t *n, char *ms
 /* Teams and membership (put: insert or change the member's role). */
 sy_err_t sy_app_team_insert(sy_store_t *s, const sy_app_team_t *t, char *msg, size_t msglen);
 sy_err_t sy_app_team_list(sy_store_t *s, sy_app_team_t ***out, size_t *n, char *msg, size_t msglen);
+sy_err_t sy_app_team_get(sy_store_t *s, const char *id, sy_app_team_t **out, char *msg,
+                         size_t msglen);
 sy_err_t sy_app_team_member_put(sy_store_t *s, const char *team_id, const char *user_id,
                                 const char *role, char *msg, size_t msglen);
 /* The teams user_id belongs to (ids), at most SY_APP_LIST_MAX. */

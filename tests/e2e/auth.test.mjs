@@ -277,6 +277,35 @@ describe('auth', () => {
     assert.equal((await call('GET', '/api/v1/auth/me', { headers: { cookie: a.session } })).status, 401);
   });
 
+  test('teams: membership, a team key works on /v1 (team_id on rows) but not on the admin API', T, async () => {
+    const t = await call('POST', '/api/v1/teams', { key: ADMIN_KEY, body: { name: 'research' } });
+    assert.equal(t.status, 201, t.text);
+    assert.equal((await call('POST', '/api/v1/teams', { key: ADMIN_KEY, body: { name: 'research' } })).status, 400);
+    const users = (await call('GET', '/api/v1/users', { key: ADMIN_KEY })).json.data;
+    const member = users.find((u) => u.email === 'member@example.com');
+    const add = await call('POST', `/api/v1/teams/${t.json.id}/members`, { key: ADMIN_KEY, body: { user_id: member.id } });
+    assert.equal(add.status, 200, add.text);
+    assert.equal(add.json.role, 'member');
+    const ghost = await call('POST', '/api/v1/teams/nope/members', { key: ADMIN_KEY, body: { user_id: member.id } });
+    assert.equal(ghost.status, 404, ghost.text);
+    const noTeam = await call('POST', '/api/v1/keys', { key: ADMIN_KEY, body: { owner_team: 'nope' } });
+    assert.equal(noTeam.status, 404, noTeam.text);
+    const tk = await newKey({ name: 'team', owner_team: t.json.id });
+    assert.equal(tk.owner_team, t.json.id);
+    assert.equal(tk.owner_user, null);
+    assert.equal((await chat(tk.key)).status, 200);
+    const adm = await call('GET', '/api/v1/keys', { key: tk.key });
+    assert.equal(adm.status, 403, adm.text);
+    let rows = [];
+    for (let i = 0; i < 50 && rows.length < 1; i++) {
+      await sleep(100);
+      rows = (await call('GET', `/api/v1/logs?key=${tk.id}`, { key: ADMIN_KEY })).json.data;
+    }
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].team_id, t.json.id);
+    assert.equal(rows[0].user_id, null);
+  });
+
   test('login throttling per account', T, async () => {
     const r = await call('POST', '/api/v1/users', { key: ADMIN_KEY, body: { email: 'victim@example.com', password: VICTIM_PW } });
     assert.equal(r.status, 201);
@@ -297,7 +326,7 @@ describe('auth', () => {
     const r = await call('GET', '/api/v1/audit?limit=1000', { key: ADMIN_KEY });
     assert.equal(r.status, 200, r.text);
     const actions = new Set(r.json.data.map((e) => e.action));
-    for (const a of ['admin.bootstrap', 'key.create', 'key.revoke', 'key.rotate', 'key.update', 'user.create',
+    for (const a of ['admin.bootstrap', 'team.create', 'team.member', 'key.create', 'key.revoke', 'key.rotate', 'key.update', 'user.create',
       'auth.login', 'auth.login_failed', 'auth.logout', 'keys.list', 'key.get']) {
       assert.ok(actions.has(a), `audit has ${a}: ${[...actions]}`);
     }

@@ -1076,6 +1076,12 @@ static void c_appdata(target_t *t)
     sy_app_team_t tm = {.id = "t1", .name = "research", .created_us = 10};
     OK(sy_app_team_insert(s, &tm, msg, sizeof(msg)));
     assert_int_equal(sy_app_team_insert(s, &tm, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    sy_app_team_t *gt = NULL;
+    OK(sy_app_team_get(s, "t1", &gt, msg, sizeof(msg)));
+    assert_string_equal(gt->name, "research");
+    assert_int_equal(gt->created_us, 10);
+    sy_app_team_free(gt);
+    assert_int_equal(sy_app_team_get(s, "t9", &gt, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
     OK(sy_app_team_member_put(s, "t1", "u2", "member", msg, sizeof(msg)));
     OK(sy_app_team_member_put(s, "t1", "u2", "admin", msg, sizeof(msg))); /* upsert */
     char **teams = NULL;

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 import { REPO, startGateway, freePort, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 60000 };
@@ -153,7 +154,23 @@ describe('auth', () => {
     const bad = new OpenAI({ baseURL: gw.baseURL, apiKey: 'sy-' + 'C'.repeat(43), maxRetries: 0 });
     await assert.rejects(bad.models.list(), (e) => e.status === 401);
 
-    // Anthropic ingress with x-api-key
+    // official Anthropic SDK (it sends x-api-key) with the virtual key
+    const claude = new Anthropic({ baseURL: gw.origin, apiKey: k.key, maxRetries: 0, timeout: 8000 });
+    const cm = await claude.messages.create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(cm.type, 'message');
+    await assert.rejects(claude.messages.create({ model: 'm2', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }), (e) => {
+      assert.equal(e.status, 403);
+      assert.equal(e.error?.error?.type, 'permission_error');
+      return true;
+    });
+    const badClaude = new Anthropic({ baseURL: gw.origin, apiKey: 'sy-' + 'D'.repeat(43), maxRetries: 0 });
+    await assert.rejects(badClaude.messages.create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }), (e) => {
+      assert.equal(e.status, 401);
+      assert.equal(e.error?.error?.type, 'authentication_error');
+      return true;
+    });
+
+    // Anthropic ingress with a raw x-api-key
     const body = { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] };
     const ok = await call('POST', '/v1/messages', { body, headers: { 'x-api-key': k.key, 'anthropic-version': '2023-06-01' } });
     assert.equal(ok.status, 200, ok.text);
@@ -164,11 +181,11 @@ describe('auth', () => {
     // the inference rows carry key_id and user_id
     const me = await call('GET', '/api/v1/auth/me', { key: ADMIN_KEY });
     let rows = [];
-    for (let i = 0; i < 50 && rows.length < 2; i++) {
+    for (let i = 0; i < 50 && rows.length < 3; i++) {
       await sleep(100);
       rows = (await call('GET', `/api/v1/logs?key=${k.id}`, { key: ADMIN_KEY })).json.data;
     }
-    assert.ok(rows.length >= 2, `rows for the key: ${rows.length}`);
+    assert.ok(rows.length >= 3, `rows for the key: ${rows.length}`);
     for (const row of rows) {
       assert.equal(row.key_id, k.id);
       assert.equal(row.user_id, me.json.id);

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "inflog.h"
+#include "policy/auth.h"
 #include "providers/provider.h"
 #include "routing/route.h"
 #include "worker.h"
@@ -192,11 +193,35 @@ static int cmd_serve(int argc, char **argv)
         return lrc;
     }
 
+    sy_auth_t *auth = NULL;
+    if (cfg->auth.mode == SY_AUTH_REQUIRED) {
+        char msg[SY_STORE_MSGLEN];
+        if (!inflog.store || !(inflog.store->vt->caps & SY_STORE_CAP_APPDATA)) {
+            fprintf(stderr, "switchyard: auth.mode required keeps users and API keys in the store, "
+                            "which needs log.store sqlite: or postgres:// (and log.enabled true); "
+                            "or set auth: {mode: local} for single-user use without keys\n");
+            sy_inflog_stop(&inflog);
+            sy_provider_release(cfg);
+            sy_config_free(cfg);
+            return EXIT_USAGE;
+        }
+        auth = sy_auth_new(&cfg->auth, inflog.store);
+        if (sy_auth_bootstrap(auth, stderr, msg, sizeof msg)) {
+            fprintf(stderr, "switchyard: first-start admin: %s\n", msg);
+            sy_auth_free(auth);
+            sy_inflog_stop(&inflog);
+            sy_provider_release(cfg);
+            sy_config_free(cfg);
+            return 1;
+        }
+    }
+
     server_state_t st = {.n = cfg->workers};
     st.workers = sy_xcalloc((size_t)st.n, sizeof *st.workers);
     int started = 0, rc = 0;
     for (; started < st.n; started++) {
-        int r = sy_worker_start(&st.workers[started], started, cfg, inflog.pipe, inflog.store);
+        int r =
+            sy_worker_start(&st.workers[started], started, cfg, inflog.pipe, inflog.store, auth);
         if (r) {
             fprintf(stderr, "switchyard: cannot listen on %s:%d: %s\n", cfg->listen_host,
                     cfg->listen_port, uv_strerror(r));
@@ -230,6 +255,7 @@ static int cmd_serve(int argc, char **argv)
     uv_thread_join(&j.thread);
     uv_loop_close(loop);
     free(st.workers);
+    sy_auth_free(auth);
     sy_inflog_stop(&inflog); /* every worker has been joined: no producer left */
     sy_provider_release(cfg);
     sy_config_free(cfg);

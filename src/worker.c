@@ -122,13 +122,14 @@ static void thread_main(void *arg)
 }
 
 int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe,
-                    struct sy_store *store)
+                    struct sy_store *store, struct sy_auth *auth)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
     w->cfg = cfg;
     w->logpipe = logpipe;
     w->store = store;
+    w->auth = auth;
     uv_mutex_init(&w->wakeup_lock);
     uv_sem_t ready;
     uv_sem_init(&ready, 0);

@@ -33,6 +33,9 @@ static const struct {
     [SY_ERR_STORE] = {503, "server_error", "store_unavailable"},
     [SY_ERR_STORE_SCHEMA] = {500, "server_error", "store_schema_too_new"},
     [SY_ERR_CORRUPT] = {500, "server_error", "corrupt_data"},
+    [SY_ERR_UNAUTHORIZED] = {401, "invalid_request_error", "invalid_api_key"},
+    [SY_ERR_FORBIDDEN] = {403, "invalid_request_error", "forbidden"},
+    [SY_ERR_RATE_LIMITED] = {429, "rate_limit_error", "rate_limit_exceeded"},
 };
 
 int sy_api_error_status(sy_err_t err)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "policy/auth.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "worker.h"
@@ -31,6 +32,7 @@ void sy_api_models(sy_http_req_t *req, sy_worker_t *w, sy_str_t id)
     sy_buf_init(&b, 16u << 20);
     if (id.ptr) {
         const sy_model_conf_t *m = sy_config_find_model(w->cfg, id.ptr, id.len);
+        if (m && req->ident && !sy_auth_model_allowed(req->ident, id)) m = NULL; /* not for it */
         if (!m) {
             char msg[300];
             snprintf(msg, sizeof msg, "The model '%.*s' does not exist",
@@ -44,9 +46,13 @@ void sy_api_models(sy_http_req_t *req, sy_worker_t *w, sy_str_t id)
         return;
     }
     sy_buf_append_c(&b, "{\"object\":\"list\",\"data\":[");
+    bool first = true;
     for (size_t i = 0; i < w->cfg->n_models; i++) {
-        if (i) sy_buf_append(&b, ",", 1);
-        model_json(&b, &w->cfg->models[i]);
+        const sy_model_conf_t *m = &w->cfg->models[i];
+        if (req->ident && !sy_auth_model_allowed(req->ident, sy_str_c(m->name))) continue;
+        if (!first) sy_buf_append(&b, ",", 1);
+        first = false;
+        model_json(&b, m);
     }
     sy_buf_append_c(&b, "]}");
     send_json(req, 200, &b);

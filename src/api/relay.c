@@ -1,5 +1,6 @@
 /* See relay.h. */
 #include "api/relay.h"
+#include "policy/auth.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -118,13 +119,20 @@ static int64_t wall_now_us(void)
 #define MAX_TAGS 32
 #define MAX_TAG_BYTES 64
 
-/* x-switchyard-tags: comma-separated, trimmed, empty ones skipped, bounded. */
+/* The row's tags: the key's default tags (auth), then x-switchyard-tags (comma-separated,
+ * trimmed, empty ones skipped); at most MAX_TAGS of at most MAX_TAG_BYTES. */
 static uint32_t parse_tags(sy_http_req_t *req, sy_str_t **out)
 {
     sy_str_t h = sy_http_req_header(req, "x-switchyard-tags");
-    if (!h.ptr || !h.len) return 0;
+    const char *dt = req->ident ? req->ident->tags : "";
+    if ((!h.ptr || !h.len) && !*dt) return 0;
     sy_str_t *tags = sy_arena_alloc(&req->arena, MAX_TAGS * sizeof *tags);
     uint32_t n = 0;
+    for (; *dt && n < MAX_TAGS; dt += strlen(dt) + 1) {
+        size_t l = strlen(dt);
+        tags[n++] = sy_str(dt, l > MAX_TAG_BYTES ? MAX_TAG_BYTES : l);
+    }
+    if (!h.ptr) h = sy_str("", 0);
     size_t i = 0;
     while (i < h.len && n < MAX_TAGS) {
         size_t j = i;
@@ -206,6 +214,11 @@ static void fill_request(sy_log_record_t *rec, sy_http_req_t *req, const sy_logc
     rec->request_body =
         sy_str(req->body.base ? req->body.base : "", blen > body_cap ? body_cap : blen);
     rec->request_size = (int64_t)blen;
+    if (req->ident) { /* the arena copy outlives the submit, which clones the record */
+        rec->key_id = sy_str_c(req->ident->key_id);
+        if (req->ident->user_id[0]) rec->user_id = sy_str_c(req->ident->user_id);
+        if (req->ident->team_id[0]) rec->team_id = sy_str_c(req->ident->team_id);
+    }
 }
 
 void sy_relay_log_rejected(sy_http_req_t *req, sy_worker_t *w, int http_status, const char *type,
@@ -426,6 +439,13 @@ const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, sy_worker_t *w, s
                  (int)(name.len > 200 ? 200 : name.len), name.ptr);
         sy_relay_reject(req, w, ingress, SY_ERR_MODEL_NOT_FOUND, NULL,
                         ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg, v);
+    } else if (req->ident && !sy_auth_model_allowed(req->ident, name)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "This API key is not allowed to use the model '%.*s'.",
+                 (int)(name.len > 200 ? 200 : name.len), name.ptr);
+        sy_relay_reject(req, w, ingress, SY_ERR_FORBIDDEN, "model_not_allowed",
+                        ingress == SY_FORMAT_OPENAI ? "model" : NULL, msg, v);
+        return NULL;
     }
     return model;
 }

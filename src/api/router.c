@@ -2,6 +2,8 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "api/admin.h"
+#include "api/gate.h"
 #include "api/metrics.h"
 #include "api/relay.h"
 #include "worker.h"
@@ -18,25 +20,52 @@ static void wrong_method(sy_http_req_t *req, const char *allowed)
     sy_api_send_error(req, SY_ERR_METHOD_NOT_ALLOWED, NULL, msg);
 }
 
+static void next_chat(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_chat_completions(req, w);
+}
+static void next_messages(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_messages(req, w);
+}
+static void next_models(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_str_t p = req->path;
+    sy_api_models(req, w, p.len > 11 ? sy_str(p.ptr + 11, p.len - 11) : SY_STR_NULL);
+}
+
+static void next_logs(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_logs(req, w);
+}
+static void next_log_get(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_log_get(req, w, sy_str(req->path.ptr + 13, req->path.len - 13));
+}
+static void next_stats(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_api_stats(req, w);
+}
+
 void sy_api_handle(sy_http_req_t *req, void *ctx)
 {
     sy_worker_t *w = ctx;
     sy_str_t p = req->path;
     if (sy_str_eq_c(p, "/v1/chat/completions")) {
         if (!method_is(req, HTTP_POST)) return wrong_method(req, "POST");
-        return sy_api_chat_completions(req, w);
+        return sy_gate_v1(req, w, SY_FORMAT_OPENAI, next_chat);
     }
     if (sy_str_eq_c(p, "/v1/messages")) {
         if (!method_is(req, HTTP_POST)) return wrong_method(req, "POST");
-        return sy_api_messages(req, w);
+        return sy_gate_v1(req, w, SY_FORMAT_ANTHROPIC, next_messages);
     }
     if (sy_str_eq_c(p, "/v1/models")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_models(req, w, SY_STR_NULL);
+        return sy_gate_v1(req, w, SY_FORMAT_OPENAI, next_models);
     }
     if (p.len > 11 && memcmp(p.ptr, "/v1/models/", 11) == 0) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_models(req, w, sy_str(p.ptr + 11, p.len - 11));
+        return sy_gate_v1(req, w, SY_FORMAT_OPENAI, next_models);
     }
     if (sy_str_eq_c(p, "/metrics")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
@@ -44,15 +73,15 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
     }
     if (sy_str_eq_c(p, "/api/v1/logs")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_logs(req, w);
+        return sy_admin_gate(req, w, next_logs);
     }
     if (p.len > 13 && memcmp(p.ptr, "/api/v1/logs/", 13) == 0) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_log_get(req, w, sy_str(p.ptr + 13, p.len - 13));
+        return sy_admin_gate(req, w, next_log_get);
     }
     if (sy_str_eq_c(p, "/api/v1/stats")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
-        return sy_api_stats(req, w);
+        return sy_admin_gate(req, w, next_stats);
     }
     if (sy_str_eq_c(p, "/healthz")) {
         if (!method_is(req, HTTP_GET) && !method_is(req, HTTP_HEAD))
@@ -64,6 +93,7 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
             return wrong_method(req, "GET");
         return sy_api_readyz(req, w);
     }
+    if (sy_admin_handle(req, w)) return;
     char msg[300];
     snprintf(msg, sizeof msg, "no route for %s %.*s",
              llhttp_method_name((llhttp_method_t)req->method), (int)(p.len > 200 ? 200 : p.len),

@@ -993,8 +993,56 @@ static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
     return true;
 }
 
+static bool walk_auth(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
+{
+    sy_authconf_t *a = &cfg->auth;
+    if (!expect_map(w, map, "auth")) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[96];
+        snprintf(key, sizeof key, "auth.%s", k);
+        bool ok = true;
+        const char *s = scalar(v);
+        uint32_t *u = NULL;
+        if (!strcmp(k, "mode")) {
+            if (s && !strcmp(s, "required"))
+                a->mode = SY_AUTH_REQUIRED;
+            else if (s && !strcmp(s, "local"))
+                a->mode = SY_AUTH_LOCAL;
+            else
+                ok = fail(w, v, key, "expected required or local");
+        } else if (!strcmp(k, "key_cache_ttl_s"))
+            u = &a->key_cache_ttl_s;
+        else if (!strcmp(k, "session_ttl_s"))
+            u = &a->session_ttl_s;
+        else if (!strcmp(k, "rotate_grace_s"))
+            u = &a->rotate_grace_s;
+        else if (!strcmp(k, "login_attempts_per_account"))
+            u = &a->login_per_account;
+        else if (!strcmp(k, "login_attempts_per_ip"))
+            u = &a->login_per_ip;
+        else
+            ok = fail(w, v, key,
+                      "unknown key (mode, key_cache_ttl_s, session_ttl_s, rotate_grace_s, "
+                      "login_attempts_per_account, login_attempts_per_ip)");
+        if (ok && u) {
+            ok = get_u32(w, v, key, u);
+            if (ok && (*u < 1 || *u > 31536000))
+                ok = fail(w, v, key, "must be between 1 and 31536000");
+        }
+        if (!ok) return false;
+    }
+    return true;
+}
+
 static void set_defaults(sy_config_t *cfg)
 {
+    cfg->auth.mode = SY_AUTH_REQUIRED;
+    cfg->auth.key_cache_ttl_s = 10;
+    cfg->auth.session_ttl_s = 43200;
+    cfg->auth.rotate_grace_s = 3600;
+    cfg->auth.login_per_account = 5;
+    cfg->auth.login_per_ip = 20;
     cfg->listen_host = sy_xstrdup("127.0.0.1");
     cfg->listen_port = 8080;
     cfg->workers = 0;
@@ -1056,6 +1104,8 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
             r = walk_prices(&w, cfg, v);
         else if (!strcmp(k, "log"))
             r = walk_log(&w, cfg, v);
+        else if (!strcmp(k, "auth"))
+            r = walk_auth(&w, cfg, v);
         else if (!strcmp(k, "data_dir"))
             r = get_str(&w, v, "data_dir", &cfg->data_dir);
         else if (!strcmp(k, "models")) {
@@ -1063,7 +1113,7 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
             r = walk_models(&w, cfg, v);
         } else
             r = fail(&w, v, k,
-                     "unknown top-level key (server, limits, models, prices, log, data_dir)");
+                     "unknown top-level key (server, limits, models, prices, log, auth, data_dir)");
         if (!r) goto out;
     }
     if (!have_models || cfg->n_models == 0) {

@@ -144,6 +144,21 @@ typedef struct sy_logconf {
     int line;
 } sy_logconf_t;
 
+typedef enum sy_auth_mode {
+    SY_AUTH_REQUIRED = 0, /* default: every /v1 and /api/v1 call needs a key or a session */
+    SY_AUTH_LOCAL,        /* explicit single-user mode: no key, no login (loopback use) */
+} sy_auth_mode_t;
+
+typedef struct sy_authconf {
+    sy_auth_mode_t mode;        /* auth.mode: required | local */
+    uint32_t key_cache_ttl_s;   /* auth.key_cache_ttl_s (default 10): a key revoked on another
+                                   replica stops working within this time */
+    uint32_t session_ttl_s;     /* auth.session_ttl_s (default 43200) */
+    uint32_t rotate_grace_s;    /* auth.rotate_grace_s: default grace of a rotated key (3600) */
+    uint32_t login_per_account; /* auth.login_attempts_per_account per 15 min (default 5) */
+    uint32_t login_per_ip;      /* auth.login_attempts_per_ip per 15 min (default 20) */
+} sy_authconf_t;
+
 typedef struct sy_config {
     char *path;
     char *listen_host; /* numeric IPv4/IPv6 address */
@@ -164,6 +179,7 @@ typedef struct sy_config {
     size_t n_prices;
     char *data_dir; /* data_dir: (default ./data) for the SQLite file, the spool, keys */
     sy_logconf_t log;
+    sy_authconf_t auth;
 } sy_config_t;
 
 typedef struct sy_conf_err {

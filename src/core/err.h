@@ -27,6 +27,9 @@ typedef enum sy_err {
     SY_ERR_STORE_SCHEMA,         /* 500: the database schema is newer than this binary knows */
     SY_ERR_CORRUPT,              /* 500: stored/spooled data failed to decode (bad version,
                                     truncated, out-of-range field) */
+    SY_ERR_UNAUTHORIZED,         /* 401: missing or invalid API key / session */
+    SY_ERR_FORBIDDEN,            /* 403: authenticated but not allowed (role, model, CSRF) */
+    SY_ERR_RATE_LIMITED,         /* 429: too many attempts (login throttling) */
     SY_ERR__COUNT
 } sy_err_t;
 

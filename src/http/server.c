@@ -435,6 +435,18 @@ static void send_plain_error(sy_http_conn_t *c, int status, const char *type, co
     sy_http_res_send(req, status, "application/json", body, (size_t)n, &h, 1);
 }
 
+void sy_http_req_peer(const sy_http_req_t *req, char *out, size_t outlen)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    if (outlen) out[0] = '\0';
+    if (!req->conn || uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&sa, &len)) return;
+    if (sa.ss_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)&sa, out, outlen);
+    else if (sa.ss_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)&sa, out, outlen);
+}
+
 /* ---- request lifecycle ---- */
 
 static void req_reset(sy_http_conn_t *c)
@@ -454,6 +466,7 @@ static void req_reset(sy_http_conn_t *c)
     r->head_done = r->chunked = r->ended = r->aborted = r->held = r->end_held = false;
     r->on_drain = r->on_abort = NULL;
     r->hook_ctx = NULL;
+    r->ident = NULL;
     c->head_bytes = 0;
     c->parse_err = SY_OK;
     c->in_message = false;

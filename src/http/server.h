@@ -82,6 +82,9 @@ struct sy_http_req {
     void (*on_drain)(sy_http_req_t *req, void *ctx);
     void (*on_abort)(sy_http_req_t *req, void *ctx);
     void *hook_ctx;
+    /* Who sent the request, set by the auth phase (api/gate.c) in the request arena; NULL when
+     * auth is off (auth.mode local) or not yet checked. Reset per request. */
+    const struct sy_auth_ident *ident;
 };
 
 struct sy_http_server {
@@ -117,6 +120,9 @@ void sy_http_server_drain(sy_http_server_t *s);
 /* Aborts every remaining request (on_abort fires) and closes all handles; on_closed fires once
  * everything is closed. */
 void sy_http_server_close(sy_http_server_t *s, void (*on_closed)(sy_http_server_t *s));
+
+/* The client's IP address as text ("127.0.0.1", "::1"); "" when unknown. */
+void sy_http_req_peer(const sy_http_req_t *req, char *out, size_t outlen);
 
 /* Looks up a request header (case-insensitive); returns an empty view with ptr NULL if absent. */
 sy_str_t sy_http_req_header(const sy_http_req_t *req, const char *name);

@@ -82,6 +82,30 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      " coalesce(sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN latency_us END), 0),"
      " sy_hist(latency_us), sy_hist(ttft_us)"
      " FROM inference_log GROUP BY 1, 2, 3, 4;"},
+    /* App data (docs/internals/AUTH.md): users (Argon2id hash in libsodium's string form),
+     * teams and membership, virtual API keys (only the SHA-256 of the key, hex), sessions (only
+     * the SHA-256 of the token), the audit log. Times are µs since the epoch; NULL = never.
+     * allowed_models / default_tags are JSON arrays (NULL = any model / no tags). The same
+     * statement text runs on both backends (store/appdata.c). */
+    {4, "app data: users, teams, keys, sessions, audit log",
+     "CREATE TABLE users ("
+     " id text PRIMARY KEY, email text NOT NULL UNIQUE, name text, role text NOT NULL,"
+     " pw_hash text, created_us INTEGER NOT NULL, disabled_us INTEGER);"
+     "CREATE TABLE teams (id text PRIMARY KEY, name text NOT NULL UNIQUE, created_us INTEGER NOT "
+     "NULL);"
+     "CREATE TABLE team_members (team_id text NOT NULL, user_id text NOT NULL,"
+     " role text NOT NULL, PRIMARY KEY (team_id, user_id));"
+     "CREATE TABLE api_keys ("
+     " id text PRIMARY KEY, name text NOT NULL, prefix text NOT NULL, hash text NOT NULL UNIQUE,"
+     " owner_user text, owner_team text, expires_us INTEGER, revoked_us INTEGER, rotated_from text,"
+     " grace_until_us INTEGER, allowed_models text, default_tags text, created_us INTEGER NOT NULL,"
+     " last_used_us INTEGER);"
+     "CREATE INDEX api_keys_owner_user ON api_keys(owner_user);"
+     "CREATE TABLE sessions (token_hash text PRIMARY KEY, user_id text NOT NULL,"
+     " csrf text NOT NULL, created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL);"
+     "CREATE TABLE audit_log (id text PRIMARY KEY, t_us INTEGER NOT NULL, actor text,"
+     " action text NOT NULL, target text, remote text, detail text);"
+     "CREATE INDEX audit_log_time ON audit_log(t_us, id);"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
@@ -257,6 +281,30 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      "CREATE INDEX inference_log_model ON inference_log(model, t_received_us);"
      "CREATE INDEX inference_log_key ON inference_log(key_id, t_received_us);"
      "CREATE INDEX inference_log_user ON inference_log(user_id, t_received_us);"},
+    /* App data (docs/internals/AUTH.md): users (Argon2id hash in libsodium's string form),
+     * teams and membership, virtual API keys (only the SHA-256 of the key, hex), sessions (only
+     * the SHA-256 of the token), the audit log. Times are µs since the epoch; NULL = never.
+     * allowed_models / default_tags are JSON arrays (NULL = any model / no tags). The same
+     * statement text runs on both backends (store/appdata.c). */
+    {3, "app data: users, teams, keys, sessions, audit log",
+     "CREATE TABLE users ("
+     " id text PRIMARY KEY, email text NOT NULL UNIQUE, name text, role text NOT NULL,"
+     " pw_hash text, created_us bigint NOT NULL, disabled_us bigint);"
+     "CREATE TABLE teams (id text PRIMARY KEY, name text NOT NULL UNIQUE, created_us bigint NOT "
+     "NULL);"
+     "CREATE TABLE team_members (team_id text NOT NULL, user_id text NOT NULL,"
+     " role text NOT NULL, PRIMARY KEY (team_id, user_id));"
+     "CREATE TABLE api_keys ("
+     " id text PRIMARY KEY, name text NOT NULL, prefix text NOT NULL, hash text NOT NULL UNIQUE,"
+     " owner_user text, owner_team text, expires_us bigint, revoked_us bigint, rotated_from text,"
+     " grace_until_us bigint, allowed_models text, default_tags text, created_us bigint NOT NULL,"
+     " last_used_us bigint);"
+     "CREATE INDEX api_keys_owner_user ON api_keys(owner_user);"
+     "CREATE TABLE sessions (token_hash text PRIMARY KEY, user_id text NOT NULL,"
+     " csrf text NOT NULL, created_us bigint NOT NULL, expires_us bigint NOT NULL);"
+     "CREATE TABLE audit_log (id text PRIMARY KEY, t_us bigint NOT NULL, actor text,"
+     " action text NOT NULL, target text, remote text, detail text);"
+     "CREATE INDEX audit_log_time ON audit_log(t_us, id);"},
 };
 const size_t sy_store_migrations_postgres_count =
     sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

@@ -1114,6 +1114,66 @@ out:
     return err;
 }
 
+/* ---- app data ---------------------------------------------------------------------------- */
+
+static sy_err_t pg_app_exec(sy_store_t *base, const char *sql, const sy_app_param_t *params,
+                            size_t n, size_t max_rows, sy_app_rows_t *rows, int64_t *changes,
+                            char *msg, size_t msglen)
+{
+    pg_store_t *s = (pg_store_t *)base;
+    if (n > SY_STORE_APP_MAX_PARAMS)
+        return sy_store_fail(SY_ERR_INTERNAL, msg, msglen, "postgres: too many parameters");
+    const char *vals[SY_STORE_APP_MAX_PARAMS];
+    char nums[SY_STORE_APP_MAX_PARAMS][24];
+    for (size_t i = 0; i < n; i++) {
+        if (params[i].kind == SY_APP_TEXT) {
+            vals[i] = params[i].text;
+        } else if (params[i].kind == SY_APP_I64) {
+            snprintf(nums[i], sizeof(nums[i]), "%" PRId64, params[i].i64);
+            vals[i] = nums[i];
+        } else {
+            vals[i] = NULL;
+        }
+    }
+    if (rows) memset(rows, 0, sizeof(*rows));
+    pthread_mutex_lock(&s->wlock);
+    sy_err_t err = writer_ready(s, msg, msglen);
+    if (err) goto out;
+    PGresult *r = PQexecParams(s->writer->pg, sql, (int)n, NULL, vals, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state && strcmp(state, "23505") == 0)
+            err = fail_text(s, SY_ERR_INVALID_REQUEST, msg, msglen, "already exists",
+                            PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        else
+            err = res_fail(s, s->writer, r, msg, msglen, "app data");
+    } else if (rows && st == PGRES_TUPLES_OK) {
+        size_t nr = (size_t)PQntuples(r), nc = (size_t)PQnfields(r);
+        if (nr > max_rows) {
+            err =
+                sy_store_fail(SY_ERR_STORE, msg, msglen, "postgres: more than %zu rows", max_rows);
+        } else {
+            rows->n_rows = nr;
+            rows->n_cols = nc;
+            rows->cells = nr && nc ? sy_xcalloc(nr * nc, sizeof(char *)) : NULL;
+            for (size_t i = 0; i < nr; i++)
+                for (size_t k = 0; k < nc; k++)
+                    if (!PQgetisnull(r, (int)i, (int)k))
+                        rows->cells[i * nc + k] = sy_xstrndup(
+                            PQgetvalue(r, (int)i, (int)k), (size_t)PQgetlength(r, (int)i, (int)k));
+        }
+    }
+    if (!err && changes) {
+        const char *t = PQcmdTuples(r);
+        *changes = t && *t ? strtoll(t, NULL, 10) : 0;
+    }
+    PQclear(r);
+out:
+    pthread_mutex_unlock(&s->wlock);
+    return err;
+}
+
 const sy_store_vtable_t sy_store_postgres = {
     .name = "postgres",
     .scheme = "postgres",
@@ -1127,4 +1187,5 @@ const sy_store_vtable_t sy_store_postgres = {
     .query_logs = pg_query_logs,
     .get_log = pg_get_log,
     .query_stats = pg_query_stats,
+    .app_exec = pg_app_exec,
 };

@@ -1237,6 +1237,72 @@ static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_st
     return err;
 }
 
+/* ---- app data ---------------------------------------------------------------------------- */
+
+static sy_err_t s_app_exec(sy_store_t *base, const char *sql, const sy_app_param_t *params,
+                           size_t n, size_t max_rows, sy_app_rows_t *rows, int64_t *changes,
+                           char *msg, size_t msglen)
+{
+    sqlite_store_t *s = (sqlite_store_t *)base;
+    sqlite3_stmt *st = NULL;
+    sy_err_t err = SY_OK;
+    size_t cap = 0;
+    if (rows) memset(rows, 0, sizeof(*rows));
+    pthread_mutex_lock(&s->wlock);
+    conn_t *c = s->writer;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        err = db_fail(c->db, msg, msglen, "prepare");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "$%zu", i + 1);
+        int idx = sqlite3_bind_parameter_index(st, name);
+        if (!idx) continue; /* a parameter the statement does not use */
+        if (params[i].kind == SY_APP_TEXT)
+            sqlite3_bind_text(st, idx, params[i].text, -1, SQLITE_STATIC);
+        else if (params[i].kind == SY_APP_I64)
+            sqlite3_bind_int64(st, idx, params[i].i64);
+        else
+            sqlite3_bind_null(st, idx);
+    }
+    int rc;
+    size_t ncol = (size_t)sqlite3_column_count(st);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!rows) continue;
+        if (rows->n_rows >= max_rows) {
+            err = sy_store_fail(SY_ERR_STORE, msg, msglen, "sqlite: more than %zu rows", max_rows);
+            goto out;
+        }
+        rows->n_cols = ncol;
+        if ((rows->n_rows + 1) * ncol > cap) {
+            cap = cap ? cap * 2 : ncol * 8;
+            rows->cells = sy_xrealloc(rows->cells, cap * sizeof(char *));
+        }
+        for (size_t k = 0; k < ncol; k++) {
+            const unsigned char *t = sqlite3_column_text(st, (int)k);
+            rows->cells[rows->n_rows * ncol + k] =
+                t ? sy_xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, (int)k)) : NULL;
+        }
+        rows->n_rows++;
+    }
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        err = sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "already exists (%s)",
+                            sqlite3_errmsg(c->db));
+        goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        err = db_fail(c->db, msg, msglen, "app data");
+        goto out;
+    }
+    if (changes) *changes = sqlite3_changes64(c->db);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->wlock);
+    if (err && rows) sy_store_app_rows_free(rows);
+    return err;
+}
+
 const sy_store_vtable_t sy_store_sqlite = {
     .name = "sqlite",
     .scheme = "sqlite",
@@ -1249,4 +1315,5 @@ const sy_store_vtable_t sy_store_sqlite = {
     .query_logs = s_query_logs,
     .get_log = s_get_log,
     .query_stats = s_query_stats,
+    .app_exec = s_app_exec,
 };

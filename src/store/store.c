@@ -52,6 +52,14 @@ sy_err_t sy_store_open_migrated(const sy_store_conf_t *conf, sy_store_t **out, c
     return SY_OK;
 }
 
+void sy_store_app_rows_free(sy_app_rows_t *rows)
+{
+    for (size_t i = 0; i < rows->n_rows * rows->n_cols; i++)
+        free(rows->cells[i]);
+    free(rows->cells);
+    memset(rows, 0, sizeof(*rows));
+}
+
 void sy_store_log_page_free(sy_log_page_t *page)
 {
     for (size_t i = 0; i < page->n; i++)

@@ -140,6 +140,24 @@ typedef struct sy_stats_result {
     bool approximate_percentiles;
 } sy_stats_result_t;
 
+/* App data (users, teams, keys, sessions, audit log: store/appdata.h) travels through one
+ * primitive, app_exec: a parameterised statement in the SQL subset that SQLite and PostgreSQL
+ * share ($1… placeholders, ON CONFLICT upserts, text and 64-bit integer values). The typed API
+ * in store/appdata.c writes each statement once for both backends instead of two copies of
+ * every query (docs/internals/AUTH.md). */
+typedef enum { SY_APP_NULL = 0, SY_APP_TEXT, SY_APP_I64 } sy_app_kind_t;
+typedef struct sy_app_param {
+    sy_app_kind_t kind;
+    const char *text; /* SY_APP_TEXT: NUL-terminated UTF-8 */
+    int64_t i64;      /* SY_APP_I64 */
+} sy_app_param_t;
+/* Rows of an app_exec answer as text cells (integers in decimal), row-major; a cell is NULL
+ * for SQL NULL. Owned by the caller: sy_store_app_rows_free. */
+typedef struct sy_app_rows {
+    size_t n_rows, n_cols;
+    char **cells;
+} sy_app_rows_t;
+
 typedef struct sy_store_vtable {
     const char *name;   /* "sqlite" */
     const char *scheme; /* URL scheme selecting this backend: "sqlite" */
@@ -179,7 +197,18 @@ typedef struct sy_store_vtable {
      * in the row is exact. Otherwise the answer is computed exactly over raw rows. */
     sy_err_t (*query_stats)(sy_store_t *s, const sy_stats_query_t *q, sy_stats_result_t *out,
                             char *msg, size_t msglen);
+    /* APPDATA backends only (NULL otherwise). Runs one statement with params $1..$n (n <= 16)
+     * on the writer connection (app data is small; one connection keeps reads after writes
+     * consistent). Rows beyond max_rows are an error (SY_ERR_STORE), so callers bound their
+     * queries with LIMIT. rows may be NULL when no rows are wanted; *changes (may be NULL)
+     * receives the rows an INSERT/UPDATE/DELETE touched. A unique-constraint violation is
+     * SY_ERR_INVALID_REQUEST ("already exists"). */
+    sy_err_t (*app_exec)(sy_store_t *s, const char *sql, const sy_app_param_t *params, size_t n,
+                         size_t max_rows, sy_app_rows_t *rows, int64_t *changes, char *msg,
+                         size_t msglen);
 } sy_store_vtable_t;
+
+#define SY_STORE_APP_MAX_PARAMS 16
 
 #define SY_STORE_STATS_MAX_BUCKETS 10000
 /* Default stats_exact_max_rows: the exact path reads ~0.5 M raw rows/s on the shared 2-core dev
@@ -204,6 +233,10 @@ sy_err_t sy_store_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg,
 /* sy_store_open + migrate: what the gateway does at start. */
 sy_err_t sy_store_open_migrated(const sy_store_conf_t *conf, sy_store_t **out, char *msg,
                                 size_t msglen);
+
+/* snprintf into msg when msg != NULL; returns err. */
+sy_err_t sy_store_fail(sy_err_t err, char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Thin dispatchers to s->vt (same contracts as the slots). */
 static inline void sy_store_close(sy_store_t *s)
@@ -232,6 +265,24 @@ static inline sy_err_t sy_store_query_stats(sy_store_t *s, const sy_stats_query_
     return s->vt->query_stats(s, q, out, msg, msglen);
 }
 
+static inline sy_err_t sy_store_app_exec(sy_store_t *s, const char *sql,
+                                         const sy_app_param_t *params, size_t n, size_t max_rows,
+                                         sy_app_rows_t *rows, int64_t *changes, char *msg,
+                                         size_t msglen)
+{
+    if (!s->vt->app_exec)
+        return sy_store_fail(SY_ERR_STORE, msg, msglen,
+                             "%s cannot hold app data (users, keys): use sqlite or postgres",
+                             s->vt->name);
+    return s->vt->app_exec(s, sql, params, n, max_rows, rows, changes, msg, msglen);
+}
+/* Cell (row, col) of an app_exec answer, NULL for SQL NULL. */
+static inline const char *sy_store_app_cell(const sy_app_rows_t *r, size_t row, size_t col)
+{
+    return r->cells[row * r->n_cols + col];
+}
+void sy_store_app_rows_free(sy_app_rows_t *rows);
+
 /* Frees what query_logs / query_stats returned and zeroes the struct. */
 void sy_store_log_page_free(sy_log_page_t *page);
 void sy_store_stats_free(sy_stats_result_t *res);
@@ -240,9 +291,6 @@ void sy_store_stats_free(sy_stats_result_t *res);
 /* Sets ok_output_tokens, ok_latency_us and from them tokens_per_s; error_rate from count and
  * errors. */
 void sy_stats_row_set_rates(sy_stats_row_t *r, int64_t ok_output_tokens, int64_t ok_latency_us);
-/* snprintf into msg when msg != NULL; returns err. */
-sy_err_t sy_store_fail(sy_err_t err, char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 /* Cursor text for a row and back. parse: false when malformed. */
 void sy_store_cursor_format(char out[SY_STORE_CURSOR_MAX], int64_t t_us, const char *id);
 bool sy_store_cursor_parse(const char *cursor, int64_t *t_us, char id[SY_UUID_STRLEN + 1]);

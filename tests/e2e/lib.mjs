@@ -226,6 +226,9 @@ export async function startGateway({ config, args = [], env = {}, port }) {
   // The inference log writes into data_dir (default ./data): keep every test gateway's data in
   // its own temp dir, never in the repo.
   if (!/^data_dir:/m.test(config)) config = `${config.replace(/\n*$/, '\n')}data_dir: ${tmpFile('data')}\n`;
+  // Auth is required by default; the suites that do not test it run in the explicit
+  // single-user mode (auth.test.mjs writes its own auth: section).
+  if (!/^auth:/m.test(config)) config = `${config.replace(/\n*$/, '\n')}auth:\n  mode: local\n`;
   const configPath = tmpFile('switchyard.yaml', config);
   const child = track(spawn(BIN, ['serve', '--config', configPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],

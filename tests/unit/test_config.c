@@ -309,6 +309,41 @@ static void log_section(void **state)
     sy_config_free(c);
 }
 
+static void auth_section(void **state)
+{
+    sy_conf_err_t err;
+    sy_config_t *c = load("models:\n  - {name: m, provider: mock}\n", &err);
+    assert_non_null(c);
+    assert_int_equal(c->auth.mode, SY_AUTH_REQUIRED); /* required by default */
+    assert_int_equal(c->auth.key_cache_ttl_s, 10);
+    assert_int_equal(c->auth.session_ttl_s, 43200);
+    assert_int_equal(c->auth.rotate_grace_s, 3600);
+    assert_int_equal(c->auth.login_per_account, 5);
+    assert_int_equal(c->auth.login_per_ip, 20);
+    sy_config_free(c);
+    c = load("models:\n  - {name: m, provider: mock}\n"
+             "auth:\n  mode: local\n  key_cache_ttl_s: 2\n  session_ttl_s: 60\n"
+             "  rotate_grace_s: 5\n  login_attempts_per_account: 3\n"
+             "  login_attempts_per_ip: 9\n",
+             &err);
+    if (!c) print_error("%s\n", err.msg);
+    assert_non_null(c);
+    assert_int_equal(c->auth.mode, SY_AUTH_LOCAL);
+    assert_int_equal(c->auth.key_cache_ttl_s, 2);
+    assert_int_equal(c->auth.session_ttl_s, 60);
+    assert_int_equal(c->auth.rotate_grace_s, 5);
+    assert_int_equal(c->auth.login_per_account, 3);
+    assert_int_equal(c->auth.login_per_ip, 9);
+    sy_config_free(c);
+    assert_null(load("models:\n  - {name: m, provider: mock}\nauth:\n  mode: open\n", &err));
+    assert_non_null(strstr(err.msg, ":4: auth.mode: expected required or local"));
+    assert_null(
+        load("models:\n  - {name: m, provider: mock}\nauth:\n  key_cache_ttl_s: 0\n", &err));
+    assert_non_null(strstr(err.msg, "auth.key_cache_ttl_s: must be between 1 and 31536000"));
+    assert_null(load("models:\n  - {name: m, provider: mock}\nauth:\n  nope: 1\n", &err));
+    assert_non_null(strstr(err.msg, "auth.nope: unknown key"));
+}
+
 static void unknown_provider_names_line(void **state)
 {
     sy_conf_err_t err;
@@ -366,6 +401,7 @@ int main(void)
         cmocka_unit_test(errors_name_file_line_and_key),
         cmocka_unit_test(deployments_and_routing),
         cmocka_unit_test(log_section),
+        cmocka_unit_test(auth_section),
         cmocka_unit_test(unknown_provider_names_line),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(example_config_is_valid),

@@ -20,6 +20,7 @@
 
 #include "ch_server.h"
 #include "pg_server.h"
+#include "store/appdata.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -1015,6 +1016,175 @@ static void c_concurrent(target_t *t)
     free_dataset(&d);
 }
 
+/* App data (store/appdata.h) on APPDATA backends: users, teams, keys, sessions and the audit
+ * log round-trip; duplicates are INVALID_REQUEST, a missing row NOT_FOUND, updates persist.
+ * Backends without APPDATA refuse app_exec with a clear message. */
+static void c_appdata(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    if (!(t->vt->caps & SY_STORE_CAP_APPDATA)) {
+        assert_null(t->vt->app_exec);
+        assert_int_equal(sy_store_app_exec(s, "SELECT 1", NULL, 0, 1, NULL, NULL, msg, sizeof(msg)),
+                         SY_ERR_STORE);
+        assert_non_null(strstr(msg, "cannot hold app data"));
+        t->vt->close(s);
+        return;
+    }
+    sy_app_user_t u = {.id = "u1",
+                       .email = "a@example.com",
+                       .name = "Ann",
+                       .role = "admin",
+                       .pw_hash = "$argon2id$v=19$x",
+                       .created_us = 1000};
+    OK(sy_app_user_insert(s, &u, msg, sizeof(msg)));
+    sy_app_user_t u2 = {.id = "u2", .email = "a@example.com", .role = "member", .created_us = 2000};
+    assert_int_equal(sy_app_user_insert(s, &u2, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    u2.email = "b@example.com";
+    OK(sy_app_user_insert(s, &u2, msg, sizeof(msg)));
+    sy_app_user_t *got = NULL;
+    OK(sy_app_user_get(s, NULL, "a@example.com", &got, msg, sizeof(msg)));
+    assert_string_equal(got->id, "u1");
+    assert_string_equal(got->name, "Ann");
+    assert_string_equal(got->pw_hash, "$argon2id$v=19$x");
+    assert_int_equal(got->created_us, 1000);
+    assert_int_equal(got->disabled_us, 0);
+    sy_app_user_free(got);
+    assert_int_equal(sy_app_user_get(s, "nope", NULL, &got, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    int64_t n = -1;
+    OK(sy_app_user_count(s, "admin", &n, msg, sizeof(msg)));
+    assert_int_equal(n, 1);
+    u.disabled_us = 5000;
+    u.role = "viewer";
+    OK(sy_app_user_update(s, &u, msg, sizeof(msg)));
+    OK(sy_app_user_count(s, "admin", &n, msg, sizeof(msg)));
+    assert_int_equal(n, 0);
+    OK(sy_app_user_get(s, "u1", NULL, &got, msg, sizeof(msg)));
+    assert_string_equal(got->role, "viewer");
+    assert_int_equal(got->disabled_us, 5000);
+    sy_app_user_free(got);
+    sy_app_user_t **users = NULL;
+    size_t nu = 0;
+    OK(sy_app_user_list(s, &users, &nu, msg, sizeof(msg)));
+    assert_int_equal(nu, 2);
+    assert_string_equal(users[1]->email, "b@example.com");
+    assert_null(users[1]->pw_hash);
+    sy_app_user_list_free(users, nu);
+
+    sy_app_team_t tm = {.id = "t1", .name = "research", .created_us = 10};
+    OK(sy_app_team_insert(s, &tm, msg, sizeof(msg)));
+    assert_int_equal(sy_app_team_insert(s, &tm, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    sy_app_team_t *gt = NULL;
+    OK(sy_app_team_get(s, "t1", &gt, msg, sizeof(msg)));
+    assert_string_equal(gt->name, "research");
+    assert_int_equal(gt->created_us, 10);
+    sy_app_team_free(gt);
+    assert_int_equal(sy_app_team_get(s, "t9", &gt, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    OK(sy_app_team_member_put(s, "t1", "u2", "member", msg, sizeof(msg)));
+    OK(sy_app_team_member_put(s, "t1", "u2", "admin", msg, sizeof(msg))); /* upsert */
+    char **teams = NULL;
+    size_t nt = 0;
+    OK(sy_app_team_members_of(s, "u2", &teams, &nt, msg, sizeof(msg)));
+    assert_int_equal(nt, 1);
+    assert_string_equal(teams[0], "t1");
+    sy_app_str_list_free(teams, nt);
+
+    sy_app_key_t k = {.id = "k1",
+                      .name = "ci",
+                      .prefix = "sy-AbCdEf12",
+                      .hash = "00ff",
+                      .owner_user = "u2",
+                      .expires_us = 9000000,
+                      .allowed_models = "[\"gpt-4o\"]",
+                      .default_tags = "[\"ci\"]",
+                      .created_us = 100};
+    OK(sy_app_key_insert(s, &k, msg, sizeof(msg)));
+    sy_app_key_t k2 = {.id = "k2",
+                       .name = "team",
+                       .prefix = "sy-x",
+                       .hash = "11ee",
+                       .owner_team = "t1",
+                       .rotated_from = "k1",
+                       .created_us = 200};
+    OK(sy_app_key_insert(s, &k2, msg, sizeof(msg)));
+    k2.id = "k3"; /* same hash */
+    assert_int_equal(sy_app_key_insert(s, &k2, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    sy_app_key_t *gk = NULL;
+    OK(sy_app_key_find_hash(s, "00ff", &gk, msg, sizeof(msg)));
+    assert_string_equal(gk->id, "k1");
+    assert_string_equal(gk->allowed_models, "[\"gpt-4o\"]");
+    assert_string_equal(gk->default_tags, "[\"ci\"]");
+    assert_int_equal(gk->expires_us, 9000000);
+    assert_null(gk->owner_team);
+    assert_int_equal(gk->revoked_us, 0);
+    gk->revoked_us = 777;
+    gk->grace_until_us = 888;
+    free(gk->allowed_models);
+    gk->allowed_models = NULL;
+    OK(sy_app_key_update(s, gk, msg, sizeof(msg)));
+    sy_app_key_free(gk);
+    OK(sy_app_key_touch(s, "k1", 4242, msg, sizeof(msg)));
+    OK(sy_app_key_get(s, "k1", &gk, msg, sizeof(msg)));
+    assert_int_equal(gk->revoked_us, 777);
+    assert_int_equal(gk->grace_until_us, 888);
+    assert_int_equal(gk->last_used_us, 4242);
+    assert_null(gk->allowed_models);
+    sy_app_key_free(gk);
+    assert_int_equal(sy_app_key_find_hash(s, "abcd", &gk, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    assert_int_equal(sy_app_key_touch(s, "zz", 1, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    sy_app_key_t **keys = NULL;
+    size_t nk = 0;
+    OK(sy_app_key_list(s, NULL, &keys, &nk, msg, sizeof(msg)));
+    assert_int_equal(nk, 2);
+    assert_string_equal(keys[0]->id, "k2"); /* newest first */
+    assert_string_equal(keys[0]->rotated_from, "k1");
+    sy_app_key_list_free(keys, nk);
+    OK(sy_app_key_list(s, "u2", &keys, &nk, msg, sizeof(msg)));
+    assert_int_equal(nk, 1);
+    assert_string_equal(keys[0]->id, "k1");
+    sy_app_key_list_free(keys, nk);
+
+    sy_app_session_t x = {
+        .token_hash = "aa", .user_id = "u1", .csrf = "c1", .created_us = 1, .expires_us = 99};
+    OK(sy_app_session_insert(s, &x, msg, sizeof(msg)));
+    sy_app_session_t *gx = NULL;
+    OK(sy_app_session_get(s, "aa", &gx, msg, sizeof(msg)));
+    assert_string_equal(gx->user_id, "u1");
+    assert_string_equal(gx->csrf, "c1");
+    assert_int_equal(gx->expires_us, 99);
+    sy_app_session_free(gx);
+    OK(sy_app_session_delete(s, "aa", msg, sizeof(msg)));
+    assert_int_equal(sy_app_session_get(s, "aa", &gx, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    assert_int_equal(sy_app_session_delete(s, "aa", msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+
+    for (int i = 0; i < 5; i++) {
+        char target[8];
+        snprintf(target, sizeof(target), "k%d", i);
+        sy_app_audit_t a = {.t_us = 100 + i,
+                            .actor = "user:u1",
+                            .action = "key.create",
+                            .target = target,
+                            .remote = "127.0.0.1",
+                            .detail = i == 4 ? "{\"name\":\"x\"}" : NULL};
+        OK(sy_app_audit_append(s, &a, msg, sizeof(msg)));
+    }
+    sy_app_audit_t **au = NULL;
+    size_t na = 0;
+    OK(sy_app_audit_list(s, 3, &au, &na, msg, sizeof(msg)));
+    assert_int_equal(na, 3);
+    assert_int_equal(au[0]->t_us, 104);
+    assert_string_equal(au[0]->target, "k4");
+    assert_string_equal(au[0]->detail, "{\"name\":\"x\"}");
+    assert_null(au[1]->detail);
+    assert_string_equal(au[2]->remote, "127.0.0.1");
+    assert_int_equal(strlen(au[0]->id), SY_UUID_STRLEN);
+    sy_app_audit_list_free(au, na);
+    assert_int_equal(sy_app_audit_list(s, 0, &au, &na, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    t->vt->close(s);
+}
+
 /* ---- the table and the runner --------------------------------------------------------------- */
 
 typedef struct conformance_case {
@@ -1036,6 +1206,7 @@ static const conformance_case_t cases[] = {
     {"stats_duplicates", c_stats_duplicates},
     {"stats_backfill", c_stats_backfill},
     {"concurrent_writer_readers", c_concurrent},
+    {"appdata", c_appdata},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 

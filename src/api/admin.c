@@ -1,0 +1,1174 @@
+/* The admin API under /api/v1/: login/logout/me, users, teams, keys, audit log; and the
+ * principal check in front of /api/v1/logs and /api/v1/stats (docs/API.md, AUTH.md).
+ *
+ * DESIGN
+ * - The loop thread only routes, parses the (bounded) JSON body, copies the credentials
+ *   (API key hash or session token hash, CSRF header, client address) and throttles logins
+ *   with the in-process limiter (policy/limits.h). Everything that touches the store — who the
+ *   caller is, the operation, its audit row, the JSON answer — runs in ONE thread-pool job
+ *   (uv_queue_work), like api/logs.c; after-work only forgets changed keys in the key cache and
+ *   sends the bytes. A client that leaves: job->req = NULL and the work is cancelled if it has
+ *   not started; a running job finishes (its audit row is written) and its answer is dropped.
+ * - Who: an API key whose owner is an admin (Authorization: Bearer / x-api-key), or a session
+ *   cookie (sy_session) plus, on every state-changing method, the session's CSRF token in
+ *   x-csrf-token (compared in constant time). Admin operations need role admin; me/logout any
+ *   role; logs/stats admin or viewer.
+ * - Every admin operation (and every login, failed or not) appends an audit_log row, written
+ *   in the job before the answer is sent. */
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "api/admin.h"
+#include "api/api.h"
+#include "api/gate.h"
+#include "core/alloc.h"
+#include "core/timefmt.h"
+#include "http/query.h"
+#include "policy/auth.h"
+#include "policy/limits.h"
+#include "store/appdata.h"
+#include "worker.h"
+
+#define MSGLEN 512
+#define COOKIE "sy_session"
+#define MAX_MODELS 64
+
+typedef enum {
+    OP_LOGIN,
+    OP_LOGOUT,
+    OP_ME,
+    OP_USERS_LIST,
+    OP_USER_CREATE,
+    OP_USER_UPDATE,
+    OP_TEAMS_LIST,
+    OP_TEAM_CREATE,
+    OP_TEAM_MEMBER,
+    OP_KEYS_LIST,
+    OP_KEY_CREATE,
+    OP_KEY_GET,
+    OP_KEY_UPDATE,
+    OP_KEY_REVOKE,
+    OP_KEY_ROTATE,
+    OP_AUDIT_LIST,
+    OP_GATE, /* only check the principal, then continue on the loop (logs, stats) */
+} op_t;
+
+typedef struct principal {
+    bool ok;
+    char actor[96]; /* "user:<id>" / "key:<id>" */
+    char user_id[SY_AUTH_ID_MAX];
+    char key_id[SY_AUTH_ID_MAX];
+    char role[16];
+    char session_hash[SY_AUTH_HEX_LEN + 1]; /* set when authenticated by a session */
+} principal_t;
+
+typedef struct job {
+    uv_work_t work;
+    sy_http_req_t *req;
+    sy_worker_t *w;
+    sy_auth_t *auth;
+    op_t op;
+    bool mutating;
+    char id[SY_AUTH_ID_MAX];
+    json_t *body;
+    size_t audit_limit;
+    /* credentials */
+    char key_hash[SY_AUTH_HEX_LEN + 1];
+    char sess_hash[SY_AUTH_HEX_LEN + 1];
+    char csrf[SY_AUTH_TOKEN_LEN + 1];
+    bool csrf_sent;
+    char remote[64];
+    bool secure;
+    int64_t now;
+    sy_admin_next_cb next; /* OP_GATE */
+    /* outputs */
+    principal_t who;
+    int status;
+    sy_err_t err;
+    char msg[MSGLEN];
+    char *out; /* JSON text (malloc) */
+    char cookie[200];
+    char forget[2][SY_AUTH_HEX_LEN + 1];
+} job_t;
+
+static int64_t wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static sy_err_t fail(job_t *j, sy_err_t err, const char *fmt, const char *arg)
+{
+    snprintf(j->msg, sizeof j->msg, fmt, arg ? arg : "");
+    return j->err = err;
+}
+
+/* ---- JSON rendering (pool thread) ---- */
+
+static json_t *time_json(int64_t us)
+{
+    if (!us) return json_null();
+    char t[SY_TIMEFMT_RFC3339_LEN];
+    sy_timefmt_rfc3339(t, us);
+    return json_string(t);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *user_json(const sy_app_user_t *u)
+{
+    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:b}", "object", "user", "id", u->id, "name",
+                     str_or_null(u->name), "email", u->email, "created_at",
+                     time_json(u->created_us), "disabled_at", time_json(u->disabled_us),
+                     "has_password", u->pw_hash != NULL);
+}
+
+static json_t *array_text(const char *text)
+{
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+static json_t *key_json(const sy_app_key_t *k)
+{
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "object",
+        "api_key", "id", k->id, "name", k->name, "prefix", k->prefix, "owner_user",
+        str_or_null(k->owner_user), "owner_team", str_or_null(k->owner_team), "created_at",
+        time_json(k->created_us), "expires_at", time_json(k->expires_us), "revoked_at",
+        time_json(k->revoked_us), "last_used_at", time_json(k->last_used_us), "rotated_from",
+        str_or_null(k->rotated_from), "grace_until", time_json(k->grace_until_us), "allowed_models",
+        array_text(k->allowed_models), "default_tags", array_text(k->default_tags));
+    return o;
+}
+
+static void set_out(job_t *j, int status, json_t *v)
+{
+    j->status = status;
+    j->out = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!j->out) fail(j, SY_ERR_INTERNAL, "cannot render the answer", NULL); /* a bug */
+}
+
+static json_t *list_json(json_t *data)
+{
+    return json_pack("{s:s, s:o}", "object", "list", "data", data);
+}
+
+/* ---- body fields (pool thread; the body was parsed on the loop) ---- */
+
+/* Optional string field: *out NULL when absent; false (and the error set) when not a string
+ * of 1..max bytes. */
+static bool field_str(job_t *j, const char *name, size_t max, const char **out)
+{
+    json_t *v = json_object_get(j->body, name);
+    *out = NULL;
+    if (!v) return true;
+    const char *s = json_string_value(v);
+    if (!s || !*s || strlen(s) > max) {
+        char m[96];
+        snprintf(m, sizeof m, "'%s' must be a string of 1 to %zu bytes", name, max);
+        fail(j, SY_ERR_INVALID_REQUEST, "%s", m);
+        return false;
+    }
+    *out = s;
+    return true;
+}
+
+/* A JSON array of distinct non-empty strings as canonical JSON text (NULL when absent or
+ * null: *present tells which). */
+static bool field_str_array(job_t *j, const char *name, char **out, bool *present)
+{
+    json_t *v = json_object_get(j->body, name);
+    *out = NULL;
+    *present = v != NULL;
+    if (!v || json_is_null(v)) return true;
+    size_t i, total = 0;
+    json_t *e;
+    bool ok = json_is_array(v) && json_array_size(v) <= MAX_MODELS;
+    json_array_foreach(v, i, e)
+    {
+        const char *s = json_string_value(e);
+        if (!s || !*s || strlen(s) > 200) ok = false;
+        total += s ? strlen(s) + 1 : 0;
+    }
+    if (!ok || total >= SY_AUTH_MODELS_MAX) {
+        char m[160];
+        snprintf(m, sizeof m,
+                 "'%s' must be null or an array of at most %d non-empty strings (200 bytes "
+                 "each, %d in all)",
+                 name, MAX_MODELS, SY_AUTH_MODELS_MAX - 1);
+        fail(j, SY_ERR_INVALID_REQUEST, "%s", m);
+        return false;
+    }
+    *out = json_dumps(v, JSON_COMPACT);
+    return true;
+}
+
+/* expires_at: RFC 3339 / Unix ms / null; or expires_in_s (> 0). *us 0: never. */
+static bool field_expiry(job_t *j, int64_t *us, bool *present)
+{
+    json_t *at = json_object_get(j->body, "expires_at");
+    json_t *in = json_object_get(j->body, "expires_in_s");
+    *present = at || in;
+    *us = 0;
+    if (in) {
+        if (!json_is_integer(in) || json_integer_value(in) < 1 ||
+            json_integer_value(in) > 10LL * 366 * 86400) {
+            fail(j, SY_ERR_INVALID_REQUEST, "'expires_in_s' must be 1 to 10 years in seconds",
+                 NULL);
+            return false;
+        }
+        *us = j->now + json_integer_value(in) * 1000000;
+        return true;
+    }
+    if (!at || json_is_null(at)) return true;
+    const char *s = json_string_value(at);
+    if (!s || !sy_timefmt_parse(sy_str_c(s), us)) {
+        fail(j, SY_ERR_INVALID_REQUEST,
+             "'expires_at' must be null or an RFC 3339 timestamp such as 2027-01-01T00:00:00Z",
+             NULL);
+        return false;
+    }
+    return true;
+}
+
+static bool role_ok(const char *r)
+{
+    return r && (!strcmp(r, "admin") || !strcmp(r, "member") || !strcmp(r, "viewer"));
+}
+
+/* ---- who is calling (pool thread) ---- */
+
+static void audit(job_t *j, const char *action, const char *target, json_t *detail)
+{
+    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    sy_app_audit_t a = {.t_us = wall_us(),
+                        .actor = j->who.actor[0] ? j->who.actor : "anonymous",
+                        .action = (char *)action,
+                        .target = (char *)target,
+                        .remote = j->remote,
+                        .detail = d};
+    sy_app_audit_append(sy_auth_store(j->auth), &a, NULL, 0); /* best effort */
+    free(d);
+}
+
+static sy_err_t authenticate(job_t *j)
+{
+    sy_store_t *s = sy_auth_store(j->auth);
+    principal_t *p = &j->who;
+    char msg[SY_STORE_MSGLEN];
+    if (j->key_hash[0]) {
+        sy_auth_ident_t id;
+        sy_err_t err = sy_auth_load_key(j->auth, j->key_hash, j->now, &id, msg, sizeof msg);
+        if (err == SY_ERR_NOT_FOUND)
+            return fail(j, SY_ERR_UNAUTHORIZED, "Incorrect API key provided.", NULL);
+        if (err) return fail(j, SY_ERR_STORE, "the key store is unavailable: %s", msg);
+        const char *why = sy_auth_ident_refusal(&id, j->now);
+        if (why) return fail(j, SY_ERR_UNAUTHORIZED, "%s", why);
+        if (!id.user_id[0])
+            return fail(j, SY_ERR_FORBIDDEN, "a team key cannot call the admin API", NULL);
+        snprintf(p->actor, sizeof p->actor, "key:%s", id.key_id);
+        memcpy(p->user_id, id.user_id, sizeof p->user_id);
+        memcpy(p->key_id, id.key_id, sizeof p->key_id);
+        snprintf(p->role, sizeof p->role, "%s", id.role);
+        p->ok = true;
+        return SY_OK;
+    }
+    if (!j->sess_hash[0])
+        return fail(j, SY_ERR_UNAUTHORIZED,
+                    "Sign in (POST /api/v1/auth/login) or send an admin API key as "
+                    "'Authorization: Bearer sy-…'.",
+                    NULL);
+    sy_app_session_t *x = NULL;
+    sy_app_user_t *u = NULL;
+    sy_err_t err = sy_app_session_get(s, j->sess_hash, &x, msg, sizeof msg);
+    if (err == SY_ERR_NOT_FOUND || (!err && x->expires_us <= j->now)) {
+        sy_app_session_free(x);
+        return fail(j, SY_ERR_UNAUTHORIZED, "the session has expired; sign in again", NULL);
+    }
+    if (err) return fail(j, SY_ERR_STORE, "the session store is unavailable: %s", msg);
+    err = sy_app_user_get(s, x->user_id, NULL, &u, msg, sizeof msg);
+    if (err || u->disabled_us) {
+        fail(j, SY_ERR_UNAUTHORIZED, "the session's user is disabled or gone", NULL);
+        goto out;
+    }
+    /* CSRF: a browser sends the cookie on its own; only our page can read the token */
+    if (j->mutating && (!j->csrf_sent || strlen(x->csrf) != strlen(j->csrf) ||
+                        sodium_memcmp(x->csrf, j->csrf, strlen(j->csrf)) != 0)) {
+        fail(j, SY_ERR_FORBIDDEN,
+             "missing or wrong CSRF token: send the csrf_token from the login answer in an "
+             "x-csrf-token header",
+             NULL);
+        goto out;
+    }
+    snprintf(p->actor, sizeof p->actor, "user:%s", u->id);
+    snprintf(p->user_id, sizeof p->user_id, "%s", u->id);
+    snprintf(p->role, sizeof p->role, "%s", u->role);
+    memcpy(p->session_hash, j->sess_hash, sizeof p->session_hash);
+    p->ok = true;
+    j->err = SY_OK;
+out:
+    sy_app_session_free(x);
+    sy_app_user_free(u);
+    return j->err;
+}
+
+/* ---- operations (pool thread) ---- */
+
+/* A real Argon2id hash of a random password, verified against when the email is unknown. */
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static char dummy_hash[SY_AUTH_PWHASH_MAX];
+static void make_dummy_hash(void)
+{
+    char pw[SY_AUTH_TOKEN_LEN + 1];
+    sy_auth_token_new(pw);
+    if (sy_auth_password_hash(pw, dummy_hash)) dummy_hash[0] = '\0';
+}
+
+static void op_login(job_t *j)
+{
+    sy_store_t *s = sy_auth_store(j->auth);
+    const char *email = NULL, *pw = NULL;
+    if (!field_str(j, "email", 320, &email) || !field_str(j, "password", 1024, &pw)) return;
+    if (!email || !pw) {
+        fail(j, SY_ERR_INVALID_REQUEST, "'email' and 'password' are required", NULL);
+        return;
+    }
+    sy_app_user_t *u = NULL;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err = sy_app_user_get(s, NULL, email, &u, msg, sizeof msg);
+    if (err && err != SY_ERR_NOT_FOUND) {
+        fail(j, SY_ERR_STORE, "the user store is unavailable: %s", msg);
+        return;
+    }
+    /* same work whether or not the user exists, so timing does not tell */
+    pthread_once(&dummy_once, make_dummy_hash);
+    bool good = sy_auth_password_verify(u && u->pw_hash ? u->pw_hash : dummy_hash, pw) && u &&
+                u->pw_hash && !u->disabled_us;
+    if (!good) {
+        audit(j, "auth.login_failed", email, NULL);
+        fail(j, SY_ERR_UNAUTHORIZED, "wrong email or password", NULL);
+        sy_app_user_free(u);
+        return;
+    }
+    char token[SY_AUTH_TOKEN_LEN + 1], csrf[SY_AUTH_TOKEN_LEN + 1], th[SY_AUTH_HEX_LEN + 1];
+    sy_auth_token_new(token);
+    sy_auth_token_new(csrf);
+    sy_auth_hash_hex(token, SY_AUTH_TOKEN_LEN, th);
+    uint32_t ttl = sy_auth_conf(j->auth)->session_ttl_s;
+    sy_app_session_t x = {.token_hash = th,
+                          .user_id = u->id,
+                          .csrf = csrf,
+                          .created_us = j->now,
+                          .expires_us = j->now + (int64_t)ttl * 1000000};
+    err = sy_app_session_insert(s, &x, msg, sizeof msg);
+    if (err) {
+        fail(j, SY_ERR_STORE, "cannot create the session: %s", msg);
+    } else {
+        snprintf(j->cookie, sizeof j->cookie,
+                 COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%u%s", token, ttl,
+                 j->secure ? "; Secure" : "");
+        snprintf(j->who.actor, sizeof j->who.actor, "user:%s", u->id);
+        audit(j, "auth.login", u->id, NULL);
+        set_out(j, 200,
+                json_pack("{s:o, s:s, s:o}", "user", user_json(u), "csrf_token", csrf, "expires_at",
+                          time_json(x.expires_us)));
+    }
+    sodium_memzero(token, sizeof token);
+    sy_app_user_free(u);
+}
+
+static void op_logout(job_t *j)
+{
+    if (!j->who.session_hash[0]) {
+        fail(j, SY_ERR_INVALID_REQUEST, "logout ends a browser session; this call used an API key",
+             NULL);
+        return;
+    }
+    sy_app_session_delete(sy_auth_store(j->auth), j->who.session_hash, NULL, 0);
+    snprintf(j->cookie, sizeof j->cookie,
+             COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s",
+             j->secure ? "; Secure" : "");
+    audit(j, "auth.logout", j->who.user_id, NULL);
+    set_out(j, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void op_me(job_t *j)
+{
+    sy_app_user_t *u = NULL;
+    char msg[SY_STORE_MSGLEN];
+    if (sy_app_user_get(sy_auth_store(j->auth), j->who.user_id, NULL, &u, msg, sizeof msg)) {
+        fail(j, SY_ERR_NOT_FOUND, "the caller's user is gone", NULL);
+        return;
+    }
+    json_t *o = user_json(u);
+    json_object_set_new(o, "role", json_string(u->role));
+    json_object_set_new(o, "via", json_string(j->who.session_hash[0] ? "session" : "api_key"));
+    if (j->who.key_id[0]) json_object_set_new(o, "key_id", json_string(j->who.key_id));
+    set_out(j, 200, o);
+    sy_app_user_free(u);
+}
+
+static void store_fail(job_t *j, sy_err_t err, const char *msg)
+{
+    if (err == SY_ERR_NOT_FOUND || err == SY_ERR_INVALID_REQUEST)
+        fail(j, err, "%s", msg);
+    else
+        fail(j, SY_ERR_STORE, "store: %s", msg);
+}
+
+static void op_users_list(job_t *j)
+{
+    sy_app_user_t **v = NULL;
+    size_t n = 0;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err = sy_app_user_list(sy_auth_store(j->auth), &v, &n, msg, sizeof msg);
+    if (err) return store_fail(j, err, msg);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = user_json(v[i]);
+        json_object_set_new(o, "role", json_string(v[i]->role));
+        json_array_append_new(a, o);
+    }
+    sy_app_user_list_free(v, n);
+    set_out(j, 200, list_json(a));
+}
+
+static void op_user_create(job_t *j)
+{
+    const char *email, *name, *role, *pw;
+    if (!field_str(j, "email", 320, &email) || !field_str(j, "name", 200, &name) ||
+        !field_str(j, "role", 16, &role) || !field_str(j, "password", 1024, &pw))
+        return;
+    if (!email || !strchr(email, '@')) {
+        fail(j, SY_ERR_INVALID_REQUEST, "'email' is required and must contain '@'", NULL);
+        return;
+    }
+    if (!role) role = "member";
+    if (!role_ok(role)) {
+        fail(j, SY_ERR_INVALID_REQUEST, "'role' must be admin, member or viewer", NULL);
+        return;
+    }
+    if (pw && strlen(pw) < 12) {
+        fail(j, SY_ERR_INVALID_REQUEST, "'password' must be at least 12 characters", NULL);
+        return;
+    }
+    char hash[SY_AUTH_PWHASH_MAX], id[SY_UUID_STRLEN + 1], msg[SY_STORE_MSGLEN];
+    if (pw && sy_auth_password_hash(pw, hash)) {
+        fail(j, SY_ERR_INTERNAL, "cannot hash the password", NULL);
+        return;
+    }
+    sy_uuid_v7(id);
+    sy_app_user_t u = {.id = id,
+                       .email = (char *)email,
+                       .name = (char *)name,
+                       .role = (char *)role,
+                       .pw_hash = pw ? hash : NULL,
+                       .created_us = j->now};
+    sy_err_t err = sy_app_user_insert(sy_auth_store(j->auth), &u, msg, sizeof msg);
+    if (err == SY_ERR_INVALID_REQUEST)
+        return (void)fail(j, err, "a user with the email '%s' exists already", email);
+    if (err) return store_fail(j, err, msg);
+    audit(j, "user.create", id, json_pack("{s:s, s:s}", "email", email, "role", role));
+    json_t *o = user_json(&u);
+    json_object_set_new(o, "role", json_string(role));
+    set_out(j, 201, o);
+}
+
+static void op_user_update(job_t *j)
+{
+    sy_store_t *s = sy_auth_store(j->auth);
+    char msg[SY_STORE_MSGLEN];
+    sy_app_user_t *u = NULL;
+    sy_err_t err = sy_app_user_get(s, j->id, NULL, &u, msg, sizeof msg);
+    if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such user" : msg);
+    const char *role, *name, *pw;
+    char hash[SY_AUTH_PWHASH_MAX];
+    json_t *dis = json_object_get(j->body, "disabled");
+    if (!field_str(j, "role", 16, &role) || !field_str(j, "name", 200, &name) ||
+        !field_str(j, "password", 1024, &pw))
+        goto out;
+    if ((role && !role_ok(role)) || (dis && !json_is_boolean(dis)) || (pw && strlen(pw) < 12)) {
+        fail(j, SY_ERR_INVALID_REQUEST,
+             "'role' must be admin, member or viewer, 'disabled' a boolean, 'password' 12 "
+             "characters or more",
+             NULL);
+        goto out;
+    }
+    if (role) free(u->role), u->role = sy_xstrdup(role);
+    if (name) free(u->name), u->name = sy_xstrdup(name);
+    if (dis) u->disabled_us = json_is_true(dis) ? (u->disabled_us ? u->disabled_us : j->now) : 0;
+    if (pw) {
+        if (sy_auth_password_hash(pw, hash)) {
+            fail(j, SY_ERR_INTERNAL, "cannot hash the password", NULL);
+            goto out;
+        }
+        free(u->pw_hash);
+        u->pw_hash = sy_xstrdup(hash);
+    }
+    err = sy_app_user_update(s, u, msg, sizeof msg);
+    if (err) {
+        store_fail(j, err, msg);
+        goto out;
+    }
+    audit(j, "user.update", u->id,
+          json_pack("{s:s, s:b, s:b}", "role", u->role, "disabled", u->disabled_us != 0,
+                    "password_changed", pw != NULL));
+    json_t *o = user_json(u);
+    json_object_set_new(o, "role", json_string(u->role));
+    set_out(j, 200, o);
+out:
+    sy_app_user_free(u);
+}
+
+static void op_teams_list(job_t *j)
+{
+    sy_app_team_t **v = NULL;
+    size_t n = 0;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err = sy_app_team_list(sy_auth_store(j->auth), &v, &n, msg, sizeof msg);
+    if (err) return store_fail(j, err, msg);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:o}", "object", "team", "id", v[i]->id,
+                                           "name", v[i]->name, "created_at",
+                                           time_json(v[i]->created_us)));
+    sy_app_team_list_free(v, n);
+    set_out(j, 200, list_json(a));
+}
+
+static void op_team_create(job_t *j)
+{
+    const char *name;
+    if (!field_str(j, "name", 200, &name)) return;
+    if (!name) return (void)fail(j, SY_ERR_INVALID_REQUEST, "'name' is required", NULL);
+    char id[SY_UUID_STRLEN + 1], msg[SY_STORE_MSGLEN];
+    sy_uuid_v7(id);
+    sy_app_team_t t = {.id = id, .name = (char *)name, .created_us = j->now};
+    sy_err_t err = sy_app_team_insert(sy_auth_store(j->auth), &t, msg, sizeof msg);
+    if (err == SY_ERR_INVALID_REQUEST)
+        return (void)fail(j, err, "a team named '%s' exists already", name);
+    if (err) return store_fail(j, err, msg);
+    audit(j, "team.create", id, json_pack("{s:s}", "name", name));
+    set_out(j, 201,
+            json_pack("{s:s, s:s, s:s, s:o}", "object", "team", "id", id, "name", name,
+                      "created_at", time_json(j->now)));
+}
+
+static void op_team_member(job_t *j)
+{
+    const char *user, *role;
+    if (!field_str(j, "user_id", 64, &user) || !field_str(j, "role", 16, &role)) return;
+    if (!user) return (void)fail(j, SY_ERR_INVALID_REQUEST, "'user_id' is required", NULL);
+    if (!role) role = "member";
+    if (!role_ok(role))
+        return (void)fail(j, SY_ERR_INVALID_REQUEST, "'role' must be admin, member or viewer",
+                          NULL);
+    char msg[SY_STORE_MSGLEN];
+    sy_app_user_t *u = NULL;
+    sy_err_t err = sy_app_user_get(sy_auth_store(j->auth), user, NULL, &u, msg, sizeof msg);
+    sy_app_user_free(u);
+    if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such user" : msg);
+    sy_app_team_t *t = NULL;
+    err = sy_app_team_get(sy_auth_store(j->auth), j->id, &t, msg, sizeof msg);
+    sy_app_team_free(t);
+    if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such team" : msg);
+    err = sy_app_team_member_put(sy_auth_store(j->auth), j->id, user, role, msg, sizeof msg);
+    if (err) return store_fail(j, err, msg);
+    audit(j, "team.member", j->id, json_pack("{s:s, s:s}", "user_id", user, "role", role));
+    set_out(j, 200, json_pack("{s:s, s:s, s:s}", "team_id", j->id, "user_id", user, "role", role));
+}
+
+static void op_keys_list(job_t *j)
+{
+    sy_app_key_t **v = NULL;
+    size_t n = 0;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err = sy_app_key_list(sy_auth_store(j->auth), NULL, &v, &n, msg, sizeof msg);
+    if (err) return store_fail(j, err, msg);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, key_json(v[i]));
+    sy_app_key_list_free(v, n);
+    set_out(j, 200, list_json(a));
+}
+
+/* Inserts a new key (row filled by the caller except id, prefix, hash, created) and answers
+ * with it and, this once, its plaintext. */
+static void create_key(job_t *j, sy_app_key_t *k, const char *action, json_t *detail)
+{
+    char key[SY_AUTH_KEY_LEN + 1], prefix[SY_AUTH_PREFIX_LEN + 1], hash[SY_AUTH_HEX_LEN + 1];
+    char id[SY_UUID_STRLEN + 1], msg[SY_STORE_MSGLEN];
+    sy_auth_key_new(key, prefix, hash);
+    sy_uuid_v7(id);
+    k->id = id;
+    k->prefix = prefix;
+    k->hash = hash;
+    k->created_us = j->now;
+    sy_err_t err = sy_app_key_insert(sy_auth_store(j->auth), k, msg, sizeof msg);
+    if (err) {
+        json_decref(detail);
+        store_fail(j, err, msg);
+    } else {
+        audit(j, action, id, detail);
+        json_t *o = key_json(k);
+        json_object_set_new(o, "key", json_string(key));
+        set_out(j, 201, o);
+    }
+    k->id = k->prefix = k->hash = NULL;
+    sodium_memzero(key, sizeof key);
+}
+
+static void op_key_create(job_t *j)
+{
+    sy_store_t *s = sy_auth_store(j->auth);
+    const char *name, *owner_user, *owner_team;
+    char *models = NULL, *tags = NULL, msg[SY_STORE_MSGLEN];
+    bool has_models, has_tags, has_exp;
+    int64_t exp;
+    if (!field_str(j, "name", 200, &name) || !field_str(j, "owner_user", 64, &owner_user) ||
+        !field_str(j, "owner_team", 64, &owner_team) ||
+        !field_str_array(j, "allowed_models", &models, &has_models) ||
+        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp))
+        goto out;
+    if (owner_user && owner_team) {
+        fail(j, SY_ERR_INVALID_REQUEST, "give owner_user or owner_team, not both", NULL);
+        goto out;
+    }
+    if (!owner_user && !owner_team) owner_user = j->who.user_id;
+    if (owner_team) {
+        sy_app_team_t *t = NULL;
+        sy_err_t err = sy_app_team_get(s, owner_team, &t, msg, sizeof msg);
+        sy_app_team_free(t);
+        if (err) {
+            store_fail(j, err, err == SY_ERR_NOT_FOUND ? "owner_team: no such team" : msg);
+            goto out;
+        }
+    }
+    if (owner_user) {
+        sy_app_user_t *u = NULL;
+        sy_err_t err = sy_app_user_get(s, owner_user, NULL, &u, msg, sizeof msg);
+        sy_app_user_free(u);
+        if (err) {
+            store_fail(j, err, err == SY_ERR_NOT_FOUND ? "owner_user: no such user" : msg);
+            goto out;
+        }
+    }
+    sy_app_key_t k = {.name = (char *)(name ? name : "unnamed"),
+                      .owner_user = (char *)owner_user,
+                      .owner_team = (char *)owner_team,
+                      .expires_us = exp,
+                      .allowed_models = models,
+                      .default_tags = tags};
+    create_key(j, &k, "key.create",
+               json_pack("{s:s, s:o}", "name", k.name, "allowed_models", array_text(models)));
+out:
+    free(models);
+    free(tags);
+}
+
+static sy_app_key_t *load_key(job_t *j)
+{
+    sy_app_key_t *k = NULL;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err = sy_app_key_get(sy_auth_store(j->auth), j->id, &k, msg, sizeof msg);
+    if (err) store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such key" : msg);
+    return k;
+}
+
+static void save_key(job_t *j, sy_app_key_t *k, const char *action, json_t *detail)
+{
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err = sy_app_key_update(sy_auth_store(j->auth), k, msg, sizeof msg);
+    if (err) {
+        json_decref(detail);
+        return store_fail(j, err, msg);
+    }
+    snprintf(j->forget[0], sizeof j->forget[0], "%s", k->hash);
+    audit(j, action, k->id, detail);
+    set_out(j, 200, key_json(k));
+}
+
+static void op_key_get(job_t *j)
+{
+    sy_app_key_t *k = load_key(j);
+    if (k) set_out(j, 200, key_json(k));
+    sy_app_key_free(k);
+}
+
+static void op_key_update(job_t *j)
+{
+    sy_app_key_t *k = load_key(j);
+    if (!k) return;
+    const char *name;
+    char *models = NULL, *tags = NULL;
+    bool has_models, has_tags, has_exp;
+    int64_t exp;
+    if (!field_str(j, "name", 200, &name) ||
+        !field_str_array(j, "allowed_models", &models, &has_models) ||
+        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp))
+        goto out;
+    if (name) free(k->name), k->name = sy_xstrdup(name);
+    if (has_models) free(k->allowed_models), k->allowed_models = models, models = NULL;
+    if (has_tags) free(k->default_tags), k->default_tags = tags, tags = NULL;
+    if (has_exp) k->expires_us = exp;
+    save_key(j, k, "key.update",
+             json_pack("{s:o, s:o}", "allowed_models", array_text(k->allowed_models), "expires_at",
+                       time_json(k->expires_us)));
+out:
+    free(models);
+    free(tags);
+    sy_app_key_free(k);
+}
+
+static void op_key_revoke(job_t *j)
+{
+    sy_app_key_t *k = load_key(j);
+    if (!k) return;
+    if (!k->revoked_us) k->revoked_us = j->now;
+    save_key(j, k, "key.revoke", NULL);
+    sy_app_key_free(k);
+}
+
+static void op_key_rotate(job_t *j)
+{
+    sy_app_key_t *old = load_key(j);
+    if (!old) return;
+    json_t *g = json_object_get(j->body, "grace_s");
+    int64_t grace = sy_auth_conf(j->auth)->rotate_grace_s;
+    if (g && (!json_is_integer(g) || json_integer_value(g) < 0 ||
+              json_integer_value(g) > 30LL * 86400)) {
+        fail(j, SY_ERR_INVALID_REQUEST, "'grace_s' must be 0 to 2592000 seconds", NULL);
+        goto out;
+    }
+    if (g) grace = json_integer_value(g);
+    if (old->revoked_us || (old->grace_until_us && old->grace_until_us <= j->now)) {
+        fail(j, SY_ERR_INVALID_REQUEST, "the key is revoked or already rotated out", NULL);
+        goto out;
+    }
+    sy_app_key_t k = {.name = old->name,
+                      .owner_user = old->owner_user,
+                      .owner_team = old->owner_team,
+                      .expires_us = old->expires_us,
+                      .rotated_from = old->id,
+                      .allowed_models = old->allowed_models,
+                      .default_tags = old->default_tags};
+    create_key(j, &k, "key.rotate", json_pack("{s:s, s:I}", "old_key", old->id, "grace_s", grace));
+    if (j->err) goto out;
+    /* the old key stays valid until the grace deadline (0 s: ends now) */
+    old->grace_until_us = j->now + grace * 1000000;
+    if (!old->grace_until_us) old->grace_until_us = 1;
+    char msg[SY_STORE_MSGLEN];
+    if (sy_app_key_update(sy_auth_store(j->auth), old, msg, sizeof msg) == SY_OK)
+        snprintf(j->forget[0], sizeof j->forget[0], "%s", old->hash);
+out:
+    sy_app_key_free(old);
+}
+
+static void op_audit_list(job_t *j)
+{
+    sy_app_audit_t **v = NULL;
+    size_t n = 0;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err =
+        sy_app_audit_list(sy_auth_store(j->auth), j->audit_limit, &v, &n, msg, sizeof msg);
+    if (err) return store_fail(j, err, msg);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *detail = v[i]->detail ? json_loads(v[i]->detail, 0, NULL) : NULL;
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "object", "audit_event", "id",
+                         v[i]->id, "time", time_json(v[i]->t_us), "actor", v[i]->actor, "action",
+                         v[i]->action, "target", str_or_null(v[i]->target), "remote",
+                         str_or_null(v[i]->remote), "detail", detail ? detail : json_null()));
+    }
+    sy_app_audit_list_free(v, n);
+    set_out(j, 200, list_json(a));
+}
+
+static bool needs_admin(op_t op)
+{
+    return op != OP_ME && op != OP_LOGOUT && op != OP_GATE && op != OP_LOGIN;
+}
+
+static void on_work(uv_work_t *wk)
+{
+    job_t *j = wk->data;
+    j->now = wall_us();
+    if (j->op == OP_LOGIN) return op_login(j);
+    if (authenticate(j)) return;
+    if (needs_admin(j->op) && strcmp(j->who.role, "admin") != 0) {
+        fail(j, SY_ERR_FORBIDDEN, "this call needs the admin role", NULL);
+        return;
+    }
+    if (j->op == OP_GATE && strcmp(j->who.role, "admin") && strcmp(j->who.role, "viewer")) {
+        fail(j, SY_ERR_FORBIDDEN, "the inference log is readable by the admin and viewer roles",
+             NULL);
+        return;
+    }
+    switch (j->op) {
+    case OP_LOGIN:
+    case OP_GATE:
+        break;
+    case OP_LOGOUT:
+        return op_logout(j);
+    case OP_ME:
+        return op_me(j);
+    case OP_USERS_LIST:
+        op_users_list(j);
+        if (!j->err)
+            audit(j, "users.list", j->id[0] ? j->id : NULL, NULL); /* reads are audited too */
+        break;
+    case OP_USER_CREATE:
+        return op_user_create(j);
+    case OP_USER_UPDATE:
+        return op_user_update(j);
+    case OP_TEAMS_LIST:
+        op_teams_list(j);
+        if (!j->err)
+            audit(j, "teams.list", j->id[0] ? j->id : NULL, NULL); /* reads are audited too */
+        break;
+    case OP_TEAM_CREATE:
+        return op_team_create(j);
+    case OP_TEAM_MEMBER:
+        return op_team_member(j);
+    case OP_KEYS_LIST:
+        op_keys_list(j);
+        if (!j->err)
+            audit(j, "keys.list", j->id[0] ? j->id : NULL, NULL); /* reads are audited too */
+        break;
+    case OP_KEY_CREATE:
+        return op_key_create(j);
+    case OP_KEY_GET:
+        op_key_get(j);
+        if (!j->err) audit(j, "key.get", j->id[0] ? j->id : NULL, NULL); /* reads are audited too */
+        break;
+    case OP_KEY_UPDATE:
+        return op_key_update(j);
+    case OP_KEY_REVOKE:
+        return op_key_revoke(j);
+    case OP_KEY_ROTATE:
+        return op_key_rotate(j);
+    case OP_AUDIT_LIST:
+        op_audit_list(j);
+        if (!j->err)
+            audit(j, "audit.list", j->id[0] ? j->id : NULL, NULL); /* reads are audited too */
+        break;
+    }
+}
+
+/* ---- loop thread ---- */
+
+static void job_free(job_t *j)
+{
+    json_decref(j->body);
+    free(j->out);
+    sodium_memzero(j->csrf, sizeof j->csrf);
+    free(j);
+}
+
+static void on_client_abort(sy_http_req_t *req, void *ctx)
+{
+    (void)req;
+    job_t *j = ctx;
+    j->req = NULL;
+    uv_cancel((uv_req_t *)&j->work);
+}
+
+static void on_after_work(uv_work_t *wk, int status)
+{
+    job_t *j = wk->data;
+    sy_http_req_t *req = j->req;
+    for (int i = 0; i < 2; i++)
+        if (j->forget[i][0]) sy_auth_cache_forget(j->auth, j->forget[i]);
+    if (req) {
+        req->on_abort = NULL;
+        req->hook_ctx = NULL;
+        if (status) {
+            sy_api_send_error(req, SY_ERR_INTERNAL, NULL, "the call was cancelled");
+        } else if (j->err) {
+            sy_api_send_error(req, j->err, NULL, j->msg);
+        } else if (j->op == OP_GATE) {
+            sy_admin_next_cb next = j->next;
+            sy_worker_t *w = j->w;
+            job_free(j);
+            next(req, w); /* e.g. the logs query, which queues its own work */
+            return;
+        } else {
+            sy_http_header_t h[2];
+            size_t n = 0;
+            if (j->cookie[0])
+                h[n++] = (sy_http_header_t){SY_STR_LIT("set-cookie"), sy_str_c(j->cookie)};
+            h[n++] = (sy_http_header_t){SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")};
+            sy_api_send_json(req, j->status, j->out, strlen(j->out), h, n);
+        }
+    }
+    job_free(j);
+}
+
+/* Copies the caller's credentials into the job. */
+static void read_credentials(sy_http_req_t *req, job_t *j)
+{
+    sy_str_t key = sy_gate_presented_key(req);
+    if (key.ptr && key.len && key.len <= SY_AUTH_PRESENTED_MAX) {
+        /* a malformed key hashes to something no row has: the job answers 401 */
+        sy_auth_hash_hex(key.ptr, key.len, j->key_hash);
+        return;
+    }
+    sy_str_t c = sy_http_req_header(req, "cookie");
+    for (size_t i = 0; c.ptr && i + sizeof(COOKIE) <= c.len; i++) {
+        if ((i == 0 || c.ptr[i - 1] == ' ' || c.ptr[i - 1] == ';') &&
+            memcmp(c.ptr + i, COOKIE "=", sizeof(COOKIE)) == 0) {
+            size_t s = i + sizeof(COOKIE), e = s;
+            while (e < c.len && c.ptr[e] != ';')
+                e++;
+            if (e - s == SY_AUTH_TOKEN_LEN) sy_auth_hash_hex(c.ptr + s, e - s, j->sess_hash);
+            break;
+        }
+    }
+    sy_str_t t = sy_http_req_header(req, "x-csrf-token");
+    if (t.ptr && t.len == SY_AUTH_TOKEN_LEN) {
+        memcpy(j->csrf, t.ptr, t.len);
+        j->csrf_sent = true;
+    }
+}
+
+static void submit(sy_http_req_t *req, sy_worker_t *w, job_t *j)
+{
+    j->req = req;
+    j->w = w;
+    j->auth = w->auth;
+    j->mutating = j->op != OP_GATE && req->method != HTTP_GET && req->method != HTTP_HEAD;
+    sy_http_req_peer(req, j->remote, sizeof j->remote);
+    sy_str_t proto = sy_http_req_header(req, "x-forwarded-proto");
+    j->secure = proto.ptr && proto.len == 5 && strncasecmp(proto.ptr, "https", 5) == 0;
+    read_credentials(req, j);
+    j->work.data = j;
+    int r = uv_queue_work(&w->loop, &j->work, on_work, on_after_work);
+    if (r) {
+        job_free(j);
+        sy_api_send_error(req, SY_ERR_INTERNAL, NULL, uv_strerror(r));
+        return;
+    }
+    req->on_abort = on_client_abort;
+    req->hook_ctx = j;
+}
+
+static bool method_is(const sy_http_req_t *req, llhttp_method_t m)
+{
+    return req->method == (uint8_t)m;
+}
+
+typedef struct login_state {
+    bool done, allowed;
+    int64_t retry_ms;
+    sy_limits_resv_t *resv;
+} login_state_t;
+
+static void on_login_admit(void *arg, const sy_limits_result_t *r, sy_limits_resv_t *resv)
+{
+    login_state_t *st = arg;
+    st->done = true;
+    st->allowed = r->allowed;
+    st->retry_ms = r->retry_after_ms;
+    st->resv = resv;
+}
+
+/* Login throttling, per account and per client address (in-process limiter; every attempt
+ * counts). false: the 429 was sent. */
+static bool login_allowed(sy_http_req_t *req, sy_worker_t *w, json_t *body)
+{
+    const sy_authconf_t *c = sy_auth_conf(w->auth);
+    char acct[SY_LIMITS_SCOPE_MAX], ip[96], peer[64];
+    const char *email = json_string_value(json_object_get(body, "email"));
+    snprintf(acct, sizeof acct, "login:acct:%.180s", email ? email : "");
+    for (char *p = acct; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    sy_http_req_peer(req, peer, sizeof peer);
+    snprintf(ip, sizeof ip, "login:ip:%s", peer);
+    sy_limit_t lim[2] = {{acct, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_account},
+                         {ip, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_ip}};
+    login_state_t st = {0};
+    sy_limits_t *l = sy_auth_login_limits(w->auth);
+    /* the in-process backend answers before admit returns */
+    if (sy_limits_admit(l, lim, 2, 0, on_login_admit, &st) || !st.done) {
+        sy_api_send_error(req, SY_ERR_INTERNAL, NULL, "login throttling failed");
+        return false;
+    }
+    if (st.resv) sy_limits_finish(l, st.resv, 0, -1, NULL, NULL);
+    if (st.allowed) return true;
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", (long long)sy_limits_retry_after_s(st.retry_ms));
+    sy_http_header_t h = {SY_STR_LIT("retry-after"), sy_str_c(ra)};
+    int status;
+    const char *type, *code;
+    sy_api_error_info(SY_ERR_RATE_LIMITED, &status, &type, &code);
+    sy_api_send_error_hdrs(req, status, type, code, NULL,
+                           "too many sign-in attempts for this account or address; try later", &h,
+                           1);
+    return false;
+}
+
+void sy_admin_gate(sy_http_req_t *req, sy_worker_t *w, sy_admin_next_cb next)
+{
+    if (!w->auth) return next(req, w);
+    job_t *j = sy_xcalloc(1, sizeof *j);
+    j->op = OP_GATE;
+    j->next = next;
+    submit(req, w, j);
+}
+
+/* Splits "/api/v1/<a>[/<id>[/<b>]]" after the prefix. */
+static void split(sy_str_t rest, sy_str_t *a, sy_str_t *id, sy_str_t *b)
+{
+    *a = *id = *b = SY_STR_NULL;
+    const char *p = rest.ptr, *end = rest.ptr + rest.len;
+    const char *s1 = memchr(p, '/', rest.len);
+    *a = sy_str(p, (size_t)((s1 ? s1 : end) - p));
+    if (!s1) return;
+    const char *s2 = memchr(s1 + 1, '/', (size_t)(end - s1 - 1));
+    *id = sy_str(s1 + 1, (size_t)((s2 ? s2 : end) - s1 - 1));
+    if (s2) *b = sy_str(s2 + 1, (size_t)(end - s2 - 1));
+}
+
+static bool id_ok(sy_str_t id)
+{
+    if (id.len == 0 || id.len >= SY_AUTH_ID_MAX) return false;
+    for (size_t i = 0; i < id.len; i++) {
+        char c = id.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)
+{
+    sy_str_t p = req->path;
+    if (p.len < 8 || memcmp(p.ptr, "/api/v1/", 8) != 0) return false;
+    sy_str_t a, id, b;
+    split(sy_str(p.ptr + 8, p.len - 8), &a, &id, &b);
+    bool get = method_is(req, HTTP_GET), post = method_is(req, HTTP_POST),
+         patch = method_is(req, HTTP_PATCH);
+    int op = -1;
+    const char *allowed = "GET";
+    if (sy_str_eq_c(a, "auth") && !b.ptr) {
+        allowed = sy_str_eq_c(id, "me") ? "GET" : "POST";
+        if (sy_str_eq_c(id, "login") && post) op = OP_LOGIN;
+        if (sy_str_eq_c(id, "logout") && post) op = OP_LOGOUT;
+        if (sy_str_eq_c(id, "me") && get) op = OP_ME;
+        if (!sy_str_eq_c(id, "login") && !sy_str_eq_c(id, "logout") && !sy_str_eq_c(id, "me"))
+            return false;
+    } else if (sy_str_eq_c(a, "users")) {
+        if (!id.ptr) {
+            allowed = "GET, POST";
+            op = get ? OP_USERS_LIST : post ? OP_USER_CREATE : -1;
+        } else if (!b.ptr) {
+            allowed = "PATCH";
+            op = patch ? OP_USER_UPDATE : -1;
+        } else {
+            return false;
+        }
+    } else if (sy_str_eq_c(a, "teams")) {
+        if (!id.ptr) {
+            allowed = "GET, POST";
+            op = get ? OP_TEAMS_LIST : post ? OP_TEAM_CREATE : -1;
+        } else if (sy_str_eq_c(b, "members")) {
+            allowed = "POST";
+            op = post ? OP_TEAM_MEMBER : -1;
+        } else {
+            return false;
+        }
+    } else if (sy_str_eq_c(a, "keys")) {
+        if (!id.ptr) {
+            allowed = "GET, POST";
+            op = get ? OP_KEYS_LIST : post ? OP_KEY_CREATE : -1;
+        } else if (!b.ptr) {
+            allowed = "GET, PATCH";
+            op = get ? OP_KEY_GET : patch ? OP_KEY_UPDATE : -1;
+        } else if (sy_str_eq_c(b, "revoke") || sy_str_eq_c(b, "rotate")) {
+            allowed = "POST";
+            op = post ? (sy_str_eq_c(b, "revoke") ? OP_KEY_REVOKE : OP_KEY_ROTATE) : -1;
+        } else {
+            return false;
+        }
+    } else if (sy_str_eq_c(a, "audit") && !id.ptr) {
+        op = get ? OP_AUDIT_LIST : -1;
+    } else {
+        return false;
+    }
+    if (op < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "method not allowed for this path; use %s", allowed);
+        sy_api_send_error(req, SY_ERR_METHOD_NOT_ALLOWED, NULL, msg);
+        return true;
+    }
+    if (!w->auth) {
+        sy_api_send_error(req, SY_ERR_NOT_FOUND, NULL,
+                          "users, teams and keys exist only when auth.mode is required (this "
+                          "gateway runs with auth.mode local)");
+        return true;
+    }
+    if (id.ptr && !id_ok(id)) {
+        sy_api_send_error(req, SY_ERR_INVALID_REQUEST, "id", "malformed id");
+        return true;
+    }
+    json_t *body = NULL;
+    if (post || patch) {
+        json_error_t e;
+        body = req->body.len ? json_loadb(req->body.base, req->body.len, 0, &e) : json_object();
+        if (!json_is_object(body)) {
+            json_decref(body);
+            sy_api_send_error(req, SY_ERR_INVALID_JSON, NULL,
+                              "the body must be a JSON object (or empty)");
+            return true;
+        }
+    }
+    size_t limit = 100;
+    if (op == OP_AUDIT_LIST) {
+        sy_http_param_t prm[] = {{.name = "limit"}};
+        const char *bad = NULL;
+        char msg[MSGLEN];
+        if (sy_http_query_parse(req->query, prm, 1, &req->arena, &bad, msg, sizeof msg)) {
+            sy_api_send_error(req, SY_ERR_INVALID_REQUEST, bad, msg);
+            return true;
+        }
+        if (prm[0].set) {
+            char num[8] = "";
+            size_t n = prm[0].value.len < 7 ? prm[0].value.len : 7;
+            memcpy(num, prm[0].value.ptr, n);
+            char *end;
+            long v = strtol(num, &end, 10);
+            if (!n || *end || v < 1 || v > SY_APP_LIST_MAX) {
+                sy_api_send_error(req, SY_ERR_INVALID_REQUEST, "limit",
+                                  "'limit' must be an integer from 1 to 1000");
+                return true;
+            }
+            limit = (size_t)v;
+        }
+    }
+    if (op == OP_LOGIN && !login_allowed(req, w, body)) {
+        json_decref(body);
+        return true;
+    }
+    job_t *j = sy_xcalloc(1, sizeof *j);
+    j->op = (op_t)op;
+    j->body = body;
+    j->audit_limit = limit;
+    if (id.ptr) memcpy(j->id, id.ptr, id.len);
+    submit(req, w, j);
+    return true;
+}

@@ -1,0 +1,147 @@
+/* Auth phase for /v1 (see gate.h).
+ *
+ * DESIGN
+ * - Hot path: hash the presented key (SHA-256, ~1 µs), read the process-wide cache
+ *   (policy/auth.h), check expiry/revocation against the wall clock, copy the identity into
+ *   the request arena, call next. No allocation outside the arena, no store call.
+ * - Miss: a heap job goes to libuv's thread pool (uv_queue_work), which loads the key and its
+ *   owner from the store; the after-work callback caches the answer (negative too) and either
+ *   continues the request or sends the 401. A client that leaves meanwhile: on_abort clears
+ *   job->req and cancels the work if it has not started (logs.c uses the same pattern).
+ * - 401s are not written to the inference log: unauthenticated traffic must not be able to
+ *   fill it. */
+#include "api/gate.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <strings.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "api/relay.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "policy/auth.h"
+#include "worker.h"
+
+typedef struct gate_job {
+    uv_work_t work;
+    sy_http_req_t *req; /* NULL once the client went away */
+    sy_worker_t *w;
+    sy_format_t ingress;
+    sy_gate_next_cb next;
+    char hash_hex[SY_AUTH_HEX_LEN + 1];
+    uint8_t hash[32];
+    uint64_t gen; /* the cache generation when the lookup began */
+    sy_err_t err;
+    char msg[SY_STORE_MSGLEN];
+    sy_auth_ident_t ident;
+} gate_job_t;
+
+static int64_t wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+sy_str_t sy_gate_presented_key(const sy_http_req_t *req)
+{
+    sy_str_t h = sy_http_req_header(req, "authorization");
+    if (h.ptr && h.len > 7 && strncasecmp(h.ptr, "Bearer ", 7) == 0) {
+        sy_str_t k = sy_str(h.ptr + 7, h.len - 7);
+        while (k.len && k.ptr[0] == ' ')
+            k = sy_str(k.ptr + 1, k.len - 1);
+        return k;
+    }
+    h = sy_http_req_header(req, "x-api-key");
+    return h.ptr ? h : SY_STR_NULL;
+}
+
+static void refuse(sy_http_req_t *req, sy_format_t ingress, const char *why)
+{
+    sy_relay_send_error(req, ingress, SY_ERR_UNAUTHORIZED, NULL, why);
+}
+
+/* Checks ident in time and continues or refuses. */
+static void admit(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress,
+                  const sy_auth_ident_t *ident, sy_gate_next_cb next)
+{
+    const char *why = sy_auth_ident_refusal(ident, wall_us());
+    if (why) return refuse(req, ingress, why);
+    sy_auth_ident_t *copy = sy_arena_alloc(&req->arena, sizeof(*copy));
+    *copy = *ident;
+    req->ident = copy;
+    next(req, w);
+}
+
+static void on_work(uv_work_t *wk)
+{
+    gate_job_t *j = wk->data;
+    j->err =
+        sy_auth_load_key(j->w->auth, j->hash_hex, wall_us(), &j->ident, j->msg, sizeof(j->msg));
+}
+
+static void on_client_abort(sy_http_req_t *req, void *ctx)
+{
+    (void)req;
+    gate_job_t *j = ctx;
+    j->req = NULL;
+    uv_cancel((uv_req_t *)&j->work);
+}
+
+static void on_after_work(uv_work_t *wk, int status)
+{
+    gate_job_t *j = wk->data;
+    sy_http_req_t *req = j->req;
+    if (!status && (j->err == SY_OK || j->err == SY_ERR_NOT_FOUND))
+        sy_auth_cache_put(j->w->auth, j->hash, j->err ? NULL : &j->ident, sy_clock_mono_us(),
+                          j->gen);
+    if (req) {
+        req->on_abort = NULL;
+        req->hook_ctx = NULL;
+        if (status)
+            sy_relay_send_error(req, j->ingress, SY_ERR_INTERNAL, NULL, "the lookup was cancelled");
+        else if (j->err == SY_ERR_NOT_FOUND)
+            refuse(req, j->ingress, "Incorrect API key provided.");
+        else if (j->err)
+            sy_relay_send_error(req, j->ingress, SY_ERR_STORE, NULL,
+                                "the key store is unavailable; try again");
+        else
+            admit(req, j->w, j->ingress, &j->ident, j->next);
+    }
+    free(j);
+}
+
+void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate_next_cb next)
+{
+    if (!w->auth) return next(req, w);
+    sy_str_t key = sy_gate_presented_key(req);
+    if (!key.ptr || key.len == 0)
+        return refuse(req, ingress,
+                      "You didn't provide an API key. Send it as 'Authorization: Bearer sy-…' "
+                      "or in an 'x-api-key' header.");
+    if (!sy_auth_key_well_formed(key)) return refuse(req, ingress, "Incorrect API key provided.");
+    uint8_t hash[32];
+    sy_auth_hash_raw(key.ptr, key.len, hash);
+    sy_auth_ident_t ident;
+    int hit = sy_auth_cache_get(w->auth, hash, sy_clock_mono_us(), &ident);
+    if (hit == 1) return admit(req, w, ingress, &ident, next);
+    if (hit == 0) return refuse(req, ingress, "Incorrect API key provided.");
+    gate_job_t *j = sy_xcalloc(1, sizeof(*j));
+    j->req = req;
+    j->w = w;
+    j->ingress = ingress;
+    j->next = next;
+    memcpy(j->hash, hash, sizeof(hash));
+    j->gen = sy_auth_cache_gen(w->auth);
+    sodium_bin2hex(j->hash_hex, sizeof(j->hash_hex), hash, sizeof(hash));
+    j->work.data = j;
+    int r = uv_queue_work(&w->loop, &j->work, on_work, on_after_work);
+    if (r) {
+        free(j);
+        return sy_relay_send_error(req, ingress, SY_ERR_INTERNAL, NULL, uv_strerror(r));
+    }
+    req->on_abort = on_client_abort;
+    req->hook_ctx = j;
+}

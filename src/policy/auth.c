@@ -1,0 +1,364 @@
+/* Keys, tokens, passwords and the key cache (see auth.h for the design). */
+#include "policy/auth.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core/alloc.h"
+#include "core/uuid.h"
+#include "policy/limits.h"
+#include "store/appdata.h"
+
+typedef struct entry {
+    uint8_t hash[32];
+    uint64_t loaded_us;
+    bool found;
+    sy_auth_ident_t ident;
+} entry_t;
+
+struct sy_auth {
+    sy_authconf_t conf;
+    sy_store_t *store;
+    sy_limits_t *login;
+    pthread_mutex_t lock;
+    uint64_t gen; /* under lock: bumped by every forget */
+    entry_t *slots[SY_AUTH_CACHE_SLOTS];
+};
+
+sy_auth_t *sy_auth_new(const sy_authconf_t *conf, sy_store_t *store)
+{
+    if (sodium_init() < 0) abort(); /* no usable randomness: nothing secure can be done */
+    sy_auth_t *a = sy_xcalloc(1, sizeof(*a));
+    a->conf = *conf;
+    a->store = store;
+    a->login = sy_limits_local_new(NULL);
+    pthread_mutex_init(&a->lock, NULL);
+    return a;
+}
+
+void sy_auth_free(sy_auth_t *a)
+{
+    if (!a) return;
+    for (size_t i = 0; i < SY_AUTH_CACHE_SLOTS; i++)
+        free(a->slots[i]);
+    sy_limits_free(a->login);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+sy_store_t *sy_auth_store(const sy_auth_t *a)
+{
+    return a->store;
+}
+const sy_authconf_t *sy_auth_conf(const sy_auth_t *a)
+{
+    return &a->conf;
+}
+struct sy_limits *sy_auth_login_limits(sy_auth_t *a)
+{
+    return a->login;
+}
+
+/* ---- keys, tokens ---- */
+
+static void b64url(const uint8_t *bin, size_t n, char *out, size_t outlen)
+{
+    sodium_bin2base64(out, outlen, bin, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+void sy_auth_hash_raw(const void *data, size_t len, uint8_t out[32])
+{
+    crypto_hash_sha256(out, data, len);
+}
+
+void sy_auth_hash_hex(const void *data, size_t len, char hex[SY_AUTH_HEX_LEN + 1])
+{
+    uint8_t h[32];
+    sy_auth_hash_raw(data, len, h);
+    sodium_bin2hex(hex, SY_AUTH_HEX_LEN + 1, h, sizeof(h));
+}
+
+void sy_auth_key_new(char key[SY_AUTH_KEY_LEN + 1], char prefix[SY_AUTH_PREFIX_LEN + 1],
+                     char hash[SY_AUTH_HEX_LEN + 1])
+{
+    uint8_t r[32];
+    randombytes_buf(r, sizeof(r));
+    memcpy(key, "sy-", 3);
+    b64url(r, sizeof(r), key + 3, SY_AUTH_KEY_LEN - 3 + 1);
+    sodium_memzero(r, sizeof(r));
+    memcpy(prefix, key, SY_AUTH_PREFIX_LEN);
+    prefix[SY_AUTH_PREFIX_LEN] = '\0';
+    sy_auth_hash_hex(key, SY_AUTH_KEY_LEN, hash);
+}
+
+bool sy_auth_key_well_formed(sy_str_t key)
+{
+    if (key.len != SY_AUTH_KEY_LEN || memcmp(key.ptr, "sy-", 3) != 0) return false;
+    for (size_t i = 3; i < key.len; i++) {
+        char c = key.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+void sy_auth_token_new(char out[SY_AUTH_TOKEN_LEN + 1])
+{
+    uint8_t r[32];
+    randombytes_buf(r, sizeof(r));
+    b64url(r, sizeof(r), out, SY_AUTH_TOKEN_LEN + 1);
+    sodium_memzero(r, sizeof(r));
+}
+
+sy_err_t sy_auth_password_hash(const char *pw, char hash[SY_AUTH_PWHASH_MAX])
+{
+    _Static_assert(crypto_pwhash_STRBYTES <= SY_AUTH_PWHASH_MAX, "pwhash string size");
+    if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        return SY_ERR_INTERNAL; /* out of memory for the 64 MiB work area */
+    return SY_OK;
+}
+
+bool sy_auth_password_verify(const char *hash, const char *pw)
+{
+    return hash && crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+}
+
+/* ---- cache ---- */
+
+static size_t slot_of(const uint8_t hash[32])
+{
+    return ((size_t)hash[0] << 8 | hash[1]) % SY_AUTH_CACHE_SLOTS;
+}
+
+int sy_auth_cache_get(sy_auth_t *a, const uint8_t hash[32], uint64_t now_mono_us,
+                      sy_auth_ident_t *out)
+{
+    int r = -1;
+    uint64_t ttl = (uint64_t)a->conf.key_cache_ttl_s * 1000000;
+    pthread_mutex_lock(&a->lock);
+    entry_t *e = a->slots[slot_of(hash)];
+    if (e && sodium_memcmp(e->hash, hash, 32) == 0 && now_mono_us - e->loaded_us < ttl) {
+        r = e->found;
+        if (e->found) *out = e->ident;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return r;
+}
+
+uint64_t sy_auth_cache_gen(sy_auth_t *a)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t g = a->gen;
+    pthread_mutex_unlock(&a->lock);
+    return g;
+}
+
+void sy_auth_cache_put(sy_auth_t *a, const uint8_t hash[32], const sy_auth_ident_t *ident,
+                       uint64_t now_mono_us, uint64_t gen)
+{
+    entry_t *e = sy_xmalloc(sizeof(*e));
+    memcpy(e->hash, hash, 32);
+    e->loaded_us = now_mono_us;
+    e->found = ident != NULL;
+    if (ident)
+        e->ident = *ident;
+    else
+        memset(&e->ident, 0, sizeof(e->ident));
+    entry_t *old = e; /* freed below when the answer is stale */
+    pthread_mutex_lock(&a->lock);
+    if (a->gen == gen) {
+        old = a->slots[slot_of(hash)];
+        a->slots[slot_of(hash)] = e;
+    }
+    pthread_mutex_unlock(&a->lock);
+    free(old);
+}
+
+void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex)
+{
+    uint8_t h[32];
+    if (!hash_hex ||
+        sodium_hex2bin(h, sizeof(h), hash_hex, strlen(hash_hex), NULL, NULL, NULL) != 0)
+        return;
+    entry_t *old = NULL;
+    pthread_mutex_lock(&a->lock);
+    a->gen++;
+    entry_t *e = a->slots[slot_of(h)];
+    if (e && memcmp(e->hash, h, 32) == 0) {
+        old = e;
+        a->slots[slot_of(h)] = NULL;
+    }
+    pthread_mutex_unlock(&a->lock);
+    free(old);
+}
+
+/* ---- identities ---- */
+
+static void copy_id(char *dst, const char *src)
+{
+    snprintf(dst, SY_AUTH_ID_MAX, "%s", src ? src : "");
+}
+
+/* A JSON array of strings (NULL: none) into NUL-separated names ending with "". */
+static void string_list(char *out, size_t cap, const char *json)
+{
+    out[0] = '\0';
+    if (!json) return;
+    json_t *arr = json_loads(json, 0, NULL);
+    size_t used = 0, i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *m = json_string_value(v);
+        size_t n = m ? strlen(m) : 0;
+        if (!n || used + n + 2 > cap) continue; /* the admin API caps the list */
+        memcpy(out + used, m, n + 1);
+        used += n + 1;
+        out[used] = '\0';
+    }
+    json_decref(arr);
+}
+
+void sy_auth_ident_from(sy_auth_ident_t *out, const sy_app_key_t *k, const sy_app_user_t *owner)
+{
+    memset(out, 0, sizeof(*out));
+    copy_id(out->key_id, k->id);
+    copy_id(out->user_id, k->owner_user);
+    copy_id(out->team_id, k->owner_team);
+    if (owner) {
+        snprintf(out->role, sizeof(out->role), "%s", owner->role ? owner->role : "");
+        out->owner_disabled = owner->disabled_us != 0;
+    }
+    out->expires_us = k->expires_us;
+    out->revoked_us = k->revoked_us;
+    out->grace_until_us = k->grace_until_us;
+    out->any_model = !k->allowed_models;
+    string_list(out->models, sizeof(out->models), k->allowed_models);
+    string_list(out->tags, sizeof(out->tags), k->default_tags);
+}
+
+sy_err_t sy_auth_load_key(sy_auth_t *a, const char *hash_hex, int64_t now_us, sy_auth_ident_t *out,
+                          char *msg, size_t msglen)
+{
+    sy_app_key_t *k = NULL;
+    sy_app_user_t *u = NULL;
+    sy_err_t err = sy_app_key_find_hash(a->store, hash_hex, &k, msg, msglen);
+    if (err) return err;
+    /* the lookup was by hash; compare once more in constant time before trusting the row */
+    if (!k->hash || strlen(k->hash) != SY_AUTH_HEX_LEN ||
+        sodium_memcmp(k->hash, hash_hex, SY_AUTH_HEX_LEN) != 0) {
+        sy_app_key_free(k);
+        return SY_ERR_NOT_FOUND;
+    }
+    if (k->owner_user) {
+        err = sy_app_user_get(a->store, k->owner_user, NULL, &u, msg, msglen);
+        if (err == SY_ERR_NOT_FOUND) err = SY_OK; /* owner deleted: a key without a role */
+        if (err) goto out;
+    }
+    sy_auth_ident_from(out, k, u);
+    sy_app_key_touch(a->store, k->id, now_us, NULL, 0); /* best effort */
+out:
+    sy_app_key_free(k);
+    sy_app_user_free(u);
+    return err;
+}
+
+const char *sy_auth_ident_refusal(const sy_auth_ident_t *id, int64_t now_us)
+{
+    if (id->revoked_us && id->revoked_us <= now_us) return "the API key has been revoked";
+    if (id->expires_us && id->expires_us <= now_us) return "the API key has expired";
+    if (id->grace_until_us && id->grace_until_us <= now_us)
+        return "the API key was rotated and its grace period is over";
+    if (id->owner_disabled) return "the API key's owner is disabled";
+    return NULL;
+}
+
+bool sy_auth_model_allowed(const sy_auth_ident_t *id, sy_str_t model)
+{
+    if (id->any_model) return true;
+    for (const char *m = id->models; *m; m += strlen(m) + 1)
+        if (sy_str_eq_c(model, m)) return true;
+    return false;
+}
+
+/* ---- first start ---- */
+
+sy_err_t sy_auth_bootstrap(sy_auth_t *a, FILE *out, char *msg, size_t msglen)
+{
+    int64_t n = 0;
+    sy_err_t err = sy_app_user_count(a->store, "admin", &n, msg, msglen);
+    if (err || n > 0) return err;
+    const char *env_pw = getenv("SWITCHYARD_ADMIN_PASSWORD");
+    const char *env_key = getenv("SWITCHYARD_ADMIN_KEY");
+    const char *env_email = getenv("SWITCHYARD_ADMIN_EMAIL");
+    if (env_key && !sy_auth_key_well_formed(sy_str_c(env_key)))
+        return sy_store_fail(SY_ERR_CONFIG, msg, msglen,
+                             "SWITCHYARD_ADMIN_KEY must be 'sy-' followed by 43 base64url "
+                             "characters (e.g. from a previous first start)");
+    if (env_pw && strlen(env_pw) < 12)
+        return sy_store_fail(SY_ERR_CONFIG, msg, msglen,
+                             "SWITCHYARD_ADMIN_PASSWORD must be at least 12 characters");
+    char pw[SY_AUTH_TOKEN_LEN + 1], key[SY_AUTH_KEY_LEN + 1], prefix[SY_AUTH_PREFIX_LEN + 1];
+    char hash[SY_AUTH_HEX_LEN + 1], pwhash[SY_AUTH_PWHASH_MAX];
+    if (env_pw)
+        snprintf(pw, sizeof(pw), "%s", ""); /* unused */
+    else
+        sy_auth_token_new(pw);
+    if (env_key) {
+        memcpy(key, env_key, SY_AUTH_KEY_LEN + 1);
+        memcpy(prefix, key, SY_AUTH_PREFIX_LEN);
+        prefix[SY_AUTH_PREFIX_LEN] = '\0';
+        sy_auth_hash_hex(key, SY_AUTH_KEY_LEN, hash);
+    } else {
+        sy_auth_key_new(key, prefix, hash);
+    }
+    err = sy_auth_password_hash(env_pw ? env_pw : pw, pwhash);
+    if (err) return sy_store_fail(err, msg, msglen, "cannot hash the admin password");
+    char uid[SY_UUID_STRLEN + 1], kid[SY_UUID_STRLEN + 1];
+    sy_uuid_v7(uid);
+    sy_uuid_v7(kid);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t now = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    const char *email = env_email && *env_email ? env_email : "admin@localhost";
+    sy_app_user_t u = {.id = uid,
+                       .email = (char *)email,
+                       .name = "Administrator",
+                       .role = "admin",
+                       .pw_hash = pwhash,
+                       .created_us = now};
+    err = sy_app_user_insert(a->store, &u, msg, msglen);
+    if (err) goto out;
+    sy_app_key_t k = {.id = kid,
+                      .name = "admin (first start)",
+                      .prefix = prefix,
+                      .hash = hash,
+                      .owner_user = uid,
+                      .created_us = now};
+    err = sy_app_key_insert(a->store, &k, msg, msglen);
+    if (err) goto out;
+    sy_app_audit_t au = {
+        .t_us = now, .actor = "system", .action = "admin.bootstrap", .target = uid, .remote = ""};
+    sy_app_audit_append(a->store, &au, NULL, 0);
+    fprintf(out, "switchyard: first start: created the admin user %s\n", email);
+    if (env_pw)
+        fprintf(out, "  password: from SWITCHYARD_ADMIN_PASSWORD\n");
+    else
+        fprintf(out, "  password: %s   (shown once: store it now)\n", pw);
+    if (env_key)
+        fprintf(out, "  API key:  from SWITCHYARD_ADMIN_KEY (%s…)\n", prefix);
+    else
+        fprintf(out, "  API key:  %s   (shown once: store it now)\n", key);
+    fflush(out);
+out:
+    sodium_memzero(pw, sizeof(pw));
+    sodium_memzero(key, sizeof(key));
+    return err;
+}

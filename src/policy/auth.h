@@ -1,0 +1,111 @@
+/* Identity primitives: virtual API keys (generate, hash), session tokens, Argon2id passwords,
+ * and the process-wide key cache the gateway's hot path reads (docs/internals/AUTH.md).
+ *
+ * DESIGN
+ * - A key is "sy-" + base64url(32 random bytes) = 46 characters. Only its SHA-256 (hex) is
+ *   stored; a presented key is hashed, looked up by hash, and the hash compared with
+ *   sodium_memcmp (constant time) before it is trusted.
+ * - The cache maps a key hash to what the key grants (sy_auth_ident_t), or to "no such key"
+ *   (negative entry, so a flood of wrong keys does not reach the store). It is direct-mapped:
+ *   SY_AUTH_CACHE_SLOTS slots indexed by the hash's first bytes, one entry each, a collision
+ *   replaces; so memory is bounded and every operation is O(1) under one mutex. An entry is
+ *   used for key_cache_ttl_s after it was loaded; validity in time (expiry, revocation, the
+ *   rotation grace) is checked on every use against the wall clock, so an expired key stops at
+ *   once even when cached. A revoke/rotate through this process's admin API forgets the entry
+ *   at once; one made on another replica takes effect within key_cache_ttl_s.
+ * Threads: every function may be called from any thread (the cache has its own lock);
+ * sy_auth_load_key and the password functions block (store, Argon2id): thread pool only. */
+#ifndef SY_POLICY_AUTH_H
+#define SY_POLICY_AUTH_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf/config.h"
+#include "core/err.h"
+#include "core/str.h"
+#include "store/store.h"
+
+#define SY_AUTH_KEY_LEN 46    /* "sy-" + 43 */
+#define SY_AUTH_PREFIX_LEN 11 /* "sy-" + 8: shown in lists, not enough to use the key */
+#define SY_AUTH_HEX_LEN 64    /* SHA-256 as lowercase hex */
+#define SY_AUTH_TOKEN_LEN 43  /* base64url of 32 random bytes (session, CSRF) */
+#define SY_AUTH_ID_MAX 64
+#define SY_AUTH_MODELS_MAX 512 /* bytes of a key's allowed-model list, NUL-separated */
+#define SY_AUTH_CACHE_SLOTS 4096
+#define SY_AUTH_PRESENTED_MAX 256 /* a presented key longer than this is refused unread */
+
+/* What a valid key grants; plain data (copied into the request arena). */
+typedef struct sy_auth_ident {
+    char key_id[SY_AUTH_ID_MAX];
+    char user_id[SY_AUTH_ID_MAX]; /* owner user, or "" */
+    char team_id[SY_AUTH_ID_MAX]; /* owner team, or "" */
+    char role[16];                /* the owner user's role ("admin" …), "" for team keys */
+    bool owner_disabled;
+    bool any_model;                  /* no allow-list */
+    char models[SY_AUTH_MODELS_MAX]; /* allowed models, each NUL-terminated, "" ends */
+    char tags[SY_AUTH_MODELS_MAX];   /* default tags, same layout */
+    int64_t expires_us, revoked_us, grace_until_us; /* 0: never */
+} sy_auth_ident_t;
+
+typedef struct sy_auth sy_auth_t;
+struct sy_app_key;
+struct sy_app_user;
+struct sy_limits;
+
+/* New cache + login limiter. store: the app-data store (NULL in local mode). */
+sy_auth_t *sy_auth_new(const sy_authconf_t *conf, sy_store_t *store);
+void sy_auth_free(sy_auth_t *a);
+sy_store_t *sy_auth_store(const sy_auth_t *a);
+const sy_authconf_t *sy_auth_conf(const sy_auth_t *a);
+/* The in-process limiter used for login throttling (policy/limits.h). */
+struct sy_limits *sy_auth_login_limits(sy_auth_t *a);
+
+/* Keys and tokens. key_new writes a fresh key, its visible prefix and its hash (all
+ * NUL-terminated). hash_hex: SHA-256 of data as hex; hash_raw: the 32 bytes. */
+void sy_auth_key_new(char key[SY_AUTH_KEY_LEN + 1], char prefix[SY_AUTH_PREFIX_LEN + 1],
+                     char hash[SY_AUTH_HEX_LEN + 1]);
+bool sy_auth_key_well_formed(sy_str_t key);
+void sy_auth_hash_hex(const void *data, size_t len, char hex[SY_AUTH_HEX_LEN + 1]);
+void sy_auth_hash_raw(const void *data, size_t len, uint8_t out[32]);
+void sy_auth_token_new(char out[SY_AUTH_TOKEN_LEN + 1]);
+
+/* Argon2id (crypto_pwhash_str, interactive limits). hash: SY_AUTH_PWHASH_MAX bytes.
+ * Thread pool only (tens of ms, 64 MiB). */
+#define SY_AUTH_PWHASH_MAX 128
+sy_err_t sy_auth_password_hash(const char *pw, char hash[SY_AUTH_PWHASH_MAX]);
+bool sy_auth_password_verify(const char *hash, const char *pw);
+
+/* Cache. lookup: 1 = hit, a key (*out filled), 0 = hit, no such key, -1 = miss (ask the
+ * store). now_mono_us: a monotonic clock. */
+int sy_auth_cache_get(sy_auth_t *a, const uint8_t hash[32], uint64_t now_mono_us,
+                      sy_auth_ident_t *out);
+/* The cache's generation: it changes on every forget. Read it before a store lookup and pass
+ * it to put, which then drops the answer if a forget happened meanwhile (a lookup that began
+ * before a revoke must not cache the key as still valid). */
+uint64_t sy_auth_cache_gen(sy_auth_t *a);
+/* ident NULL: remember "no such key". Does nothing when the generation moved past gen. */
+void sy_auth_cache_put(sy_auth_t *a, const uint8_t hash[32], const sy_auth_ident_t *ident,
+                       uint64_t now_mono_us, uint64_t gen);
+void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex);
+
+/* Thread pool: loads the key with this hash and its owner from the store. SY_ERR_NOT_FOUND
+ * when there is none. Also records last_used_us (so last use is exact to key_cache_ttl_s). */
+sy_err_t sy_auth_load_key(sy_auth_t *a, const char *hash_hex, int64_t now_us, sy_auth_ident_t *out,
+                          char *msg, size_t msglen);
+/* Fills ident from a key row and its owner (NULL for a team key). */
+void sy_auth_ident_from(sy_auth_ident_t *out, const struct sy_app_key *k,
+                        const struct sy_app_user *owner);
+
+/* NULL when ident may be used at now_us, else why not ("expired", "revoked", …). */
+const char *sy_auth_ident_refusal(const sy_auth_ident_t *ident, int64_t now_us);
+bool sy_auth_model_allowed(const sy_auth_ident_t *ident, sy_str_t model);
+
+/* First start (blocking; before the loops run): when no enabled admin exists, creates one
+ * (email SWITCHYARD_ADMIN_EMAIL or admin@localhost) with a password and an API key, taken from
+ * SWITCHYARD_ADMIN_PASSWORD / SWITCHYARD_ADMIN_KEY when set (then never printed), else
+ * generated and printed once to out. */
+sy_err_t sy_auth_bootstrap(sy_auth_t *a, FILE *out, char *msg, size_t msglen);
+
+#endif

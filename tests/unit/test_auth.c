@@ -1,0 +1,143 @@
+/* policy/auth: key format and hashing, the key cache (TTL, negative entries, forget,
+ * collisions), time validity and the model allow-list. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "policy/auth.h"
+#include "store/appdata.h"
+
+static sy_authconf_t conf = {.mode = SY_AUTH_REQUIRED, .key_cache_ttl_s = 10};
+
+static void key_format_and_hash(void **state)
+{
+    (void)state;
+    sy_auth_t *a = sy_auth_new(&conf, NULL);
+    char k1[SY_AUTH_KEY_LEN + 1], p1[SY_AUTH_PREFIX_LEN + 1], h1[SY_AUTH_HEX_LEN + 1];
+    char k2[SY_AUTH_KEY_LEN + 1], p2[SY_AUTH_PREFIX_LEN + 1], h2[SY_AUTH_HEX_LEN + 1];
+    sy_auth_key_new(k1, p1, h1);
+    sy_auth_key_new(k2, p2, h2);
+    assert_int_equal(strlen(k1), SY_AUTH_KEY_LEN);
+    assert_memory_equal(k1, "sy-", 3);
+    assert_true(sy_auth_key_well_formed(sy_str_c(k1)));
+    assert_string_not_equal(k1, k2);
+    assert_memory_equal(p1, k1, SY_AUTH_PREFIX_LEN);
+    assert_int_equal(strlen(p1), SY_AUTH_PREFIX_LEN);
+    /* the hash is SHA-256 of the whole key, hex */
+    uint8_t raw[32];
+    char hex[65];
+    crypto_hash_sha256(raw, (const unsigned char *)k1, SY_AUTH_KEY_LEN);
+    sodium_bin2hex(hex, sizeof hex, raw, 32);
+    assert_string_equal(h1, hex);
+    /* sha256("abc") */
+    sy_auth_hash_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_false(sy_auth_key_well_formed(sy_str_c("sy-short")));
+    assert_false(
+        sy_auth_key_well_formed(sy_str_c("sk-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")));
+    assert_false(
+        sy_auth_key_well_formed(sy_str_c("sy-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+")));
+    char t[SY_AUTH_TOKEN_LEN + 1];
+    sy_auth_token_new(t);
+    assert_int_equal(strlen(t), SY_AUTH_TOKEN_LEN);
+    sy_auth_free(a);
+}
+
+static void cache_ttl_negative_forget(void **state)
+{
+    (void)state;
+    sy_auth_t *a = sy_auth_new(&conf, NULL);
+    char k[SY_AUTH_KEY_LEN + 1], p[SY_AUTH_PREFIX_LEN + 1], h[SY_AUTH_HEX_LEN + 1];
+    sy_auth_key_new(k, p, h);
+    uint8_t raw[32];
+    sy_auth_hash_raw(k, SY_AUTH_KEY_LEN, raw);
+    sy_auth_ident_t id = {.key_id = "k1", .user_id = "u1", .any_model = true}, out;
+    assert_int_equal(sy_auth_cache_get(a, raw, 1000, &out), -1);
+    sy_auth_cache_put(a, raw, &id, 1000, sy_auth_cache_gen(a));
+    memset(&out, 0, sizeof out);
+    assert_int_equal(sy_auth_cache_get(a, raw, 1000 + 9999999, &out), 1);
+    assert_string_equal(out.key_id, "k1");
+    assert_int_equal(sy_auth_cache_get(a, raw, 1000 + 10000000, &out), -1); /* TTL over */
+    sy_auth_cache_forget(a, h);
+    assert_int_equal(sy_auth_cache_get(a, raw, 1000, &out), -1);
+    sy_auth_cache_put(a, raw, NULL, 1000, sy_auth_cache_gen(a)); /* no such key */
+    assert_int_equal(sy_auth_cache_get(a, raw, 2000, &out), 0);
+    /* a different hash in the same slot replaces the entry, and never matches the old one */
+    uint8_t other[32];
+    memcpy(other, raw, 32);
+    other[31] ^= 1;
+    assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), -1);
+    sy_auth_cache_put(a, other, &id, 2000, sy_auth_cache_gen(a));
+    assert_int_equal(sy_auth_cache_get(a, raw, 2000, &out), -1);
+    assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), 1);
+    /* a lookup that began before a forget does not cache its (stale) answer */
+    uint64_t g = sy_auth_cache_gen(a);
+    sy_auth_cache_forget(a, h);
+    sy_auth_cache_put(a, raw, &id, 3000, g);
+    assert_int_equal(sy_auth_cache_get(a, raw, 3000, &out), -1);
+    sy_auth_cache_put(a, raw, &id, 3000, sy_auth_cache_gen(a));
+    assert_int_equal(sy_auth_cache_get(a, raw, 3000, &out), 1);
+    sy_auth_free(a);
+}
+
+static void validity_and_models(void **state)
+{
+    (void)state;
+    sy_app_key_t k = {.id = "k",
+                      .owner_user = "u",
+                      .allowed_models = "[\"gpt-4o\",\"mock\"]",
+                      .expires_us = 5000,
+                      .grace_until_us = 0};
+    sy_app_user_t u = {.id = "u", .role = "admin"};
+    sy_auth_ident_t id;
+    sy_auth_ident_from(&id, &k, &u);
+    assert_string_equal(id.role, "admin");
+    assert_false(id.any_model);
+    assert_true(sy_auth_model_allowed(&id, sy_str_c("mock")));
+    assert_true(sy_auth_model_allowed(&id, sy_str_c("gpt-4o")));
+    assert_false(sy_auth_model_allowed(&id, sy_str_c("gpt-4")));
+    assert_false(sy_auth_model_allowed(&id, sy_str_c("mock2")));
+    assert_null(sy_auth_ident_refusal(&id, 4999));
+    assert_non_null(strstr(sy_auth_ident_refusal(&id, 5000), "expired"));
+    id.revoked_us = 100;
+    assert_non_null(strstr(sy_auth_ident_refusal(&id, 200), "revoked"));
+    id.revoked_us = 0;
+    id.expires_us = 0;
+    id.grace_until_us = 300;
+    assert_null(sy_auth_ident_refusal(&id, 299));
+    assert_non_null(strstr(sy_auth_ident_refusal(&id, 300), "rotated"));
+    k.allowed_models = NULL;
+    u.disabled_us = 1;
+    sy_auth_ident_from(&id, &k, &u);
+    assert_true(id.any_model);
+    assert_true(sy_auth_model_allowed(&id, sy_str_c("anything")));
+    assert_non_null(strstr(sy_auth_ident_refusal(&id, 1), "disabled"));
+}
+
+static void passwords(void **state)
+{
+    (void)state;
+    if (sodium_init() < 0) fail();
+    char h[SY_AUTH_PWHASH_MAX];
+    assert_int_equal(sy_auth_password_hash("correct horse battery", h), SY_OK);
+    assert_memory_equal(h, "$argon2id$", 10);
+    assert_true(sy_auth_password_verify(h, "correct horse battery"));
+    assert_false(sy_auth_password_verify(h, "correct horse batterz"));
+    assert_false(sy_auth_password_verify(NULL, "x"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(key_format_and_hash),
+        cmocka_unit_test(cache_ttl_negative_forget),
+        cmocka_unit_test(validity_and_models),
+        cmocka_unit_test(passwords),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -55,7 +55,9 @@ after(async () => {
 });
 
 function query(dir, sql) {
-  const r = spawnSync('sqlite3', ['-json', path.join(dir, 'switchyard.db'), sql], { encoding: 'utf8' });
+  // maxBuffer: the crash tests read ~15,000 rows, past spawnSync's 1 MiB default (ENOBUFS)
+  const r = spawnSync('sqlite3', ['-json', path.join(dir, 'switchyard.db'), sql], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  assert.equal(r.error, undefined, `sqlite3: ${r.error}`);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim() ? JSON.parse(r.stdout) : [];
 }

@@ -171,8 +171,8 @@ static sy_err_t local_admit(sy_limits_t *l, sy_limits_resv_t *r, sy_limits_admit
     uint64_t h[SY_LIMITS_MAX_PER_REQUEST] = {0};
     entry_t *e[SY_LIMITS_MAX_PER_REQUEST];
     int64_t newest[SY_LIMITS_MAX_PER_REQUEST];
-    sy_limits_outcome_t o[SY_LIMITS_MAX_PER_REQUEST] = {
-        0}; /* all of [0, m) set below; zeroed for -O3 */
+    /* all of [0, m) is set below; zeroed so -O3 cannot see an uninitialised read */
+    sy_limits_outcome_t o[SY_LIMITS_MAX_PER_REQUEST] = {0};
     int idx[SY_LIMITS_MAX_PER_REQUEST];
     int64_t now = r->now_ms;
     for (size_t i = 0; i < r->n; i++)

@@ -497,7 +497,9 @@ backendSuite('sqlite', {
     `${BULK_T0} + i * 400000, 1000 + i % 5000, 'bulk-' || (i % 4), 'bulk', 'ok', 1, 0, 0 FROM c;`,
   storeLine: () => '',
   execSql(store, sql) {
-    const r = spawnSync('sqlite3', [path.join(store.dataDir, 'switchyard.db'), sql], { encoding: 'utf8' });
+    // .timeout: the gateway's writer may hold the write lock at this moment (batch commit); the
+    // CLI's default is to fail at once with "database is locked" (seen once in CI)
+    const r = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(store.dataDir, 'switchyard.db'), sql], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
   },
 });

@@ -38,6 +38,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/utf8.h"
 #include "store/columns.h"
 #include "store/migrations.h"
 #include "store/store.h"
@@ -417,41 +418,6 @@ unlock:
 
 /* ---- write ------------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (1..4), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0, l; i < n; i += l)
-        if (!(l = utf8_seq(p + i, n - i))) return false;
-    return true;
-}
-
 /* Appends bytes as one COPY text-format field: backslash, newline, CR and tab escaped; NUL and
  * invalid UTF-8 become U+FFFD (text cannot hold them). */
 static sy_err_t put_text(sy_buf_t *b, const char *src, size_t n)
@@ -487,7 +453,7 @@ static sy_err_t put_text(sy_buf_t *b, const char *src, size_t n)
         default:
             break;
         }
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = sy_utf8_seq(p + i, n - i);
         if (l) {
             memcpy(d, p + i, l);
             d += l;
@@ -922,7 +888,7 @@ static sy_err_t pg_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
      * would reject it as a parameter) */
     const char *strs[] = {f->model, f->provider, f->key_id, f->user_id, f->text};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-        if (strs[i] && !utf8_valid(strs[i])) return SY_OK;
+        if (strs[i] && !sy_utf8_valid(strs[i], strlen(strs[i]))) return SY_OK;
 
     unsigned mask = (f->from_us ? F_FROM : 0) | (f->to_us ? F_TO : 0) | (f->model ? F_MODEL : 0) |
                     (f->provider ? F_PROVIDER : 0) | (f->key_id ? F_KEY : 0) |

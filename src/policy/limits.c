@@ -167,6 +167,42 @@ void sy_limits_finish(sy_limits_t *l, sy_limits_resv_t *resv, int64_t tokens_use
     l->vt->finish(l, resv, l->clock.now_ms(l->clock.ctx), cb, arg);
 }
 
+void sy_limits_release(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_done_cb cb, void *arg)
+{
+    size_t nc = 0;
+    for (size_t i = 0; i < resv->n; i++)
+        nc += resv->slot[i].kind == SY_LIMIT_CONCURRENT;
+    if (resv->unbacked || nc == 0) {
+        if (cb) cb(arg, true);
+        return;
+    }
+    /* The concurrency slots move to a reservation of their own that a finish applies and frees;
+     * it takes resv's place in the backend's list of live reservations (the Redis lease). */
+    sy_limits_resv_t *c = sy_xmalloc(sizeof(*c) + nc * sizeof(c->slot[0]));
+    *c = *resv;
+    c->n = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < resv->n; i++) {
+        if (resv->slot[i].kind == SY_LIMIT_CONCURRENT)
+            c->slot[c->n++] = resv->slot[i];
+        else
+            resv->slot[k++] = resv->slot[i];
+    }
+    resv->n = k;
+    resv->has_conc = false;
+    if (resv->prev) {
+        resv->prev->next = c;
+        resv->next->prev = c;
+    }
+    resv->prev = resv->next = NULL;
+    l->vt->finish(l, c, l->clock.now_ms(l->clock.ctx), cb, arg);
+}
+
+void sy_limits_discard(sy_limits_resv_t *resv)
+{
+    free(resv);
+}
+
 void sy_limits_cancel(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_done_cb cb, void *arg)
 {
     sy_limits_finish(l, resv, 0, 0, cb, arg);

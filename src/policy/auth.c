@@ -229,6 +229,8 @@ static void string_list(char *out, size_t cap, const char *json)
 void sy_auth_ident_from(sy_auth_ident_t *out, const sy_app_key_t *k, const sy_app_user_t *owner)
 {
     memset(out, 0, sizeof(*out));
+    for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++)
+        out->limits[e].n = -1;
     copy_id(out->key_id, k->id);
     copy_id(out->user_id, k->owner_user);
     copy_id(out->team_id, k->owner_team);

@@ -36,6 +36,14 @@
 #define SY_AUTH_CACHE_SLOTS 4096
 #define SY_AUTH_PRESENTED_MAX 256 /* a presented key longer than this is refused unread */
 
+/* An entity's own limits (admin API `limits`): n = -1 when it has none of its own (the config's
+ * limits.defaults apply), 0 for an explicit empty list (no limits). Scopes are NULL. */
+#define SY_AUTH_LIMITS_MAX 8
+typedef struct sy_auth_limits {
+    int n;
+    sy_limit_t v[SY_AUTH_LIMITS_MAX];
+} sy_auth_limits_t;
+
 /* What a valid key grants; plain data (copied into the request arena). */
 typedef struct sy_auth_ident {
     char key_id[SY_AUTH_ID_MAX];
@@ -47,6 +55,7 @@ typedef struct sy_auth_ident {
     char models[SY_AUTH_MODELS_MAX]; /* allowed models, each NUL-terminated, "" ends */
     char tags[SY_AUTH_MODELS_MAX];   /* default tags, same layout */
     int64_t expires_us, revoked_us, grace_until_us; /* 0: never */
+    sy_auth_limits_t limits[SY_LIMITS_ENT__COUNT];  /* the key's, its user's, its team's */
 } sy_auth_ident_t;
 
 typedef struct sy_auth sy_auth_t;

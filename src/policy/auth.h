@@ -103,7 +103,12 @@ void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex);
  * when there is none. Also records last_used_us (so last use is exact to key_cache_ttl_s). */
 sy_err_t sy_auth_load_key(sy_auth_t *a, const char *hash_hex, int64_t now_us, sy_auth_ident_t *out,
                           char *msg, size_t msglen);
-/* Fills ident from a key row and its owner (NULL for a team key). */
+/* Parses an entity's stored limits (a JSON array of sy_limits_parse strings; NULL: out->n = -1,
+ * inherit). SY_ERR_INVALID_REQUEST with a message naming the bad entry ("limits[1]: '…': …").
+ * Any thread. */
+sy_err_t sy_auth_limits_parse(const char *json_text, sy_auth_limits_t *out, char *err,
+                              size_t errlen);
+/* Fills ident from a key row and its owner (NULL for a team key); limits from both. */
 void sy_auth_ident_from(sy_auth_ident_t *out, const struct sy_app_key *k,
                         const struct sy_app_user *owner);
 

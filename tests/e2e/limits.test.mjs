@@ -249,3 +249,101 @@ test('config: token limits and budgets without the inference log are refused (ex
   assert.equal(r2.status, 2);
   assert.match(r2.stderr, /badlimit\.yaml:3: limits\.defaults\.user: '100\/fortnight': /);
 });
+
+describe('per-entity limits through the admin API (auth required)', () => {
+  let gw;
+  const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
+  const admin = (method, p, body) =>
+    fetch(`${gw.origin}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, json: await r.json() }));
+  const chat = (key) => post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${key}` });
+  async function statuses(key, n) {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push((await chat(key)).status);
+    return out;
+  }
+
+  before(async () => {
+    const port = await freePort();
+    gw = await startGateway({
+      port,
+      env: { SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_ADMIN_PASSWORD: `pw-${crypto.randomBytes(8).toString('hex')}` },
+      config: `server: {listen: 127.0.0.1:${port}, workers: 2}
+log: {batch_ms: 50}
+auth: {mode: required, key_cache_ttl_s: 60}
+limits:
+  defaults:
+    key: "2/minute"
+models:
+  - name: m
+${mock()}`,
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('default, own list, empty list, PATCH, bad entry -> 400', T, async () => {
+    const a = await admin('POST', '/api/v1/keys', { name: 'a' });
+    assert.equal(a.status, 201, JSON.stringify(a.json));
+    assert.equal(a.json.limits, null); // inherits limits.defaults.key
+    assert.deepEqual(await statuses(a.json.key, 3), [200, 200, 429]);
+
+    const b = await admin('POST', '/api/v1/keys', { name: 'b', limits: ['4/minute'] });
+    assert.equal(b.status, 201);
+    assert.deepEqual(b.json.limits, ['4/minute']);
+    const rb = await chat(b.json.key);
+    assert.equal(rb.headers.get('x-ratelimit-limit-requests'), '4');
+    assert.equal(rb.headers.get('x-ratelimit-remaining-requests'), '3');
+    assert.deepEqual(await statuses(b.json.key, 4), [200, 200, 200, 429]);
+
+    const c = await admin('POST', '/api/v1/keys', { name: 'c', limits: [] });
+    assert.deepEqual(c.json.limits, []);
+    const rc = await chat(c.json.key);
+    assert.equal(rc.headers.get('x-ratelimit-limit-requests'), null); // no limit at all
+    assert.deepEqual(await statuses(c.json.key, 4), [200, 200, 200, 200]);
+
+    // PATCH takes effect at once on this replica (the key's cache entry is forgotten)
+    const p = await admin('PATCH', `/api/v1/keys/${b.json.id}`, { limits: ['10/minute', '100000 tokens/minute'] });
+    assert.equal(p.status, 200, JSON.stringify(p.json));
+    assert.deepEqual(p.json.limits, ['10/minute', '100000 tokens/minute']);
+    const rb2 = await chat(b.json.key);
+    assert.equal(rb2.status, 200);
+    assert.equal(rb2.headers.get('x-ratelimit-limit-requests'), '10');
+    assert.equal(rb2.headers.get('x-ratelimit-remaining-requests'), '5'); // 4 earlier + this one
+    assert.equal(rb2.headers.get('x-ratelimit-limit-tokens'), '100000');
+
+    const bad = await admin('POST', '/api/v1/keys', { name: 'd', limits: ['5/minute', '5/fortnight'] });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /^limits\[1\]: '5\/fortnight': /);
+    const bad2 = await admin('PATCH', `/api/v1/keys/${b.json.id}`, { limits: 'lots' });
+    assert.equal(bad2.status, 400);
+  });
+
+  test("a user's and a team's own limits apply to their keys", T, async () => {
+    const u = await admin('POST', '/api/v1/users', { email: `u${Date.now()}@example.com`, limits: ['1/minute'] });
+    assert.equal(u.status, 201, JSON.stringify(u.json));
+    assert.deepEqual(u.json.limits, ['1/minute']);
+    const k = await admin('POST', '/api/v1/keys', { name: 'uk', owner_user: u.json.id });
+    const r = await statuses(k.json.key, 2);
+    assert.deepEqual(r, [200, 429]);
+    const refused = await chat(k.json.key);
+    assert.match(refused.json.error.message, new RegExp(`1 requests per minute for user:${u.json.id}`));
+
+    const t = await admin('POST', '/api/v1/teams', { name: `t${Date.now()}` });
+    assert.equal(t.json.limits, null);
+    const pt = await admin('PATCH', `/api/v1/teams/${t.json.id}`, { limits: ['$0/day'] });
+    assert.equal(pt.status, 200, JSON.stringify(pt.json));
+    assert.deepEqual(pt.json.limits, ['$0/day']);
+    const tk = await admin('POST', '/api/v1/keys', { name: 'tk', owner_team: t.json.id });
+    const tr = await chat(tk.json.key);
+    assert.equal(tr.status, 429);
+    assert.equal(tr.json.error.type, 'insufficient_quota');
+    assert.match(tr.json.error.message, new RegExp(`team:${t.json.id}`));
+    const list = await admin('GET', '/api/v1/teams');
+    assert.deepEqual(list.json.data.find((x) => x.id === t.json.id).limits, ['$0/day']);
+  });
+});

@@ -43,8 +43,10 @@ struct sy_admission_req {
     sy_route_t *route;
     int64_t est;
     sy_limit_t lim[SY_LIMITS_MAX_PER_REQUEST];
-    char scope[SY_LIMITS_MAX_PER_REQUEST][SY_LIMITS_SCOPE_MAX + 1];
     size_t n;
+    /* the distinct scopes: key, user, team, each of them | model, and the model */
+    char scope[7][SY_LIMITS_SCOPE_MAX + 1];
+    size_t n_scopes;
     sy_limits_result_t res;
     /* settled by the writer thread (Redis: queued for the loop) */
     int64_t tokens, cost;
@@ -204,14 +206,14 @@ size_t sy_admission_headers(const sy_limits_result_t *res, sy_http_header_t *h,
     for (int k = 0; k < 2; k++) {
         const sy_limits_header_t *x = k ? &res->tokens : &res->requests;
         if (!x->present) continue;
-        int len = snprintf(p, 32, "%lld", (long long)x->limit);
-        h[n++] = (sy_http_header_t){names[k][0], sy_str(p, (size_t)len)};
+        size_t len = sy_u64_dec(p, (uint64_t)(x->limit > 0 ? x->limit : 0));
+        h[n++] = (sy_http_header_t){names[k][0], sy_str(p, len)};
         p += 32;
-        len = snprintf(p, 32, "%lld", (long long)x->remaining);
-        h[n++] = (sy_http_header_t){names[k][1], sy_str(p, (size_t)len)};
+        len = sy_u64_dec(p, (uint64_t)(x->remaining > 0 ? x->remaining : 0));
+        h[n++] = (sy_http_header_t){names[k][1], sy_str(p, len)};
         p += 32;
-        len = sy_limits_format_reset(p, x->reset_ms);
-        h[n++] = (sy_http_header_t){names[k][2], sy_str(p, (size_t)len)};
+        len = (size_t)sy_limits_format_reset(p, x->reset_ms);
+        h[n++] = (sy_http_header_t){names[k][2], sy_str(p, len)};
         p += 32;
     }
     return n;
@@ -219,12 +221,27 @@ size_t sy_admission_headers(const sy_limits_result_t *res, sy_http_header_t *h,
 
 /* ---- the limit list ---- */
 
-static void add(sy_admission_req_t *t, const sy_limit_t *l, size_t n, const char *scope)
+/* A new scope "<a><sep><b>" (cut at SY_LIMITS_SCOPE_MAX); returns its index. By hand, not
+ * snprintf: this runs for every limited request. */
+static size_t new_scope(sy_admission_req_t *t, const char *a, const char *sep, const char *b)
+{
+    char *d = t->scope[t->n_scopes];
+    size_t n = 0;
+    for (const char *part[3] = {a, sep, b}, **p = part; p < part + 3; p++) {
+        size_t l = strlen(*p);
+        if (l > SY_LIMITS_SCOPE_MAX - n) l = SY_LIMITS_SCOPE_MAX - n;
+        memcpy(d + n, *p, l);
+        n += l;
+    }
+    d[n] = '\0';
+    return t->n_scopes++;
+}
+
+static void add(sy_admission_req_t *t, const sy_limit_t *l, size_t n, size_t scope)
 {
     for (size_t i = 0; i < n && t->n < SY_LIMITS_MAX_PER_REQUEST; i++) {
-        snprintf(t->scope[t->n], sizeof t->scope[0], "%s", scope);
         t->lim[t->n] = l[i];
-        t->lim[t->n].scope = t->scope[t->n];
+        t->lim[t->n].scope = t->scope[scope];
         t->n++;
     }
 }
@@ -234,29 +251,23 @@ static void add(sy_admission_req_t *t, const sy_limit_t *l, size_t n, const char
 static void build(sy_admission_req_t *t, const sy_config_t *cfg, const sy_auth_ident_t *id,
                   const sy_model_conf_t *m)
 {
-    static const char *const prefix[SY_LIMITS_ENT__COUNT] = {"key", "user", "team"};
-    char scope[SY_LIMITS_SCOPE_MAX + 1];
+    static const char *const prefix[SY_LIMITS_ENT__COUNT] = {"key:", "user:", "team:"};
     for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++) {
         const char *eid = !id                       ? (e == SY_LIMITS_ENT_KEY ? "local" : "")
                           : e == SY_LIMITS_ENT_KEY  ? id->key_id
                           : e == SY_LIMITS_ENT_USER ? id->user_id
                                                     : id->team_id;
         if (!eid[0]) continue;
-        snprintf(scope, sizeof scope, "%s:%s", prefix[e], eid);
-        if (id && id->limits[e].n >= 0)
-            add(t, id->limits[e].v, (size_t)id->limits[e].n, scope);
-        else
-            add(t, cfg->rl.defaults[e].v, cfg->rl.defaults[e].n, scope);
-        if (m->per_entity[e].n) {
-            char ms[SY_LIMITS_SCOPE_MAX + 1];
-            snprintf(ms, sizeof ms, "%s|model:%s", scope, m->name);
-            add(t, m->per_entity[e].v, m->per_entity[e].n, ms);
-        }
+        const sy_conf_limits_t *d = &cfg->rl.defaults[e];
+        bool own = id && id->limits[e].n >= 0;
+        size_t n = own ? (size_t)id->limits[e].n : d->n;
+        size_t pm = m->per_entity[e].n;
+        if (!n && !pm) continue;
+        size_t sc = new_scope(t, prefix[e], "", eid);
+        add(t, own ? id->limits[e].v : d->v, n, sc);
+        if (pm) add(t, m->per_entity[e].v, pm, new_scope(t, t->scope[sc], "|model:", m->name));
     }
-    if (m->limits.n) {
-        snprintf(scope, sizeof scope, "model:%s", m->name);
-        add(t, m->limits.v, m->limits.n, scope);
-    }
+    if (m->limits.n) add(t, m->limits.v, m->limits.n, new_scope(t, "model:", "", m->name));
 }
 
 /* ---- refusal ---- */
@@ -379,14 +390,18 @@ void sy_admission_run(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, s
 {
     sy_admission_t *a = w->admission;
     if (!a) return sy_relay_start(req, w, ingress, r, NULL);
-    sy_admission_req_t *t = sy_xcalloc(1, sizeof(*t));
+    /* not calloc: the scope buffers are written before they are read */
+    sy_admission_req_t *t = sy_xmalloc(sizeof(*t));
     t->a = a;
     t->worker = w->index;
     t->l = a->local ? a->local : a->inbox[w->index].redis;
+    t->resv = NULL;
     t->req = req;
     t->w = w;
     t->ingress = ingress;
     t->route = r;
+    t->n = t->n_scopes = 0;
+    t->next = NULL;
     build(t, w->cfg, req->ident, r->model);
     if (t->n == 0) {
         free(t);

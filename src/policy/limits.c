@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "policy/limits_int.h"
 
 #define MINUTE_MS 60000ll
@@ -105,7 +106,9 @@ static sy_err_t plan(sy_limits_slot_t *s, const sy_limit_t *lim, int64_t now, in
         } else {
             return SY_ERR_INVALID_REQUEST;
         }
-        snprintf(period, sizeof period, "%lld:", (long long)s->bucket);
+        size_t pn = sy_u64_dec(period, (uint64_t)s->bucket); /* a day or month since 1970 */
+        period[pn] = ':';
+        period[pn + 1] = '\0';
         break;
     }
     }
@@ -306,22 +309,38 @@ void sy_limits__failed(sy_limits_t *l, bool fail_open, sy_limits_result_t *res)
 
 int sy_limits_format_reset(char out[SY_LIMITS_RESET_LEN], int64_t ms)
 {
-    if (ms <= 0) return snprintf(out, SY_LIMITS_RESET_LEN, "0s");
-    if (ms < 1000) return snprintf(out, SY_LIMITS_RESET_LEN, "%lldms", (long long)ms);
-    int64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
-    int len = 0;
-    if (h) len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "%lldh", (long long)h);
-    if (h || m) len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "%lldm", (long long)m);
-    len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "%lld", (long long)s);
-    if (frac) {
-        char f[8];
-        snprintf(f, sizeof f, "%03lld", (long long)frac);
-        for (int k = 2; k > 0 && f[k] == '0'; k--)
-            f[k] = '\0';
-        len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, ".%s", f);
+    /* by hand, not snprintf: it runs for two headers of every limited response */
+    size_t len = 0;
+    if (ms <= 0) {
+        memcpy(out, "0s", 3);
+        return 2;
     }
-    len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "s");
-    return len;
+    if (ms < 1000) {
+        len = sy_u64_dec(out, (uint64_t)ms);
+        memcpy(out + len, "ms", 3);
+        return (int)len + 2;
+    }
+    int64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
+    if (h) {
+        len += sy_u64_dec(out + len, (uint64_t)h);
+        out[len++] = 'h';
+    }
+    if (h || m) {
+        len += sy_u64_dec(out + len, (uint64_t)m);
+        out[len++] = 'm';
+    }
+    len += sy_u64_dec(out + len, (uint64_t)s);
+    if (frac) {
+        char f[3] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                     (char)('0' + frac % 10)};
+        size_t fl = f[2] != '0' ? 3 : f[1] != '0' ? 2 : 1;
+        out[len++] = '.';
+        memcpy(out + len, f, fl);
+        len += fl;
+    }
+    out[len++] = 's';
+    out[len] = '\0';
+    return (int)len;
 }
 
 int64_t sy_limits_retry_after_s(int64_t ms)

@@ -123,6 +123,22 @@ describe('three replicas, one Redis, one PostgreSQL', () => {
     assert.equal(admitted.reduce((a, b) => a + b), 100);
   });
 
+  test('tokens are reconciled with the real usage through the owning loop (Redis backend)', T, async () => {
+    const mk = await fetch(`${gws[2].origin}/api/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'tokens', limits: ['1000 tokens/minute'] }),
+    });
+    const key = (await mk.json()).key;
+    const est = 16 + Math.floor(BODY.length / 4); // max_tokens + body bytes / 4
+    const a = await chat(gws[2], key);
+    assert.equal(a.headers.get('x-ratelimit-remaining-tokens'), String(1000 - est));
+    await new Promise((res) => setTimeout(res, 300)); // the writer settles, the loop finishes
+    const b = await chat(gws[2], key);
+    // the first request's estimate was replaced by its real usage: 5 + 5 tokens
+    assert.equal(b.headers.get('x-ratelimit-remaining-tokens'), String(1000 - 10 - est));
+  });
+
   test('Redis down: fail-closed answers 503 and counts it; fail-open admits and counts it', T, async () => {
     assert.equal((await chat(local)).status, 200); // connected
     await redis.stop();

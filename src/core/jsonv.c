@@ -526,11 +526,11 @@ after_value: /* p: just past a complete value */
     } else if (out && depth == 1 && cs.num &&
                (cs.pending == K_MAX_TOKENS || cs.pending == K_MAX_COMPLETION_TOKENS)) {
         int64_t v = 0;
-        const uint8_t *q = cs.num;
-        for (; q < p && is_digit(*q) && v < (1ll << 58); q++)
+        const uint8_t *d = cs.num + (*cs.num == '-'), *q = d; /* -0 is 0, as jansson reads it */
+        for (; q < p && is_digit(*q) && q - d < 15; q++)      /* below 10^15 */
             v = v * 10 + (*q - '0');
         *(cs.pending == K_MAX_TOKENS ? &out->max_tokens : &out->max_completion_tokens) =
-            q == p ? v : -1;
+            q == p && (d == cs.num || v == 0) ? v : -1;
         cs.num = NULL;
     }
     p = skip_ws(p, end);

@@ -123,6 +123,7 @@ typedef struct {
     const char *url;
     const char *model;
     const char *capture;
+    const char *header;    /* --header: one extra request header line, without CRLF */
     const char *dump;      /* --dump FILE */
     const char *body_file; /* --body-file FILE */
     const char *seq_pat;   /* --expect: marker before a frame's seq number */
@@ -1154,11 +1155,12 @@ static void build_request(void)
     char *body = build_body();
     body_len = strlen(body);
     const char *fmt = "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                      "Accept: %s\r\nContent-Length: %zu\r\n\r\n%s";
+                      "Accept: %s\r\n%s%sContent-Length: %zu\r\n\r\n%s";
     const char *accept = opts.stream ? "text/event-stream" : "application/json";
-    int n = snprintf(NULL, 0, fmt, path, host_port, accept, body_len, body);
+    const char *hdr = opts.header ? opts.header : "", *crlf = opts.header ? "\r\n" : "";
+    int n = snprintf(NULL, 0, fmt, path, host_port, accept, hdr, crlf, body_len, body);
     request_bytes = xmalloc((size_t)n + 1);
-    snprintf(request_bytes, (size_t)n + 1, fmt, path, host_port, accept, body_len, body);
+    snprintf(request_bytes, (size_t)n + 1, fmt, path, host_port, accept, hdr, crlf, body_len, body);
     request_len = (size_t)n;
     free(body);
     free(host_port);
@@ -1226,6 +1228,7 @@ static void usage(void)
         "                      anthropic (seq=N in text_delta, + 5 framing events, no [DONE])\n"
         "  --label NAME        name printed with the results\n"
         "  --capture-header H  report percentiles of a numeric response header\n"
+        "  --header 'N: V'     one extra request header (e.g. an Authorization key)\n"
         "  --dump FILE         write one line per measured request: due time (us from the first),\n"
         "                      latency, first byte (us), result (1 = ok)\n"
         "  --sequential N      closed loop instead: N requests back to back on one connection\n"
@@ -1296,6 +1299,8 @@ int main(int argc, char **argv)
             opts.label = v;
         else if (strcmp(a, "--capture-header") == 0)
             opts.capture = v;
+        else if (strcmp(a, "--header") == 0)
+            opts.header = v;
         else if (strcmp(a, "--dump") == 0)
             opts.dump = v;
         else if (strcmp(a, "--sequential") == 0) {

@@ -6,7 +6,7 @@
 # Knobs (environment):
 #   SWITCHYARD=PATH         gateway binary (default: this tree built as `make build` does, in $BUILD)
 #   BENCH_NO_SWITCHYARD=1   run direct and nginx only
-#   BENCH_SCENARIOS="a b c d e f g"  which scenarios to run
+#   BENCH_SCENARIOS="a b c d e f g h"  which scenarios to run
 #   BENCH_G_ROWS=200000     rows per store_bench run in (g) (ClickHouse at batch 1,000: half)
 #   BENCH_ROUNDS=7          interleaved rounds of (a) and (b); medians over rounds are reported
 #   BENCH_SECS=3            measured seconds per round of (a) and (b), and per step of (c)
@@ -23,7 +23,7 @@ BENCH=$ROOT/bench
 RESULTS=$BENCH/results
 REPORT=$RESULTS/latest.md
 
-SCENARIOS=${BENCH_SCENARIOS:-a b c d e f g}
+SCENARIOS=${BENCH_SCENARIOS:-a b c d e f g h}
 ROUNDS=${BENCH_ROUNDS:-7}
 SECS=${BENCH_SECS:-3}
 STREAMS=${BENCH_STREAMS:-5000}
@@ -303,7 +303,7 @@ url() { # TARGET KIND(fast|slow|paced|hold|anthropic)
     nginx:fast) port=$NGX_FAST ;; nginx:slow) port=$NGX_SLOW ;;
     nginx:paced) port=$NGX_PACED ;; nginx:hold) port=$NGX_HOLD ;;
     switchyard:*) port=$SY_PORT ;;
-    nolog:*) port=$SY_NOLOG_PORT ;; # (g): the same gateway with log.enabled false
+    nolog:* | limited:*) port=$SECOND_PORT ;; # (g): log.enabled false; (h): auth + 3 limits
     esac
     echo "http://127.0.0.1:$port/v1/chat/completions"
 }
@@ -313,7 +313,8 @@ lg() { # TARGET KIND OUTFILE ARGS...: one loadgen run on the generator core
     local target=$1 kind=$2 out=$3
     shift 3
     local extra=()
-    case $target in switchyard | nolog) extra=(--capture-header x-switchyard-overhead-us) ;; esac
+    case $target in switchyard | nolog | limited) extra=(--capture-header x-switchyard-overhead-us) ;; esac
+    [ "$target" = limited ] && extra+=(--header "authorization: Bearer $H_KEY")
     taskset -c "$GEN_CORE" "$LOADGEN" --url "$(url "$target" "$kind")" --model "$(model "$kind")" \
         "${extra[@]}" "$@" >"$out" 2>&1 || true
 }
@@ -393,7 +394,7 @@ one_client_table() {
             RANGE=$(spread "${a99[@]}")
             BEST=$(minus "$(minimum "${p99[@]}")" "$(minimum "${dp99[@]}")")
         fi
-        case $t in switchyard | nolog) HDR="$(median "${h50[@]}") / $(median "${h99[@]}")" ;; esac
+        case $t in switchyard | nolog | limited) HDR="$(median "${h50[@]}") / $(median "${h99[@]}")" ;; esac
         echo "| $t | $(median "${p50[@]}") | $(median "${p90[@]}") | $(median "${p99[@]}") | $A50 | $A90 | $A99 | $RANGE | $BEST | $(total "${err[@]}") | $HDR |"
         printf -v "ADDED_P99_$t" '%s' "$A99"
         printf -v "ADDED_P50_$t" '%s' "$A50"
@@ -718,6 +719,8 @@ cg_phase() {
     fi
 }
 
+CG_EXTRA=() # extra loadgen arguments for callgrind_ir (an Authorization header in (h))
+
 # callgrind_ir NAME PORT CMD...: runs CMD under callgrind; after 200 warm-up requests, zeroes the
 # counters, sends CG_REQUESTS sequential non-stream requests, dumps; then the same for a quarter
 # as many 20-frame streams. Sets IR_NONSTREAM and IR_STREAM (instructions per request).
@@ -728,11 +731,11 @@ callgrind_ir() {
     IR_NONSTREAM="n/a" IR_STREAM="n/a"
     if cg_start "$name" "$port" "$@"; then
         "$LOADGEN" --url "$target" --model bench --sequential 200 --timeout-ms 30000 \
-            --label "cg-warm-$name" >"$CG_DIR/warm.txt" 2>&1 || true
-        cg_phase nonstream "$CG_REQUESTS" --url "$target" --model bench
-        IR_NONSTREAM=$CG_IR
+            "${CG_EXTRA[@]}" --label "cg-warm-$name" >"$CG_DIR/warm.txt" 2>&1 || true
+        cg_phase nonstream "$CG_REQUESTS" --url "$target" --model bench "${CG_EXTRA[@]}"
+        IR_NONSTREAM=$CG_IR CG_DUMP_NONSTREAM=$CG_DUMP
         cg_phase stream $((CG_REQUESTS / 4)) --url "$target" --model bench --stream \
-            --frames "$B_FRAMES"
+            --frames "$B_FRAMES" "${CG_EXTRA[@]}"
         IR_STREAM=$CG_IR
     fi
     stop_pid "$CG_PID"
@@ -1041,6 +1044,30 @@ G_LOG_TARGET_PCT=10
 # g_rate FILE: rows/s in write_batch from a store_bench output line
 g_rate() { sed -n 's/.*: \([0-9]*\) rows\/s in write_batch.*/\1/p' "$1" | tail -1; }
 
+# second_gateway_rounds NAME CONFIG PREFIX: starts a second gateway with CONFIG on a free port
+# (SECOND_PORT; `url NAME` finds it), runs ROUNDS interleaved one-client rounds of direct,
+# switchyard and NAME into PREFIX-<target>-<round>.txt, stops it.
+second_gateway_rounds() {
+    local name=$1 cfg=$2 pre=$3 r t
+    SECOND_PORT=$(free_port)
+    taskset -c "$GW_CORE" "$SY" serve --config "$cfg" --workers 1 \
+        --listen "127.0.0.1:$SECOND_PORT" >>"$WORK/switchyard-$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_ready "$SECOND_PORT" 20 || die "switchyard ($name) did not become ready: $(tail -5 "$WORK/switchyard-$name.log")"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in direct switchyard "$name"; do
+            lg "$t" fast "$WORK/$pre-$t-$r.txt" --rate "$A_RATE" --duration "$SECS" --warmup 0.5 \
+                --spin-us "$SPIN_US" --label "$pre-$t-$r"
+        done
+    done
+    stop_pid "$pid"
+}
+
+# table_col TABLE TARGET COLUMN: one cell of a one_client_table (it runs in a subshell, so its
+# medians are read back from the table)
+table_col() { echo "$1" | awk -F'|' -v t="$2" -v c="$3" '{ g = $2; gsub(/ /, "", g) } g == t { v = $c; gsub(/^[ *]+|[ *]+$/, "", v); print v }'; }
+
 run_g() {
     # (i) rows/s from one writer thread: bench/store_bench.c needs the gateway's library, so it
     # is built from the top level with -DSY_BENCH=ON (Release), in its own directory.
@@ -1100,25 +1127,11 @@ run_g() {
     fi
     log "(g) logging on vs off: $ROUNDS rounds × 3 targets × ${SECS} s"
     restart_gateways
-    SY_NOLOG_PORT=$(free_port)
     { cat "$WORK/switchyard.yaml"; printf 'log:\n  enabled: false\n'; } >"$WORK/switchyard-nolog.yaml"
-    taskset -c "$GW_CORE" "$SY" serve --config "$WORK/switchyard-nolog.yaml" --workers 1 \
-        --listen "127.0.0.1:$SY_NOLOG_PORT" >>"$WORK/switchyard-nolog.log" 2>&1 &
-    local nolog_pid=$!
-    PIDS+=("$nolog_pid")
-    wait_ready "$SY_NOLOG_PORT" 20 || die "switchyard (log off) did not become ready: $(tail -5 "$WORK/switchyard-nolog.log")"
-    local t TARGETS=(direct switchyard nolog)
-    for ((r = 1; r <= ROUNDS; r++)); do
-        for t in "${TARGETS[@]}"; do
-            lg "$t" fast "$WORK/g-$t-$r.txt" --rate "$A_RATE" --duration "$SECS" --warmup 0.5 \
-                --spin-us "$SPIN_US" --label "g-$t-$r"
-        done
-    done
-    stop_pid "$nolog_pid"
-    local tbl
+    second_gateway_rounds nolog "$WORK/switchyard-nolog.yaml" g
+    local TARGETS=(direct switchyard nolog) tbl
     tbl=$(one_client_table g lat latency)
-    # one_client_table ran in a subshell: read its medians back from the table
-    col() { echo "$tbl" | awk -F'|' -v t="$1" -v c="$2" '{ g = $2; gsub(/ /, "", g) } g == t { v = $c; gsub(/^[ *]+|[ *]+$/, "", v); print v }'; }
+    col() { table_col "$tbl" "$@"; }
     local on50 on99 off50 off99 onb offb hon hoff
     on50=$(col switchyard 6) on99=$(col switchyard 8) onb=$(col switchyard 10) hon=$(col switchyard 12)
     off50=$(col nolog 6) off99=$(col nolog 8) offb=$(col nolog 10) hoff=$(col nolog 12)
@@ -1178,9 +1191,106 @@ run_g() {
         "p50 $pct50 % ($on50 vs $off50 µs), p99 $pct99 % ($on99 vs $off99 µs), best-rounds p99 $pctb %; instructions $irp % non-stream, $irps % stream" "$ok"
 }
 
+# ---- (h) auth + limits: what the auth and limits phases add ----------------------------------
+
+H_TARGET_US=5 # in-process limits: the issue's target for the added p99
+# A fixed key for the run (sy- + 43 base64url characters), installed as the first-start admin's
+H_KEY="sy-$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+
+# ir_of DUMP FUNCTION N: inclusive instructions of FUNCTION per request in a callgrind dump
+ir_of() {
+    { callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null || true; } |
+        awk -v f="$2" -v n="$3" '!done && $0 ~ ("[:]" f "( |$)") { gsub(/,/, "", $1); printf "%.0f\n", $1 / n; done = 1 }'
+}
+
+run_h() {
+    if [ -z "$SY" ]; then
+        verdict "(h) auth + 3 limits, added p99" "≤ $H_TARGET_US µs" "n/a" -
+        return
+    fi
+    log "(h) auth + limits vs auth local without limits: $ROUNDS rounds × 3 targets × ${SECS} s"
+    restart_gateways
+    # the bench config with auth required and three in-process limits per key, none of which
+    # refuses at this rate: the cost of the phases, not of refusals
+    sed -e 's/^  mode: local$/  mode: required/' -e "s|^data_dir: .*|data_dir: $WORK/data-lim|" \
+        -e '/^limits:$/a\  defaults:\n    key: ["100000000/minute", "100000000000 tokens/minute", "100000 concurrent"]' \
+        "$WORK/switchyard.yaml" >"$WORK/switchyard-lim.yaml"
+    grep -q 'mode: required' "$WORK/switchyard-lim.yaml" || die "(h): cannot derive the auth config"
+    export SWITCHYARD_ADMIN_KEY=$H_KEY SWITCHYARD_ADMIN_PASSWORD="bench-$H_KEY"
+    second_gateway_rounds limited "$WORK/switchyard-lim.yaml" h
+    local TARGETS=(direct switchyard limited) tbl
+    tbl=$(one_client_table h lat latency)
+    col() { table_col "$tbl" "$@"; }
+    local b50 b99 bb l50 l99 lb d50 d99 db err
+    b50=$(col switchyard 6) b99=$(col switchyard 8) bb=$(col switchyard 10)
+    l50=$(col limited 6) l99=$(col limited 8) lb=$(col limited 10) err=$(col limited 11)
+    d50=$(minus "$l50" "$b50") d99=$(minus "$l99" "$b99") db=$(minus "$lb" "$bb")
+
+    log "(h) instructions per request under callgrind, auth + limits and without"
+    local cg_port ir_base ir_lim ir_base_s ir_lim_s ir_gate ir_adm ir_settle ir_end
+    cg_port=$(free_port)
+    sed "s|^data_dir: .*|data_dir: $WORK/data-cg-h|" "$WORK/switchyard.yaml" >"$WORK/switchyard-cg-h.yaml"
+    callgrind_ir switchyard-h "$cg_port" "$SY" serve --config "$WORK/switchyard-cg-h.yaml" \
+        --workers 1 --listen "127.0.0.1:$cg_port"
+    ir_base=$IR_NONSTREAM ir_base_s=$IR_STREAM
+    cg_port=$(free_port)
+    sed "s|^data_dir: .*|data_dir: $WORK/data-cg-lim|" "$WORK/switchyard-lim.yaml" >"$WORK/switchyard-cg-lim.yaml"
+    CG_EXTRA=(--header "authorization: Bearer $H_KEY")
+    callgrind_ir switchyard-lim "$cg_port" "$SY" serve --config "$WORK/switchyard-cg-lim.yaml" \
+        --workers 1 --listen "127.0.0.1:$cg_port"
+    CG_EXTRA=()
+    unset SWITCHYARD_ADMIN_KEY SWITCHYARD_ADMIN_PASSWORD
+    ir_lim=$IR_NONSTREAM ir_lim_s=$IR_STREAM
+    # the auth phase: sy_gate_v1 minus the handler it calls; the limits phase: sy_admission_run
+    # minus the relay start its admit callback calls (the in-process backend answers inline)
+    ir_gate=$(minus "$(ir_of "$CG_DUMP_NONSTREAM" sy_gate_v1 "$CG_REQUESTS")" \
+        "$(ir_of "$CG_DUMP_NONSTREAM" sy_api_chat_completions "$CG_REQUESTS")")
+    ir_adm=$(minus "$(ir_of "$CG_DUMP_NONSTREAM" sy_admission_run "$CG_REQUESTS")" \
+        "$(ir_of "$CG_DUMP_NONSTREAM" sy_relay_start "$CG_REQUESTS")")
+    ir_end=$(ir_of "$CG_DUMP_NONSTREAM" sy_admission_end "$CG_REQUESTS")
+    ir_settle=$(ir_of "$CG_DUMP_NONSTREAM" on_settle "$CG_REQUESTS")
+    local ird irds
+    ird=$(minus "$ir_lim" "$ir_base") irds=$(minus "$ir_lim_s" "$ir_base_s")
+    {
+        echo "## (h) Auth + limits"
+        echo
+        echo "Latency: scheduled send → last body byte. \`switchyard\` = the bench config (\`auth: local\`, no limits);"
+        echo "\`limited\` = the same with \`auth: required\` (the loadgen sends a virtual key: SHA-256 + cache hit per"
+        echo "request) and three in-process limits per key (requests/minute, tokens/minute, concurrent), none of which"
+        echo "refuses at this rate: admission, rate-limit headers, release at the end, reconciliation on the writer"
+        echo "thread from the log row. A second process on the same core, idle while the other is measured."
+        one_client_note | sed 's/direct → nginx → switchyard/direct → switchyard → limited/'
+        echo
+        echo "$tbl"
+        echo
+        echo "Auth + limits − none: added p50 $d50 µs, added p99 $d99 µs, best-rounds p99 $db µs."
+        echo
+        echo "Instructions per request (callgrind, whole process, $CG_REQUESTS sequential requests after 200 warm-up):"
+        echo
+        echo "| config | non-stream | $B_FRAMES-frame stream |"
+        echo "|---|---|---|"
+        echo "| auth local, no limits | $ir_base | $ir_base_s |"
+        echo "| auth required + 3 limits | $ir_lim | $ir_lim_s |"
+        echo "| **difference** | $ird | $irds |"
+        echo
+        echo "Per request, non-stream, from the dump's inclusive costs: auth phase (\`sy_gate_v1\` − the handler it"
+        echo "calls) ${ir_gate:-n/a}; limits phase (\`sy_admission_run\`: limit list + admit, − the relay start its"
+        echo "callback calls) ${ir_adm:-n/a}; release at the end (\`sy_admission_end\`) ${ir_end:-n/a}; reconciliation on"
+        echo "the writer thread (\`on_settle\`) ${ir_settle:-n/a}."
+        echo
+    } >>"$OUT"
+    local ok=0 best_ok=0
+    le "$d99" "$H_TARGET_US" && ok=1
+    le "$db" "$H_TARGET_US" && best_ok=1
+    [ "$ok" != "$best_ok" ] && ok="?"
+    [ "$err" = 0 ] || ok=0
+    verdict "(h) auth + 3 in-process limits, added p99" "≤ $H_TARGET_US µs" \
+        "$d99 µs (best rounds $db µs); instructions +$ird non-stream, +$irds stream" "$ok"
+}
+
 # ---- run --------------------------------------------------------------------------------------
 
-for s in a b c d e f g; do
+for s in a b c d e f g h; do
     if want $s; then
         scenario "$s"
         "run_$s"

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "api/admission.h"
 #include "api/metrics.h"
 #include "conf/config.h"
 #include "core/alloc.h"
@@ -216,12 +217,13 @@ static int cmd_serve(int argc, char **argv)
         }
     }
 
+    sy_admission_t *admission = sy_admission_new(cfg, cfg->workers);
     server_state_t st = {.n = cfg->workers};
     st.workers = sy_xcalloc((size_t)st.n, sizeof *st.workers);
     int started = 0, rc = 0;
     for (; started < st.n; started++) {
-        int r =
-            sy_worker_start(&st.workers[started], started, cfg, inflog.pipe, inflog.store, auth);
+        int r = sy_worker_start(&st.workers[started], started, cfg, inflog.pipe, inflog.store, auth,
+                                admission);
         if (r) {
             fprintf(stderr, "switchyard: cannot listen on %s:%d: %s\n", cfg->listen_host,
                     cfg->listen_port, uv_strerror(r));
@@ -256,7 +258,8 @@ static int cmd_serve(int argc, char **argv)
     uv_loop_close(loop);
     free(st.workers);
     sy_auth_free(auth);
-    sy_inflog_stop(&inflog); /* every worker has been joined: no producer left */
+    sy_inflog_stop(&inflog);      /* every worker has been joined: no producer left */
+    sy_admission_free(admission); /* after the writer settled every reservation */
     sy_provider_release(cfg);
     sy_config_free(cfg);
     if (!rc) sy_log_info("stopped");

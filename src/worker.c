@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "api/admission.h"
 #include "api/api.h"
 #include "api/relay.h"
 #include "core/log.h"
@@ -24,6 +25,7 @@ static void stop_now(sy_worker_t *w)
     sy_http_server_close(&w->http, on_http_closed);
     sy_upstream_free(w->upstream);
     w->upstream = NULL;
+    if (w->admission) sy_admission_worker_close(w->admission, w->index);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     if (w->logpipe) uv_close((uv_handle_t *)&w->logpoll_timer, NULL);
     uv_mutex_lock(&w->wakeup_lock);
@@ -61,9 +63,21 @@ static void on_durable(void *ctx)
     uv_mutex_unlock(&w->wakeup_lock);
 }
 
+/* Writer thread (api/admission.h): reservations to finish on this loop's limiter. */
+static void on_limits_wake(void *ctx)
+{
+    sy_worker_t *w = ctx;
+    atomic_store(&w->limits_kick, true);
+    uv_mutex_lock(&w->wakeup_lock);
+    if (w->wakeup_open) uv_async_send(&w->wakeup);
+    uv_mutex_unlock(&w->wakeup_lock);
+}
+
 static void on_wakeup(uv_async_t *a)
 {
     sy_worker_t *w = a->data;
+    if (atomic_exchange(&w->limits_kick, false) && !w->stopping)
+        sy_admission_worker_poll(w->admission, w->index);
     if (atomic_exchange(&w->durable_kick, false)) sy_relay_durable_kick(w);
     int cmd = atomic_load(&w->command);
     if (cmd == SY_WORKER_STOP) {
@@ -108,6 +122,7 @@ static void thread_main(void *arg)
     uv_mutex_unlock(&w->wakeup_lock);
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    if (w->admission) sy_admission_worker_init(w->admission, w->index, &w->loop, on_limits_wake, w);
     if (w->logpipe && w->cfg->log.fsync == SY_FSYNC_ALWAYS)
         sy_logpipe_set_notify(w->logpipe, (size_t)w->index, on_durable, w);
     if (w->logpipe) {
@@ -122,7 +137,7 @@ static void thread_main(void *arg)
 }
 
 int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe,
-                    struct sy_store *store, struct sy_auth *auth)
+                    struct sy_store *store, struct sy_auth *auth, struct sy_admission *admission)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
@@ -130,6 +145,7 @@ int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy
     w->logpipe = logpipe;
     w->store = store;
     w->auth = auth;
+    w->admission = admission;
     uv_mutex_init(&w->wakeup_lock);
     uv_sem_t ready;
     uv_sem_init(&ready, 0);

@@ -49,6 +49,7 @@ typedef enum {
     OP_TEAMS_LIST,
     OP_TEAM_CREATE,
     OP_TEAM_MEMBER,
+    OP_TEAM_UPDATE,
     OP_KEYS_LIST,
     OP_KEY_CREATE,
     OP_KEY_GET,
@@ -125,18 +126,24 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static json_t *user_json(const sy_app_user_t *u)
-{
-    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:b}", "object", "user", "id", u->id, "name",
-                     str_or_null(u->name), "email", u->email, "created_at",
-                     time_json(u->created_us), "disabled_at", time_json(u->disabled_us),
-                     "has_password", u->pw_hash != NULL);
-}
-
 static json_t *array_text(const char *text)
 {
     json_t *v = text ? json_loads(text, 0, NULL) : NULL;
     return v ? v : json_null();
+}
+
+static json_t *user_json(const sy_app_user_t *u)
+{
+    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:b, s:o}", "object", "user", "id", u->id,
+                     "name", str_or_null(u->name), "email", u->email, "created_at",
+                     time_json(u->created_us), "disabled_at", time_json(u->disabled_us),
+                     "has_password", u->pw_hash != NULL, "limits", array_text(u->limits));
+}
+
+static json_t *team_json(const sy_app_team_t *t)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "object", "team", "id", t->id, "name", t->name,
+                     "created_at", time_json(t->created_us), "limits", array_text(t->limits));
 }
 
 static json_t *key_json(const sy_app_key_t *k)
@@ -149,6 +156,7 @@ static json_t *key_json(const sy_app_key_t *k)
         time_json(k->revoked_us), "last_used_at", time_json(k->last_used_us), "rotated_from",
         str_or_null(k->rotated_from), "grace_until", time_json(k->grace_until_us), "allowed_models",
         array_text(k->allowed_models), "default_tags", array_text(k->default_tags));
+    json_object_set_new(o, "limits", array_text(k->limits));
     return o;
 }
 
@@ -212,6 +220,27 @@ static bool field_str_array(job_t *j, const char *name, char **out, bool *presen
         return false;
     }
     *out = json_dumps(v, JSON_COMPACT);
+    return true;
+}
+
+/* 'limits': null or an array of limit strings (policy/limits.h: "100/hour", "$5/day"), each
+ * checked; canonical JSON text (NULL when absent or null: *present tells which). The 400 names
+ * the bad entry. */
+static bool field_limits(job_t *j, char **out, bool *present)
+{
+    json_t *v = json_object_get(j->body, "limits");
+    *out = NULL;
+    *present = v != NULL;
+    if (!v || json_is_null(v)) return true;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    sy_auth_limits_t l;
+    char m[256];
+    if (!text || sy_auth_limits_parse(text, &l, m, sizeof m)) {
+        free(text);
+        fail(j, SY_ERR_INVALID_REQUEST, "%s", text ? m : "'limits' cannot be read");
+        return false;
+    }
+    *out = text;
     return true;
 }
 
@@ -446,12 +475,25 @@ static void op_users_list(job_t *j)
     set_out(j, 200, list_json(a));
 }
 
+static void op_user_insert(job_t *j, const char *email, const char *name, const char *role,
+                           const char *pw, char *limits);
+
 static void op_user_create(job_t *j)
 {
     const char *email, *name, *role, *pw;
+    char *limits = NULL;
+    bool has_limits;
     if (!field_str(j, "email", 320, &email) || !field_str(j, "name", 200, &name) ||
-        !field_str(j, "role", 16, &role) || !field_str(j, "password", 1024, &pw))
+        !field_str(j, "role", 16, &role) || !field_str(j, "password", 1024, &pw) ||
+        !field_limits(j, &limits, &has_limits))
         return;
+    op_user_insert(j, email, name, role, pw, limits);
+    free(limits);
+}
+
+static void op_user_insert(job_t *j, const char *email, const char *name, const char *role,
+                           const char *pw, char *limits)
+{
     if (!email || !strchr(email, '@')) {
         fail(j, SY_ERR_INVALID_REQUEST, "'email' is required and must contain '@'", NULL);
         return;
@@ -476,7 +518,8 @@ static void op_user_create(job_t *j)
                        .name = (char *)name,
                        .role = (char *)role,
                        .pw_hash = pw ? hash : NULL,
-                       .created_us = j->now};
+                       .created_us = j->now,
+                       .limits = limits};
     sy_err_t err = sy_app_user_insert(sy_auth_store(j->auth), &u, msg, sizeof msg);
     if (err == SY_ERR_INVALID_REQUEST)
         return (void)fail(j, err, "a user with the email '%s' exists already", email);
@@ -495,11 +538,13 @@ static void op_user_update(job_t *j)
     sy_err_t err = sy_app_user_get(s, j->id, NULL, &u, msg, sizeof msg);
     if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such user" : msg);
     const char *role, *name, *pw;
-    char hash[SY_AUTH_PWHASH_MAX];
+    char hash[SY_AUTH_PWHASH_MAX], *limits = NULL;
+    bool has_limits;
     json_t *dis = json_object_get(j->body, "disabled");
     if (!field_str(j, "role", 16, &role) || !field_str(j, "name", 200, &name) ||
-        !field_str(j, "password", 1024, &pw))
+        !field_str(j, "password", 1024, &pw) || !field_limits(j, &limits, &has_limits))
         goto out;
+    if (has_limits) free(u->limits), u->limits = limits, limits = NULL;
     if ((role && !role_ok(role)) || (dis && !json_is_boolean(dis)) || (pw && strlen(pw) < 12)) {
         fail(j, SY_ERR_INVALID_REQUEST,
              "'role' must be admin, member or viewer, 'disabled' a boolean, 'password' 12 "
@@ -530,6 +575,7 @@ static void op_user_update(job_t *j)
     json_object_set_new(o, "role", json_string(u->role));
     set_out(j, 200, o);
 out:
+    free(limits);
     sy_app_user_free(u);
 }
 
@@ -542,9 +588,7 @@ static void op_teams_list(job_t *j)
     if (err) return store_fail(j, err, msg);
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:o}", "object", "team", "id", v[i]->id,
-                                           "name", v[i]->name, "created_at",
-                                           time_json(v[i]->created_us)));
+        json_array_append_new(a, team_json(v[i]));
     sy_app_team_list_free(v, n);
     set_out(j, 200, list_json(a));
 }
@@ -552,19 +596,55 @@ static void op_teams_list(job_t *j)
 static void op_team_create(job_t *j)
 {
     const char *name;
-    if (!field_str(j, "name", 200, &name)) return;
+    char *limits = NULL;
+    bool has_limits;
+    if (!field_str(j, "name", 200, &name) || !field_limits(j, &limits, &has_limits)) return;
     if (!name) return (void)fail(j, SY_ERR_INVALID_REQUEST, "'name' is required", NULL);
     char id[SY_UUID_STRLEN + 1], msg[SY_STORE_MSGLEN];
     sy_uuid_v7(id);
-    sy_app_team_t t = {.id = id, .name = (char *)name, .created_us = j->now};
+    sy_app_team_t t = {.id = id, .name = (char *)name, .created_us = j->now, .limits = limits};
     sy_err_t err = sy_app_team_insert(sy_auth_store(j->auth), &t, msg, sizeof msg);
     if (err == SY_ERR_INVALID_REQUEST)
-        return (void)fail(j, err, "a team named '%s' exists already", name);
-    if (err) return store_fail(j, err, msg);
-    audit(j, "team.create", id, json_pack("{s:s}", "name", name));
-    set_out(j, 201,
-            json_pack("{s:s, s:s, s:s, s:o}", "object", "team", "id", id, "name", name,
-                      "created_at", time_json(j->now)));
+        fail(j, err, "a team named '%s' exists already", name);
+    else if (err)
+        store_fail(j, err, msg);
+    else {
+        audit(j, "team.create", id,
+              json_pack("{s:s, s:o}", "name", name, "limits", array_text(limits)));
+        set_out(j, 201, team_json(&t));
+    }
+    free(limits);
+}
+
+/* PATCH /api/v1/teams/<id>: name, limits. Keys of the team see new limits within
+ * auth.key_cache_ttl_s (their cache entries carry them). */
+static void op_team_update(job_t *j)
+{
+    sy_store_t *s = sy_auth_store(j->auth);
+    char msg[SY_STORE_MSGLEN], *limits = NULL;
+    sy_app_team_t *t = NULL;
+    sy_err_t err = sy_app_team_get(s, j->id, &t, msg, sizeof msg);
+    if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such team" : msg);
+    const char *name;
+    bool has_limits;
+    if (!field_str(j, "name", 200, &name) || !field_limits(j, &limits, &has_limits)) goto out;
+    if (name) free(t->name), t->name = sy_xstrdup(name);
+    if (has_limits) free(t->limits), t->limits = limits, limits = NULL;
+    err = sy_app_team_update(s, t, msg, sizeof msg);
+    if (err == SY_ERR_INVALID_REQUEST) {
+        fail(j, err, "a team named '%s' exists already", t->name);
+        goto out;
+    }
+    if (err) {
+        store_fail(j, err, msg);
+        goto out;
+    }
+    audit(j, "team.update", t->id,
+          json_pack("{s:s, s:o}", "name", t->name, "limits", array_text(t->limits)));
+    set_out(j, 200, team_json(t));
+out:
+    free(limits);
+    sy_app_team_free(t);
 }
 
 static void op_team_member(job_t *j)
@@ -635,13 +715,14 @@ static void op_key_create(job_t *j)
 {
     sy_store_t *s = sy_auth_store(j->auth);
     const char *name, *owner_user, *owner_team;
-    char *models = NULL, *tags = NULL, msg[SY_STORE_MSGLEN];
-    bool has_models, has_tags, has_exp;
+    char *models = NULL, *tags = NULL, *limits = NULL, msg[SY_STORE_MSGLEN];
+    bool has_models, has_tags, has_exp, has_limits;
     int64_t exp;
     if (!field_str(j, "name", 200, &name) || !field_str(j, "owner_user", 64, &owner_user) ||
         !field_str(j, "owner_team", 64, &owner_team) ||
         !field_str_array(j, "allowed_models", &models, &has_models) ||
-        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp))
+        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp) ||
+        !field_limits(j, &limits, &has_limits))
         goto out;
     if (owner_user && owner_team) {
         fail(j, SY_ERR_INVALID_REQUEST, "give owner_user or owner_team, not both", NULL);
@@ -671,12 +752,15 @@ static void op_key_create(job_t *j)
                       .owner_team = (char *)owner_team,
                       .expires_us = exp,
                       .allowed_models = models,
-                      .default_tags = tags};
+                      .default_tags = tags,
+                      .limits = limits};
     create_key(j, &k, "key.create",
-               json_pack("{s:s, s:o}", "name", k.name, "allowed_models", array_text(models)));
+               json_pack("{s:s, s:o, s:o}", "name", k.name, "allowed_models", array_text(models),
+                         "limits", array_text(limits)));
 out:
     free(models);
     free(tags);
+    free(limits);
 }
 
 static sy_app_key_t *load_key(job_t *j)
@@ -713,23 +797,26 @@ static void op_key_update(job_t *j)
     sy_app_key_t *k = load_key(j);
     if (!k) return;
     const char *name;
-    char *models = NULL, *tags = NULL;
-    bool has_models, has_tags, has_exp;
+    char *models = NULL, *tags = NULL, *limits = NULL;
+    bool has_models, has_tags, has_exp, has_limits;
     int64_t exp;
     if (!field_str(j, "name", 200, &name) ||
         !field_str_array(j, "allowed_models", &models, &has_models) ||
-        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp))
+        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp) ||
+        !field_limits(j, &limits, &has_limits))
         goto out;
+    if (has_limits) free(k->limits), k->limits = limits, limits = NULL;
     if (name) free(k->name), k->name = sy_xstrdup(name);
     if (has_models) free(k->allowed_models), k->allowed_models = models, models = NULL;
     if (has_tags) free(k->default_tags), k->default_tags = tags, tags = NULL;
     if (has_exp) k->expires_us = exp;
     save_key(j, k, "key.update",
-             json_pack("{s:o, s:o}", "allowed_models", array_text(k->allowed_models), "expires_at",
-                       time_json(k->expires_us)));
+             json_pack("{s:o, s:o, s:o}", "allowed_models", array_text(k->allowed_models),
+                       "expires_at", time_json(k->expires_us), "limits", array_text(k->limits)));
 out:
     free(models);
     free(tags);
+    free(limits);
     sy_app_key_free(k);
 }
 
@@ -764,7 +851,8 @@ static void op_key_rotate(job_t *j)
                       .expires_us = old->expires_us,
                       .rotated_from = old->id,
                       .allowed_models = old->allowed_models,
-                      .default_tags = old->default_tags};
+                      .default_tags = old->default_tags,
+                      .limits = old->limits};
     create_key(j, &k, "key.rotate", json_pack("{s:s, s:I}", "old_key", old->id, "grace_s", grace));
     if (j->err) goto out;
     /* the old key stays valid until the grace deadline (0 s: ends now) */
@@ -844,6 +932,8 @@ static void on_work(uv_work_t *wk)
         return op_team_create(j);
     case OP_TEAM_MEMBER:
         return op_team_member(j);
+    case OP_TEAM_UPDATE:
+        return op_team_update(j);
     case OP_KEYS_LIST:
         op_keys_list(j);
         if (!j->err)
@@ -1086,6 +1176,9 @@ bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)
         if (!id.ptr) {
             allowed = "GET, POST";
             op = get ? OP_TEAMS_LIST : post ? OP_TEAM_CREATE : -1;
+        } else if (!b.ptr) {
+            allowed = "PATCH";
+            op = patch ? OP_TEAM_UPDATE : -1;
         } else if (sy_str_eq_c(b, "members")) {
             allowed = "POST";
             op = post ? OP_TEAM_MEMBER : -1;

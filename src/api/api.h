@@ -20,7 +20,7 @@ void sy_api_send_error(sy_http_req_t *req, sy_err_t err, const char *param, cons
 /* Same with explicit status/type/code (for upstream errors and special cases). */
 void sy_api_send_error_ex(sy_http_req_t *req, int status, const char *type, const char *code,
                           const char *param, const char *message);
-/* Same with extra response headers (at most 7). */
+/* Same with extra response headers (at most 15). */
 void sy_api_send_error_hdrs(sy_http_req_t *req, int status, const char *type, const char *code,
                             const char *param, const char *message, const sy_http_header_t *extra,
                             size_t n_extra);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/admission.h"
 #include "api/api.h"
 #include "api/relay.h"
 #include "core/alloc.h"
@@ -85,5 +86,5 @@ void sy_api_chat_completions(sy_http_req_t *req, sy_worker_t *w)
     r->body = sy_str(req->body.base, req->body.len);
     r->stream = v.stream_type == SY_JSONV_TRUE;
     r->include_usage = r->stream && v.include_usage_type == SY_JSONV_TRUE;
-    sy_relay_start(req, w, SY_FORMAT_OPENAI, r);
+    sy_admission_run(req, w, SY_FORMAT_OPENAI, r, &v);
 }

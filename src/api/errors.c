@@ -79,11 +79,11 @@ void sy_api_overhead_header(sy_http_header_t *hdr, char buf[24], uint64_t us)
 void sy_api_send_json(sy_http_req_t *req, int status, const char *body, size_t len,
                       const sy_http_header_t *extra, size_t n_extra)
 {
-    sy_http_header_t h[8];
+    sy_http_header_t h[16];
     size_t n = 0;
     char ov[24];
     sy_api_overhead_header(&h[n++], ov, sy_clock_mono_us() - req->t_complete_us);
-    for (size_t i = 0; i < n_extra && n < 8; i++)
+    for (size_t i = 0; i < n_extra && n < 16; i++)
         h[n++] = extra[i];
     sy_http_res_send(req, status, "application/json", body, len, h, n);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/admission.h"
 #include "api/api.h"
 #include "api/messages_fmt.h"
 #include "api/relay.h"
@@ -71,5 +72,5 @@ void sy_api_messages(sy_http_req_t *req, sy_worker_t *w)
     r->fwd_version = sy_http_req_header(req, "anthropic-version");
     r->fwd_beta = sy_http_req_header(req, "anthropic-beta");
     r->stream = v.stream_type == SY_JSONV_TRUE;
-    sy_relay_start(req, w, SY_FORMAT_ANTHROPIC, r);
+    sy_admission_run(req, w, SY_FORMAT_ANTHROPIC, r, &v);
 }

@@ -1,5 +1,6 @@
 /* See metrics.h. */
 #include "api/metrics.h"
+#include "api/admission.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -304,6 +305,32 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
              "Spooled bytes not yet confirmed by the store.");
         sy_buf_printf(&b, "switchyard_log_backlog_bytes %llu\n",
                       (unsigned long long)ls.backlog_bytes);
+    }
+    if (w->admission) {
+        sy_admission_stats_t as;
+        sy_admission_stats(w->admission, &as);
+        head(&b, "switchyard_limits_admitted_total", "counter",
+             "Requests admitted by the limits phase (fail-open admissions included).");
+        sy_buf_printf(&b, "switchyard_limits_admitted_total %llu\n",
+                      (unsigned long long)as.admitted);
+        head(&b, "switchyard_limits_denied_total", "counter",
+             "Requests refused by the limits phase, by reason.");
+        static const char *const reasons[4] = {"rate", "quota", "too_large", "unavailable"};
+        for (int i = 0; i < 4; i++)
+            sy_buf_printf(&b, "switchyard_limits_denied_total{reason=\"%s\"} %llu\n", reasons[i],
+                          (unsigned long long)as.denied[i]);
+        head(&b, "switchyard_limits_backend_failures_total", "counter",
+             "Limiter backend unreachable (Redis): requests admitted (open) or refused (closed).");
+        sy_buf_printf(&b,
+                      "switchyard_limits_backend_failures_total{mode=\"open\"} %llu\n"
+                      "switchyard_limits_backend_failures_total{mode=\"closed\"} %llu\n",
+                      (unsigned long long)as.fail_open, (unsigned long long)as.fail_closed);
+        if (as.local) {
+            head(&b, "switchyard_limits_local_entries", "gauge",
+                 "Keys held by the in-process limiter.");
+            sy_buf_printf(&b, "switchyard_limits_local_entries %llu\n",
+                          (unsigned long long)as.local_entries);
+        }
     }
     char ov[24];
     sy_http_header_t h;

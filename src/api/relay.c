@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/admission.h"
 #include "api/api.h"
 #include "api/messages_fmt.h"
 #include "api/metrics.h"
@@ -20,6 +21,7 @@
 #include "worker.h"
 
 #define CONVERT_MAX_BYTES (32u << 20) /* a non-streamed reply being converted */
+#define ROUTE_HDRS (3 + SY_ADMISSION_HDR_MAX)
 
 typedef struct relay {
     sy_route_t *route;
@@ -55,6 +57,12 @@ typedef struct relay {
     uint64_t seq;              /* the request's last row (0: none, or dropped) */
     uint64_t wait_deadline_ms; /* loop time when a held response is given up */
     struct relay *wnext, *wprev;
+    /* limits (api/admission.h): the reservation until the last log row carries it, and the
+     * x-ratelimit-* headers every response of the request carries */
+    sy_admission_req_t *adm;
+    size_t n_lh;
+    sy_http_header_t lh[SY_ADMISSION_HDR_MAX];
+    char lh_buf[SY_ADMISSION_HDR_BUF];
 } relay_t;
 
 static void on_ka_closed(uv_handle_t *h)
@@ -62,8 +70,19 @@ static void on_ka_closed(uv_handle_t *h)
     free(h);
 }
 
+/* The request's limits reservation, when no log row took it: concurrency released, usage
+ * unknown (logging is off, which the config allows only without token limits and budgets). */
+static void finish_admission(relay_t *c)
+{
+    if (!c->adm) return;
+    sy_admission_end(c->adm);
+    sy_admission_finish_unknown(c->adm);
+    c->adm = NULL;
+}
+
 static void release(relay_t *c)
 {
+    finish_admission(c);
     if (c->ka_timer) {
         uv_close((uv_handle_t *)c->ka_timer, on_ka_closed);
         c->ka_timer = NULL;
@@ -314,6 +333,12 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
                                       .sse = c->is_sse};
                 c->cap_live = false; /* moved: the writer thread disposes it */
             }
+            if (c->adm) { /* concurrency now; tokens and cost from this row */
+                if (!aux) aux = sy_xcalloc(1, sizeof *aux);
+                sy_admission_end(c->adm);
+                sy_admission_attach(c->adm, aux);
+                c->adm = NULL;
+            }
             rec.aux = aux;
         } else {
             rec.t_end_us = WALL(a->t_end_us);
@@ -450,7 +475,8 @@ const sy_model_conf_t *sy_relay_find_model(sy_http_req_t *req, sy_worker_t *w, s
     return model;
 }
 
-/* Response headers every routed answer carries; returns how many were written into h. */
+/* Response headers every routed answer carries (at most ROUTE_HDRS); returns how many were
+ * written into h. */
 static size_t route_headers(relay_t *c, sy_http_header_t *h, char *attempts, size_t alen, char *ra,
                             size_t ralen)
 {
@@ -464,6 +490,8 @@ static size_t route_headers(relay_t *c, sy_http_header_t *h, char *attempts, siz
         int k = snprintf(ra, ralen, "%llu", (unsigned long long)((r->retry_after_ms + 999) / 1000));
         h[n++] = (sy_http_header_t){SY_STR_LIT("retry-after"), sy_str(ra, (size_t)k)};
     }
+    for (size_t i = 0; i < c->n_lh; i++)
+        h[n++] = c->lh[i];
     return n;
 }
 
@@ -561,7 +589,7 @@ static void sink_head(sy_route_t *r, int status, sy_str_t content_type)
     c->t_commit_us = now;
     c->overhead_us = overhead;
     char ov[24], attempts[2048], ra[24];
-    sy_http_header_t h[8];
+    sy_http_header_t h[3 + ROUTE_HDRS];
     size_t n = 0;
     h[n++] = (sy_http_header_t){SY_STR_LIT("content-type"), content_type};
     sy_api_overhead_header(&h[n++], ov, overhead);
@@ -605,7 +633,7 @@ static void send_upstream_error(relay_t *c)
 {
     sy_http_req_t *req = c->req;
     char attempts[2048], ra[24];
-    sy_http_header_t h[4];
+    sy_http_header_t h[ROUTE_HDRS];
     size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
     json_t *doc = c->body.len ? json_loadb(c->body.base, c->body.len, 0, NULL) : NULL;
     json_t *err = doc ? json_object_get(doc, "error") : NULL;
@@ -661,7 +689,7 @@ static bool send_converted(relay_t *c)
         return false;
     }
     char attempts[2048], ra[24];
-    sy_http_header_t h[4];
+    sy_http_header_t h[ROUTE_HDRS];
     size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
     tee_capture(c, b.base, b.len);
     sy_api_send_json(c->req, c->up_status, b.base, b.len, h, nh);
@@ -810,7 +838,7 @@ static void sink_done(sy_route_t *r, sy_err_t err, const char *detail)
         log_request(c, err == SY_ERR_UPSTREAM_TIMEOUT ? SY_LOG_STATUS_TIMEOUT : SY_LOG_STATUS_ERROR,
                     sy_api_error_status(err), err, msg, NULL);
         char attempts[2048], ra[24];
-        sy_http_header_t h[4];
+        sy_http_header_t h[ROUTE_HDRS];
         size_t nh = route_headers(c, h, attempts, sizeof attempts, ra, sizeof ra);
         send_error_h(req, c->ingress, err, param, msg, h, nh);
     } else {
@@ -867,10 +895,13 @@ static void on_client_abort(sy_http_req_t *req, void *ctx)
     release(c);
 }
 
-void sy_relay_start(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_route_t *r)
+void sy_relay_start(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_route_t *r,
+                    sy_admission_req_t *adm)
 {
     relay_t *c = sy_arena_alloc(&req->arena, sizeof *c);
     memset(c, 0, sizeof *c);
+    c->adm = adm;
+    if (adm) c->n_lh = sy_admission_headers(sy_admission_result(adm), c->lh, c->lh_buf);
     c->route = r;
     c->req = req;
     c->w = w;

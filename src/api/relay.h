@@ -18,10 +18,14 @@
 #include "routing/route.h"
 
 struct sy_worker;
+struct sy_admission_req;
 
 /* Starts relaying. `ingress` is the client's format; r must be filled (inputs) except sink,
- * ctx, loop, upstream, arena and max_error_bytes, which the relay sets. */
-void sy_relay_start(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingress, sy_route_t *r);
+ * ctx, loop, upstream, arena and max_error_bytes, which the relay sets. adm: the request's
+ * limits ticket (api/admission.h) or NULL; the relay takes it: every response carries its
+ * x-ratelimit-* headers, and it is finished exactly once when the request ends. */
+void sy_relay_start(sy_http_req_t *req, struct sy_worker *w, sy_format_t ingress, sy_route_t *r,
+                    struct sy_admission_req *adm);
 
 /* The first steps both ingresses share: the body is scanned in one validating pass (core/jsonv,
  * no tree), and after the ingress's own field checks the model is looked up. Each rejects the

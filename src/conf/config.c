@@ -16,10 +16,21 @@
 #include "core/buf.h"
 #include "core/json.h"
 
+/* limits.models / limits.per_model entries, resolved against `models:` once both are read. */
+typedef struct pending_limits {
+    char *model;
+    int ent; /* -1: limits.models; else SY_LIMITS_ENT_* (per_model) */
+    sy_conf_limits_t list;
+    yaml_node_t *node;
+    char key[160];
+} pending_limits_t;
+
 typedef struct walk {
     yaml_document_t *doc;
     const char *file;
     sy_conf_err_t *err;
+    pending_limits_t *pend;
+    size_t n_pend;
 } walk_t;
 
 static bool fail(walk_t *w, yaml_node_t *node, const char *key, const char *fmt, ...)
@@ -185,6 +196,207 @@ static bool walk_server(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
     return true;
 }
 
+static bool get_secret_ref(walk_t *w, yaml_node_t *v, const char *key, char **value, char **ref);
+
+static const char *const ent_names[SY_LIMITS_ENT__COUNT] = {"key", "user", "team"};
+
+/* A limit list: one string ("100/hour") or a list of them; each through sy_limits_parse. The
+ * same (kind, window) twice is refused: the request would carry the same limit twice. */
+static bool get_limit_list(walk_t *w, sy_config_t *cfg, yaml_node_t *v, const char *key,
+                           sy_conf_limits_t *out)
+{
+    yaml_node_t *items[SY_LIMITS_MAX_PER_REQUEST];
+    size_t n = 0;
+    if (v->type == YAML_SCALAR_NODE) {
+        items[n++] = v;
+    } else if (v->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+            if (n == SY_LIMITS_MAX_PER_REQUEST)
+                return fail(w, v, key, "at most %d limits", SY_LIMITS_MAX_PER_REQUEST);
+            items[n++] = yaml_document_get_node(w->doc, *it);
+        }
+    } else {
+        return fail(w, v, key, "expected a limit (\"100/hour\") or a list of limits");
+    }
+    free(out->v);
+    out->v = sy_xcalloc(n ? n : 1, sizeof *out->v);
+    out->n = 0;
+    out->set = true;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = scalar(items[i]);
+        char msg[200];
+        if (!s) return fail(w, items[i], key, "expected a limit string such as \"100/hour\"");
+        sy_limit_t l = {0};
+        if (sy_limits_parse(s, &l, msg, sizeof msg))
+            return fail(w, items[i], key, "'%s': %s", s, msg);
+        for (size_t j = 0; j < out->n; j++)
+            if (out->v[j].kind == l.kind && out->v[j].window == l.window)
+                return fail(w, items[i], key, "'%s': the same kind of limit twice", s);
+        out->v[out->n++] = l;
+        cfg->rl.any = true;
+        if ((l.kind == SY_LIMIT_TOKENS || l.kind == SY_LIMIT_BUDGET) && !cfg->rl.need_usage) {
+            cfg->rl.need_usage = true;
+            cfg->rl.need_usage_line = (int)items[i]->start_mark.line + 1;
+        }
+    }
+    return true;
+}
+
+static void pend_add(walk_t *w, const char *model, int ent, yaml_node_t *node, const char *key,
+                     sy_conf_limits_t *list)
+{
+    w->pend = sy_xrealloc(w->pend, (w->n_pend + 1) * sizeof *w->pend);
+    pending_limits_t *p = &w->pend[w->n_pend++];
+    p->model = sy_xstrdup(model);
+    p->ent = ent;
+    p->list = *list;
+    p->node = node;
+    snprintf(p->key, sizeof p->key, "%s", key);
+}
+
+/* limits.models (ent -1) or limits.per_model.<ent>: a mapping model name → limit list. */
+static bool walk_model_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map, const char *prefix,
+                              int ent)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        for (size_t i = 0; i < w->n_pend; i++)
+            if (w->pend[i].ent == ent && !strcmp(w->pend[i].model, k))
+                return fail(w, v, key, "duplicate model");
+        sy_conf_limits_t list = {0};
+        if (!get_limit_list(w, cfg, v, key, &list)) {
+            free(list.v);
+            return false;
+        }
+        pend_add(w, k, ent, v, key, &list);
+    }
+    return true;
+}
+
+static bool walk_entity_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map, const char *prefix,
+                               bool per_model)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        int ent = -1;
+        for (int i = 0; i < SY_LIMITS_ENT__COUNT; i++)
+            if (!strcmp(k, ent_names[i])) ent = i;
+        if (ent < 0) return fail(w, v, key, "unknown key (key, user, team)");
+        bool ok = per_model ? walk_model_limits(w, cfg, v, key, ent)
+                            : get_limit_list(w, cfg, v, key, &cfg->rl.defaults[ent]);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static bool walk_redis(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
+{
+    sy_ratelimit_conf_t *rl = &cfg->rl;
+    if (!expect_map(w, map, "limits.redis")) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[96];
+        snprintf(key, sizeof key, "limits.redis.%s", k);
+        bool ok = true;
+        uint64_t u;
+        const char *s = scalar(v);
+        if (!strcmp(k, "host")) {
+            ok = get_str(w, v, key, &rl->redis_host);
+        } else if (!strcmp(k, "port")) {
+            ok = get_uint(w, v, key, 65535, &u);
+            if (ok && u == 0) ok = fail(w, v, key, "must be between 1 and 65535");
+            rl->redis_port = (int)u;
+        } else if (!strcmp(k, "password")) {
+            ok = get_secret_ref(w, v, key, &rl->redis_password, NULL);
+        } else if (!strcmp(k, "fail_open")) {
+            if (s && !strcmp(s, "true"))
+                rl->fail_open = true;
+            else if (s && !strcmp(s, "false"))
+                rl->fail_open = false;
+            else
+                ok = fail(w, v, key, "expected true or false");
+        } else if (!strcmp(k, "timeout_ms")) {
+            ok = get_u32(w, v, key, &rl->redis_timeout_ms);
+            if (ok && (rl->redis_timeout_ms < 1 || rl->redis_timeout_ms > 60000))
+                ok = fail(w, v, key, "must be between 1 and 60000");
+        } else {
+            ok = fail(w, v, key, "unknown key (host, port, password, fail_open, timeout_ms)");
+        }
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* The rate-limit keys of `limits:` (the others are the HTTP limits); false: not one of them. */
+static bool walk_rate_limits(walk_t *w, sy_config_t *cfg, const char *k, yaml_node_t *v,
+                             const char *key, bool *ok)
+{
+    uint64_t u;
+    const char *s = scalar(v);
+    if (!strcmp(k, "backend")) {
+        if (s && !strcmp(s, "local"))
+            cfg->rl.redis = false;
+        else if (s && !strcmp(s, "redis"))
+            cfg->rl.redis = true;
+        else
+            *ok = fail(w, v, key, "expected local or redis");
+    } else if (!strcmp(k, "redis")) {
+        *ok = walk_redis(w, cfg, v);
+    } else if (!strcmp(k, "defaults")) {
+        *ok = walk_entity_limits(w, cfg, v, key, false);
+    } else if (!strcmp(k, "models")) {
+        *ok = walk_model_limits(w, cfg, v, key, -1);
+    } else if (!strcmp(k, "per_model")) {
+        *ok = walk_entity_limits(w, cfg, v, key, true);
+    } else if (!strcmp(k, "default_max_tokens")) {
+        *ok = get_uint(w, v, key, 100000000, &u);
+        if (*ok && u == 0) *ok = fail(w, v, key, "must be at least 1");
+        cfg->rl.default_max_tokens = (int64_t)u;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* After the whole file: model limits name real models; token limits and budgets need usage,
+ * which the inference log computes. */
+static bool resolve_limits(walk_t *w, sy_config_t *cfg)
+{
+    for (size_t i = 0; i < w->n_pend; i++) {
+        pending_limits_t *p = &w->pend[i];
+        sy_model_conf_t *m =
+            (sy_model_conf_t *)sy_config_find_model(cfg, p->model, strlen(p->model));
+        if (!m) return fail(w, p->node, p->key, "no model named '%s' in 'models'", p->model);
+        sy_conf_limits_t *dst = p->ent < 0 ? &m->limits : &m->per_entity[p->ent];
+        *dst = p->list;
+        p->list.v = NULL;
+    }
+    if (cfg->rl.need_usage && !cfg->log.enabled) {
+        snprintf(w->err->msg, sizeof w->err->msg,
+                 "%s:%d: limits: token limits and budgets are reconciled from the inference "
+                 "log's usage and cost; set log.enabled: true (or remove them)",
+                 w->file, cfg->rl.need_usage_line);
+        return false;
+    }
+    return true;
+}
+
+static void pend_free(walk_t *w)
+{
+    for (size_t i = 0; i < w->n_pend; i++) {
+        free(w->pend[i].model);
+        free(w->pend[i].list.v);
+    }
+    free(w->pend);
+}
+
 static bool walk_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
 {
     if (!expect_map(w, map, "limits")) return false;
@@ -192,8 +404,10 @@ static bool walk_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
     {
         char key[96];
         snprintf(key, sizeof key, "limits.%s", k);
-        bool ok;
-        if (strcmp(k, "max_body_bytes") == 0)
+        bool ok = true;
+        if (walk_rate_limits(w, cfg, k, v, key, &ok))
+            ;
+        else if (strcmp(k, "max_body_bytes") == 0)
             ok = get_size(w, v, key, 64, &cfg->max_body_bytes);
         else if (strcmp(k, "max_header_bytes") == 0)
             ok = get_size(w, v, key, 1024, &cfg->max_header_bytes);
@@ -211,7 +425,11 @@ static bool walk_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
         else if (strcmp(k, "max_upstream_error_bytes") == 0)
             ok = get_size(w, v, key, 256, &cfg->max_upstream_error_bytes);
         else
-            ok = fail(w, v, k, "unknown key in 'limits'");
+            ok = fail(w, v, key,
+                      "unknown key (backend, redis, defaults, models, per_model, "
+                      "default_max_tokens, max_body_bytes, max_header_bytes, max_headers, "
+                      "header_timeout_ms, keepalive_timeout_ms, sse_keepalive_ms, "
+                      "shutdown_grace_ms, max_upstream_error_bytes)");
         if (!ok) return false;
     }
     return true;
@@ -1063,6 +1281,10 @@ static void set_defaults(sy_config_t *cfg)
     cfg->log.fsync = SY_FSYNC_EVERYSEC;
     cfg->log.ack_timeout_ms = 30000;
     cfg->log.spool_max_bytes = 1ull << 30;
+    cfg->rl.redis_host = sy_xstrdup("127.0.0.1");
+    cfg->rl.redis_port = 6379;
+    cfg->rl.redis_timeout_ms = 100;
+    cfg->rl.default_max_tokens = 4096;
 }
 
 sy_config_t *sy_config_load_string(const char *name, const char *text, size_t len,
@@ -1120,12 +1342,14 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
         fail(&w, root, "models", "at least one model is required");
         goto out;
     }
+    if (!resolve_limits(&w, cfg)) goto out;
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (int)n : 1;
     }
     ok = true;
 out:
+    pend_free(&w);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     if (!ok) {
@@ -1173,6 +1397,16 @@ void sy_config_free(sy_config_t *cfg)
             free(m->fallbacks[j]);
         free(m->fallbacks);
         free(m->fallback_models);
+        free(m->limits.v);
+        for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++)
+            free(m->per_entity[e].v);
+    }
+    for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++)
+        free(cfg->rl.defaults[e].v);
+    free(cfg->rl.redis_host);
+    if (cfg->rl.redis_password) {
+        memset(cfg->rl.redis_password, 0, strlen(cfg->rl.redis_password));
+        free(cfg->rl.redis_password);
     }
     free(cfg->models);
     for (size_t i = 0; i < cfg->n_prices; i++) {

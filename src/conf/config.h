@@ -7,7 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/limits.h"
+
 struct sy_provider;
+
+/* A list of limits written in config (scope NULL: the caller sets it per request). */
+typedef struct sy_conf_limits {
+    sy_limit_t *v;
+    size_t n;
+    bool set; /* written in the file (an empty list then means "none") */
+} sy_conf_limits_t;
+
+enum { SY_LIMITS_ENT_KEY, SY_LIMITS_ENT_USER, SY_LIMITS_ENT_TEAM, SY_LIMITS_ENT__COUNT };
 
 /* A per-model default parameter: key and its compact JSON value, ready to splice into bodies. */
 typedef struct sy_conf_kv {
@@ -87,6 +98,8 @@ typedef struct sy_model_conf {
     const struct sy_model_conf **fallback_models; /* resolved at load */
     uint32_t fallback_on;                         /* SY_ERRCLASS_* bits */
     int line;
+    sy_conf_limits_t limits; /* limits.models.<name>: global across callers */
+    sy_conf_limits_t per_entity[SY_LIMITS_ENT__COUNT]; /* limits.per_model.<key|user|team>.<name> */
 } sy_model_conf_t;
 
 /* A price: USD per million tokens, held exactly as pico-USD per token (6 decimals of USD per
@@ -159,6 +172,22 @@ typedef struct sy_authconf {
     uint32_t login_per_ip;      /* auth.login_attempts_per_ip per 15 min (default 20) */
 } sy_authconf_t;
 
+/* `limits:` — rate limits, token limits, concurrency and budgets (docs/internals/LIMITS.md). */
+typedef struct sy_ratelimit_conf {
+    bool redis;                 /* limits.backend: local (false, default) | redis */
+    char *redis_host;           /* limits.redis.host (default 127.0.0.1) */
+    int redis_port;             /* limits.redis.port (default 6379) */
+    char *redis_password;       /* limits.redis.password: resolved env:VAR; never log it */
+    bool fail_open;             /* limits.redis.fail_open (default false) */
+    uint32_t redis_timeout_ms;  /* limits.redis.timeout_ms (default 100) */
+    int64_t default_max_tokens; /* limits.default_max_tokens: the estimate's completion part when
+                                   the request names no max_tokens (default 4096) */
+    sy_conf_limits_t defaults[SY_LIMITS_ENT__COUNT]; /* limits.defaults.<key|user|team> */
+    bool any;        /* at least one limit is configured anywhere in the file */
+    bool need_usage; /* a token limit or a budget is configured (needs the inference log) */
+    int need_usage_line;
+} sy_ratelimit_conf_t;
+
 typedef struct sy_config {
     char *path;
     char *listen_host; /* numeric IPv4/IPv6 address */
@@ -180,6 +209,7 @@ typedef struct sy_config {
     char *data_dir; /* data_dir: (default ./data) for the SQLite file, the spool, keys */
     sy_logconf_t log;
     sy_authconf_t auth;
+    sy_ratelimit_conf_t rl;
 } sy_config_t;
 
 typedef struct sy_conf_err {

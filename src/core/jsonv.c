@@ -307,15 +307,26 @@ static const uint8_t *scan_number(const uint8_t *base, const uint8_t *p, const u
 
 /* ---- chat extraction ---- */
 
-enum { K_NONE, K_MODEL, K_MESSAGES, K_STREAM, K_STREAM_OPTIONS, K_INCLUDE_USAGE, K_ROLE };
+enum {
+    K_NONE,
+    K_MODEL,
+    K_MESSAGES,
+    K_STREAM,
+    K_STREAM_OPTIONS,
+    K_INCLUDE_USAGE,
+    K_ROLE,
+    K_MAX_TOKENS,
+    K_MAX_COMPLETION_TOKENS
+};
 enum { C_OTHER, C_MESSAGES, C_STREAM_OPTIONS, C_MESSAGE };
 
 typedef struct chat_state {
     sy_jsonv_chat_t *out;
-    uint8_t pending; /* K_*: the tracked key whose value comes next */
-    uint8_t ctx2;    /* C_*: what the container open at level 2 is */
-    uint8_t ctx3;    /* C_*: what the container open at level 3 is */
-    uint8_t role;    /* type of the current message's "role" (last one wins) */
+    uint8_t pending;    /* K_*: the tracked key whose value comes next */
+    uint8_t ctx2;       /* C_*: what the container open at level 2 is */
+    uint8_t ctx3;       /* C_*: what the container open at level 3 is */
+    uint8_t role;       /* type of the current message's "role" (last one wins) */
+    const uint8_t *num; /* start of the top-level value of a max_tokens key, if a number */
 } chat_state_t;
 
 static inline bool key_is(sy_str_t k, const char *lit, size_t n)
@@ -330,7 +341,7 @@ static inline void on_key(chat_state_t *cs, size_t depth, const uint8_t *tok, co
 {
     if ((depth == 2 && cs->ctx2 != C_STREAM_OPTIONS) || (depth == 3 && cs->ctx3 != C_MESSAGE))
         return;
-    char buf[16]; /* longer than any key we look for */
+    char buf[24]; /* longer than any key we look for */
     sy_str_t k = sy_str((const char *)tok + 1, (size_t)(after - tok) - 2);
     if (__builtin_expect(esc, 0)) {
         size_t len;
@@ -349,6 +360,10 @@ static inline void on_key(chat_state_t *cs, size_t depth, const uint8_t *tok, co
             pending = K_STREAM;
         else if (KEY_IS(k, "stream_options"))
             pending = K_STREAM_OPTIONS;
+        else if (KEY_IS(k, "max_tokens"))
+            pending = K_MAX_TOKENS;
+        else if (KEY_IS(k, "max_completion_tokens"))
+            pending = K_MAX_COMPLETION_TOKENS;
     } else if (depth == 2) {
         if (KEY_IS(k, "include_usage")) pending = K_INCLUDE_USAGE;
     } else if (KEY_IS(k, "role")) {
@@ -379,6 +394,11 @@ static inline void on_value(chat_state_t *cs, size_t depth, sy_jsonv_type_t type
             break;
         case K_STREAM:
             o->stream_type = type;
+            break;
+        case K_MAX_TOKENS:
+        case K_MAX_COMPLETION_TOKENS:
+            cs->num = type == SY_JSONV_NUMBER ? tok : NULL;
+            *(cs->pending == K_MAX_TOKENS ? &o->max_tokens : &o->max_completion_tokens) = -1;
             break;
         case K_STREAM_OPTIONS:
             o->stream_options_type = type;
@@ -433,6 +453,7 @@ static inline __attribute__((always_inline)) bool scan(const char *doc, size_t n
     if (out) {
         memset(out, 0, sizeof *out);
         out->bad_message_index = -1;
+        out->max_tokens = out->max_completion_tokens = -1;
     }
     if (p == end) return fail(err, base, p, "'[' or '{' expected, got end of input");
     if (*p != '{' && *p != '[') return fail(err, base, p, "'[' or '{' expected");
@@ -502,6 +523,15 @@ after_value: /* p: just past a complete value */
     if (out && depth == 1 && cs.pending == K_MODEL) {
         out->model.len = (size_t)(p - (const uint8_t *)out->model.ptr);
         out->model_has_escape = out->model_type == SY_JSONV_STRING && esc;
+    } else if (out && depth == 1 && cs.num &&
+               (cs.pending == K_MAX_TOKENS || cs.pending == K_MAX_COMPLETION_TOKENS)) {
+        int64_t v = 0;
+        const uint8_t *d = cs.num + (*cs.num == '-'), *q = d; /* -0 is 0, as jansson reads it */
+        for (; q < p && is_digit(*q) && q - d < 15; q++)      /* below 10^15 */
+            v = v * 10 + (*q - '0');
+        *(cs.pending == K_MAX_TOKENS ? &out->max_tokens : &out->max_completion_tokens) =
+            q == p && (d == cs.num || v == 0) ? v : -1;
+        cs.num = NULL;
     }
     p = skip_ws(p, end);
     if (p == end) return fail(err, base, p, "unexpected end of input");

@@ -23,6 +23,7 @@
 #ifndef SY_CORE_JSONV_H
 #define SY_CORE_JSONV_H
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "core/str.h"
@@ -79,6 +80,10 @@ typedef struct sy_jsonv_chat {
     long bad_message_index;              /* first element that is not an object or lacks a string
                                             "role" (last "role" wins); -1 if none */
     sy_jsonv_msg_problem_t bad_message_reason; /* what is wrong with it; MSG_OK if none */
+    int64_t max_tokens;            /* top-level "max_tokens" when an integer 0 ≤ n < 10^15
+                                      written without fraction or exponent, else -1 (absent,
+                                      another type, negative, 1.0, 1e3, …); the last one wins */
+    int64_t max_completion_tokens; /* "max_completion_tokens", the same way */
 } sy_jsonv_chat_t;
 
 /* Validates the whole document p[0..n). Returns true if jansson (flags 0) would accept it.

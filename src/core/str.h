@@ -3,6 +3,7 @@
 #define SY_CORE_STR_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -39,6 +40,21 @@ static inline bool sy_str_ieq_c(sy_str_t a, const char *b)
 {
     size_t n = strlen(b);
     return a.len == n && strncasecmp(a.ptr, b, n) == 0;
+}
+
+/* Writes v in decimal (no NUL) into out (room for 20 digits); returns the length. For hot paths
+ * where snprintf's format parsing would cost more than the number. */
+static inline size_t sy_u64_dec(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
 }
 
 #endif

@@ -48,6 +48,7 @@ static char *request_metadata(const sy_str_t body)
 static void free_aux(sy_log_aux_t *a)
 {
     if (!a) return;
+    if (a->settle) a->settle(a->settle_arg, -1, -1); /* a dropped row: usage never known */
     if (a->has_capture) sy_capture_dispose(&a->cap);
     free(a);
 }
@@ -192,6 +193,13 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
     sy_log_record_t *out = sy_log_record_clone(&v);
     out->aux = NULL;
     if (e->on_row) e->on_row(out);
+    if (aux && aux->settle) {
+        int64_t tokens = v.input_tokens >= 0 && v.output_tokens >= 0
+                             ? v.input_tokens + v.output_tokens
+                             : SY_LOG_UNKNOWN;
+        aux->settle(aux->settle_arg, tokens, v.cost_nanousd);
+        aux->settle = NULL;
+    }
     sy_buf_dispose(&req_b);
     sy_buf_dispose(&resp_b);
     sy_buf_dispose(&md_b);

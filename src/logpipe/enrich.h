@@ -23,6 +23,13 @@ typedef struct sy_log_aux {
     bool has_capture; /* false: response_body of the row is used as is (e.g. an error body) */
     int format;       /* SY_CAPTURE_OPENAI / SY_CAPTURE_ANTHROPIC */
     bool sse;         /* the response was an event stream */
+    /* Optional: told the row's usage once it is known, exactly once: from the transform with
+     * the tokens (input + output, as the row has them; -1 unknown) and cost (nano-USD, as the
+     * row; -1 unknown), or from the discard hook with -1, -1 when the row is dropped. The rate
+     * limiter reconciles its reservation here (api/admission.h). Writer thread (transform) or
+     * any thread (discard). */
+    void (*settle)(void *arg, int64_t tokens, int64_t cost_nanousd);
+    void *settle_arg;
 } sy_log_aux_t;
 
 typedef struct sy_log_enrich {

@@ -226,9 +226,57 @@ static void string_list(char *out, size_t cap, const char *json)
     json_decref(arr);
 }
 
+sy_err_t sy_auth_limits_parse(const char *text, sy_auth_limits_t *out, char *err, size_t errlen)
+{
+    out->n = -1;
+    if (!text) return SY_OK;
+    json_t *a = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    sy_err_t e = SY_OK;
+    if (!json_is_array(a) || json_array_size(a) > SY_AUTH_LIMITS_MAX) {
+        snprintf(err, errlen,
+                 "'limits' must be null or an array of at most %d limit strings such as "
+                 "\"100/hour\"",
+                 SY_AUTH_LIMITS_MAX);
+        e = SY_ERR_INVALID_REQUEST;
+        goto out;
+    }
+    out->n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        const char *s = json_string_value(v);
+        char m[160];
+        sy_limit_t l = {0};
+        if (!s) {
+            snprintf(err, errlen, "limits[%zu]: expected a string such as \"100/hour\"", i);
+            e = SY_ERR_INVALID_REQUEST;
+            goto out;
+        }
+        if (sy_limits_parse(s, &l, m, sizeof(m))) {
+            snprintf(err, errlen, "limits[%zu]: '%.64s': %s", i, s, m);
+            e = SY_ERR_INVALID_REQUEST;
+            goto out;
+        }
+        for (int j = 0; j < out->n; j++)
+            if (out->v[j].kind == l.kind && out->v[j].window == l.window) {
+                snprintf(err, errlen, "limits[%zu]: '%.64s': the same kind of limit twice", i, s);
+                e = SY_ERR_INVALID_REQUEST;
+                goto out;
+            }
+        out->v[out->n++] = l;
+    }
+out:
+    if (e) out->n = -1;
+    json_decref(a);
+    return e;
+}
+
 void sy_auth_ident_from(sy_auth_ident_t *out, const sy_app_key_t *k, const sy_app_user_t *owner)
 {
     memset(out, 0, sizeof(*out));
+    for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++)
+        out->limits[e].n = -1;
     copy_id(out->key_id, k->id);
     copy_id(out->user_id, k->owner_user);
     copy_id(out->team_id, k->owner_team);
@@ -241,6 +289,9 @@ void sy_auth_ident_from(sy_auth_ident_t *out, const sy_app_key_t *k, const sy_ap
     out->grace_until_us = k->grace_until_us;
     out->any_model = !k->allowed_models;
     string_list(out->models, sizeof(out->models), k->allowed_models);
+    char m[200];
+    sy_auth_limits_parse(k->limits, &out->limits[SY_LIMITS_ENT_KEY], m, sizeof(m));
+    if (owner) sy_auth_limits_parse(owner->limits, &out->limits[SY_LIMITS_ENT_USER], m, sizeof(m));
     string_list(out->tags, sizeof(out->tags), k->default_tags);
 }
 
@@ -263,6 +314,17 @@ sy_err_t sy_auth_load_key(sy_auth_t *a, const char *hash_hex, int64_t now_us, sy
         if (err) goto out;
     }
     sy_auth_ident_from(out, k, u);
+    if (k->owner_team) { /* the team's own limits travel with its keys */
+        sy_app_team_t *t = NULL;
+        err = sy_app_team_get(a->store, k->owner_team, &t, msg, msglen);
+        if (err == SY_OK) {
+            char m[200];
+            sy_auth_limits_parse(t->limits, &out->limits[SY_LIMITS_ENT_TEAM], m, sizeof(m));
+        }
+        sy_app_team_free(t);
+        if (err == SY_ERR_NOT_FOUND) err = SY_OK;
+        if (err) goto out;
+    }
     sy_app_key_touch(a->store, k->id, now_us, NULL, 0); /* best effort */
 out:
     sy_app_key_free(k);

@@ -36,6 +36,14 @@
 #define SY_AUTH_CACHE_SLOTS 4096
 #define SY_AUTH_PRESENTED_MAX 256 /* a presented key longer than this is refused unread */
 
+/* An entity's own limits (admin API `limits`): n = -1 when it has none of its own (the config's
+ * limits.defaults apply), 0 for an explicit empty list (no limits). Scopes are NULL. */
+#define SY_AUTH_LIMITS_MAX 8
+typedef struct sy_auth_limits {
+    int n;
+    sy_limit_t v[SY_AUTH_LIMITS_MAX];
+} sy_auth_limits_t;
+
 /* What a valid key grants; plain data (copied into the request arena). */
 typedef struct sy_auth_ident {
     char key_id[SY_AUTH_ID_MAX];
@@ -47,6 +55,7 @@ typedef struct sy_auth_ident {
     char models[SY_AUTH_MODELS_MAX]; /* allowed models, each NUL-terminated, "" ends */
     char tags[SY_AUTH_MODELS_MAX];   /* default tags, same layout */
     int64_t expires_us, revoked_us, grace_until_us; /* 0: never */
+    sy_auth_limits_t limits[SY_LIMITS_ENT__COUNT];  /* the key's, its user's, its team's */
 } sy_auth_ident_t;
 
 typedef struct sy_auth sy_auth_t;
@@ -94,7 +103,12 @@ void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex);
  * when there is none. Also records last_used_us (so last use is exact to key_cache_ttl_s). */
 sy_err_t sy_auth_load_key(sy_auth_t *a, const char *hash_hex, int64_t now_us, sy_auth_ident_t *out,
                           char *msg, size_t msglen);
-/* Fills ident from a key row and its owner (NULL for a team key). */
+/* Parses an entity's stored limits (a JSON array of sy_limits_parse strings; NULL: out->n = -1,
+ * inherit). SY_ERR_INVALID_REQUEST with a message naming the bad entry ("limits[1]: '…': …").
+ * Any thread. */
+sy_err_t sy_auth_limits_parse(const char *json_text, sy_auth_limits_t *out, char *err,
+                              size_t errlen);
+/* Fills ident from a key row and its owner (NULL for a team key); limits from both. */
 void sy_auth_ident_from(sy_auth_ident_t *out, const struct sy_app_key *k,
                         const struct sy_app_user *owner);
 

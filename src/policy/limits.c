@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "policy/limits_int.h"
 
 #define MINUTE_MS 60000ll
@@ -105,7 +106,9 @@ static sy_err_t plan(sy_limits_slot_t *s, const sy_limit_t *lim, int64_t now, in
         } else {
             return SY_ERR_INVALID_REQUEST;
         }
-        snprintf(period, sizeof period, "%lld:", (long long)s->bucket);
+        size_t pn = sy_u64_dec(period, (uint64_t)s->bucket); /* a day or month since 1970 */
+        period[pn] = ':';
+        period[pn + 1] = '\0';
         break;
     }
     }
@@ -165,6 +168,42 @@ void sy_limits_finish(sy_limits_t *l, sy_limits_resv_t *resv, int64_t tokens_use
             s->amount = cost_nanousd < 0 ? 0 : cost_nanousd;
     }
     l->vt->finish(l, resv, l->clock.now_ms(l->clock.ctx), cb, arg);
+}
+
+void sy_limits_release(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_done_cb cb, void *arg)
+{
+    size_t nc = 0;
+    for (size_t i = 0; i < resv->n; i++)
+        nc += resv->slot[i].kind == SY_LIMIT_CONCURRENT;
+    if (resv->unbacked || nc == 0) {
+        if (cb) cb(arg, true);
+        return;
+    }
+    /* The concurrency slots move to a reservation of their own that a finish applies and frees;
+     * it takes resv's place in the backend's list of live reservations (the Redis lease). */
+    sy_limits_resv_t *c = sy_xmalloc(sizeof(*c) + nc * sizeof(c->slot[0]));
+    *c = *resv;
+    c->n = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < resv->n; i++) {
+        if (resv->slot[i].kind == SY_LIMIT_CONCURRENT)
+            c->slot[c->n++] = resv->slot[i];
+        else
+            resv->slot[k++] = resv->slot[i];
+    }
+    resv->n = k;
+    resv->has_conc = false;
+    if (resv->prev) {
+        resv->prev->next = c;
+        resv->next->prev = c;
+    }
+    resv->prev = resv->next = NULL;
+    l->vt->finish(l, c, l->clock.now_ms(l->clock.ctx), cb, arg);
+}
+
+void sy_limits_discard(sy_limits_resv_t *resv)
+{
+    free(resv);
 }
 
 void sy_limits_cancel(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_done_cb cb, void *arg)
@@ -270,22 +309,38 @@ void sy_limits__failed(sy_limits_t *l, bool fail_open, sy_limits_result_t *res)
 
 int sy_limits_format_reset(char out[SY_LIMITS_RESET_LEN], int64_t ms)
 {
-    if (ms <= 0) return snprintf(out, SY_LIMITS_RESET_LEN, "0s");
-    if (ms < 1000) return snprintf(out, SY_LIMITS_RESET_LEN, "%lldms", (long long)ms);
-    int64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
-    int len = 0;
-    if (h) len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "%lldh", (long long)h);
-    if (h || m) len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "%lldm", (long long)m);
-    len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "%lld", (long long)s);
-    if (frac) {
-        char f[8];
-        snprintf(f, sizeof f, "%03lld", (long long)frac);
-        for (int k = 2; k > 0 && f[k] == '0'; k--)
-            f[k] = '\0';
-        len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, ".%s", f);
+    /* by hand, not snprintf: it runs for two headers of every limited response */
+    size_t len = 0;
+    if (ms <= 0) {
+        memcpy(out, "0s", 3);
+        return 2;
     }
-    len += snprintf(out + len, SY_LIMITS_RESET_LEN - len, "s");
-    return len;
+    if (ms < 1000) {
+        len = sy_u64_dec(out, (uint64_t)ms);
+        memcpy(out + len, "ms", 3);
+        return (int)len + 2;
+    }
+    int64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
+    if (h) {
+        len += sy_u64_dec(out + len, (uint64_t)h);
+        out[len++] = 'h';
+    }
+    if (h || m) {
+        len += sy_u64_dec(out + len, (uint64_t)m);
+        out[len++] = 'm';
+    }
+    len += sy_u64_dec(out + len, (uint64_t)s);
+    if (frac) {
+        char f[3] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                     (char)('0' + frac % 10)};
+        size_t fl = f[2] != '0' ? 3 : f[1] != '0' ? 2 : 1;
+        out[len++] = '.';
+        memcpy(out + len, f, fl);
+        len += fl;
+    }
+    out[len++] = 's';
+    out[len] = '\0';
+    return (int)len;
 }
 
 int64_t sy_limits_retry_after_s(int64_t ms)

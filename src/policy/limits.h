@@ -135,6 +135,18 @@ sy_err_t sy_limits_admit(sy_limits_t *l, const sy_limit_t *lim, size_t n, int64_
 void sy_limits_finish(sy_limits_t *l, sy_limits_resv_t *resv, int64_t tokens_used,
                       int64_t cost_nanousd, sy_limits_done_cb cb, void *arg);
 
+/* The request's response has ended but its usage and cost are not known yet: releases its
+ * concurrency now (the lease, on Redis); resv stays owned by the caller and must still be passed
+ * to sy_limits_finish (which then reconciles tokens and budgets only) or sy_limits_cancel.
+ * Does nothing when there is no concurrency limit, or when called twice. Same thread rules as
+ * finish; cb may be NULL. */
+void sy_limits_release(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_done_cb cb, void *arg);
+
+/* Frees a reservation without applying it, for when its backend is gone (a Redis backend freed
+ * at shutdown). Only for a reservation that was released (sy_limits_release) or has no
+ * concurrency limit; any thread. */
+void sy_limits_discard(sy_limits_resv_t *resv);
+
 /* The request never ran: releases concurrency and refunds the token estimate (finish with 0
  * tokens and no cost). */
 void sy_limits_cancel(sy_limits_t *l, sy_limits_resv_t *resv, sy_limits_done_cb cb, void *arg);

@@ -51,7 +51,7 @@ static sy_err_t change_one(sy_store_t *s, const char *sql, const sy_app_param_t 
 
 /* ---- users ---- */
 
-#define USER_COLS "id, email, name, role, pw_hash, created_us, disabled_us"
+#define USER_COLS "id, email, name, role, pw_hash, created_us, disabled_us, limits"
 
 void sy_app_user_free(sy_app_user_t *u)
 {
@@ -61,6 +61,7 @@ void sy_app_user_free(sy_app_user_t *u)
     free(u->name);
     free(u->role);
     free(u->pw_hash);
+    free(u->limits);
     free(u);
 }
 
@@ -74,24 +75,26 @@ static sy_app_user_t *user_of(const sy_app_rows_t *r, size_t i)
     u->pw_hash = dup_cell(r, i, 4);
     u->created_us = i64_cell(r, i, 5);
     u->disabled_us = i64_cell(r, i, 6);
+    u->limits = dup_cell(r, i, 7);
     return u;
 }
 
 sy_err_t sy_app_user_insert(sy_store_t *s, const sy_app_user_t *u, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(u->id),      T(u->email),      T(u->name),       T(u->role),
-                          T(u->pw_hash), I(u->created_us), I(u->disabled_us)};
+    sy_app_param_t p[] = {T(u->id),      T(u->email),      T(u->name),        T(u->role),
+                          T(u->pw_hash), I(u->created_us), I(u->disabled_us), T(u->limits)};
     return sy_store_app_exec(
-        s, "INSERT INTO users (" USER_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)", p, NPARAMS(p),
-        0, NULL, NULL, msg, msglen);
+        s, "INSERT INTO users (" USER_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", p,
+        NPARAMS(p), 0, NULL, NULL, msg, msglen);
 }
 
 sy_err_t sy_app_user_update(sy_store_t *s, const sy_app_user_t *u, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(u->id), T(u->name), T(u->role), T(u->pw_hash), I(u->disabled_us)};
+    sy_app_param_t p[] = {T(u->id),      T(u->name),        T(u->role),
+                          T(u->pw_hash), I(u->disabled_us), T(u->limits)};
     return change_one(s,
-                      "UPDATE users SET name = $2, role = $3, pw_hash = $4, disabled_us = $5 "
-                      "WHERE id = $1",
+                      "UPDATE users SET name = $2, role = $3, pw_hash = $4, disabled_us = $5, "
+                      "limits = $6 WHERE id = $1",
                       p, NPARAMS(p), "user", msg, msglen);
 }
 
@@ -152,11 +155,14 @@ sy_err_t sy_app_user_count(sy_store_t *s, const char *role, int64_t *n, char *ms
 
 /* ---- teams ---- */
 
+#define TEAM_COLS "id, name, created_us, limits"
+
 void sy_app_team_free(sy_app_team_t *t)
 {
     if (!t) return;
     free(t->id);
     free(t->name);
+    free(t->limits);
     free(t);
 }
 
@@ -166,20 +172,28 @@ static void *team_conv(const sy_app_rows_t *r, size_t i)
     t->id = dup_cell(r, i, 0);
     t->name = dup_cell(r, i, 1);
     t->created_us = i64_cell(r, i, 2);
+    t->limits = dup_cell(r, i, 3);
     return t;
 }
 
 sy_err_t sy_app_team_insert(sy_store_t *s, const sy_app_team_t *t, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(t->id), T(t->name), I(t->created_us)};
-    return sy_store_app_exec(s, "INSERT INTO teams (id, name, created_us) VALUES ($1, $2, $3)", p,
+    sy_app_param_t p[] = {T(t->id), T(t->name), I(t->created_us), T(t->limits)};
+    return sy_store_app_exec(s, "INSERT INTO teams (" TEAM_COLS ") VALUES ($1, $2, $3, $4)", p,
                              NPARAMS(p), 0, NULL, NULL, msg, msglen);
+}
+
+sy_err_t sy_app_team_update(sy_store_t *s, const sy_app_team_t *t, char *msg, size_t msglen)
+{
+    sy_app_param_t p[] = {T(t->id), T(t->name), T(t->limits)};
+    return change_one(s, "UPDATE teams SET name = $2, limits = $3 WHERE id = $1", p, NPARAMS(p),
+                      "team", msg, msglen);
 }
 
 sy_err_t sy_app_team_list(sy_store_t *s, sy_app_team_t ***out, size_t *n, char *msg, size_t msglen)
 {
-    return list(s, "SELECT id, name, created_us FROM teams ORDER BY created_us, id LIMIT 1000",
-                NULL, 0, team_conv, (void ***)out, n, msg, msglen);
+    return list(s, "SELECT " TEAM_COLS " FROM teams ORDER BY created_us, id LIMIT 1000", NULL, 0,
+                team_conv, (void ***)out, n, msg, msglen);
 }
 
 sy_err_t sy_app_team_get(sy_store_t *s, const char *id, sy_app_team_t **out, char *msg,
@@ -187,8 +201,8 @@ sy_err_t sy_app_team_get(sy_store_t *s, const char *id, sy_app_team_t **out, cha
 {
     sy_app_rows_t r;
     sy_app_param_t p[] = {T(id)};
-    sy_err_t err = one_row(s, "SELECT id, name, created_us FROM teams WHERE id = $1", p, 1, &r,
-                           "team", msg, msglen);
+    sy_err_t err =
+        one_row(s, "SELECT " TEAM_COLS " FROM teams WHERE id = $1", p, 1, &r, "team", msg, msglen);
     if (err) return err;
     *out = team_conv(&r, 0);
     sy_store_app_rows_free(&r);
@@ -223,7 +237,7 @@ sy_err_t sy_app_team_members_of(sy_store_t *s, const char *user_id, char ***team
 
 #define KEY_COLS                                                                                   \
     "id, name, prefix, hash, owner_user, owner_team, expires_us, revoked_us, rotated_from, "       \
-    "grace_until_us, allowed_models, default_tags, created_us, last_used_us"
+    "grace_until_us, allowed_models, default_tags, created_us, last_used_us, limits"
 
 void sy_app_key_free(sy_app_key_t *k)
 {
@@ -237,6 +251,7 @@ void sy_app_key_free(sy_app_key_t *k)
     free(k->rotated_from);
     free(k->allowed_models);
     free(k->default_tags);
+    free(k->limits);
     free(k);
 }
 
@@ -257,6 +272,7 @@ static void *key_conv(const sy_app_rows_t *r, size_t i)
     k->default_tags = dup_cell(r, i, 11);
     k->created_us = i64_cell(r, i, 12);
     k->last_used_us = i64_cell(r, i, 13);
+    k->limits = dup_cell(r, i, 14);
     return k;
 }
 
@@ -266,21 +282,22 @@ sy_err_t sy_app_key_insert(sy_store_t *s, const sy_app_key_t *k, char *msg, size
         T(k->id),           T(k->name),           T(k->prefix),         T(k->hash),
         T(k->owner_user),   T(k->owner_team),     I(k->expires_us),     I(k->revoked_us),
         T(k->rotated_from), I(k->grace_until_us), T(k->allowed_models), T(k->default_tags),
-        I(k->created_us),   I(k->last_used_us)};
+        I(k->created_us),   I(k->last_used_us),   T(k->limits)};
     return sy_store_app_exec(s,
                              "INSERT INTO api_keys (" KEY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, "
-                             "$7, $8, $9, $10, $11, $12, $13, $14)",
+                             "$7, $8, $9, $10, $11, $12, $13, $14, $15)",
                              p, NPARAMS(p), 0, NULL, NULL, msg, msglen);
 }
 
 sy_err_t sy_app_key_update(sy_store_t *s, const sy_app_key_t *k, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(k->id),          T(k->name),           I(k->expires_us),
-                          I(k->revoked_us),  I(k->grace_until_us), T(k->allowed_models),
-                          T(k->default_tags)};
+    sy_app_param_t p[] = {T(k->id),           T(k->name),           I(k->expires_us),
+                          I(k->revoked_us),   I(k->grace_until_us), T(k->allowed_models),
+                          T(k->default_tags), T(k->limits)};
     return change_one(s,
                       "UPDATE api_keys SET name = $2, expires_us = $3, revoked_us = $4, "
-                      "grace_until_us = $5, allowed_models = $6, default_tags = $7 WHERE id = $1",
+                      "grace_until_us = $5, allowed_models = $6, default_tags = $7, limits = $8 "
+                      "WHERE id = $1",
                       p, NPARAMS(p), "key", msg, msglen);
 }
 

@@ -24,12 +24,14 @@ typedef struct sy_app_user {
     char *pw_hash; /* crypto_pwhash_str output (Argon2id), NULL: no password login */
     int64_t created_us;
     int64_t disabled_us;
+    char *limits; /* JSON array of limit strings ("100/hour"); NULL: the config's defaults */
 } sy_app_user_t;
 
 typedef struct sy_app_team {
     char *id;
     char *name;
     int64_t created_us;
+    char *limits; /* as sy_app_user_t.limits */
 } sy_app_team_t;
 
 typedef struct sy_app_key {
@@ -47,6 +49,7 @@ typedef struct sy_app_key {
     char *default_tags;     /* JSON array of strings; NULL: none */
     int64_t created_us;
     int64_t last_used_us;
+    char *limits; /* as sy_app_user_t.limits */
 } sy_app_key_t;
 
 typedef struct sy_app_session {
@@ -85,6 +88,8 @@ sy_err_t sy_app_user_count(sy_store_t *s, const char *role, int64_t *n, char *ms
 
 /* Teams and membership (put: insert or change the member's role). */
 sy_err_t sy_app_team_insert(sy_store_t *s, const sy_app_team_t *t, char *msg, size_t msglen);
+/* Sets name and limits. */
+sy_err_t sy_app_team_update(sy_store_t *s, const sy_app_team_t *t, char *msg, size_t msglen);
 sy_err_t sy_app_team_list(sy_store_t *s, sy_app_team_t ***out, size_t *n, char *msg, size_t msglen);
 sy_err_t sy_app_team_get(sy_store_t *s, const char *id, sy_app_team_t **out, char *msg,
                          size_t msglen);

@@ -106,6 +106,12 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      "CREATE TABLE audit_log (id text PRIMARY KEY, t_us INTEGER NOT NULL, actor text,"
      " action text NOT NULL, target text, remote text, detail text);"
      "CREATE INDEX audit_log_time ON audit_log(t_us, id);"},
+    /* Issue 5: an entity's own rate limits and budgets (api/admission.c), a JSON array of limit
+     * strings as policy/limits.h parses them; NULL = the config's limits.defaults apply. */
+    {5, "app data: per key/user/team limits",
+     "ALTER TABLE users ADD COLUMN limits text;"
+     "ALTER TABLE teams ADD COLUMN limits text;"
+     "ALTER TABLE api_keys ADD COLUMN limits text;"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
@@ -305,6 +311,16 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      "CREATE TABLE audit_log (id text PRIMARY KEY, t_us bigint NOT NULL, actor text,"
      " action text NOT NULL, target text, remote text, detail text);"
      "CREATE INDEX audit_log_time ON audit_log(t_us, id);"},
+    /* Version 4 is the issue-4 PostgreSQL cleanup, developed on another branch at the same
+     * time; this no-op holds its number here so that the versions stay contiguous (the runner
+     * counts entries). MERGE: replace it with that branch's migration 4. */
+    {4, "(reserved: issue-4 PostgreSQL cleanup)", "SELECT 1;"},
+    /* Issue 5: an entity's own rate limits and budgets (api/admission.c), a JSON array of limit
+     * strings as policy/limits.h parses them; NULL = the config's limits.defaults apply. */
+    {5, "app data: per key/user/team limits",
+     "ALTER TABLE users ADD COLUMN limits text;"
+     "ALTER TABLE teams ADD COLUMN limits text;"
+     "ALTER TABLE api_keys ADD COLUMN limits text;"},
 };
 const size_t sy_store_migrations_postgres_count =
     sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

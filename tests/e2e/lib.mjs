@@ -498,3 +498,46 @@ export async function startProviderMock() {
     },
   };
 }
+
+// A throwaway redis-server on a free loopback port (package redis-server; scripts/deps.sh), no
+// persistence; stopped by PID (and killed with the test process, as gateways are). Fails loudly
+// when it does not start.
+export async function startRedis({ port } = {}) {
+  port = port ?? (await freePort());
+  const child = track(
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`redis-server did not start within 10 s:\n${out}`)), 10000);
+    child.once('error', (e) => {
+      clearTimeout(t);
+      reject(new Error(`redis-server could not run (package redis-server): ${e.message}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`redis-server exited (code ${code}) before it was ready:\n${out}`));
+    });
+    const poll = () => {
+      if (/Ready to accept connections/.test(out)) {
+        clearTimeout(t);
+        child.removeAllListeners('exit');
+        resolve();
+      } else setTimeout(poll, 20);
+    };
+    poll();
+  });
+  return {
+    port,
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      process.kill(child.pid, 'SIGTERM');
+      if (!(await waitExit(child, 5000))) process.kill(child.pid, 'SIGKILL');
+    },
+  };
+}

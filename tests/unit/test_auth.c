@@ -119,6 +119,45 @@ static void validity_and_models(void **state)
     assert_non_null(strstr(sy_auth_ident_refusal(&id, 1), "disabled"));
 }
 
+static void entity_limits(void **state)
+{
+    (void)state;
+    sy_auth_limits_t l;
+    char m[256];
+    assert_int_equal(sy_auth_limits_parse(NULL, &l, m, sizeof m), SY_OK);
+    assert_int_equal(l.n, -1); /* inherit the defaults */
+    assert_int_equal(sy_auth_limits_parse("[]", &l, m, sizeof m), SY_OK);
+    assert_int_equal(l.n, 0); /* explicitly none */
+    assert_int_equal(sy_auth_limits_parse("[\"5/minute\",\"$1.5/day\"]", &l, m, sizeof m), SY_OK);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.v[1].kind, SY_LIMIT_BUDGET);
+    assert_int_equal(l.v[1].amount, 1500000000);
+    assert_int_equal(sy_auth_limits_parse("[\"5/minute\",\"7/fortnight\"]", &l, m, sizeof m),
+                     SY_ERR_INVALID_REQUEST);
+    assert_non_null(strstr(m, "limits[1]: '7/fortnight': "));
+    assert_int_equal(l.n, -1);
+    assert_int_equal(sy_auth_limits_parse("[\"5/minute\",\"6/min\"]", &l, m, sizeof m),
+                     SY_ERR_INVALID_REQUEST);
+    assert_non_null(strstr(m, "limits[1]: '6/min': the same kind of limit twice"));
+    assert_int_equal(sy_auth_limits_parse("[5]", &l, m, sizeof m), SY_ERR_INVALID_REQUEST);
+    assert_non_null(strstr(m, "limits[0]: expected a string"));
+    assert_int_equal(sy_auth_limits_parse("{\"a\":1}", &l, m, sizeof m), SY_ERR_INVALID_REQUEST);
+    assert_int_equal(
+        sy_auth_limits_parse("[\"1/m\",\"1/h\",\"1/d\",\"1 tokens/m\",\"1 tokens/h\","
+                             "\"1 tokens/d\",\"1 concurrent\",\"$1/day\",\"$1/month\"]",
+                             &l, m, sizeof m),
+        SY_ERR_INVALID_REQUEST); /* 9 > SY_AUTH_LIMITS_MAX */
+    /* ident_from: the key's and the owner's own lists */
+    sy_app_key_t k = {.id = "k", .owner_user = "u", .limits = "[\"3/minute\"]"};
+    sy_app_user_t u = {.id = "u", .role = "member"};
+    sy_auth_ident_t id;
+    sy_auth_ident_from(&id, &k, &u);
+    assert_int_equal(id.limits[SY_LIMITS_ENT_KEY].n, 1);
+    assert_int_equal(id.limits[SY_LIMITS_ENT_KEY].v[0].amount, 3);
+    assert_int_equal(id.limits[SY_LIMITS_ENT_USER].n, -1);
+    assert_int_equal(id.limits[SY_LIMITS_ENT_TEAM].n, -1);
+}
+
 static void passwords(void **state)
 {
     (void)state;
@@ -134,9 +173,8 @@ static void passwords(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(key_format_and_hash),
-        cmocka_unit_test(cache_ttl_negative_forget),
-        cmocka_unit_test(validity_and_models),
+        cmocka_unit_test(key_format_and_hash), cmocka_unit_test(cache_ttl_negative_forget),
+        cmocka_unit_test(validity_and_models), cmocka_unit_test(entity_limits),
         cmocka_unit_test(passwords),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -379,6 +379,97 @@ static void listen_forms(void **state)
     free(c.listen_host);
 }
 
+static void limits_section(void **state)
+{
+    sy_conf_err_t err;
+    setenv("SY_TEST_REDIS_PW", "s3cret", 1);
+    sy_config_t *c = load("limits:\n"
+                          "  backend: redis\n"
+                          "  redis: {host: 10.0.0.5, port: 6380, password: env:SY_TEST_REDIS_PW,"
+                          " fail_open: true, timeout_ms: 250}\n"
+                          "  default_max_tokens: 1000\n"
+                          "  defaults:\n"
+                          "    user: \"100/hour\"\n"
+                          "    key: [\"600/minute\", \"200000 tokens/minute\", \"10 concurrent\","
+                          " \"$20/day\"]\n"
+                          "    team: [\"$500/month\"]\n"
+                          "  models:\n"
+                          "    m: [\"1000/minute\"]\n"
+                          "  per_model:\n"
+                          "    key: {m: [\"60/minute\"]}\n"
+                          "models:\n  - {name: m, provider: mock}\n  - {name: n, provider: mock}\n",
+                          &err);
+    if (!c) print_error("%s\n", err.msg);
+    assert_non_null(c);
+    const sy_ratelimit_conf_t *rl = &c->rl;
+    assert_true(rl->redis && rl->any && rl->need_usage && rl->fail_open);
+    assert_string_equal(rl->redis_host, "10.0.0.5");
+    assert_int_equal(rl->redis_port, 6380);
+    assert_string_equal(rl->redis_password, "s3cret");
+    assert_int_equal(rl->redis_timeout_ms, 250);
+    assert_int_equal(rl->default_max_tokens, 1000);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_USER].n, 1);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_USER].v[0].kind, SY_LIMIT_REQUESTS);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_USER].v[0].window, SY_LIMIT_HOUR);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_USER].v[0].amount, 100);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_KEY].n, 4);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_KEY].v[3].kind, SY_LIMIT_BUDGET);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_KEY].v[3].amount, 20000000000ll);
+    assert_int_equal(rl->defaults[SY_LIMITS_ENT_TEAM].v[0].window, SY_LIMIT_MONTH);
+    const sy_model_conf_t *m = sy_config_find_model(c, "m", 1);
+    assert_int_equal(m->limits.n, 1);
+    assert_int_equal(m->limits.v[0].amount, 1000);
+    assert_int_equal(m->per_entity[SY_LIMITS_ENT_KEY].n, 1);
+    assert_int_equal(m->per_entity[SY_LIMITS_ENT_KEY].v[0].amount, 60);
+    assert_int_equal(sy_config_find_model(c, "n", 1)->limits.n, 0);
+    sy_config_free(c);
+    /* defaults: no limits at all, local backend */
+    c = load("models:\n  - {name: m, provider: mock}\n", &err);
+    assert_false(c->rl.any || c->rl.redis);
+    assert_int_equal(c->rl.default_max_tokens, 4096);
+    assert_int_equal(c->rl.redis_port, 6379);
+    sy_config_free(c);
+    static const bad_case_t bad[] = {
+        {"limits:\n  defaults:\n    user: [\"100/hour\", \"100/fortnight\"]\nmodels:\n  - {name: "
+         "m, provider: mock}\n",
+         "t.yaml:3: limits.defaults.user: '100/fortnight': "},
+        {"limits:\n  defaults:\n    group: \"1/minute\"\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:3: limits.defaults.group: unknown key (key, user, team)"},
+        {"limits:\n  defaults:\n    key: [\"1/minute\", \"2/minute\"]\nmodels:\n  - {name: m, "
+         "provider: mock}\n",
+         "t.yaml:3: limits.defaults.key: '2/minute': the same kind of limit twice"},
+        {"limits:\n  models:\n    nope: [\"1/minute\"]\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:3: limits.models.nope: no model named 'nope' in 'models'"},
+        {"limits:\n  per_model:\n    key: {nope: \"1/minute\"}\nmodels:\n  - {name: m, provider: "
+         "mock}\n",
+         "t.yaml:3: limits.per_model.key.nope: no model named 'nope' in 'models'"},
+        {"limits:\n  backend: memcached\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:2: limits.backend: expected local or redis"},
+        {"limits:\n  redis: {password: hunter2}\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:2: limits.redis.password: expected a reference 'env:VARIABLE'"},
+        {"limits:\n  redis: {port: 0}\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:2: limits.redis.port: must be between 1 and 65535"},
+        {"limits:\n  default_max_tokens: 0\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:2: limits.default_max_tokens: must be at least 1"},
+        {"limits:\n  defaults:\n    key: {a: 1}\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:3: limits.defaults.key: expected a limit (\"100/hour\") or a list of limits"},
+        {"log: {enabled: false}\nlimits:\n  defaults:\n    key: [\"1/minute\", \"$1/day\"]\n"
+         "models:\n  - {name: m, provider: mock}\n",
+         "t.yaml:4: limits: token limits and budgets are reconciled from the inference log"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_null(load(bad[i].yaml, &err));
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("case %zu: want '%s' in '%s'", i, bad[i].want, err.msg);
+    }
+    /* requests and concurrency only: fine without the log */
+    c = load("log: {enabled: false}\nlimits:\n  defaults:\n    key: [\"1/minute\", \"2 "
+             "concurrent\"]\nmodels:\n  - {name: m, provider: mock}\n",
+             &err);
+    assert_non_null(c);
+    sy_config_free(c);
+}
+
 static void example_config_is_valid(void **state)
 {
     char path[1024];
@@ -402,6 +493,7 @@ int main(void)
         cmocka_unit_test(deployments_and_routing),
         cmocka_unit_test(log_section),
         cmocka_unit_test(auth_section),
+        cmocka_unit_test(limits_section),
         cmocka_unit_test(unknown_provider_names_line),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(example_config_is_valid),

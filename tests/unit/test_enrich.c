@@ -154,6 +154,63 @@ static void discard_releases_the_capture(void **state)
     sy_log_record_free(r);
 }
 
+/* The limits reservation's hook: told the row's tokens and cost once, or -1/-1 when dropped. */
+typedef struct settled {
+    int calls;
+    int64_t tokens, cost;
+} settled_t;
+
+static void on_settle(void *arg, int64_t tokens, int64_t cost)
+{
+    settled_t *s = arg;
+    s->calls++;
+    s->tokens = tokens;
+    s->cost = cost;
+}
+
+static void settle_hook_gets_the_row_numbers_once(void **state)
+{
+    fixture_t *f = *state;
+    settled_t s = {0};
+    sy_log_record_t *r = row("{\"model\":\"m\"}",
+                             "{\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
+                             "\"completion_tokens\":34,\"total_tokens\":46}}",
+                             false, "m");
+    ((sy_log_aux_t *)r->aux)->settle = on_settle;
+    ((sy_log_aux_t *)r->aux)->settle_arg = &s;
+    r = sy_log_enrich_transform(&f->e, r);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.tokens, 46);
+    assert_int_equal(s.cost, r->cost_nanousd);
+    assert_int_equal(s.cost, 86000);
+    sy_log_record_free(r);
+    /* no usage, no capture (an error row): unknown */
+    s = (settled_t){0};
+    sy_log_record_t v;
+    sy_log_record_init(&v);
+    v.model = SY_STR_LIT("m");
+    v.status = SY_LOG_STATUS_ERROR;
+    sy_log_aux_t *aux = sy_xcalloc(1, sizeof *aux);
+    aux->settle = on_settle;
+    aux->settle_arg = &s;
+    v.aux = aux;
+    r = sy_log_enrich_transform(&f->e, sy_log_record_clone(&v));
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.tokens, -1);
+    assert_int_equal(s.cost, -1);
+    sy_log_record_free(r);
+    /* dropped before the transform */
+    s = (settled_t){0};
+    r = row("{}", "{\"choices\":[]}", false, "m");
+    ((sy_log_aux_t *)r->aux)->settle = on_settle;
+    ((sy_log_aux_t *)r->aux)->settle_arg = &s;
+    sy_log_enrich_discard(&f->e, r);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.tokens, -1);
+    assert_int_equal(s.cost, -1);
+    sy_log_record_free(r);
+}
+
 /* `metadata`/`user` are looked for as keys: `"role":"user"` alone must not make the writer
  * parse the body (it did: every chat body), a key with spaces before the colon must. */
 static void metadata_only_from_keys(void **state)
@@ -188,6 +245,7 @@ int main(void)
         cmocka_unit_test(unknown_price_is_null_and_bodies_capped),
         cmocka_unit_test(producer_cut_counts_as_truncated),
         cmocka_unit_test(discard_releases_the_capture),
+        cmocka_unit_test(settle_hook_gets_the_row_numbers_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -60,6 +60,18 @@ static void check_chat_facts(json_t *doc, const sy_jsonv_chat_t *c, const char *
         return;
     }
     assert_true(c->is_object);
+    /* max_tokens / max_completion_tokens: a plain non-negative integer below 10^15, else -1 */
+    const char *mk[2] = {"max_tokens", "max_completion_tokens"};
+    const int64_t got[2] = {c->max_tokens, c->max_completion_tokens};
+    for (int i = 0; i < 2; i++) {
+        json_t *x = json_object_get(doc, mk[i]);
+        int64_t want = json_is_integer(x) && json_integer_value(x) >= 0 &&
+                               json_integer_value(x) < 1000000000000000ll
+                           ? json_integer_value(x)
+                           : -1;
+        if (got[i] != want)
+            fail_msg("%s: %s %lld, want %lld", label, mk[i], (long long)got[i], (long long)want);
+    }
     json_t *m = json_object_get(doc, "model");
     if (c->model_type != type_of(m)) fail_msg("%s: model type %d", label, c->model_type);
     if (m) {
@@ -924,6 +936,38 @@ static void chat_stream_options(void **state)
     assert_int_equal(c.stream_type, SY_JSONV_STRING);
 }
 
+static void chat_max_tokens(void **state)
+{
+    sy_jsonv_chat_t c = chat("{\"model\":\"m\"}");
+    assert_int_equal(c.max_tokens, -1);
+    assert_int_equal(c.max_completion_tokens, -1);
+    c = chat("{\"max_tokens\":100,\"max_completion_tokens\":0}");
+    assert_int_equal(c.max_tokens, 100);
+    assert_int_equal(c.max_completion_tokens, 0);
+    c = chat("{\"max_tokens\":7,\"max_tokens\":9}");
+    assert_int_equal(c.max_tokens, 9); /* the last wins, as in jansson */
+    c = chat("{\"max_tokens\":-1}");
+    assert_int_equal(c.max_tokens, -1);
+    c = chat("{\"max_tokens\":-0}");
+    assert_int_equal(c.max_tokens, 0);
+    c = chat("{\"max_tokens\":1.5}");
+    assert_int_equal(c.max_tokens, -1);
+    c = chat("{\"max_tokens\":1e3}");
+    assert_int_equal(c.max_tokens, -1);
+    c = chat("{\"max_tokens\":\"100\"}");
+    assert_int_equal(c.max_tokens, -1);
+    c = chat("{\"max_tokens\":{\"max_tokens\":5}}");
+    assert_int_equal(c.max_tokens, -1);
+    c = chat("{\"x\":{\"max_tokens\":5},\"messages\":[{\"role\":\"user\",\"max_tokens\":6}]}");
+    assert_int_equal(c.max_tokens, -1); /* only the top level counts */
+    c = chat("{\"max_tokens\":999999999999999}");
+    assert_int_equal(c.max_tokens, 999999999999999ll);
+    c = chat("{\"max_tokens\":1000000000000000}");
+    assert_int_equal(c.max_tokens, -1);
+    c = chat("{\"max_tokens\":12,\"max_tokens\":null}");
+    assert_int_equal(c.max_tokens, -1);
+}
+
 static void string_decode(void **state)
 {
     char out[64];
@@ -970,6 +1014,7 @@ int main(void)
         cmocka_unit_test(chat_escaped_keys_and_model),
         cmocka_unit_test(chat_messages),
         cmocka_unit_test(chat_stream_options),
+        cmocka_unit_test(chat_max_tokens),
         cmocka_unit_test(string_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -450,6 +450,58 @@ static void any_window_exact_redis(void **state)
 
 /* ---- helpers ---- */
 
+/* release frees the concurrency slot at once; the later finish reconciles tokens and budget
+ * only (and does not release the slot twice). */
+static void release_then_finish(bool use_redis)
+{
+    harness_t h;
+    h_open(&h, use_redis);
+    const sy_limit_t lim[] = {{"key:rel", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1},
+                              {"key:rel", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000},
+                              {"key:rel", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 100}};
+    call_t a = h_admit(&h, lim, 3, 600);
+    assert_true(a.res.allowed);
+    assert_false(h_admit(&h, lim, 3, 10).res.allowed); /* the slot is taken */
+    call_t r = {0};
+    sy_limits_release(h.l, a.resv, on_done, &r);
+    wait_call(&h, &r);
+    assert_true(r.ok);
+    call_t b = h_admit(&h, lim, 3, 400); /* 600 + 400 tokens: exactly the limit */
+    assert_true(b.res.allowed);
+    assert_int_equal(b.res.tokens.remaining, 0);
+    call_t r2 = {0};
+    sy_limits_release(h.l, a.resv, on_done, &r2); /* nothing left to release */
+    wait_call(&h, &r2);
+    h_finish(&h, a.resv, 100, 100);                    /* refund 500, spend the whole budget */
+    assert_false(h_admit(&h, lim, 3, 10).res.allowed); /* b still holds the slot */
+    h_finish(&h, b.resv, 400, 0);
+    call_t c = h_admit(&h, lim, 3, 10);
+    assert_false(c.res.allowed);
+    assert_int_equal(c.res.reason, SY_LIMITS_QUOTA);
+    h.clock.now += DAY_MS;
+    c = h_admit(&h, lim, 3, 10);
+    assert_true(c.res.allowed);
+    sy_limits_release(h.l, c.resv, NULL, NULL);
+    sy_limits_cancel(h.l, c.resv, NULL, NULL);
+    c = h_admit(&h, lim, 3, 10); /* the released slot is free again */
+    assert_true(c.res.allowed);
+    assert_int_equal(c.res.tokens.remaining, 990); /* the first 10 were refunded by cancel */
+    h_finish(&h, c.resv, 10, 0);
+    h_close(&h);
+}
+
+static void release_local(void **state)
+{
+    (void)state;
+    release_then_finish(false);
+}
+
+static void release_redis(void **state)
+{
+    (void)state;
+    release_then_finish(true);
+}
+
 static void reset_format(void **state)
 {
     static const struct {
@@ -962,6 +1014,8 @@ int main(void)
         cmocka_unit_test(bad_limits_rejected),
         cmocka_unit_test(table_local),
         cmocka_unit_test(table_redis),
+        cmocka_unit_test(release_local),
+        cmocka_unit_test(release_redis),
         cmocka_unit_test(random_sequence_identical),
         cmocka_unit_test(any_window_exact_local),
         cmocka_unit_test(any_window_exact_redis),

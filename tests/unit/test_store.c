@@ -1038,7 +1038,8 @@ static void c_appdata(target_t *t)
                        .name = "Ann",
                        .role = "admin",
                        .pw_hash = "$argon2id$v=19$x",
-                       .created_us = 1000};
+                       .created_us = 1000,
+                       .limits = "[\"100/hour\"]"};
     OK(sy_app_user_insert(s, &u, msg, sizeof(msg)));
     sy_app_user_t u2 = {.id = "u2", .email = "a@example.com", .role = "member", .created_us = 2000};
     assert_int_equal(sy_app_user_insert(s, &u2, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
@@ -1051,6 +1052,7 @@ static void c_appdata(target_t *t)
     assert_string_equal(got->pw_hash, "$argon2id$v=19$x");
     assert_int_equal(got->created_us, 1000);
     assert_int_equal(got->disabled_us, 0);
+    assert_string_equal(got->limits, "[\"100/hour\"]");
     sy_app_user_free(got);
     assert_int_equal(sy_app_user_get(s, "nope", NULL, &got, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
     int64_t n = -1;
@@ -1058,12 +1060,14 @@ static void c_appdata(target_t *t)
     assert_int_equal(n, 1);
     u.disabled_us = 5000;
     u.role = "viewer";
+    u.limits = "[]"; /* an explicit empty list: no limits, not the defaults */
     OK(sy_app_user_update(s, &u, msg, sizeof(msg)));
     OK(sy_app_user_count(s, "admin", &n, msg, sizeof(msg)));
     assert_int_equal(n, 0);
     OK(sy_app_user_get(s, "u1", NULL, &got, msg, sizeof(msg)));
     assert_string_equal(got->role, "viewer");
     assert_int_equal(got->disabled_us, 5000);
+    assert_string_equal(got->limits, "[]");
     sy_app_user_free(got);
     sy_app_user_t **users = NULL;
     size_t nu = 0;
@@ -1071,6 +1075,7 @@ static void c_appdata(target_t *t)
     assert_int_equal(nu, 2);
     assert_string_equal(users[1]->email, "b@example.com");
     assert_null(users[1]->pw_hash);
+    assert_null(users[1]->limits);
     sy_app_user_list_free(users, nu);
 
     sy_app_team_t tm = {.id = "t1", .name = "research", .created_us = 10};
@@ -1080,7 +1085,17 @@ static void c_appdata(target_t *t)
     OK(sy_app_team_get(s, "t1", &gt, msg, sizeof(msg)));
     assert_string_equal(gt->name, "research");
     assert_int_equal(gt->created_us, 10);
+    assert_null(gt->limits);
     sy_app_team_free(gt);
+    tm.limits = "[\"$500/month\"]";
+    tm.name = "research2";
+    OK(sy_app_team_update(s, &tm, msg, sizeof(msg)));
+    OK(sy_app_team_get(s, "t1", &gt, msg, sizeof(msg)));
+    assert_string_equal(gt->name, "research2");
+    assert_string_equal(gt->limits, "[\"$500/month\"]");
+    sy_app_team_free(gt);
+    tm.id = "t9";
+    assert_int_equal(sy_app_team_update(s, &tm, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
     assert_int_equal(sy_app_team_get(s, "t9", &gt, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
     OK(sy_app_team_member_put(s, "t1", "u2", "member", msg, sizeof(msg)));
     OK(sy_app_team_member_put(s, "t1", "u2", "admin", msg, sizeof(msg))); /* upsert */
@@ -1099,7 +1114,8 @@ static void c_appdata(target_t *t)
                       .expires_us = 9000000,
                       .allowed_models = "[\"gpt-4o\"]",
                       .default_tags = "[\"ci\"]",
-                      .created_us = 100};
+                      .created_us = 100,
+                      .limits = "[\"10 concurrent\",\"$5/day\"]"};
     OK(sy_app_key_insert(s, &k, msg, sizeof(msg)));
     sy_app_key_t k2 = {.id = "k2",
                        .name = "team",
@@ -1116,6 +1132,9 @@ static void c_appdata(target_t *t)
     assert_string_equal(gk->id, "k1");
     assert_string_equal(gk->allowed_models, "[\"gpt-4o\"]");
     assert_string_equal(gk->default_tags, "[\"ci\"]");
+    assert_string_equal(gk->limits, "[\"10 concurrent\",\"$5/day\"]");
+    free(gk->limits);
+    gk->limits = NULL; /* back to the defaults */
     assert_int_equal(gk->expires_us, 9000000);
     assert_null(gk->owner_team);
     assert_int_equal(gk->revoked_us, 0);
@@ -1131,6 +1150,7 @@ static void c_appdata(target_t *t)
     assert_int_equal(gk->grace_until_us, 888);
     assert_int_equal(gk->last_used_us, 4242);
     assert_null(gk->allowed_models);
+    assert_null(gk->limits);
     sy_app_key_free(gk);
     assert_int_equal(sy_app_key_find_hash(s, "abcd", &gk, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
     assert_int_equal(sy_app_key_touch(s, "zz", 1, msg, sizeof(msg)), SY_ERR_NOT_FOUND);

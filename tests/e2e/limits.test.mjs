@@ -1,0 +1,349 @@
+// Limits end to end (issue 5, "Limits and budgets"), in-process backend: 429 + Retry-After +
+// x-ratelimit-* headers (exact values) on /v1/chat/completions (streamed and not) and on
+// /v1/messages (Anthropic's error format), tokens per minute reconciled with the real usage,
+// budgets from mock usage x the price table (insufficient_quota), a request larger than a token
+// limit, concurrency with a slow mock (exactly N in flight), per-key overrides through the
+// admin API, and the /metrics counters. The three-replica Redis test is limits_redis.test.mjs.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { startGateway, freePort, tmpFile, sleep } from './lib.mjs';
+
+const T = { timeout: 60000 };
+const MSG = [{ role: 'user', content: 'hi' }];
+const mock = (latency = 0) =>
+  `    provider: mock\n    mock: {latency_ms: ${latency}, chunks: 2, chunk_delay_ms: 0, prompt_tokens: 100, completion_tokens: 100}\n`;
+
+async function post(gw, p, body, headers = {}) {
+  const res = await fetch(`${gw.origin}${p}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+const RESET_RE = /^(1m0(\.\d+)?s|59(\.\d+)?s|1m1s)$/; // a minute window, bucket edge included
+
+function assertReqHeaders(r, limit, remaining) {
+  assert.equal(r.headers.get('x-ratelimit-limit-requests'), String(limit), r.text);
+  assert.equal(r.headers.get('x-ratelimit-remaining-requests'), String(remaining), r.text);
+  assert.match(r.headers.get('x-ratelimit-reset-requests'), RESET_RE);
+  assert.equal(r.headers.get('x-ratelimit-limit-tokens'), null); // no token limit applied
+}
+
+function assertRetryAfter(r) {
+  const ra = Number(r.headers.get('retry-after'));
+  assert.ok(ra >= 59 && ra <= 61, `retry-after ${r.headers.get('retry-after')}`);
+}
+
+// The writer thread reconciles a finished request from its log row: give it a moment.
+const settle = () => sleep(150);
+
+describe('in-process limits, auth local', () => {
+  let gw;
+  before(async () => {
+    const port = await freePort();
+    gw = await startGateway({
+      port,
+      config: `server: {listen: 127.0.0.1:${port}, workers: 2}
+log: {batch_ms: 50}
+limits:
+  default_max_tokens: 300
+  per_model:
+    key: {rl: ["3/minute"], rls: ["2/minute"], rla: ["2/minute"]}
+  models:
+    tpm: ["1000 tokens/minute"]
+    budget: "$0.001/day"
+    conc: ["2 concurrent"]
+models:
+  - name: rl
+${mock()}  - name: rls
+${mock()}  - name: rla
+${mock()}  - name: tpm
+${mock()}  - name: budget
+${mock()}  - name: conc
+${mock(600)}  - name: free
+${mock()}prices:
+  - model: budget
+    input: 1
+    output: 1
+`,
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('requests per minute: exact headers, then 429 with Retry-After (non-streamed)', T, async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await post(gw, '/v1/chat/completions', { model: 'rl', messages: MSG });
+      assert.equal(r.status, 200, r.text);
+      assertReqHeaders(r, 3, 2 - i);
+    }
+    const r = await post(gw, '/v1/chat/completions', { model: 'rl', messages: MSG });
+    assert.equal(r.status, 429, r.text);
+    assertReqHeaders(r, 3, 0);
+    assertRetryAfter(r);
+    assert.equal(r.json.error.type, 'rate_limit_exceeded');
+    assert.equal(r.json.error.code, 'rate_limit_exceeded');
+    assert.match(r.json.error.message, /3 requests per minute for key:local\|model:rl/);
+    // a model without limits carries no rate-limit headers
+    const f = await post(gw, '/v1/chat/completions', { model: 'free', messages: MSG });
+    assert.equal(f.status, 200);
+    assert.equal(f.headers.get('x-ratelimit-limit-requests'), null);
+  });
+
+  test('streamed: the headers are in the response head; the 429 too', T, async () => {
+    for (let i = 0; i < 2; i++) {
+      const r = await post(gw, '/v1/chat/completions', { model: 'rls', messages: MSG, stream: true });
+      assert.equal(r.status, 200, r.text);
+      assert.match(r.headers.get('content-type'), /text\/event-stream/);
+      assert.match(r.text, /data: \[DONE\]/);
+      assertReqHeaders(r, 2, 1 - i);
+    }
+    const r = await post(gw, '/v1/chat/completions', { model: 'rls', messages: MSG, stream: true });
+    assert.equal(r.status, 429);
+    assertReqHeaders(r, 2, 0);
+    assertRetryAfter(r);
+    assert.equal(r.json.error.type, 'rate_limit_exceeded');
+  });
+
+  test('/v1/messages: Anthropic error format on 429', T, async () => {
+    const body = { model: 'rla', max_tokens: 50, messages: MSG };
+    for (let i = 0; i < 2; i++) {
+      const r = await post(gw, '/v1/messages', body);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.type, 'message');
+      assertReqHeaders(r, 2, 1 - i);
+    }
+    const r = await post(gw, '/v1/messages', body);
+    assert.equal(r.status, 429);
+    assertReqHeaders(r, 2, 0);
+    assertRetryAfter(r);
+    assert.equal(r.json.type, 'error');
+    assert.equal(r.json.error.type, 'rate_limit_error');
+    assert.match(r.json.error.message, /2 requests per minute/);
+  });
+
+  test('tokens per minute hold within one request estimate, reconciled with real usage', T, async () => {
+    // each call uses 100 + 100 tokens (mock usage); the estimate is max_tokens 100 + body/4
+    const body = { model: 'tpm', messages: MSG, max_tokens: 100 };
+    const est = 100 + Math.floor(JSON.stringify(body).length / 4);
+    let ok = 0;
+    let first;
+    for (let i = 0; i < 10; i++) {
+      const r = await post(gw, '/v1/chat/completions', body);
+      if (r.status === 200) {
+        ok++;
+        if (!first) first = r;
+      } else {
+        assert.equal(r.status, 429, r.text);
+        assert.equal(r.json.error.type, 'rate_limit_exceeded');
+        assert.equal(r.headers.get('x-ratelimit-limit-tokens'), '1000');
+        // the real usage was charged: 5 x 200
+        assert.equal(r.headers.get('x-ratelimit-remaining-tokens'), '0');
+        break;
+      }
+      await settle();
+    }
+    assert.equal(ok, 5); // 200 * 4 + est <= 1000 < 200 * 5 + est
+    assert.equal(first.headers.get('x-ratelimit-remaining-tokens'), String(1000 - est));
+    // a request whose estimate alone exceeds the limit never passes
+    const big = await post(gw, '/v1/chat/completions', { model: 'tpm', messages: MSG, max_tokens: 5000 });
+    assert.equal(big.status, 429);
+    assert.match(big.json.error.message, /request alone .* exceeds the token limit of 1000 tokens per minute/);
+    assert.equal(big.headers.get('retry-after'), null);
+  });
+
+  test('budget: mock usage x price stops traffic at the cap (insufficient_quota)', T, async () => {
+    // 200 tokens at $1 per million each way = $0.0002 per call; the cap is $0.001 a day
+    let ok = 0;
+    let last;
+    for (let i = 0; i < 8; i++) {
+      last = await post(gw, '/v1/chat/completions', { model: 'budget', messages: MSG });
+      if (last.status !== 200) break;
+      ok++;
+      await settle();
+    }
+    assert.equal(ok, 5);
+    assert.equal(last.status, 429, last.text);
+    assert.equal(last.json.error.type, 'insufficient_quota');
+    assert.equal(last.json.error.code, 'insufficient_quota');
+    const ra = Number(last.headers.get('retry-after'));
+    assert.ok(ra >= 1 && ra <= 86400, `retry-after ${ra}`); // the end of the UTC day
+  });
+
+  test('concurrency: exactly N in flight with a slow mock, released at the end', T, async () => {
+    const rs = await Promise.all(
+      Array.from({ length: 6 }, () => post(gw, '/v1/chat/completions', { model: 'conc', messages: MSG })),
+    );
+    const codes = rs.map((r) => r.status).sort();
+    assert.deepEqual(codes, [200, 200, 429, 429, 429, 429]);
+    const refused = rs.find((r) => r.status === 429);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    assert.match(refused.json.error.message, /2 concurrent requests for model:conc/);
+    // both slots are free again as soon as the responses ended (not after the log row)
+    const again = await Promise.all([0, 1].map(() => post(gw, '/v1/chat/completions', { model: 'conc', messages: MSG })));
+    assert.deepEqual(again.map((r) => r.status), [200, 200]);
+    // streamed, aborted by the client: the slot comes back too
+    const ac = new AbortController();
+    const res = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'conc', messages: MSG, stream: true }),
+      signal: ac.signal,
+    }).catch(() => null);
+    ac.abort();
+    await res?.body?.cancel().catch(() => {});
+    await sleep(200);
+    const after = await Promise.all([0, 1].map(() => post(gw, '/v1/chat/completions', { model: 'conc', messages: MSG })));
+    assert.deepEqual(after.map((r) => r.status), [200, 200]);
+  });
+
+  test('/metrics counts admissions and denials by reason; promtool accepts it', T, async () => {
+    const text = await (await fetch(`${gw.origin}/metrics`)).text();
+    const val = (re) => Number((re.exec(text) ?? [])[1]);
+    assert.ok(val(/^switchyard_limits_admitted_total (\d+)$/m) >= 20);
+    assert.ok(val(/^switchyard_limits_denied_total\{reason="rate"\} (\d+)$/m) >= 7);
+    assert.equal(val(/^switchyard_limits_denied_total\{reason="quota"\} (\d+)$/m), 1);
+    assert.equal(val(/^switchyard_limits_denied_total\{reason="too_large"\} (\d+)$/m), 1);
+    assert.equal(val(/^switchyard_limits_denied_total\{reason="unavailable"\} (\d+)$/m), 0);
+    assert.equal(val(/^switchyard_limits_backend_failures_total\{mode="open"\} (\d+)$/m), 0);
+    assert.ok(val(/^switchyard_limits_local_entries (\d+)$/m) >= 5);
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(r.error, undefined, `promtool could not run: ${r.error}`);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+  });
+
+  test('a refused request still gets an inference-log row with its error type', T, async () => {
+    await sleep(300);
+    const res = await fetch(`${gw.origin}/api/v1/logs?model=budget&status=error&limit=5`);
+    const j = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(j));
+    const rows = j.data ?? j.rows ?? j;
+    assert.ok(rows.length >= 1, JSON.stringify(j));
+    assert.equal(rows[0].error_type, 'insufficient_quota');
+    assert.equal(rows[0].http_status, 429);
+  });
+});
+
+test('config: token limits and budgets without the inference log are refused (exit 2)', T, async () => {
+  const bin = process.env.SWITCHYARD_BIN || new URL('../../build/switchyard', import.meta.url).pathname;
+  const cfg = tmpFile(
+    'nolog.yaml',
+    `log: {enabled: false}\nauth: {mode: local}\nlimits:\n  defaults:\n    key: ["10/minute", "1000 tokens/minute"]\nmodels:\n  - name: m\n    provider: mock\n`,
+  );
+  const r = spawnSync(bin, ['check-config', cfg], { encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /nolog\.yaml:5: limits: token limits and budgets .* log\.enabled: true/);
+  const bad = tmpFile('badlimit.yaml', `limits:\n  defaults:\n    user: ["100/fortnight"]\nmodels:\n  - name: m\n    provider: mock\n`);
+  const r2 = spawnSync(bin, ['check-config', bad], { encoding: 'utf8' });
+  assert.equal(r2.status, 2);
+  assert.match(r2.stderr, /badlimit\.yaml:3: limits\.defaults\.user: '100\/fortnight': /);
+});
+
+describe('per-entity limits through the admin API (auth required)', () => {
+  let gw;
+  const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
+  const admin = (method, p, body) =>
+    fetch(`${gw.origin}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, json: await r.json() }));
+  const chat = (key) => post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${key}` });
+  async function statuses(key, n) {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push((await chat(key)).status);
+    return out;
+  }
+
+  before(async () => {
+    const port = await freePort();
+    gw = await startGateway({
+      port,
+      env: { SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_ADMIN_PASSWORD: `pw-${crypto.randomBytes(8).toString('hex')}` },
+      config: `server: {listen: 127.0.0.1:${port}, workers: 2}
+log: {batch_ms: 50}
+auth: {mode: required, key_cache_ttl_s: 60}
+limits:
+  defaults:
+    key: "2/minute"
+models:
+  - name: m
+${mock()}`,
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('default, own list, empty list, PATCH, bad entry -> 400', T, async () => {
+    const a = await admin('POST', '/api/v1/keys', { name: 'a' });
+    assert.equal(a.status, 201, JSON.stringify(a.json));
+    assert.equal(a.json.limits, null); // inherits limits.defaults.key
+    assert.deepEqual(await statuses(a.json.key, 3), [200, 200, 429]);
+
+    const b = await admin('POST', '/api/v1/keys', { name: 'b', limits: ['4/minute'] });
+    assert.equal(b.status, 201);
+    assert.deepEqual(b.json.limits, ['4/minute']);
+    const rb = await chat(b.json.key);
+    assert.equal(rb.headers.get('x-ratelimit-limit-requests'), '4');
+    assert.equal(rb.headers.get('x-ratelimit-remaining-requests'), '3');
+    assert.deepEqual(await statuses(b.json.key, 4), [200, 200, 200, 429]);
+
+    const c = await admin('POST', '/api/v1/keys', { name: 'c', limits: [] });
+    assert.deepEqual(c.json.limits, []);
+    const rc = await chat(c.json.key);
+    assert.equal(rc.headers.get('x-ratelimit-limit-requests'), null); // no limit at all
+    assert.deepEqual(await statuses(c.json.key, 4), [200, 200, 200, 200]);
+
+    // PATCH takes effect at once on this replica (the key's cache entry is forgotten)
+    const p = await admin('PATCH', `/api/v1/keys/${b.json.id}`, { limits: ['10/minute', '100000 tokens/minute'] });
+    assert.equal(p.status, 200, JSON.stringify(p.json));
+    assert.deepEqual(p.json.limits, ['10/minute', '100000 tokens/minute']);
+    const rb2 = await chat(b.json.key);
+    assert.equal(rb2.status, 200);
+    assert.equal(rb2.headers.get('x-ratelimit-limit-requests'), '10');
+    assert.equal(rb2.headers.get('x-ratelimit-remaining-requests'), '5'); // 4 earlier + this one
+    assert.equal(rb2.headers.get('x-ratelimit-limit-tokens'), '100000');
+
+    const bad = await admin('POST', '/api/v1/keys', { name: 'd', limits: ['5/minute', '5/fortnight'] });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /^limits\[1\]: '5\/fortnight': /);
+    const bad2 = await admin('PATCH', `/api/v1/keys/${b.json.id}`, { limits: 'lots' });
+    assert.equal(bad2.status, 400);
+  });
+
+  test("a user's and a team's own limits apply to their keys", T, async () => {
+    const u = await admin('POST', '/api/v1/users', { email: `u${Date.now()}@example.com`, limits: ['1/minute'] });
+    assert.equal(u.status, 201, JSON.stringify(u.json));
+    assert.deepEqual(u.json.limits, ['1/minute']);
+    const k = await admin('POST', '/api/v1/keys', { name: 'uk', owner_user: u.json.id });
+    const r = await statuses(k.json.key, 2);
+    assert.deepEqual(r, [200, 429]);
+    const refused = await chat(k.json.key);
+    assert.match(refused.json.error.message, new RegExp(`1 requests per minute for user:${u.json.id}`));
+
+    const t = await admin('POST', '/api/v1/teams', { name: `t${Date.now()}` });
+    assert.equal(t.json.limits, null);
+    const pt = await admin('PATCH', `/api/v1/teams/${t.json.id}`, { limits: ['$0/day'] });
+    assert.equal(pt.status, 200, JSON.stringify(pt.json));
+    assert.deepEqual(pt.json.limits, ['$0/day']);
+    const tk = await admin('POST', '/api/v1/keys', { name: 'tk', owner_team: t.json.id });
+    const tr = await chat(tk.json.key);
+    assert.equal(tr.status, 429);
+    assert.equal(tr.json.error.type, 'insufficient_quota');
+    assert.match(tr.json.error.message, new RegExp(`team:${t.json.id}`));
+    const list = await admin('GET', '/api/v1/teams');
+    assert.deepEqual(list.json.data.find((x) => x.id === t.json.id).limits, ['$0/day']);
+  });
+});

@@ -161,7 +161,9 @@ const size_t sy_store_migrations_sqlite_count =
  * entries, which are what reading a coarse level costs. 1 min levels keep full resolution.
  * The back-fill (from stats_minute, only while stats_roll is empty, so a re-run adds nothing)
  * runs before the view exists; a row inserted by another writer in between is not counted in
- * stats_roll: run migrations with one gateway. ARRAY JOIN, not arrayJoin(): 18.16 cannot see an
+ * stats_roll: run migrations with one gateway. index_granularity 256, not 8,192: a query reads
+ * whole granules, and 8,192 rows of histogram arrays around the 24 rows of a day's (1 h, none)
+ * cells cost 0.3 s to read where 256 cost 30 ms. ARRAY JOIN, not arrayJoin(): 18.16 cannot see an
  * arrayJoin() alias from a lambda inside an aggregate. */
 #define CH_LEVELS                                                                                  \
     "[(0, 60000000, 1), (0, 300000000, 4), (0, 3600000000, 4), (1, 60000000, 1),"                  \
@@ -194,7 +196,8 @@ const size_t sy_store_migrations_sqlite_count =
     ") ENGINE = SummingMergeTree()"                                                                \
     " PARTITION BY toYYYYMM(toDateTime(intDiv(t_us, 1000000)))"                                    \
     " ORDER BY (grp, step_us, t_us, ifNull(rmodel, ''), isNull(rmodel), ifNull(rprovider, ''),"    \
-    " isNull(rprovider), ifNull(rkey_id, ''), isNull(rkey_id));\n"                                 \
+    " isNull(rprovider), ifNull(rkey_id, ''), isNull(rkey_id))"                                    \
+    " SETTINGS index_granularity = 256;\n"                                                         \
     "INSERT INTO stats_roll " CH_LEVEL_SELECT(                                                     \
         "stats_minute") " WHERE (SELECT count() FROM stats_roll) = 0" CH_LEVEL_GROUP ";\n"         \
                         "CREATE MATERIALIZED VIEW IF NOT EXISTS stats_roll_mv TO stats_roll "      \

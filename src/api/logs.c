@@ -131,7 +131,7 @@ static void run_stats(job_t *j)
     /* totals: the cells added up (exact, tokens/s included): no second query */
     sy_stats_row_t tot;
     sy_logs_stats_totals(&cells, &tot);
-    sy_stats_result_t totals = {&tot, 1, false};
+    sy_stats_result_t totals = {.rows = &tot, .n = 1};
     if (!j->err &&
         sy_logs_stats_json(&j->out, &j->stats, sy_logs_percentiles_kind(j->store, &cells), &cells,
                            &totals)) {

@@ -302,6 +302,8 @@ sy_err_t sy_logs_stats_json(sy_buf_t *b, const sy_stats_query_t *q, const char *
     k_int(&w, "bucket_seconds", q->bucket_us / 1000000);
     k_cstr(&w, "group_by", sy_logs_group_name(q->group_by));
     k_cstr(&w, "percentiles", percentiles);
+    if (cells->approximate_percentiles)
+        k_num(&w, "percentile_max_rel_error", sy_stats_pct_rel_error(cells));
     key(&w, "data");
     raw(&w, "[", 1);
     for (size_t i = 0; i < cells->n && !w.err; i++) {

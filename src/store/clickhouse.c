@@ -980,25 +980,68 @@ static void rd_hist(rd_t *rd, sy_hist_t *h)
         sy_hist_add_index(h, (uint32_t)(idx[2 * i] | idx[2 * i + 1] << 8), rd_u64le(rd, 8));
 }
 
-/* From stats_minute: the server sums the counters and the histogram maps per cell (GROUP BY:
+#define MINUTE_US INT64_C(60000000)
+
+/* stats_roll's levels (migration 4), coarsest first: a query reads the first whose step divides
+ * its from, to and bucket and whose grouping (grp, by sy_stats_group_t; -1: none at this step)
+ * serves its group_by; otherwise stats_minute, which serves every group_by. */
+static const struct {
+    int64_t step_us;
+    int grp[4];
+} levels[] = {
+    {60 * MINUTE_US, {0, 1, 1, 2}},
+    {5 * MINUTE_US, {0, 1, 1, 2}},
+    {MINUTE_US, {0, 1, 1, -1}},
+};
+
+static const char *const roll_group_col[4] = {
+    [SY_STATS_GROUP_NONE] = "CAST(NULL AS Nullable(String))",
+    [SY_STATS_GROUP_MODEL] = "rmodel",
+    [SY_STATS_GROUP_PROVIDER] = "rprovider",
+    [SY_STATS_GROUP_KEY] = "rkey_id",
+};
+
+/* From a rollup table: the server sums the counters and the histogram maps per cell (GROUP BY:
  * SummingMergeTree merges are eventual), the percentiles are read off the histograms here. */
 static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
                              sy_stats_result_t *res, char *msg, size_t msglen)
 {
+    int64_t step = 0;
+    int grp = -1;
+    for (size_t i = 0; s->known >= 4 && grp < 0 && i < sizeof(levels) / sizeof(levels[0]); i++) {
+        step = levels[i].step_us;
+        if (qq->from_us % step == 0 && qq->to_us % step == 0 && qq->bucket_us % step == 0)
+            grp = levels[i].grp[qq->group_by];
+    }
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
-    sy_buf_printf(q,
-                  "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
-                  "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
-                  "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
-                  "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
-                  "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
-                  " AND minute_us < %" PRId64
-                  " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
-                  qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
+    if (grp >= 0)
+        sy_buf_printf(q,
+                      "SELECT toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
+                      "toInt64(sum(rn)), toInt64(sum(rn_err)), toInt64(sum(rin_tok)), "
+                      "toInt64(sum(rout_tok)), toInt64(sum(rcost)), toInt64(sum(rcost_null)), "
+                      "toInt64(sum(rok_out)), toInt64(sum(rok_lat)), "
+                      "sumMap(rlatMap.idx, rlatMap.cnt), sumMap(rttftMap.idx, rttftMap.cnt) "
+                      "FROM stats_roll WHERE grp = %d AND step_us = %" PRId64
+                      " AND t_us >= %" PRId64 " AND t_us < %" PRId64
+                      " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
+                      qq->bucket_us, qq->bucket_us, roll_group_col[qq->group_by], grp, step,
+                      qq->from_us, qq->to_us);
+    else
+        sy_buf_printf(
+            q,
+            "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
+            "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
+            "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
+            "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
+            "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
+            " AND minute_us < %" PRId64 " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
+            qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
     sy_err_t err = ch_select(s, c, msg, msglen);
     if (err) return err;
     res->approximate_percentiles = true;
+    res->pct_rel_error = grp >= 0 && step > MINUTE_US ? SY_STORE_STATS_PCT_REL_ERROR_COARSE
+                                                      : SY_STORE_STATS_PCT_REL_ERROR;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
     size_t cap = 0;
@@ -1038,8 +1081,6 @@ static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *q
     if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
     return err;
 }
-
-#define MINUTE_US INT64_C(60000000)
 
 static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
                                char *msg, size_t msglen)

@@ -140,13 +140,74 @@ const size_t sy_store_migrations_sqlite_count =
                       ".cnt`"
 /* One stats_minute row per (minute, model, provider, key_id) of the rows selected */
 #define CH_ROLLUP_SELECT                                                                           \
-    "SELECT intDiv(t_received_us, 60000000) * 60000000 AS minute_us, model, provider, key_id,"     \
-    " count() AS n, sum(status != 'ok') AS n_err, sum(ifNull(input_tokens, 0)) AS in_tok,"         \
-    " sum(ifNull(output_tokens, 0)) AS out_tok, sum(ifNull(cost_nanousd, 0)) AS cost,"             \
-    " sum(isNull(cost_nanousd)) AS cost_null,"                                                     \
-    " sum(if(status = 'ok' AND isNotNull(latency_us), ifNull(output_tokens, 0), 0)) AS ok_out,"    \
-    " sum(if(status = 'ok' AND isNotNull(output_tokens), ifNull(latency_us, 0), 0)) AS "           \
-    "ok_lat, " CH_HIST("latency_us", "latMap") ", " CH_HIST("ttft_us", "ttftMap")
+    "SELECT intDiv(t_received_us, 60000000) * 60000000 AS minute_us, model, provider, "            \
+    "key_id," CH_ROLLUP_SUMS_AS("") ", " CH_HIST("latency_us", "latMap") ", " CH_HIST("ttft_us",   \
+                                                                                      "ttftMap")
+/* a rollup row's counters over raw log rows, their names prefixed with p */
+#define CH_ROLLUP_SUMS_AS(p)                                                                       \
+    " count() AS " p "n, sum(status != 'ok') AS " p "n_err, sum(ifNull(input_tokens, 0)) AS " p    \
+    "in_tok, sum(ifNull(output_tokens, 0)) AS " p "out_tok, sum(ifNull(cost_nanousd, 0)) AS " p    \
+    "cost, sum(isNull(cost_nanousd)) AS " p "cost_null,"                                           \
+    " sum(if(status = 'ok' AND isNotNull(latency_us), ifNull(output_tokens, 0), 0)) AS " p         \
+    "ok_out, sum(if(status = 'ok' AND isNotNull(output_tokens), ifNull(latency_us, 0), 0)) AS " p  \
+    "ok_lat"
+
+/* Migration 4: the coarser rollup levels, all in ONE table, stats_roll, fed from stats_minute by
+ * ONE materialized view chained to stats_minute's (an INSERT into inference_log writes three
+ * parts: the log's, stats_minute's, stats_roll's; the second view reads only the per-minute cells
+ * the first produced, not the raw rows). docs/internals/STORE.md, "Stats rollup". A row is a cell
+ * of one level:
+ *   grp     0 none, 1 (model, provider), 2 key_id; the columns a level does not group by are
+ *           NULL. (1 min, model + provider + key_id) is stats_minute itself.
+ *   step_us the level's time step (1 min, 5 min, 1 h); t_us its cell's start.
+ * The view multiplies each stats_minute cell by the levels (ARRAY JOIN of (grp, step, q)) and
+ * groups. q is the histogram coarsening of the level: 1 keeps store/hist.h's 64 sub-buckets per
+ * octave (≤ 1/128 error); 4 keeps 16 (a fine index i >= 128 becomes i - i mod 4 + 2, the bucket
+ * near the middle of its group of four: ≤ 2.5/64 = 3.9 % error) — a quarter of the histogram
+ * entries, which are what reading a coarse level costs. 1 min levels keep full resolution.
+ * The back-fill (from stats_minute, only while stats_roll is empty, so a re-run adds nothing)
+ * runs before the view exists; a row inserted by another writer in between is not counted in
+ * stats_roll: run migrations with one gateway. index_granularity 256, not 8,192: a query reads
+ * whole granules, and 8,192 rows of histogram arrays around the 24 rows of a day's (1 h, none)
+ * cells cost 0.3 s to read where 256 cost 30 ms. ARRAY JOIN, not arrayJoin(): 18.16 cannot see an
+ * arrayJoin() alias from a lambda inside an aggregate. */
+#define CH_LEVELS                                                                                  \
+    "[(0, 60000000, 1), (0, 300000000, 4), (0, 3600000000, 4), (1, 60000000, 1),"                  \
+    " (1, 300000000, 4), (1, 3600000000, 4), (2, 300000000, 4), (2, 3600000000, 4)]"
+/* stats_minute's fine indexes of a histogram, coarsened by the level's q, summed per cell */
+#define CH_HIST_COARSE(name, out)                                                                  \
+    "tupleElement(sumMap(arrayMap(x -> toUInt16(if(x < 128, x, x - bitAnd(x, tupleElement(lv, 3)"  \
+    " - 1) + intDiv(tupleElement(lv, 3), 2))), `" name ".idx`), `" name ".cnt`) AS `" out          \
+    ".pair`, 1) AS `" out ".idx`, tupleElement(`" out ".pair`, 2) AS `" out ".cnt`"
+/* stats_roll's columns are named apart from stats_minute's (r*): a view's `sum(n) AS n` is a
+ * cyclic alias in 18.16 */
+#define CH_LEVEL_SELECT(from)                                                                      \
+    "SELECT toUInt8(tupleElement(lv, 1)) AS grp, toInt64(tupleElement(lv, 2)) AS step_us,"         \
+    " intDiv(minute_us, step_us) * step_us AS t_us,"                                               \
+    " if(grp = 1, model, CAST(NULL AS Nullable(String))) AS rmodel,"                               \
+    " if(grp = 1, provider, CAST(NULL AS Nullable(String))) AS rprovider,"                         \
+    " if(grp = 2, key_id, CAST(NULL AS Nullable(String))) AS rkey_id, toUInt64(sum(n)) AS rn,"     \
+    " toUInt64(sum(n_err)) AS rn_err, toInt64(sum(in_tok)) AS rin_tok,"                            \
+    " toInt64(sum(out_tok)) AS rout_tok, toInt64(sum(cost)) AS rcost,"                             \
+    " toUInt64(sum(cost_null)) AS rcost_null, toInt64(sum(ok_out)) AS rok_out,"                    \
+    " toInt64(sum(ok_lat)) AS rok_lat, " CH_HIST_COARSE("latMap", "rlatMap") ", " CH_HIST_COARSE(  \
+        "ttftMap", "rttftMap") " FROM " from " ARRAY JOIN " CH_LEVELS " AS lv"
+#define CH_LEVEL_GROUP " GROUP BY grp, step_us, t_us, rmodel, rprovider, rkey_id"
+#define CH_MIGRATION_4                                                                             \
+    "CREATE TABLE IF NOT EXISTS stats_roll (grp UInt8, step_us Int64, t_us Int64,"                 \
+    " rmodel Nullable(String), rprovider Nullable(String), rkey_id Nullable(String),"              \
+    " rn UInt64, rn_err UInt64, rin_tok Int64, rout_tok Int64, rcost Int64, rcost_null UInt64,"    \
+    " rok_out Int64, rok_lat Int64,"                                                               \
+    " rlatMap Nested(idx UInt16, cnt UInt64), rttftMap Nested(idx UInt16, cnt UInt64)"             \
+    ") ENGINE = SummingMergeTree()"                                                                \
+    " PARTITION BY toYYYYMM(toDateTime(intDiv(t_us, 1000000)))"                                    \
+    " ORDER BY (grp, step_us, t_us, ifNull(rmodel, ''), isNull(rmodel), ifNull(rprovider, ''),"    \
+    " isNull(rprovider), ifNull(rkey_id, ''), isNull(rkey_id))"                                    \
+    " SETTINGS index_granularity = 256;\n"                                                         \
+    "INSERT INTO stats_roll " CH_LEVEL_SELECT(                                                     \
+        "stats_minute") " WHERE (SELECT count() FROM stats_roll) = 0" CH_LEVEL_GROUP ";\n"         \
+                        "CREATE MATERIALIZED VIEW IF NOT EXISTS stats_roll_mv TO stats_roll "      \
+                        "AS " CH_LEVEL_SELECT("stats_minute_mv") CH_LEVEL_GROUP
 
 /* ClickHouse (inference log only). Statements are separated by ";\n": the HTTP interface runs
  * one statement per request. SQL that both 18.16 (Debian 12) and current releases accept.
@@ -228,6 +289,7 @@ const sy_store_migration_t sy_store_migrations_clickhouse[] = {
      " GROUP BY minute_us, model, provider, key_id;\n"
      "CREATE MATERIALIZED VIEW IF NOT EXISTS stats_minute_mv TO stats_minute AS " CH_ROLLUP_SELECT
      " FROM inference_log GROUP BY minute_us, model, provider, key_id"},
+    {4, "stats rollup levels 1 min, 5 min, 1 h (stats_roll)", CH_MIGRATION_4},
 };
 const size_t sy_store_migrations_clickhouse_count =
     sizeof(sy_store_migrations_clickhouse) / sizeof(sy_store_migrations_clickhouse[0]);

@@ -138,6 +138,10 @@ typedef struct sy_stats_result {
      * SY_STORE_STATS_PCT_REL_ERROR of the exact nearest-rank values (see query_stats); counts,
      * errors, tokens, tokens/s and cost are exact either way. false: exact nearest rank. */
     bool approximate_percentiles;
+    /* approximate only: the worst relative error of a percentile in this result; 0 means
+     * SY_STORE_STATS_PCT_REL_ERROR (ClickHouse's 5 min and 1 h levels keep coarser histograms:
+     * SY_STORE_STATS_PCT_REL_ERROR_COARSE). Read it through sy_stats_pct_rel_error. */
+    double pct_rel_error;
 } sy_stats_result_t;
 
 /* App data (users, teams, keys, sessions, audit log: store/appdata.h) travels through one
@@ -216,6 +220,15 @@ typedef struct sy_store_vtable {
 #define SY_STORE_STATS_EXACT_MAX_ROWS 100000
 /* Worst relative error of a rollup percentile (store/hist.h: 1/128 = 0.79 %). */
 #define SY_STORE_STATS_PCT_REL_ERROR (1.0 / 128.0)
+/* ... of one from 16 sub-buckets per octave reported at a fine bucket's midpoint: 2.5/64 = 3.9 % */
+#define SY_STORE_STATS_PCT_REL_ERROR_COARSE (2.5 / 64.0)
+
+/* The worst relative error of res's percentiles: 0 when exact. */
+static inline double sy_stats_pct_rel_error(const sy_stats_result_t *res)
+{
+    if (!res->approximate_percentiles) return 0;
+    return res->pct_rel_error > 0 ? res->pct_rel_error : SY_STORE_STATS_PCT_REL_ERROR;
+}
 #define SY_STORE_LOGS_MAX_LIMIT 1000
 
 extern const sy_store_vtable_t sy_store_sqlite;

@@ -379,7 +379,7 @@ static void stats_json(void **state)
                           .tokens_per_s = 10,
                           .cost_nanousd = 258000,
                           .cost_unknown = 2};
-    sy_stats_result_t cells = {rows, 2, false}, totals = {&tot, 1, false};
+    sy_stats_result_t cells = {rows, 2, false, 0}, totals = {&tot, 1, false, 0};
     sy_stats_query_t q = {.from_us = INT64_C(1795413600000000),
                           .to_us = INT64_C(1795417200000000),
                           .bucket_us = 60000000,
@@ -394,6 +394,7 @@ static void stats_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "bucket_seconds")), 60);
     assert_string_equal(json_string_value(json_object_get(j, "group_by")), "model");
     assert_string_equal(json_string_value(json_object_get(j, "percentiles")), "exact");
+    assert_null(json_object_get(j, "percentile_max_rel_error"));
     json_t *d = json_object_get(j, "data");
     assert_int_equal(json_array_size(d), 2);
     json_t *c0 = json_array_get(d, 0), *c1 = json_array_get(d, 1);
@@ -421,7 +422,7 @@ static void stats_json(void **state)
     json_decref(j);
 
     /* an empty range: no cells, zero totals, unknown cost */
-    sy_stats_result_t none = {NULL, 0, true};
+    sy_stats_result_t none = {NULL, 0, true, 0};
     sy_buf_reset(&b);
     assert_int_equal(sy_logs_stats_json(&b, &q, "approximate", &none, &none), SY_OK);
     j = parse_json(&b);
@@ -429,6 +430,14 @@ static void stats_json(void **state)
     t = json_object_get(j, "totals");
     assert_int_equal(json_integer_value(json_object_get(t, "count")), 0);
     assert_true(json_is_null(json_object_get(t, "cost_usd")));
+    /* approximate: the bound is stated, the fine one by default, a coarse level's when set */
+    assert_true(json_real_value(json_object_get(j, "percentile_max_rel_error")) == 1.0 / 128);
+    json_decref(j);
+    none.pct_rel_error = 2.5 / 64;
+    sy_buf_reset(&b);
+    assert_int_equal(sy_logs_stats_json(&b, &q, "approximate", &none, &none), SY_OK);
+    j = parse_json(&b);
+    assert_true(json_real_value(json_object_get(j, "percentile_max_rel_error")) == 2.5 / 64);
     json_decref(j);
     sy_buf_dispose(&b);
 }
@@ -454,7 +463,7 @@ static void stats_totals(void **state)
          .ok_latency_us = 2000000,
          .cost_nanousd = 2},
     };
-    sy_stats_result_t cells = {rows, 3, false};
+    sy_stats_result_t cells = {rows, 3, false, 0};
     sy_stats_row_t t;
     sy_logs_stats_totals(&cells, &t);
     assert_int_equal(t.count, 10);
@@ -465,10 +474,10 @@ static void stats_totals(void **state)
     assert_true(t.tokens_per_s == 27.0); /* 108 tokens over 4 s, not the mean of 50 and 4 */
     assert_int_equal(t.cost_nanousd, 258002);
     assert_int_equal(t.cost_unknown, 2);
-    sy_stats_result_t unknown = {&rows[1], 1, false};
+    sy_stats_result_t unknown = {&rows[1], 1, false, 0};
     sy_logs_stats_totals(&unknown, &t);
     assert_int_equal(t.cost_nanousd, SY_LOG_UNKNOWN);
-    sy_stats_result_t none = {NULL, 0, false};
+    sy_stats_result_t none = {NULL, 0, false, 0};
     sy_logs_stats_totals(&none, &t);
     assert_int_equal(t.count, 0);
     assert_true(t.tokens_per_s == 0);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "store/logquery.h"
 #include "store/rollup.h"
 #include "store/store.h"
 
@@ -34,27 +35,12 @@
 #define COLS_NOBODIES COLS_HEAD "array_to_json(tags), " COLS_TAIL
 #define COLS_ALL COLS_NOBODIES ", request_body, response_body"
 
-/* query_logs filter bits: one prepared statement per combination */
-enum {
-    F_FROM = 1 << 0,
-    F_TO = 1 << 1,
-    F_MODEL = 1 << 2,
-    F_PROVIDER = 1 << 3,
-    F_KEY = 1 << 4,
-    F_USER = 1 << 5,
-    F_STATUS = 1 << 6,
-    F_TEXT = 1 << 7,
-    F_CURSOR = 1 << 8,
-    F_ASC = 1 << 9,
-    F__SLOTS = 1 << 10
-};
-
 typedef struct conn {
     PGconn *pg;
     bool batch_table; /* writer: the session's temp table exists */
     bool get_ready;
     bool stats_ready[4];
-    uint8_t logs_ready[F__SLOTS / 8];
+    uint8_t logs_ready[SY_LOGF__SLOTS / 8];
     bool roll_ready[4];     /* readers: the rollup query, by sy_stats_group_t */
     bool probe_ready;       /* readers: rows in a range, bounded */
     bool roll_get_ready;    /* writer: stats_minute rows of some minutes */

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/utf8.h"
 #include "store/columns.h"
+#include "store/logquery.h"
 #include "store/postgres_int.h"
 
 static sy_str_t col_str(const PGresult *r, int row, int col)
@@ -22,94 +23,27 @@ static int64_t col_i64(const PGresult *r, int row, int col)
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-static void col_uuid(const PGresult *r, int row, int col, char out[SY_UUID_STRLEN + 1])
+static sy_str_t src_str(const sy_logrow_src_t *s, int col)
 {
-    sy_str_t v = col_str(r, row, col);
-    out[0] = '\0';
-    if (v.ptr && v.len == SY_UUID_STRLEN) {
-        memcpy(out, v.ptr, SY_UUID_STRLEN);
-        out[SY_UUID_STRLEN] = '\0';
-    }
+    return col_str(s->res, s->row, col);
 }
 
-/* Row `row` of res as an owned record. */
+static int64_t src_i64(const sy_logrow_src_t *s, int col)
+{
+    return col_i64(s->res, s->row, col);
+}
+
+static bool src_flag(const sy_logrow_src_t *s, int col)
+{
+    return !PQgetisnull(s->res, s->row, col) && PQgetvalue(s->res, s->row, col)[0] == 't';
+}
+
+/* Row `row` of res as an owned record (store/logquery.h). */
 static sy_err_t row_to_record(const PGresult *res, int row, bool bodies, sy_log_record_t **out,
                               char *msg, size_t msglen)
 {
-    sy_log_record_t r;
-    sy_log_record_init(&r);
-    col_uuid(res, row, C_ID, r.id);
-    r.request_id = col_str(res, row, C_REQUEST_ID);
-    r.attempt = (int)col_i64(res, row, C_ATTEMPT);
-    col_uuid(res, row, C_PARENT_ID, r.parent_id);
-    r.t_received_us = col_i64(res, row, C_T_RECEIVED);
-    r.t_upstream_start_us = col_i64(res, row, C_T_UPSTREAM_START);
-    r.t_first_token_us = col_i64(res, row, C_T_FIRST_TOKEN);
-    r.t_end_us = col_i64(res, row, C_T_END);
-    r.latency_us = col_i64(res, row, C_LATENCY);
-    r.ttft_us = col_i64(res, row, C_TTFT);
-    r.overhead_us = col_i64(res, row, C_OVERHEAD);
-    r.model = col_str(res, row, C_MODEL);
-    r.provider = col_str(res, row, C_PROVIDER);
-    r.upstream_model = col_str(res, row, C_UPSTREAM_MODEL);
-    r.deployment = col_str(res, row, C_DEPLOYMENT);
-    if (!sy_log_status_parse(col_str(res, row, C_STATUS), &r.status))
-        r.status = SY_LOG_STATUS_ERROR;
-    int64_t hs = col_i64(res, row, C_HTTP_STATUS);
-    r.http_status = hs < 0 ? 0 : (int)hs; /* NULL → 0, as on SQLite */
-    r.error_type = col_str(res, row, C_ERROR_TYPE);
-    r.error_message = col_str(res, row, C_ERROR_MESSAGE);
-    r.input_tokens = col_i64(res, row, C_INPUT_TOKENS);
-    r.output_tokens = col_i64(res, row, C_OUTPUT_TOKENS);
-    r.cached_read_tokens = col_i64(res, row, C_CACHED_READ);
-    r.cache_write_tokens = col_i64(res, row, C_CACHE_WRITE);
-    r.reasoning_tokens = col_i64(res, row, C_REASONING);
-    if (!sy_log_usage_source_parse(col_str(res, row, C_USAGE_SOURCE), &r.usage_source))
-        r.usage_source = SY_LOG_USAGE_NONE;
-    r.cost_nanousd = col_i64(res, row, C_COST);
-    r.key_id = col_str(res, row, C_KEY_ID);
-    r.user_id = col_str(res, row, C_USER_ID);
-    r.team_id = col_str(res, row, C_TEAM_ID);
-    r.conversation_id = col_str(res, row, C_CONVERSATION_ID);
-    r.message_id = col_str(res, row, C_MESSAGE_ID);
-    r.experiment = col_str(res, row, C_EXPERIMENT);
-    r.variant = col_str(res, row, C_VARIANT);
-    r.metadata = col_str(res, row, C_METADATA);
-    r.request_truncated =
-        col_str(res, row, C_REQ_TRUNC).ptr && PQgetvalue(res, row, C_REQ_TRUNC)[0] == 't';
-    r.response_truncated =
-        col_str(res, row, C_RESP_TRUNC).ptr && PQgetvalue(res, row, C_RESP_TRUNC)[0] == 't';
-    r.request_size = col_i64(res, row, C_REQ_SIZE);
-    r.response_size = col_i64(res, row, C_RESP_SIZE);
-    if (bodies) {
-        r.request_body = col_str(res, row, C_REQ_BODY);
-        r.response_body = col_str(res, row, C_RESP_BODY);
-    }
-
-    json_t *tags = NULL;
-    sy_str_t *tv = NULL;
-    sy_str_t tj = col_str(res, row, C_TAGS);
-    if (tj.ptr) {
-        tags = json_loadb(tj.ptr, tj.len, 0, NULL);
-        if (!json_is_array(tags)) {
-            json_decref(tags);
-            return sy_store_fail(SY_ERR_CORRUPT, msg, msglen, "postgres: row %s: tags not an array",
-                                 r.id);
-        }
-        size_t n = json_array_size(tags);
-        tv = sy_xmalloc((n ? n : 1) * sizeof(*tv));
-        for (size_t i = 0; i < n; i++) {
-            json_t *t = json_array_get(tags, i);
-            tv[i] = json_is_string(t) ? sy_str(json_string_value(t), json_string_length(t))
-                                      : SY_STR_LIT("");
-        }
-        r.tags = tv;
-        r.n_tags = (uint32_t)n;
-    }
-    *out = bodies ? sy_log_record_clone(&r) : sy_log_record_clone_nobodies(&r);
-    free(tv);
-    json_decref(tags);
-    return SY_OK;
+    sy_logrow_src_t src = {"postgres", src_str, src_i64, src_flag, res, row};
+    return sy_logrow_decode(&src, bodies, out, msg, msglen);
 }
 
 sy_err_t sy_pg_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,
@@ -154,16 +88,16 @@ static void logs_sql(unsigned mask, char *sql, size_t n)
     size_t k = (size_t)snprintf(sql, n, "SELECT " COLS_NOBODIES " FROM inference_log WHERE true");
 #define ADD(bit, fmt)                                                                              \
     if (mask & (bit)) k += (size_t)snprintf(sql + k, n - k, fmt, ++p)
-    ADD(F_FROM, " AND t_received_us >= $%d::bigint");
-    ADD(F_TO, " AND t_received_us < $%d::bigint");
-    ADD(F_MODEL, " AND model = $%d");
-    ADD(F_PROVIDER, " AND provider = $%d");
-    ADD(F_KEY, " AND key_id = $%d");
-    ADD(F_USER, " AND user_id = $%d");
-    ADD(F_STATUS, " AND status = $%d");
+    ADD(SY_LOGF_FROM, " AND t_received_us >= $%d::bigint");
+    ADD(SY_LOGF_TO, " AND t_received_us < $%d::bigint");
+    ADD(SY_LOGF_MODEL, " AND model = $%d");
+    ADD(SY_LOGF_PROVIDER, " AND provider = $%d");
+    ADD(SY_LOGF_KEY, " AND key_id = $%d");
+    ADD(SY_LOGF_USER, " AND user_id = $%d");
+    ADD(SY_LOGF_STATUS, " AND status = $%d");
     /* ASCII case-insensitive: lower() under the C collation folds A-Z only; the needle comes
      * lowered the same way. strpos: no pattern metacharacters to escape. */
-    if (mask & F_TEXT) {
+    if (mask & SY_LOGF_TEXT) {
         p++;
         k += (size_t)snprintf(sql + k, n - k,
                               " AND (strpos(lower(request_body COLLATE \"C\"), $%d) > 0"
@@ -171,76 +105,65 @@ static void logs_sql(unsigned mask, char *sql, size_t n)
                               " OR strpos(lower(error_message COLLATE \"C\"), $%d) > 0)",
                               p, p, p);
     }
-    if (mask & F_CURSOR) {
+    if (mask & SY_LOGF_CURSOR) {
         p += 2;
         k +=
             (size_t)snprintf(sql + k, n - k, " AND (t_received_us, id) %c ($%d::bigint, $%d::uuid)",
-                             (mask & F_ASC) ? '>' : '<', p - 1, p);
+                             (mask & SY_LOGF_ASC) ? '>' : '<', p - 1, p);
     }
 #undef ADD
     snprintf(sql + k, n - k, " ORDER BY t_received_us %s, id %s LIMIT $%d::bigint",
-             (mask & F_ASC) ? "ASC" : "DESC", (mask & F_ASC) ? "ASC" : "DESC", p + 1);
+             (mask & SY_LOGF_ASC) ? "ASC" : "DESC", (mask & SY_LOGF_ASC) ? "ASC" : "DESC", p + 1);
 }
 
 sy_err_t sy_pg_query_logs(sy_store_t *base, const sy_log_filter_t *f, const char *cursor,
                           size_t limit, sy_log_page_t *page, char *msg, size_t msglen)
 {
     pg_store_t *s = (pg_store_t *)base;
-    int64_t ct = 0;
-    char cid[SY_UUID_STRLEN + 1];
-    memset(page, 0, sizeof(*page));
-    if (limit < 1 || limit > SY_STORE_LOGS_MAX_LIMIT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "limit must be 1..%d",
-                             SY_STORE_LOGS_MAX_LIMIT);
-    bool has_cursor = cursor && *cursor;
-    if (has_cursor && !sy_store_cursor_parse(cursor, &ct, cid))
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "malformed cursor");
-    if (f->has_status && (unsigned)f->status >= SY_LOG_STATUS__COUNT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "unknown status filter");
-
+    sy_logquery_t lq;
+    sy_err_t err = sy_logquery_init(&lq, f, cursor, limit, page, msg, msglen);
+    if (err) return err;
     /* stored text is valid UTF-8, so a filter that is not matches nothing (and the server
      * would reject it as a parameter) */
     const char *strs[] = {f->model, f->provider, f->key_id, f->user_id, f->text};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strs[i] && !sy_utf8_valid(strs[i], strlen(strs[i]))) return SY_OK;
 
-    unsigned mask = (f->from_us ? F_FROM : 0) | (f->to_us ? F_TO : 0) | (f->model ? F_MODEL : 0) |
-                    (f->provider ? F_PROVIDER : 0) | (f->key_id ? F_KEY : 0) |
-                    (f->user_id ? F_USER : 0) | (f->has_status ? F_STATUS : 0) |
-                    (f->text ? F_TEXT : 0) | (has_cursor ? F_CURSOR : 0) |
-                    (f->ascending ? F_ASC : 0);
+    unsigned mask = lq.mask;
     /* parameters in logs_sql's order */
     const char *params[12];
     char from[24], to[24], ctext[24], lim[24];
     char *needle = NULL;
     int np = 0;
-    if (mask & F_FROM) snprintf(from, sizeof(from), "%" PRId64, f->from_us), params[np++] = from;
-    if (mask & F_TO) snprintf(to, sizeof(to), "%" PRId64, f->to_us), params[np++] = to;
-    if (mask & F_MODEL) params[np++] = f->model;
-    if (mask & F_PROVIDER) params[np++] = f->provider;
-    if (mask & F_KEY) params[np++] = f->key_id;
-    if (mask & F_USER) params[np++] = f->user_id;
-    if (mask & F_STATUS) params[np++] = sy_log_status_name(f->status);
-    if (mask & F_TEXT) {
+    if (mask & SY_LOGF_FROM)
+        snprintf(from, sizeof(from), "%" PRId64, f->from_us), params[np++] = from;
+    if (mask & SY_LOGF_TO) snprintf(to, sizeof(to), "%" PRId64, f->to_us), params[np++] = to;
+    if (mask & SY_LOGF_MODEL) params[np++] = f->model;
+    if (mask & SY_LOGF_PROVIDER) params[np++] = f->provider;
+    if (mask & SY_LOGF_KEY) params[np++] = f->key_id;
+    if (mask & SY_LOGF_USER) params[np++] = f->user_id;
+    if (mask & SY_LOGF_STATUS) params[np++] = lq.status;
+    if (mask & SY_LOGF_TEXT) {
         needle = sy_xstrdup(f->text);
         for (char *p = needle; *p; p++)
             if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
         params[np++] = needle;
     }
-    if (mask & F_CURSOR) {
-        snprintf(ctext, sizeof(ctext), "%" PRId64, ct);
+    if (mask & SY_LOGF_CURSOR) {
+        snprintf(ctext, sizeof(ctext), "%" PRId64, lq.cursor_t);
         params[np++] = ctext;
-        params[np++] = cid;
+        params[np++] = lq.cursor_id;
     }
     snprintf(lim, sizeof(lim), "%zu", limit + 1); /* one more tells whether a page follows */
     params[np++] = lim;
 
     conn_t *c;
     bool retried = false;
-again:;
-    sy_err_t err = sy_pg_reader_take(s, &c, msg, msglen);
+again:
+    err = sy_pg_reader_take(s, &c, msg, msglen);
     if (err) {
         free(needle);
+        sy_store_log_page_free(page);
         return err;
     }
     char name[16], sql[2048];
@@ -256,25 +179,19 @@ again:;
         PQclear(r);
         goto out;
     }
-    int nt = PQntuples(r);
-    size_t take = (size_t)nt > limit ? limit : (size_t)nt;
-    page->rows = sy_xmalloc((take ? take : 1) * sizeof(*page->rows));
-    for (size_t i = 0; i < take && !err; i++) {
-        err = row_to_record(r, (int)i, false, &page->rows[i], msg, msglen);
+    for (int i = 0; i < PQntuples(r) && !err && !sy_logquery_page_full(&lq, page); i++) {
+        err = row_to_record(r, i, false, &page->rows[page->n], msg, msglen);
         if (!err) page->n++;
     }
-    if (!err && (size_t)nt > limit) {
-        const sy_log_record_t *last = page->rows[page->n - 1];
-        sy_store_cursor_format(page->next_cursor, last->t_received_us, last->id);
-    }
     PQclear(r);
-    if (err) sy_store_log_page_free(page);
 out:
+    /* a lost connection fails before any row was read: the page is still empty */
     if (!retried && sy_pg_reader_lost(s, c, err)) {
         sy_pg_reader_give(s, c);
         retried = true;
         goto again;
     }
+    if (err) sy_store_log_page_free(page);
     free(needle);
     sy_pg_reader_give(s, c);
     return err;

@@ -34,6 +34,7 @@
 #include "core/utf8.h"
 #include "store/columns.h"
 #include "store/hist.h"
+#include "store/logquery.h"
 #include "store/migrations.h"
 #include "store/rollup.h"
 #include "store/store.h"
@@ -53,21 +54,6 @@
     "request_truncated, response_truncated, request_size, response_size"
 #define COLS_ALL COLS_NOBODIES ", request_body, response_body"
 
-/* query_logs filter bits: one prepared statement per combination */
-enum {
-    F_FROM = 1 << 0,
-    F_TO = 1 << 1,
-    F_MODEL = 1 << 2,
-    F_PROVIDER = 1 << 3,
-    F_KEY = 1 << 4,
-    F_USER = 1 << 5,
-    F_STATUS = 1 << 6,
-    F_TEXT = 1 << 7,
-    F_CURSOR = 1 << 8,
-    F_ASC = 1 << 9,
-    F__SLOTS = 1 << 10
-};
-
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *insert;   /* writer */
@@ -76,7 +62,7 @@ typedef struct conn {
     sqlite3_stmt *roll[4];  /* readers: the rollup query, by sy_stats_group_t */
     sqlite3_stmt *probe;    /* readers: rows in range, bounded */
     sqlite3_stmt *roll_get, *roll_upd, *roll_ins; /* writer: stats_minute maintenance */
-    sqlite3_stmt **logs;          /* readers: F__SLOTS entries, allocated on first use */
+    sqlite3_stmt **logs;          /* readers: SY_LOGF__SLOTS entries, allocated on first use */
     sy_buf_t scratch;             /* writer: tags JSON, histogram encodings */
     sy_rollup_batch_t roll_batch; /* writer: the batch's stats_minute cells (memory reused) */
     struct conn *next;            /* idle list */
@@ -122,7 +108,7 @@ static void conn_close(conn_t *c)
     sqlite3_finalize(c->roll_upd);
     sqlite3_finalize(c->roll_ins);
     if (c->logs) {
-        for (int i = 0; i < F__SLOTS; i++)
+        for (int i = 0; i < SY_LOGF__SLOTS; i++)
             sqlite3_finalize(c->logs[i]);
         free(c->logs);
     }
@@ -601,92 +587,27 @@ static int64_t col_i64(sqlite3_stmt *st, int col)
     return sqlite3_column_int64(st, col);
 }
 
-static void col_uuid(sqlite3_stmt *st, int col, char out[SY_UUID_STRLEN + 1])
+static sy_str_t src_str(const sy_logrow_src_t *s, int col)
 {
-    sy_str_t v = col_str(st, col);
-    out[0] = '\0';
-    if (v.ptr && v.len == SY_UUID_STRLEN) {
-        memcpy(out, v.ptr, SY_UUID_STRLEN);
-        out[SY_UUID_STRLEN] = '\0';
-    }
+    return col_str((sqlite3_stmt *)s->res, col);
 }
 
-/* The current row as an owned record. */
+static int64_t src_i64(const sy_logrow_src_t *s, int col)
+{
+    return col_i64((sqlite3_stmt *)s->res, col);
+}
+
+static bool src_flag(const sy_logrow_src_t *s, int col)
+{
+    return sqlite3_column_int((sqlite3_stmt *)s->res, col) != 0;
+}
+
+/* The current row as an owned record (store/logquery.h). */
 static sy_err_t row_to_record(sqlite3_stmt *st, bool bodies, sy_log_record_t **out, char *msg,
                               size_t msglen)
 {
-    sy_log_record_t r;
-    sy_log_record_init(&r);
-    col_uuid(st, C_ID, r.id);
-    r.request_id = col_str(st, C_REQUEST_ID);
-    r.attempt = sqlite3_column_int(st, C_ATTEMPT);
-    col_uuid(st, C_PARENT_ID, r.parent_id);
-    r.t_received_us = col_i64(st, C_T_RECEIVED);
-    r.t_upstream_start_us = col_i64(st, C_T_UPSTREAM_START);
-    r.t_first_token_us = col_i64(st, C_T_FIRST_TOKEN);
-    r.t_end_us = col_i64(st, C_T_END);
-    r.latency_us = col_i64(st, C_LATENCY);
-    r.ttft_us = col_i64(st, C_TTFT);
-    r.overhead_us = col_i64(st, C_OVERHEAD);
-    r.model = col_str(st, C_MODEL);
-    r.provider = col_str(st, C_PROVIDER);
-    r.upstream_model = col_str(st, C_UPSTREAM_MODEL);
-    r.deployment = col_str(st, C_DEPLOYMENT);
-    if (!sy_log_status_parse(col_str(st, C_STATUS), &r.status)) r.status = SY_LOG_STATUS_ERROR;
-    r.http_status = sqlite3_column_int(st, C_HTTP_STATUS); /* NULL → 0 */
-    r.error_type = col_str(st, C_ERROR_TYPE);
-    r.error_message = col_str(st, C_ERROR_MESSAGE);
-    r.input_tokens = col_i64(st, C_INPUT_TOKENS);
-    r.output_tokens = col_i64(st, C_OUTPUT_TOKENS);
-    r.cached_read_tokens = col_i64(st, C_CACHED_READ);
-    r.cache_write_tokens = col_i64(st, C_CACHE_WRITE);
-    r.reasoning_tokens = col_i64(st, C_REASONING);
-    if (!sy_log_usage_source_parse(col_str(st, C_USAGE_SOURCE), &r.usage_source))
-        r.usage_source = SY_LOG_USAGE_NONE;
-    r.cost_nanousd = col_i64(st, C_COST);
-    r.key_id = col_str(st, C_KEY_ID);
-    r.user_id = col_str(st, C_USER_ID);
-    r.team_id = col_str(st, C_TEAM_ID);
-    r.conversation_id = col_str(st, C_CONVERSATION_ID);
-    r.message_id = col_str(st, C_MESSAGE_ID);
-    r.experiment = col_str(st, C_EXPERIMENT);
-    r.variant = col_str(st, C_VARIANT);
-    r.metadata = col_str(st, C_METADATA);
-    r.request_truncated = sqlite3_column_int(st, C_REQ_TRUNC) != 0;
-    r.response_truncated = sqlite3_column_int(st, C_RESP_TRUNC) != 0;
-    r.request_size = col_i64(st, C_REQ_SIZE);
-    r.response_size = col_i64(st, C_RESP_SIZE);
-    if (bodies) {
-        r.request_body = col_str(st, C_REQ_BODY);
-        r.response_body = col_str(st, C_RESP_BODY);
-    }
-
-    json_t *tags = NULL;
-    sy_str_t *tv = NULL;
-    sy_str_t tj = col_str(st, C_TAGS);
-    if (tj.ptr) {
-        tags = json_loadb(tj.ptr, tj.len, 0, NULL);
-        if (!json_is_array(tags)) {
-            json_decref(tags);
-            return sy_store_fail(SY_ERR_CORRUPT, msg, msglen,
-                                 "sqlite: row %s: tags not a JSON "
-                                 "array",
-                                 r.id);
-        }
-        size_t n = json_array_size(tags);
-        tv = sy_xmalloc((n ? n : 1) * sizeof(*tv));
-        for (size_t i = 0; i < n; i++) {
-            json_t *t = json_array_get(tags, i);
-            tv[i] = json_is_string(t) ? sy_str(json_string_value(t), json_string_length(t))
-                                      : SY_STR_LIT("");
-        }
-        r.tags = tv;
-        r.n_tags = (uint32_t)n;
-    }
-    *out = bodies ? sy_log_record_clone(&r) : sy_log_record_clone_nobodies(&r);
-    free(tv);
-    json_decref(tags);
-    return SY_OK;
+    sy_logrow_src_t src = {"sqlite", src_str, src_i64, src_flag, st, 0};
+    return sy_logrow_decode(&src, bodies, out, msg, msglen);
 }
 
 static sy_err_t s_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,
@@ -718,21 +639,21 @@ static void logs_sql(unsigned mask, char *sql, size_t n)
     size_t k = (size_t)snprintf(sql, n, "SELECT " COLS_NOBODIES " FROM inference_log WHERE 1");
 #define ADD(bit, clause)                                                                           \
     if (mask & (bit)) k += (size_t)snprintf(sql + k, n - k, " AND %s", clause)
-    ADD(F_FROM, "t_received_us >= :from");
-    ADD(F_TO, "t_received_us < :to");
-    ADD(F_MODEL, "model = :model");
-    ADD(F_PROVIDER, "provider = :provider");
-    ADD(F_KEY, "key_id = :key");
-    ADD(F_USER, "user_id = :user");
-    ADD(F_STATUS, "status = :status");
-    ADD(F_TEXT, "(request_body LIKE :text ESCAPE '\\' OR response_body LIKE :text ESCAPE '\\'"
-                " OR error_message LIKE :text ESCAPE '\\')");
-    if (mask & F_CURSOR)
-        ADD(F_CURSOR, (mask & F_ASC) ? "(t_received_us, id) > (:ct, :cid)"
-                                     : "(t_received_us, id) < (:ct, :cid)");
+    ADD(SY_LOGF_FROM, "t_received_us >= :from");
+    ADD(SY_LOGF_TO, "t_received_us < :to");
+    ADD(SY_LOGF_MODEL, "model = :model");
+    ADD(SY_LOGF_PROVIDER, "provider = :provider");
+    ADD(SY_LOGF_KEY, "key_id = :key");
+    ADD(SY_LOGF_USER, "user_id = :user");
+    ADD(SY_LOGF_STATUS, "status = :status");
+    ADD(SY_LOGF_TEXT, "(request_body LIKE :text ESCAPE '\\' OR response_body LIKE :text ESCAPE '\\'"
+                      " OR error_message LIKE :text ESCAPE '\\')");
+    if (mask & SY_LOGF_CURSOR)
+        ADD(SY_LOGF_CURSOR, (mask & SY_LOGF_ASC) ? "(t_received_us, id) > (:ct, :cid)"
+                                                 : "(t_received_us, id) < (:ct, :cid)");
 #undef ADD
     snprintf(sql + k, n - k, " ORDER BY t_received_us %s, id %s LIMIT :limit",
-             (mask & F_ASC) ? "ASC" : "DESC", (mask & F_ASC) ? "ASC" : "DESC");
+             (mask & SY_LOGF_ASC) ? "ASC" : "DESC", (mask & SY_LOGF_ASC) ? "ASC" : "DESC");
 }
 
 static void bind_named_text(sqlite3_stmt *st, const char *name, const char *v, void (*dtor)(void *))
@@ -766,31 +687,24 @@ static sy_err_t s_query_logs(sy_store_t *base, const sy_log_filter_t *f, const c
                              size_t limit, sy_log_page_t *page, char *msg, size_t msglen)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
-    int64_t ct = 0;
-    char cid[SY_UUID_STRLEN + 1];
-    memset(page, 0, sizeof(*page));
-    if (limit < 1 || limit > SY_STORE_LOGS_MAX_LIMIT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "limit must be 1..%d",
-                             SY_STORE_LOGS_MAX_LIMIT);
-    bool has_cursor = cursor && *cursor;
-    if (has_cursor && !sy_store_cursor_parse(cursor, &ct, cid))
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "malformed cursor");
-    if (f->has_status && (unsigned)f->status >= SY_LOG_STATUS__COUNT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "unknown status filter");
-
-    unsigned mask = (f->from_us ? F_FROM : 0) | (f->to_us ? F_TO : 0) | (f->model ? F_MODEL : 0) |
-                    (f->provider ? F_PROVIDER : 0) | (f->key_id ? F_KEY : 0) |
-                    (f->user_id ? F_USER : 0) | (f->has_status ? F_STATUS : 0) |
-                    (f->text ? F_TEXT : 0) | (has_cursor ? F_CURSOR : 0) |
-                    (f->ascending ? F_ASC : 0);
-    conn_t *c;
-    sy_err_t err = reader_take(s, &c, msg, msglen);
+    sy_logquery_t lq;
+    sy_err_t err = sy_logquery_init(&lq, f, cursor, limit, page, msg, msglen);
     if (err) return err;
-    if (!c->logs) c->logs = sy_xcalloc(F__SLOTS, sizeof(*c->logs));
+    unsigned mask = lq.mask;
+    conn_t *c;
+    err = reader_take(s, &c, msg, msglen);
+    if (err) {
+        sy_store_log_page_free(page);
+        return err;
+    }
+    if (!c->logs) c->logs = sy_xcalloc(SY_LOGF__SLOTS, sizeof(*c->logs));
     char sql[2048];
     logs_sql(mask, sql, sizeof(sql));
     err = prepare(c, &c->logs[mask], sql, msg, msglen);
-    if (err) goto out;
+    if (err) {
+        sy_store_log_page_free(page);
+        goto out;
+    }
     sqlite3_stmt *st = c->logs[mask];
     bind_named_i64(st, ":from", f->from_us);
     bind_named_i64(st, ":to", f->to_us);
@@ -798,24 +712,19 @@ static sy_err_t s_query_logs(sy_store_t *base, const sy_log_filter_t *f, const c
     bind_named_text(st, ":provider", f->provider, SQLITE_STATIC);
     bind_named_text(st, ":key", f->key_id, SQLITE_STATIC);
     bind_named_text(st, ":user", f->user_id, SQLITE_STATIC);
-    if (f->has_status) bind_named_text(st, ":status", sy_log_status_name(f->status), SQLITE_STATIC);
+    if (lq.status) bind_named_text(st, ":status", lq.status, SQLITE_STATIC);
     if (f->text) {
         char *pat = like_pattern(f->text);
         bind_named_text(st, ":text", pat, SQLITE_TRANSIENT);
         free(pat);
     }
-    bind_named_i64(st, ":ct", ct);
-    if (has_cursor) bind_named_text(st, ":cid", cid, SQLITE_STATIC);
+    bind_named_i64(st, ":ct", lq.cursor_t);
+    if (mask & SY_LOGF_CURSOR) bind_named_text(st, ":cid", lq.cursor_id, SQLITE_STATIC);
     bind_named_i64(st, ":limit", (int64_t)limit + 1); /* one more tells whether a page follows */
 
-    page->rows = sy_xmalloc(limit * sizeof(*page->rows));
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (page->n == limit) {
-            const sy_log_record_t *last = page->rows[page->n - 1];
-            sy_store_cursor_format(page->next_cursor, last->t_received_us, last->id);
-            break;
-        }
+        if (sy_logquery_page_full(&lq, page)) break;
         err = row_to_record(st, false, &page->rows[page->n], msg, msglen);
         if (err) break;
         page->n++;

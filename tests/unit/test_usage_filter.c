@@ -119,27 +119,23 @@ static void comments_untouched_every_split(void **state)
 {
 #define NOTE ": ping ,\"usage\":null\n"
 #define FAKE ": {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n"
-    const char *in = NOTE "\n"
-                     "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":null}],\"usage\":null}\n" NOTE
-                     "\n"
-                     "event: x,\"usage\":null\n"
-                     "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
-                     NOTE "data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n"
-                     FAKE "\n"
-                     NOTE "\n"
-                     USAGE_CHUNK "\n\n"
-                     ": x\n"
-                     "data: [DONE]\n\n";
-    const char *want = NOTE "\n"
-                       "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":null}]}\n" NOTE
-                       "\n"
-                       "event: x,\"usage\":null\n"
-                       "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":\"stop\"}]}\n\n"
-                       NOTE "data: {\"choices\":[{\"delta\":{}}]}\n\n"
-                       FAKE "\n"
-                       NOTE "\n"
-                       ": x\n"
-                       "data: [DONE]\n\n";
+    const char *in = NOTE
+        "\n"
+        "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":null}],\"usage\":null}\n" NOTE "\n"
+        "event: x,\"usage\":null\n"
+        "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":\"stop\"}],\"usage\":null}\n\n" NOTE
+        "data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n" FAKE "\n" NOTE "\n" USAGE_CHUNK
+        "\n\n"
+        ": x\n"
+        "data: [DONE]\n\n";
+    const char *want =
+        NOTE "\n"
+             "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":null}]}\n" NOTE "\n"
+             "event: x,\"usage\":null\n"
+             "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":\"stop\"}]}\n\n" NOTE
+             "data: {\"choices\":[{\"delta\":{}}]}\n\n" FAKE "\n" NOTE "\n"
+             ": x\n"
+             "data: [DONE]\n\n";
 #undef NOTE
 #undef FAKE
     size_t n = strlen(in), m = strlen(want);

@@ -22,9 +22,13 @@
  *   corrupts, and the log pipeline's spool covers that window.
  *   Text: PostgreSQL text cannot hold NUL or invalid UTF-8 (the connection is UTF8), so such
  *   bytes are stored as U+FFFD. Everything the gateway produces is valid UTF-8 already.
- *   Stats: percentile_disc(ARRAY[.5,.95,.99]) WITHIN GROUP (ORDER BY …) per (bucket, group) —
- *   exact nearest rank (rank ceil(p·n), the same double arithmetic as the suite), one sort
- *   per cell, computed by the server.
+ *   Stats: small ranges and ranges that are not whole minutes are exact:
+ *   percentile_disc(ARRAY[.5,.95,.99]) WITHIN GROUP (ORDER BY …) per (bucket, group) — nearest
+ *   rank (rank ceil(p·n), the same double arithmetic as the suite), one sort per cell, computed
+ *   by the server. Larger minute-aligned ranges read the stats_minute rollup (migration 4),
+ *   kept by write_batch for the rows it inserted (postgres_rollup.c, store/rollup.h).
+ *   Files: this one (connections, errors, migrate, app data, the vtable), postgres_write.c,
+ *   postgres_read.c, postgres_rollup.c; their shared internals in postgres_int.h.
  */
 #include <inttypes.h>
 #include <stdio.h>

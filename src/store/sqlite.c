@@ -19,6 +19,9 @@
  *   latency/TTFT histograms, kept by write_batch in the batch's transaction for the rows it
  *   actually inserted (sqlite3_changes), so a replayed id is never counted twice. Counts and
  *   sums stay exact; percentiles are within 1/128 (docs/internals/STORE.md, "Stats rollup").
+ *   The backend-independent part of the rollup (cells of a batch, merging stored rows, reading
+ *   rows into stats cells) is store/rollup.c, shared with PostgreSQL; query_logs' argument
+ *   check and the row decode are store/logquery.c.
  */
 #include <inttypes.h>
 #include <jansson.h>

@@ -2,7 +2,8 @@
  * (2026-01-01) through write_batch, then times query_stats for the dashboard's queries.
  *
  * Usage: stats_bench [-u url] [-n rows] [-b batch] [-r runs] [-d data_dir] [-s]
- *   -u  store URL (default sqlite:stats-bench.db, in data_dir)
+ *   -u  store URL (default sqlite:stats-bench.db, in data_dir; or postgresql://… / clickhouse://…,
+ *       e.g. a server from tests/pg_server.sh: docs/PERFORMANCE.md)
  *   -n  rows to load (default 10000000)
  *   -b  rows per write_batch (default 10000)
  *   -r  timed runs per query after one warm-up (default 20)

@@ -2,6 +2,7 @@
  * bodies (request and response 512 B each), batches of N rows, each batch one write_batch
  * call (one transaction). Usage: store_bench [url] [rows] [batch] [data_dir]
  * Default: sqlite:store-bench.db in a fresh temp dir, 200000 rows, batches of 1000.
+ * SY_BENCH_SCHEMA_LIMIT=N: open as a binary knowing migrations 1..N only (A/B of a migration).
  * PostgreSQL: store_bench postgresql://user@127.0.0.1:<port>/db (docs/internals/STORE.md).
  * `postgresql:auto` / `clickhouse:auto`: start a throwaway server on loopback first, exactly as
  * the tests do (tests/pg_server.sh with PG_DURABLE=1, tests/unit/ch_server.h), and stop it at
@@ -105,6 +106,9 @@ int main(int argc, char **argv)
     }
     char msg[SY_STORE_MSGLEN];
     sy_store_conf_t conf = {.url = url, .data_dir = data_dir};
+    /* A/B of a migration's write cost: act as a binary knowing only migrations 1..N (e.g. the
+     * schema before the stats rollup: SQLite 2, PostgreSQL 3) */
+    if (getenv("SY_BENCH_SCHEMA_LIMIT")) conf.schema_limit = atoi(getenv("SY_BENCH_SCHEMA_LIMIT"));
     sy_store_t *s = NULL;
     if (sy_store_open_migrated(&conf, &s, msg, sizeof(msg))) {
         fprintf(stderr, "store_bench: %s\n", msg);

@@ -56,6 +56,7 @@ typedef struct relay {
     bool ack_durable;
     uint64_t seq;              /* the request's last row (0: none, or dropped) */
     uint64_t wait_deadline_ms; /* loop time when a held response is given up */
+    sy_log_record_t last_row;  /* the last row submitted, for a give-up row (config strings) */
     struct relay *wnext, *wprev;
     /* limits (api/admission.h): the reservation until the last log row carries it, and the
      * x-ratelimit-* headers every response of the request carries */
@@ -349,6 +350,16 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
             const char *type, *code;
             sy_api_error_info(a->err ? a->err : SY_ERR_UPSTREAM_STATUS, &st, &type, &code);
             rec.error_type = sy_str_c(type);
+        }
+        if (last && c->ack_durable) { /* what sy_relay_durable_expire may need */
+            sy_log_record_init(&c->last_row);
+            memcpy(c->last_row.id, rec.id, sizeof rec.id);
+            c->last_row.attempt = rec.attempt;
+            c->last_row.http_status = rec.http_status;
+            c->last_row.model = rec.model; /* config strings: they outlive the request */
+            c->last_row.provider = rec.provider;
+            c->last_row.upstream_model = rec.upstream_model;
+            c->last_row.deployment = rec.deployment;
         }
         /* a dropped row's aux is released by the pipeline's discard hook */
         uint64_t seq = sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
@@ -781,6 +792,40 @@ void sy_relay_durable_kick(sy_worker_t *w)
     }
 }
 
+/* The row of a response given up after log.ack_timeout_ms. The request's own row went to the
+ * pipeline before the wait and cannot be changed (it may be in the store already): it tells
+ * what the upstream and the gateway did. This second row, linked to it by parent_id, tells what
+ * the client got: not the end. Same request id and attempt, status error, error_type
+ * "log_not_durable", no body, no tokens and a cost of 0 (the call's usage and cost are on the
+ * first row, so sums are not doubled). */
+static void log_given_up(relay_t *c)
+{
+    const sy_log_record_t *last = &c->last_row;
+    if (!last->id[0]) return;
+    uint64_t mono_now = sy_clock_mono_us();
+    int64_t wall_now = wall_now_us();
+    sy_log_record_t rec;
+    sy_log_record_init(&rec);
+    sy_uuid_v7(rec.id);
+    memcpy(rec.parent_id, last->id, sizeof rec.parent_id);
+    fill_request(&rec, c->req, &c->w->cfg->log, mono_now, wall_now);
+    rec.request_body = SY_STR_NULL; /* on the first row already */
+    rec.attempt = last->attempt;
+    rec.model = last->model;
+    rec.provider = last->provider;
+    rec.upstream_model = last->upstream_model;
+    rec.deployment = last->deployment;
+    rec.t_end_us = wall_now;
+    rec.latency_us = (int64_t)(mono_now - c->req->t_begin_us);
+    rec.status = SY_LOG_STATUS_ERROR;
+    rec.http_status = last->http_status; /* the status line the client did get */
+    rec.error_type = SY_STR_LIT("log_not_durable");
+    rec.error_message = SY_STR_LIT("response given up after log.ack_timeout_ms: its log row "
+                                   "could not be made durable, the client did not get the end");
+    rec.cost_nanousd = 0;
+    sy_logpipe_submit(c->w->logpipe, (size_t)c->w->index, &rec);
+}
+
 void sy_relay_durable_expire(sy_worker_t *w)
 {
     uint64_t now = uv_now(&w->loop);
@@ -793,6 +838,7 @@ void sy_relay_durable_expire(sy_worker_t *w)
                         "log row not durable after %u ms (log.ack_timeout_ms; spool write "
                         "failing?): closing the connection without the response",
                         (unsigned)w->cfg->log.ack_timeout_ms);
+        log_given_up(c);
         sy_http_res_fail_held(c->req); /* frees the request (and c) once closed */
     }
 }

@@ -1,6 +1,7 @@
 /* See usage_filter.h. */
 #include "api/usage_filter.h"
 
+#include <stdint.h>
 #include <string.h>
 
 enum { M_HEAD, M_CAND, M_PASS };
@@ -67,12 +68,30 @@ static const char *find_key(const char *p, const char *end, const char *key, siz
     return NULL;
 }
 
+/* find_key, only inside `data:` lines of the event bytes [p, end) (which start at a line
+ * start): a comment (": …") or another field's line is never touched. */
+static const char *find_key_data(const char *p, const char *end, const char *key, size_t klen,
+                                 const char **val)
+{
+    for (const char *ls = p; ls < end;) {
+        const char *le = ls;
+        while (le < end && *le != '\n' && *le != '\r')
+            le++;
+        const char *k;
+        if (le - ls >= 5 && memcmp(ls, "data:", 5) == 0 &&
+            (k = find_key(ls + 5, le, key, klen, val)) != NULL)
+            return k;
+        ls = le + 1;
+    }
+    return NULL;
+}
+
 /* Bytes with a "usage":null member cut out (with one comma next to it), else unchanged. */
 static bool emit_cut(const char *e, size_t len, sy_usage_filter_emit_cb emit, void *ctx,
                      const char **usage_val)
 {
     const char *end = e + len, *v;
-    const char *k = find_key(e, end, USAGE, 7, &v);
+    const char *k = find_key_data(e, end, USAGE, 7, &v);
     *usage_val = k ? v : NULL;
     if (!k || end - v < 4 || memcmp(v, "null", 4) != 0) return emit(ctx, e, len);
     const char *from = k, *to = v + 4, *b = k;
@@ -96,8 +115,8 @@ static bool whole_event(sy_usage_filter_t *f, const char *e, size_t len,
 {
     const char *end = e + len, *v, *cv;
     /* usage-only: "usage" is an object and "choices" an empty array */
-    if (find_key(e, end, USAGE, 7, &v) && v < end && *v == '{' &&
-        find_key(e, end, CHOICES, 9, &cv) && cv < end && *cv == '[') {
+    if (find_key_data(e, end, USAGE, 7, &v) && v < end && *v == '{' &&
+        find_key_data(e, end, CHOICES, 9, &cv) && cv < end && *cv == '[') {
         cv++;
         while (cv < end && is_ws(*cv))
             cv++;
@@ -195,7 +214,27 @@ typedef struct feed {
     sy_usage_filter_emit_cb emit;
     void *ctx;
     bool ok;
+    size_t line_start; /* where the current line starts in p; SIZE_MAX: in an earlier piece */
 } feed_t;
+
+/* Whether the current line is a `data:` line: its first five bytes (f->lhead holds those of a
+ * line that began in an earlier piece). A line not yet five bytes long counts as not data: it
+ * cannot hold a match yet. */
+static bool in_data_line(const feed_t *d)
+{
+    const sy_usage_filter_t *f = d->f;
+    char h[5];
+    size_t k = 0, from = 0;
+    if (d->line_start == SIZE_MAX) {
+        memcpy(h, f->lhead, f->nlhead);
+        k = f->nlhead;
+    } else {
+        from = d->line_start;
+    }
+    while (k < 5 && from < d->n)
+        h[k++] = d->p[from++];
+    return k == 5 && memcmp(h, "data:", 5) == 0;
+}
 
 static void out(feed_t *d, const char *p, size_t n)
 {
@@ -288,6 +327,7 @@ static void pass_segment(feed_t *d, size_t i, size_t lim)
 {
     sy_usage_filter_t *f = d->f;
     const char *s = d->p + i, *end = d->p + lim, *k;
+    if (!in_data_line(d)) return; /* comments and other fields pass untouched */
     while (s < end && (k = FIND_USAGE(s, end)) != NULL) {
         s = k + 1;
         const char *c = k;
@@ -325,6 +365,7 @@ static size_t head_segment(feed_t *d, size_t i, size_t lim)
 {
     sy_usage_filter_t *f = d->f;
     const char *s = d->p + i, *end = d->p + lim, *k;
+    if (!in_data_line(d)) return lim; /* held with its event; decided at the blank line */
     while (s < end && (k = FIND_CHOICES(s, end)) != NULL) {
         f->cm = 9;
         const char *q = k + 9;
@@ -357,6 +398,8 @@ static void newline(feed_t *d, size_t i, int tail_lf)
 {
     sy_usage_filter_t *f = d->f;
     char ch = d->p[i];
+    d->line_start = i + 1;
+    f->nlhead = 0;
     if (ch == '\n' && f->cr) { /* the second half of a CRLF */
         f->cr = false;
         if (tail_lf && i == d->run && f->mode == M_HEAD && !f->held.len) {
@@ -408,7 +451,14 @@ static size_t next_newline(const char *p, size_t i, size_t n)
 bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
                           sy_usage_filter_emit_cb emit, void *ctx)
 {
-    feed_t d = {.f = f, .p = p, .n = n, .run = 0, .emit = emit, .ctx = ctx, .ok = true};
+    feed_t d = {.f = f,
+                .p = p,
+                .n = n,
+                .run = 0,
+                .emit = emit,
+                .ctx = ctx,
+                .ok = true,
+                .line_start = SIZE_MAX};
     /* this piece, and a key across the last piece's end (not when that ended a line) */
     if (!f->armed && n && !f->line_end) {
         char join[30];
@@ -472,6 +522,11 @@ bool sy_usage_filter_feed(sy_usage_filter_t *f, const char *p, size_t n,
             lim = head_segment(&d, i, lim);
         i = lim;
     }
+    /* the first bytes of the line going on into the next piece */
+    size_t from = d.line_start == SIZE_MAX ? 0 : d.line_start;
+    if (d.line_start != SIZE_MAX) f->nlhead = 0;
+    while (f->nlhead < 5 && from < n)
+        f->lhead[f->nlhead++] = p[from++];
     if (d.run < n) {
         if (f->mode == M_PASS)
             out(&d, p + d.run, n - d.run);

@@ -22,7 +22,9 @@
  * the event passes unfiltered). Limits: a usage-only chunk before any finish_reason, and a
  * "usage":null written as an object's first member while not armed, pass unchanged. The
  * patterns are safe on JSON bytes: inside a string a '"' is always escaped, so `"usage"`,
- * `"choices"` or `"finish_reason"` followed by ':' is a key.
+ * `"choices"` or `"finish_reason"` followed by ':' is a key. Only `data:` lines are looked
+ * into: a comment (": …"), `event:`, `id:` or `retry:` line passes byte for byte whatever it
+ * holds (a line's first five bytes decide, carried across pieces).
  * Loop thread only; no allocation besides the held event. */
 #ifndef SY_API_USAGE_FILTER_H
 #define SY_API_USAGE_FILTER_H
@@ -46,6 +48,8 @@ typedef struct sy_usage_filter {
     int cm, um;    /* matcher states: "choices":[  and  ,"usage":null */
     char pend[32]; /* bytes of a started ,"usage":null match */
     unsigned npend;
+    char lhead[5]; /* the current line's first bytes (up to 5): is it a `data:` line? */
+    unsigned nlhead;
     size_t max_event_bytes;
     unsigned long hidden; /* usage-only events dropped (tests) */
 } sy_usage_filter_t;

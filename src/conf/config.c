@@ -1171,9 +1171,11 @@ static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
                 ok = fail(w, v, key,
                           "expected sqlite:[PATH], postgres://..., clickhouse://... or "
                           "env:VARIABLE");
-        } else if (!strcmp(k, "max_body_bytes"))
+        } else if (!strcmp(k, "max_body_bytes")) {
             ok = get_size(w, v, key, 0, &l->max_body_bytes);
-        else if (!strcmp(k, "batch_rows")) {
+            if (ok && l->max_body_bytes > SY_LOG_MAX_BODY_BYTES_LIMIT)
+                ok = fail(w, v, key, "must be at most %u (16 MiB)", SY_LOG_MAX_BODY_BYTES_LIMIT);
+        } else if (!strcmp(k, "batch_rows")) {
             ok = get_u32(w, v, key, &l->batch_rows);
             if (ok && (l->batch_rows < 1 || l->batch_rows > 100000))
                 ok = fail(w, v, key, "must be between 1 and 100000");

@@ -3,11 +3,18 @@
  * Ownership: sy_config_load allocates; sy_config_free releases everything. */
 #ifndef SY_CONF_CONFIG_H
 #define SY_CONF_CONFIG_H
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "policy/limits.h"
+
+/* Upper bound of log.max_body_bytes: a row holds two bodies of at most this (the relay keeps
+ * 4 KiB more of the request for redaction), and a row must fit one spool frame
+ * (SY_SPOOL_MAX_FRAME, 64 MiB) with room for redaction growth; every in-flight request also
+ * keeps up to this much of its response in its capture. */
+#define SY_LOG_MAX_BODY_BYTES_LIMIT (16u * 1024 * 1024)
 
 struct sy_provider;
 
@@ -141,7 +148,8 @@ typedef struct sy_logconf {
                                  "clickhouse://…" — a secret may be in it: never log it */
     char *store_url_ref;      /* "env:VAR" as written, when the URL came from the environment */
     bool bodies;              /* log.bodies: keep request/response bodies (default true) */
-    size_t max_body_bytes;    /* log.max_body_bytes: cap per body (default 65536) */
+    size_t max_body_bytes;    /* log.max_body_bytes: cap per body (default 65536, at most
+                                 SY_LOG_MAX_BODY_BYTES_LIMIT) */
     uint32_t batch_rows;      /* log.batch_rows (default 1000) */
     uint32_t batch_ms;        /* log.batch_ms (default 1000) */
     sy_fsync_policy_t fsync;  /* log.fsync: always | everysec | never */

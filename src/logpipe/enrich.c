@@ -135,8 +135,10 @@ sy_log_record_t *sy_log_enrich_transform(void *ctx, sy_log_record_t *r)
         }
     }
 
-    /* cost: only from known usage and a known price, never guessed */
-    v.cost_nanousd = SY_LOG_UNKNOWN;
+    /* cost: only from known usage and a known price, never guessed. A row without usage keeps
+     * what its producer set: NULL, or the 0 of a give-up row (relay.c: its call's cost is on
+     * the call's own row). */
+    if (v.usage_source != SY_LOG_USAGE_NONE) v.cost_nanousd = SY_LOG_UNKNOWN;
     if (v.usage_source != SY_LOG_USAGE_NONE && v.upstream_model.ptr) {
         const sy_price_t *p =
             sy_cost_find_price(e->cfg, v.provider.ptr, v.upstream_model.ptr, v.t_received_us);

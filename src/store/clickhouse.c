@@ -44,6 +44,7 @@
 #include "core/alloc.h"
 #include "store/columns.h"
 #include "store/hist.h"
+#include "store/logquery.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -817,17 +818,12 @@ static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
                               size_t limit, sy_log_page_t *page, char *msg, size_t msglen)
 {
     ch_store_t *s = (ch_store_t *)base;
-    int64_t ct = 0;
-    char cid[SY_UUID_STRLEN + 1];
-    memset(page, 0, sizeof(*page));
-    if (limit < 1 || limit > SY_STORE_LOGS_MAX_LIMIT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "limit must be 1..%d",
-                             SY_STORE_LOGS_MAX_LIMIT);
-    bool has_cursor = cursor && *cursor;
-    if (has_cursor && !sy_store_cursor_parse(cursor, &ct, cid))
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "malformed cursor");
-    if (f->has_status && (unsigned)f->status >= SY_LOG_STATUS__COUNT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "unknown status filter");
+    sy_logquery_t lq;
+    sy_err_t err = sy_logquery_init(&lq, f, cursor, limit, page, msg, msglen);
+    if (err) return err;
+    int64_t ct = lq.cursor_t;
+    const char *cid = lq.cursor_id;
+    bool has_cursor = lq.mask & SY_LOGF_CURSOR;
 
     conn_t *c = conn_take(s);
     sy_buf_t *q = &c->req;
@@ -839,7 +835,7 @@ static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
     and_eq (q, "provider", f->provider);
     and_eq (q, "key_id", f->key_id);
     and_eq (q, "user_id", f->user_id);
-    if (f->has_status) and_eq (q, "status", sy_log_status_name(f->status));
+    and_eq (q, "status", lq.status);
     if (f->text) {
         /* positionCaseInsensitive folds ASCII only and compares other bytes exactly: the
          * contract. A NULL column gives NULL → 0 → no match. */
@@ -861,8 +857,8 @@ static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
         sy_buf_append_c(q, "))");
     }
     const char *dir = f->ascending ? "ASC" : "DESC";
-    sy_err_t err = sy_buf_printf(q, " ORDER BY t_received_us %s, id %s LIMIT %zu FORMAT RowBinary",
-                                 dir, dir, limit + 1); /* one more tells whether a page follows */
+    err = sy_buf_printf(q, " ORDER BY t_received_us %s, id %s LIMIT %zu FORMAT RowBinary", dir, dir,
+                        limit + 1); /* one more tells whether a page follows */
     if (err) {
         err = sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "filter too large");
         goto out;
@@ -871,19 +867,13 @@ static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
     if (err) goto out;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
-    page->rows = sy_xmalloc(limit * sizeof(*page->rows));
-    while (rd.p < rd.end) {
-        if (page->n == limit) {
-            const sy_log_record_t *last = page->rows[page->n - 1];
-            sy_store_cursor_format(page->next_cursor, last->t_received_us, last->id);
-            break;
-        }
+    while (rd.p < rd.end && !sy_logquery_page_full(&lq, page)) {
         err = rd_record(&rd, false, &page->rows[page->n], msg, msglen);
         if (err) break;
         page->n++;
     }
-    if (err) sy_store_log_page_free(page);
 out:
+    if (err) sy_store_log_page_free(page);
     conn_give(s, c);
     return err;
 }
@@ -1087,18 +1077,10 @@ static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_
 {
     ch_store_t *s = (ch_store_t *)base;
     memset(res, 0, sizeof(*res));
-    if (qq->from_us < 0 || qq->to_us <= qq->from_us || qq->bucket_us <= 0)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
-                             "stats: need 0 <= from < to and bucket > 0");
-    if ((qq->to_us - 1) / qq->bucket_us - qq->from_us / qq->bucket_us + 1 >
-        SY_STORE_STATS_MAX_BUCKETS)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
-                             SY_STORE_STATS_MAX_BUCKETS);
-    if ((unsigned)qq->group_by > SY_STATS_GROUP_KEY)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
+    sy_err_t err = sy_stats_query_check(qq, msg, msglen);
+    if (err) return err;
 
     conn_t *c = conn_take(s);
-    sy_err_t err = SY_OK;
     /* whole minutes only, and only when the range is big enough for the exact path to be slow:
      * count at most exact_max_rows + 1 rows of the range (no FINAL: an estimate suffices) */
     bool rollup = s->known >= 3 && qq->from_us % MINUTE_US == 0 && qq->to_us % MINUTE_US == 0 &&

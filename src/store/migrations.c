@@ -373,10 +373,21 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      "CREATE TABLE audit_log (id text PRIMARY KEY, t_us bigint NOT NULL, actor text,"
      " action text NOT NULL, target text, remote text, detail text);"
      "CREATE INDEX audit_log_time ON audit_log(t_us, id);"},
-    /* Version 4 is the issue-4 PostgreSQL cleanup, developed on another branch at the same
-     * time; this no-op holds its number here so that the versions stay contiguous (the runner
-     * counts entries). MERGE: replace it with that branch's migration 4. */
-    {4, "(reserved: issue-4 PostgreSQL cleanup)", "SELECT 1;"},
+    /* Per-minute rollup, as SQLite's version 3 (docs/internals/STORE.md, "Stats rollup"): the
+     * same columns, histograms as bytea. No unique key (NULL model/provider/key_id are keys
+     * too): write_batch finds a cell's rows under an advisory lock. The back-fill runs in C
+     * right after this statement, in the same transaction (postgres_rollup.c: PostgreSQL has
+     * no sy_hist() aggregate without an extension). */
+    {4, "stats_minute rollup",
+     "CREATE TABLE stats_minute ("
+     " minute_us bigint NOT NULL,"
+     " model text, provider text, key_id text,"
+     " count bigint NOT NULL, errors bigint NOT NULL,"
+     " input_tokens bigint NOT NULL, output_tokens bigint NOT NULL,"
+     " cost_nanousd bigint NOT NULL, cost_unknown bigint NOT NULL,"
+     " ok_output_tokens bigint NOT NULL, ok_latency_us bigint NOT NULL,"
+     " latency_hist bytea NOT NULL, ttft_hist bytea NOT NULL);"
+     "CREATE INDEX stats_minute_cell ON stats_minute(minute_us, model, provider, key_id);"},
     /* Issue 5: an entity's own rate limits and budgets (api/admission.c), a JSON array of limit
      * strings as policy/limits.h parses them; NULL = the config's limits.defaults apply. */
     {5, "app data: per key/user/team limits",

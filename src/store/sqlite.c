@@ -19,6 +19,9 @@
  *   latency/TTFT histograms, kept by write_batch in the batch's transaction for the rows it
  *   actually inserted (sqlite3_changes), so a replayed id is never counted twice. Counts and
  *   sums stay exact; percentiles are within 1/128 (docs/internals/STORE.md, "Stats rollup").
+ *   The backend-independent part of the rollup (cells of a batch, merging stored rows, reading
+ *   rows into stats cells) is store/rollup.c, shared with PostgreSQL; query_logs' argument
+ *   check and the row decode are store/logquery.c.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -34,11 +37,14 @@
 #include "core/utf8.h"
 #include "store/columns.h"
 #include "store/hist.h"
+#include "store/logquery.h"
 #include "store/migrations.h"
+#include "store/rollup.h"
 #include "store/store.h"
 
 #define DEFAULT_FILE "switchyard.db"
 #define MAX_IDLE_READERS 8
+#define ROLLUP_VERSION 3 /* the migration that adds stats_minute */
 
 /* C_* column indexes: store/columns.h. */
 
@@ -51,21 +57,6 @@
     "request_truncated, response_truncated, request_size, response_size"
 #define COLS_ALL COLS_NOBODIES ", request_body, response_body"
 
-/* query_logs filter bits: one prepared statement per combination */
-enum {
-    F_FROM = 1 << 0,
-    F_TO = 1 << 1,
-    F_MODEL = 1 << 2,
-    F_PROVIDER = 1 << 3,
-    F_KEY = 1 << 4,
-    F_USER = 1 << 5,
-    F_STATUS = 1 << 6,
-    F_TEXT = 1 << 7,
-    F_CURSOR = 1 << 8,
-    F_ASC = 1 << 9,
-    F__SLOTS = 1 << 10
-};
-
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *insert;   /* writer */
@@ -74,9 +65,10 @@ typedef struct conn {
     sqlite3_stmt *roll[4];  /* readers: the rollup query, by sy_stats_group_t */
     sqlite3_stmt *probe;    /* readers: rows in range, bounded */
     sqlite3_stmt *roll_get, *roll_upd, *roll_ins; /* writer: stats_minute maintenance */
-    sqlite3_stmt **logs; /* readers: F__SLOTS entries, allocated on first use */
-    sy_buf_t scratch;    /* writer: tags JSON */
-    struct conn *next;   /* idle list */
+    sqlite3_stmt **logs;          /* readers: SY_LOGF__SLOTS entries, allocated on first use */
+    sy_buf_t scratch;             /* writer: tags JSON, histogram encodings */
+    sy_rollup_batch_t roll_batch; /* writer: the batch's stats_minute cells (memory reused) */
+    struct conn *next;            /* idle list */
 } conn_t;
 
 typedef struct sqlite_store {
@@ -119,11 +111,12 @@ static void conn_close(conn_t *c)
     sqlite3_finalize(c->roll_upd);
     sqlite3_finalize(c->roll_ins);
     if (c->logs) {
-        for (int i = 0; i < F__SLOTS; i++)
+        for (int i = 0; i < SY_LOGF__SLOTS; i++)
             sqlite3_finalize(c->logs[i]);
         free(c->logs);
     }
     sy_buf_dispose(&c->scratch);
+    sy_rollup_batch_dispose(&c->roll_batch);
     sqlite3_close_v2(c->db);
     free(c);
 }
@@ -465,85 +458,26 @@ static sy_err_t insert_one(conn_t *c, const sy_log_record_t *r, char *msg, size_
 
 /* ---- stats_minute maintenance ---------------------------------------------------------- */
 
-#define MINUTE_US INT64_C(60000000)
-
-static int64_t minute_of(const sy_log_record_t *r)
+/* Adds one cell of the batch to its stats_minute row (read, merge, write back; or insert). */
+static sy_err_t roll_apply(conn_t *c, sy_rollup_cell_t *cell, char *msg, size_t msglen)
 {
-    int64_t t = r->t_received_us < 0 ? 0 : r->t_received_us; /* as insert_one stores it */
-    return t - t % MINUTE_US;
-}
-
-/* NULL first, then bytes (memcmp, shorter first on a common prefix) */
-static int cmp_str(sy_str_t a, sy_str_t b)
-{
-    if (!a.ptr || !b.ptr) return (a.ptr != NULL) - (b.ptr != NULL);
-    int c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
-    return c ? c : (a.len > b.len) - (a.len < b.len);
-}
-
-static int cmp_cell(const void *pa, const void *pb)
-{
-    const sy_log_record_t *a = *(const sy_log_record_t *const *)pa,
-                          *b = *(const sy_log_record_t *const *)pb;
-    int64_t ma = minute_of(a), mb = minute_of(b);
-    if (ma != mb) return ma < mb ? -1 : 1;
-    int c = cmp_str(a->model, b->model);
-    if (!c) c = cmp_str(a->provider, b->provider);
-    if (!c) c = cmp_str(a->key_id, b->key_id);
-    return c;
-}
-
-/* What one batch adds to one stats_minute row. */
-typedef struct roll_delta {
-    int64_t count, errors, in, out, cost, cost_unknown, ok_out, ok_lat;
-    sy_hist_t lat, ttft;
-} roll_delta_t;
-
-static void delta_add(roll_delta_t *d, const sy_log_record_t *r)
-{
-    bool ok = r->status == SY_LOG_STATUS_OK;
-    d->count++;
-    d->errors += !ok;
-    if (r->input_tokens >= 0) d->in += r->input_tokens;
-    if (r->output_tokens >= 0) d->out += r->output_tokens;
-    if (r->cost_nanousd >= 0)
-        d->cost += r->cost_nanousd;
-    else
-        d->cost_unknown++;
-    if (ok && r->output_tokens >= 0 && r->latency_us >= 0) {
-        d->ok_out += r->output_tokens;
-        d->ok_lat += r->latency_us;
-    }
-    sy_hist_add(&d->lat, r->latency_us, 1);
-    sy_hist_add(&d->ttft, r->ttft_us, 1);
-}
-
-/* Adds one cell's delta to its stats_minute row (read, merge, write back; or insert). */
-static sy_err_t roll_apply(conn_t *c, const sy_log_record_t *key, roll_delta_t *d, char *msg,
-                           size_t msglen)
-{
+    const sy_rollup_key_t *k = &cell->key;
     sqlite3_stmt *g = c->roll_get;
-    sqlite3_bind_int64(g, 1, minute_of(key));
-    bind_str(g, 1, key->model);
-    bind_str(g, 2, key->provider);
-    bind_str(g, 3, key->key_id);
+    sqlite3_bind_int64(g, 1, k->minute_us);
+    bind_str(g, 1, k->model); /* bind_str: 0-based column */
+    bind_str(g, 2, k->provider);
+    bind_str(g, 3, k->key_id);
     int rc = sqlite3_step(g);
     sy_err_t err = SY_OK;
     int64_t rowid = 0;
     if (rc == SQLITE_ROW) {
         rowid = sqlite3_column_int64(g, 0);
-        d->count += sqlite3_column_int64(g, 1);
-        d->errors += sqlite3_column_int64(g, 2);
-        d->in += sqlite3_column_int64(g, 3);
-        d->out += sqlite3_column_int64(g, 4);
-        d->cost += sqlite3_column_int64(g, 5);
-        d->cost_unknown += sqlite3_column_int64(g, 6);
-        d->ok_out += sqlite3_column_int64(g, 7);
-        d->ok_lat += sqlite3_column_int64(g, 8);
-        if (sy_hist_merge_encoded(&d->lat, sqlite3_column_blob(g, 9),
-                                  (size_t)sqlite3_column_bytes(g, 9)) ||
-            sy_hist_merge_encoded(&d->ttft, sqlite3_column_blob(g, 10),
-                                  (size_t)sqlite3_column_bytes(g, 10)))
+        int64_t v[SY_ROLLUP_NV];
+        for (int i = 0; i < SY_ROLLUP_NV; i++)
+            v[i] = sqlite3_column_int64(g, i + 1);
+        if (sy_rollup_cell_add_stored(
+                cell, v, sqlite3_column_blob(g, 9), (size_t)sqlite3_column_bytes(g, 9),
+                sqlite3_column_blob(g, 10), (size_t)sqlite3_column_bytes(g, 10)))
             err = sy_store_fail(SY_ERR_CORRUPT, msg, msglen,
                                 "sqlite: stats_minute row %" PRId64 ": corrupt histogram", rowid);
     } else if (rc != SQLITE_DONE) {
@@ -554,35 +488,33 @@ static sy_err_t roll_apply(conn_t *c, const sy_log_record_t *key, roll_delta_t *
     if (err) return err;
 
     sy_buf_reset(&c->scratch);
-    if (sy_hist_encode(&d->lat, &c->scratch)) goto toolarge;
-    size_t lat_len = c->scratch.len;
-    if (sy_hist_encode(&d->ttft, &c->scratch)) goto toolarge;
+    size_t lat_len;
+    if (sy_rollup_cell_encode(cell, &c->scratch, &lat_len))
+        return sy_store_fail(SY_ERR_STORE, msg, msglen,
+                             "sqlite: histogram over the scratch buffer");
     sqlite3_stmt *w = rowid ? c->roll_upd : c->roll_ins;
-    int64_t v[] = {d->count, d->errors,       d->in,     d->out,
-                   d->cost,  d->cost_unknown, d->ok_out, d->ok_lat};
-    for (int i = 0; i < 8; i++)
-        sqlite3_bind_int64(w, i + 1, v[i]);
+    for (int i = 0; i < SY_ROLLUP_NV; i++)
+        sqlite3_bind_int64(w, i + 1, cell->v[i]);
     sqlite3_bind_blob(w, 9, c->scratch.base, (int)lat_len, SQLITE_STATIC);
     sqlite3_bind_blob(w, 10, c->scratch.base + lat_len, (int)(c->scratch.len - lat_len),
                       SQLITE_STATIC);
     if (rowid) {
         sqlite3_bind_int64(w, 11, rowid);
     } else {
-        sqlite3_bind_int64(w, 11, minute_of(key));
-        bind_str(w, 11, key->model);
-        bind_str(w, 12, key->provider);
-        bind_str(w, 13, key->key_id);
+        sqlite3_bind_int64(w, 11, k->minute_us);
+        bind_str(w, 11, k->model);
+        bind_str(w, 12, k->provider);
+        bind_str(w, 13, k->key_id);
     }
     rc = sqlite3_step(w);
     sqlite3_reset(w);
     sqlite3_clear_bindings(w);
     return rc == SQLITE_DONE ? SY_OK : db_fail(c->db, msg, msglen, "stats_minute write");
-toolarge:
-    return sy_store_fail(SY_ERR_STORE, msg, msglen, "sqlite: histogram over the scratch buffer");
 }
 
-/* Folds the rows this batch inserted (ins[0..n), reordered here) into stats_minute: sorted by
- * cell, one read-merge-write per cell. Runs inside the batch's transaction. */
+/* Folds the rows this batch inserted (ins[0..n), reordered here) into stats_minute: one
+ * read-merge-write per (minute, model, provider, key) cell. Runs inside the batch's
+ * transaction. */
 static sy_err_t roll_update(conn_t *c, const sy_log_record_t **ins, size_t n, char *msg,
                             size_t msglen)
 {
@@ -604,20 +536,9 @@ static sy_err_t roll_update(conn_t *c, const sy_log_record_t **ins, size_t n, ch
         (err = prepare(c, &c->roll_upd, upd_sql, msg, msglen)) ||
         (err = prepare(c, &c->roll_ins, ins_sql, msg, msglen)))
         return err;
-    qsort(ins, n, sizeof(*ins), cmp_cell);
-    roll_delta_t d = {0};
-    for (size_t i = 0; i < n && !err;) {
-        size_t j = i;
-        sy_hist_reset(&d.lat);
-        sy_hist_reset(&d.ttft);
-        d.count = d.errors = d.in = d.out = d.cost = d.cost_unknown = d.ok_out = d.ok_lat = 0;
-        for (; j < n && cmp_cell(&ins[i], &ins[j]) == 0; j++)
-            delta_add(&d, ins[j]);
-        err = roll_apply(c, ins[i], &d, msg, msglen);
-        i = j;
-    }
-    sy_hist_dispose(&d.lat);
-    sy_hist_dispose(&d.ttft);
+    sy_rollup_batch_build(&c->roll_batch, ins, n);
+    for (size_t i = 0; i < c->roll_batch.n && !err; i++)
+        err = roll_apply(c, &c->roll_batch.cells[i], msg, msglen);
     return err;
 }
 
@@ -645,7 +566,7 @@ static sy_err_t s_write_batch(sy_store_t *base, const sy_log_record_t *const *re
         err = insert_one(c, recs[i], msg, msglen);
         if (!err && sqlite3_changes(c->db) == 1) ins[n_ins++] = recs[i];
     }
-    if (!err && n_ins && s->known >= 3) err = roll_update(c, ins, n_ins, msg, msglen);
+    if (!err && n_ins && s->known >= ROLLUP_VERSION) err = roll_update(c, ins, n_ins, msg, msglen);
     if (!err) err = exec(c, "COMMIT", msg, msglen, "commit");
     if (err) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 unlock:
@@ -669,92 +590,27 @@ static int64_t col_i64(sqlite3_stmt *st, int col)
     return sqlite3_column_int64(st, col);
 }
 
-static void col_uuid(sqlite3_stmt *st, int col, char out[SY_UUID_STRLEN + 1])
+static sy_str_t src_str(const sy_logrow_src_t *s, int col)
 {
-    sy_str_t v = col_str(st, col);
-    out[0] = '\0';
-    if (v.ptr && v.len == SY_UUID_STRLEN) {
-        memcpy(out, v.ptr, SY_UUID_STRLEN);
-        out[SY_UUID_STRLEN] = '\0';
-    }
+    return col_str((sqlite3_stmt *)s->res, col);
 }
 
-/* The current row as an owned record. */
+static int64_t src_i64(const sy_logrow_src_t *s, int col)
+{
+    return col_i64((sqlite3_stmt *)s->res, col);
+}
+
+static bool src_flag(const sy_logrow_src_t *s, int col)
+{
+    return sqlite3_column_int((sqlite3_stmt *)s->res, col) != 0;
+}
+
+/* The current row as an owned record (store/logquery.h). */
 static sy_err_t row_to_record(sqlite3_stmt *st, bool bodies, sy_log_record_t **out, char *msg,
                               size_t msglen)
 {
-    sy_log_record_t r;
-    sy_log_record_init(&r);
-    col_uuid(st, C_ID, r.id);
-    r.request_id = col_str(st, C_REQUEST_ID);
-    r.attempt = sqlite3_column_int(st, C_ATTEMPT);
-    col_uuid(st, C_PARENT_ID, r.parent_id);
-    r.t_received_us = col_i64(st, C_T_RECEIVED);
-    r.t_upstream_start_us = col_i64(st, C_T_UPSTREAM_START);
-    r.t_first_token_us = col_i64(st, C_T_FIRST_TOKEN);
-    r.t_end_us = col_i64(st, C_T_END);
-    r.latency_us = col_i64(st, C_LATENCY);
-    r.ttft_us = col_i64(st, C_TTFT);
-    r.overhead_us = col_i64(st, C_OVERHEAD);
-    r.model = col_str(st, C_MODEL);
-    r.provider = col_str(st, C_PROVIDER);
-    r.upstream_model = col_str(st, C_UPSTREAM_MODEL);
-    r.deployment = col_str(st, C_DEPLOYMENT);
-    if (!sy_log_status_parse(col_str(st, C_STATUS), &r.status)) r.status = SY_LOG_STATUS_ERROR;
-    r.http_status = sqlite3_column_int(st, C_HTTP_STATUS); /* NULL → 0 */
-    r.error_type = col_str(st, C_ERROR_TYPE);
-    r.error_message = col_str(st, C_ERROR_MESSAGE);
-    r.input_tokens = col_i64(st, C_INPUT_TOKENS);
-    r.output_tokens = col_i64(st, C_OUTPUT_TOKENS);
-    r.cached_read_tokens = col_i64(st, C_CACHED_READ);
-    r.cache_write_tokens = col_i64(st, C_CACHE_WRITE);
-    r.reasoning_tokens = col_i64(st, C_REASONING);
-    if (!sy_log_usage_source_parse(col_str(st, C_USAGE_SOURCE), &r.usage_source))
-        r.usage_source = SY_LOG_USAGE_NONE;
-    r.cost_nanousd = col_i64(st, C_COST);
-    r.key_id = col_str(st, C_KEY_ID);
-    r.user_id = col_str(st, C_USER_ID);
-    r.team_id = col_str(st, C_TEAM_ID);
-    r.conversation_id = col_str(st, C_CONVERSATION_ID);
-    r.message_id = col_str(st, C_MESSAGE_ID);
-    r.experiment = col_str(st, C_EXPERIMENT);
-    r.variant = col_str(st, C_VARIANT);
-    r.metadata = col_str(st, C_METADATA);
-    r.request_truncated = sqlite3_column_int(st, C_REQ_TRUNC) != 0;
-    r.response_truncated = sqlite3_column_int(st, C_RESP_TRUNC) != 0;
-    r.request_size = col_i64(st, C_REQ_SIZE);
-    r.response_size = col_i64(st, C_RESP_SIZE);
-    if (bodies) {
-        r.request_body = col_str(st, C_REQ_BODY);
-        r.response_body = col_str(st, C_RESP_BODY);
-    }
-
-    json_t *tags = NULL;
-    sy_str_t *tv = NULL;
-    sy_str_t tj = col_str(st, C_TAGS);
-    if (tj.ptr) {
-        tags = json_loadb(tj.ptr, tj.len, 0, NULL);
-        if (!json_is_array(tags)) {
-            json_decref(tags);
-            return sy_store_fail(SY_ERR_CORRUPT, msg, msglen,
-                                 "sqlite: row %s: tags not a JSON "
-                                 "array",
-                                 r.id);
-        }
-        size_t n = json_array_size(tags);
-        tv = sy_xmalloc((n ? n : 1) * sizeof(*tv));
-        for (size_t i = 0; i < n; i++) {
-            json_t *t = json_array_get(tags, i);
-            tv[i] = json_is_string(t) ? sy_str(json_string_value(t), json_string_length(t))
-                                      : SY_STR_LIT("");
-        }
-        r.tags = tv;
-        r.n_tags = (uint32_t)n;
-    }
-    *out = bodies ? sy_log_record_clone(&r) : sy_log_record_clone_nobodies(&r);
-    free(tv);
-    json_decref(tags);
-    return SY_OK;
+    sy_logrow_src_t src = {"sqlite", src_str, src_i64, src_flag, st, 0};
+    return sy_logrow_decode(&src, bodies, out, msg, msglen);
 }
 
 static sy_err_t s_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,
@@ -786,21 +642,21 @@ static void logs_sql(unsigned mask, char *sql, size_t n)
     size_t k = (size_t)snprintf(sql, n, "SELECT " COLS_NOBODIES " FROM inference_log WHERE 1");
 #define ADD(bit, clause)                                                                           \
     if (mask & (bit)) k += (size_t)snprintf(sql + k, n - k, " AND %s", clause)
-    ADD(F_FROM, "t_received_us >= :from");
-    ADD(F_TO, "t_received_us < :to");
-    ADD(F_MODEL, "model = :model");
-    ADD(F_PROVIDER, "provider = :provider");
-    ADD(F_KEY, "key_id = :key");
-    ADD(F_USER, "user_id = :user");
-    ADD(F_STATUS, "status = :status");
-    ADD(F_TEXT, "(request_body LIKE :text ESCAPE '\\' OR response_body LIKE :text ESCAPE '\\'"
-                " OR error_message LIKE :text ESCAPE '\\')");
-    if (mask & F_CURSOR)
-        ADD(F_CURSOR, (mask & F_ASC) ? "(t_received_us, id) > (:ct, :cid)"
-                                     : "(t_received_us, id) < (:ct, :cid)");
+    ADD(SY_LOGF_FROM, "t_received_us >= :from");
+    ADD(SY_LOGF_TO, "t_received_us < :to");
+    ADD(SY_LOGF_MODEL, "model = :model");
+    ADD(SY_LOGF_PROVIDER, "provider = :provider");
+    ADD(SY_LOGF_KEY, "key_id = :key");
+    ADD(SY_LOGF_USER, "user_id = :user");
+    ADD(SY_LOGF_STATUS, "status = :status");
+    ADD(SY_LOGF_TEXT, "(request_body LIKE :text ESCAPE '\\' OR response_body LIKE :text ESCAPE '\\'"
+                      " OR error_message LIKE :text ESCAPE '\\')");
+    if (mask & SY_LOGF_CURSOR)
+        ADD(SY_LOGF_CURSOR, (mask & SY_LOGF_ASC) ? "(t_received_us, id) > (:ct, :cid)"
+                                                 : "(t_received_us, id) < (:ct, :cid)");
 #undef ADD
     snprintf(sql + k, n - k, " ORDER BY t_received_us %s, id %s LIMIT :limit",
-             (mask & F_ASC) ? "ASC" : "DESC", (mask & F_ASC) ? "ASC" : "DESC");
+             (mask & SY_LOGF_ASC) ? "ASC" : "DESC", (mask & SY_LOGF_ASC) ? "ASC" : "DESC");
 }
 
 static void bind_named_text(sqlite3_stmt *st, const char *name, const char *v, void (*dtor)(void *))
@@ -834,31 +690,24 @@ static sy_err_t s_query_logs(sy_store_t *base, const sy_log_filter_t *f, const c
                              size_t limit, sy_log_page_t *page, char *msg, size_t msglen)
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
-    int64_t ct = 0;
-    char cid[SY_UUID_STRLEN + 1];
-    memset(page, 0, sizeof(*page));
-    if (limit < 1 || limit > SY_STORE_LOGS_MAX_LIMIT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "limit must be 1..%d",
-                             SY_STORE_LOGS_MAX_LIMIT);
-    bool has_cursor = cursor && *cursor;
-    if (has_cursor && !sy_store_cursor_parse(cursor, &ct, cid))
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "malformed cursor");
-    if (f->has_status && (unsigned)f->status >= SY_LOG_STATUS__COUNT)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "unknown status filter");
-
-    unsigned mask = (f->from_us ? F_FROM : 0) | (f->to_us ? F_TO : 0) | (f->model ? F_MODEL : 0) |
-                    (f->provider ? F_PROVIDER : 0) | (f->key_id ? F_KEY : 0) |
-                    (f->user_id ? F_USER : 0) | (f->has_status ? F_STATUS : 0) |
-                    (f->text ? F_TEXT : 0) | (has_cursor ? F_CURSOR : 0) |
-                    (f->ascending ? F_ASC : 0);
-    conn_t *c;
-    sy_err_t err = reader_take(s, &c, msg, msglen);
+    sy_logquery_t lq;
+    sy_err_t err = sy_logquery_init(&lq, f, cursor, limit, page, msg, msglen);
     if (err) return err;
-    if (!c->logs) c->logs = sy_xcalloc(F__SLOTS, sizeof(*c->logs));
+    unsigned mask = lq.mask;
+    conn_t *c;
+    err = reader_take(s, &c, msg, msglen);
+    if (err) {
+        sy_store_log_page_free(page);
+        return err;
+    }
+    if (!c->logs) c->logs = sy_xcalloc(SY_LOGF__SLOTS, sizeof(*c->logs));
     char sql[2048];
     logs_sql(mask, sql, sizeof(sql));
     err = prepare(c, &c->logs[mask], sql, msg, msglen);
-    if (err) goto out;
+    if (err) {
+        sy_store_log_page_free(page);
+        goto out;
+    }
     sqlite3_stmt *st = c->logs[mask];
     bind_named_i64(st, ":from", f->from_us);
     bind_named_i64(st, ":to", f->to_us);
@@ -866,24 +715,19 @@ static sy_err_t s_query_logs(sy_store_t *base, const sy_log_filter_t *f, const c
     bind_named_text(st, ":provider", f->provider, SQLITE_STATIC);
     bind_named_text(st, ":key", f->key_id, SQLITE_STATIC);
     bind_named_text(st, ":user", f->user_id, SQLITE_STATIC);
-    if (f->has_status) bind_named_text(st, ":status", sy_log_status_name(f->status), SQLITE_STATIC);
+    if (lq.status) bind_named_text(st, ":status", lq.status, SQLITE_STATIC);
     if (f->text) {
         char *pat = like_pattern(f->text);
         bind_named_text(st, ":text", pat, SQLITE_TRANSIENT);
         free(pat);
     }
-    bind_named_i64(st, ":ct", ct);
-    if (has_cursor) bind_named_text(st, ":cid", cid, SQLITE_STATIC);
+    bind_named_i64(st, ":ct", lq.cursor_t);
+    if (mask & SY_LOGF_CURSOR) bind_named_text(st, ":cid", lq.cursor_id, SQLITE_STATIC);
     bind_named_i64(st, ":limit", (int64_t)limit + 1); /* one more tells whether a page follows */
 
-    page->rows = sy_xmalloc(limit * sizeof(*page->rows));
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (page->n == limit) {
-            const sy_log_record_t *last = page->rows[page->n - 1];
-            sy_store_cursor_format(page->next_cursor, last->t_received_us, last->id);
-            break;
-        }
+        if (sy_logquery_page_full(&lq, page)) break;
         err = row_to_record(st, false, &page->rows[page->n], msg, msglen);
         if (err) break;
         page->n++;
@@ -1039,50 +883,7 @@ static const char *const roll_sql[4] = {
 #undef ROLL_SQL
 };
 
-/* One open cell of the bucket being read; kept (with its histograms' memory) across buckets. */
-typedef struct rcell {
-    sy_stats_row_t row;
-    size_t glen;   /* strlen(row.group) */
-    uint32_t hash; /* of the group (0 for NULL) */
-    int64_t cost_known, tok_out_ok, lat_ok_us;
-    sy_hist_t lat, ttft;
-} rcell_t;
-
-static int cmp_rcell(const void *pa, const void *pb)
-{
-    const char *a = ((const rcell_t *)pa)->row.group, *b = ((const rcell_t *)pb)->row.group;
-    if (!a || !b) return (a != NULL) - (b != NULL);
-    return strcmp(a, b);
-}
-
-/* Appends the bucket's cells to res in group order and empties the set. */
-static void rcells_flush(rcell_t *cells, size_t *n, sy_stats_result_t *res, size_t *cap)
-{
-    qsort(cells, *n, sizeof(*cells), cmp_rcell);
-    for (size_t i = 0; i < *n; i++) {
-        rcell_t *c = &cells[i];
-        sy_stats_row_t *r = &c->row;
-        r->latency_p50_us = sy_hist_percentile(&c->lat, 50);
-        r->latency_p95_us = sy_hist_percentile(&c->lat, 95);
-        r->latency_p99_us = sy_hist_percentile(&c->lat, 99);
-        r->ttft_p50_us = sy_hist_percentile(&c->ttft, 50);
-        r->ttft_p95_us = sy_hist_percentile(&c->ttft, 95);
-        sy_stats_row_set_rates(r, c->tok_out_ok, c->lat_ok_us);
-        if (!c->cost_known) r->cost_nanousd = SY_LOG_UNKNOWN;
-        if (res->n == *cap) {
-            *cap = *cap ? *cap * 2 : 64;
-            res->rows = sy_xrealloc(res->rows, *cap * sizeof(*res->rows));
-        }
-        res->rows[res->n++] = *r;
-        r->group = NULL; /* owned by res now */
-        sy_hist_reset(&c->lat);
-        sy_hist_reset(&c->ttft);
-    }
-    *n = 0;
-}
-
-/* From stats_minute: the rows come in minute order, so the cells of one bucket are complete
- * when the bucket changes; only that bucket's cells (one per group) are open at a time. */
+/* From stats_minute, in minute order, through the shared reader (store/rollup.h). */
 static sy_err_t stats_rollup(conn_t *c, const sy_stats_query_t *q, sy_stats_result_t *res,
                              char *msg, size_t msglen)
 {
@@ -1091,96 +892,22 @@ static sy_err_t stats_rollup(conn_t *c, const sy_stats_query_t *q, sy_stats_resu
     sqlite3_stmt *st = c->roll[q->group_by];
     bind_named_i64(st, ":from", q->from_us);
     bind_named_i64(st, ":to", q->to_us);
-    res->approximate_percentiles = true;
-
-    rcell_t *cells = NULL;
-    size_t n = 0, alloc = 0, cap = 0, nslots = 64;
-    uint32_t *slots = sy_xcalloc(nslots, sizeof(*slots));
-    int64_t bucket = 0;
+    sy_rollup_reader_t *rd = sy_rollup_reader_new(q, res);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t m = sqlite3_column_int64(st, 0);
-        int64_t b = m - m % q->bucket_us;
-        if (n && b != bucket) {
-            rcells_flush(cells, &n, res, &cap);
-            memset(slots, 0, nslots * sizeof(*slots));
-        }
-        bucket = b;
-        sy_str_t g = col_str(st, 1);
-        /* rows of one minute come grouped by model, provider, key: try the last hit first */
-        /* find the group's cell: a hash table of cell indexes (+1; 0 = empty slot) */
-        uint32_t h = 0;
-        if (g.ptr) {
-            h = 2166136261u; /* FNV-1a, never 0 for a string in practice; NULL is 0 */
-            for (size_t k = 0; k < g.len; k++)
-                h = (h ^ (unsigned char)g.ptr[k]) * 16777619u;
-            h |= 1;
-        }
-        size_t i = n, sl = h & (nslots - 1);
-        for (; slots[sl]; sl = (sl + 1) & (nslots - 1)) {
-            rcell_t *x = &cells[slots[sl] - 1];
-            if (x->hash == h &&
-                (!g.ptr || (x->glen == g.len && memcmp(x->row.group, g.ptr, g.len) == 0))) {
-                i = slots[sl] - 1;
-                break;
-            }
-        }
-        if (i == n) {
-            if (n == alloc) {
-                size_t na = alloc ? alloc * 2 : 16;
-                cells = sy_xrealloc(cells, na * sizeof(*cells));
-                memset(cells + alloc, 0, (na - alloc) * sizeof(*cells));
-                alloc = na;
-            }
-            rcell_t *nc = &cells[n++];
-            memset(&nc->row, 0, sizeof(nc->row));
-            nc->row.bucket_start_us = b;
-            nc->row.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
-            nc->glen = g.len;
-            nc->hash = h;
-            nc->cost_known = nc->tok_out_ok = nc->lat_ok_us = 0;
-            slots[sl] = (uint32_t)n;
-            if (2 * n > nslots) { /* keep the table at most half full: rebuild it twice as big */
-                nslots *= 2;
-                slots = sy_xrealloc(slots, nslots * sizeof(*slots));
-                memset(slots, 0, nslots * sizeof(*slots));
-                for (size_t k = 0; k < n; k++) {
-                    size_t t = cells[k].hash & (nslots - 1);
-                    while (slots[t])
-                        t = (t + 1) & (nslots - 1);
-                    slots[t] = (uint32_t)(k + 1);
-                }
-            }
-        }
-        rcell_t *cell = &cells[i];
-        sy_stats_row_t *r = &cell->row;
-        int64_t cnt = sqlite3_column_int64(st, 2), unknown = sqlite3_column_int64(st, 7);
-        r->count += cnt;
-        r->errors += sqlite3_column_int64(st, 3);
-        r->input_tokens += sqlite3_column_int64(st, 4);
-        r->output_tokens += sqlite3_column_int64(st, 5);
-        r->cost_nanousd += sqlite3_column_int64(st, 6);
-        r->cost_unknown += unknown;
-        cell->cost_known += cnt - unknown;
-        cell->tok_out_ok += sqlite3_column_int64(st, 8);
-        cell->lat_ok_us += sqlite3_column_int64(st, 9);
-        if (sy_hist_merge_encoded(&cell->lat, sqlite3_column_blob(st, 10),
-                                  (size_t)sqlite3_column_bytes(st, 10)) ||
-            sy_hist_merge_encoded(&cell->ttft, sqlite3_column_blob(st, 11),
-                                  (size_t)sqlite3_column_bytes(st, 11))) {
+        int64_t m = sqlite3_column_int64(st, 0), v[SY_ROLLUP_NV];
+        for (int i = 0; i < SY_ROLLUP_NV; i++)
+            v[i] = sqlite3_column_int64(st, i + 2);
+        if (sy_rollup_reader_add(rd, m, col_str(st, 1), v, sqlite3_column_blob(st, 10),
+                                 (size_t)sqlite3_column_bytes(st, 10), sqlite3_column_blob(st, 11),
+                                 (size_t)sqlite3_column_bytes(st, 11))) {
             err = sy_store_fail(SY_ERR_CORRUPT, msg, msglen,
                                 "sqlite: stats_minute: corrupt histogram at minute %" PRId64, m);
             break;
         }
     }
     if (!err && rc != SQLITE_DONE) err = db_fail(c->db, msg, msglen, "stats rollup");
-    rcells_flush(cells, &n, res, &cap);
-    for (size_t i = 0; i < alloc; i++) {
-        sy_hist_dispose(&cells[i].lat);
-        sy_hist_dispose(&cells[i].ttft);
-    }
-    free(cells);
-    free(slots);
+    sy_rollup_reader_finish(rd);
     sqlite3_reset(st);
     return err;
 }
@@ -1210,23 +937,14 @@ static sy_err_t s_query_stats(sy_store_t *base, const sy_stats_query_t *q, sy_st
 {
     sqlite_store_t *s = (sqlite_store_t *)base;
     memset(res, 0, sizeof(*res));
-    if (q->from_us < 0 || q->to_us <= q->from_us || q->bucket_us <= 0)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
-                             "stats: need 0 <= from < to and bucket > 0");
-    /* buckets are aligned on the epoch: count those [from, to) touches (as the API does) */
-    if ((q->to_us - 1) / q->bucket_us - q->from_us / q->bucket_us + 1 > SY_STORE_STATS_MAX_BUCKETS)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
-                             SY_STORE_STATS_MAX_BUCKETS);
-    if ((unsigned)q->group_by > SY_STATS_GROUP_KEY)
-        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
-
+    sy_err_t err = sy_stats_query_check(q, msg, msglen);
+    if (err) return err;
     conn_t *c;
-    sy_err_t err = reader_take(s, &c, msg, msglen);
+    err = reader_take(s, &c, msg, msglen);
     if (err) return err;
     /* the rollup holds whole minutes: only minute-aligned queries can use it, and only when
      * the range is big enough for the exact path to be slow */
-    bool rollup = s->known >= 3 && q->from_us % MINUTE_US == 0 && q->to_us % MINUTE_US == 0 &&
-                  q->bucket_us % MINUTE_US == 0;
+    bool rollup = s->known >= ROLLUP_VERSION && sy_rollup_aligned(q);
     if (rollup && s->exact_max_rows == INT64_MAX) rollup = false; /* "always exact" */
     if (rollup && s->exact_max_rows >= 0)
         err = range_exceeds(c, q, s->exact_max_rows, &rollup, msg, msglen);

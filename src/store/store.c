@@ -105,3 +105,17 @@ void sy_stats_row_set_rates(sy_stats_row_t *r, int64_t ok_output_tokens, int64_t
         ok_latency_us > 0 ? (double)ok_output_tokens * 1e6 / (double)ok_latency_us : 0.0;
     r->error_rate = r->count ? (double)r->errors / (double)r->count : 0.0;
 }
+
+sy_err_t sy_stats_query_check(const sy_stats_query_t *q, char *msg, size_t msglen)
+{
+    if (q->from_us < 0 || q->to_us <= q->from_us || q->bucket_us <= 0)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
+                             "stats: need 0 <= from < to and bucket > 0");
+    /* buckets are aligned on the epoch: count those [from, to) touches (as the API does) */
+    if ((q->to_us - 1) / q->bucket_us - q->from_us / q->bucket_us + 1 > SY_STORE_STATS_MAX_BUCKETS)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: more than %d buckets",
+                             SY_STORE_STATS_MAX_BUCKETS);
+    if ((unsigned)q->group_by > SY_STATS_GROUP_KEY)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "stats: bad group_by");
+    return SY_OK;
+}

@@ -304,6 +304,10 @@ void sy_store_stats_free(sy_stats_result_t *res);
 /* Sets ok_output_tokens, ok_latency_us and from them tokens_per_s; error_rate from count and
  * errors. */
 void sy_stats_row_set_rates(sy_stats_row_t *r, int64_t ok_output_tokens, int64_t ok_latency_us);
+/* Checks a stats query as every backend must (0 <= from < to, bucket > 0, at most
+ * SY_STORE_STATS_MAX_BUCKETS epoch-aligned buckets, a known group_by): SY_ERR_INVALID_REQUEST
+ * with the reason in msg. */
+sy_err_t sy_stats_query_check(const sy_stats_query_t *q, char *msg, size_t msglen);
 /* Cursor text for a row and back. parse: false when malformed. */
 void sy_store_cursor_format(char out[SY_STORE_CURSOR_MAX], int64_t t_us, const char *id);
 bool sy_store_cursor_parse(const char *cursor, int64_t *t_us, char id[SY_UUID_STRLEN + 1]);

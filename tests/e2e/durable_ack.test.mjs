@@ -62,7 +62,7 @@ const chat = (stream, id) =>
   });
 
 function rows(id) {
-  const r = spawnSync('sqlite3', ['-json', path.join(dataDir, 'switchyard.db'), `SELECT status FROM inference_log WHERE request_id = '${id}'`], { encoding: 'utf8' });
+  const r = spawnSync('sqlite3', ['-json', path.join(dataDir, 'switchyard.db'), `SELECT id, parent_id, attempt, status, http_status, error_type, input_tokens, cost_nanousd, request_body FROM inference_log WHERE request_id = '${id}' ORDER BY seq`], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim() ? JSON.parse(r.stdout) : [];
 }
@@ -88,8 +88,26 @@ test('a response whose row cannot be made durable is given up after log.ack_time
   const again = await chat(true, `durable-again-${process.pid}`);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.text, /\[DONE\]/);
-  // the given-up requests' rows were submitted before the wait: they reach the store
-  for (let i = 0; i < 100 && rows(`durable-fail-true-${process.pid}`).length === 0; i++) await sleep(50);
-  assert.equal(rows(`durable-fail-false-${process.pid}`).length, 1);
-  assert.equal(rows(`durable-fail-true-${process.pid}`).length, 1);
+  // the given-up requests' rows were submitted before the wait and reach the store, each
+  // followed by the give-up row that says the client never got the end
+  for (let i = 0; i < 100 && rows(`durable-fail-true-${process.pid}`).length < 2; i++) await sleep(50);
+  for (const stream of [false, true]) {
+    const got = rows(`durable-fail-${stream}-${process.pid}`);
+    assert.equal(got.length, 2, JSON.stringify(got));
+    const [call, gaveUp] = got;
+    assert.equal(call.status, 'ok');
+    assert.equal(call.parent_id, null);
+    assert.ok(call.input_tokens > 0, 'the call row keeps its usage');
+    assert.equal(gaveUp.status, 'error');
+    assert.equal(gaveUp.error_type, 'log_not_durable');
+    assert.equal(gaveUp.parent_id, call.id);
+    assert.equal(gaveUp.attempt, call.attempt);
+    assert.equal(gaveUp.http_status, 200); // the status line went out before the hold
+    assert.equal(gaveUp.input_tokens, null); // usage and cost are not counted twice
+    assert.equal(gaveUp.cost_nanousd, 0);
+    assert.equal(gaveUp.request_body, null);
+  }
+  // a request acknowledged normally has one row
+  for (let i = 0; i < 100 && rows(`durable-again-${process.pid}`).length === 0; i++) await sleep(50);
+  assert.equal(rows(`durable-again-${process.pid}`).length, 1);
 });

@@ -161,6 +161,10 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:2: log.store: expected sqlite:[PATH], postgres://"},
         {"models: [{name: a, provider: mock}]\nlog: {fsync: sometimes}\n",
          "t.yaml:2: log.fsync: expected always, everysec or never"},
+        {"models: [{name: a, provider: mock}]\nlog: {max_body_bytes: 16777217}\n",
+         "t.yaml:2: log.max_body_bytes: must be at most 16777216 (16 MiB)"},
+        {"models: [{name: a, provider: mock}]\nlog:\n  max_body_bytes: 1_000_000_000\n",
+         "t.yaml:3: log.max_body_bytes: must be at most 16777216 (16 MiB)"},
         {"models: [{name: a, provider: mock}]\nlog: {ack_timeout_ms: 50}\n",
          "t.yaml:2: log.ack_timeout_ms: must be between 100 and 3600000"},
         {"models: [{name: a, provider: mock}]\nlog: {redact: {email: blur}}\n",
@@ -306,6 +310,12 @@ static void log_section(void **state)
     assert_int_equal(c->log.fsync, SY_FSYNC_EVERYSEC);
     assert_int_equal(c->log.batch_rows, 1000);
     assert_int_equal(c->log.ack_timeout_ms, 30000);
+    assert_int_equal(c->log.max_body_bytes, 65536);
+    sy_config_free(c);
+    /* the largest body cap accepted */
+    c = load("models:\n  - {name: m, provider: mock}\nlog: {max_body_bytes: 16777216}\n", &err);
+    assert_non_null(c);
+    assert_int_equal(c->log.max_body_bytes, 16777216);
     sy_config_free(c);
 }
 

@@ -112,6 +112,49 @@ static void hides_usage_every_split_cr(void **state)
     check_all_splits("\r\r");
 }
 
+/* Comment lines (": …") and other fields are not data: whatever they hold ("usage":null, a
+ * usage-only look-alike) passes byte for byte, before and after the filter is armed, at every
+ * split; the data lines around them are still filtered. */
+static void comments_untouched_every_split(void **state)
+{
+#define NOTE ": ping ,\"usage\":null\n"
+#define FAKE ": {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n"
+    const char *in = NOTE
+        "\n"
+        "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":null}],\"usage\":null}\n" NOTE "\n"
+        "event: x,\"usage\":null\n"
+        "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":\"stop\"}],\"usage\":null}\n\n" NOTE
+        "data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n" FAKE "\n" NOTE "\n" USAGE_CHUNK
+        "\n\n"
+        ": x\n"
+        "data: [DONE]\n\n";
+    const char *want =
+        NOTE "\n"
+             "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":null}]}\n" NOTE "\n"
+             "event: x,\"usage\":null\n"
+             "data: {\"choices\":[{\"delta\":{}, \"finish_reason\":\"stop\"}]}\n\n" NOTE
+             "data: {\"choices\":[{\"delta\":{}}]}\n\n" FAKE "\n" NOTE "\n"
+             ": x\n"
+             "data: [DONE]\n\n";
+#undef NOTE
+#undef FAKE
+    size_t n = strlen(in), m = strlen(want);
+    sink_t out;
+    unsigned long hid;
+    for (size_t cut = 0; cut <= n; cut++) {
+        run(in, n, cut, 0, &out, &hid);
+        assert_int_equal(hid, 1);
+        assert_int_equal(out.len, m);
+        assert_memory_equal(out.buf, want, m);
+    }
+    for (size_t step = 1; step <= 7; step++) {
+        run(in, n, 0, step, &out, &hid);
+        assert_int_equal(hid, 1);
+        assert_int_equal(out.len, m);
+        assert_memory_equal(out.buf, want, m);
+    }
+}
+
 /* Spaced JSON (Python servers), usage first, a usage-only event split over lines. */
 static void other_shapes(void **state)
 {
@@ -203,6 +246,7 @@ int main(void)
         cmocka_unit_test(hides_usage_every_split_crlf),
         cmocka_unit_test(hides_usage_every_split_cr),
         cmocka_unit_test(other_shapes),
+        cmocka_unit_test(comments_untouched_every_split),
         cmocka_unit_test(streams_partial_events),
         cmocka_unit_test(unarmed_streams_envelope),
         cmocka_unit_test(oversized_event_passes),

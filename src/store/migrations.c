@@ -106,6 +106,18 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      "CREATE TABLE audit_log (id text PRIMARY KEY, t_us INTEGER NOT NULL, actor text,"
      " action text NOT NULL, target text, remote text, detail text);"
      "CREATE INDEX audit_log_time ON audit_log(t_us, id);"},
+    /* PLACEHOLDER for migration 5 (limits, another branch): the merge replaces this entry
+     * with that branch's. It exists only so that versions stay contiguous here. */
+    {5, "reserved (limits)", "SELECT 1"},
+    /* Provider credentials (docs/internals/SECRETS.md): the value sealed with libsodium
+     * secretbox under the master key — base64 nonce and ciphertext, and the id of the key that
+     * sealed it (never the key) — plus its last four characters for display. Times are µs
+     * since the epoch; updated_by is the audit actor. */
+    {6, "credentials",
+     "CREATE TABLE credentials ("
+     " name text PRIMARY KEY, provider text, ciphertext text NOT NULL, nonce text NOT NULL,"
+     " key_id text NOT NULL, last4 text, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,"
+     " updated_by text);"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
@@ -305,6 +317,21 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      "CREATE TABLE audit_log (id text PRIMARY KEY, t_us bigint NOT NULL, actor text,"
      " action text NOT NULL, target text, remote text, detail text);"
      "CREATE INDEX audit_log_time ON audit_log(t_us, id);"},
+    /* PLACEHOLDER for migration 4 (stats rollup, another branch): the merge replaces this entry
+     * with that branch's. It exists only so that versions stay contiguous here. */
+    {4, "reserved (stats rollup)", "SELECT 1"},
+    /* PLACEHOLDER for migration 5 (limits, another branch): the merge replaces this entry
+     * with that branch's. It exists only so that versions stay contiguous here. */
+    {5, "reserved (limits)", "SELECT 1"},
+    /* Provider credentials (docs/internals/SECRETS.md): the value sealed with libsodium
+     * secretbox under the master key — base64 nonce and ciphertext, and the id of the key that
+     * sealed it (never the key) — plus its last four characters for display. Times are µs
+     * since the epoch; updated_by is the audit actor. */
+    {6, "credentials",
+     "CREATE TABLE credentials ("
+     " name text PRIMARY KEY, provider text, ciphertext text NOT NULL, nonce text NOT NULL,"
+     " key_id text NOT NULL, last4 text, created_us bigint NOT NULL, updated_us bigint NOT NULL,"
+     " updated_by text);"},
 };
 const size_t sy_store_migrations_postgres_count =
     sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

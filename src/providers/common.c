@@ -1,4 +1,6 @@
 /* Small pieces every HTTP provider needs. */
+#include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,19 +16,88 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
     up->total_ms = d->total_ms;
 }
 
-struct curl_slist *sy_provider_base_headers(const char *key_prefix, const char *key)
+struct curl_slist *sy_provider_base_headers(void)
 {
     struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
-    l = curl_slist_append(l, "Expect:"); /* no 100-continue round trip */
+    return curl_slist_append(l, "Expect:"); /* no 100-continue round trip */
+}
+
+/* DESIGN (the swappable key)
+ * A credential set through the admin API must reach new calls without a restart, while loop
+ * threads read the key on every call and curl reads a header list until the request is sent.
+ * So the key is not in the shared list: each call copies the current header line ("<prefix>
+ * <key>", ~100 bytes) into its request arena under the deployment's mutex and chains it as one
+ * node. A swap takes the same mutex, replaces the line and wipes the old one. Nothing is
+ * retired or reference-counted: a running call owns its copy, and the shared block is freed at
+ * once — memory stays bounded whatever the number of rotations. The lock is held for one
+ * memcpy (uncontended ~20 ns; loop threads of the same deployment contend only for that). */
+struct sy_provider_key {
+    pthread_mutex_t mu;
+    char *line; /* "<prefix><key>", NULL: no key */
+    size_t len;
+};
+
+static void key_line_wipe(sy_provider_key_t *k)
+{
+    if (k->line) sodium_memzero(k->line, k->len);
+    free(k->line);
+    k->line = NULL;
+    k->len = 0;
+}
+
+void sy_provider_key_set(sy_deploy_conf_t *d, const char *key, size_t n)
+{
+    sy_provider_key_t *k = d->key;
+    if (!k || !d->provider || !d->provider->key_header) return;
+    char *line = NULL;
+    size_t len = 0;
     if (key) {
-        size_t kn = strlen(key_prefix) + strlen(key) + 1;
-        char *h = sy_xmalloc(kn);
-        snprintf(h, kn, "%s%s", key_prefix, key);
-        l = curl_slist_append(l, h);
-        memset(h, 0, kn); /* curl copied it; leave no stray copy of the secret */
-        free(h);
+        size_t pn = strlen(d->provider->key_header);
+        len = pn + n;
+        line = sy_xmalloc(len + 1);
+        memcpy(line, d->provider->key_header, pn);
+        memcpy(line + pn, key, n);
+        line[len] = '\0';
     }
-    return l;
+    pthread_mutex_lock(&k->mu);
+    char *old = k->line;
+    size_t old_len = k->len;
+    k->line = line;
+    k->len = len;
+    pthread_mutex_unlock(&k->mu);
+    if (old) sodium_memzero(old, old_len);
+    free(old);
+}
+
+bool sy_provider_key_ready(const sy_deploy_conf_t *d, char *msg, size_t msglen)
+{
+    if (!d->credential || !d->key || !d->provider || !d->provider->key_header) return true;
+    pthread_mutex_lock(&d->key->mu);
+    bool ready = d->key->line != NULL;
+    pthread_mutex_unlock(&d->key->mu);
+    if (!ready)
+        snprintf(msg, msglen,
+                 "deployment '%s' uses credential '%s', which is not set (or cannot be opened "
+                 "with this gateway's master key); an admin can set it with PUT "
+                 "/api/v1/credentials/%s",
+                 d->id, d->credential, d->credential);
+    return ready;
+}
+
+void sy_provider_key_new(sy_deploy_conf_t *d)
+{
+    d->key = sy_xcalloc(1, sizeof *d->key);
+    pthread_mutex_init(&d->key->mu, NULL);
+    if (d->api_key) sy_provider_key_set(d, d->api_key, strlen(d->api_key));
+}
+
+void sy_provider_key_free(sy_deploy_conf_t *d)
+{
+    if (!d->key) return;
+    key_line_wipe(d->key);
+    pthread_mutex_destroy(&d->key->mu);
+    free(d->key);
+    d->key = NULL;
 }
 
 const char *sy_provider_warning(sy_arena_t *a, const char *names)
@@ -52,6 +123,17 @@ struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_sl
     snprintf(rid, rl, "x-request-id: %s", call->request_id);
     node->data = rid;
     node->next = shared;
+    sy_provider_key_t *k = call->deploy->key;
+    if (k) {
+        pthread_mutex_lock(&k->mu);
+        if (k->line) {
+            struct curl_slist *kn = sy_arena_alloc(call->arena, sizeof *kn);
+            kn->data = sy_arena_strndup(call->arena, k->line, k->len);
+            kn->next = shared;
+            node->next = kn;
+        }
+        pthread_mutex_unlock(&k->mu);
+    }
     return node;
 }
 

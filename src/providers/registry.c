@@ -37,6 +37,7 @@ bool sy_provider_resolve(sy_config_t *cfg, char *err, size_t errlen)
                 return false;
             }
             m->provider = p;
+            sy_provider_key_new(m);
         }
     return true;
 }
@@ -47,6 +48,7 @@ void sy_provider_release(sy_config_t *cfg)
         for (size_t j = 0; j < cfg->models[i].n_deployments; j++) {
             sy_deploy_conf_t *m = &cfg->models[i].deployments[j];
             if (m->provider && m->provider->free_model) m->provider->free_model(m);
+            sy_provider_key_free(m);
             m->provider = NULL;
         }
 }

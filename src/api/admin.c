@@ -916,10 +916,30 @@ void sy_admin_call_fail(sy_admin_call_t *c, sy_err_t err, const char *msg)
     fail(c, err, "%s", msg);
 }
 
+json_t *sy_admin_json_time(int64_t us)
+{
+    return time_json(us);
+}
+
+json_t *sy_admin_json_str(const char *s)
+{
+    return str_or_null(s);
+}
+
 /* ---- loop thread ---- */
 
 static void job_free(job_t *j)
 {
+    if (j->op == OP_EXT && j->body) {
+        /* e.g. a credential's value, when the caller was refused before the operation ran */
+        const char *k;
+        json_t *v;
+        json_object_foreach(j->body, k, v)
+        {
+            if (json_is_string(v))
+                sodium_memzero((char *)json_string_value(v), json_string_length(v));
+        }
+    }
     json_decref(j->body);
     free(j->out);
     sodium_memzero(j->csrf, sizeof j->csrf);

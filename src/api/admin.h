@@ -44,6 +44,11 @@ void sy_admin_call_answer(sy_admin_call_t *c, int status, json_t *v);
 /* An OpenAI-style error answer (errors.c maps err to the status). */
 void sy_admin_call_fail(sy_admin_call_t *c, sy_err_t err, const char *msg);
 
+/* The admin API's JSON conventions: a time (µs since the epoch; 0 → null) as RFC 3339; a
+ * string or null. New references. */
+json_t *sy_admin_json_time(int64_t us);
+json_t *sy_admin_json_str(const char *s);
+
 /* /api/v1/credentials[/{name}] (api/admin_creds.c): routes the request; true when handled. */
 bool sy_admin_creds_handle(sy_http_req_t *req, struct sy_worker *w, sy_str_t name, sy_str_t rest);
 

@@ -17,33 +17,20 @@
 
 #include "api/admin.h"
 #include "api/api.h"
-#include "core/timefmt.h"
 #include "creds.h"
 #include "store/appcreds.h"
 #include "worker.h"
 
 #define PROVIDER_MAX 64
 
-static json_t *time_or_null(int64_t us)
-{
-    if (!us) return json_null();
-    char t[SY_TIMEFMT_RFC3339_LEN];
-    sy_timefmt_rfc3339(t, us);
-    return json_string(t);
-}
-
-static json_t *or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static json_t *cred_json(const sy_creds_t *creds, const sy_app_cred_t *c)
 {
-    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "object", "credential",
-                     "name", c->name, "provider", or_null(c->provider), "last4", or_null(c->last4),
-                     "master_key_id", c->key_id, "created_at", time_or_null(c->created_us),
-                     "updated_at", time_or_null(c->updated_us), "updated_by",
-                     or_null(c->updated_by), "deployments", sy_creds_users(creds, c->name));
+    return json_pack(
+        "{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "object", "credential", "name", c->name,
+        "provider", sy_admin_json_str(c->provider), "last4", sy_admin_json_str(c->last4),
+        "master_key_id", c->key_id, "created_at", sy_admin_json_time(c->created_us), "updated_at",
+        sy_admin_json_time(c->updated_us), "updated_by", sy_admin_json_str(c->updated_by),
+        "deployments", sy_creds_users(creds, c->name));
 }
 
 static sy_creds_t *creds_of(sy_admin_call_t *c)
@@ -116,8 +103,8 @@ static void op_put(sy_admin_call_t *c)
     if (err) return store_error(c, err, msg);
     json_t *users = sy_creds_users(creds_of(c), name);
     sy_admin_call_audit(c, "credential.set", name,
-                        json_pack("{s:o, s:b, s:O}", "provider", or_null(provider), "created",
-                                  created, "deployments", users));
+                        json_pack("{s:o, s:b, s:O}", "provider", sy_admin_json_str(provider),
+                                  "created", created, "deployments", users));
     json_decref(users);
     sy_admin_call_answer(c, created ? 201 : 200, cred_json(creds_of(c), row));
     sy_app_cred_free(row);

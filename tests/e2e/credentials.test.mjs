@@ -10,10 +10,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { BIN, startGateway, startMock, freePort, tmpFile, sleep } from './lib.mjs';
+import { BIN, apiCall, startGateway, startMock, freePort, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
@@ -48,23 +49,9 @@ const gws = []; // every gateway started: their stderr is searched at the end
 const responses = []; // [label, text] of every API response
 let gw;
 
-async function call(g, method, p, { key = ADMIN_KEY, body, headers = {}, raw } = {}) {
-  const h = { ...headers };
-  if (key) h.authorization = `Bearer ${key}`;
-  if (body !== undefined) h['content-type'] = 'application/json';
-  const res = await fetch(`${g.origin}${p}`, {
-    method,
-    headers: h,
-    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  responses.push([`${method} ${p}`, text]);
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, json };
-}
+// admin key unless key is given (null: none)
+const call = (g, method, p, { key = ADMIN_KEY, ...opts } = {}) =>
+  apiCall(g.origin, method, p, { key, ...opts, log: responses });
 
 const chat = (g, model = 'cred-echo') =>
   call(g, 'POST', '/v1/chat/completions', { body: { model, messages: [{ role: 'user', content: 'hi' }] } });
@@ -341,3 +328,52 @@ describe('credentials', () => {
 function gw2ConfigPath() {
   return gws[gws.length - 1].configPath;
 }
+
+// The same on PostgreSQL (a throwaway server from tests/pg_server.sh; it failing to start fails
+// the test): set, use, rekey with the gateway stopped, restart, use; the table holds no
+// plaintext.
+describe('credentials on PostgreSQL', () => {
+  test('set, use, rekey, restart, use; no plaintext in the table', T, async () => {
+    const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-cred-pg-'));
+    const r = spawnSync('bash', [path.join(REPO, 'tests', 'pg_server.sh'), 'start', dir, String(process.pid)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `PostgreSQL did not start (tests/pg_server.sh):\n${r.stderr}`);
+    const url = /^PG_URL=(.*)$/m.exec(r.stdout)?.[1];
+    const pgMock = await startMock();
+    const data = tmpFile('cred-pg-data');
+    fs.mkdirSync(data);
+    const port = await freePort();
+    const cfg = config(port, data, pgMock.port).replace('log:\n', 'log:\n  store: env:SY_E2E_PG_URL\n');
+    const env = { ...ENV, SY_E2E_PG_URL: url };
+    const key = `sk-pg-${crypto.randomBytes(16).toString('hex')}`;
+    let g = await startGateway({ port, config: cfg, env });
+    try {
+      const put = await apiCall(g.origin, 'PUT', '/api/v1/credentials/openai-main', { key: ADMIN_KEY, body: { value: key } });
+      assert.equal(put.status, 201, put.text);
+      const body = { model: 'cred-echo', messages: [{ role: 'user', content: 'hi' }] };
+      assert.equal((await apiCall(g.origin, 'POST', '/v1/chat/completions', { key: ADMIN_KEY, body })).status, 200);
+      let reqs = await pgMock.requests();
+      assert.equal(reqs[reqs.length - 1].headers.authorization, `Bearer ${key}`);
+      await g.stop();
+      const rk = spawnSync(BIN, ['rekey', '--config', g.configPath], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      assert.equal(rk.status, 0, rk.stderr);
+      assert.match(rk.stdout, /rekey: 1 credential re-encrypted/);
+      g = await startGateway({ port, config: cfg, env });
+      assert.equal((await apiCall(g.origin, 'POST', '/v1/chat/completions', { key: ADMIN_KEY, body })).status, 200);
+      reqs = await pgMock.requests();
+      assert.equal(reqs[reqs.length - 1].headers.authorization, `Bearer ${key}`);
+      const psql = fs.readdirSync('/usr/lib/postgresql').sort((a, b) => b - a)[0];
+      const dump = spawnSync(path.join('/usr/lib/postgresql', psql, 'bin', 'psql'), [url, '-At', '-c',
+        'SELECT c::text FROM credentials c UNION ALL SELECT a::text FROM audit_log a UNION ALL ' +
+        'SELECT coalesce(error_message, \'\') || coalesce(request_body, \'\') FROM inference_log'], { encoding: 'utf8' });
+      assert.equal(dump.status, 0, dump.stderr);
+      assert.ok(dump.stdout.includes('openai-main'), 'the dump has the credential row');
+      assert.ok(!dump.stdout.includes(key), 'the plaintext is in PostgreSQL');
+      assert.ok(!g.stderr().includes(key));
+    } finally {
+      await g.stop();
+      await pgMock.stop();
+      spawnSync('bash', [path.join(REPO, 'tests', 'pg_server.sh'), 'stop', dir]);
+    }
+  });
+});

@@ -323,6 +323,30 @@ export function sdk(gw, opts = {}) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The admin and /v1 APIs over fetch
+
+// One call: {status, headers, text, json (null when not JSON)}. key → Authorization: Bearer;
+// body is JSON-encoded unless raw; every response text is pushed to log as [label, text] (the
+// secrets checks search them all).
+export async function apiCall(origin, method, p, { key, body, headers = {}, raw, log } = {}) {
+  const h = { ...headers };
+  if (key) h.authorization = `Bearer ${key}`;
+  if (body !== undefined) h['content-type'] = 'application/json';
+  const res = await fetch(`${origin}${p}`, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (log) log.push([`${method} ${p}`, text]);
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+// ---------------------------------------------------------------------------------------
 // curl
 
 // Run curl with `args`; resolve {code, stdout (Buffer), stderr}.

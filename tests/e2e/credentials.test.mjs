@@ -41,6 +41,12 @@ models:
     api_key: credential:openai-main
   - name: plain
     provider: mock
+  - name: cred-fb
+    provider: openai
+    model: up-echo
+    base_url: http://127.0.0.1:${mockPort}/v1
+    api_key: credential:never-set
+    routing: {fallbacks: [plain]}
 `;
 
 let mock;
@@ -102,12 +108,20 @@ describe('credentials', () => {
     assert.equal(fs.statSync(kf).mode & 0o777, 0o600);
     assert.match(fs.readFileSync(kf, 'utf8'), /^[A-Za-z0-9+/]{43}=\n$/);
     assert.match(gw.stderr(), /created the master key file .*master\.key \(mode 0600\)/);
-    assert.match(gw.stderr(), /switchyard\.yaml:\d+: api_key: warning: credential 'openai-main' is not set/);
+    assert.match(gw.stderr(), /switchyard\.yaml:(\d+): api_key: warning: credential 'openai-main' is not set: deployment 'cred-echo' answers 503/);
+    const line = Number(/switchyard\.yaml:(\d+): api_key: warning: credential 'openai-main'/.exec(gw.stderr())[1]);
+    assert.equal(fs.readFileSync(gw.configPath, 'utf8').split('\n')[line - 1], '  - name: cred-echo');
     const r = await chat(gw);
     assertError(r, 503);
     assert.match(r.json.error.message, /credential 'openai-main', which is not set/);
     assert.match(r.json.error.message, /PUT \/api\/v1\/credentials\/openai-main/);
     assert.equal((await chat(gw, 'plain')).status, 200, 'other models are not affected');
+    // a model whose deployment has no credential falls back like for an unreachable upstream
+    const n = (await mock.requests()).length;
+    const fb = await chat(gw, 'cred-fb');
+    assert.equal(fb.status, 200, fb.text);
+    assert.match(fb.headers.get('x-switchyard-attempts'), /^cred-fb unreachable \d+ms, plain 200 \d+ms$/);
+    assert.equal((await mock.requests()).length, n, 'nothing was sent upstream without a key');
   });
 
   test('set via the API → requests carry it; GET shows last4 only', T, async () => {
@@ -267,7 +281,7 @@ describe('credentials', () => {
     assert.equal(r2.status, 0, r2.stderr);
     assert.equal(fs.readFileSync(kf, 'utf8').trim(), Buffer.from(hex, 'hex').toString('base64'));
     gw = await start(port);
-    assert.doesNotMatch(gw.stderr(), /warning|created the master key/);
+    assert.doesNotMatch(gw.stderr(), /'openai-main' is not set|created the master key/);
     const c = await chat(gw);
     assert.equal(c.status, 200, c.text);
     assert.equal(await lastAuth(), `Bearer ${KEYS[2]}`);

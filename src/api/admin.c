@@ -1128,7 +1128,8 @@ void sy_admin_run(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t 
     j->op = OP_EXT;
     j->ext = op;
     j->body = body;
-    memcpy(j->ext_id, id.ptr, id.len < sizeof j->ext_id ? id.len : sizeof j->ext_id - 1);
+    if (id.ptr)
+        memcpy(j->ext_id, id.ptr, id.len < sizeof j->ext_id ? id.len : sizeof j->ext_id - 1);
     submit(req, w, j);
 }
 

@@ -1,9 +1,10 @@
 /* Cost of the per-call key copy (docs/internals/SECRETS.md, "Swapping a key without a
- * restart"): sy_provider_request_id_header with a key block (lock, copy ~60 bytes into the
- * arena, unlock) against the same call without one (what the call did before: only the
+ * restart"): sy_provider_request_id_header with a key block (seqlock read of ~70 bytes into
+ * the arena) against the same call without one (what the call did before: only the
  * x-request-id node). Batches of 1,000 calls; p50/p99 of the per-call mean of a batch.
  *   key_bench [batches] [threads]   threads > 1: all on the SAME deployment (worst contention),
- *                                   while the main thread swaps the key every millisecond. */
+ *                                   while another thread swaps the key every millisecond
+ *                                   (KEY_BENCH_NOSWAP=1: no swaps). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,12 +77,16 @@ static void *swapper(void *arg)
     return NULL;
 }
 
-static void measure(const char *what, sy_deploy_conf_t *d, size_t batches, int threads)
+/* swap: the deployment the swapper thread writes to (the measured one, or another one so that
+ * the baseline runs with the same number of threads) */
+static void measure(const char *what, sy_deploy_conf_t *d, sy_deploy_conf_t *swap_d, size_t batches,
+                    int threads)
 {
     pthread_t t[16], sw;
     run_t r[16];
     atomic_store(&stop_swapping, false);
-    if (d->key) pthread_create(&sw, NULL, swapper, d);
+    bool swap = !getenv("KEY_BENCH_NOSWAP");
+    if (swap) pthread_create(&sw, NULL, swapper, swap_d);
     for (int i = 0; i < threads; i++) {
         r[i] = (run_t){.d = d, .batches = batches, .ns = calloc(batches, sizeof(double))};
         pthread_create(&t[i], NULL, bench, &r[i]);
@@ -89,7 +94,7 @@ static void measure(const char *what, sy_deploy_conf_t *d, size_t batches, int t
     for (int i = 0; i < threads; i++)
         pthread_join(t[i], NULL);
     atomic_store(&stop_swapping, true);
-    if (d->key) pthread_join(sw, NULL);
+    if (swap) pthread_join(sw, NULL);
     for (int i = 0; i < threads; i++) {
         qsort(r[i].ns, batches, sizeof(double), cmp_d);
         printf("%-34s thread %d: per call p50 %6.1f ns  p99 %6.1f ns\n", what, i,
@@ -107,10 +112,21 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     d.id = "bench";
     d.provider = &sy_provider_openai;
-    measure("no key block (before)", &d, batches, threads);
+    sy_deploy_conf_t other = d;
+    other.api_key = "sk-other";
+    sy_provider_key_new(&other);
+    /* KEY_BENCH_ONLY=before|now: one of the two (callgrind: instructions of each) */
+    const char *only = getenv("KEY_BENCH_ONLY");
+    if (!only || !strcmp(only, "before"))
+        measure("no key block (before)", &d, &other, batches, threads);
+    if (only && strcmp(only, "now")) {
+        sy_provider_key_free(&other);
+        return 0;
+    }
     d.api_key = "sk-proj-cccccccccccccccccccccccccccccccccccccccccccc";
     sy_provider_key_new(&d);
-    measure("key copied under the lock (now)", &d, batches, threads);
+    measure("key copied (seqlock, now)", &d, &d, batches, threads);
     sy_provider_key_free(&d);
+    sy_provider_key_free(&other);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Small pieces every HTTP provider needs. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,76 +27,129 @@ struct curl_slist *sy_provider_base_headers(void)
  * A credential set through the admin API must reach new calls without a restart, while loop
  * threads read the key on every call and curl reads a header list until the request is sent.
  * So the key is not in the shared list: each call copies the current header line ("<prefix>
- * <key>", ~100 bytes) into its request arena under the deployment's mutex and chains it as one
- * node. A swap takes the same mutex, replaces the line and wipes the old one. Nothing is
- * retired or reference-counted: a running call owns its copy, and the shared block is freed at
- * once — memory stays bounded whatever the number of rotations. The lock is held for one
- * memcpy (uncontended ~20 ns; loop threads of the same deployment contend only for that). */
+ * <key>", ~60-100 bytes) into its request arena and chains it as one node. The line lives in
+ * two fixed buffers inside the deployment's key block, guarded by a latch seqlock: readers
+ * never write shared memory and never wait — they read the copy the sequence points to and
+ * retry only if a writer moved the sequence meanwhile (rare: writes are admin actions), and a
+ * writer (serialised on a mutex) rewrites one copy while readers are sent to the other.
+ * Nothing is ever freed while the gateway runs, so there is nothing to retire: memory is one
+ * block per deployment (~8.4 KB) whatever the number of rotations, and an old value is
+ * overwritten (zeroed) in place. The buffer is an array of atomic words read and written with
+ * relaxed atomics plus the fences of the seqlock protocol (Boehm, "Can seqlocks get along with
+ * programming language memory models?", 2012), so there is no data race in C11 terms. A first
+ * version took a mutex per call: 46 ns uncontended, but 2-4 µs per call at p99 with two threads
+ * on one deployment (bench/key_bench.c); a plain seqlock made readers spin while a preempted
+ * writer held the sequence odd. */
+#define KEY_WORDS ((SY_PROVIDER_KEY_LINE_MAX + 7) / 8)
+
 struct sy_provider_key {
-    pthread_mutex_t mu;
-    char *line; /* "<prefix><key>", NULL: no key */
-    size_t len;
+    pthread_mutex_t wmu;  /* writers only */
+    _Atomic uint64_t seq; /* bumped twice per update; readers use copy seq & 1 */
+    struct {
+        _Atomic uint64_t len; /* bytes of the line; 0: no key */
+        _Atomic uint64_t words[KEY_WORDS];
+    } copy[2];
 };
 
-static void key_line_wipe(sy_provider_key_t *k)
+static void copy_store(sy_provider_key_t *k, int c, const char *line, size_t len)
 {
-    if (k->line) sodium_memzero(k->line, k->len);
-    free(k->line);
-    k->line = NULL;
-    k->len = 0;
+    size_t old = atomic_load_explicit(&k->copy[c].len, memory_order_relaxed);
+    size_t n = (len > old ? len : old) + 7; /* zero what the old value used beyond the new */
+    for (size_t i = 0; i < n / 8; i++) {
+        uint64_t w = 0;
+        if (i * 8 < len) memcpy(&w, line + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
+        atomic_store_explicit(&k->copy[c].words[i], w, memory_order_relaxed);
+        sodium_memzero(&w, sizeof w);
+    }
+    atomic_store_explicit(&k->copy[c].len, len, memory_order_relaxed);
 }
 
-void sy_provider_key_set(sy_deploy_conf_t *d, const char *key, size_t n)
+/* The latch variant of the seqlock (Linux's raw_write_seqcount_latch): readers are sent to one
+ * copy while the other is rewritten, so a writer preempted half-way never makes them wait. */
+static void key_store(sy_provider_key_t *k, const char *line, size_t len)
+{
+    pthread_mutex_lock(&k->wmu);
+    uint64_t s = atomic_load_explicit(&k->seq, memory_order_relaxed);
+    atomic_store_explicit(&k->seq, s + 1, memory_order_relaxed); /* readers → copy 1 */
+    atomic_thread_fence(memory_order_release);
+    copy_store(k, 0, line, len);
+    atomic_store_explicit(&k->seq, s + 2, memory_order_release); /* readers → copy 0 */
+    atomic_thread_fence(memory_order_release);
+    copy_store(k, 1, line, len);
+    pthread_mutex_unlock(&k->wmu);
+}
+
+/* A consistent copy of the line in arena memory, or NULL when there is no key. */
+static char *key_load(sy_provider_key_t *k, sy_arena_t *a, size_t *out_len)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    for (;;) {
+        uint64_t s1 = atomic_load_explicit(&k->seq, memory_order_acquire);
+        int c = (int)(s1 & 1);
+        size_t len = atomic_load_explicit(&k->copy[c].len, memory_order_relaxed);
+        if (len > SY_PROVIDER_KEY_LINE_MAX) continue; /* cannot happen: the check retries */
+        if (len && len + 1 > cap) {
+            cap = len + 1;
+            buf = sy_arena_alloc(a, (cap + 7) & ~(size_t)7);
+        }
+        /* whole words: buf has room up to len + 1 rounded up to 8 */
+        for (size_t i = 0; i * 8 < len; i++) {
+            uint64_t w = atomic_load_explicit(&k->copy[c].words[i], memory_order_relaxed);
+            memcpy(buf + i * 8, &w, 8);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&k->seq, memory_order_relaxed) != s1) continue; /* rare */
+        if (!len) return NULL;
+        buf[len] = '\0';
+        *out_len = len;
+        return buf;
+    }
+}
+
+bool sy_provider_key_set(sy_deploy_conf_t *d, const char *key, size_t n)
 {
     sy_provider_key_t *k = d->key;
-    if (!k || !d->provider || !d->provider->key_header) return;
-    char *line = NULL;
+    if (!k || !d->provider || !d->provider->key_header) return true;
+    size_t pn = strlen(d->provider->key_header);
+    if (key && pn + n > SY_PROVIDER_KEY_LINE_MAX) return false;
+    char line[SY_PROVIDER_KEY_LINE_MAX];
     size_t len = 0;
     if (key) {
-        size_t pn = strlen(d->provider->key_header);
-        len = pn + n;
-        line = sy_xmalloc(len + 1);
         memcpy(line, d->provider->key_header, pn);
         memcpy(line + pn, key, n);
-        line[len] = '\0';
+        len = pn + n;
     }
-    pthread_mutex_lock(&k->mu);
-    char *old = k->line;
-    size_t old_len = k->len;
-    k->line = line;
-    k->len = len;
-    pthread_mutex_unlock(&k->mu);
-    if (old) sodium_memzero(old, old_len);
-    free(old);
+    key_store(k, line, len);
+    sodium_memzero(line, len);
+    return true;
 }
 
 bool sy_provider_key_ready(const sy_deploy_conf_t *d, char *msg, size_t msglen)
 {
     if (!d->credential || !d->key || !d->provider || !d->provider->key_header) return true;
-    pthread_mutex_lock(&d->key->mu);
-    bool ready = d->key->line != NULL;
-    pthread_mutex_unlock(&d->key->mu);
-    if (!ready)
-        snprintf(msg, msglen,
-                 "deployment '%s' uses credential '%s', which is not set (or cannot be opened "
-                 "with this gateway's master key); an admin can set it with PUT "
-                 "/api/v1/credentials/%s",
-                 d->id, d->credential, d->credential);
-    return ready;
+    uint64_t sq = atomic_load_explicit(&d->key->seq, memory_order_acquire);
+    if (atomic_load_explicit(&d->key->copy[sq & 1].len, memory_order_relaxed) != 0) return true;
+    snprintf(msg, msglen,
+             "deployment '%s' uses credential '%s', which is not set (or cannot be opened "
+             "with this gateway's master key); an admin can set it with PUT "
+             "/api/v1/credentials/%s",
+             d->id, d->credential, d->credential);
+    return false;
 }
 
-void sy_provider_key_new(sy_deploy_conf_t *d)
+bool sy_provider_key_new(sy_deploy_conf_t *d)
 {
     d->key = sy_xcalloc(1, sizeof *d->key);
-    pthread_mutex_init(&d->key->mu, NULL);
-    if (d->api_key) sy_provider_key_set(d, d->api_key, strlen(d->api_key));
+    pthread_mutex_init(&d->key->wmu, NULL);
+    return !d->api_key || sy_provider_key_set(d, d->api_key, strlen(d->api_key));
 }
 
 void sy_provider_key_free(sy_deploy_conf_t *d)
 {
     if (!d->key) return;
-    key_line_wipe(d->key);
-    pthread_mutex_destroy(&d->key->mu);
+    pthread_mutex_destroy(&d->key->wmu);
+    sodium_memzero(d->key, sizeof *d->key);
     free(d->key);
     d->key = NULL;
 }
@@ -118,21 +172,21 @@ const char *sy_provider_warning(sy_arena_t *a, const char *names)
 struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
                                                  struct curl_slist *shared)
 {
-    size_t rl = strlen(call->request_id) + sizeof "x-request-id: ";
-    char *rid = sy_arena_alloc(call->arena, rl);
-    snprintf(rid, rl, "x-request-id: %s", call->request_id);
+    static const char name[] = "x-request-id: ";
+    size_t il = strlen(call->request_id);
+    char *rid = sy_arena_alloc(call->arena, sizeof name + il);
+    memcpy(rid, name, sizeof name - 1); /* not snprintf: ~650 instructions less per call */
+    memcpy(rid + sizeof name - 1, call->request_id, il + 1);
     node->data = rid;
     node->next = shared;
     sy_provider_key_t *k = call->deploy->key;
-    if (k) {
-        pthread_mutex_lock(&k->mu);
-        if (k->line) {
-            struct curl_slist *kn = sy_arena_alloc(call->arena, sizeof *kn);
-            kn->data = sy_arena_strndup(call->arena, k->line, k->len);
-            kn->next = shared;
-            node->next = kn;
-        }
-        pthread_mutex_unlock(&k->mu);
+    size_t len;
+    char *line = k ? key_load(k, call->arena, &len) : NULL;
+    if (line) {
+        struct curl_slist *kn = sy_arena_alloc(call->arena, sizeof *kn);
+        kn->data = line;
+        kn->next = shared;
+        node->next = kn;
     }
     return node;
 }

@@ -129,17 +129,19 @@ const char *sy_provider_warning(sy_arena_t *a, const char *names);
 struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
                                                  struct curl_slist *shared);
 
-/* The deployment's upstream key (DESIGN in providers/common.c): one small mutex-protected
- * block per deployment, created by sy_provider_resolve from `api_key: env:VAR`, empty for
- * `api_key: credential:NAME` until sy_provider_key_set. Any thread. */
+/* The deployment's upstream key (DESIGN in providers/common.c): a seqlock-guarded block per
+ * deployment, created by sy_provider_resolve from `api_key: env:VAR`, empty for
+ * `api_key: credential:NAME` until sy_provider_key_set. Any thread; readers never block. */
+#define SY_PROVIDER_KEY_LINE_MAX 4160 /* header name + a 4096-byte key */
 /* Sets (key != NULL) or clears the key of d: the next call carries it; calls already started
- * keep the copy they made. The previous value is wiped. */
-void sy_provider_key_set(sy_deploy_conf_t *d, const char *key, size_t n);
+ * keep the copy they made. The previous value is overwritten with zeros. false: key too long
+ * (nothing changed). A provider without a key header ignores it. */
+bool sy_provider_key_set(sy_deploy_conf_t *d, const char *key, size_t n);
 /* false (and a message for the client) when d needs a credential that is not set. */
 bool sy_provider_key_ready(const sy_deploy_conf_t *d, char *msg, size_t msglen);
-/* Creates d->key (with d->api_key when set) / wipes and frees it: sy_provider_resolve and
- * sy_provider_release call them. */
-void sy_provider_key_new(sy_deploy_conf_t *d);
+/* Creates d->key (with d->api_key when set; false: that key is too long) / wipes and frees it:
+ * sy_provider_resolve and sy_provider_release call them. */
+bool sy_provider_key_new(sy_deploy_conf_t *d);
 void sy_provider_key_free(sy_deploy_conf_t *d);
 
 /* Resolves every deployment's provider by name and runs init_model. Returns false and writes

@@ -37,7 +37,11 @@ bool sy_provider_resolve(sy_config_t *cfg, char *err, size_t errlen)
                 return false;
             }
             m->provider = p;
-            sy_provider_key_new(m);
+            if (!sy_provider_key_new(m)) {
+                snprintf(err, errlen, "%s:%d: %s.api_key: the key is longer than %d bytes",
+                         cfg->path, m->line, where, SY_PROVIDER_KEY_LINE_MAX - 64);
+                return false;
+            }
         }
     return true;
 }

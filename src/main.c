@@ -283,7 +283,7 @@ static int cmd_serve(int argc, char **argv)
     /* credentials changed by another replica: re-read them now and then (docs/internals/SECRETS.md)
      */
     refresh_t refresh = {.creds = creds};
-    if (creds && cfg->secrets_refresh_s) {
+    if (creds && cfg->uses_credentials && cfg->secrets_refresh_s) {
         uv_timer_init(loop, &refresh.timer);
         refresh.timer.data = &refresh;
         uv_timer_start(&refresh.timer, on_refresh_timer, cfg->secrets_refresh_s * 1000ull,

@@ -6,10 +6,9 @@
  *   (one line, standard base64, mode 0600). A missing key file is created (O_CREAT|O_EXCL,
  *   0600); an existing one that is readable by group or others is refused.
  * - Every value is sealed with crypto_secretbox_easy (XSalsa20-Poly1305) under a fresh random
- *   nonce. What is stored: base64(nonce), base64(ciphertext+MAC) and the key id, the first
- *   8 bytes (16 hex) of BLAKE2b keyed with the key over "switchyard master key id": it names the key without
- *   revealing it, so opening a value sealed under another key says so instead of failing as
- *   "corrupt".
+ *   nonce. Stored: base64(nonce), base64(ciphertext+MAC) and the key id, 8 bytes (16 hex) of
+ *   BLAKE2b keyed with the key over "switchyard master key id": it names the key without
+ *   revealing it, so a value sealed under another key is reported as such, not as "corrupt".
  * - Plaintexts returned by sy_secrets_open live in sodium_malloc memory (guard pages, wiped on
  *   free): release them with sy_secrets_free.
  * Threads: every function may be called from any thread; the key is read-only after load.

@@ -12,7 +12,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { REPO, apiCall, startGateway, freePort, tmpFile, sleep } from './lib.mjs';
+import { REPO, apiCall, listFiles, startGateway, freePort, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
@@ -358,15 +358,7 @@ describe('auth', () => {
     const stderrText = g.stderr();
     const secrets = [ADMIN_PW, ADMIN_KEY, VICTIM_PW, MEMBER_PW, VIEWER_PW, PROVIDER_KEY, ...created.keys()];
     assert.ok(created.size >= 6, `keys created: ${created.size}`);
-    const files = [];
-    const walk = (d) => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(dataDir);
+    const files = listFiles(dataDir);
     assert.ok(files.some((f) => f.endsWith('.db')), `the SQLite file is there: ${files}`);
     for (const f of files) {
       const bytes = fs.readFileSync(f);

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { BIN, apiCall, startGateway, startMock, freePort, tmpFile, sleep } from './lib.mjs';
+import { BIN, apiCall, listFiles, startGateway, startMock, freePort, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
@@ -316,15 +316,7 @@ describe('credentials', () => {
   });
 
   test('secrets: no provider key in the db files, spool, stderr or any API response', T, async () => {
-    const files = [];
-    const walk = (d) => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(dataDir);
+    const files = listFiles(dataDir);
     assert.ok(files.some((f) => f.endsWith('.db')), `the SQLite file is there: ${files}`);
     assert.ok(files.some((f) => f.includes('spool')), `the spool is there: ${files}`);
     for (const f of files) {

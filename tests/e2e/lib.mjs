@@ -31,6 +31,16 @@ export function tmpDir() {
   }
   return tmpRoot;
 }
+// Every file below dir, recursively (the secrets checks read them all).
+export function listFiles(dir) {
+  const files = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) files.push(...listFiles(p));
+    else files.push(p);
+  }
+  return files;
+}
 let tmpSeq = 0;
 export function tmpFile(name, content) {
   const p = path.join(tmpDir(), `${++tmpSeq}-${name}`);

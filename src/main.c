@@ -228,6 +228,16 @@ static int cmd_serve(int argc, char **argv)
         return lrc;
     }
 
+    /* before the first-start admin: a refused master key must not cost its one-time secrets */
+    sy_creds_t *creds = NULL;
+    int crc = sy_creds_start(&creds, cfg, inflog.store);
+    if (crc) {
+        sy_inflog_stop(&inflog);
+        sy_provider_release(cfg);
+        sy_config_free(cfg);
+        return crc;
+    }
+
     sy_auth_t *auth = NULL;
     if (cfg->auth.mode == SY_AUTH_REQUIRED) {
         char msg[SY_STORE_MSGLEN];
@@ -235,6 +245,7 @@ static int cmd_serve(int argc, char **argv)
             fprintf(stderr, "switchyard: auth.mode required keeps users and API keys in the store, "
                             "which needs log.store sqlite: or postgres:// (and log.enabled true); "
                             "or set auth: {mode: local} for single-user use without keys\n");
+            sy_creds_free(creds);
             sy_inflog_stop(&inflog);
             sy_provider_release(cfg);
             sy_config_free(cfg);
@@ -244,6 +255,7 @@ static int cmd_serve(int argc, char **argv)
         if (sy_auth_bootstrap(auth, stderr, msg, sizeof msg)) {
             fprintf(stderr, "switchyard: first-start admin: %s\n", msg);
             sy_auth_free(auth);
+            sy_creds_free(creds);
             sy_inflog_stop(&inflog);
             sy_provider_release(cfg);
             sy_config_free(cfg);
@@ -252,16 +264,6 @@ static int cmd_serve(int argc, char **argv)
     }
 
     server_state_t st = {.n = cfg->workers};
-    sy_creds_t *creds = NULL;
-    int crc = sy_creds_start(&creds, cfg, inflog.store);
-    if (crc) {
-        sy_auth_free(auth);
-        sy_inflog_stop(&inflog);
-        sy_provider_release(cfg);
-        sy_config_free(cfg);
-        return crc;
-    }
-
     st.workers = sy_xcalloc((size_t)st.n, sizeof *st.workers);
     int started = 0, rc = 0;
     for (; started < st.n; started++) {

@@ -315,6 +315,28 @@ describe('credentials', () => {
     gw = null;
   });
 
+  test('a refused key file stops the start before the first-start admin is made', T, async () => {
+    const d2 = tmpFile('cred-data2');
+    fs.mkdirSync(d2);
+    const kf = path.join(d2, 'master.key');
+    fs.writeFileSync(kf, `${crypto.randomBytes(32).toString('base64')}\n`, { mode: 0o644 });
+    fs.chmodSync(kf, 0o644);
+    const p2 = await freePort();
+    const cfg = config(p2, d2, mock.port);
+    await assert.rejects(startGateway({ port: p2, config: cfg, env: ENV }), (e) => {
+      assert.match(e.message, /code 2/);
+      assert.match(e.message, /master key: .*master\.key: the master key file is readable or writable by group or others/);
+      assert.doesNotMatch(e.message, /created the admin user/);
+      return true;
+    });
+    fs.chmodSync(kf, 0o600);
+    const g2 = await startGateway({ port: p2, config: cfg, env: ENV });
+    gws.push(g2);
+    assert.match(g2.stderr(), /first start: created the admin user/);
+    assert.doesNotMatch(g2.stderr(), /created the master key file/);
+    await g2.stop();
+  });
+
   test('secrets: no provider key in the db files, spool, stderr or any API response', T, async () => {
     const files = listFiles(dataDir);
     assert.ok(files.some((f) => f.endsWith('.db')), `the SQLite file is there: ${files}`);

@@ -89,6 +89,11 @@ sy_store_t *sy_creds_store(const sy_creds_t *c)
     return c->store;
 }
 
+const char *sy_creds_key_id(const sy_creds_t *c)
+{
+    return c->key.id;
+}
+
 /* Reads, opens and applies one credential (mutex held). SY_ERR_NOT_FOUND: not stored (the
  * deployments' keys are cleared). */
 static sy_err_t load_one(sy_creds_t *c, applied_t *a, bool only_if_changed, char *msg,

@@ -44,6 +44,8 @@ void sy_creds_refresh(sy_creds_t *c);
 /* The ids of the deployments using name (a new JSON array). */
 json_t *sy_creds_users(const sy_creds_t *c, const char *name);
 sy_store_t *sy_creds_store(const sy_creds_t *c);
+/* The id of the master key in use (hex). */
+const char *sy_creds_key_id(const sy_creds_t *c);
 
 /* `switchyard rekey --config FILE [--new-key-file F]` (argv after "rekey"): re-seals every
  * credential under a new master key (SWITCHYARD_NEW_MASTER_KEY, or a new random key), in one

@@ -25,12 +25,14 @@
 
 static json_t *cred_json(const sy_creds_t *creds, const sy_app_cred_t *c)
 {
-    return json_pack(
-        "{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "object", "credential", "name", c->name,
-        "provider", sy_admin_json_str(c->provider), "last4", sy_admin_json_str(c->last4),
-        "master_key_id", c->key_id, "created_at", sy_admin_json_time(c->created_us), "updated_at",
-        sy_admin_json_time(c->updated_us), "updated_by", sy_admin_json_str(c->updated_by),
-        "deployments", sy_creds_users(creds, c->name));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:o, s:o, s:s, s:b, s:o, s:o, s:o, s:o}", "object", "credential", "name",
+        c->name, "provider", sy_admin_json_str(c->provider), "last4", sy_admin_json_str(c->last4),
+        "master_key_id", c->key_id, "master_key_current",
+        !strcmp(c->key_id, sy_creds_key_id(creds)), "created_at", sy_admin_json_time(c->created_us),
+        "updated_at", sy_admin_json_time(c->updated_us), "updated_by",
+        sy_admin_json_str(c->updated_by), "deployments", sy_creds_users(creds, c->name));
+    return o;
 }
 
 static sy_creds_t *creds_of(sy_admin_call_t *c)

@@ -133,6 +133,7 @@ describe('credentials', () => {
     assert.equal(put.json.last4, KEYS[0].slice(-4));
     assert.deepEqual(put.json.deployments, ['cred-echo']);
     assert.match(put.json.master_key_id, /^[0-9a-f]{16}$/);
+    assert.equal(put.json.master_key_current, true);
     assert.match(put.json.updated_by, /^key:/);
     assert.equal(put.json.value, undefined);
     assert.equal(put.headers.get('cache-control'), 'no-store');

@@ -310,7 +310,28 @@ describe('credentials', () => {
     });
     assert.equal(wrong.status, 2, wrong.stdout + wrong.stderr);
     assert.match(wrong.stderr, /sealed under another master key.*nothing was changed/);
+    // a row written under an old key (a gateway still running the old key during a rolling
+    // rekey): flagged by master_key_current, repaired by a rekey given both keys
+    const oldHex = crypto.randomBytes(32).toString('hex');
+    const noCredCfg = config(port, dataDir, mock.port).replace(/models:[\s\S]*$/, 'models:\n  - {name: plain, provider: mock}\n');
+    const stale = await startGateway({ port, config: noCredCfg, env: { ...ENV, SWITCHYARD_MASTER_KEY: oldHex } });
+    gws.push(stale);
+    const sp = await call(stale, 'PUT', '/api/v1/credentials/stray', { body: { value: KEYS[3] } });
+    assert.equal(sp.status, 201, sp.text);
+    await stale.stop();
     gw = await start(port);
+    assert.equal((await chat(gw)).status, 200);
+    let list = await call(gw, 'GET', '/api/v1/credentials');
+    assert.deepEqual(list.json.data.map((c) => [c.name, c.master_key_current]), [['openai-main', true], ['stray', false]]);
+    await gw.stop();
+    const repair = run(['rekey', '--config', gw.configPath], { SWITCHYARD_MASTER_KEY: oldHex, SWITCHYARD_NEW_MASTER_KEY: hex });
+    assert.equal(repair.status, 0, repair.stderr);
+    assert.match(repair.stdout, /rekey: 1 credential re-encrypted .*; some were already under the new key/);
+    assert.match(repair.stdout, /set SWITCHYARD_MASTER_KEY to the new key/);
+    assert.equal(fs.readFileSync(kf, 'utf8').trim(), Buffer.from(hex, 'hex').toString('base64'), 'key file untouched');
+    gw = await start(port);
+    list = await call(gw, 'GET', '/api/v1/credentials');
+    assert.deepEqual(list.json.data.map((c) => [c.name, c.master_key_current]), [['openai-main', true], ['stray', true]]);
     assert.equal((await chat(gw)).status, 200);
     await gw.stop();
     gw = null;

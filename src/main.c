@@ -13,6 +13,7 @@
 #include "conf/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "creds.h"
 #include "inflog.h"
 #include "policy/auth.h"
 #include "providers/provider.h"
@@ -29,6 +30,10 @@ static const char usage[] =
     "        [--log-format json|text]\n"
     "                        run the gateway (default config: switchyard.yaml)\n"
     "  check-config FILE     validate a config file and exit\n"
+    "  rekey --config FILE [--new-key-file F]\n"
+    "                        re-encrypt the stored provider credentials under a new master\n"
+    "                        key (F, or SWITCHYARD_NEW_MASTER_KEY, or a generated one) and\n"
+    "                        replace the key file; stop the gateways first\n"
     "  version               print the version and library versions\n"
     "  --help                show this help\n"
     "\n"
@@ -93,7 +98,36 @@ typedef struct server_state {
     int n;
     int signals;
     uv_signal_t sigterm, sigint;
+    uv_timer_t *refresh; /* credentials refresh, or NULL */
 } server_state_t;
+
+typedef struct refresh {
+    uv_timer_t timer;
+    uv_work_t work;
+    bool busy;
+    sy_creds_t *creds;
+} refresh_t;
+
+static void on_refresh_work(uv_work_t *w)
+{
+    refresh_t *r = w->data;
+    sy_creds_refresh(r->creds); /* blocks on the store: thread pool */
+}
+
+static void on_refresh_done(uv_work_t *w, int status)
+{
+    (void)status;
+    refresh_t *r = w->data;
+    r->busy = false;
+}
+
+static void on_refresh_timer(uv_timer_t *t)
+{
+    refresh_t *r = t->data;
+    if (r->busy) return;
+    r->work.data = r;
+    if (uv_queue_work(t->loop, &r->work, on_refresh_work, on_refresh_done) == 0) r->busy = true;
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -127,6 +161,7 @@ static void on_all_joined(uv_async_t *a)
     server_state_t *st = a->data;
     if (!uv_is_closing((uv_handle_t *)&st->sigterm)) uv_close((uv_handle_t *)&st->sigterm, NULL);
     if (!uv_is_closing((uv_handle_t *)&st->sigint)) uv_close((uv_handle_t *)&st->sigint, NULL);
+    if (st->refresh) uv_close((uv_handle_t *)st->refresh, NULL);
     uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -194,6 +229,16 @@ static int cmd_serve(int argc, char **argv)
         return lrc;
     }
 
+    /* before the first-start admin: a refused master key must not cost its one-time secrets */
+    sy_creds_t *creds = NULL;
+    int crc = sy_creds_start(&creds, cfg, inflog.store);
+    if (crc) {
+        sy_inflog_stop(&inflog);
+        sy_provider_release(cfg);
+        sy_config_free(cfg);
+        return crc;
+    }
+
     sy_auth_t *auth = NULL;
     if (cfg->auth.mode == SY_AUTH_REQUIRED) {
         char msg[SY_STORE_MSGLEN];
@@ -201,6 +246,7 @@ static int cmd_serve(int argc, char **argv)
             fprintf(stderr, "switchyard: auth.mode required keeps users and API keys in the store, "
                             "which needs log.store sqlite: or postgres:// (and log.enabled true); "
                             "or set auth: {mode: local} for single-user use without keys\n");
+            sy_creds_free(creds);
             sy_inflog_stop(&inflog);
             sy_provider_release(cfg);
             sy_config_free(cfg);
@@ -210,6 +256,7 @@ static int cmd_serve(int argc, char **argv)
         if (sy_auth_bootstrap(auth, stderr, msg, sizeof msg)) {
             fprintf(stderr, "switchyard: first-start admin: %s\n", msg);
             sy_auth_free(auth);
+            sy_creds_free(creds);
             sy_inflog_stop(&inflog);
             sy_provider_release(cfg);
             sy_config_free(cfg);
@@ -223,7 +270,7 @@ static int cmd_serve(int argc, char **argv)
     int started = 0, rc = 0;
     for (; started < st.n; started++) {
         int r = sy_worker_start(&st.workers[started], started, cfg, inflog.pipe, inflog.store, auth,
-                                admission);
+                                admission, creds);
         if (r) {
             fprintf(stderr, "switchyard: cannot listen on %s:%d: %s\n", cfg->listen_host,
                     cfg->listen_port, uv_strerror(r));
@@ -237,6 +284,16 @@ static int cmd_serve(int argc, char **argv)
     st.sigterm.data = st.sigint.data = &st;
     uv_signal_start(&st.sigterm, on_signal, SIGTERM);
     uv_signal_start(&st.sigint, on_signal, SIGINT);
+    /* credentials changed by another replica: re-read them now and then (docs/internals/SECRETS.md)
+     */
+    refresh_t refresh = {.creds = creds};
+    if (creds && cfg->uses_credentials && cfg->secrets_refresh_s) {
+        uv_timer_init(loop, &refresh.timer);
+        refresh.timer.data = &refresh;
+        uv_timer_start(&refresh.timer, on_refresh_timer, cfg->secrets_refresh_s * 1000ull,
+                       cfg->secrets_refresh_s * 1000ull);
+        st.refresh = &refresh.timer;
+    }
     st.n = started;
     if (rc) {
         for (int i = 0; i < st.n; i++)
@@ -257,6 +314,7 @@ static int cmd_serve(int argc, char **argv)
     uv_thread_join(&j.thread);
     uv_loop_close(loop);
     free(st.workers);
+    sy_creds_free(creds); /* the loop has run to its end: no refresh job is left */
     sy_auth_free(auth);
     sy_inflog_stop(&inflog);      /* every worker has been joined: no producer left */
     sy_admission_free(admission); /* after the writer settled every reservation */
@@ -286,6 +344,8 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(cmd, "serve"))
         rc = cmd_serve(argc - 2, argv + 2);
+    else if (!strcmp(cmd, "rekey"))
+        rc = sy_creds_rekey_main(argc - 2, argv + 2);
     else if (!strcmp(cmd, "check-config"))
         rc = cmd_check_config(argc - 2, argv + 2);
     else

@@ -137,7 +137,8 @@ static void thread_main(void *arg)
 }
 
 int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe,
-                    struct sy_store *store, struct sy_auth *auth, struct sy_admission *admission)
+                    struct sy_store *store, struct sy_auth *auth, struct sy_admission *admission,
+                    struct sy_creds *creds)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
@@ -146,6 +147,7 @@ int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy
     w->store = store;
     w->auth = auth;
     w->admission = admission;
+    w->creds = creds;
     uv_mutex_init(&w->wakeup_lock);
     uv_sem_t ready;
     uv_sem_init(&ready, 0);

@@ -30,6 +30,7 @@ typedef struct sy_worker {
     struct sy_store *store;     /* the log store, for the query API on the thread pool; or NULL */
     struct sy_auth *auth;       /* keys, sessions, login limiter (process-wide); NULL: auth off */
     struct sy_admission *admission; /* rate limits (api/admission.h); NULL: none configured */
+    struct sy_creds *creds;         /* provider credentials (creds.h, process-wide), or NULL */
     /* log.fsync always: responses waiting for their row to be durable (api/relay.c), and the
      * writer's "durable moved" kick (set on the writer thread, then wakeup is sent) */
     void *durable_waiters;
@@ -51,9 +52,11 @@ typedef struct sy_worker {
  * (thread-safe, called only from libuv's thread pool; NULL: logging off); it must outlive the
  * worker too. auth: the process-wide identity state (policy/auth.h), shared by every worker;
  * NULL when auth.mode is local. admission: the process's limits phase (api/admission.h), NULL
- * when no limit is configured; it must outlive the worker and the log pipeline. */
+ * when no limit is configured; it must outlive the worker and the log pipeline. creds: the
+ * provider credentials (creds.h), or NULL. */
 int sy_worker_start(sy_worker_t *w, int index, const sy_config_t *cfg, struct sy_logpipe *logpipe,
-                    struct sy_store *store, struct sy_auth *auth, struct sy_admission *admission);
+                    struct sy_store *store, struct sy_auth *auth, struct sy_admission *admission,
+                    struct sy_creds *creds);
 /* From any thread: asks the worker to drain (finish in-flight requests until the grace period
  * ends) or to stop at once. */
 void sy_worker_command(sy_worker_t *w, sy_worker_cmd_t cmd);

@@ -58,6 +58,7 @@ typedef enum {
     OP_KEY_ROTATE,
     OP_AUDIT_LIST,
     OP_GATE, /* only check the principal, then continue on the loop (logs, stats) */
+    OP_EXT,  /* an admin operation of another file (sy_admin_run: credentials) */
 } op_t;
 
 typedef struct principal {
@@ -69,7 +70,7 @@ typedef struct principal {
     char session_hash[SY_AUTH_HEX_LEN + 1]; /* set when authenticated by a session */
 } principal_t;
 
-typedef struct job {
+typedef struct sy_admin_call {
     uv_work_t work;
     sy_http_req_t *req;
     sy_worker_t *w;
@@ -88,6 +89,8 @@ typedef struct job {
     bool secure;
     int64_t now;
     sy_admin_next_cb next; /* OP_GATE */
+    sy_admin_op_cb ext;    /* OP_EXT */
+    char ext_id[80];       /* OP_EXT: the path's id */
     /* outputs */
     principal_t who;
     int status;
@@ -951,6 +954,8 @@ static void on_work(uv_work_t *wk)
         return op_key_revoke(j);
     case OP_KEY_ROTATE:
         return op_key_rotate(j);
+    case OP_EXT:
+        return j->ext(j);
     case OP_AUDIT_LIST:
         op_audit_list(j);
         if (!j->err)
@@ -959,10 +964,72 @@ static void on_work(uv_work_t *wk)
     }
 }
 
+/* ---- operations of other files (admin.h, sy_admin_run) ---- */
+
+const char *sy_admin_call_id(const sy_admin_call_t *c)
+{
+    return c->ext_id;
+}
+
+json_t *sy_admin_call_body(const sy_admin_call_t *c)
+{
+    return c->body;
+}
+
+const char *sy_admin_call_actor(const sy_admin_call_t *c)
+{
+    return c->who.actor;
+}
+
+int64_t sy_admin_call_now(const sy_admin_call_t *c)
+{
+    return c->now;
+}
+
+struct sy_worker *sy_admin_call_worker(const sy_admin_call_t *c)
+{
+    return c->w;
+}
+
+void sy_admin_call_audit(sy_admin_call_t *c, const char *action, const char *target, json_t *detail)
+{
+    audit(c, action, target, detail);
+}
+
+void sy_admin_call_answer(sy_admin_call_t *c, int status, json_t *v)
+{
+    set_out(c, status, v);
+}
+
+void sy_admin_call_fail(sy_admin_call_t *c, sy_err_t err, const char *msg)
+{
+    fail(c, err, "%s", msg);
+}
+
+json_t *sy_admin_json_time(int64_t us)
+{
+    return time_json(us);
+}
+
+json_t *sy_admin_json_str(const char *s)
+{
+    return str_or_null(s);
+}
+
 /* ---- loop thread ---- */
 
 static void job_free(job_t *j)
 {
+    if (j->op == OP_EXT && j->body) {
+        /* e.g. a credential's value, when the caller was refused before the operation ran */
+        const char *k;
+        json_t *v;
+        json_object_foreach(j->body, k, v)
+        {
+            if (json_is_string(v))
+                sodium_memzero((char *)json_string_value(v), json_string_length(v));
+        }
+    }
     json_decref(j->body);
     free(j->out);
     sodium_memzero(j->csrf, sizeof j->csrf);
@@ -1145,6 +1212,17 @@ static bool id_ok(sy_str_t id)
     return true;
 }
 
+void sy_admin_run(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body, sy_str_t id)
+{
+    job_t *j = sy_xcalloc(1, sizeof *j);
+    j->op = OP_EXT;
+    j->ext = op;
+    j->body = body;
+    if (id.ptr)
+        memcpy(j->ext_id, id.ptr, id.len < sizeof j->ext_id ? id.len : sizeof j->ext_id - 1);
+    submit(req, w, j);
+}
+
 bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)
 {
     sy_str_t p = req->path;
@@ -1198,6 +1276,8 @@ bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)
         } else {
             return false;
         }
+    } else if (sy_str_eq_c(a, "credentials")) {
+        return sy_admin_creds_handle(req, w, id, b);
     } else if (sy_str_eq_c(a, "audit") && !id.ptr) {
         op = get ? OP_AUDIT_LIST : -1;
     } else {

@@ -3,6 +3,9 @@
 #define SY_API_ADMIN_H
 #include <stdbool.h>
 
+#include <jansson.h>
+
+#include "core/err.h"
 #include "http/server.h"
 
 struct sy_worker;
@@ -16,5 +19,37 @@ typedef void (*sy_admin_next_cb)(sy_http_req_t *req, struct sy_worker *w);
  * viewer — checked on the thread pool; answers 401/403 itself otherwise. Auth off: next at
  * once. */
 void sy_admin_gate(sy_http_req_t *req, struct sy_worker *w, sy_admin_next_cb next);
+
+/* ---- admin operations kept in other files (api/admin_creds.c) ----
+ * sy_admin_run queues op on the thread pool; the job first authenticates the caller exactly like
+ * the admin API's own routes (admin API key, or session + CSRF token on mutating methods) and
+ * requires the admin role, then calls op, which must answer (sy_admin_call_answer) or fail
+ * (sy_admin_call_fail) and audit (sy_admin_call_audit). The job owns body (NULL or a JSON
+ * object; decref'd after the answer) and copies id (up to 79 bytes). Loop thread only. */
+typedef struct sy_admin_call sy_admin_call_t;
+typedef void (*sy_admin_op_cb)(sy_admin_call_t *c);
+void sy_admin_run(sy_http_req_t *req, struct sy_worker *w, sy_admin_op_cb op, json_t *body,
+                  sy_str_t id);
+/* Inside op (pool thread): */
+const char *sy_admin_call_id(const sy_admin_call_t *c);
+json_t *sy_admin_call_body(const sy_admin_call_t *c);
+const char *sy_admin_call_actor(const sy_admin_call_t *c); /* "user:<id>" / "key:<id>" */
+int64_t sy_admin_call_now(const sy_admin_call_t *c);       /* wall clock µs */
+struct sy_worker *sy_admin_call_worker(const sy_admin_call_t *c);
+/* Appends an audit_log row (detail: owned, may be NULL; never put a secret in it). */
+void sy_admin_call_audit(sy_admin_call_t *c, const char *action, const char *target,
+                         json_t *detail);
+/* The answer: status + JSON (owned); sent with cache-control: no-store. */
+void sy_admin_call_answer(sy_admin_call_t *c, int status, json_t *v);
+/* An OpenAI-style error answer (errors.c maps err to the status). */
+void sy_admin_call_fail(sy_admin_call_t *c, sy_err_t err, const char *msg);
+
+/* The admin API's JSON conventions: a time (µs since the epoch; 0 → null) as RFC 3339; a
+ * string or null. New references. */
+json_t *sy_admin_json_time(int64_t us);
+json_t *sy_admin_json_str(const char *s);
+
+/* /api/v1/credentials[/{name}] (api/admin_creds.c): routes the request; true when handled. */
+bool sy_admin_creds_handle(sy_http_req_t *req, struct sy_worker *w, sy_str_t name, sy_str_t rest);
 
 #endif

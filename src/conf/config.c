@@ -448,6 +448,7 @@ static void deploy_free(sy_deploy_conf_t *d)
         free(d->api_key);
     }
     free(d->api_key_ref);
+    free(d->credential);
     for (size_t j = 0; j < d->n_defaults; j++) {
         free(d->defaults[j].key);
         free(d->defaults[j].json);
@@ -576,12 +577,33 @@ static bool walk_defaults(walk_t *w, sy_deploy_conf_t *m, yaml_node_t *map, cons
     return true;
 }
 
+/* A credential name: 1..64 of [A-Za-z0-9._-] (the admin API checks the same). */
+bool sy_config_credential_name_ok(const char *s, size_t n)
+{
+    if (n < 1 || n > 64) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 static bool resolve_key_ref(walk_t *w, sy_deploy_conf_t *m, yaml_node_t *v, const char *key)
 {
     const char *ref = scalar(v);
+    if (ref && !strncmp(ref, "credential:", 11)) {
+        if (!sy_config_credential_name_ok(ref + 11, strlen(ref + 11)))
+            return fail(w, v, key, "a credential name is 1 to 64 letters, digits, '.', '_' or '-'");
+        m->api_key_ref = sy_xstrdup(ref);
+        m->credential = sy_xstrdup(ref + 11);
+        return true;
+    }
     if (!ref || strncmp(ref, "env:", 4) != 0 || !ref[4])
         return fail(w, v, key,
-                    "expected a reference 'env:VARIABLE' (keys are never written in config)");
+                    "expected a reference 'env:VARIABLE' or 'credential:NAME' (keys are never "
+                    "written in config)");
     const char *val = getenv(ref + 4);
     if (!val || !*val) return fail(w, v, key, "environment variable %s is not set", ref + 4);
     m->api_key_ref = sy_xstrdup(ref);
@@ -1213,6 +1235,23 @@ static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
     return true;
 }
 
+static bool walk_secrets(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
+{
+    if (!expect_map(w, map, "secrets")) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        bool ok;
+        if (!strcmp(k, "master_key_file"))
+            ok = get_str(w, v, "secrets.master_key_file", &cfg->master_key_file);
+        else if (!strcmp(k, "refresh_s"))
+            ok = get_u32(w, v, "secrets.refresh_s", &cfg->secrets_refresh_s);
+        else
+            ok = fail(w, v, "secrets", "unknown key '%s' (master_key_file, refresh_s)", k);
+        if (!ok) return false;
+    }
+    return true;
+}
+
 static bool walk_auth(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
 {
     sy_authconf_t *a = &cfg->auth;
@@ -1263,6 +1302,7 @@ static void set_defaults(sy_config_t *cfg)
     cfg->auth.rotate_grace_s = 3600;
     cfg->auth.login_per_account = 5;
     cfg->auth.login_per_ip = 20;
+    cfg->secrets_refresh_s = 30;
     cfg->listen_host = sy_xstrdup("127.0.0.1");
     cfg->listen_port = 8080;
     cfg->workers = 0;
@@ -1332,12 +1372,15 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
             r = walk_auth(&w, cfg, v);
         else if (!strcmp(k, "data_dir"))
             r = get_str(&w, v, "data_dir", &cfg->data_dir);
+        else if (!strcmp(k, "secrets"))
+            r = walk_secrets(&w, cfg, v);
         else if (!strcmp(k, "models")) {
             have_models = true;
             r = walk_models(&w, cfg, v);
         } else
             r = fail(&w, v, k,
-                     "unknown top-level key (server, limits, models, prices, log, auth, data_dir)");
+                     "unknown top-level key (server, limits, models, prices, log, auth, secrets, "
+                     "data_dir)");
         if (!r) goto out;
     }
     if (!have_models || cfg->n_models == 0) {
@@ -1345,6 +1388,9 @@ sy_config_t *sy_config_load_string(const char *name, const char *text, size_t le
         goto out;
     }
     if (!resolve_limits(&w, cfg)) goto out;
+    for (size_t i = 0; i < cfg->n_models; i++)
+        for (size_t j = 0; j < cfg->models[i].n_deployments; j++)
+            if (cfg->models[i].deployments[j].credential) cfg->uses_credentials = true;
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (int)n : 1;
@@ -1440,6 +1486,7 @@ void sy_config_free(sy_config_t *cfg)
         free(l->redact_hash_key);
     }
     free(cfg->data_dir);
+    free(cfg->master_key_file);
     free(cfg->listen_host);
     free(cfg->path);
     free(cfg);

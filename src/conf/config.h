@@ -43,6 +43,7 @@ typedef struct sy_mock_conf {
 
 struct sy_deploy_state;
 struct sy_model_conf;
+typedef struct sy_provider_key sy_provider_key_t;
 
 /* One deployment: a provider + upstream model + key + base URL that can serve a public model.
  * A model written without `deployments:` has exactly one, built from its own keys. */
@@ -55,7 +56,10 @@ typedef struct sy_deploy_conf {
     char *upstream_model_json;          /* the same, as a quoted JSON string */
     char *base_url;                     /* without trailing '/'; NULL = the provider's default */
     char *api_key;                      /* resolved secret or NULL; never log it */
-    char *api_key_ref;                  /* "env:VAR" as written, for messages */
+    char *api_key_ref;                  /* "env:VAR" / "credential:NAME" as written */
+    char *credential;                   /* NAME of `api_key: credential:NAME`, else NULL */
+    sy_provider_key_t *key; /* the key calls send, swappable at run time (providers/provider.h);
+                               mutable shared state like `state`, NULL before resolve */
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms; /* per attempt; 0 = none */
     sy_conf_kv_t *defaults;
     size_t n_defaults;
@@ -218,6 +222,9 @@ typedef struct sy_config {
     sy_logconf_t log;
     sy_authconf_t auth;
     sy_ratelimit_conf_t rl;
+    char *master_key_file;      /* secrets.master_key_file (default <data_dir>/master.key) */
+    bool uses_credentials;      /* some deployment says api_key: credential:NAME */
+    uint32_t secrets_refresh_s; /* secrets.refresh_s: re-read credentials (default 30; 0 off) */
 } sy_config_t;
 
 typedef struct sy_conf_err {
@@ -232,6 +239,8 @@ sy_config_t *sy_config_load_string(const char *name, const char *yaml, size_t le
 void sy_config_free(sy_config_t *cfg);
 /* Linear lookup by public name; NULL if unknown. */
 const sy_model_conf_t *sy_config_find_model(const sy_config_t *cfg, const char *name, size_t len);
+/* A credential name: 1..64 characters of [A-Za-z0-9._-]. */
+bool sy_config_credential_name_ok(const char *s, size_t n);
 /* Parses "host:port" / "[v6]:port" into cfg fields; false on a bad value. */
 bool sy_config_parse_listen(sy_config_t *cfg, const char *value);
 

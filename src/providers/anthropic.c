@@ -56,8 +56,8 @@ static bool anthropic_init_model(sy_deploy_conf_t *d, char *msg, size_t msglen)
     size_t n = strlen(base) + sizeof "/messages";
     am->url = sy_xmalloc(n);
     snprintf(am->url, n, "%s/messages", base);
-    am->headers_nover = sy_provider_base_headers("x-api-key: ", d->api_key);
-    am->headers = sy_provider_base_headers("x-api-key: ", d->api_key);
+    am->headers_nover = sy_provider_base_headers();
+    am->headers = sy_provider_base_headers();
     am->headers = curl_slist_append(am->headers, "anthropic-version: " ANTHROPIC_VERSION);
     d->provider_data = am;
     return true;
@@ -83,6 +83,7 @@ static sy_err_t anthropic_start(sy_call_t *call)
 
 const sy_provider_t sy_provider_anthropic = {
     .name = "anthropic",
+    .key_header = "x-api-key: ",
     .formats = (1u << SY_FORMAT_OPENAI) | (1u << SY_FORMAT_ANTHROPIC),
     .init_model = anthropic_init_model,
     .free_model = anthropic_free_model,

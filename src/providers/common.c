@@ -1,4 +1,7 @@
 /* Small pieces every HTTP provider needs. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,19 +17,140 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
     up->total_ms = d->total_ms;
 }
 
-struct curl_slist *sy_provider_base_headers(const char *key_prefix, const char *key)
+struct curl_slist *sy_provider_base_headers(void)
 {
     struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
-    l = curl_slist_append(l, "Expect:"); /* no 100-continue round trip */
-    if (key) {
-        size_t kn = strlen(key_prefix) + strlen(key) + 1;
-        char *h = sy_xmalloc(kn);
-        snprintf(h, kn, "%s%s", key_prefix, key);
-        l = curl_slist_append(l, h);
-        memset(h, 0, kn); /* curl copied it; leave no stray copy of the secret */
-        free(h);
+    return curl_slist_append(l, "Expect:"); /* no 100-continue round trip */
+}
+
+/* DESIGN (the swappable key)
+ * A credential set through the admin API must reach new calls without a restart, while loop
+ * threads read the key on every call and curl reads a header list until the request is sent.
+ * So the key is not in the shared list: each call copies the current header line ("<prefix>
+ * <key>", ~60-100 bytes) into its request arena and chains it as one node. The line lives in
+ * two fixed buffers inside the deployment's key block, guarded by a latch seqlock: readers
+ * never write shared memory and never wait — they read the copy the sequence points to and
+ * retry only if a writer moved the sequence meanwhile (rare: writes are admin actions), and a
+ * writer (serialised on a mutex) rewrites one copy while readers are sent to the other.
+ * Nothing is ever freed while the gateway runs, so there is nothing to retire: memory is one
+ * block per deployment (~8.4 KB) whatever the number of rotations, and an old value is
+ * overwritten (zeroed) in place. The buffer is an array of atomic words written with release
+ * stores and read with acquire loads (plain moves on x86), one of the C11 formulations of
+ * seqlocks in Boehm, "Can seqlocks get along with programming language memory models?" (2012):
+ * no data race, and ThreadSanitizer understands it (it does not support fences). A first
+ * version took a mutex per call: 46 ns uncontended, but 2-4 µs per call at p99 with two threads
+ * on one deployment (bench/key_bench.c); a plain seqlock made readers spin while a preempted
+ * writer held the sequence odd. */
+#define KEY_WORDS ((SY_PROVIDER_KEY_LINE_MAX + 7) / 8)
+
+struct sy_provider_key {
+    pthread_mutex_t wmu;  /* writers only */
+    _Atomic uint64_t seq; /* bumped twice per update; readers use copy seq & 1 */
+    struct {
+        _Atomic uint64_t len; /* bytes of the line; 0: no key */
+        _Atomic uint64_t words[KEY_WORDS];
+    } copy[2];
+};
+
+static void copy_store(sy_provider_key_t *k, int c, const char *line, size_t len)
+{
+    size_t old = atomic_load_explicit(&k->copy[c].len, memory_order_relaxed);
+    size_t n = (len > old ? len : old) + 7; /* zero what the old value used beyond the new */
+    for (size_t i = 0; i < n / 8; i++) {
+        uint64_t w = 0;
+        if (i * 8 < len) memcpy(&w, line + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
+        atomic_store_explicit(&k->copy[c].words[i], w, memory_order_release);
+        sodium_memzero(&w, sizeof w);
     }
-    return l;
+    atomic_store_explicit(&k->copy[c].len, len, memory_order_release);
+}
+
+/* The latch variant of the seqlock (Linux's raw_write_seqcount_latch): readers are sent to one
+ * copy while the other is rewritten, so a writer preempted half-way never makes them wait. */
+static void key_store(sy_provider_key_t *k, const char *line, size_t len)
+{
+    pthread_mutex_lock(&k->wmu);
+    uint64_t s = atomic_load_explicit(&k->seq, memory_order_relaxed);
+    atomic_store_explicit(&k->seq, s + 1, memory_order_relaxed); /* readers → copy 1 */
+    copy_store(k, 0, line, len); /* release stores: a reader that sees one sees seq s+1 */
+    atomic_store_explicit(&k->seq, s + 2, memory_order_release); /* readers → copy 0 */
+    copy_store(k, 1, line, len);
+    pthread_mutex_unlock(&k->wmu);
+}
+
+/* A consistent copy of the line in arena memory, or NULL when there is no key. */
+static char *key_load(sy_provider_key_t *k, sy_arena_t *a, size_t *out_len)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    for (;;) {
+        uint64_t s1 = atomic_load_explicit(&k->seq, memory_order_acquire);
+        int c = (int)(s1 & 1);
+        size_t len = atomic_load_explicit(&k->copy[c].len, memory_order_acquire);
+        if (len > SY_PROVIDER_KEY_LINE_MAX) continue; /* cannot happen: the check retries */
+        if (len && len + 1 > cap) {
+            cap = len + 1;
+            buf = sy_arena_alloc(a, (cap + 7) & ~(size_t)7);
+        }
+        /* whole words: buf has room up to len + 1 rounded up to 8 */
+        for (size_t i = 0; i * 8 < len; i++) {
+            uint64_t w = atomic_load_explicit(&k->copy[c].words[i], memory_order_acquire);
+            memcpy(buf + i * 8, &w, 8);
+        }
+        /* the acquire loads above keep this one after them */
+        if (atomic_load_explicit(&k->seq, memory_order_relaxed) != s1) continue; /* rare */
+        if (!len) return NULL;
+        buf[len] = '\0';
+        *out_len = len;
+        return buf;
+    }
+}
+
+bool sy_provider_key_set(sy_deploy_conf_t *d, const char *key, size_t n)
+{
+    sy_provider_key_t *k = d->key;
+    if (!k || !d->provider || !d->provider->key_header) return true;
+    size_t pn = strlen(d->provider->key_header);
+    if (key && pn + n > SY_PROVIDER_KEY_LINE_MAX) return false;
+    char line[SY_PROVIDER_KEY_LINE_MAX];
+    size_t len = 0;
+    if (key) {
+        memcpy(line, d->provider->key_header, pn);
+        memcpy(line + pn, key, n);
+        len = pn + n;
+    }
+    key_store(k, line, len);
+    sodium_memzero(line, len);
+    return true;
+}
+
+bool sy_provider_key_ready(const sy_deploy_conf_t *d, char *msg, size_t msglen)
+{
+    if (!d->credential || !d->key || !d->provider || !d->provider->key_header) return true;
+    uint64_t sq = atomic_load_explicit(&d->key->seq, memory_order_acquire);
+    if (atomic_load_explicit(&d->key->copy[sq & 1].len, memory_order_relaxed) != 0) return true;
+    snprintf(msg, msglen,
+             "deployment '%s' uses credential '%s', which is not set (or cannot be opened "
+             "with this gateway's master key); an admin can set it with PUT "
+             "/api/v1/credentials/%s",
+             d->id, d->credential, d->credential);
+    return false;
+}
+
+bool sy_provider_key_new(sy_deploy_conf_t *d)
+{
+    d->key = sy_xcalloc(1, sizeof *d->key);
+    pthread_mutex_init(&d->key->wmu, NULL);
+    return !d->api_key || sy_provider_key_set(d, d->api_key, strlen(d->api_key));
+}
+
+void sy_provider_key_free(sy_deploy_conf_t *d)
+{
+    if (!d->key) return;
+    pthread_mutex_destroy(&d->key->wmu);
+    sodium_memzero(d->key, sizeof *d->key);
+    free(d->key);
+    d->key = NULL;
 }
 
 const char *sy_provider_warning(sy_arena_t *a, const char *names)
@@ -47,11 +171,22 @@ const char *sy_provider_warning(sy_arena_t *a, const char *names)
 struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
                                                  struct curl_slist *shared)
 {
-    size_t rl = strlen(call->request_id) + sizeof "x-request-id: ";
-    char *rid = sy_arena_alloc(call->arena, rl);
-    snprintf(rid, rl, "x-request-id: %s", call->request_id);
+    static const char name[] = "x-request-id: ";
+    size_t il = strlen(call->request_id);
+    char *rid = sy_arena_alloc(call->arena, sizeof name + il);
+    memcpy(rid, name, sizeof name - 1); /* not snprintf: ~650 instructions less per call */
+    memcpy(rid + sizeof name - 1, call->request_id, il + 1);
     node->data = rid;
     node->next = shared;
+    sy_provider_key_t *k = call->deploy->key;
+    size_t len;
+    char *line = k ? key_load(k, call->arena, &len) : NULL;
+    if (line) {
+        struct curl_slist *kn = sy_arena_alloc(call->arena, sizeof *kn);
+        kn->data = line;
+        kn->next = shared;
+        node->next = kn;
+    }
     return node;
 }
 

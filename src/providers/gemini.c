@@ -71,7 +71,7 @@ static bool gemini_init_model(sy_deploy_conf_t *d, char *msg, size_t msglen)
     snprintf(gm->url, n, "%s/models/%s:generateContent", base, model);
     gm->url_stream = sy_xmalloc(n);
     snprintf(gm->url_stream, n, "%s/models/%s:streamGenerateContent?alt=sse", base, model);
-    gm->headers = sy_provider_base_headers("x-goog-api-key: ", d->api_key);
+    gm->headers = sy_provider_base_headers();
     d->provider_data = gm;
     return true;
 }
@@ -96,6 +96,7 @@ static sy_err_t gemini_start(sy_call_t *call)
 
 const sy_provider_t sy_provider_gemini = {
     .name = "gemini",
+    .key_header = "x-goog-api-key: ",
     .formats = 1u << SY_FORMAT_OPENAI,
     .init_model = gemini_init_model,
     .free_model = gemini_free_model,

@@ -33,7 +33,7 @@ static bool openai_init_model(sy_deploy_conf_t *m, char *msg, size_t msglen)
     size_t n = strlen(m->base_url) + sizeof "/chat/completions";
     om->url = sy_xmalloc(n);
     snprintf(om->url, n, "%s/chat/completions", m->base_url);
-    om->headers = sy_provider_base_headers("Authorization: Bearer ", m->api_key);
+    om->headers = sy_provider_base_headers();
     m->provider_data = om;
     return true;
 }
@@ -112,6 +112,7 @@ static void openai_stop(sy_call_t *call)
 
 const sy_provider_t sy_provider_openai = {
     .name = "openai",
+    .key_header = "Authorization: Bearer ",
     .formats = 1u << SY_FORMAT_OPENAI,
     .init_model = openai_init_model,
     .free_model = openai_free_model,

@@ -77,6 +77,10 @@ struct sy_call {
 
 typedef struct sy_provider {
     const char *name; /* the `provider:` value in config */
+    /* How the deployment's key goes upstream: the header line's start ("Authorization:
+     * Bearer "), to which the key is appended per call (sy_provider_request_id_header); NULL:
+     * the provider sends no key. */
+    const char *key_header;
     /* Bit (1u << sy_format_t) per body format start() accepts; output is in the same format.
      * Every provider accepts SY_FORMAT_OPENAI. */
     unsigned formats;
@@ -114,15 +118,31 @@ void sy_provider_set_timeouts(sy_upstream_call_t *up, const sy_deploy_conf_t *d)
  * bytes (key order, numbers and unknown fields survive); re-serialised only when a key is written
  * with escapes. Arena memory. */
 sy_str_t sy_provider_splice_body(sy_call_t *call);
-/* A deployment's shared upstream headers: JSON content type, no Expect, and the key as
- * "<key_prefix><key>" when key is set (e.g. "Authorization: Bearer "). Free with
- * curl_slist_free_all. */
-struct curl_slist *sy_provider_base_headers(const char *key_prefix, const char *key);
+/* A deployment's shared upstream headers: JSON content type, no Expect. The key is not in
+ * them: it is chained per call (below). Free with curl_slist_free_all. */
+struct curl_slist *sy_provider_base_headers(void);
 /* "dropped unsupported parameters: NAMES" for the x-switchyard-warning header, with every
  * character outside [A-Za-z0-9_.,-] replaced (names come from the client). Arena memory. */
 const char *sy_provider_warning(sy_arena_t *a, const char *names);
+/* node ("x-request-id: <id>", arena) → the deployment's key header, copied into the arena
+ * under the key's lock (when the deployment has a key) → shared. Returns node. */
 struct curl_slist *sy_provider_request_id_header(sy_call_t *call, struct curl_slist *node,
                                                  struct curl_slist *shared);
+
+/* The deployment's upstream key (DESIGN in providers/common.c): a seqlock-guarded block per
+ * deployment, created by sy_provider_resolve from `api_key: env:VAR`, empty for
+ * `api_key: credential:NAME` until sy_provider_key_set. Any thread; readers never block. */
+#define SY_PROVIDER_KEY_LINE_MAX 4160 /* header name + a 4096-byte key */
+/* Sets (key != NULL) or clears the key of d: the next call carries it; calls already started
+ * keep the copy they made. The previous value is overwritten with zeros. false: key too long
+ * (nothing changed). A provider without a key header ignores it. */
+bool sy_provider_key_set(sy_deploy_conf_t *d, const char *key, size_t n);
+/* false (and a message for the client) when d needs a credential that is not set. */
+bool sy_provider_key_ready(const sy_deploy_conf_t *d, char *msg, size_t msglen);
+/* Creates d->key (with d->api_key when set; false: that key is too long) / wipes and frees it:
+ * sy_provider_resolve and sy_provider_release call them. */
+bool sy_provider_key_new(sy_deploy_conf_t *d);
+void sy_provider_key_free(sy_deploy_conf_t *d);
 
 /* Resolves every deployment's provider by name and runs init_model. Returns false and writes
  * "FILE:LINE: models[i].provider: ..." into err on failure. */

@@ -37,6 +37,11 @@ bool sy_provider_resolve(sy_config_t *cfg, char *err, size_t errlen)
                 return false;
             }
             m->provider = p;
+            if (!sy_provider_key_new(m)) {
+                snprintf(err, errlen, "%s:%d: %s.api_key: the key is longer than %d bytes",
+                         cfg->path, m->line, where, SY_PROVIDER_KEY_LINE_MAX - 64);
+                return false;
+            }
         }
     return true;
 }
@@ -47,6 +52,7 @@ void sy_provider_release(sy_config_t *cfg)
         for (size_t j = 0; j < cfg->models[i].n_deployments; j++) {
             sy_deploy_conf_t *m = &cfg->models[i].deployments[j];
             if (m->provider && m->provider->free_model) m->provider->free_model(m);
+            sy_provider_key_free(m);
             m->provider = NULL;
         }
 }

@@ -475,7 +475,10 @@ static void start_attempt(sy_route_t *r)
     }
     atomic_fetch_add(&d->state->inflight, 1);
     r->active = true;
-    sy_err_t err = d->provider->start(call);
+    /* a credential not set yet: this deployment cannot be called (another may) */
+    sy_err_t err = sy_provider_key_ready(d, call->error_msg, sizeof call->error_msg)
+                       ? d->provider->start(call)
+                       : SY_ERR_UNAVAILABLE;
     if (err) {
         r->active = false;
         atomic_fetch_sub(&d->state->inflight, 1);
@@ -492,7 +495,8 @@ static void start_attempt(sy_route_t *r)
         a->errclass = cls;
         a->outcome = outcome_of(cls);
         log_attempt(r, a);
-        decide(r, cls, err, "could not start the upstream call");
+        decide(r, cls, err,
+               call->error_msg[0] ? call->error_msg : "could not start the upstream call");
     }
 }
 

@@ -112,6 +112,15 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      "ALTER TABLE users ADD COLUMN limits text;"
      "ALTER TABLE teams ADD COLUMN limits text;"
      "ALTER TABLE api_keys ADD COLUMN limits text;"},
+    /* Provider credentials (docs/internals/SECRETS.md): the value sealed with libsodium
+     * secretbox under the master key — base64 nonce and ciphertext, and the id of the key that
+     * sealed it (never the key) — plus its last four characters for display. Times are µs
+     * since the epoch; updated_by is the audit actor. */
+    {6, "credentials",
+     "CREATE TABLE credentials ("
+     " name text PRIMARY KEY, provider text, ciphertext text NOT NULL, nonce text NOT NULL,"
+     " key_id text NOT NULL, last4 text, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,"
+     " updated_by text);"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
@@ -394,6 +403,15 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      "ALTER TABLE users ADD COLUMN limits text;"
      "ALTER TABLE teams ADD COLUMN limits text;"
      "ALTER TABLE api_keys ADD COLUMN limits text;"},
+    /* Provider credentials (docs/internals/SECRETS.md): the value sealed with libsodium
+     * secretbox under the master key — base64 nonce and ciphertext, and the id of the key that
+     * sealed it (never the key) — plus its last four characters for display. Times are µs
+     * since the epoch; updated_by is the audit actor. */
+    {6, "credentials",
+     "CREATE TABLE credentials ("
+     " name text PRIMARY KEY, provider text, ciphertext text NOT NULL, nonce text NOT NULL,"
+     " key_id text NOT NULL, last4 text, created_us bigint NOT NULL, updated_us bigint NOT NULL,"
+     " updated_by text);"},
 };
 const size_t sy_store_migrations_postgres_count =
     sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { REPO, startGateway, freePort, tmpFile, sleep } from './lib.mjs';
+import { REPO, apiCall, listFiles, startGateway, freePort, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
@@ -20,6 +20,7 @@ const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
 const VICTIM_PW = `victim-${crypto.randomBytes(8).toString('hex')}`;
 const MEMBER_PW = `member-${crypto.randomBytes(8).toString('hex')}`;
 const VIEWER_PW = `viewer-${crypto.randomBytes(8).toString('hex')}`;
+const PROVIDER_KEY = `sk-prov-${crypto.randomBytes(16).toString('hex')}`;
 
 const config = (port, dataDir, extraAuth = '') => `server:
   listen: 127.0.0.1:${port}
@@ -46,23 +47,7 @@ let dataDir;
 const responses = []; // every API response body of the scripted run: [label, text]
 const created = new Map(); // plaintext key -> number of responses that showed it
 
-async function call(method, p, { key, body, headers = {}, raw } = {}) {
-  const h = { ...headers };
-  if (key) h.authorization = `Bearer ${key}`;
-  if (body !== undefined) h['content-type'] = 'application/json';
-  const res = await fetch(`${gw.origin}${p}`, {
-    method,
-    headers: h,
-    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  responses.push([`${method} ${p}`, text]);
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, json };
-}
+const call = (method, p, opts = {}) => apiCall(gw.origin, method, p, { ...opts, log: responses });
 
 const chat = (key, model = 'm', extra = {}) =>
   call('POST', '/v1/chat/completions', { key, body: { model, messages: [{ role: 'user', content: 'hi' }] }, ...extra });
@@ -358,22 +343,22 @@ describe('auth', () => {
     assert.equal(bad.status, 400);
   });
 
+  test('a provider credential set and read through the API shows only its last4', T, async () => {
+    const put = await call('PUT', '/api/v1/credentials/prov', { key: ADMIN_KEY, body: { value: PROVIDER_KEY } });
+    assert.equal(put.status, 201, put.text);
+    assert.equal(put.json.last4, PROVIDER_KEY.slice(-4));
+    const list = await call('GET', '/api/v1/credentials', { key: ADMIN_KEY });
+    assert.equal(list.json.data[0].last4, PROVIDER_KEY.slice(-4));
+  });
+
   test('secrets: no plaintext key or password in the db, spool, stderr or other responses', T, async () => {
     const g = gw;
     gw = null;
     await g.stop();
     const stderrText = g.stderr();
-    const secrets = [ADMIN_PW, ADMIN_KEY, VICTIM_PW, MEMBER_PW, VIEWER_PW, ...created.keys()];
+    const secrets = [ADMIN_PW, ADMIN_KEY, VICTIM_PW, MEMBER_PW, VIEWER_PW, PROVIDER_KEY, ...created.keys()];
     assert.ok(created.size >= 6, `keys created: ${created.size}`);
-    const files = [];
-    const walk = (d) => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(dataDir);
+    const files = listFiles(dataDir);
     assert.ok(files.some((f) => f.endsWith('.db')), `the SQLite file is there: ${files}`);
     for (const f of files) {
       const bytes = fs.readFileSync(f);
@@ -385,7 +370,7 @@ describe('auth', () => {
       assert.equal(shown.length, n, `key ${k.slice(0, 11)} shown ${shown.length} times: ${shown.map((x) => x[0])}`);
       assert.match(shown[0][0], /^POST \/api\/v1\/keys/);
     }
-    for (const s of [ADMIN_PW, ADMIN_KEY, VICTIM_PW, MEMBER_PW, VIEWER_PW]) {
+    for (const s of [ADMIN_PW, ADMIN_KEY, VICTIM_PW, MEMBER_PW, VIEWER_PW, PROVIDER_KEY]) {
       assert.ok(!responses.some(([, t]) => t.includes(s)), `${s.slice(0, 6)}… in a response`);
     }
   });

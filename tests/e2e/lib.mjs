@@ -31,6 +31,16 @@ export function tmpDir() {
   }
   return tmpRoot;
 }
+// Every file below dir, recursively (the secrets checks read them all).
+export function listFiles(dir) {
+  const files = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) files.push(...listFiles(p));
+    else files.push(p);
+  }
+  return files;
+}
 let tmpSeq = 0;
 export function tmpFile(name, content) {
   const p = path.join(tmpDir(), `${++tmpSeq}-${name}`);
@@ -320,6 +330,30 @@ export async function startStack({ limits, env } = {}) {
 
 export function sdk(gw, opts = {}) {
   return new OpenAI({ baseURL: gw.baseURL, apiKey: 'unused', maxRetries: 0, timeout: 8000, ...opts });
+}
+
+// ---------------------------------------------------------------------------------------
+// The admin and /v1 APIs over fetch
+
+// One call: {status, headers, text, json (null when not JSON)}. key → Authorization: Bearer;
+// body is JSON-encoded unless raw; every response text is pushed to log as [label, text] (the
+// secrets checks search them all).
+export async function apiCall(origin, method, p, { key, body, headers = {}, raw, log } = {}) {
+  const h = { ...headers };
+  if (key) h.authorization = `Bearer ${key}`;
+  if (body !== undefined) h['content-type'] = 'application/json';
+  const res = await fetch(`${origin}${p}`, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (log) log.push([`${method} ${p}`, text]);
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -354,6 +354,62 @@ static void auth_section(void **state)
     assert_non_null(strstr(err.msg, "auth.nope: unknown key"));
 }
 
+/* api_key: credential:NAME and the secrets: section (docs/internals/SECRETS.md). */
+static void secrets_and_credentials(void **state)
+{
+    sy_conf_err_t err;
+    sy_config_t *c = load("models:\n  - {name: m, provider: mock}\n", &err);
+    assert_non_null(c);
+    assert_false(c->uses_credentials);
+    assert_null(c->master_key_file);
+    assert_int_equal(c->secrets_refresh_s, 30);
+    sy_config_free(c);
+    c = load("secrets:\n  master_key_file: /k/master.key\n  refresh_s: 0\n"
+             "models:\n  - name: a\n    provider: openai\n    base_url: http://x\n"
+             "    api_key: credential:openai-main.v2_x\n",
+             &err);
+    if (!c) print_error("%s\n", err.msg);
+    assert_non_null(c);
+    assert_true(c->uses_credentials);
+    assert_string_equal(c->master_key_file, "/k/master.key");
+    assert_int_equal(c->secrets_refresh_s, 0);
+    const sy_deploy_conf_t *d = &c->models[0].deployments[0];
+    assert_string_equal(d->credential, "openai-main.v2_x");
+    assert_string_equal(d->api_key_ref, "credential:openai-main.v2_x");
+    assert_null(d->api_key);
+    sy_config_free(c);
+    static const char *const bad[][2] = {
+        {"credential:", "t.yaml:5: models[0].api_key: a credential name is 1 to 64"},
+        {"credential:has space", "t.yaml:5: models[0].api_key: a credential name"},
+        {"credential:a/b", "t.yaml:5: models[0].api_key: a credential name"},
+        {"credential:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+         "a credential name"}, /* 65 */
+        {"sk-literal", "expected a reference 'env:VARIABLE' or 'credential:NAME'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char y[400];
+        snprintf(y, sizeof y,
+                 "models:\n  - name: a\n    provider: openai\n    base_url: http://x\n"
+                 "    api_key: '%s'\n",
+                 bad[i][0]);
+        assert_null(load(y, &err));
+        if (!strstr(err.msg, bad[i][1])) {
+            print_error("case %zu: got '%s'\n", i, err.msg);
+            fail();
+        }
+    }
+    /* 64 characters is the longest name */
+    c = load("models:\n  - name: a\n    provider: openai\n    base_url: http://x\n"
+             "    api_key: "
+             "credential:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+             &err);
+    assert_non_null(c);
+    sy_config_free(c);
+    assert_null(load("models:\n  - {name: m, provider: mock}\nsecrets:\n  bogus: 1\n", &err));
+    assert_non_null(strstr(err.msg, "t.yaml:4: secrets: unknown key 'bogus'"));
+    assert_null(load("models:\n  - {name: m, provider: mock}\nsecrets: [1]\n", &err));
+}
+
 static void unknown_provider_names_line(void **state)
 {
     sy_conf_err_t err;
@@ -499,6 +555,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_config),
+        cmocka_unit_test(secrets_and_credentials),
         cmocka_unit_test(errors_name_file_line_and_key),
         cmocka_unit_test(deployments_and_routing),
         cmocka_unit_test(log_section),

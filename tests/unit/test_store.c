@@ -20,6 +20,8 @@
 
 #include "ch_server.h"
 #include "pg_server.h"
+#include "core/alloc.h"
+#include "store/appcreds.h"
 #include "store/appdata.h"
 #include "store/migrations.h"
 #include "store/store.h"
@@ -1220,6 +1222,106 @@ static void c_appdata(target_t *t)
     t->vt->close(s);
 }
 
+/* Provider credentials (store/appcreds.h) on APPDATA backends: upsert keeps created_us and
+ * reports created/replaced, list by name, delete, and the one-statement rekey (only rows of the
+ * old key id; a row missing from the new values fails the whole statement, nothing changed). */
+static void c_credentials(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    if (!(t->vt->caps & SY_STORE_CAP_APPDATA)) {
+        t->vt->close(s);
+        return;
+    }
+    bool created = false;
+    sy_app_cred_t c = {.name = "openai-main",
+                       .provider = "openai",
+                       .ciphertext = "Q1Q=",
+                       .nonce = "Tk9OQ0U=",
+                       .key_id = "00112233aabbccdd",
+                       .last4 = "wxyz",
+                       .updated_us = 1000,
+                       .updated_by = "key:k1"};
+    OK(sy_app_cred_put(s, &c, &created, msg, sizeof(msg)));
+    assert_true(created);
+    sy_app_cred_t c2 = {.name = "b.other_2",
+                        .ciphertext = "Yg==",
+                        .nonce = "bg==",
+                        .key_id = "00112233aabbccdd",
+                        .updated_us = 1500};
+    OK(sy_app_cred_put(s, &c2, &created, msg, sizeof(msg)));
+    assert_true(created);
+    c.ciphertext = "Q1QtMg==";
+    c.last4 = "abcd";
+    c.updated_us = 2000;
+    c.updated_by = "user:u1";
+    OK(sy_app_cred_put(s, &c, &created, msg, sizeof(msg)));
+    assert_false(created);
+    sy_app_cred_t *got = NULL;
+    OK(sy_app_cred_get(s, "openai-main", &got, msg, sizeof(msg)));
+    assert_string_equal(got->provider, "openai");
+    assert_string_equal(got->ciphertext, "Q1QtMg==");
+    assert_string_equal(got->nonce, "Tk9OQ0U=");
+    assert_string_equal(got->key_id, "00112233aabbccdd");
+    assert_string_equal(got->last4, "abcd");
+    assert_int_equal(got->created_us, 1000);
+    assert_int_equal(got->updated_us, 2000);
+    assert_string_equal(got->updated_by, "user:u1");
+    sy_app_cred_free(got);
+    assert_int_equal(sy_app_cred_get(s, "nope", &got, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    sy_app_cred_t **v = NULL;
+    size_t n = 0;
+    OK(sy_app_cred_list(s, &v, &n, msg, sizeof(msg)));
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0]->name, "b.other_2");
+    assert_null(v[0]->provider);
+    assert_null(v[0]->last4);
+    assert_string_equal(v[1]->name, "openai-main");
+    /* rekey: a value list missing one row of the old key fails and changes nothing */
+    v[0]->ciphertext = (free(v[0]->ciphertext), sy_xstrdup("TkVXMA=="));
+    v[0]->nonce = (free(v[0]->nonce), sy_xstrdup("bjA="));
+    v[1]->ciphertext = (free(v[1]->ciphertext), sy_xstrdup("TkVXMQ=="));
+    v[1]->nonce = (free(v[1]->nonce), sy_xstrdup("bjE="));
+    int64_t changed = -1;
+    assert_int_not_equal(sy_app_cred_rekey(s, v + 1, 1, "00112233aabbccdd", "ffeeddcc00000000",
+                                           &changed, msg, sizeof(msg)),
+                         SY_OK);
+    assert_non_null(strstr(msg, "nothing was changed"));
+    OK(sy_app_cred_get(s, "openai-main", &got, msg, sizeof(msg)));
+    assert_string_equal(got->key_id, "00112233aabbccdd");
+    assert_string_equal(got->ciphertext, "Q1QtMg==");
+    sy_app_cred_free(got);
+    /* an unsafe literal is refused before any SQL */
+    char *keep = v[0]->name;
+    v[0]->name = "x'y";
+    assert_int_equal(sy_app_cred_rekey(s, v, 2, "00112233aabbccdd", "ffeeddcc00000000", &changed,
+                                       msg, sizeof(msg)),
+                     SY_ERR_INVALID_REQUEST);
+    v[0]->name = keep;
+    OK(sy_app_cred_rekey(s, v, 2, "00112233aabbccdd", "ffeeddcc00000000", &changed, msg,
+                         sizeof(msg)));
+    assert_int_equal(changed, 2);
+    OK(sy_app_cred_get(s, "openai-main", &got, msg, sizeof(msg)));
+    assert_string_equal(got->key_id, "ffeeddcc00000000");
+    assert_string_equal(got->ciphertext, "TkVXMQ==");
+    assert_string_equal(got->nonce, "bjE=");
+    assert_int_equal(got->updated_us, 2000); /* rekey is not an update of the value */
+    sy_app_cred_free(got);
+    /* a second rekey from the old id finds nothing to do */
+    OK(sy_app_cred_rekey(s, v, 2, "00112233aabbccdd", "ffeeddcc00000000", &changed, msg,
+                         sizeof(msg)));
+    assert_int_equal(changed, 0);
+    sy_app_cred_list_free(v, n);
+    OK(sy_app_cred_delete(s, "b.other_2", msg, sizeof(msg)));
+    assert_int_equal(sy_app_cred_delete(s, "b.other_2", msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    OK(sy_app_cred_list(s, &v, &n, msg, sizeof(msg)));
+    assert_int_equal(n, 1);
+    sy_app_cred_list_free(v, n);
+    t->vt->close(s);
+}
+
 /* ---- the table and the runner --------------------------------------------------------------- */
 
 typedef struct conformance_case {
@@ -1242,6 +1344,7 @@ static const conformance_case_t cases[] = {
     {"stats_backfill", c_stats_backfill},
     {"concurrent_writer_readers", c_concurrent},
     {"appdata", c_appdata},
+    {"credentials", c_credentials},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 

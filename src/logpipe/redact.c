@@ -25,6 +25,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,11 @@ typedef struct pattern {
  * holds; the regex is then run only in those windows (PCRE2 offset limit). */
 typedef bool (*trigger_ok_fn)(const unsigned char *in, size_t len, size_t at);
 
+/* The next window [start, *limit] (start >= from) in which a match of the pattern can start,
+ * found by a cheap exact scan for what every match contains; len: no further window. The regex
+ * is then run only in those windows (PCRE2 offset limit), like the trigger windows. */
+typedef size_t (*first_fn)(const unsigned char *in, size_t len, size_t from, size_t *limit);
+
 typedef struct regex {
     pcre2_code *code;
     /* built-in regex: group number -> pattern index; custom regex: group_pat[0] only */
@@ -55,6 +61,7 @@ typedef struct regex {
     unsigned char trigger; /* 0: search the whole input */
     uint8_t dist;
     trigger_ok_fn trigger_ok;
+    first_fn first; /* NULL: no candidate windows */
 } regex_t;
 
 struct sy_redact {
@@ -302,6 +309,143 @@ static bool ipv6_colon(const unsigned char *in, size_t len, size_t at)
     return (n == ':' || is_hex(n)) && (n == ':' || (at > 0 && is_hex(in[at - 1])));
 }
 
+/* ---- prefilters (first_fn) --------------------------------------------------------------
+ * PCRE2's own start search for these patterns steps byte by byte through text ('s', 'e', 'b'
+ * and digits are common), 6-25 instructions per byte each; memchr on a rarer byte of the
+ * pattern's literal is vectorized. Each returns a lower bound of any match's start: exact. */
+
+/* First occurrence at or after from of lit (n bytes), found by memchr of lit[k]. */
+static size_t find_lit(const unsigned char *in, size_t len, size_t from, const char *lit, size_t n,
+                       size_t k)
+{
+    size_t i = from + k;
+    while (i < len) {
+        const unsigned char *p = memchr(in + i, lit[k], len - i);
+        if (!p) break;
+        size_t at = (size_t)(p - in) - k;
+        if (at + n <= len && !memcmp(in + at, lit, n)) return at;
+        i = (size_t)(p - in) + 1;
+    }
+    return len;
+}
+
+static size_t first_anthropic(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    return *limit = find_lit(in, len, from, "sk-ant-", 7, 2);
+}
+
+static size_t first_sk(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    return *limit = find_lit(in, len, from, "sk-", 3, 2);
+}
+
+static size_t first_sy(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    return *limit = find_lit(in, len, from, "sy-", 3, 2);
+}
+
+static size_t first_aws(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    size_t a = find_lit(in, len, from, "AKIA", 4, 1), b = find_lit(in, len, from, "ASIA", 4, 1);
+    return *limit = a < b ? a : b;
+}
+
+static size_t first_jwt(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    return *limit = find_lit(in, len, from, "eyJ", 3, 2);
+}
+
+/* "bearer" in any case, found by memchr of 'b' and of 'B'. */
+static size_t first_bearer_c(const unsigned char *in, size_t len, size_t from, int b)
+{
+    for (size_t i = from; i + 6 <= len; i++) {
+        const unsigned char *p = memchr(in + i, b, len - 5 - i);
+        if (!p) break;
+        i = (size_t)(p - in);
+        if ((p[1] | 0x20) == 'e' && (p[2] | 0x20) == 'a' && (p[3] | 0x20) == 'r' &&
+            (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 'r')
+            return i;
+    }
+    return len;
+}
+
+static size_t first_bearer(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    size_t a = first_bearer_c(in, len, from, 'b'), b = first_bearer_c(in, len, from, 'B');
+    return *limit = a < b ? a : b;
+}
+
+/* Offset of the first decimal digit at or after i (len: none), eight bytes at a time: a word
+ * has a byte in '0'..'9' iff the "has between" bit trick sets its high bit. */
+static size_t next_digit(const unsigned char *in, size_t len, size_t i)
+{
+    const uint64_t ones = ~(uint64_t)0 / 255, high = ones * 128, low7 = ones * 127;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, in + i, 8);
+        uint64_t x = w & low7;
+        if (((ones * (127 + '9' + 1) - x) & ~w & (x + ones * (127 - ('0' - 1))) & high) != 0) break;
+    }
+    while (i < len && !is_digit(in[i]))
+        i++;
+    return i;
+}
+
+static size_t digits_end(const unsigned char *in, size_t len, size_t i)
+{
+    while (i < len && is_digit(in[i]))
+        i++;
+    return i;
+}
+
+/* A card starts a run of digits (its lookbehind) with four digits, the first 2-6 (RE_CARD:
+ * 13-19 contiguous digits or a group of 4 first). */
+static size_t first_card(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    for (size_t i = next_digit(in, len, from); i < len; i = next_digit(in, len, i)) {
+        size_t j = digits_end(in, len, i);
+        if (j - i >= 4 && in[i] >= '2' && in[i] <= '6') return *limit = i;
+        i = j;
+    }
+    return *limit = len;
+}
+
+/* RE_PHONE_INTL starts with "+" and a digit 1-9; RE_PHONE_NANP contains the exchange and line
+ * [2-9][0-9]{2}[ .-][0-9]{4} and starts at most 8 bytes before it ("1 (415) "). */
+static size_t first_phone(const unsigned char *in, size_t len, size_t from, size_t *limit)
+{
+    size_t plus = len;
+    for (size_t i = from; i + 1 < len; i++) {
+        const unsigned char *p = memchr(in + i, '+', len - 1 - i);
+        if (!p) break;
+        i = (size_t)(p - in);
+        if (p[1] >= '1' && p[1] <= '9') {
+            plus = i;
+            break;
+        }
+    }
+    size_t i = next_digit(in, len, from);
+    for (; i < plus; i = next_digit(in, len, i)) {
+        size_t j = digits_end(in, len, i);
+        if (j - i >= 3 && j + 4 < len && (in[j] == ' ' || in[j] == '.' || in[j] == '-') &&
+            in[j - 3] >= '2' && in[j - 3] <= '9' && is_digit(in[j + 1]) && is_digit(in[j + 2]) &&
+            is_digit(in[j + 3]) && is_digit(in[j + 4]))
+            break;
+        i = j;
+    }
+    if (i >= plus) return *limit = plus; /* (len when neither) */
+    size_t exch = digits_end(in, len, i) - 3;
+    *limit = exch;
+    return exch >= from + 8 ? exch - 8 : from;
+}
+
+static const first_fn first_of[SY_REDACT__BUILTIN_COUNT] = {
+    [SY_REDACT_BEARER] = first_bearer, [SY_REDACT_ANTHROPIC] = first_anthropic,
+    [SY_REDACT_OPENAI] = first_sk,     [SY_REDACT_SY_KEY] = first_sy,
+    [SY_REDACT_AWS] = first_aws,       [SY_REDACT_JWT] = first_jwt,
+    [SY_REDACT_CARD] = first_card,     [SY_REDACT_PHONE] = first_phone,
+};
+
 /* Built-in regexes. A group may join several patterns in one alternation, but measured, one
  * regex per pattern is fastest (each keeps PCRE2's own start optimizations: first-byte memchr
  * for the secrets, start bitmaps for the rest), and patterns that need a byte near their start
@@ -383,14 +527,19 @@ static bool build_builtin(sy_redact_t *r, const sy_redact_conf_t *conf, char *er
             }
         }
         if (g == 0) continue; /* every pattern of the group is off */
-        x->code =
-            compile(b.p, "built-in", groups[gi].trigger ? PCRE2_USE_OFFSET_LIMIT : 0, err, errlen);
+        x->code = compile(b.p, "built-in",
+                          groups[gi].trigger || (groups[gi].n == 1 && first_of[groups[gi].pat[0]])
+                              ? PCRE2_USE_OFFSET_LIMIT
+                              : 0,
+                          err, errlen);
         free(b.p);
         if (!x->code) return false;
         x->builtin = true;
         x->trigger = groups[gi].trigger;
         x->dist = groups[gi].dist;
         x->trigger_ok = groups[gi].ok;
+        /* a one-pattern group starts where its pattern's prefilter says */
+        x->first = groups[gi].n == 1 ? first_of[groups[gi].pat[0]] : NULL;
         r->nrx++;
     }
     return true;
@@ -508,7 +657,16 @@ static int find(const sy_redact_t *r, size_t i, const char *in, size_t len, size
     int rc = PCRE2_ERROR_NOMATCH;
     nx->pat = -1;
     if (from >= len) return 0;
-    if (!x->trigger) {
+    if (x->first) {
+        /* candidate windows, left to right: the first match found is the leftmost */
+        size_t scan = from, start, limit;
+        while (scan < len && (start = x->first(u, len, scan, &limit)) < len) {
+            pcre2_set_offset_limit(mctx, limit);
+            rc = pcre2_match(x->code, u, len, start, PCRE2_NOTEMPTY, md, mctx);
+            if (rc != PCRE2_ERROR_NOMATCH) break;
+            scan = limit + 1;
+        }
+    } else if (!x->trigger) {
         /* A set offset limit is an error for code compiled without PCRE2_USE_OFFSET_LIMIT. */
         pcre2_set_offset_limit(mctx, PCRE2_UNSET);
         rc = pcre2_match(x->code, u, len, from, PCRE2_NOTEMPTY, md,

@@ -121,6 +121,16 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      " name text PRIMARY KEY, provider text, ciphertext text NOT NULL, nonce text NOT NULL,"
      " key_id text NOT NULL, last4 text, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,"
      " updated_by text);"},
+    /* The key and user indexes hold only rows that have a key / user: `key_id = :key` and
+     * `user_id = :user` (query_logs' only uses) imply NOT NULL, so the planner still uses them,
+     * and rows without one (auth mode local, unauthenticated errors) cost no index insert. */
+    {7, "inference_log key/user indexes: partial",
+     "DROP INDEX inference_log_key;"
+     "CREATE INDEX inference_log_key ON inference_log(key_id, t_received_us)"
+     " WHERE key_id IS NOT NULL;"
+     "DROP INDEX inference_log_user;"
+     "CREATE INDEX inference_log_user ON inference_log(user_id, t_received_us)"
+     " WHERE user_id IS NOT NULL;"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);

@@ -296,6 +296,49 @@ static void overlapping(void **state)
     sy_redact_free(r);
 }
 
+/* The secret, card and phone patterns run only in windows found by a cheap scan (a literal's
+ * rare byte, digit runs): decoys before a match, literals at the very start and end, case. */
+static void prefilter_windows(void **state)
+{
+    (void)state;
+    sy_redact_t *r = make_default();
+    const char *key = "sk-proj-abc123DEF456ghi789JKL012mno345PQR678";
+    char in[512], want[512];
+    /* failed candidates first: "task-", "disk-", a short sk- token, then the key */
+    snprintf(in, sizeof in, "task-list disk-io sk-short %s", key);
+    assert_string_equal(red(r, in), "task-list disk-io sk-short [OPENAI_KEY]");
+    /* at offset 0 and running to the end of the input */
+    assert_string_equal(red(r, key), "[OPENAI_KEY]");
+    snprintf(in, sizeof in, "x%s", key); /* glued to a letter: not a key */
+    assert_string_equal(red(r, in), in);
+    assert_string_equal(red(r, "AKIAIOSFODNN7EXAMPLE"), "[AWS_ACCESS_KEY]");
+    assert_string_equal(red(r, "AKIA ASIA ASIAIOSFODNN7EXAMPLE"), "AKIA ASIA [AWS_ACCESS_KEY]");
+    assert_string_equal(red(r, "ey eyJ eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"), "ey eyJ [JWT]");
+    /* bearer in any case, after decoy 'b'/'B' words */
+    assert_string_equal(red(r, "bear Bearing BEARER x bEaReR tok3n-abcdef12"),
+                        "bear Bearing BEARER x bEaReR [BEARER_TOKEN]");
+    assert_string_equal(red(r, "Bearer"), "Bearer");
+    /* cards after digit runs that are not candidates (first digit 1, 7-9; fewer than 4) */
+    assert_string_equal(red(r, "1234 9999 77 4111111111111111"), "1234 9999 77 [CARD]");
+    assert_string_equal(red(r, "2024, 4111 1111 1111 1111"), "2024, [CARD]");
+    assert_string_equal(red(r, "2024 4111 1111 1111 1111"), "2024 4111 1111 1111 1111");
+    assert_string_equal(red(r, "4111111111111111"), "[CARD]");
+    /* phones: decoy '+' and separated digits, then both forms; at the very start and end */
+    assert_string_equal(red(r, "a+b +0 12-3456 call +1 415 555 2671"),
+                        "a+b +0 12-3456 call [PHONE]");
+    assert_string_equal(red(r, "1 (415) 555-2671"), "[PHONE]");
+    assert_string_equal(red(r, "x 415.555.2671"), "x [PHONE]");
+    assert_string_equal(red(r, "+44 20 7946 0958"), "[PHONE]");
+    /* a long input whose only match is near the end */
+    size_t n = 0;
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(in + n, sizeof in - n, "sk-%d ", i);
+    snprintf(want, sizeof want, "%s[PHONE]", in);
+    snprintf(in + n, sizeof in - n, "(415) 555-2671");
+    assert_string_equal(red(r, in), want);
+    sy_redact_free(r);
+}
+
 static void hash_mode(void **state)
 {
     sy_redact_conf_t c = {0};
@@ -583,6 +626,7 @@ int main(void)
         cmocka_unit_test(secrets),
         cmocka_unit_test(bearer),
         cmocka_unit_test(overlapping),
+        cmocka_unit_test(prefilter_windows),
         cmocka_unit_test(hash_mode),
         cmocka_unit_test(off_mode),
         cmocka_unit_test(custom_patterns),

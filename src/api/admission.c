@@ -303,6 +303,10 @@ static void refuse(sy_admission_req_t *t)
         break;
     case SY_LIMITS_TOO_LARGE:
         code = "request_too_large";
+        if (l && l->kind == SY_LIMIT_REQUESTS) { /* "0/minute": a key switched off */
+            snprintf(msg, sizeof msg, "The limit of %s admits no request.", what);
+            break;
+        }
         snprintf(msg, sizeof msg,
                  "This request alone (an estimated %lld tokens: max_tokens plus the prompt) "
                  "exceeds the token limit of %s; lower max_tokens or the prompt.",

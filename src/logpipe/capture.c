@@ -196,7 +196,9 @@ static void append_str(sy_buf_t *b, json_t *v)
 static bool get_count(json_t *o, const char *key, int64_t *dst)
 {
     json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > SY_CAPTURE_TOKENS_MAX)
+        return false;
     *dst = json_integer_value(v);
     return true;
 }

@@ -27,6 +27,10 @@
 
 /* Longest byte window the first-token scan looks at across a feed boundary. */
 #define SY_CAPTURE_CARRY 48
+/* The largest token count read from an upstream's usage: more is not a real call (a faulty or
+ * hostile upstream) and is treated as absent, so sums of counts (prompt + cache parts, input +
+ * output for token limits, tokens × price) cannot overflow. */
+#define SY_CAPTURE_TOKENS_MAX INT64_C(1000000000000)
 
 typedef struct sy_capture {
     sy_buf_t head;        /* first bytes of the body, up to head.max */

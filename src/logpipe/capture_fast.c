@@ -101,7 +101,7 @@ static bool tok_int(sy_str_t t, int64_t *v)
 static bool tok_count(sy_str_t t, int64_t *dst)
 {
     int64_t v;
-    if (!tok_int(t, &v) || v < 0) return false;
+    if (!tok_int(t, &v) || v < 0 || v > SY_CAPTURE_TOKENS_MAX) return false;
     *dst = v;
     return true;
 }

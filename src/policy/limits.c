@@ -278,14 +278,17 @@ void sy_limits__result(sy_limits_t *l, const sy_limits_resv_t *r, const sy_limit
         if (s->kind == SY_LIMIT_REQUESTS) pick_header(&res->requests, s, &o[i], res->allowed);
         if (s->kind == SY_LIMIT_TOKENS) pick_header(&res->tokens, s, &o[i], res->allowed);
         if (o[i].ok) continue;
-        if (res->denied < 0) {
+        /* the reason is the first refusing limit's, except that one that can never pass (retry
+         * -1: the request alone is over it) wins over any other: a retry time would be a lie */
+        bool never = o[i].retry_ms < 0;
+        if (res->denied < 0 || (never && res->retry_after_ms >= 0)) {
             res->denied = (int)i;
             res->reason = s->kind == SY_LIMIT_BUDGET ? SY_LIMITS_QUOTA
-                          : o[i].retry_ms < 0        ? SY_LIMITS_TOO_LARGE
+                          : never                    ? SY_LIMITS_TOO_LARGE
                                                      : SY_LIMITS_RATE;
         }
         if (res->retry_after_ms >= 0)
-            res->retry_after_ms = o[i].retry_ms < 0 || o[i].retry_ms > res->retry_after_ms
+            res->retry_after_ms = never || o[i].retry_ms > res->retry_after_ms
                                       ? o[i].retry_ms
                                       : res->retry_after_ms;
     }

@@ -107,23 +107,36 @@ static sy_err_t fsync_dir(const char *path, char *msg, size_t msglen)
     return err;
 }
 
-/* Creates path with a new key (O_EXCL: never overwrites). EEXIST → SY_ERR_NOT_FOUND so the
- * caller reads the file another process just created. */
+/* Creates path with a new key, never overwriting: the key goes to a private temporary file
+ * (0600, synced) that is then link()ed to path — atomic create-if-absent, so a process that loses
+ * a first-start race, or starts after a crash, never finds a half-written file. EEXIST →
+ * SY_ERR_NOT_FOUND so the caller reads the file the other process made. */
 static sy_err_t create_key_file(const char *path, sy_master_key_t *k, char *msg, size_t msglen)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    size_t n = strlen(path) + 32;
+    char *tmp = sy_xmalloc(n);
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    unlink(tmp); /* a leftover of this pid's crashed predecessor */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        if (errno == EEXIST) return SY_ERR_NOT_FOUND;
-        return failf(SY_ERR_CONFIG, msg, msglen, "%s: cannot create the master key file: %s", path,
-                     strerror(errno));
+        sy_err_t err = failf(SY_ERR_CONFIG, msg, msglen,
+                             "%s: cannot create the master key file: %s", path, strerror(errno));
+        free(tmp);
+        return err;
     }
     sy_secrets_key_generate(k);
-    bool ok = fchmod(fd, 0600) == 0 && write_key_line(fd, k);
+    bool ok = fchmod(fd, 0600) == 0 && write_key_line(fd, k) && fsync(fd) == 0;
     int e = errno;
     close(fd);
+    if (ok && link(tmp, path) != 0) {
+        ok = false;
+        e = errno;
+    }
+    unlink(tmp);
+    free(tmp);
     if (!ok) {
-        unlink(path);
         sy_secrets_key_wipe(k);
+        if (e == EEXIST) return SY_ERR_NOT_FOUND;
         return failf(SY_ERR_CONFIG, msg, msglen, "%s: cannot write the master key file: %s", path,
                      strerror(e));
     }
@@ -141,6 +154,12 @@ static sy_err_t read_key_file(const char *path, sy_master_key_t *k, char *msg, s
         close(fd);
         return failf(SY_ERR_CONFIG, msg, msglen, "%s: the master key file is not a regular file%s",
                      path, NULL);
+    }
+    if (st.st_uid != geteuid()) {
+        close(fd);
+        return failf(SY_ERR_CONFIG, msg, msglen,
+                     "%s: the master key file belongs to another user; refusing to use it%s", path,
+                     NULL);
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         close(fd);

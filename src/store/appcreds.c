@@ -1,6 +1,8 @@
 /* Provider credentials over app_exec (see appcreds.h); the same SQL on SQLite and PostgreSQL. */
 #include "store/appcreds.h"
 
+#include <inttypes.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +137,18 @@ static sy_err_t put_case(sy_buf_t *b, const char *col, sy_app_cred_t *const *v, 
                          size_t field)
 {
     sy_err_t err = sy_buf_append_c(b, col);
-    err = err ? err : sy_buf_append_c(b, " = CASE name");
+    err = err ? err : sy_buf_append_c(b, " = CASE");
     for (size_t i = 0; i < n && !err; i++) {
         const char *val = field == 0 ? v[i]->ciphertext : v[i]->nonce;
-        err = sy_buf_append_c(b, " WHEN '");
+        char upd[32];
+        snprintf(upd, sizeof upd, "%" PRId64, v[i]->updated_us);
+        /* the row as it was listed: one set again since (same name, later updated_us) gets
+         * NULL like a new one, and the statement fails instead of writing back the old value */
+        err = sy_buf_append_c(b, " WHEN name = '");
         err = err ? err : sy_buf_append_c(b, v[i]->name);
-        err = err ? err : sy_buf_append_c(b, "' THEN '");
+        err = err ? err : sy_buf_append_c(b, "' AND updated_us = ");
+        err = err ? err : sy_buf_append_c(b, upd);
+        err = err ? err : sy_buf_append_c(b, " THEN '");
         err = err ? err : sy_buf_append_c(b, val);
         err = err ? err : sy_buf_append_c(b, "'");
     }

@@ -319,6 +319,33 @@ static void mock_nonstream(void **state)
 }
 
 /* ---------------------------------------------------------------- OpenAI */
+/* Token counts past SY_CAPTURE_TOKENS_MAX (a faulty or hostile upstream) count as absent, on
+ * both readings (extract() compares them): sums of counts cannot overflow. */
+static void absurd_usage_ignored(void **state)
+{
+    (void)state;
+    static const char oa[] =
+        "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+        "\"assistant\",\"content\":\"x\"},\"finish_reason\":\"stop\"}],\"usage\":{"
+        "\"prompt_tokens\":1000000000001,\"completion_tokens\":1000000000000,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":9223372036854775807}}}";
+    static const char an[] =
+        "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"x\"}],\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":"
+        "9223372036854775807,\"output_tokens\":7,\"cache_read_input_tokens\":"
+        "9223372036854775807}}";
+    sy_capture_result_t r;
+    extract(oa, sizeof oa - 1, SY_CAPTURE_OPENAI, false, BIG, 16384, &r);
+    assert_int_equal(r.usage.prompt_tokens, -1);
+    assert_int_equal(r.usage.completion_tokens, SY_CAPTURE_TOKENS_MAX); /* the largest kept */
+    assert_int_equal(r.usage.cached_tokens, -1);
+    sy_capture_result_dispose(&r);
+    extract(an, sizeof an - 1, SY_CAPTURE_ANTHROPIC, false, BIG, 16384, &r);
+    assert_int_equal(r.usage.completion_tokens, 7);
+    assert_int_equal(r.usage.prompt_tokens, -1);
+    assert_int_equal(r.usage.cached_tokens, -1);
+    sy_capture_result_dispose(&r);
+}
 
 static void openai_nonstream_tools(void **state)
 {
@@ -1431,6 +1458,7 @@ int main(void)
         cmocka_unit_test(mock_stream_usage),
         cmocka_unit_test(mock_stream_no_usage),
         cmocka_unit_test(mock_nonstream),
+        cmocka_unit_test(absurd_usage_ignored),
         cmocka_unit_test(openai_nonstream_tools),
         cmocka_unit_test(openai_parallel_tools),
         cmocka_unit_test(openai_reasoning),

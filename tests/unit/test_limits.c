@@ -133,6 +133,7 @@ static const sy_limit_t LIM[] = {
     /* 7 */ {"key:f|model:m", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1},
     /* 8 */ {"team:g", SY_LIMIT_BUDGET, SY_LIMIT_MONTH, 1000},
     /* 9 */ {"user:h", SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, 2},
+    /* 10 */ {"key:e", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 100},
 };
 
 #define NO (-9) /* header absent */
@@ -242,6 +243,10 @@ static const step_t CASE_ATOMIC[] = {
     {ADMIT1(0, 6, 0, -1), OK_(1, 61000, NO, NO)},
     {ADMIT1(0, 6, 0, -1), OK_(0, 61000, NO, NO)},
     {ADMIT1(0, 6, 0, -1), DENY(0, SY_LIMITS_RATE, 61000, 0, 61000, NO, NO)},
+    /* a limit the request can never pass decides the reason, whatever refused first: no
+     * retry time ("try again in -1s" was said before) */
+    {ADMIT2(0, 6, 10, 500, -1), DENY(1, SY_LIMITS_TOO_LARGE, -1, 0, 61000, 100, 0)},
+    {ADMIT2(0, 10, 6, 500, -1), DENY(0, SY_LIMITS_TOO_LARGE, -1, 0, 61000, 100, 0)},
     /* hour window: buckets of 1 min */
     {ADMIT1(0, 9, 0, -1), OK_(1, 3660000, NO, NO)},
     {ADMIT1(30000, 9, 0, -1), OK_(0, 3630000, NO, NO)},

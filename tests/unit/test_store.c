@@ -1295,6 +1295,16 @@ static void c_credentials(target_t *t)
     assert_string_equal(got->key_id, "00112233aabbccdd");
     assert_string_equal(got->ciphertext, "Q1QtMg==");
     sy_app_cred_free(got);
+    /* a row set again after the listing (a later updated_us) is not overwritten with the
+     * listed value: the whole rekey fails */
+    v[1]->updated_us += 1;
+    assert_int_not_equal(sy_app_cred_rekey(s, v, 2, "00112233aabbccdd", "ffeeddcc00000000",
+                                           &changed, msg, sizeof(msg)),
+                         SY_OK);
+    v[1]->updated_us -= 1;
+    OK(sy_app_cred_get(s, "b.other_2", &got, msg, sizeof(msg)));
+    assert_string_equal(got->key_id, "00112233aabbccdd");
+    sy_app_cred_free(got);
     /* an unsafe literal is refused before any SQL */
     char *keep = v[0]->name;
     v[0]->name = "x'y";

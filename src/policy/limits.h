@@ -72,9 +72,10 @@ typedef struct sy_limits_header {
 
 typedef struct sy_limits_result {
     bool allowed;
-    bool unbacked;             /* admitted because the backend failed open */
-    int denied;                /* index of the first refusing limit; -1 */
-    sy_limits_reason_t reason; /* of the first refusing limit (UNAVAILABLE: no index) */
+    bool unbacked; /* admitted because the backend failed open */
+    int denied;    /* index of the first refusing limit, or of the first one the request can never
+                      pass (TOO_LARGE wins: no retry time would be true); -1 */
+    sy_limits_reason_t reason; /* of that limit (UNAVAILABLE: no index) */
     int64_t retry_after_ms;    /* largest among refusing limits; -1 = never; 0 when allowed */
     sy_limits_header_t requests, tokens; /* the limit of that kind with the least remaining */
 } sy_limits_result_t;

@@ -288,9 +288,8 @@ void sy_limits__result(sy_limits_t *l, const sy_limits_resv_t *r, const sy_limit
                                                      : SY_LIMITS_RATE;
         }
         if (res->retry_after_ms >= 0)
-            res->retry_after_ms = never || o[i].retry_ms > res->retry_after_ms
-                                      ? o[i].retry_ms
-                                      : res->retry_after_ms;
+            res->retry_after_ms =
+                never || o[i].retry_ms > res->retry_after_ms ? o[i].retry_ms : res->retry_after_ms;
     }
     sy_limits__count(res->allowed ? &l->admitted : &l->denied);
 }

@@ -315,6 +315,18 @@ static void on_timeout(uv_timer_t *t)
 
 static int send_op(op_t *op);
 
+/* An admit's reply that says every limit admitted (and so charged) the request. */
+static bool late_admitted(const op_t *op, const redisReply *rep)
+{
+    const sy_limits_resv_t *v = op->resv;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 1 + 4 * v->n) return false;
+    for (size_t i = 0; i < v->n; i++) {
+        const redisReply *e = rep->element[1 + 4 * i];
+        if (e->type != REDIS_REPLY_INTEGER || e->integer == 0) return false;
+    }
+    return true;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     op_t *op = priv;
@@ -329,6 +341,15 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (rep && rep->type == REDIS_REPLY_ERROR)
             sy_log_warn("redis error reply: %.*s", (int)rep->len, rep->str);
         complete(op, rep && rep->type != REDIS_REPLY_ERROR ? rep : NULL);
+    } else if (op->script == SCRIPT_ADMIT && op->resv && late_admitted(op, rep)) {
+        /* timed out and refused (fail-closed) while Redis admitted and charged it after all:
+         * undo what a cancel undoes (the token estimate, the concurrency lease), or a slow Redis
+         * would leave a lease per 503 for lease_ms. The request counts stay charged, as for any
+         * cancelled request. (Fail-open handed the reservation out unbacked: nothing to undo
+         * from here; it stays charged, conservatively.) */
+        sy_limits_resv_t *v = op->resv;
+        op->resv = NULL;
+        sy_limits_cancel(&op->r->base, v, NULL, NULL);
     }
     op_unref(op);
 }

@@ -889,6 +889,37 @@ static void redis_hung_times_out_then_recovers(void **state)
     h_close(&h);
 }
 
+/* An admit that timed out (refused: fail-closed) but that Redis ran and admitted after all is
+ * cancelled when its late reply comes: its concurrency lease is not left to block the key. */
+static void redis_late_admit_cancelled(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_open(&h, true);
+    sy_limits_redis_config_t cfg = redis_cfg(redis.port);
+    sy_limits_free(h.l);
+    cfg.timeout_ms = 150;
+    sy_limits_clock_t ck = {fake_now, &h.clock};
+    h.l = sy_limits_redis_new(h.loop, &cfg, &ck);
+    call_t held = h_admit(&h, &LIM[3], 1, 0); /* one of the key's 2 slots, kept */
+    assert_true(held.res.allowed);
+    assert_int_equal(kill(redis.pid, SIGSTOP), 0);
+    call_t c = h_admit(&h, &LIM[3], 1, 0);
+    assert_int_equal(kill(redis.pid, SIGCONT), 0);
+    assert_false(c.res.allowed);
+    assert_int_equal(c.res.reason, SY_LIMITS_UNAVAILABLE);
+    /* a round trip on another key: the late reply (admitted: slot 2) comes before its reply,
+     * so the cancel has been sent by the time it returns */
+    call_t u = h_admit(&h, &LIM[0], 1, 0);
+    assert_true(u.res.allowed);
+    h_finish(&h, u.resv, -1, -1);
+    c = h_admit(&h, &LIM[3], 1, 0); /* the slot is free again */
+    assert_true(c.res.allowed);
+    h_finish(&h, c.resv, -1, -1);
+    h_finish(&h, held.resv, -1, -1);
+    h_close(&h);
+}
+
 /* ---- Redis: concurrency leases ---- */
 
 static sy_limits_t *lease_replica(uv_loop_t *loop, fake_clock_t *clock, int64_t lease_ms,
@@ -1031,6 +1062,7 @@ int main(void)
         cmocka_unit_test(redis_leases),
         cmocka_unit_test(redis_password),
         cmocka_unit_test(redis_hung_times_out_then_recovers),
+        cmocka_unit_test(redis_late_admit_cancelled),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
 }

@@ -842,15 +842,21 @@ static void redis_down_fail_closed_and_open(void **state)
     }
 }
 
+/* A Redis harness whose calls time out after 150 ms. */
+static void h_open_redis_150ms(harness_t *h)
+{
+    h_open(h, true);
+    sy_limits_redis_config_t cfg = redis_cfg(redis.port);
+    sy_limits_free(h->l);
+    cfg.timeout_ms = 150;
+    sy_limits_clock_t ck = {fake_now, &h->clock};
+    h->l = sy_limits_redis_new(h->loop, &cfg, &ck);
+}
+
 static void redis_hung_times_out_then_recovers(void **state)
 {
     harness_t h;
-    h_open(&h, true);
-    sy_limits_redis_config_t cfg = redis_cfg(redis.port);
-    sy_limits_free(h.l);
-    cfg.timeout_ms = 150;
-    sy_limits_clock_t ck = {fake_now, &h.clock};
-    h.l = sy_limits_redis_new(h.loop, &cfg, &ck);
+    h_open_redis_150ms(&h);
     call_t c = h_admit(&h, LIM, 1, 0); /* connected and working */
     assert_true(c.res.allowed);
     h_finish(&h, c.resv, -1, -1);
@@ -895,12 +901,7 @@ static void redis_late_admit_cancelled(void **state)
 {
     (void)state;
     harness_t h;
-    h_open(&h, true);
-    sy_limits_redis_config_t cfg = redis_cfg(redis.port);
-    sy_limits_free(h.l);
-    cfg.timeout_ms = 150;
-    sy_limits_clock_t ck = {fake_now, &h.clock};
-    h.l = sy_limits_redis_new(h.loop, &cfg, &ck);
+    h_open_redis_150ms(&h);
     call_t held = h_admit(&h, &LIM[3], 1, 0); /* one of the key's 2 slots, kept */
     assert_true(held.res.allowed);
     assert_int_equal(kill(redis.pid, SIGSTOP), 0);

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 
 /* ---- shared deployment state ---- */
 
@@ -532,20 +533,6 @@ void sy_route_stop(sy_route_t *r)
     release(r);
 }
 
-/* decimal digits of v into p; returns the length (no snprintf on the hot path) */
-static size_t put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
-
 size_t sy_route_attempts_header(const sy_route_t *r, char *buf, size_t size)
 {
     size_t o = 0;
@@ -581,7 +568,7 @@ size_t sy_route_attempts_header(const sy_route_t *r, char *buf, size_t size)
             if (o + 32 < size) {
                 if (i) buf[o++] = ',', buf[o++] = ' ';
                 buf[o++] = '+';
-                o += put_u64(buf + o, r->n_attempts - i);
+                o += sy_u64_dec(buf + o, r->n_attempts - i);
                 memcpy(buf + o, " more", 5);
                 o += 5;
             }
@@ -595,10 +582,10 @@ size_t sy_route_attempts_header(const sy_route_t *r, char *buf, size_t size)
             memcpy(buf + o, what, wlen);
             o += wlen;
         } else {
-            o += put_u64(buf + o, (uint64_t)(a->status > 0 ? a->status : 0));
+            o += sy_u64_dec(buf + o, (uint64_t)(a->status > 0 ? a->status : 0));
         }
         buf[o++] = ' ';
-        o += put_u64(buf + o, (end - a->t_start_us) / 1000);
+        o += sy_u64_dec(buf + o, (end - a->t_start_us) / 1000);
         buf[o++] = 'm';
         buf[o++] = 's';
     }

@@ -102,7 +102,8 @@ sy_err_t sy_app_msg_owns_log(sy_store_t *s, const char *log_id, const char *user
 
 /* Feedback. put: insert (created_us = updated_us = f->updated_us; f->created_us is ignored),
  * or replace rating/comment/updated_us of (log_id, user_id), keeping created_us; *created tells
- * which (a replacement in the same µs as the first rating reads as created). get/delete: NOT_FOUND when the user has none. */
+ * which (a replacement in the same µs as the first rating reads as created). get/delete: NOT_FOUND
+ * when the user has none. */
 sy_err_t sy_app_feedback_put(sy_store_t *s, const sy_app_feedback_t *f, bool *created, char *msg,
                              size_t msglen);
 sy_err_t sy_app_feedback_get(sy_store_t *s, const char *log_id, const char *user_id,

@@ -42,8 +42,6 @@ function(c_bytes f out)
     return()
   endif()
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-  # a line break every 24 bytes keeps the generated file readable by compilers' diagnostics
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){24})" "\\1\n" hex "${hex}")
   set(${out} "${hex}" PARENT_SCOPE)
 endfunction()
 

@@ -149,4 +149,42 @@ describe('web app and OpenAPI', () => {
     assert.equal(wrong.status, 405);
     assert.match(JSON.parse(wrong.body).error.message, /use GET, POST/);
   });
+
+  test('answers have the documented members (conversation, message, list, user)', T, async () => {
+    const doc = JSON.parse(fs.readFileSync(path.join(REPO, 'docs', 'openapi.json')));
+    const props = (name) => Object.keys(doc.components.schemas[name].properties);
+    const login = await fetch(`${gw.origin}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@localhost', password: 'web-app-test-password-123' }),
+    });
+    assert.equal(login.status, 200);
+    const session = login.headers.get('set-cookie').split(';')[0];
+    const { csrf_token: csrf, user } = await login.json();
+    const call = async (method, p, body) => {
+      const r = await fetch(`${gw.origin}${p}`, {
+        method,
+        headers: { cookie: session, 'x-csrf-token': csrf, 'content-type': 'application/json' },
+        body: body && JSON.stringify(body),
+      });
+      return { status: r.status, json: await r.json() };
+    };
+    const documented = (obj, schema) => {
+      for (const k of Object.keys(obj)) assert.ok(props(schema).includes(k), `${schema}.${k} is not in docs/openapi.json`);
+      for (const k of doc.components.schemas[schema].required ?? []) assert.ok(k in obj, `${schema} answer lacks ${k}`);
+    };
+    documented(user, 'User');
+    const c = await call('POST', '/api/v1/conversations', { title: 'doc check' });
+    assert.equal(c.status, 201);
+    documented(c.json, 'Conversation');
+    const m = await call('POST', `/api/v1/conversations/${c.json.id}/messages`, { role: 'user', content: 'hi', parent_id: null });
+    assert.equal(m.status, 201);
+    documented(m.json, 'Message');
+    const full = await call('GET', `/api/v1/conversations/${c.json.id}`);
+    documented(full.json, 'Conversation');
+    for (const x of full.json.messages) documented(x, 'Message');
+    const list = await call('GET', '/api/v1/conversations?limit=1');
+    documented(list.json, 'ConversationList');
+    for (const x of list.json.data) documented(x, 'Conversation');
+  });
 });

@@ -674,7 +674,7 @@ static json_t *query_json(sy_http_req_t *req, bool export)
 
 bool sy_chatapi_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t a, sy_str_t id, sy_str_t rest)
 {
-    int m = req->method;
+    int m = req->method == HTTP_HEAD ? HTTP_GET : req->method; /* as the route table */
     sy_admin_op_cb op = NULL;
     const field_t *fields = NULL;
     size_t nf = 0;

@@ -195,6 +195,26 @@ describe('conversations', () => {
     assertError(await alice.call('GET', fb), 404);
   });
 
+  test('automatic title: first line, at most 80 bytes, cut between characters', T, async () => {
+    const id = (await alice.call('POST', '/api/v1/conversations', { body: {} })).json.id;
+    const text = 'é'.repeat(39) + 'a€' + 'z'.repeat(50) + '\nrest'; // 79 bytes, then € (3) would pass 80
+    const r = await alice.call('POST', `/api/v1/conversations/${id}/messages`, { body: { role: 'user', content: text } });
+    assert.equal(r.status, 201, r.text);
+    const conv = (await alice.call('GET', `/api/v1/conversations/${id}`)).json;
+    assert.equal(conv.title, 'é'.repeat(39) + 'a');
+    assert.equal(Buffer.byteLength(conv.title), 79);
+    const short = (await alice.call('POST', '/api/v1/conversations', { body: {} })).json.id;
+    await alice.call('POST', `/api/v1/conversations/${short}/messages`, { body: { role: 'user', content: 'Hi there\nmore' } });
+    assert.equal((await alice.call('GET', `/api/v1/conversations/${short}`)).json.title, 'Hi there');
+    assert.equal((await alice.call('DELETE', `/api/v1/conversations/${short}`)).status, 200);
+    // an assistant message first does not name it; a titled conversation keeps its title
+    const id2 = (await alice.call('POST', '/api/v1/conversations', { body: { title: 'Mine' } })).json.id;
+    await alice.call('POST', `/api/v1/conversations/${id2}/messages`, { body: { role: 'user', content: 'other' } });
+    assert.equal((await alice.call('GET', `/api/v1/conversations/${id2}`)).json.title, 'Mine');
+    assert.equal((await alice.call('DELETE', `/api/v1/conversations/${id}`)).status, 200);
+    assert.equal((await alice.call('DELETE', `/api/v1/conversations/${id2}`)).status, 200);
+  });
+
   test('search (titles and text, wildcards literal, own only) and cursor pages', T, async () => {
     const mk = async (s, title, text) => {
       const c = (await s.call('POST', '/api/v1/conversations', { body: title ? { title } : {} })).json;
@@ -240,6 +260,7 @@ describe('conversations', () => {
     const v = await vera.call('GET', '/api/v1/conversations');
     assert.equal(v.status, 200, v.text);
     assertError(await vera.call('POST', '/api/v1/conversations', { body: {} }), 403);
+    assertError(await vera.call('PUT', '/api/v1/feedback/0190aaaa-0000-7000-8000-00000000a001', { body: { rating: 1 } }), 403);
 
     const id = (await alice.call('POST', '/api/v1/conversations', { body: {} })).json.id;
     const msgs = `/api/v1/conversations/${id}/messages`;

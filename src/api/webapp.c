@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "core/clock.h"
 #include "web/assets.h"
 
 /* Does the If-None-Match header list etag (or "*")? Weak validators compare equal too
@@ -50,8 +51,10 @@ static bool accepts_gzip(sy_str_t ae)
 
 static void serve(sy_http_req_t *req, const sy_web_asset_t *a)
 {
-    sy_http_header_t h[8];
+    sy_http_header_t h[9];
     size_t n = 0;
+    char ov[24]; /* every answer of the gateway carries its overhead (docs/API.md) */
+    sy_api_overhead_header(&h[n++], ov, sy_clock_mono_us() - req->t_complete_us);
     h[n++] = (sy_http_header_t){SY_STR_LIT("etag"), sy_str_c(a->etag)};
     h[n++] = (sy_http_header_t){SY_STR_LIT("cache-control"),
                                 a->immutable ? SY_STR_LIT("public, max-age=31536000, immutable")

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { REPO, startGateway, freePort } from './lib.mjs';
+import { REPO, assertGatewayHeaders, startGateway, freePort } from './lib.mjs';
 
 const T = { timeout: 60000 };
 let gw;
@@ -18,7 +18,9 @@ let gw;
 // A raw request (no automatic decompression or headers): {status, headers, body: Buffer}.
 function raw(method, p, headers = {}, body) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: gw.port, method, path: p, headers }, (res) => {
+    if (body !== undefined) headers = { ...headers, 'content-length': Buffer.byteLength(body) };
+    // one connection per request: a reply must never be read from a reused socket's leftovers
+    const req = http.request({ host: '127.0.0.1', port: gw.port, method, path: p, headers, agent: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -53,6 +55,7 @@ describe('web app and OpenAPI', () => {
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     assert.match(csp, /frame-ancestors 'none'/);
     assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    assertGatewayHeaders(r.headers);
     assert.equal(r.headers['cache-control'], 'no-cache');
     assert.match(r.headers.etag, /^"[0-9a-f]{32}"$/);
     // no inline script in the page: every <script> loads a file

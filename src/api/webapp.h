@@ -1,5 +1,5 @@
 /* The embedded web app and the OpenAPI document (api/webapp.c; docs/internals/CHAT.md,
- * "Serving"). Loop thread only; nothing blocks: the bytes are in the binary. */
+ * "Serving the app"). Loop thread only; nothing blocks: the bytes are in the binary. */
 #ifndef SY_API_WEBAPP_H
 #define SY_API_WEBAPP_H
 #include <stdbool.h>

@@ -413,7 +413,10 @@ static void op_export(sy_admin_call_t *c)
         snprintf(disp, sizeof disp, "attachment; filename=\"conversation-%s.json\"", conv->id);
         char *text = json_dumps(o, JSON_INDENT(2));
         json_decref(o);
-        sy_admin_call_answer_text(c, 200, text, "application/json", disp);
+        if (text)
+            sy_admin_call_answer_text(c, 200, text, "application/json", disp);
+        else
+            sy_admin_call_fail(c, SY_ERR_INTERNAL, "cannot render the export"); /* a bug */
     }
     sy_app_msg_list_free(v, n);
     sy_app_conv_free(conv);
@@ -522,7 +525,7 @@ static bool body_ok(json_t *body, const field_t *f, size_t nf, const char **bad,
         *bad = f[i].name;
         if (!v || json_is_null(v)) {
             if (f[i].required || (v && !f[i].nullable)) {
-                snprintf(msg, msglen, "'%s' is required", f[i].name);
+                snprintf(msg, msglen, v ? "'%s' cannot be null" : "'%s' is required", f[i].name);
                 return false;
             }
             continue;

@@ -280,6 +280,9 @@ describe('conversations', () => {
     assertError(await alice.call('POST', msgs, { body: '{not json', raw: true }), 400);
     assertError(await alice.call('POST', '/api/v1/conversations', { body: { title: 't'.repeat(201) } }), 400, 'title');
     assertError(await alice.call('PATCH', `/api/v1/conversations/${id}`, { body: { archived: 'yes' } }), 400, 'archived');
+    const nullLeaf = await alice.call('PATCH', `/api/v1/conversations/${id}`, { body: { current_leaf: null } });
+    assertError(nullLeaf, 400, 'current_leaf');
+    assert.equal(nullLeaf.json.error.message, "'current_leaf' cannot be null");
     assertError(await alice.call('GET', '/api/v1/conversations/bad%20id'), 400);
     assertError(await alice.call('PUT', `/api/v1/conversations/${id}`, { body: {} }), 405);
     // archive flag round trip

@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { REPO, assertGatewayHeaders, startGateway, freePort } from './lib.mjs';
 
 const T = { timeout: 60000 };
+const ADMIN_KEY = `sy-${'w'.repeat(43)}`;
 let gw;
 
 // A raw request (no automatic decompression or headers): {status, headers, body: Buffer}.
@@ -37,8 +38,8 @@ describe('web app and OpenAPI', () => {
     const port = await freePort();
     gw = await startGateway({
       port,
-      config: `server:\n  listen: 127.0.0.1:${port}\n  workers: 1\nauth:\n  mode: required\nmodels:\n  - name: m\n    provider: mock\n`,
-      env: { SWITCHYARD_ADMIN_PASSWORD: 'web-app-test-password-123' },
+      config: `server:\n  listen: 127.0.0.1:${port}\n  workers: 1\nlog:\n  batch_ms: 20\nauth:\n  mode: required\nmodels:\n  - name: m\n    provider: mock\n`,
+      env: { SWITCHYARD_ADMIN_PASSWORD: 'web-app-test-password-123', SWITCHYARD_ADMIN_KEY: ADMIN_KEY },
     });
   });
   after(async () => {
@@ -201,9 +202,27 @@ describe('web app and OpenAPI', () => {
     const team = await call('POST', '/api/v1/teams', { name: 'doc-team' });
     assert.equal(team.status, 201);
     documented(team.json, 'Team');
-    const logs = await call('GET', '/api/v1/logs?limit=1');
+    // one inference-log row, read through the list and by id
+    const chat = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(chat.status, 200, await chat.text());
+    let logs;
+    for (let i = 0; i < 100; i++) {
+      logs = await call('GET', '/api/v1/logs?limit=1');
+      if (logs.json.data?.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     assert.equal(logs.status, 200);
+    assert.equal(logs.json.data.length, 1, 'the chat call is logged');
     documented(logs.json, 'LogList');
+    documented(logs.json.data[0], 'LogRow');
+    const row = await call('GET', `/api/v1/logs/${logs.json.data[0].id}`);
+    assert.equal(row.status, 200);
+    assert.ok('response_body' in row.json);
+    documented(row.json, 'LogRow');
     const stats = await call('GET', '/api/v1/stats?from=0&to=1');
     assert.equal(stats.status, 200);
     documented(stats.json, 'Stats');

@@ -12,7 +12,8 @@
  * - Who: an API key whose owner is an admin (Authorization: Bearer / x-api-key), or a session
  *   cookie (sy_session) plus, on every state-changing method, the session's CSRF token in
  *   x-csrf-token (compared in constant time). Admin operations need role admin; me/logout any
- *   role; logs/stats admin or viewer.
+ *   role; logs/stats admin or viewer; the chat storage routes (api/chatapi.c, through
+ *   sy_admin_run_user) any role, each user on its own data.
  * - Every admin operation (and every login, failed or not) appends an audit_log row, written
  *   in the job before the answer is sent. */
 #include <jansson.h>
@@ -323,7 +324,7 @@ static sy_err_t authenticate(job_t *j)
     }
     if (!j->sess_hash[0])
         return fail(j, SY_ERR_UNAUTHORIZED,
-                    "Sign in (POST /api/v1/auth/login) or send an admin API key as "
+                    "Sign in (POST /api/v1/auth/login) or send an API key as "
                     "'Authorization: Bearer sy-…'.",
                     NULL);
     sy_app_session_t *x = NULL;

@@ -29,6 +29,7 @@
 #include "api/api.h"
 #include "api/gate.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/timefmt.h"
 #include "http/query.h"
 #include "policy/auth.h"
@@ -1011,7 +1012,7 @@ void sy_admin_call_answer_text(sy_admin_call_t *c, int status, char *body, const
 {
     c->status = status;
     c->out = body;
-    snprintf(c->ctype, sizeof c->ctype, "%s", content_type);
+    snprintf(c->ctype, sizeof c->ctype, "%s", content_type ? content_type : "");
     snprintf(c->disposition, sizeof c->disposition, "%s", disposition ? disposition : "");
 }
 
@@ -1098,7 +1099,7 @@ static void on_after_work(uv_work_t *wk, int status)
             next(req, w); /* e.g. the logs query, which queues its own work */
             return;
         } else {
-            sy_http_header_t h[3];
+            sy_http_header_t h[4];
             size_t n = 0;
             if (j->cookie[0])
                 h[n++] = (sy_http_header_t){SY_STR_LIT("set-cookie"), sy_str_c(j->cookie)};
@@ -1106,9 +1107,11 @@ static void on_after_work(uv_work_t *wk, int status)
             if (j->disposition[0])
                 h[n++] =
                     (sy_http_header_t){SY_STR_LIT("content-disposition"), sy_str_c(j->disposition)};
-            if (j->ctype[0])
+            char ov[24];
+            if (j->ctype[0]) {
+                sy_api_overhead_header(&h[n++], ov, sy_clock_mono_us() - req->t_complete_us);
                 sy_http_res_send(req, j->status, j->ctype, j->out, strlen(j->out), h, n);
-            else
+            } else
                 sy_api_send_json(req, j->status, j->out, strlen(j->out), h, n);
         }
     }

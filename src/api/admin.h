@@ -46,8 +46,9 @@ void sy_admin_call_audit(sy_admin_call_t *c, const char *action, const char *tar
                          json_t *detail);
 /* The answer: status + JSON (owned); sent with cache-control: no-store. */
 void sy_admin_call_answer(sy_admin_call_t *c, int status, json_t *v);
-/* A non-JSON answer: body (malloc'd, NUL-terminated, owned) sent as content_type, with a
- * content-disposition header when disposition is not NULL; cache-control: no-store. */
+/* An answer already rendered: body (malloc'd, NUL-terminated, owned) sent as content_type
+ * (NULL: JSON, exactly like sy_admin_call_answer), with a content-disposition header when
+ * disposition is not NULL; cache-control: no-store. */
 void sy_admin_call_answer_text(sy_admin_call_t *c, int status, char *body, const char *content_type,
                                const char *disposition);
 /* The caller: its user id, role ("admin" | "member" | "viewer"), whether the method changes

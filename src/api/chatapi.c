@@ -27,6 +27,8 @@
 #include "api/api.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/json.h"
+#include "core/timefmt.h"
 #include "core/uuid.h"
 #include "core/utf8.h"
 #include "http/query.h"
@@ -38,7 +40,7 @@
 #define ERROR_MAX 4000
 #define AUTO_TITLE_MAX 80
 #define LIST_DEFAULT 50
-#define EXPORT_MAX (64u << 20) /* bytes of a Markdown export */
+#define BODY_MAX (64u << 20) /* bytes of an answer (a conversation, an export) */
 
 /* ---- JSON rendering (pool thread) ---- */
 
@@ -57,16 +59,49 @@ static json_t *conv_json(const sy_app_conv_t *c)
         "defaults", json_text(c->defaults), "current_leaf", sy_admin_json_str(c->current_leaf));
 }
 
-static json_t *msg_json(const sy_app_msg_t *m)
+/* ---- messages are written straight into a buffer: a conversation may hold thousands, and a
+ * jansson tree + dump of 2,000 messages cost ~70,000 instructions per message (callgrind),
+ * most of a conversation read (docs/PERFORMANCE.md). ---- */
+
+/* ,"name":"value" (or null); key is the literal ,"name": (no printf per member) */
+#define KEY(name) ",\"" name "\":"
+static sy_err_t put_str(sy_buf_t *b, const char *key, const char *v)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "object",
-                          "message", "id", m->id, "conversation_id", m->conversation_id,
-                          "parent_id", sy_admin_json_str(m->parent_id), "role", m->role, "content",
-                          m->content, "status", m->status, "model", sy_admin_json_str(m->model),
-                          "params", json_text(m->params), "log_id", sy_admin_json_str(m->log_id),
-                          "created_at", sy_admin_json_time(m->created_us));
-    json_object_set_new(o, "error", sy_admin_json_str(m->error));
-    return o;
+    sy_err_t err = sy_buf_append_c(b, key);
+    if (!err) err = v ? sy_json_append_string(b, v, strlen(v)) : sy_buf_append_c(b, "null");
+    return err;
+}
+
+/* One message object. params is our own compact dump of a checked object: copied as is. */
+static sy_err_t append_msg(sy_buf_t *b, const sy_app_msg_t *m)
+{
+    char t[SY_TIMEFMT_RFC3339_LEN];
+    if (m->created_us) sy_timefmt_rfc3339(t, m->created_us);
+    sy_err_t err = sy_buf_append_c(b, "{\"object\":\"message\"");
+    if (!err) err = put_str(b, KEY("id"), m->id);
+    if (!err) err = put_str(b, KEY("conversation_id"), m->conversation_id);
+    if (!err) err = put_str(b, KEY("parent_id"), m->parent_id);
+    if (!err) err = put_str(b, KEY("role"), m->role);
+    if (!err) err = put_str(b, KEY("content"), m->content);
+    if (!err) err = put_str(b, KEY("status"), m->status);
+    if (!err) err = put_str(b, KEY("model"), m->model);
+    if (!err) err = sy_buf_printf(b, ",\"params\":%s", m->params ? m->params : "null");
+    if (!err) err = put_str(b, KEY("log_id"), m->log_id);
+    if (!err) err = put_str(b, KEY("created_at"), m->created_us ? t : NULL);
+    if (!err) err = put_str(b, KEY("error"), m->error);
+    if (!err) err = sy_buf_append_c(b, "}");
+    return err;
+}
+
+/* The answer text of a message (malloc'd), or NULL past BODY_MAX. */
+static char *msg_text(const sy_app_msg_t *m)
+{
+    sy_buf_t b;
+    sy_buf_init(&b, BODY_MAX);
+    sy_err_t err = append_msg(&b, m);
+    if (!err) err = sy_buf_append(&b, "", 1);
+    if (err) sy_buf_dispose(&b);
+    return err ? NULL : b.base;
 }
 
 static json_t *fb_json(const sy_app_feedback_t *f)
@@ -189,15 +224,37 @@ static const sy_app_msg_t *current_leaf(const sy_app_conv_t *conv, sy_app_msg_t 
     return n ? v[n - 1] : NULL;
 }
 
-static json_t *full_json(sy_app_conv_t *conv, sy_app_msg_t **v, size_t n)
+/* The conversation with its computed current leaf and every message (malloc'd text), or NULL
+ * past BODY_MAX. */
+static char *full_text(sy_app_conv_t *conv, sy_app_msg_t **v, size_t n)
 {
-    json_t *o = conv_json(conv), *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, msg_json(v[i]));
+    json_t *o = conv_json(conv);
     const sy_app_msg_t *leaf = current_leaf(conv, v, n);
     json_object_set_new(o, "current_leaf", sy_admin_json_str(leaf ? leaf->id : NULL));
-    json_object_set_new(o, "messages", a);
-    return o;
+    char *head = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sy_buf_t b;
+    sy_buf_init(&b, BODY_MAX);
+    /* head is "{...}": continue the object after its last member */
+    sy_err_t err = head ? sy_buf_append(&b, head, strlen(head) - 1) : SY_ERR_INTERNAL;
+    free(head);
+    if (!err) err = sy_buf_append_c(&b, ",\"messages\":[");
+    for (size_t i = 0; !err && i < n; i++) {
+        if (i) err = sy_buf_append_c(&b, ",");
+        if (!err) err = append_msg(&b, v[i]);
+    }
+    if (!err) err = sy_buf_append(&b, "]}", 3);
+    if (err) sy_buf_dispose(&b);
+    return err ? NULL : b.base;
+}
+
+static void answer_text(sy_admin_call_t *c, int status, char *text, const char *ctype,
+                        const char *disposition)
+{
+    if (text)
+        sy_admin_call_answer_text(c, status, text, ctype, disposition);
+    else
+        sy_admin_call_fail(c, SY_ERR_TOO_LARGE, "the answer would be larger than 64 MiB");
 }
 
 static void op_get(sy_admin_call_t *c)
@@ -211,7 +268,7 @@ static void op_get(sy_admin_call_t *c)
     if (err)
         store_error(c, err, msg, "conversation");
     else
-        sy_admin_call_answer(c, 200, full_json(conv, v, n));
+        answer_text(c, 200, full_text(conv, v, n), NULL, NULL);
     sy_app_msg_list_free(v, n);
     sy_app_conv_free(conv);
 }
@@ -336,7 +393,7 @@ static void op_msg_add(sy_admin_call_t *c)
     if (!conv->title && !strcmp(m.role, "user")) conv->title = auto_title(m.content);
     err = sy_app_conv_update(s, conv, msg, sizeof msg);
     if (err) goto fail;
-    sy_admin_call_answer(c, 201, msg_json(&m));
+    answer_text(c, 201, msg_text(&m), NULL, NULL);
     goto out;
 fail:
     store_error(c, err, msg, "conversation");
@@ -354,7 +411,7 @@ static const char *role_title(const char *role)
 }
 
 /* Markdown of the current branch: root to the current leaf, one section per message; NULL
- * when it would exceed EXPORT_MAX. */
+ * when it would exceed BODY_MAX. */
 static char *markdown(const sy_app_conv_t *conv, sy_app_msg_t **v, size_t n)
 {
     const sy_app_msg_t **path = sy_xcalloc(n ? n : 1, sizeof *path);
@@ -367,7 +424,7 @@ static char *markdown(const sy_app_conv_t *conv, sy_app_msg_t **v, size_t n)
         m = up;
     }
     sy_buf_t b;
-    sy_buf_init(&b, EXPORT_MAX);
+    sy_buf_init(&b, BODY_MAX);
     sy_err_t err = sy_buf_printf(&b, "# %s\n", conv->title ? conv->title : "Untitled conversation");
     while (!err && depth--) {
         const sy_app_msg_t *m = path[depth];
@@ -403,20 +460,10 @@ static void op_export(sy_admin_call_t *c)
         store_error(c, err, msg, "conversation");
     } else if (!strcmp(body_str(c, "format"), "markdown")) {
         snprintf(disp, sizeof disp, "attachment; filename=\"conversation-%s.md\"", conv->id);
-        char *md = markdown(conv, v, n);
-        if (md)
-            sy_admin_call_answer_text(c, 200, md, "text/markdown; charset=utf-8", disp);
-        else
-            sy_admin_call_fail(c, SY_ERR_TOO_LARGE, "the export is larger than 64 MiB");
+        answer_text(c, 200, markdown(conv, v, n), "text/markdown; charset=utf-8", disp);
     } else {
-        json_t *o = full_json(conv, v, n);
         snprintf(disp, sizeof disp, "attachment; filename=\"conversation-%s.json\"", conv->id);
-        char *text = json_dumps(o, JSON_INDENT(2));
-        json_decref(o);
-        if (text)
-            sy_admin_call_answer_text(c, 200, text, "application/json", disp);
-        else
-            sy_admin_call_fail(c, SY_ERR_INTERNAL, "cannot render the export"); /* a bug */
+        answer_text(c, 200, full_text(conv, v, n), "application/json", disp);
     }
     sy_app_msg_list_free(v, n);
     sy_app_conv_free(conv);

@@ -137,10 +137,18 @@ describe('conversations', () => {
     assert.equal(u1.status, 'ok');
     const a1 = await post({ role: 'assistant', content: 'A horse with stripes.', parent_id: u1.id, model: 'm', params: { temperature: 0.7 }, log_id: '0190aaaa-0000-7000-8000-00000000a001' });
     const a2 = await post({ role: 'assistant', content: 'partial', parent_id: u1.id, status: 'cancelled', model: 'm', log_id: '0190aaaa-0000-7000-8000-00000000a002' });
+    // every character class survives the hand-written message JSON (answer and read back)
+    const odd = 'q"uote \\ back\nnew\ttab \u0001\u001f é€😀 </script> \u2028';
+    const o1 = await post({ role: 'tool', content: odd, parent_id: a2.id, params: { z: [1, { y: null }], a: 'x"y' }, error: 'e"rr' });
+    assert.equal(o1.content, odd);
+    assert.deepEqual(o1.params, { a: 'x"y', z: [1, { y: null }] });
+    assert.equal(o1.error, 'e"rr');
+    const back = (await alice.call('GET', `/api/v1/conversations/${id}`)).json.messages.find((x) => x.id === o1.id);
+    assert.deepEqual(back, o1);
     const e1 = await post({ role: 'user', content: 'What is a zebra, really?' }); // an edit of the root: a second root
     const got = (await alice.call('GET', `/api/v1/conversations/${id}`)).json;
     assert.equal(got.title, 'What is a zebra?'); // from the first user message's first line
-    assert.deepEqual(got.messages.map((x) => [x.id, x.parent_id]), [[u1.id, null], [a1.id, u1.id], [a2.id, u1.id], [e1.id, null]]);
+    assert.deepEqual(got.messages.map((x) => [x.id, x.parent_id]), [[u1.id, null], [a1.id, u1.id], [a2.id, u1.id], [o1.id, a2.id], [e1.id, null]]);
     assert.equal(got.current_leaf, e1.id);
     assert.deepEqual(got.messages[1].params, { temperature: 0.7 });
     assert.equal(got.messages[1].log_id, '0190aaaa-0000-7000-8000-00000000a001');
@@ -167,7 +175,7 @@ describe('conversations', () => {
     assert.equal(js.headers.get('content-type'), 'application/json');
     assert.equal(js.headers.get('content-disposition'), `attachment; filename="conversation-${id}.json"`);
     assert.equal(js.json.id, id);
-    assert.equal(js.json.messages.length, 4);
+    assert.equal(js.json.messages.length, 5);
     assert.equal((await alice.call('GET', `/api/v1/conversations/${id}/export`)).headers.get('content-type'), 'application/json');
     assertError(await alice.call('GET', `/api/v1/conversations/${id}/export?format=pdf`), 400, 'format');
 

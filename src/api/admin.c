@@ -12,7 +12,8 @@
  * - Who: an API key whose owner is an admin (Authorization: Bearer / x-api-key), or a session
  *   cookie (sy_session) plus, on every state-changing method, the session's CSRF token in
  *   x-csrf-token (compared in constant time). Admin operations need role admin; me/logout any
- *   role; logs/stats admin or viewer.
+ *   role; logs/stats admin or viewer; the chat storage routes (api/chatapi.c, through
+ *   sy_admin_run_user) any role, each user on its own data.
  * - Every admin operation (and every login, failed or not) appends an audit_log row, written
  *   in the job before the answer is sent. */
 #include <jansson.h>
@@ -28,6 +29,7 @@
 #include "api/api.h"
 #include "api/gate.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/timefmt.h"
 #include "http/query.h"
 #include "policy/auth.h"
@@ -91,6 +93,9 @@ typedef struct sy_admin_call {
     sy_admin_next_cb next; /* OP_GATE */
     sy_admin_op_cb ext;    /* OP_EXT */
     char ext_id[80];       /* OP_EXT: the path's id */
+    bool any_role;         /* OP_EXT: any signed-in user (sy_admin_run_user), not only admins */
+    char ctype[64];        /* set: the answer is out as this content type, not JSON */
+    char disposition[160]; /* content-disposition of that answer, or "" */
     /* outputs */
     principal_t who;
     int status;
@@ -320,7 +325,7 @@ static sy_err_t authenticate(job_t *j)
     }
     if (!j->sess_hash[0])
         return fail(j, SY_ERR_UNAUTHORIZED,
-                    "Sign in (POST /api/v1/auth/login) or send an admin API key as "
+                    "Sign in (POST /api/v1/auth/login) or send an API key as "
                     "'Authorization: Bearer sy-…'.",
                     NULL);
     sy_app_session_t *x = NULL;
@@ -900,7 +905,8 @@ static void on_work(uv_work_t *wk)
     j->now = wall_us();
     if (j->op == OP_LOGIN) return op_login(j);
     if (authenticate(j)) return;
-    if (needs_admin(j->op) && strcmp(j->who.role, "admin") != 0) {
+    if (needs_admin(j->op) && !(j->op == OP_EXT && j->any_role) &&
+        strcmp(j->who.role, "admin") != 0) {
         fail(j, SY_ERR_FORBIDDEN, "this call needs the admin role", NULL);
         return;
     }
@@ -1001,6 +1007,35 @@ void sy_admin_call_answer(sy_admin_call_t *c, int status, json_t *v)
     set_out(c, status, v);
 }
 
+void sy_admin_call_answer_text(sy_admin_call_t *c, int status, char *body, const char *content_type,
+                               const char *disposition)
+{
+    c->status = status;
+    c->out = body;
+    snprintf(c->ctype, sizeof c->ctype, "%s", content_type ? content_type : "");
+    snprintf(c->disposition, sizeof c->disposition, "%s", disposition ? disposition : "");
+}
+
+const char *sy_admin_call_user_id(const sy_admin_call_t *c)
+{
+    return c->who.user_id;
+}
+
+const char *sy_admin_call_role(const sy_admin_call_t *c)
+{
+    return c->who.role;
+}
+
+bool sy_admin_call_mutating(const sy_admin_call_t *c)
+{
+    return c->mutating;
+}
+
+sy_store_t *sy_admin_call_store(const sy_admin_call_t *c)
+{
+    return sy_auth_store(c->auth);
+}
+
 void sy_admin_call_fail(sy_admin_call_t *c, sy_err_t err, const char *msg)
 {
     fail(c, err, "%s", msg);
@@ -1064,12 +1099,20 @@ static void on_after_work(uv_work_t *wk, int status)
             next(req, w); /* e.g. the logs query, which queues its own work */
             return;
         } else {
-            sy_http_header_t h[2];
+            sy_http_header_t h[4];
             size_t n = 0;
             if (j->cookie[0])
                 h[n++] = (sy_http_header_t){SY_STR_LIT("set-cookie"), sy_str_c(j->cookie)};
             h[n++] = (sy_http_header_t){SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")};
-            sy_api_send_json(req, j->status, j->out, strlen(j->out), h, n);
+            if (j->disposition[0])
+                h[n++] =
+                    (sy_http_header_t){SY_STR_LIT("content-disposition"), sy_str_c(j->disposition)};
+            char ov[24];
+            if (j->ctype[0]) {
+                sy_api_overhead_header(&h[n++], ov, sy_clock_mono_us() - req->t_complete_us);
+                sy_http_res_send(req, j->status, j->ctype, j->out, strlen(j->out), h, n);
+            } else
+                sy_api_send_json(req, j->status, j->out, strlen(j->out), h, n);
         }
     }
     job_free(j);
@@ -1212,15 +1255,28 @@ static bool id_ok(sy_str_t id)
     return true;
 }
 
-void sy_admin_run(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body, sy_str_t id)
+static void run_ext(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body,
+                    sy_str_t id, bool any_role)
 {
     job_t *j = sy_xcalloc(1, sizeof *j);
     j->op = OP_EXT;
     j->ext = op;
     j->body = body;
+    j->any_role = any_role;
     if (id.ptr)
         memcpy(j->ext_id, id.ptr, id.len < sizeof j->ext_id ? id.len : sizeof j->ext_id - 1);
     submit(req, w, j);
+}
+
+void sy_admin_run(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body, sy_str_t id)
+{
+    run_ext(req, w, op, body, id, false);
+}
+
+void sy_admin_run_user(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body,
+                       sy_str_t id)
+{
+    run_ext(req, w, op, body, id, true);
 }
 
 bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)
@@ -1278,6 +1334,8 @@ bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)
         }
     } else if (sy_str_eq_c(a, "credentials")) {
         return sy_admin_creds_handle(req, w, id, b);
+    } else if (sy_str_eq_c(a, "conversations") || sy_str_eq_c(a, "feedback")) {
+        return sy_chatapi_handle(req, w, a, id, b);
     } else if (sy_str_eq_c(a, "audit") && !id.ptr) {
         op = get ? OP_AUDIT_LIST : -1;
     } else {

@@ -30,6 +30,11 @@ typedef struct sy_admin_call sy_admin_call_t;
 typedef void (*sy_admin_op_cb)(sy_admin_call_t *c);
 void sy_admin_run(sy_http_req_t *req, struct sy_worker *w, sy_admin_op_cb op, json_t *body,
                   sy_str_t id);
+/* The same for operations any signed-in user may call (api/chatapi.c): the caller is
+ * authenticated the same way (a key must belong to a user) but any role passes; op checks what
+ * the role may do. */
+void sy_admin_run_user(sy_http_req_t *req, struct sy_worker *w, sy_admin_op_cb op, json_t *body,
+                       sy_str_t id);
 /* Inside op (pool thread): */
 const char *sy_admin_call_id(const sy_admin_call_t *c);
 json_t *sy_admin_call_body(const sy_admin_call_t *c);
@@ -41,6 +46,17 @@ void sy_admin_call_audit(sy_admin_call_t *c, const char *action, const char *tar
                          json_t *detail);
 /* The answer: status + JSON (owned); sent with cache-control: no-store. */
 void sy_admin_call_answer(sy_admin_call_t *c, int status, json_t *v);
+/* An answer already rendered: body (malloc'd, NUL-terminated, owned) sent as content_type
+ * (NULL: JSON, exactly like sy_admin_call_answer), with a content-disposition header when
+ * disposition is not NULL; cache-control: no-store. */
+void sy_admin_call_answer_text(sy_admin_call_t *c, int status, char *body, const char *content_type,
+                               const char *disposition);
+/* The caller: its user id, role ("admin" | "member" | "viewer"), whether the method changes
+ * state (POST, PUT, PATCH, DELETE), and the app-data store. */
+const char *sy_admin_call_user_id(const sy_admin_call_t *c);
+const char *sy_admin_call_role(const sy_admin_call_t *c);
+bool sy_admin_call_mutating(const sy_admin_call_t *c);
+struct sy_store *sy_admin_call_store(const sy_admin_call_t *c);
 /* An OpenAI-style error answer (errors.c maps err to the status). */
 void sy_admin_call_fail(sy_admin_call_t *c, sy_err_t err, const char *msg);
 
@@ -51,5 +67,9 @@ json_t *sy_admin_json_str(const char *s);
 
 /* /api/v1/credentials[/{name}] (api/admin_creds.c): routes the request; true when handled. */
 bool sy_admin_creds_handle(sy_http_req_t *req, struct sy_worker *w, sy_str_t name, sy_str_t rest);
+/* /api/v1/conversations[/{id}[/messages|export]] and /api/v1/feedback/{log_id}
+ * (api/chatapi.c): a is "conversations" or "feedback"; routes the request; true when handled. */
+bool sy_chatapi_handle(sy_http_req_t *req, struct sy_worker *w, sy_str_t a, sy_str_t id,
+                       sy_str_t rest);
 
 #endif

@@ -6,6 +6,8 @@
 #include "api/gate.h"
 #include "api/metrics.h"
 #include "api/relay.h"
+#include "api/routes.h"
+#include "api/webapp.h"
 #include "worker.h"
 
 static bool method_is(const sy_http_req_t *req, llhttp_method_t m)
@@ -18,6 +20,15 @@ static void wrong_method(sy_http_req_t *req, const char *allowed)
     char msg[128];
     snprintf(msg, sizeof msg, "method not allowed for this path; use %s", allowed);
     sy_api_send_error(req, SY_ERR_METHOD_NOT_ALLOWED, NULL, msg);
+}
+
+static void no_route(sy_http_req_t *req)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "no route for %s %.*s",
+             llhttp_method_name((llhttp_method_t)req->method),
+             (int)(req->path.len > 200 ? 200 : req->path.len), req->path.ptr);
+    sy_api_send_error(req, SY_ERR_NOT_FOUND, NULL, msg);
 }
 
 static void next_chat(sy_http_req_t *req, sy_worker_t *w)
@@ -71,6 +82,15 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_api_metrics(req, w);
     }
+    if (p.len >= 7 && memcmp(p.ptr, "/api/v1", 7) == 0 && (p.len == 7 || p.ptr[7] == '/')) {
+        /* the route table (api/routes.c) decides 404/405 for the whole prefix */
+        char allowed[64];
+        sy_api_route_result_t rr = sy_api_route_check(
+            llhttp_method_name((llhttp_method_t)req->method), p, allowed, sizeof allowed);
+        if (rr == SY_API_ROUTE_NO_METHOD) return wrong_method(req, allowed);
+        if (rr == SY_API_ROUTE_NO_PATH) return no_route(req);
+    }
+    if (sy_webapp_handle(req)) return; /* "/", "/assets/…", /api/v1/openapi.json */
     if (sy_str_eq_c(p, "/api/v1/logs")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_admin_gate(req, w, next_logs);
@@ -94,11 +114,7 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
         return sy_api_readyz(req, w);
     }
     if (sy_admin_handle(req, w)) return;
-    char msg[300];
-    snprintf(msg, sizeof msg, "no route for %s %.*s",
-             llhttp_method_name((llhttp_method_t)req->method), (int)(p.len > 200 ? 200 : p.len),
-             p.ptr);
-    sy_api_send_error(req, SY_ERR_NOT_FOUND, NULL, msg);
+    no_route(req);
 }
 
 void sy_api_on_reject(sy_http_req_t *req, int status, const char *type, const char *message,

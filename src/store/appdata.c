@@ -1,6 +1,7 @@
 /* App data over app_exec (see appdata.h). Every statement is written once, in the SQL that
  * SQLite (3.24+) and PostgreSQL (9.5+) share: $n placeholders, text and integer values. */
 #include "store/appdata.h"
+#include "store/appdata_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,24 +10,24 @@
 #include "core/alloc.h"
 #include "core/uuid.h"
 
-#define T(v) ((sy_app_param_t){.kind = (v) ? SY_APP_TEXT : SY_APP_NULL, .text = (v)})
-#define I(v) ((sy_app_param_t){.kind = (v) ? SY_APP_I64 : SY_APP_NULL, .i64 = (v)})
-#define NPARAMS(a) (sizeof(a) / sizeof((a)[0]))
+#define T SY_APP_T
+#define I SY_APP_I
+#define NPARAMS SY_APP_NPARAMS
 
-static char *dup_cell(const sy_app_rows_t *r, size_t row, size_t col)
+char *sy_app_dup_cell(const sy_app_rows_t *r, size_t row, size_t col)
 {
     const char *v = sy_store_app_cell(r, row, col);
     return v ? sy_xstrdup(v) : NULL;
 }
 
-static int64_t i64_cell(const sy_app_rows_t *r, size_t row, size_t col)
+int64_t sy_app_i64_cell(const sy_app_rows_t *r, size_t row, size_t col)
 {
     const char *v = sy_store_app_cell(r, row, col);
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
 /* One row expected: NOT_FOUND when none. */
-static sy_err_t one_row(sy_store_t *s, const char *sql, const sy_app_param_t *p, size_t n,
+sy_err_t sy_app_one_row(sy_store_t *s, const char *sql, const sy_app_param_t *p, size_t n,
                         sy_app_rows_t *rows, const char *what, char *msg, size_t msglen)
 {
     sy_err_t err = sy_store_app_exec(s, sql, p, n, 1, rows, NULL, msg, msglen);
@@ -39,7 +40,7 @@ static sy_err_t one_row(sy_store_t *s, const char *sql, const sy_app_param_t *p,
 }
 
 /* An UPDATE/DELETE that must touch one row. */
-static sy_err_t change_one(sy_store_t *s, const char *sql, const sy_app_param_t *p, size_t n,
+sy_err_t sy_app_change_one(sy_store_t *s, const char *sql, const sy_app_param_t *p, size_t n,
                            const char *what, char *msg, size_t msglen)
 {
     int64_t changed = 0;
@@ -68,14 +69,14 @@ void sy_app_user_free(sy_app_user_t *u)
 static sy_app_user_t *user_of(const sy_app_rows_t *r, size_t i)
 {
     sy_app_user_t *u = sy_xcalloc(1, sizeof(*u));
-    u->id = dup_cell(r, i, 0);
-    u->email = dup_cell(r, i, 1);
-    u->name = dup_cell(r, i, 2);
-    u->role = dup_cell(r, i, 3);
-    u->pw_hash = dup_cell(r, i, 4);
-    u->created_us = i64_cell(r, i, 5);
-    u->disabled_us = i64_cell(r, i, 6);
-    u->limits = dup_cell(r, i, 7);
+    u->id = sy_app_dup_cell(r, i, 0);
+    u->email = sy_app_dup_cell(r, i, 1);
+    u->name = sy_app_dup_cell(r, i, 2);
+    u->role = sy_app_dup_cell(r, i, 3);
+    u->pw_hash = sy_app_dup_cell(r, i, 4);
+    u->created_us = sy_app_i64_cell(r, i, 5);
+    u->disabled_us = sy_app_i64_cell(r, i, 6);
+    u->limits = sy_app_dup_cell(r, i, 7);
     return u;
 }
 
@@ -92,10 +93,11 @@ sy_err_t sy_app_user_update(sy_store_t *s, const sy_app_user_t *u, char *msg, si
 {
     sy_app_param_t p[] = {T(u->id),      T(u->name),        T(u->role),
                           T(u->pw_hash), I(u->disabled_us), T(u->limits)};
-    return change_one(s,
-                      "UPDATE users SET name = $2, role = $3, pw_hash = $4, disabled_us = $5, "
-                      "limits = $6 WHERE id = $1",
-                      p, NPARAMS(p), "user", msg, msglen);
+    return sy_app_change_one(
+        s,
+        "UPDATE users SET name = $2, role = $3, pw_hash = $4, disabled_us = $5, "
+        "limits = $6 WHERE id = $1",
+        p, NPARAMS(p), "user", msg, msglen);
 }
 
 sy_err_t sy_app_user_get(sy_store_t *s, const char *id, const char *email, sy_app_user_t **out,
@@ -103,23 +105,22 @@ sy_err_t sy_app_user_get(sy_store_t *s, const char *id, const char *email, sy_ap
 {
     sy_app_rows_t r;
     sy_app_param_t p[] = {T(id ? id : email)};
-    sy_err_t err = one_row(s,
-                           id ? "SELECT " USER_COLS " FROM users WHERE id = $1"
-                              : "SELECT " USER_COLS " FROM users WHERE email = $1",
-                           p, 1, &r, "user", msg, msglen);
+    sy_err_t err = sy_app_one_row(s,
+                                  id ? "SELECT " USER_COLS " FROM users WHERE id = $1"
+                                     : "SELECT " USER_COLS " FROM users WHERE email = $1",
+                                  p, 1, &r, "user", msg, msglen);
     if (err) return err;
     *out = user_of(&r, 0);
     sy_store_app_rows_free(&r);
     return SY_OK;
 }
 
-/* Runs a list query and converts each row with conv into a new array. */
-static sy_err_t list(sy_store_t *s, const char *sql, const sy_app_param_t *p, size_t n,
-                     void *(*conv)(const sy_app_rows_t *, size_t), void ***out, size_t *count,
-                     char *msg, size_t msglen)
+sy_err_t sy_app_list_n(sy_store_t *s, const char *sql, const sy_app_param_t *p, size_t n,
+                       size_t max_rows, void *(*conv)(const sy_app_rows_t *, size_t), void ***out,
+                       size_t *count, char *msg, size_t msglen)
 {
     sy_app_rows_t r;
-    sy_err_t err = sy_store_app_exec(s, sql, p, n, SY_APP_LIST_MAX, &r, NULL, msg, msglen);
+    sy_err_t err = sy_store_app_exec(s, sql, p, n, max_rows, &r, NULL, msg, msglen);
     if (err) return err;
     void **v = sy_xcalloc(r.n_rows ? r.n_rows : 1, sizeof(void *));
     for (size_t i = 0; i < r.n_rows; i++)
@@ -130,6 +131,13 @@ static sy_err_t list(sy_store_t *s, const char *sql, const sy_app_param_t *p, si
     return SY_OK;
 }
 
+sy_err_t sy_app_list(sy_store_t *s, const char *sql, const sy_app_param_t *p, size_t n,
+                     void *(*conv)(const sy_app_rows_t *, size_t), void ***out, size_t *count,
+                     char *msg, size_t msglen)
+{
+    return sy_app_list_n(s, sql, p, n, SY_APP_LIST_MAX, conv, out, count, msg, msglen);
+}
+
 static void *user_conv(const sy_app_rows_t *r, size_t i)
 {
     return user_of(r, i);
@@ -137,18 +145,19 @@ static void *user_conv(const sy_app_rows_t *r, size_t i)
 
 sy_err_t sy_app_user_list(sy_store_t *s, sy_app_user_t ***out, size_t *n, char *msg, size_t msglen)
 {
-    return list(s, "SELECT " USER_COLS " FROM users ORDER BY created_us, id LIMIT 1000", NULL, 0,
-                user_conv, (void ***)out, n, msg, msglen);
+    return sy_app_list(s, "SELECT " USER_COLS " FROM users ORDER BY created_us, id LIMIT 1000",
+                       NULL, 0, user_conv, (void ***)out, n, msg, msglen);
 }
 
 sy_err_t sy_app_user_count(sy_store_t *s, const char *role, int64_t *n, char *msg, size_t msglen)
 {
     sy_app_rows_t r;
     sy_app_param_t p[] = {T(role)};
-    sy_err_t err = one_row(s, "SELECT count(*) FROM users WHERE role = $1 AND disabled_us IS NULL",
-                           p, 1, &r, "count", msg, msglen);
+    sy_err_t err =
+        sy_app_one_row(s, "SELECT count(*) FROM users WHERE role = $1 AND disabled_us IS NULL", p,
+                       1, &r, "count", msg, msglen);
     if (err) return err;
-    *n = i64_cell(&r, 0, 0);
+    *n = sy_app_i64_cell(&r, 0, 0);
     sy_store_app_rows_free(&r);
     return SY_OK;
 }
@@ -169,10 +178,10 @@ void sy_app_team_free(sy_app_team_t *t)
 static void *team_conv(const sy_app_rows_t *r, size_t i)
 {
     sy_app_team_t *t = sy_xcalloc(1, sizeof(*t));
-    t->id = dup_cell(r, i, 0);
-    t->name = dup_cell(r, i, 1);
-    t->created_us = i64_cell(r, i, 2);
-    t->limits = dup_cell(r, i, 3);
+    t->id = sy_app_dup_cell(r, i, 0);
+    t->name = sy_app_dup_cell(r, i, 1);
+    t->created_us = sy_app_i64_cell(r, i, 2);
+    t->limits = sy_app_dup_cell(r, i, 3);
     return t;
 }
 
@@ -186,14 +195,14 @@ sy_err_t sy_app_team_insert(sy_store_t *s, const sy_app_team_t *t, char *msg, si
 sy_err_t sy_app_team_update(sy_store_t *s, const sy_app_team_t *t, char *msg, size_t msglen)
 {
     sy_app_param_t p[] = {T(t->id), T(t->name), T(t->limits)};
-    return change_one(s, "UPDATE teams SET name = $2, limits = $3 WHERE id = $1", p, NPARAMS(p),
-                      "team", msg, msglen);
+    return sy_app_change_one(s, "UPDATE teams SET name = $2, limits = $3 WHERE id = $1", p,
+                             NPARAMS(p), "team", msg, msglen);
 }
 
 sy_err_t sy_app_team_list(sy_store_t *s, sy_app_team_t ***out, size_t *n, char *msg, size_t msglen)
 {
-    return list(s, "SELECT " TEAM_COLS " FROM teams ORDER BY created_us, id LIMIT 1000", NULL, 0,
-                team_conv, (void ***)out, n, msg, msglen);
+    return sy_app_list(s, "SELECT " TEAM_COLS " FROM teams ORDER BY created_us, id LIMIT 1000",
+                       NULL, 0, team_conv, (void ***)out, n, msg, msglen);
 }
 
 sy_err_t sy_app_team_get(sy_store_t *s, const char *id, sy_app_team_t **out, char *msg,
@@ -201,8 +210,8 @@ sy_err_t sy_app_team_get(sy_store_t *s, const char *id, sy_app_team_t **out, cha
 {
     sy_app_rows_t r;
     sy_app_param_t p[] = {T(id)};
-    sy_err_t err =
-        one_row(s, "SELECT " TEAM_COLS " FROM teams WHERE id = $1", p, 1, &r, "team", msg, msglen);
+    sy_err_t err = sy_app_one_row(s, "SELECT " TEAM_COLS " FROM teams WHERE id = $1", p, 1, &r,
+                                  "team", msg, msglen);
     if (err) return err;
     *out = team_conv(&r, 0);
     sy_store_app_rows_free(&r);
@@ -221,16 +230,16 @@ sy_err_t sy_app_team_member_put(sy_store_t *s, const char *team_id, const char *
 
 static void *str_conv(const sy_app_rows_t *r, size_t i)
 {
-    return dup_cell(r, i, 0);
+    return sy_app_dup_cell(r, i, 0);
 }
 
 sy_err_t sy_app_team_members_of(sy_store_t *s, const char *user_id, char ***team_ids, size_t *n,
                                 char *msg, size_t msglen)
 {
     sy_app_param_t p[] = {T(user_id)};
-    return list(s,
-                "SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id LIMIT 1000",
-                p, 1, str_conv, (void ***)team_ids, n, msg, msglen);
+    return sy_app_list(
+        s, "SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id LIMIT 1000", p, 1,
+        str_conv, (void ***)team_ids, n, msg, msglen);
 }
 
 /* ---- keys ---- */
@@ -258,21 +267,21 @@ void sy_app_key_free(sy_app_key_t *k)
 static void *key_conv(const sy_app_rows_t *r, size_t i)
 {
     sy_app_key_t *k = sy_xcalloc(1, sizeof(*k));
-    k->id = dup_cell(r, i, 0);
-    k->name = dup_cell(r, i, 1);
-    k->prefix = dup_cell(r, i, 2);
-    k->hash = dup_cell(r, i, 3);
-    k->owner_user = dup_cell(r, i, 4);
-    k->owner_team = dup_cell(r, i, 5);
-    k->expires_us = i64_cell(r, i, 6);
-    k->revoked_us = i64_cell(r, i, 7);
-    k->rotated_from = dup_cell(r, i, 8);
-    k->grace_until_us = i64_cell(r, i, 9);
-    k->allowed_models = dup_cell(r, i, 10);
-    k->default_tags = dup_cell(r, i, 11);
-    k->created_us = i64_cell(r, i, 12);
-    k->last_used_us = i64_cell(r, i, 13);
-    k->limits = dup_cell(r, i, 14);
+    k->id = sy_app_dup_cell(r, i, 0);
+    k->name = sy_app_dup_cell(r, i, 1);
+    k->prefix = sy_app_dup_cell(r, i, 2);
+    k->hash = sy_app_dup_cell(r, i, 3);
+    k->owner_user = sy_app_dup_cell(r, i, 4);
+    k->owner_team = sy_app_dup_cell(r, i, 5);
+    k->expires_us = sy_app_i64_cell(r, i, 6);
+    k->revoked_us = sy_app_i64_cell(r, i, 7);
+    k->rotated_from = sy_app_dup_cell(r, i, 8);
+    k->grace_until_us = sy_app_i64_cell(r, i, 9);
+    k->allowed_models = sy_app_dup_cell(r, i, 10);
+    k->default_tags = sy_app_dup_cell(r, i, 11);
+    k->created_us = sy_app_i64_cell(r, i, 12);
+    k->last_used_us = sy_app_i64_cell(r, i, 13);
+    k->limits = sy_app_dup_cell(r, i, 14);
     return k;
 }
 
@@ -294,11 +303,12 @@ sy_err_t sy_app_key_update(sy_store_t *s, const sy_app_key_t *k, char *msg, size
     sy_app_param_t p[] = {T(k->id),           T(k->name),           I(k->expires_us),
                           I(k->revoked_us),   I(k->grace_until_us), T(k->allowed_models),
                           T(k->default_tags), T(k->limits)};
-    return change_one(s,
-                      "UPDATE api_keys SET name = $2, expires_us = $3, revoked_us = $4, "
-                      "grace_until_us = $5, allowed_models = $6, default_tags = $7, limits = $8 "
-                      "WHERE id = $1",
-                      p, NPARAMS(p), "key", msg, msglen);
+    return sy_app_change_one(
+        s,
+        "UPDATE api_keys SET name = $2, expires_us = $3, revoked_us = $4, "
+        "grace_until_us = $5, allowed_models = $6, default_tags = $7, limits = $8 "
+        "WHERE id = $1",
+        p, NPARAMS(p), "key", msg, msglen);
 }
 
 static sy_err_t key_by(sy_store_t *s, const char *sql, const char *v, sy_app_key_t **out, char *msg,
@@ -306,7 +316,7 @@ static sy_err_t key_by(sy_store_t *s, const char *sql, const char *v, sy_app_key
 {
     sy_app_rows_t r;
     sy_app_param_t p[] = {T(v)};
-    sy_err_t err = one_row(s, sql, p, 1, &r, "key", msg, msglen);
+    sy_err_t err = sy_app_one_row(s, sql, p, 1, &r, "key", msg, msglen);
     if (err) return err;
     *out = key_conv(&r, 0);
     sy_store_app_rows_free(&r);
@@ -328,19 +338,19 @@ sy_err_t sy_app_key_list(sy_store_t *s, const char *owner_user, sy_app_key_t ***
                          char *msg, size_t msglen)
 {
     sy_app_param_t p[] = {T(owner_user)};
-    return list(s,
-                owner_user ? "SELECT " KEY_COLS " FROM api_keys WHERE owner_user = $1 "
-                             "ORDER BY created_us DESC, id DESC LIMIT 1000"
-                           : "SELECT " KEY_COLS " FROM api_keys "
-                             "ORDER BY created_us DESC, id DESC LIMIT 1000",
-                p, owner_user ? 1 : 0, key_conv, (void ***)out, n, msg, msglen);
+    return sy_app_list(s,
+                       owner_user ? "SELECT " KEY_COLS " FROM api_keys WHERE owner_user = $1 "
+                                    "ORDER BY created_us DESC, id DESC LIMIT 1000"
+                                  : "SELECT " KEY_COLS " FROM api_keys "
+                                    "ORDER BY created_us DESC, id DESC LIMIT 1000",
+                       p, owner_user ? 1 : 0, key_conv, (void ***)out, n, msg, msglen);
 }
 
 sy_err_t sy_app_key_touch(sy_store_t *s, const char *id, int64_t t_us, char *msg, size_t msglen)
 {
     sy_app_param_t p[] = {T(id), I(t_us)};
-    return change_one(s, "UPDATE api_keys SET last_used_us = $2 WHERE id = $1", p, 2, "key", msg,
-                      msglen);
+    return sy_app_change_one(s, "UPDATE api_keys SET last_used_us = $2 WHERE id = $1", p, 2, "key",
+                             msg, msglen);
 }
 
 /* ---- sessions ---- */
@@ -369,17 +379,18 @@ sy_err_t sy_app_session_get(sy_store_t *s, const char *token_hash, sy_app_sessio
 {
     sy_app_rows_t r;
     sy_app_param_t p[] = {T(token_hash)};
-    sy_err_t err = one_row(s,
-                           "SELECT token_hash, user_id, csrf, created_us, expires_us FROM sessions "
-                           "WHERE token_hash = $1",
-                           p, 1, &r, "session", msg, msglen);
+    sy_err_t err =
+        sy_app_one_row(s,
+                       "SELECT token_hash, user_id, csrf, created_us, expires_us FROM sessions "
+                       "WHERE token_hash = $1",
+                       p, 1, &r, "session", msg, msglen);
     if (err) return err;
     sy_app_session_t *x = sy_xcalloc(1, sizeof(*x));
-    x->token_hash = dup_cell(&r, 0, 0);
-    x->user_id = dup_cell(&r, 0, 1);
-    x->csrf = dup_cell(&r, 0, 2);
-    x->created_us = i64_cell(&r, 0, 3);
-    x->expires_us = i64_cell(&r, 0, 4);
+    x->token_hash = sy_app_dup_cell(&r, 0, 0);
+    x->user_id = sy_app_dup_cell(&r, 0, 1);
+    x->csrf = sy_app_dup_cell(&r, 0, 2);
+    x->created_us = sy_app_i64_cell(&r, 0, 3);
+    x->expires_us = sy_app_i64_cell(&r, 0, 4);
     sy_store_app_rows_free(&r);
     *out = x;
     return SY_OK;
@@ -388,8 +399,8 @@ sy_err_t sy_app_session_get(sy_store_t *s, const char *token_hash, sy_app_sessio
 sy_err_t sy_app_session_delete(sy_store_t *s, const char *token_hash, char *msg, size_t msglen)
 {
     sy_app_param_t p[] = {T(token_hash)};
-    return change_one(s, "DELETE FROM sessions WHERE token_hash = $1", p, 1, "session", msg,
-                      msglen);
+    return sy_app_change_one(s, "DELETE FROM sessions WHERE token_hash = $1", p, 1, "session", msg,
+                             msglen);
 }
 
 /* ---- audit log ---- */
@@ -409,13 +420,13 @@ void sy_app_audit_free(sy_app_audit_t *a)
 static void *audit_conv(const sy_app_rows_t *r, size_t i)
 {
     sy_app_audit_t *a = sy_xcalloc(1, sizeof(*a));
-    a->id = dup_cell(r, i, 0);
-    a->t_us = i64_cell(r, i, 1);
-    a->actor = dup_cell(r, i, 2);
-    a->action = dup_cell(r, i, 3);
-    a->target = dup_cell(r, i, 4);
-    a->remote = dup_cell(r, i, 5);
-    a->detail = dup_cell(r, i, 6);
+    a->id = sy_app_dup_cell(r, i, 0);
+    a->t_us = sy_app_i64_cell(r, i, 1);
+    a->actor = sy_app_dup_cell(r, i, 2);
+    a->action = sy_app_dup_cell(r, i, 3);
+    a->target = sy_app_dup_cell(r, i, 4);
+    a->remote = sy_app_dup_cell(r, i, 5);
+    a->detail = sy_app_dup_cell(r, i, 6);
     return a;
 }
 
@@ -446,10 +457,10 @@ sy_err_t sy_app_audit_list(sy_store_t *s, size_t limit, sy_app_audit_t ***out, s
         return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "limit must be 1 to %d",
                              SY_APP_LIST_MAX);
     sy_app_param_t p[] = {I((int64_t)limit)};
-    return list(s,
-                "SELECT id, t_us, actor, action, target, remote, detail FROM audit_log "
-                "ORDER BY t_us DESC, id DESC LIMIT $1",
-                p, 1, audit_conv, (void ***)out, n, msg, msglen);
+    return sy_app_list(s,
+                       "SELECT id, t_us, actor, action, target, remote, detail FROM audit_log "
+                       "ORDER BY t_us DESC, id DESC LIMIT $1",
+                       p, 1, audit_conv, (void ***)out, n, msg, msglen);
 }
 
 /* ---- list frees ---- */

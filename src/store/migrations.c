@@ -131,6 +131,32 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      "DROP INDEX inference_log_user;"
      "CREATE INDEX inference_log_user ON inference_log(user_id, t_received_us)"
      " WHERE user_id IS NOT NULL;"},
+    /* Issue 6, chat (docs/internals/CHAT.md): conversations owned by a user (updated_us orders
+     * the sidebar; current_leaf is the message the client shows as the end of the current
+     * branch; defaults is a JSON object of model/params defaults), messages with parent ids
+     * (siblings under one parent are branches: edits and regenerations; parent NULL for a
+     * root), and feedback keyed by (inference-log row id, user) — the log row is never
+     * rewritten. Times are µs since the epoch; archived_us NULL = not archived. Search scans a
+     * user's conversations through conversations_user and their messages through
+     * messages_conversation, bounded by LIMIT (no trigram index: LIKE '%q%' cannot use a
+     * b-tree). */
+    {8, "chat: conversations, messages, feedback",
+     "CREATE TABLE conversations ("
+     " id text PRIMARY KEY, user_id text NOT NULL, title text, created_us INTEGER NOT NULL,"
+     " updated_us INTEGER NOT NULL, archived_us INTEGER, defaults text, current_leaf text);"
+     "CREATE INDEX conversations_user ON conversations(user_id, updated_us, id);"
+     "CREATE TABLE messages ("
+     " id text PRIMARY KEY, conversation_id text NOT NULL, parent_id text,"
+     " role text NOT NULL CHECK (role IN ('user', 'assistant', 'system', 'tool')),"
+     " content text NOT NULL,"
+     " status text NOT NULL CHECK (status IN ('ok', 'streaming', 'cancelled', 'error')),"
+     " model text, params text, log_id text, created_us INTEGER NOT NULL, error text);"
+     "CREATE INDEX messages_conversation ON messages(conversation_id, created_us, id);"
+     "CREATE INDEX messages_log ON messages(log_id) WHERE log_id IS NOT NULL;"
+     "CREATE TABLE feedback ("
+     " log_id text NOT NULL, user_id text NOT NULL, rating integer NOT NULL"
+     " CHECK (rating IN (-1, 1)), comment text, created_us INTEGER NOT NULL,"
+     " updated_us INTEGER NOT NULL, PRIMARY KEY (log_id, user_id));"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
@@ -422,6 +448,32 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      " name text PRIMARY KEY, provider text, ciphertext text NOT NULL, nonce text NOT NULL,"
      " key_id text NOT NULL, last4 text, created_us bigint NOT NULL, updated_us bigint NOT NULL,"
      " updated_by text);"},
+    /* Issue 6, chat (docs/internals/CHAT.md): conversations owned by a user (updated_us orders
+     * the sidebar; current_leaf is the message the client shows as the end of the current
+     * branch; defaults is a JSON object of model/params defaults), messages with parent ids
+     * (siblings under one parent are branches: edits and regenerations; parent NULL for a
+     * root), and feedback keyed by (inference-log row id, user) — the log row is never
+     * rewritten. Times are µs since the epoch; archived_us NULL = not archived. Search scans a
+     * user's conversations through conversations_user and their messages through
+     * messages_conversation, bounded by LIMIT (no trigram index: LIKE '%q%' cannot use a
+     * b-tree). */
+    {7, "chat: conversations, messages, feedback",
+     "CREATE TABLE conversations ("
+     " id text PRIMARY KEY, user_id text NOT NULL, title text, created_us bigint NOT NULL,"
+     " updated_us bigint NOT NULL, archived_us bigint, defaults text, current_leaf text);"
+     "CREATE INDEX conversations_user ON conversations(user_id, updated_us, id);"
+     "CREATE TABLE messages ("
+     " id text PRIMARY KEY, conversation_id text NOT NULL, parent_id text,"
+     " role text NOT NULL CHECK (role IN ('user', 'assistant', 'system', 'tool')),"
+     " content text NOT NULL,"
+     " status text NOT NULL CHECK (status IN ('ok', 'streaming', 'cancelled', 'error')),"
+     " model text, params text, log_id text, created_us bigint NOT NULL, error text);"
+     "CREATE INDEX messages_conversation ON messages(conversation_id, created_us, id);"
+     "CREATE INDEX messages_log ON messages(log_id) WHERE log_id IS NOT NULL;"
+     "CREATE TABLE feedback ("
+     " log_id text NOT NULL, user_id text NOT NULL, rating integer NOT NULL"
+     " CHECK (rating IN (-1, 1)), comment text, created_us bigint NOT NULL,"
+     " updated_us bigint NOT NULL, PRIMARY KEY (log_id, user_id));"},
 };
 const size_t sy_store_migrations_postgres_count =
     sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

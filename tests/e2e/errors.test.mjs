@@ -92,7 +92,7 @@ test('unknown model: 404 model_not_found (raw and SDK NotFoundError)', T, async 
 });
 
 test('unknown path: 404 not_found', T, async () => {
-  for (const [method, p] of [['GET', '/v1/nope'], ['POST', '/nope'], ['GET', '/'], ['GET', '/v1/chat/completions/extra']]) {
+  for (const [method, p] of [['GET', '/v1/nope'], ['POST', '/nope'], ['GET', '/nope.html'], ['GET', '/assets/nope.js'], ['GET', '/api/v1/nope'], ['GET', '/v1/chat/completions/extra']]) {
     const r = await curl(`${s.gw.origin}${p}`, { method, body: method === 'POST' ? '{}' : undefined });
     assertErrorBody(r, { status: 404, type: 'invalid_request_error', code: 'not_found' });
     assertGatewayHeaders(r.headers);

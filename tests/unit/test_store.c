@@ -24,6 +24,7 @@
 #include "pg_server.h"
 #include "core/alloc.h"
 #include "store/appcreds.h"
+#include "store/appchat.h"
 #include "store/appdata.h"
 #include "store/migrations.h"
 #include "store/store.h"
@@ -1336,6 +1337,234 @@ static void c_credentials(target_t *t)
 
 /* ---- the table and the runner --------------------------------------------------------------- */
 
+/* Chat (store/appchat.h) on APPDATA backends: conversations are reached only with their
+ * owner's id (another user's is NOT_FOUND for get, update, delete), pages are most recently
+ * updated first with a keyset cursor, search matches titles and message text case-insensitively
+ * with LIKE wildcards taken literally, messages keep their parent ids (branches), delete takes
+ * the messages with it, and feedback upserts per (log id, user) keeping created_us. */
+static void c_chat(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *s = open_migrated(t->vt, &conf);
+    if (!(t->vt->caps & SY_STORE_CAP_APPDATA)) {
+        t->vt->close(s);
+        return;
+    }
+    /* five conversations of u1 (updated 100..500), one of u2 */
+    const char *titles[] = {"Alpha plan", "beta 100% sure", "Gamma", NULL, "under_score"};
+    char ids[5][8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(ids[i], sizeof ids[i], "c%d", i);
+        sy_app_conv_t c = {.id = ids[i],
+                           .user_id = "u1",
+                           .title = (char *)titles[i],
+                           .created_us = 10 + i,
+                           .updated_us = 100 * (i + 1),
+                           .defaults = i == 0 ? "{\"model\":\"m\"}" : NULL};
+        OK(sy_app_conv_insert(s, &c, msg, sizeof(msg)));
+    }
+    sy_app_conv_t other = {
+        .id = "c9", .user_id = "u2", .title = "Alpha of u2", .created_us = 1, .updated_us = 900};
+    OK(sy_app_conv_insert(s, &other, msg, sizeof(msg)));
+    assert_int_equal(sy_app_conv_insert(s, &other, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    sy_app_conv_t *c = NULL;
+    OK(sy_app_conv_get(s, "c0", "u1", &c, msg, sizeof(msg)));
+    assert_string_equal(c->title, "Alpha plan");
+    assert_string_equal(c->defaults, "{\"model\":\"m\"}");
+    assert_int_equal(c->created_us, 10);
+    assert_int_equal(c->updated_us, 100);
+    assert_int_equal(c->archived_us, 0);
+    assert_null(c->current_leaf);
+    sy_app_conv_free(c);
+    c = NULL;
+    assert_int_equal(sy_app_conv_get(s, "c9", "u1", &c, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    assert_null(c);
+    /* pages of 2, newest first: c4 c3 | c2 c1 | c0 */
+    const char *want[] = {"c4", "c3", "c2", "c1", "c0"};
+    int64_t after_us = 0;
+    char after_id[8] = "";
+    size_t seen = 0;
+    for (int page = 0; page < 3; page++) {
+        sy_app_conv_t **v = NULL;
+        size_t n = 0;
+        OK(sy_app_conv_list(s, "u1", NULL, after_us, page ? after_id : NULL, 2, &v, &n, msg,
+                            sizeof(msg)));
+        assert_int_equal(n, page < 2 ? 2 : 1);
+        for (size_t i = 0; i < n; i++)
+            assert_string_equal(v[i]->id, want[seen++]);
+        after_us = v[n - 1]->updated_us;
+        snprintf(after_id, sizeof after_id, "%s", v[n - 1]->id);
+        sy_app_conv_list_free(v, n);
+    }
+    assert_int_equal(seen, 5);
+    sy_app_conv_t **v = NULL;
+    size_t n = 0;
+    assert_int_equal(sy_app_conv_list(s, "u1", NULL, 0, NULL, 0, &v, &n, msg, sizeof(msg)),
+                     SY_ERR_INVALID_REQUEST);
+    assert_int_equal(
+        sy_app_conv_list(s, "u1", NULL, 0, NULL, SY_CHAT_LIST_MAX + 1, &v, &n, msg, sizeof(msg)),
+        SY_ERR_INVALID_REQUEST);
+    /* messages: a root, two answers (a regeneration branch), a follow-up under the second */
+    sy_app_msg_t m[] = {
+        {.id = "m1",
+         .conversation_id = "c2",
+         .role = "user",
+         .content = "Tell me about ZEBRAS",
+         .status = "ok",
+         .created_us = 1000},
+        {.id = "m2",
+         .conversation_id = "c2",
+         .parent_id = "m1",
+         .role = "assistant",
+         .content = "first answer",
+         .status = "ok",
+         .model = "m",
+         .params = "{\"temperature\":0.5}",
+         .log_id = "0190a000-0000-7000-8000-000000000001",
+         .created_us = 1001},
+        {.id = "m3",
+         .conversation_id = "c2",
+         .parent_id = "m1",
+         .role = "assistant",
+         .content = "second answer",
+         .status = "error",
+         .error = "upstream failed",
+         .log_id = "0190a000-0000-7000-8000-000000000002",
+         .created_us = 1002},
+        {.id = "m4",
+         .conversation_id = "c2",
+         .parent_id = "m3",
+         .role = "user",
+         .content = "50% off_x",
+         .status = "ok",
+         .created_us = 1003},
+    };
+    for (size_t i = 0; i < 4; i++)
+        OK(sy_app_msg_insert(s, &m[i], msg, sizeof(msg)));
+    sy_app_msg_t bad = {.id = "m5",
+                        .conversation_id = "c2",
+                        .role = "robot",
+                        .content = "x",
+                        .status = "ok",
+                        .created_us = 1};
+    assert_int_not_equal(sy_app_msg_insert(s, &bad, msg, sizeof(msg)), SY_OK); /* CHECK */
+    sy_app_msg_t **mv = NULL;
+    size_t nm = 0;
+    OK(sy_app_msg_list(s, "c2", &mv, &nm, msg, sizeof(msg)));
+    assert_int_equal(nm, 4);
+    assert_string_equal(mv[0]->id, "m1");
+    assert_null(mv[0]->parent_id);
+    assert_string_equal(mv[1]->parent_id, "m1");
+    assert_string_equal(mv[2]->parent_id, "m1");
+    assert_string_equal(mv[2]->status, "error");
+    assert_string_equal(mv[2]->error, "upstream failed");
+    assert_string_equal(mv[1]->params, "{\"temperature\":0.5}");
+    assert_string_equal(mv[1]->model, "m");
+    assert_int_equal(mv[3]->created_us, 1003);
+    sy_app_msg_list_free(mv, nm);
+    sy_app_msg_t *gm = NULL;
+    OK(sy_app_msg_get(s, "c2", "m2", &gm, msg, sizeof(msg)));
+    assert_string_equal(gm->log_id, "0190a000-0000-7000-8000-000000000001");
+    sy_app_msg_free(gm);
+    gm = NULL;
+    assert_int_equal(sy_app_msg_get(s, "c1", "m2", &gm, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    int64_t count = 0;
+    OK(sy_app_msg_count(s, "c2", &count, msg, sizeof(msg)));
+    assert_int_equal(count, 4);
+    OK(sy_app_msg_owns_log(s, "0190a000-0000-7000-8000-000000000001", "u1", msg, sizeof(msg)));
+    assert_int_equal(
+        sy_app_msg_owns_log(s, "0190a000-0000-7000-8000-000000000001", "u2", msg, sizeof(msg)),
+        SY_ERR_NOT_FOUND);
+    /* search: title (case-insensitive), message text, wildcards literal, owner only */
+    struct {
+        const char *q;
+        const char *ids;
+    } sq[] = {{"alpha", "c0"},  {"ZEBRA", "c2"},  {"zebras", "c2"}, {"100%", "c1"},
+              {"%", "c2,c1"},   {"_", "c4,c2"},   {"r_s", "c4"},    {"nothing", ""},
+              {"answer", "c2"}, {"a", "c2,c1,c0"}};
+    for (size_t k = 0; k < sizeof sq / sizeof sq[0]; k++) {
+        OK(sy_app_conv_list(s, "u1", sq[k].q, 0, NULL, 50, &v, &n, msg, sizeof(msg)));
+        char got[64] = "";
+        for (size_t i = 0; i < n; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", i ? "," : "", v[i]->id);
+        if (strcmp(got, sq[k].ids))
+            fail_msg("search '%s': got '%s', want '%s'", sq[k].q, got, sq[k].ids);
+        sy_app_conv_list_free(v, n);
+    }
+    /* update: rename + current leaf; another user's is NOT_FOUND and changes nothing */
+    OK(sy_app_conv_get(s, "c2", "u1", &c, msg, sizeof(msg)));
+    free(c->title);
+    c->title = sy_xstrdup("Zebras");
+    c->current_leaf = sy_xstrdup("m4");
+    c->updated_us = 2000;
+    c->archived_us = 1500;
+    OK(sy_app_conv_update(s, c, msg, sizeof(msg)));
+    free(c->user_id);
+    c->user_id = sy_xstrdup("u2");
+    assert_int_equal(sy_app_conv_update(s, c, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    sy_app_conv_free(c);
+    OK(sy_app_conv_get(s, "c2", "u1", &c, msg, sizeof(msg)));
+    assert_string_equal(c->title, "Zebras");
+    assert_string_equal(c->current_leaf, "m4");
+    assert_int_equal(c->updated_us, 2000);
+    assert_int_equal(c->archived_us, 1500);
+    sy_app_conv_free(c);
+    OK(sy_app_conv_list(s, "u1", NULL, 0, NULL, 1, &v, &n, msg, sizeof(msg)));
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0]->id, "c2"); /* most recently updated */
+    sy_app_conv_list_free(v, n);
+    /* feedback: insert, replace (created kept), per user, delete */
+    bool created = false;
+    sy_app_feedback_t f = {.log_id = "0190a000-0000-7000-8000-000000000001",
+                           .user_id = "u1",
+                           .rating = 1,
+                           .comment = "good",
+                           .created_us = 3000,
+                           .updated_us = 3000};
+    OK(sy_app_feedback_put(s, &f, &created, msg, sizeof(msg)));
+    assert_true(created);
+    f.rating = -1;
+    f.comment = NULL;
+    f.created_us = f.updated_us = 3500;
+    OK(sy_app_feedback_put(s, &f, &created, msg, sizeof(msg)));
+    assert_false(created);
+    f.user_id = "u2";
+    f.rating = 1;
+    OK(sy_app_feedback_put(s, &f, &created, msg, sizeof(msg)));
+    assert_true(created);
+    f.rating = 2;
+    assert_int_not_equal(sy_app_feedback_put(s, &f, &created, msg, sizeof(msg)), SY_OK);
+    sy_app_feedback_t *gf = NULL;
+    OK(sy_app_feedback_get(s, "0190a000-0000-7000-8000-000000000001", "u1", &gf, msg, sizeof(msg)));
+    assert_int_equal(gf->rating, -1);
+    assert_null(gf->comment);
+    assert_int_equal(gf->created_us, 3000);
+    assert_int_equal(gf->updated_us, 3500);
+    sy_app_feedback_free(gf);
+    OK(sy_app_feedback_delete(s, "0190a000-0000-7000-8000-000000000001", "u1", msg, sizeof(msg)));
+    assert_int_equal(
+        sy_app_feedback_get(s, "0190a000-0000-7000-8000-000000000001", "u1", &gf, msg, sizeof(msg)),
+        SY_ERR_NOT_FOUND);
+    assert_int_equal(
+        sy_app_feedback_delete(s, "0190a000-0000-7000-8000-000000000001", "u1", msg, sizeof(msg)),
+        SY_ERR_NOT_FOUND);
+    OK(sy_app_feedback_get(s, "0190a000-0000-7000-8000-000000000001", "u2", &gf, msg, sizeof(msg)));
+    assert_int_equal(gf->rating, 1);
+    sy_app_feedback_free(gf);
+    /* delete: another user's is NOT_FOUND; the owner's takes its messages */
+    assert_int_equal(sy_app_conv_delete(s, "c2", "u2", msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    OK(sy_app_conv_delete(s, "c2", "u1", msg, sizeof(msg)));
+    assert_int_equal(sy_app_conv_get(s, "c2", "u1", &c, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    OK(sy_app_msg_count(s, "c2", &count, msg, sizeof(msg)));
+    assert_int_equal(count, 0);
+    assert_int_equal(sy_app_conv_delete(s, "c2", "u1", msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    OK(sy_app_conv_get(s, "c9", "u2", &c, msg, sizeof(msg)));
+    sy_app_conv_free(c);
+    t->vt->close(s);
+}
+
 typedef struct conformance_case {
     const char *name;
     void (*fn)(target_t *t);
@@ -1357,6 +1586,7 @@ static const conformance_case_t cases[] = {
     {"concurrent_writer_readers", c_concurrent},
     {"appdata", c_appdata},
     {"credentials", c_credentials},
+    {"chat", c_chat},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 

@@ -954,7 +954,7 @@ static sy_err_t stats_exact(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq
     return err;
 }
 
-/* One (idx array, count array) histogram of a stats_minute reply into h. */
+/* One (idx array, count array) histogram of a stats reply into h (NULL: skipped). */
 static void rd_hist(rd_t *rd, sy_hist_t *h)
 {
     uint64_t n = rd_varint(rd);
@@ -964,6 +964,10 @@ static void rd_hist(rd_t *rd, sy_hist_t *h)
     uint64_t m = rd_varint(rd);
     if (m != n || !rd_need(rd, n * 8)) {
         rd->bad = true;
+        return;
+    }
+    if (!h) {
+        rd->p += n * 8;
         return;
     }
     for (uint64_t i = 0; i < n; i++)
@@ -991,8 +995,182 @@ static const char *const roll_group_col[4] = {
     [SY_STATS_GROUP_KEY] = "rkey_id",
 };
 
-/* From a rollup table: the server sums the counters and the histogram maps per cell (GROUP BY:
- * SummingMergeTree merges are eventual), the percentiles are read off the histograms here. */
+/* The nearest-rank p-th percentile's bucket index of one stats_roll row's histogram `m`
+ * (Nested idx/cnt, idx ascending), as store/hist.h's sy_hist_percentile picks it; -1 if empty. */
+#define ROLL_PCT(m, p)                                                                             \
+    "if(arraySum(" m ".cnt) = 0, -1, toInt32(" m                                                   \
+    ".idx[arrayFirstIndex(x -> x >= intDiv(arraySum(" m ".cnt) * " #p                              \
+    " + 99, 100), arrayCumSum(" m ".cnt))])), "
+
+/* One stats_roll row of a reply (stats_roll_query): its cell, counters and the percentile
+ * bucket indexes the server read off its histograms; hist points at its four histogram arrays
+ * in the reply, which are empty unless the server saw more rows of the same cell (dup). */
+typedef struct roll_row {
+    int64_t b;
+    sy_str_t g;      /* ptr NULL: NULL group */
+    int64_t v[8];    /* rn, rn_err, rin_tok, rout_tok, rcost, rcost_null, rok_out, rok_lat */
+    int32_t pidx[5]; /* latency p50, p95, p99, ttft p50, p95 */
+    bool dup;
+    const unsigned char *hist, *hist_end;
+} roll_row_t;
+
+/* (bucket, group) ascending, NULL group first, groups bytewise: ClickHouse's ORDER BY b, g
+ * NULLS FIRST */
+static int cmp_roll_row(const void *pa, const void *pb)
+{
+    const roll_row_t *a = pa, *b = pb;
+    if (a->b != b->b) return a->b < b->b ? -1 : 1;
+    if (!a->g.ptr || !b->g.ptr) return (a->g.ptr != NULL) - (b->g.ptr != NULL);
+    size_t n = a->g.len < b->g.len ? a->g.len : b->g.len;
+    int c = memcmp(a->g.ptr, b->g.ptr, n);
+    if (c) return c;
+    return (a->g.len > b->g.len) - (a->g.len < b->g.len);
+}
+
+static int64_t pct_value(int32_t idx)
+{
+    return idx < 0 ? -1 : sy_hist_value((uint32_t)idx);
+}
+
+/* Adds the cells of rows[0, n) (sorted, one cell) to res: the counters summed; the percentiles
+ * the server's when the cell is one row, else from the rows' histograms merged here. false when
+ * a row of a many-row cell came without its histograms (the table changed between the query's
+ * duplicate check and its read): the caller asks again with every row's histograms. */
+static bool roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat, sy_hist_t *ttft,
+                      sy_stats_row_t *out, bool *bad)
+{
+    sy_stats_row_t r = {0};
+    int64_t v[8] = {0};
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < 8; j++)
+            v[j] += rows[i].v[j];
+    if (n == 1) {
+        r.latency_p50_us = pct_value(rows[0].pidx[0]);
+        r.latency_p95_us = pct_value(rows[0].pidx[1]);
+        r.latency_p99_us = pct_value(rows[0].pidx[2]);
+        r.ttft_p50_us = pct_value(rows[0].pidx[3]);
+        r.ttft_p95_us = pct_value(rows[0].pidx[4]);
+    } else {
+        sy_hist_reset(lat);
+        sy_hist_reset(ttft);
+        for (size_t i = 0; i < n; i++) {
+            if (!rows[i].dup) return false;
+            rd_t rd = {rows[i].hist, rows[i].hist_end, false};
+            rd_hist(&rd, lat);
+            rd_hist(&rd, ttft);
+            if (rd.bad) *bad = true;
+        }
+        r.latency_p50_us = sy_hist_percentile(lat, 50);
+        r.latency_p95_us = sy_hist_percentile(lat, 95);
+        r.latency_p99_us = sy_hist_percentile(lat, 99);
+        r.ttft_p50_us = sy_hist_percentile(ttft, 50);
+        r.ttft_p95_us = sy_hist_percentile(ttft, 95);
+    }
+    r.bucket_start_us = rows[0].b;
+    r.count = v[0];
+    r.errors = v[1];
+    r.input_tokens = v[2];
+    r.output_tokens = v[3];
+    r.cost_nanousd = v[4];
+    r.cost_unknown = v[5];
+    if (r.cost_unknown == r.count) r.cost_nanousd = SY_LOG_UNKNOWN; /* no known cost */
+    sy_stats_row_set_rates(&r, v[6], v[7]);
+    *out = r;
+    return true;
+}
+
+/* One read of a stats_roll level: every row of the range, NOT grouped by the server (18.16's
+ * sumMap over the histograms of a day's 14,400 key cells took seconds, an ORDER BY of the
+ * arrays 0.4 s). Each row comes with its counters and its own percentiles (ROLL_PCT); its
+ * histograms only when its cell has other rows (not merged yet, or a bucket spanning several
+ * steps): the IN subquery finds those cells, all_hists sends every row's. The rows are sorted
+ * and the cells merged here. *again (res partly filled) when a many-row cell lacks histograms. */
+static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
+                          int64_t step, bool all_hists, bool *again, sy_stats_result_t *res,
+                          char *msg, size_t msglen)
+{
+    const char *g = roll_group_col[qq->group_by];
+    char where[256], key[320];
+    snprintf(where, sizeof(where),
+             "FROM stats_roll WHERE grp = %d AND step_us = %" PRId64 " AND t_us >= %" PRId64
+             " AND t_us < %" PRId64,
+             grp, step, qq->from_us, qq->to_us);
+    snprintf(key, sizeof(key),
+             "(toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64 "), ifNull(%s, ''), isNull(%s))",
+             qq->bucket_us, qq->bucket_us, g, g);
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    sy_buf_printf(q,
+                  "SELECT toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64
+                  "), %s, toInt64(rn), toInt64(rn_err), rin_tok, rout_tok, rcost, "
+                  "toInt64(rcost_null), rok_out, rok_lat, " ROLL_PCT("rlatMap", 50)
+                      ROLL_PCT("rlatMap", 95) ROLL_PCT("rlatMap", 99) ROLL_PCT("rttftMap", 50)
+                          ROLL_PCT("rttftMap", 95),
+                  qq->bucket_us, qq->bucket_us, g);
+    if (all_hists)
+        sy_buf_append_c(q, "toUInt8(1) AS dup, ");
+    else
+        sy_buf_printf(q, "toUInt8(%s IN (SELECT %s %s GROUP BY %s HAVING count() > 1)) AS dup, ",
+                      key, key, where, key);
+    sy_buf_printf(q,
+                  "if(dup, rlatMap.idx, emptyArrayUInt16()), if(dup, rlatMap.cnt, "
+                  "emptyArrayUInt64()), if(dup, rttftMap.idx, emptyArrayUInt16()), "
+                  "if(dup, rttftMap.cnt, emptyArrayUInt64()) %s FORMAT RowBinary",
+                  where);
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (err) return err;
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    roll_row_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    while (rd.p < rd.end && !rd.bad) {
+        roll_row_t r;
+        r.b = rd_i64(&rd);
+        r.g = rd_nstr(&rd);
+        for (size_t j = 0; j < 8; j++)
+            r.v[j] = rd_i64(&rd);
+        for (size_t j = 0; j < 5; j++)
+            r.pidx[j] = (int32_t)(uint32_t)rd_u64le(&rd, 4);
+        r.dup = rd_u64le(&rd, 1) != 0;
+        r.hist = rd.p;
+        rd_hist(&rd, NULL);
+        rd_hist(&rd, NULL);
+        r.hist_end = rd.p;
+        if (rd.bad) break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            rows = sy_xrealloc(rows, cap * sizeof(*rows));
+        }
+        rows[n++] = r;
+    }
+    if (n) qsort(rows, n, sizeof(*rows), cmp_roll_row);
+    sy_hist_t lat = {0}, ttft = {0};
+    size_t rcap = 0;
+    for (size_t i = 0, k; !rd.bad && i < n; i = k) {
+        for (k = i + 1; k < n && !cmp_roll_row(&rows[i], &rows[k]); k++) {
+        }
+        sy_stats_row_t r;
+        if (!roll_cell(rows + i, k - i, &lat, &ttft, &r, &rd.bad)) {
+            *again = true;
+            break;
+        }
+        r.group = rows[i].g.ptr ? sy_xstrndup(rows[i].g.ptr, rows[i].g.len) : NULL;
+        if (res->n == rcap) {
+            rcap = rcap ? rcap * 2 : 64;
+            res->rows = sy_xrealloc(res->rows, rcap * sizeof(*res->rows));
+        }
+        res->rows[res->n++] = r;
+    }
+    sy_hist_dispose(&lat);
+    sy_hist_dispose(&ttft);
+    free(rows);
+    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    return err;
+}
+
+/* From the rollups: a stats_roll level when one serves the query (roll_read), else stats_minute,
+ * whose (minute, model, provider, key) cells the server sums per query cell (GROUP BY, sumMap);
+ * the percentiles are read off the histograms here. */
 static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
                              sy_stats_result_t *res, char *msg, size_t msglen)
 {
@@ -1003,35 +1181,36 @@ static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *q
         if (qq->from_us % step == 0 && qq->to_us % step == 0 && qq->bucket_us % step == 0)
             grp = levels[i].grp[qq->group_by];
     }
-    sy_buf_t *q = &c->req;
-    sy_buf_reset(q);
-    if (grp >= 0)
-        sy_buf_printf(q,
-                      "SELECT toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
-                      "toInt64(sum(rn)), toInt64(sum(rn_err)), toInt64(sum(rin_tok)), "
-                      "toInt64(sum(rout_tok)), toInt64(sum(rcost)), toInt64(sum(rcost_null)), "
-                      "toInt64(sum(rok_out)), toInt64(sum(rok_lat)), "
-                      "sumMap(rlatMap.idx, rlatMap.cnt), sumMap(rttftMap.idx, rttftMap.cnt) "
-                      "FROM stats_roll WHERE grp = %d AND step_us = %" PRId64
-                      " AND t_us >= %" PRId64 " AND t_us < %" PRId64
-                      " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
-                      qq->bucket_us, qq->bucket_us, roll_group_col[qq->group_by], grp, step,
-                      qq->from_us, qq->to_us);
-    else
-        sy_buf_printf(
-            q,
-            "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
-            "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
-            "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
-            "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
-            "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
-            " AND minute_us < %" PRId64 " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
-            qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
-    sy_err_t err = ch_select(s, c, msg, msglen);
-    if (err) return err;
     res->approximate_percentiles = true;
     res->pct_rel_error = grp >= 0 && step > MINUTE_US ? SY_STORE_STATS_PCT_REL_ERROR_COARSE
                                                       : SY_STORE_STATS_PCT_REL_ERROR;
+    if (grp >= 0) {
+        bool again = false;
+        sy_err_t err = roll_read(s, c, qq, grp, step, false, &again, res, msg, msglen);
+        if (err || !again) return err;
+        /* raced with an insert: ask again with every row's histograms */
+        double bound = res->pct_rel_error;
+        sy_store_stats_free(res);
+        res->approximate_percentiles = true;
+        res->pct_rel_error = bound;
+        err = roll_read(s, c, qq, grp, step, true, &again, res, msg, msglen);
+        if (!err && again) /* cannot happen: every row carries its histograms */
+            err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats cell without data");
+        return err;
+    }
+    sy_buf_t *q = &c->req;
+    sy_buf_reset(q);
+    sy_buf_printf(q,
+                  "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
+                  "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
+                  "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
+                  "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
+                  "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
+                  " AND minute_us < %" PRId64
+                  " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
+                  qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
+    sy_err_t err = ch_select(s, c, msg, msglen);
+    if (err) return err;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
     size_t cap = 0;

@@ -1002,17 +1002,31 @@ static const char *const roll_group_col[4] = {
     ".idx[arrayFirstIndex(x -> x >= intDiv(arraySum(" m ".cnt) * " #p                              \
     " + 99, 100), arrayCumSum(" m ".cnt))])), "
 
-/* One stats_roll row of a reply (stats_roll_query): its cell, counters and the percentile
- * bucket indexes the server read off its histograms; hist points at its four histogram arrays
- * in the reply, which are empty unless the server saw more rows of the same cell (dup). */
+/* One stats_roll row of a reply (roll_fetch): its cell, counters, and either the percentile
+ * bucket indexes the server read off its histograms (!hists) or where its four histogram arrays
+ * lie in the reply. Points into the reply. */
 typedef struct roll_row {
     int64_t b;
     sy_str_t g;      /* ptr NULL: NULL group */
     int64_t v[8];    /* rn, rn_err, rin_tok, rout_tok, rcost, rcost_null, rok_out, rok_lat */
     int32_t pidx[5]; /* latency p50, p95, p99, ttft p50, p95 */
-    bool dup;
+    bool hists;
     const unsigned char *hist, *hist_end;
 } roll_row_t;
+
+typedef struct roll_rows {
+    roll_row_t *v;
+    size_t n, cap;
+} roll_rows_t;
+
+static void roll_push(roll_rows_t *rows, const roll_row_t *r)
+{
+    if (rows->n == rows->cap) {
+        rows->cap = rows->cap ? rows->cap * 2 : 256;
+        rows->v = sy_xrealloc(rows->v, rows->cap * sizeof(*rows->v));
+    }
+    rows->v[rows->n++] = *r;
+}
 
 /* (bucket, group) ascending, NULL group first, groups bytewise: ClickHouse's ORDER BY b, g
  * NULLS FIRST */
@@ -1027,24 +1041,32 @@ static int cmp_roll_row(const void *pa, const void *pb)
     return (a->g.len > b->g.len) - (a->g.len < b->g.len);
 }
 
+/* End of the cell that starts at rows[i] (rows sorted). */
+static size_t roll_cell_end(const roll_rows_t *rows, size_t i)
+{
+    size_t k = i + 1;
+    while (k < rows->n && !cmp_roll_row(&rows->v[i], &rows->v[k]))
+        k++;
+    return k;
+}
+
 static int64_t pct_value(int32_t idx)
 {
     return idx < 0 ? -1 : sy_hist_value((uint32_t)idx);
 }
 
-/* Adds the cells of rows[0, n) (sorted, one cell) to res: the counters summed; the percentiles
- * the server's when the cell is one row, else from the rows' histograms merged here. false when
- * a row of a many-row cell came without its histograms (the table changed between the query's
- * duplicate check and its read): the caller asks again with every row's histograms. */
-static bool roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat, sy_hist_t *ttft,
-                      sy_stats_row_t *out, bool *bad)
+/* The cell of rows[0, n) (one cell): the counters summed; the percentiles the server's when the
+ * cell is one row without histograms, else from the rows' histograms merged here (every row then
+ * has them: roll_read sees to it; *bad otherwise). */
+static sy_stats_row_t roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat, sy_hist_t *ttft,
+                                bool *bad)
 {
     sy_stats_row_t r = {0};
     int64_t v[8] = {0};
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < 8; j++)
             v[j] += rows[i].v[j];
-    if (n == 1) {
+    if (n == 1 && !rows[0].hists) {
         r.latency_p50_us = pct_value(rows[0].pidx[0]);
         r.latency_p95_us = pct_value(rows[0].pidx[1]);
         r.latency_p99_us = pct_value(rows[0].pidx[2]);
@@ -1054,8 +1076,7 @@ static bool roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat, sy_hist_
         sy_hist_reset(lat);
         sy_hist_reset(ttft);
         for (size_t i = 0; i < n; i++) {
-            if (!rows[i].dup) return false;
-            rd_t rd = {rows[i].hist, rows[i].hist_end, false};
+            rd_t rd = {rows[i].hist, rows[i].hist_end, !rows[i].hists};
             rd_hist(&rd, lat);
             rd_hist(&rd, ttft);
             if (rd.bad) *bad = true;
@@ -1075,54 +1096,52 @@ static bool roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat, sy_hist_
     r.cost_unknown = v[5];
     if (r.cost_unknown == r.count) r.cost_nanousd = SY_LOG_UNKNOWN; /* no known cost */
     sy_stats_row_set_rates(&r, v[6], v[7]);
-    *out = r;
-    return true;
+    return r;
 }
 
-/* One read of a stats_roll level: every row of the range, NOT grouped by the server (18.16's
- * sumMap over the histograms of a day's 14,400 key cells took seconds, an ORDER BY of the
- * arrays 0.4 s). Each row comes with its counters and its own percentiles (ROLL_PCT); its
- * histograms only when its cell has other rows (not merged yet, or a bucket spanning several
- * steps): the IN subquery finds those cells, all_hists sends every row's. The rows are sorted
- * and the cells merged here. *again (res partly filled) when a many-row cell lacks histograms. */
-static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
-                          int64_t step, bool all_hists, bool *again, sy_stats_result_t *res,
-                          char *msg, size_t msglen)
+/* Most buckets a second read may name (~20 bytes of SQL each: well under ClickHouse's
+ * max_query_size of 256 KiB); beyond, every row's histograms are read instead. */
+#define ROLL_BUCKETS_MAX 2000
+
+/* One read of a stats_roll level, NOT grouped by the server (18.16's sumMap over the histograms
+ * of a day's 14,400 key cells took seconds, an ORDER BY of the arrays 0.4 s); the rows are
+ * appended to out (pointing into c's reply) and sorted. hists false: each row's percentiles
+ * (ROLL_PCT), no histograms; true: the histograms, only of the rows whose t_us is one of
+ * buckets[0, nb) when nb. */
+static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
+                           int64_t step, bool hists, const int64_t *buckets, size_t nb,
+                           roll_rows_t *out, char *msg, size_t msglen)
 {
     const char *g = roll_group_col[qq->group_by];
-    char where[256], key[320];
-    snprintf(where, sizeof(where),
-             "FROM stats_roll WHERE grp = %d AND step_us = %" PRId64 " AND t_us >= %" PRId64
-             " AND t_us < %" PRId64,
-             grp, step, qq->from_us, qq->to_us);
-    snprintf(key, sizeof(key),
-             "(toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64 "), ifNull(%s, ''), isNull(%s))",
-             qq->bucket_us, qq->bucket_us, g, g);
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     sy_buf_printf(q,
                   "SELECT toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64
-                  "), %s, toInt64(rn), toInt64(rn_err), rin_tok, rout_tok, rcost, "
-                  "toInt64(rcost_null), rok_out, rok_lat, " ROLL_PCT("rlatMap", 50)
-                      ROLL_PCT("rlatMap", 95) ROLL_PCT("rlatMap", 99) ROLL_PCT("rttftMap", 50)
-                          ROLL_PCT("rttftMap", 95),
+                  ") AS b, %s, toInt64(rn), toInt64(rn_err), rin_tok, rout_tok, rcost, "
+                  "toInt64(rcost_null), rok_out, rok_lat, ",
                   qq->bucket_us, qq->bucket_us, g);
-    if (all_hists)
-        sy_buf_append_c(q, "toUInt8(1) AS dup, ");
+    if (hists)
+        sy_buf_append_c(q, "toInt32(-1), toInt32(-1), toInt32(-1), toInt32(-1), toInt32(-1), "
+                           "toUInt8(1), rlatMap.idx, rlatMap.cnt, rttftMap.idx, rttftMap.cnt");
     else
-        sy_buf_printf(q, "toUInt8(%s IN (SELECT %s %s GROUP BY %s HAVING count() > 1)) AS dup, ",
-                      key, key, where, key);
+        sy_buf_append_c(
+            q, ROLL_PCT("rlatMap", 50) ROLL_PCT("rlatMap", 95) ROLL_PCT("rlatMap",
+                                                                        99) ROLL_PCT("rttftMap", 50)
+                   ROLL_PCT("rttftMap", 95) "toUInt8(0), emptyArrayUInt16(), emptyArrayUInt64(), "
+                                            "emptyArrayUInt16(), emptyArrayUInt64()");
     sy_buf_printf(q,
-                  "if(dup, rlatMap.idx, emptyArrayUInt16()), if(dup, rlatMap.cnt, "
-                  "emptyArrayUInt64()), if(dup, rttftMap.idx, emptyArrayUInt16()), "
-                  "if(dup, rttftMap.cnt, emptyArrayUInt64()) %s FORMAT RowBinary",
-                  where);
+                  " FROM stats_roll WHERE grp = %d AND step_us = %" PRId64 " AND t_us >= %" PRId64
+                  " AND t_us < %" PRId64,
+                  grp, step, qq->from_us, qq->to_us);
+    for (size_t i = 0; i < nb; i++)
+        sy_buf_printf(q, "%s%" PRId64, i ? ", " : " AND t_us IN (", buckets[i]);
+    if (nb) sy_buf_append_c(q, ")");
+    if (sy_buf_append_c(q, " FORMAT RowBinary"))
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats query too long");
     sy_err_t err = ch_select(s, c, msg, msglen);
     if (err) return err;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
-    roll_row_t *rows = NULL;
-    size_t n = 0, cap = 0;
     while (rd.p < rd.end && !rd.bad) {
         roll_row_t r;
         r.b = rd_i64(&rd);
@@ -1131,40 +1150,74 @@ static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, 
             r.v[j] = rd_i64(&rd);
         for (size_t j = 0; j < 5; j++)
             r.pidx[j] = (int32_t)(uint32_t)rd_u64le(&rd, 4);
-        r.dup = rd_u64le(&rd, 1) != 0;
+        r.hists = rd_u64le(&rd, 1) != 0;
         r.hist = rd.p;
         rd_hist(&rd, NULL);
         rd_hist(&rd, NULL);
         r.hist_end = rd.p;
-        if (rd.bad) break;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            rows = sy_xrealloc(rows, cap * sizeof(*rows));
-        }
-        rows[n++] = r;
+        if (!rd.bad) roll_push(out, &r);
     }
-    if (n) qsort(rows, n, sizeof(*rows), cmp_roll_row);
+    if (rd.bad)
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    if (out->n) qsort(out->v, out->n, sizeof(*out->v), cmp_roll_row);
+    return SY_OK;
+}
+
+/* A query served by a stats_roll level. When the bucket is the level's step a cell is ONE row
+ * once merged, and the first read returns only each row's counters and percentiles (a few
+ * numbers, not its histograms); the buckets where a cell has several rows (parts not merged yet:
+ * usually a few buckets at the edges of recent inserts) are read again with their histograms,
+ * on a second connection (the first reply stays in use), and their cells merged here. A bucket
+ * spanning several steps reads every row's histograms at once. */
+static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
+                          int64_t step, sy_stats_result_t *res, char *msg, size_t msglen)
+{
+    roll_rows_t rows = {0};
+    int64_t *again = NULL; /* the buckets to read again, ascending */
+    size_t na = 0;
+    conn_t *c2 = NULL;
+    bool all = qq->bucket_us != step;
+    sy_err_t err = roll_fetch(s, c, qq, grp, step, all, NULL, 0, &rows, msg, msglen);
+    for (size_t i = 0, k; !err && !all && i < rows.n; i = k) {
+        k = roll_cell_end(&rows, i);
+        if (k - i > 1 && (!na || again[na - 1] != rows.v[i].b)) {
+            again = sy_xrealloc(again, (na + 1) * sizeof(*again));
+            again[na++] = rows.v[i].b;
+        }
+    }
+    if (na > ROLL_BUCKETS_MAX) { /* mostly unmerged: every row's histograms */
+        rows.n = 0;
+        err = roll_fetch(s, c, qq, grp, step, true, NULL, 0, &rows, msg, msglen);
+    } else if (na) { /* drop those buckets' rows, read them again */
+        size_t kept = 0, j = 0;
+        for (size_t i = 0; i < rows.n; i++) {
+            while (j < na && again[j] < rows.v[i].b)
+                j++;
+            if (j == na || again[j] != rows.v[i].b) rows.v[kept++] = rows.v[i];
+        }
+        rows.n = kept;
+        c2 = conn_take(s);
+        err = roll_fetch(s, c2, qq, grp, step, true, again, na, &rows, msg, msglen);
+    }
     sy_hist_t lat = {0}, ttft = {0};
-    size_t rcap = 0;
-    for (size_t i = 0, k; !rd.bad && i < n; i = k) {
-        for (k = i + 1; k < n && !cmp_roll_row(&rows[i], &rows[k]); k++) {
-        }
-        sy_stats_row_t r;
-        if (!roll_cell(rows + i, k - i, &lat, &ttft, &r, &rd.bad)) {
-            *again = true;
-            break;
-        }
-        r.group = rows[i].g.ptr ? sy_xstrndup(rows[i].g.ptr, rows[i].g.len) : NULL;
-        if (res->n == rcap) {
-            rcap = rcap ? rcap * 2 : 64;
-            res->rows = sy_xrealloc(res->rows, rcap * sizeof(*res->rows));
+    bool bad = false;
+    size_t cap = 0;
+    for (size_t i = 0, k; !err && !bad && i < rows.n; i = k) {
+        k = roll_cell_end(&rows, i);
+        sy_stats_row_t r = roll_cell(rows.v + i, k - i, &lat, &ttft, &bad);
+        r.group = rows.v[i].g.ptr ? sy_xstrndup(rows.v[i].g.ptr, rows.v[i].g.len) : NULL;
+        if (res->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
         }
         res->rows[res->n++] = r;
     }
+    if (!err && bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad stats cell");
     sy_hist_dispose(&lat);
     sy_hist_dispose(&ttft);
-    free(rows);
-    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    free(rows.v);
+    free(again);
+    if (c2) conn_give(s, c2);
     return err;
 }
 
@@ -1184,20 +1237,7 @@ static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *q
     res->approximate_percentiles = true;
     res->pct_rel_error = grp >= 0 && step > MINUTE_US ? SY_STORE_STATS_PCT_REL_ERROR_COARSE
                                                       : SY_STORE_STATS_PCT_REL_ERROR;
-    if (grp >= 0) {
-        bool again = false;
-        sy_err_t err = roll_read(s, c, qq, grp, step, false, &again, res, msg, msglen);
-        if (err || !again) return err;
-        /* raced with an insert: ask again with every row's histograms */
-        double bound = res->pct_rel_error;
-        sy_store_stats_free(res);
-        res->approximate_percentiles = true;
-        res->pct_rel_error = bound;
-        err = roll_read(s, c, qq, grp, step, true, &again, res, msg, msglen);
-        if (!err && again) /* cannot happen: every row carries its histograms */
-            err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats cell without data");
-        return err;
-    }
+    if (grp >= 0) return roll_read(s, c, qq, grp, step, res, msg, msglen);
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     sy_buf_printf(q,

@@ -26,7 +26,11 @@
  *   Stats, rollup path (large minute-aligned ranges): stats_minute, a SummingMergeTree fed by a
  *   materialized view on inference_log (migration 3), with histogram bucket indexes computed in
  *   SQL; write_batch first drops the rows already stored (fresh_rows), because the view counts
- *   whatever is inserted while ReplacingMergeTree dedups only at merge time.
+ *   whatever is inserted while ReplacingMergeTree dedups only at merge time. Coarser levels
+ *   (stats_roll, migration 4) are read without a server-side GROUP BY: the server sends each
+ *   row's percentile bucket indexes, the client sorts the rows and reads the few buckets whose
+ *   cells are still split over unmerged parts again with their histograms (roll_read;
+ *   docs/internals/STORE.md, "Reading a level").
  *   Buckets are intDiv(t, bucket) * bucket, not t - t % bucket: 18.16's `%` by a constant gives
  *   wrong results for some divisors (t % 50000 came out as 65536 + …), intDiv is correct.
  *   Migrations: DDL is not transactional in ClickHouse. Each migration statement is idempotent

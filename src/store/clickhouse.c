@@ -339,6 +339,11 @@ static uint64_t rd_u64le(rd_t *r, size_t n)
 {
     if (!rd_need(r, n)) return 0;
     uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, r->p, n); /* n <= 8: the low bytes, as the loop below */
+    r->p += n;
+    return v;
+#endif
     for (size_t i = 0; i < n; i++)
         v |= (uint64_t)r->p[i] << (8 * i);
     r->p += n;
@@ -1085,11 +1090,15 @@ static sy_stats_row_t roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat
             rd_hist(&rd, ttft);
             if (rd.bad) *bad = true;
         }
-        r.latency_p50_us = sy_hist_percentile(lat, 50);
-        r.latency_p95_us = sy_hist_percentile(lat, 95);
-        r.latency_p99_us = sy_hist_percentile(lat, 99);
-        r.ttft_p50_us = sy_hist_percentile(ttft, 50);
-        r.ttft_p95_us = sy_hist_percentile(ttft, 95);
+        static const int lp[3] = {50, 95, 99}, tp[2] = {50, 95};
+        int64_t lv[3], tv[2];
+        sy_hist_percentiles(lat, lp, 3, lv);
+        sy_hist_percentiles(ttft, tp, 2, tv);
+        r.latency_p50_us = lv[0];
+        r.latency_p95_us = lv[1];
+        r.latency_p99_us = lv[2];
+        r.ttft_p50_us = tv[0];
+        r.ttft_p95_us = tv[1];
     }
     r.bucket_start_us = rows[0].b;
     r.count = v[0];

@@ -235,6 +235,34 @@ static sy_stats_row_t roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat
     return r;
 }
 
+/* Appends the rows of c's reply (columns: b, g, the 8 counters, 5 percentile bucket indexes
+ * (Int32), hists (UInt8), the latency and TTFT histograms) to out, pointing into the reply, and
+ * sorts out by (bucket, group). */
+static sy_err_t roll_decode(const conn_t *c, roll_rows_t *out, char *msg, size_t msglen)
+{
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    while (rd.p < rd.end && !rd.bad) {
+        roll_row_t r;
+        r.b = rd_i64(&rd);
+        r.g = rd_nstr(&rd);
+        for (size_t j = 0; j < 8; j++)
+            r.v[j] = rd_i64(&rd);
+        for (size_t j = 0; j < 5; j++)
+            r.pidx[j] = (int32_t)(uint32_t)rd_u64le(&rd, 4);
+        r.hists = rd_u64le(&rd, 1) != 0;
+        r.hist = rd.p;
+        rd_hist(&rd, NULL);
+        rd_hist(&rd, NULL);
+        r.hist_end = rd.p;
+        if (!rd.bad) roll_push(out, &r);
+    }
+    if (rd.bad)
+        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    if (out->n) qsort(out->v, out->n, sizeof(*out->v), cmp_roll_row);
+    return SY_OK;
+}
+
 /* Most buckets a second read may name (~20 bytes of SQL each: well under ClickHouse's
  * max_query_size of 256 KiB); beyond, every row's histograms are read instead. */
 #define ROLL_BUCKETS_MAX 2000
@@ -275,28 +303,29 @@ static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
     if (sy_buf_append_c(q, " FORMAT RowBinary"))
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats query too long");
     sy_err_t err = sy_ch_select(s, c, msg, msglen);
-    if (err) return err;
-    rd_t rd = {(const unsigned char *)c->resp.base,
-               (const unsigned char *)c->resp.base + c->resp.len, false};
-    while (rd.p < rd.end && !rd.bad) {
-        roll_row_t r;
-        r.b = rd_i64(&rd);
-        r.g = rd_nstr(&rd);
-        for (size_t j = 0; j < 8; j++)
-            r.v[j] = rd_i64(&rd);
-        for (size_t j = 0; j < 5; j++)
-            r.pidx[j] = (int32_t)(uint32_t)rd_u64le(&rd, 4);
-        r.hists = rd_u64le(&rd, 1) != 0;
-        r.hist = rd.p;
-        rd_hist(&rd, NULL);
-        rd_hist(&rd, NULL);
-        r.hist_end = rd.p;
-        if (!rd.bad) roll_push(out, &r);
+    return err ? err : roll_decode(c, out, msg, msglen);
+}
+
+/* The cells of rows (sorted) into res, in their order. */
+static sy_err_t roll_cells(const roll_rows_t *rows, sy_stats_result_t *res, char *msg,
+                           size_t msglen)
+{
+    sy_hist_t lat = {0}, ttft = {0};
+    bool bad = false;
+    size_t cap = 0;
+    for (size_t i = 0, k; !bad && i < rows->n; i = k) {
+        k = roll_cell_end(rows, i);
+        sy_stats_row_t r = roll_cell(rows->v + i, k - i, &lat, &ttft, &bad);
+        r.group = rows->v[i].g.ptr ? sy_xstrndup(rows->v[i].g.ptr, rows->v[i].g.len) : NULL;
+        if (res->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
+        }
+        res->rows[res->n++] = r;
     }
-    if (rd.bad)
-        return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
-    if (out->n) qsort(out->v, out->n, sizeof(*out->v), cmp_roll_row);
-    return SY_OK;
+    sy_hist_dispose(&lat);
+    sy_hist_dispose(&ttft);
+    return bad ? sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad stats cell") : SY_OK;
 }
 
 /* A query served by a stats_roll level. When the bucket is the level's step a cell is ONE row
@@ -335,22 +364,7 @@ static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, 
         c2 = sy_ch_conn_take(s);
         err = roll_fetch(s, c2, qq, grp, step, true, again, na, &rows, msg, msglen);
     }
-    sy_hist_t lat = {0}, ttft = {0};
-    bool bad = false;
-    size_t cap = 0;
-    for (size_t i = 0, k; !err && !bad && i < rows.n; i = k) {
-        k = roll_cell_end(&rows, i);
-        sy_stats_row_t r = roll_cell(rows.v + i, k - i, &lat, &ttft, &bad);
-        r.group = rows.v[i].g.ptr ? sy_xstrndup(rows.v[i].g.ptr, rows.v[i].g.len) : NULL;
-        if (res->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
-        }
-        res->rows[res->n++] = r;
-    }
-    if (!err && bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad stats cell");
-    sy_hist_dispose(&lat);
-    sy_hist_dispose(&ttft);
+    if (!err) err = roll_cells(&rows, res, msg, msglen);
     free(rows.v);
     free(again);
     if (c2) sy_ch_conn_give(s, c2);
@@ -380,50 +394,17 @@ static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *q
                   "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
                   "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
                   "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
-                  "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
-                  "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
-                  " AND minute_us < %" PRId64
-                  " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
+                  "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), toInt32(-1), toInt32(-1), "
+                  "toInt32(-1), toInt32(-1), toInt32(-1), toUInt8(1), sumMap(latMap.idx, "
+                  "latMap.cnt), sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE "
+                  "minute_us >= %" PRId64 " AND minute_us < %" PRId64
+                  " GROUP BY b, g FORMAT RowBinary",
                   qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
+    roll_rows_t rows = {0};
     sy_err_t err = sy_ch_select(s, c, msg, msglen);
-    if (err) return err;
-    rd_t rd = {(const unsigned char *)c->resp.base,
-               (const unsigned char *)c->resp.base + c->resp.len, false};
-    size_t cap = 0;
-    sy_hist_t lat = {0}, ttft = {0};
-    while (rd.p < rd.end && !rd.bad) {
-        sy_stats_row_t r = {0};
-        r.bucket_start_us = rd_i64(&rd);
-        sy_str_t g = rd_nstr(&rd);
-        r.count = rd_i64(&rd);
-        r.errors = rd_i64(&rd);
-        r.input_tokens = rd_i64(&rd);
-        r.output_tokens = rd_i64(&rd);
-        r.cost_nanousd = rd_i64(&rd);
-        r.cost_unknown = rd_i64(&rd);
-        int64_t tok_ok = rd_i64(&rd), lat_ok = rd_i64(&rd);
-        sy_hist_reset(&lat);
-        sy_hist_reset(&ttft);
-        rd_hist(&rd, &lat);
-        rd_hist(&rd, &ttft);
-        if (rd.bad) break;
-        if (r.cost_unknown == r.count) r.cost_nanousd = SY_LOG_UNKNOWN; /* no known cost */
-        r.latency_p50_us = sy_hist_percentile(&lat, 50);
-        r.latency_p95_us = sy_hist_percentile(&lat, 95);
-        r.latency_p99_us = sy_hist_percentile(&lat, 99);
-        r.ttft_p50_us = sy_hist_percentile(&ttft, 50);
-        r.ttft_p95_us = sy_hist_percentile(&ttft, 95);
-        r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
-        sy_stats_row_set_rates(&r, tok_ok, lat_ok);
-        if (res->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
-        }
-        res->rows[res->n++] = r;
-    }
-    sy_hist_dispose(&lat);
-    sy_hist_dispose(&ttft);
-    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
+    if (!err) err = roll_decode(c, &rows, msg, msglen);
+    if (!err) err = roll_cells(&rows, res, msg, msglen);
+    free(rows.v);
     return err;
 }
 

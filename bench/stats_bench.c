@@ -11,6 +11,8 @@
  *   -s  skip loading: reuse the rows a previous run loaded (loading 10 M rows takes minutes)
  *   -q  run only the queries whose name contains this text (e.g. "last hour")
  *   -x  force the exact path (stats_exact_max_rows = INT64_MAX): the "before" figures
+ *   -o  write every cell of each query's last run to this file (TSV: query, bucket, group and
+ *       the row's numbers), to compare two builds' answers with diff
  *
  * The rows are a realistic mix for stats, not for storage: 4 models on 3 providers, 50 keys,
  * log-normal latencies (median 0.4–1.6 s by model, σ 0.6) and TTFT, 3 % errors, 0.5 %
@@ -141,14 +143,29 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static void dump_cells(FILE *f, const char *name, const sy_stats_result_t *res)
+{
+    for (size_t j = 0; j < res->n; j++) {
+        const sy_stats_row_t *r = &res->rows[j];
+        fprintf(f,
+                "%s\t%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+                "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+                "\t%" PRId64 "\t%" PRId64 "\n",
+                name, r->bucket_start_us, r->group ? r->group : "NULL", r->count, r->errors,
+                r->latency_p50_us, r->latency_p95_us, r->latency_p99_us, r->ttft_p50_us,
+                r->ttft_p95_us, r->input_tokens, r->output_tokens, r->ok_output_tokens,
+                r->ok_latency_us, r->cost_nanousd, r->cost_unknown);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *url = "sqlite:stats-bench.db", *data_dir = "/tmp/sy-stats-bench";
     size_t rows = 10000000, batch = 10000;
     int runs = 20, opt;
     bool skip = false, exact = false;
-    const char *only = NULL;
-    while ((opt = getopt(argc, argv, "u:n:b:r:d:sq:x")) != -1) {
+    const char *only = NULL, *dump_path = NULL;
+    while ((opt = getopt(argc, argv, "u:n:b:r:d:sq:xo:")) != -1) {
         switch (opt) {
         case 'u':
             url = optarg;
@@ -174,13 +191,21 @@ int main(int argc, char **argv)
         case 'x':
             exact = true;
             break;
+        case 'o':
+            dump_path = optarg;
+            break;
         default:
             fprintf(stderr, "usage: stats_bench [-u url] [-n rows] [-b batch] [-r runs] "
-                            "[-d data_dir] [-s] [-q text] [-x]\n");
+                            "[-d data_dir] [-s] [-q text] [-x] [-o file]\n");
             return 2;
         }
     }
     if (!rows || !batch || runs < 1 || runs > 1000) return 2;
+    FILE *dump = dump_path ? fopen(dump_path, "w") : NULL;
+    if (dump_path && !dump) {
+        perror(dump_path);
+        return 1;
+    }
     mkdir(data_dir, 0755);
     char msg[SY_STORE_MSGLEN];
     sy_store_conf_t conf = {.url = url, .data_dir = data_dir};
@@ -235,6 +260,7 @@ int main(int argc, char **argv)
             total = 0;
             for (size_t j = 0; j < res.n; j++)
                 total += res.rows[j].count;
+            if (dump && i == runs - 1) dump_cells(dump, qs[k].name, &res);
             sy_store_stats_free(&res);
         }
         qsort(t, (size_t)runs, sizeof(*t), cmp_u64);
@@ -248,6 +274,7 @@ int main(int argc, char **argv)
     }
     free(t);
     free(cpu);
+    if (dump && fclose(dump)) perror(dump_path);
     sy_store_close(s);
     return 0;
 }

@@ -1,4 +1,5 @@
-/* ClickHouse backend of the store interface (store.h): the inference log only.
+/* ClickHouse backend of the store interface (store.h): the inference log only. query_stats is
+ * in clickhouse_stats.c; what both files share: clickhouse_int.h.
  *
  * DESIGN
  *   Talks to ClickHouse over its HTTP interface with libcurl's blocking easy interface (store
@@ -26,7 +27,11 @@
  *   Stats, rollup path (large minute-aligned ranges): stats_minute, a SummingMergeTree fed by a
  *   materialized view on inference_log (migration 3), with histogram bucket indexes computed in
  *   SQL; write_batch first drops the rows already stored (fresh_rows), because the view counts
- *   whatever is inserted while ReplacingMergeTree dedups only at merge time.
+ *   whatever is inserted while ReplacingMergeTree dedups only at merge time. Coarser levels
+ *   (stats_roll, migration 4) are read without a server-side GROUP BY: the server sends each
+ *   row's percentile bucket indexes, the client sorts the rows and reads the few buckets whose
+ *   cells are still split over unmerged parts again with their histograms (roll_read;
+ *   docs/internals/STORE.md, "Reading a level").
  *   Buckets are intDiv(t, bucket) * bucket, not t - t % bucket: 18.16's `%` by a constant gives
  *   wrong results for some divisors (t % 50000 came out as 65536 + …), intDiv is correct.
  *   Migrations: DDL is not transactional in ClickHouse. Each migration statement is idempotent
@@ -43,9 +48,9 @@
 
 #include "core/alloc.h"
 #include "store/columns.h"
-#include "store/hist.h"
 #include "store/logquery.h"
 #include "store/migrations.h"
+#include "store/clickhouse_int.h"
 #include "store/store.h"
 
 #define MAX_IDLE_CONNS 8
@@ -62,28 +67,6 @@
     "key_id, user_id, team_id, conversation_id, message_id, experiment, variant, tags, metadata, " \
     "request_truncated, response_truncated, request_size, response_size"
 #define COLS_ALL COLS_NOBODIES ", request_body, response_body"
-
-typedef struct conn {
-    CURL *h;
-    sy_buf_t resp;   /* reply body */
-    sy_buf_t req;    /* request body: SQL or RowBinary rows */
-    long timeout_ms; /* 0: the store's */
-    struct conn *next;
-} conn_t;
-
-typedef struct ch_store {
-    sy_store_t base;
-    char *url;              /* http://host:port/?database=<db> (no credentials) */
-    char *insert_url;       /* url + &query=INSERT … FORMAT RowBinary */
-    char *userpwd;          /* "user:password" or NULL */
-    char *db;               /* database name, for messages */
-    int known;              /* newest migration this binary applies */
-    int64_t exact_max_rows; /* query_stats: exact over raw rows up to this many (< 0: never) */
-    long timeout_ms;
-    pthread_mutex_t plock;
-    conn_t *idle;
-    int n_idle;
-} ch_store_t;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -109,7 +92,7 @@ static void conn_close(conn_t *c)
     free(c);
 }
 
-static conn_t *conn_take(ch_store_t *s)
+conn_t *sy_ch_conn_take(ch_store_t *s)
 {
     pthread_mutex_lock(&s->plock);
     conn_t *c = s->idle;
@@ -127,7 +110,7 @@ static conn_t *conn_take(ch_store_t *s)
     return c;
 }
 
-static void conn_give(ch_store_t *s, conn_t *c)
+void sy_ch_conn_give(ch_store_t *s, conn_t *c)
 {
     /* do not keep a huge batch or reply buffer alive in the pool */
     if (c->req.cap > ((size_t)16 << 20) || c->resp.cap > ((size_t)16 << 20)) {
@@ -287,9 +270,9 @@ static sy_err_t ch_open(const sy_store_conf_t *conf, sy_store_t **out, char *msg
     pthread_mutex_init(&s->plock, NULL);
 
     /* fail at open, not at the first write, when the server is not there */
-    conn_t *c = conn_take(s);
+    conn_t *c = sy_ch_conn_take(s);
     sy_err_t err = ch_sql(s, c, "SELECT 1", msg, msglen);
-    conn_give(s, c);
+    sy_ch_conn_give(s, c);
     if (err) {
         ch_close(&s->base);
         return err;
@@ -316,67 +299,6 @@ static void ch_close(sy_store_t *base)
 }
 
 /* ---- RowBinary decoding ------------------------------------------------------------------ */
-
-typedef struct rd {
-    const unsigned char *p, *end;
-    bool bad;
-} rd_t;
-
-static bool rd_need(rd_t *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = true;
-        return false;
-    }
-    return true;
-}
-
-static uint64_t rd_u64le(rd_t *r, size_t n)
-{
-    if (!rd_need(r, n)) return 0;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += n;
-    return v;
-}
-
-static uint64_t rd_varint(rd_t *r)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (!rd_need(r, 1)) return 0;
-        unsigned char b = *r->p++;
-        v |= (uint64_t)(b & 0x7F) << shift;
-        if (!(b & 0x80)) return v;
-    }
-    r->bad = true;
-    return 0;
-}
-
-static bool rd_null(rd_t *r)
-{
-    return rd_u64le(r, 1) != 0;
-}
-
-static sy_str_t rd_str(rd_t *r)
-{
-    uint64_t n = rd_varint(r);
-    if (!rd_need(r, n)) return SY_STR_NULL;
-    sy_str_t v = sy_str((const char *)r->p, n);
-    r->p += n;
-    return v;
-}
-
-static sy_str_t rd_nstr(rd_t *r)
-{
-    return rd_null(r) ? SY_STR_NULL : rd_str(r);
-}
-
-static int64_t rd_i64(rd_t *r)
-{
-    return (int64_t)rd_u64le(r, 8);
-}
 
 static int64_t rd_ni64(rd_t *r)
 {
@@ -478,7 +400,7 @@ static sy_err_t read_version(ch_store_t *s, conn_t *c, int *cur, char *msg, size
 static sy_err_t ch_migrate(sy_store_t *base, int *version, char *msg, size_t msglen)
 {
     ch_store_t *s = (ch_store_t *)base;
-    conn_t *c = conn_take(s);
+    conn_t *c = sy_ch_conn_take(s);
     /* a back-fill (migration 3) reads every stored row: minutes, not the 60 s of a query */
     c->timeout_ms = 3600 * 1000L;
     int cur = 0;
@@ -526,7 +448,7 @@ static sy_err_t ch_migrate(sy_store_t *base, int *version, char *msg, size_t msg
     if (version) *version = cur;
 out:
     c->timeout_ms = 0;
-    conn_give(s, c);
+    sy_ch_conn_give(s, c);
     return err;
 }
 
@@ -636,8 +558,6 @@ static size_t rec_bound(const sy_log_record_t *r)
     return n;
 }
 
-static sy_err_t ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen);
-
 static int64_t t_of(const sy_log_record_t *r)
 {
     return r->t_received_us < 0 ? 0 : r->t_received_us; /* as w_record sends it */
@@ -678,7 +598,7 @@ static sy_err_t mark_stored(ch_store_t *s, conn_t *c, const sy_log_record_t **so
     }
     if (sy_buf_append_c(q, " FORMAT RowBinary"))
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: dedup query too large");
-    sy_err_t err = ch_select(s, c, msg, msglen);
+    sy_err_t err = sy_ch_select(s, c, msg, msglen);
     if (err) return err;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
@@ -737,7 +657,7 @@ static sy_err_t ch_write_batch(sy_store_t *base, const sy_log_record_t *const *r
 {
     ch_store_t *s = (ch_store_t *)base;
     if (n == 0) return SY_OK;
-    conn_t *c = conn_take(s);
+    conn_t *c = sy_ch_conn_take(s);
     sy_err_t err = SY_OK;
     const sy_log_record_t **fresh = NULL;
     if (s->known >= 3) { /* the rollup exists: send each row once */
@@ -760,7 +680,7 @@ static sy_err_t ch_write_batch(sy_store_t *base, const sy_log_record_t *const *r
     if (!err) err = ch_post(s, c, s->insert_url, msg, msglen);
 out:
     free(fresh);
-    conn_give(s, c);
+    sy_ch_conn_give(s, c);
     return err;
 }
 
@@ -769,7 +689,7 @@ out:
 /* Runs the query in c->req (a SELECT ending in FORMAT RowBinary). wait_end_of_query makes the
  * server buffer the result, so an error after the first rows is an HTTP error, not a silently
  * truncated 200. */
-static sy_err_t ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen)
+sy_err_t sy_ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen)
 {
     char url[512];
     snprintf(url, sizeof(url), "%s&wait_end_of_query=1", s->url);
@@ -783,7 +703,7 @@ static sy_err_t ch_get_log(sy_store_t *base, const char *id, sy_log_record_t **o
     if (!id || !sy_log_uuid_valid(id, strlen(id)))
         return sy_store_fail(SY_ERR_NOT_FOUND, msg, msglen, "no log row with id %.40s",
                              id ? id : "");
-    conn_t *c = conn_take(s);
+    conn_t *c = sy_ch_conn_take(s);
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     /* No FINAL: duplicates of an id are identical rows (spool replay), so LIMIT 1 is exact, and
@@ -793,7 +713,7 @@ static sy_err_t ch_get_log(sy_store_t *base, const char *id, sy_log_record_t **o
     sy_buf_append_c(q, "SELECT " COLS_ALL " FROM inference_log PREWHERE id = ");
     append_literal(q, id);
     sy_buf_append_c(q, " LIMIT 1 FORMAT RowBinary");
-    sy_err_t err = ch_select(s, c, msg, msglen);
+    sy_err_t err = sy_ch_select(s, c, msg, msglen);
     if (!err) {
         if (!c->resp.len) {
             err = sy_store_fail(SY_ERR_NOT_FOUND, msg, msglen, "no log row with id %.40s", id);
@@ -803,7 +723,7 @@ static sy_err_t ch_get_log(sy_store_t *base, const char *id, sy_log_record_t **o
             err = rd_record(&rd, true, out, msg, msglen);
         }
     }
-    conn_give(s, c);
+    sy_ch_conn_give(s, c);
     return err;
 }
 
@@ -825,7 +745,7 @@ static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
     const char *cid = lq.cursor_id;
     bool has_cursor = lq.mask & SY_LOGF_CURSOR;
 
-    conn_t *c = conn_take(s);
+    conn_t *c = sy_ch_conn_take(s);
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     sy_buf_append_c(q, "SELECT " COLS_NOBODIES " FROM inference_log FINAL WHERE 1");
@@ -863,7 +783,7 @@ static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
         err = sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen, "filter too large");
         goto out;
     }
-    err = ch_select(s, c, msg, msglen);
+    err = sy_ch_select(s, c, msg, msglen);
     if (err) goto out;
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
@@ -874,237 +794,7 @@ static sy_err_t ch_query_logs(sy_store_t *base, const sy_log_filter_t *f, const 
     }
 out:
     if (err) sy_store_log_page_free(page);
-    conn_give(s, c);
-    return err;
-}
-
-/* ---- stats ------------------------------------------------------------------------------- */
-
-static const char *const group_col[4] = {
-    [SY_STATS_GROUP_NONE] = "CAST(NULL AS Nullable(String))",
-    [SY_STATS_GROUP_MODEL] = "model",
-    [SY_STATS_GROUP_PROVIDER] = "provider",
-    [SY_STATS_GROUP_KEY] = "key_id",
-};
-
-/* nearest rank on a sorted array alias: element ceil(p·n/100) (1-based), -1 when empty */
-#define NR(arr, p)                                                                                 \
-    "toInt64(if(length(" arr ") = 0, -1, " arr "[intDiv(length(" arr ") * " #p " + 99, 100)])), "
-
-/* Exact, over raw rows (FINAL). */
-static sy_err_t stats_exact(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
-                            sy_stats_result_t *res, char *msg, size_t msglen)
-{
-    sy_buf_t *q = &c->req;
-    sy_buf_reset(q);
-    /* the inner query dedups (FINAL) and buckets; the outer one aggregates per cell. Every
-     * number is cast to Int64 so the reply is a fixed row layout. */
-    sy_buf_printf(
-        q,
-        "SELECT toInt64(b), g, toInt64(count()), toInt64(countIf(status != 'ok')), "
-        "toInt64(length(arraySort(groupArray(latency_us)) AS la)), " NR("la", 50) NR("la", 95)
-            NR("la", 99) "toInt64(length(arraySort(groupArray(ttft_us)) AS ta)), " NR("ta", 50)
-                NR("ta", 95) "toInt64(ifNull(sum(input_tokens), 0)), "
-                             "toInt64(ifNull(sum(output_tokens), 0)), "
-                             "toInt64(ifNull(sumIf(output_tokens, okrow), 0)), "
-                             "toInt64(ifNull(sumIf(latency_us, okrow), 0)), "
-                             "toInt64(ifNull(sum(cost_nanousd), -1)), "
-                             "toInt64(countIf(isNull(cost_nanousd))) "
-                             "FROM (SELECT intDiv(t_received_us, %" PRId64 ") * %" PRId64
-                             " AS b, %s AS g, status, latency_us, ttft_us, input_tokens, "
-                             "output_tokens, cost_nanousd, (status = 'ok' AND "
-                             "isNotNull(output_tokens) AND isNotNull(latency_us)) AS okrow "
-                             "FROM inference_log FINAL WHERE t_received_us >= %" PRId64
-                             " AND t_received_us < %" PRId64 ") "
-                             "GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
-        qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
-    sy_err_t err = ch_select(s, c, msg, msglen);
-    if (err) return err;
-    rd_t rd = {(const unsigned char *)c->resp.base,
-               (const unsigned char *)c->resp.base + c->resp.len, false};
-    size_t cap = 0;
-    while (rd.p < rd.end && !rd.bad) {
-        sy_stats_row_t r = {0};
-        r.bucket_start_us = rd_i64(&rd);
-        sy_str_t g = rd_nstr(&rd);
-        r.count = rd_i64(&rd);
-        r.errors = rd_i64(&rd);
-        (void)rd_i64(&rd); /* number of known latencies */
-        r.latency_p50_us = rd_i64(&rd);
-        r.latency_p95_us = rd_i64(&rd);
-        r.latency_p99_us = rd_i64(&rd);
-        (void)rd_i64(&rd);
-        r.ttft_p50_us = rd_i64(&rd);
-        r.ttft_p95_us = rd_i64(&rd);
-        r.input_tokens = rd_i64(&rd);
-        r.output_tokens = rd_i64(&rd);
-        int64_t tok_ok = rd_i64(&rd), lat_ok = rd_i64(&rd);
-        r.cost_nanousd = rd_i64(&rd);
-        r.cost_unknown = rd_i64(&rd);
-        if (rd.bad) break;
-        r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
-        sy_stats_row_set_rates(&r, tok_ok, lat_ok);
-        if (res->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
-        }
-        res->rows[res->n++] = r;
-    }
-    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
-    return err;
-}
-
-/* One (idx array, count array) histogram of a stats_minute reply into h. */
-static void rd_hist(rd_t *rd, sy_hist_t *h)
-{
-    uint64_t n = rd_varint(rd);
-    if (!rd_need(rd, n * 2)) return;
-    const unsigned char *idx = rd->p;
-    rd->p += n * 2;
-    uint64_t m = rd_varint(rd);
-    if (m != n || !rd_need(rd, n * 8)) {
-        rd->bad = true;
-        return;
-    }
-    for (uint64_t i = 0; i < n; i++)
-        sy_hist_add_index(h, (uint32_t)(idx[2 * i] | idx[2 * i + 1] << 8), rd_u64le(rd, 8));
-}
-
-#define MINUTE_US INT64_C(60000000)
-
-/* stats_roll's levels (migration 4), coarsest first: a query reads the first whose step divides
- * its from, to and bucket and whose grouping (grp, by sy_stats_group_t; -1: none at this step)
- * serves its group_by; otherwise stats_minute, which serves every group_by. */
-static const struct {
-    int64_t step_us;
-    int grp[4];
-} levels[] = {
-    {60 * MINUTE_US, {0, 1, 1, 2}},
-    {5 * MINUTE_US, {0, 1, 1, 2}},
-    {MINUTE_US, {0, 1, 1, -1}},
-};
-
-static const char *const roll_group_col[4] = {
-    [SY_STATS_GROUP_NONE] = "CAST(NULL AS Nullable(String))",
-    [SY_STATS_GROUP_MODEL] = "rmodel",
-    [SY_STATS_GROUP_PROVIDER] = "rprovider",
-    [SY_STATS_GROUP_KEY] = "rkey_id",
-};
-
-/* From a rollup table: the server sums the counters and the histogram maps per cell (GROUP BY:
- * SummingMergeTree merges are eventual), the percentiles are read off the histograms here. */
-static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
-                             sy_stats_result_t *res, char *msg, size_t msglen)
-{
-    int64_t step = 0;
-    int grp = -1;
-    for (size_t i = 0; s->known >= 4 && grp < 0 && i < sizeof(levels) / sizeof(levels[0]); i++) {
-        step = levels[i].step_us;
-        if (qq->from_us % step == 0 && qq->to_us % step == 0 && qq->bucket_us % step == 0)
-            grp = levels[i].grp[qq->group_by];
-    }
-    sy_buf_t *q = &c->req;
-    sy_buf_reset(q);
-    if (grp >= 0)
-        sy_buf_printf(q,
-                      "SELECT toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
-                      "toInt64(sum(rn)), toInt64(sum(rn_err)), toInt64(sum(rin_tok)), "
-                      "toInt64(sum(rout_tok)), toInt64(sum(rcost)), toInt64(sum(rcost_null)), "
-                      "toInt64(sum(rok_out)), toInt64(sum(rok_lat)), "
-                      "sumMap(rlatMap.idx, rlatMap.cnt), sumMap(rttftMap.idx, rttftMap.cnt) "
-                      "FROM stats_roll WHERE grp = %d AND step_us = %" PRId64
-                      " AND t_us >= %" PRId64 " AND t_us < %" PRId64
-                      " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
-                      qq->bucket_us, qq->bucket_us, roll_group_col[qq->group_by], grp, step,
-                      qq->from_us, qq->to_us);
-    else
-        sy_buf_printf(
-            q,
-            "SELECT toInt64(intDiv(minute_us, %" PRId64 ") * %" PRId64 ") AS b, %s AS g, "
-            "toInt64(sum(n)), toInt64(sum(n_err)), toInt64(sum(in_tok)), "
-            "toInt64(sum(out_tok)), toInt64(sum(cost)), toInt64(sum(cost_null)), "
-            "toInt64(sum(ok_out)), toInt64(sum(ok_lat)), sumMap(latMap.idx, latMap.cnt), "
-            "sumMap(ttftMap.idx, ttftMap.cnt) FROM stats_minute WHERE minute_us >= %" PRId64
-            " AND minute_us < %" PRId64 " GROUP BY b, g ORDER BY b, g NULLS FIRST FORMAT RowBinary",
-            qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
-    sy_err_t err = ch_select(s, c, msg, msglen);
-    if (err) return err;
-    res->approximate_percentiles = true;
-    res->pct_rel_error = grp >= 0 && step > MINUTE_US ? SY_STORE_STATS_PCT_REL_ERROR_COARSE
-                                                      : SY_STORE_STATS_PCT_REL_ERROR;
-    rd_t rd = {(const unsigned char *)c->resp.base,
-               (const unsigned char *)c->resp.base + c->resp.len, false};
-    size_t cap = 0;
-    sy_hist_t lat = {0}, ttft = {0};
-    while (rd.p < rd.end && !rd.bad) {
-        sy_stats_row_t r = {0};
-        r.bucket_start_us = rd_i64(&rd);
-        sy_str_t g = rd_nstr(&rd);
-        r.count = rd_i64(&rd);
-        r.errors = rd_i64(&rd);
-        r.input_tokens = rd_i64(&rd);
-        r.output_tokens = rd_i64(&rd);
-        r.cost_nanousd = rd_i64(&rd);
-        r.cost_unknown = rd_i64(&rd);
-        int64_t tok_ok = rd_i64(&rd), lat_ok = rd_i64(&rd);
-        sy_hist_reset(&lat);
-        sy_hist_reset(&ttft);
-        rd_hist(&rd, &lat);
-        rd_hist(&rd, &ttft);
-        if (rd.bad) break;
-        if (r.cost_unknown == r.count) r.cost_nanousd = SY_LOG_UNKNOWN; /* no known cost */
-        r.latency_p50_us = sy_hist_percentile(&lat, 50);
-        r.latency_p95_us = sy_hist_percentile(&lat, 95);
-        r.latency_p99_us = sy_hist_percentile(&lat, 99);
-        r.ttft_p50_us = sy_hist_percentile(&ttft, 50);
-        r.ttft_p95_us = sy_hist_percentile(&ttft, 95);
-        r.group = g.ptr ? sy_xstrndup(g.ptr, g.len) : NULL;
-        sy_stats_row_set_rates(&r, tok_ok, lat_ok);
-        if (res->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
-        }
-        res->rows[res->n++] = r;
-    }
-    sy_hist_dispose(&lat);
-    sy_hist_dispose(&ttft);
-    if (rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
-    return err;
-}
-
-static sy_err_t ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
-                               char *msg, size_t msglen)
-{
-    ch_store_t *s = (ch_store_t *)base;
-    memset(res, 0, sizeof(*res));
-    sy_err_t err = sy_stats_query_check(qq, msg, msglen);
-    if (err) return err;
-
-    conn_t *c = conn_take(s);
-    /* whole minutes only, and only when the range is big enough for the exact path to be slow:
-     * count at most exact_max_rows + 1 rows of the range (no FINAL: an estimate suffices) */
-    bool rollup = s->known >= 3 && qq->from_us % MINUTE_US == 0 && qq->to_us % MINUTE_US == 0 &&
-                  qq->bucket_us % MINUTE_US == 0;
-    if (rollup && s->exact_max_rows == INT64_MAX) rollup = false; /* "always exact" */
-    if (rollup && s->exact_max_rows >= 0) {
-        sy_buf_reset(&c->req);
-        sy_buf_printf(&c->req,
-                      "SELECT toInt64(count()) FROM (SELECT 1 FROM inference_log WHERE "
-                      "t_received_us >= %" PRId64 " AND t_received_us < %" PRId64 " LIMIT %" PRId64
-                      ") FORMAT RowBinary",
-                      qq->from_us, qq->to_us, s->exact_max_rows + 1);
-        err = ch_select(s, c, msg, msglen);
-        rd_t rd = {(const unsigned char *)c->resp.base,
-                   (const unsigned char *)c->resp.base + c->resp.len, false};
-        int64_t rows = err ? 0 : rd_i64(&rd);
-        if (!err && rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad count");
-        rollup = rows > s->exact_max_rows;
-    }
-    if (!err)
-        err = rollup ? stats_rollup(s, c, qq, res, msg, msglen)
-                     : stats_exact(s, c, qq, res, msg, msglen);
-    if (err) sy_store_stats_free(res);
-    conn_give(s, c);
+    sy_ch_conn_give(s, c);
     return err;
 }
 
@@ -1120,5 +810,5 @@ const sy_store_vtable_t sy_store_clickhouse = {
     .write_batch = ch_write_batch,
     .query_logs = ch_query_logs,
     .get_log = ch_get_log,
-    .query_stats = ch_query_stats,
+    .query_stats = sy_ch_query_stats,
 };

@@ -84,20 +84,36 @@ void sy_hist_merge(sy_hist_t *dst, const sy_hist_t *src)
     dst->total += src->total;
 }
 
-int64_t sy_hist_percentile(const sy_hist_t *h, int p)
+/* 1-based nearest rank of the p-th percentile of total values: ceil(p * total / 100) without
+ * overflow for any total, p clamped to [1, 100] */
+static uint64_t rank_of(uint64_t total, int p)
 {
-    if (!h->total) return -1;
     if (p < 1) p = 1;
     if (p > 100) p = 100;
-    /* ceil(p * total / 100) without overflow for any total */
-    uint64_t rank = h->total / 100 * (uint64_t)p + ((h->total % 100) * (uint64_t)p + 99) / 100;
-    if (rank < 1) rank = 1;
-    uint64_t seen = 0;
-    for (uint32_t i = 0; i < h->n; i++) {
+    uint64_t rank = total / 100 * (uint64_t)p + ((total % 100) * (uint64_t)p + 99) / 100;
+    return rank < 1 ? 1 : rank;
+}
+
+void sy_hist_percentiles(const sy_hist_t *h, const int *p, size_t n, int64_t *out)
+{
+    size_t k = 0;
+    uint64_t seen = 0, want = n && h->total ? rank_of(h->total, p[0]) : 0;
+    for (uint32_t i = 0; h->total && i < h->n && k < n; i++) {
         seen += h->c[i];
-        if (seen >= rank) return sy_hist_value(h->lo + i);
+        while (k < n && seen >= want) {
+            out[k++] = sy_hist_value(h->lo + i);
+            if (k < n) want = rank_of(h->total, p[k]);
+        }
     }
-    return sy_hist_value(h->lo + h->n - 1); /* unreachable: total is the sum */
+    for (; k < n; k++) /* empty (or unreachable: total is the sum) */
+        out[k] = h->total ? sy_hist_value(h->lo + h->n - 1) : -1;
+}
+
+int64_t sy_hist_percentile(const sy_hist_t *h, int p)
+{
+    int64_t v;
+    sy_hist_percentiles(h, &p, 1, &v);
+    return v;
 }
 
 static size_t put_varint(unsigned char *p, uint64_t v)

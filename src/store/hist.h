@@ -57,6 +57,8 @@ void sy_hist_add_index(sy_hist_t *h, uint32_t idx, uint64_t count);
 void sy_hist_merge(sy_hist_t *dst, const sy_hist_t *src);
 /* Nearest-rank p-th percentile (0 < p <= 100) as described above; -1 when empty. */
 int64_t sy_hist_percentile(const sy_hist_t *h, int p);
+/* sy_hist_percentile of each of p[0, n) (ascending) into out[0, n), in one pass. */
+void sy_hist_percentiles(const sy_hist_t *h, const int *p, size_t n, int64_t *out);
 /* Appends the encoding to out (out's max must allow SY_HIST_ENCODED_MAX more bytes, else
  * SY_ERR_TOO_LARGE with out unchanged). */
 sy_err_t sy_hist_encode(const sy_hist_t *h, sy_buf_t *out);

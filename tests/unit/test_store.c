@@ -911,6 +911,53 @@ static void c_stats_rollup(target_t *t)
     free_dataset(&d);
 }
 
+/* Cells split over several inserts and not merged yet: every row written twice apart (even
+ * rows, then odd rows), so a cell of a level is two rows or more; on ClickHouse with stats_roll's
+ * merges stopped, checked (the reads must add the rows of a cell up: counts exact,
+ * percentiles within the bound, on the levels' own buckets as on wider ones). */
+static void c_stats_unmerged(target_t *t)
+{
+    MSG;
+    sy_store_conf_t conf;
+    t->fresh(t, &conf);
+    sy_store_t *exact = open_migrated(t->vt, &conf);
+    conf.stats_exact_max_rows = -1;
+    sy_store_t *roll = open_migrated(t->vt, &conf);
+    bool ch = t->vt == &sy_store_clickhouse;
+    char sql[512], err[256];
+    if (ch) {
+        snprintf(sql, sizeof(sql), "SYSTEM STOP MERGES sy_case_%d.stats_roll", t->seq);
+        if (sy_test_ch_query(&ch_server, sql, err, sizeof(err))) fail_msg("%s: %s", sql, err);
+    }
+    dataset_t d = rollup_dataset();
+    const sy_log_record_t **half = calloc(d.n, sizeof(*half));
+    for (size_t pass = 0; pass < 2; pass++) {
+        size_t n = 0;
+        for (size_t i = pass; i < d.n; i += 2)
+            half[n++] = d.r[i];
+        for (size_t i = 0; i < n; i += 500)
+            OK(t->vt->write_batch(roll, half + i, n - i < 500 ? n - i : 500, msg, sizeof(msg)));
+    }
+    free(half);
+    if (ch) { /* cells really are split: more level rows than cells (NULL-safe count) */
+        snprintf(sql, sizeof(sql),
+                 "SELECT throwIf((SELECT count() FROM sy_case_%d.stats_roll) <= (SELECT "
+                 "uniqExact(grp, step_us, t_us, ifNull(rmodel, ''), isNull(rmodel), "
+                 "ifNull(rprovider, ''), isNull(rprovider), ifNull(rkey_id, ''), "
+                 "isNull(rkey_id)) FROM sy_case_%d.stats_roll))",
+                 t->seq, t->seq);
+        if (sy_test_ch_query(&ch_server, sql, err, sizeof(err))) fail_msg("%s: %s", sql, err);
+    }
+    check_rollup_queries(t, roll, exact, &d);
+    if (ch) {
+        snprintf(sql, sizeof(sql), "SYSTEM START MERGES sy_case_%d.stats_roll", t->seq);
+        if (sy_test_ch_query(&ch_server, sql, err, sizeof(err))) fail_msg("%s: %s", sql, err);
+    }
+    t->vt->close(roll);
+    t->vt->close(exact);
+    free_dataset(&d);
+}
+
 /* Spool replay: the same rows written again (whole batches, a batch straddling old and new
  * rows, duplicates inside one batch) are counted once, by the rollup as by the raw rows. */
 static void c_stats_duplicates(target_t *t)
@@ -1582,6 +1629,7 @@ static const conformance_case_t cases[] = {
     {"cost_null", c_cost_null},
     {"stats_rollup", c_stats_rollup},
     {"stats_duplicates", c_stats_duplicates},
+    {"stats_unmerged", c_stats_unmerged},
     {"stats_backfill", c_stats_backfill},
     {"concurrent_writer_readers", c_concurrent},
     {"appdata", c_appdata},

@@ -65,9 +65,9 @@ static void fill_limits(sy_limit_t lim[3], char *key, char *km, size_t i)
 {
     snprintf(key, 32, "key:sy-%zu", i % 1000);
     snprintf(km, 48, "key:sy-%zu|model:gpt-4o", i % 1000);
-    lim[0] = (sy_limit_t){key, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000000000};
-    lim[1] = (sy_limit_t){key, SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000000000};
-    lim[2] = (sy_limit_t){km, SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1000};
+    lim[0] = (sy_limit_t){key, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000000000, 0};
+    lim[1] = (sy_limit_t){key, SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000000000, 0};
+    lim[2] = (sy_limit_t){km, SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1000, 0};
 }
 
 typedef struct thr {

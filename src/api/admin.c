@@ -1155,8 +1155,8 @@ static bool login_allowed(sy_http_req_t *req, sy_worker_t *w, json_t *body)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     sy_http_req_peer(req, peer, sizeof peer);
     snprintf(ip, sizeof ip, "login:ip:%s", peer);
-    sy_limit_t lim[2] = {{acct, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_account},
-                         {ip, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_ip}};
+    sy_limit_t lim[2] = {{acct, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_account, 0},
+                         {ip, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_ip, 0}};
     login_state_t st = {0};
     sy_limits_t *l = sy_auth_login_limits(w->auth);
     /* the in-process backend answers before admit returns */

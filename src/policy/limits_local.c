@@ -15,6 +15,9 @@
 #include "policy/limits_int.h"
 
 #define STRIPES 64
+/* the stripe from the hash's top bits: a stripe's table indexes by the low bits */
+#define STRIPE_OF(h) ((int)((h) >> 58))
+_Static_assert(STRIPES == 64, "STRIPE_OF takes 6 bits");
 #define SWEEP_EVERY 1024
 #define RING (SY_LIMITS_BUCKETS + 1)
 
@@ -40,14 +43,6 @@ typedef struct local {
     sy_limits_t base;
     stripe_t st[STRIPES];
 } local_t;
-
-static uint64_t hash_key(const char *k)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
 
 static void grow(stripe_t *st)
 {
@@ -104,7 +99,7 @@ static int stripes_of(const sy_limits_resv_t *r, const uint64_t *h, int *out)
 {
     int m = 0;
     for (size_t i = 0; i < r->n; i++) {
-        int s = (int)(h[i] % STRIPES), j = m;
+        int s = STRIPE_OF(h[i]), j = m;
         for (int k = 0; k < m; k++)
             if (out[k] == s) j = -1;
         if (j < 0) continue;
@@ -176,13 +171,13 @@ static sy_err_t local_admit(sy_limits_t *l, sy_limits_resv_t *r, sy_limits_admit
     int idx[SY_LIMITS_MAX_PER_REQUEST];
     int64_t now = r->now_ms;
     for (size_t i = 0; i < r->n; i++)
-        h[i] = hash_key(r->slot[i].key);
+        h[i] = r->slot[i].hash;
     int m = stripes_of(r, h, idx);
     lock_all(lo, idx, m, now);
     bool allowed = true;
     for (size_t i = 0; i < r->n; i++) {
         const sy_limits_slot_t *s = &r->slot[i];
-        e[i] = lookup(&lo->st[h[i] % STRIPES], s->key, h[i]);
+        e[i] = lookup(&lo->st[STRIPE_OF(h[i])], s->key, h[i]);
         o[i] = (sy_limits_outcome_t){.ok = true};
         newest[i] = -1;
         switch (s->kind) {
@@ -259,14 +254,14 @@ static void local_finish(sy_limits_t *l, sy_limits_resv_t *r, int64_t now, sy_li
     uint64_t h[SY_LIMITS_MAX_PER_REQUEST] = {0};
     int idx[SY_LIMITS_MAX_PER_REQUEST];
     for (size_t i = 0; i < r->n; i++)
-        h[i] = hash_key(r->slot[i].key);
+        h[i] = r->slot[i].hash;
     int m = stripes_of(r, h, idx);
     lock_all(lo, idx, m, now);
     for (size_t i = 0; i < r->n; i++) {
         const sy_limits_slot_t *s = &r->slot[i];
         if (s->kind == SY_LIMIT_REQUESTS || (s->kind != SY_LIMIT_CONCURRENT && s->amount == 0))
             continue;
-        entry_t *e = lookup(&lo->st[h[i] % STRIPES], s->key, h[i]);
+        entry_t *e = lookup(&lo->st[STRIPE_OF(h[i])], s->key, h[i]);
         switch (s->kind) {
         case SY_LIMIT_TOKENS: {
             int64_t bnow = now / s->g_ms, k = s->bucket % RING;

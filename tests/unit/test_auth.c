@@ -1,6 +1,9 @@
 /* policy/auth: key format and hashing, the key cache (TTL, negative entries, forget,
  * collisions), time validity and the model allow-list. */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -128,6 +131,56 @@ static void cache_ttl_negative_forget(void **state)
     sy_auth_free(a);
 }
 
+/* Readers hold references while another thread replaces and forgets the entry: every reference
+ * stays readable until released, and the last release frees it (run under TSan/ASan:
+ * -DCMAKE_C_FLAGS=-fsanitize=thread). */
+typedef struct churn {
+    sy_auth_t *a;
+    uint8_t tag[SY_AUTH_TAG_LEN], raw[32];
+    char hex[SY_AUTH_HEX_LEN + 1];
+    atomic_bool stop;
+    atomic_int hits;
+} churn_t;
+
+static void *churn_reader(void *arg)
+{
+    churn_t *c = arg;
+    while (!atomic_load(&c->stop)) {
+        const sy_auth_ident_t *id = NULL;
+        if (sy_auth_cache_get(c->a, c->tag, 1000, &id) == 1) {
+            if (strcmp(id->key_id, "k1") != 0 || strcmp(id->scope[0], "key:k1") != 0) abort();
+            atomic_fetch_add(&c->hits, 1);
+            sy_auth_ident_release(id);
+        }
+    }
+    return NULL;
+}
+
+static void cache_references_across_threads(void **state)
+{
+    (void)state;
+    churn_t c = {.a = sy_auth_new(&conf, NULL)};
+    char k[SY_AUTH_KEY_LEN + 1], p[SY_AUTH_PREFIX_LEN + 1];
+    sy_auth_key_new(k, p, c.hex);
+    sy_auth_hash_raw(k, SY_AUTH_KEY_LEN, c.raw);
+    sy_auth_key_tag(c.a, k, SY_AUTH_KEY_LEN, c.tag);
+    sy_auth_ident_t id = {.key_id = "k1", .any_model = true};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, churn_reader, &c);
+    for (int i = 0; i < 20000; i++) {
+        const sy_auth_ident_t *ref =
+            sy_auth_cache_put(c.a, c.tag, c.raw, &id, 1000, sy_auth_cache_gen(c.a));
+        if (i % 3 == 0) sy_auth_cache_forget(c.a, c.hex);
+        sy_auth_ident_release(ref);
+    }
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_true(atomic_load(&c.hits) > 0);
+    sy_auth_free(c.a);
+}
+
 static void validity_and_models(void **state)
 {
     (void)state;
@@ -216,8 +269,11 @@ static void passwords(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(key_format_and_hash), cmocka_unit_test(cache_ttl_negative_forget),
-        cmocka_unit_test(validity_and_models), cmocka_unit_test(entity_limits),
+        cmocka_unit_test(key_format_and_hash),
+        cmocka_unit_test(cache_ttl_negative_forget),
+        cmocka_unit_test(cache_references_across_threads),
+        cmocka_unit_test(validity_and_models),
+        cmocka_unit_test(entity_limits),
         cmocka_unit_test(passwords),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

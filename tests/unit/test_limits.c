@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "policy/limits.h"
 #include "redis_server.h"
 
@@ -505,6 +506,29 @@ static void release_redis(void **state)
 {
     (void)state;
     release_then_finish(true);
+}
+
+/* core/str.h sy_u64_dec, which writes the x-ratelimit-* numbers: the same text as printf */
+static void decimal_numbers(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ull;
+    char a[32], b[32];
+    for (int i = 0; i < 200000; i++) {
+        uint64_t v;
+        if (i < 1000)
+            v = (uint64_t)i;
+        else if (i < 1040)
+            v = i % 2 ? UINT64_MAX / (1ull << (i - 1000) % 64) : 1000000000000000000ull;
+        else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+            v = x >> (x % 64);
+        }
+        size_t n = sy_u64_dec(a, v);
+        a[n] = '\0';
+        snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+        assert_string_equal(a, b);
+    }
 }
 
 static void reset_format(void **state)
@@ -1046,6 +1070,7 @@ static int stop_redis(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(decimal_numbers),
         cmocka_unit_test(reset_format),
         cmocka_unit_test(parse_one_line),
         cmocka_unit_test(bad_limits_rejected),

@@ -74,15 +74,23 @@ uint64_t sy_limits_scope_hash(const char *scope)
     return h ? h : 1;
 }
 
-/* The slot key's hash without reading the key: the scope's hash mixed (splitmix64's finalizer)
- * with what plan() puts before it — kind, window, and a budget's period. */
-static uint64_t slot_hash(uint64_t scope_hash, const sy_limits_slot_t *s, sy_limit_window_t w)
+static uint64_t mix64(uint64_t x) /* splitmix64's finalizer */
 {
-    uint64_t x = scope_hash ^ ((uint64_t)s->kind << 56 | (uint64_t)w << 48);
-    if (s->kind == SY_LIMIT_BUDGET) x += (uint64_t)s->bucket * 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
+}
+
+/* The slot key's hash without reading the key: the scope's hash mixed with what plan() puts
+ * before it — kind, window, and a budget's period. The top 6 bits (the in-process backend's
+ * stripe) come from the scope alone, so all limits of one scope share a stripe and an admit of
+ * a key's three limits takes one lock, not three. */
+static uint64_t slot_hash(uint64_t scope_hash, const sy_limits_slot_t *s, sy_limit_window_t w)
+{
+    const uint64_t top = 63ull << 58;
+    uint64_t x = scope_hash ^ ((uint64_t)s->kind << 56 | (uint64_t)w << 48);
+    if (s->kind == SY_LIMIT_BUDGET) x += (uint64_t)s->bucket * 0x9e3779b97f4a7c15ull;
+    return (mix64(x) & ~top) | (mix64(scope_hash) & top);
 }
 
 static const char KIND_CODE[] = {'r', 't', 'c', 'b'};

@@ -51,9 +51,29 @@ static inline size_t sy_u64_dec(char *out, uint64_t v)
                                    "31323334353637383940414243444546474849505152535455565758596061"
                                    "62636465666768697071727374757677787980818283848586878889909192"
                                    "93949596979899";
-    size_t n = 1;
-    for (uint64_t p = 10; n < 20 && v >= p; p *= 10)
-        n++;
+    static const uint64_t pow10[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+    /* digits from the bit length (log10(2) ≈ 1233/4096), corrected by one comparison */
+    size_t n = (size_t)(((64 - __builtin_clzll(v | 1)) * 1233) >> 12);
+    n += (v | 1) >= pow10[n]; /* v | 1: 0 has one digit; same answer for the others */
     char *d = out + n;
     while (v >= 100) {
         uint64_t r = v % 100;

@@ -14,23 +14,11 @@
 #include <time.h>
 
 #include "policy/limits.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
+#include "timing.h"
 
 static void report(const char *what, uint64_t *ns, size_t n)
 {
-    qsort(ns, n, sizeof(*ns), cmp_u64);
+    qsort(ns, n, sizeof(*ns), bench_cmp_u64);
     printf("%-28s p50 %6.2f us  p99 %6.2f us  p99.9 %7.2f us\n", what, ns[n / 2] / 1e3,
            ns[n * 99 / 100] / 1e3, ns[n * 999 / 1000] / 1e3);
 }
@@ -65,9 +53,9 @@ static void fill_limits(sy_limit_t lim[3], char *key, char *km, size_t i)
 {
     snprintf(key, 32, "key:sy-%zu", i % 1000);
     snprintf(km, 48, "key:sy-%zu|model:gpt-4o", i % 1000);
-    lim[0] = (sy_limit_t){key, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000000000};
-    lim[1] = (sy_limit_t){key, SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000000000};
-    lim[2] = (sy_limit_t){km, SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1000};
+    lim[0] = (sy_limit_t){key, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000000000, 0};
+    lim[1] = (sy_limit_t){key, SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000000000, 0};
+    lim[2] = (sy_limit_t){km, SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1000, 0};
 }
 
 typedef struct thr {
@@ -84,11 +72,11 @@ static void *local_thread(void *arg)
     for (size_t i = 0; i < t->iters; i++) {
         fill_limits(lim, key, km, i * 7919 + t->seed);
         call_t c = {0};
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         sy_limits_admit(t->l, lim, 3, 500, on_admit, &c);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bench_now_ns();
         if (c.resv) sy_limits_finish(t->l, c.resv, 420, 1000, NULL, NULL);
-        uint64_t t2 = now_ns();
+        uint64_t t2 = bench_now_ns();
         if (!c.allowed) fprintf(stderr, "limits_bench: unexpected refusal\n"), exit(1);
         t->admit_ns[i] = t1 - t0;
         t->pair_ns[i] = t2 - t0;
@@ -134,11 +122,11 @@ static int bench_redis(int port, size_t iters, size_t pipeline)
     for (size_t i = 0; i < iters + 100; i++) { /* the first 100 warm up (connect, load) */
         fill_limits(lim, key, km, i);
         call_t c = {0};
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         sy_limits_admit(l, lim, 3, 500, on_admit, &c);
         while (!c.done)
             uv_run(&loop, UV_RUN_ONCE);
-        if (i >= 100) rt[i - 100] = now_ns() - t0;
+        if (i >= 100) rt[i - 100] = bench_now_ns() - t0;
         if (!c.allowed) fprintf(stderr, "limits_bench: refused (redis down?)\n"), exit(1);
         sy_limits_finish(l, c.resv, 420, 1000, NULL, NULL);
     }
@@ -146,7 +134,7 @@ static int bench_redis(int port, size_t iters, size_t pipeline)
     printf("redis 127.0.0.1:%d, 3 limits, sequential admits\n", port);
     report("admit round trip", rt, iters);
     pipe_t many = {l, 0, 0};
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     size_t total = 0;
     while (total < iters) {
         size_t base = (size_t)many.done;
@@ -158,7 +146,7 @@ static int bench_redis(int port, size_t iters, size_t pipeline)
             uv_run(&loop, UV_RUN_ONCE);
         total += pipeline;
     }
-    double s = (now_ns() - t0) / 1e9;
+    double s = (bench_now_ns() - t0) / 1e9;
     if ((size_t)many.allowed != total) fprintf(stderr, "limits_bench: refusals\n"), exit(1);
     printf("pipelined (%zu in flight): %.0f admit+finish pairs/s on one connection (%.1f us "
            "each)\n",

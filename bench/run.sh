@@ -1227,7 +1227,7 @@ run_h() {
     d50=$(minus "$l50" "$b50") d99=$(minus "$l99" "$b99") db=$(minus "$lb" "$bb")
 
     log "(h) instructions per request under callgrind, auth + limits and without"
-    local cg_port ir_base ir_lim ir_base_s ir_lim_s ir_gate ir_adm ir_settle ir_end
+    local cg_port ir_base ir_lim ir_base_s ir_lim_s ir_gate ir_adm ir_settle ir_end ir_hdr
     cg_port=$(free_port)
     sed "s|^data_dir: .*|data_dir: $WORK/data-cg-h|" "$WORK/switchyard.yaml" >"$WORK/switchyard-cg-h.yaml"
     callgrind_ir switchyard-h "$cg_port" "$SY" serve --config "$WORK/switchyard-cg-h.yaml" \
@@ -1248,6 +1248,7 @@ run_h() {
     ir_adm=$(minus "$(ir_of "$CG_DUMP_NONSTREAM" sy_admission_run "$CG_REQUESTS")" \
         "$(ir_of "$CG_DUMP_NONSTREAM" sy_relay_start "$CG_REQUESTS")")
     ir_end=$(ir_of "$CG_DUMP_NONSTREAM" sy_admission_end "$CG_REQUESTS")
+    ir_hdr=$(ir_of "$CG_DUMP_NONSTREAM" sy_admission_headers "$CG_REQUESTS")
     ir_settle=$(ir_of "$CG_DUMP_NONSTREAM" on_settle "$CG_REQUESTS")
     local ird irds
     ird=$(minus "$ir_lim" "$ir_base") irds=$(minus "$ir_lim_s" "$ir_base_s")
@@ -1255,7 +1256,7 @@ run_h() {
         echo "## (h) Auth + limits"
         echo
         echo "Latency: scheduled send → last body byte. \`switchyard\` = the bench config (\`auth: local\`, no limits);"
-        echo "\`limited\` = the same with \`auth: required\` (the loadgen sends a virtual key: SHA-256 + cache hit per"
+        echo "\`limited\` = the same with \`auth: required\` (the loadgen sends a virtual key: keyed tag + cache hit per"
         echo "request) and three in-process limits per key (requests/minute, tokens/minute, concurrent), none of which"
         echo "refuses at this rate: admission, rate-limit headers, release at the end, reconciliation on the writer"
         echo "thread from the log row. A second process on the same core, idle while the other is measured."
@@ -1275,7 +1276,8 @@ run_h() {
         echo
         echo "Per request, non-stream, from the dump's inclusive costs: auth phase (\`sy_gate_v1\` − the handler it"
         echo "calls) ${ir_gate:-n/a}; limits phase (\`sy_admission_run\`: limit list + admit, − the relay start its"
-        echo "callback calls) ${ir_adm:-n/a}; release at the end (\`sy_admission_end\`) ${ir_end:-n/a}; reconciliation on"
+        echo "callback calls) ${ir_adm:-n/a}; six \`x-ratelimit-*\` header values (\`sy_admission_headers\`) ${ir_hdr:-n/a};"
+        echo "release at the end (\`sy_admission_end\`) ${ir_end:-n/a}; reconciliation on"
         echo "the writer thread (\`on_settle\`) ${ir_settle:-n/a}."
         echo
     } >>"$OUT"

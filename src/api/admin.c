@@ -231,10 +231,12 @@ static bool field_str_array(job_t *j, const char *name, char **out, bool *presen
     return true;
 }
 
-/* 'limits': null or an array of limit strings (policy/limits.h: "100/hour", "$5/day"), each
- * checked; canonical JSON text (NULL when absent or null: *present tells which). The 400 names
- * the bad entry. */
-static bool field_limits(job_t *j, char **out, bool *present)
+/* 'limits' of a key, user or team (ent: SY_LIMITS_ENT_*): null or an array of limit strings
+ * (policy/limits.h: "100/hour", "$5/day"), each checked, and no longer than what keeps a
+ * request's merged list within SY_LIMITS_MAX_PER_REQUEST next to the config's defaults and model
+ * limits (sy_config_limits_room); canonical JSON text (NULL when absent or null: *present
+ * tells which). The 400 names the bad entry. */
+static bool field_limits(job_t *j, int ent, char **out, bool *present)
 {
     json_t *v = json_object_get(j->body, "limits");
     *out = NULL;
@@ -246,6 +248,18 @@ static bool field_limits(job_t *j, char **out, bool *present)
     if (!text || sy_auth_limits_parse(text, &l, m, sizeof m)) {
         free(text);
         fail(j, SY_ERR_INVALID_REQUEST, "%s", text ? m : "'limits' cannot be read");
+        return false;
+    }
+    size_t room = sy_config_limits_room(j->w->cfg, ent);
+    if ((size_t)l.n > room) {
+        static const char *const what[SY_LIMITS_ENT__COUNT] = {"a key", "a user", "a team"};
+        free(text);
+        snprintf(m, sizeof m,
+                 "'limits': at most %zu limits for %s with this configuration: a request carries "
+                 "at most %d, and the config's defaults for the other entities and the model "
+                 "limits take the rest",
+                 room, what[ent], SY_LIMITS_MAX_PER_REQUEST);
+        fail(j, SY_ERR_INVALID_REQUEST, "%s", m);
         return false;
     }
     *out = text;
@@ -493,7 +507,7 @@ static void op_user_create(job_t *j)
     bool has_limits;
     if (!field_str(j, "email", 320, &email) || !field_str(j, "name", 200, &name) ||
         !field_str(j, "role", 16, &role) || !field_str(j, "password", 1024, &pw) ||
-        !field_limits(j, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_USER, &limits, &has_limits))
         return;
     op_user_insert(j, email, name, role, pw, limits);
     free(limits);
@@ -550,7 +564,8 @@ static void op_user_update(job_t *j)
     bool has_limits;
     json_t *dis = json_object_get(j->body, "disabled");
     if (!field_str(j, "role", 16, &role) || !field_str(j, "name", 200, &name) ||
-        !field_str(j, "password", 1024, &pw) || !field_limits(j, &limits, &has_limits))
+        !field_str(j, "password", 1024, &pw) ||
+        !field_limits(j, SY_LIMITS_ENT_USER, &limits, &has_limits))
         goto out;
     if (has_limits) free(u->limits), u->limits = limits, limits = NULL;
     if ((role && !role_ok(role)) || (dis && !json_is_boolean(dis)) || (pw && strlen(pw) < 12)) {
@@ -606,7 +621,9 @@ static void op_team_create(job_t *j)
     const char *name;
     char *limits = NULL;
     bool has_limits;
-    if (!field_str(j, "name", 200, &name) || !field_limits(j, &limits, &has_limits)) return;
+    if (!field_str(j, "name", 200, &name) ||
+        !field_limits(j, SY_LIMITS_ENT_TEAM, &limits, &has_limits))
+        return;
     if (!name) return (void)fail(j, SY_ERR_INVALID_REQUEST, "'name' is required", NULL);
     char id[SY_UUID_STRLEN + 1], msg[SY_STORE_MSGLEN];
     sy_uuid_v7(id);
@@ -635,7 +652,9 @@ static void op_team_update(job_t *j)
     if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such team" : msg);
     const char *name;
     bool has_limits;
-    if (!field_str(j, "name", 200, &name) || !field_limits(j, &limits, &has_limits)) goto out;
+    if (!field_str(j, "name", 200, &name) ||
+        !field_limits(j, SY_LIMITS_ENT_TEAM, &limits, &has_limits))
+        goto out;
     if (name) free(t->name), t->name = sy_xstrdup(name);
     if (has_limits) free(t->limits), t->limits = limits, limits = NULL;
     err = sy_app_team_update(s, t, msg, sizeof msg);
@@ -730,7 +749,7 @@ static void op_key_create(job_t *j)
         !field_str(j, "owner_team", 64, &owner_team) ||
         !field_str_array(j, "allowed_models", &models, &has_models) ||
         !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp) ||
-        !field_limits(j, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_KEY, &limits, &has_limits))
         goto out;
     if (owner_user && owner_team) {
         fail(j, SY_ERR_INVALID_REQUEST, "give owner_user or owner_team, not both", NULL);
@@ -811,7 +830,7 @@ static void op_key_update(job_t *j)
     if (!field_str(j, "name", 200, &name) ||
         !field_str_array(j, "allowed_models", &models, &has_models) ||
         !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp) ||
-        !field_limits(j, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_KEY, &limits, &has_limits))
         goto out;
     if (has_limits) free(k->limits), k->limits = limits, limits = NULL;
     if (name) free(k->name), k->name = sy_xstrdup(name);
@@ -1198,8 +1217,8 @@ static bool login_allowed(sy_http_req_t *req, sy_worker_t *w, json_t *body)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     sy_http_req_peer(req, peer, sizeof peer);
     snprintf(ip, sizeof ip, "login:ip:%s", peer);
-    sy_limit_t lim[2] = {{acct, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_account},
-                         {ip, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_ip}};
+    sy_limit_t lim[2] = {{acct, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_account, 0},
+                         {ip, SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, c->login_per_ip, 0}};
     login_state_t st = {0};
     sy_limits_t *l = sy_auth_login_limits(w->auth);
     /* the in-process backend answers before admit returns */

@@ -44,8 +44,8 @@ struct sy_admission_req {
     int64_t est;
     sy_limit_t lim[SY_LIMITS_MAX_PER_REQUEST];
     size_t n;
-    /* the distinct scopes: key, user, team, each of them | model, and the model */
-    char scope[7][SY_LIMITS_SCOPE_MAX + 1];
+    /* the scopes built per request: key, user, team each | model, and the model */
+    char scope[4][SY_LIMITS_SCOPE_MAX + 1];
     size_t n_scopes;
     sy_limits_result_t res;
     /* settled by the writer thread (Redis: queued for the loop) */
@@ -221,11 +221,11 @@ size_t sy_admission_headers(const sy_limits_result_t *res, sy_http_header_t *h,
 
 /* ---- the limit list ---- */
 
-/* A new scope "<a><sep><b>" (cut at SY_LIMITS_SCOPE_MAX); returns its index. By hand, not
- * snprintf: this runs for every limited request. */
-static size_t new_scope(sy_admission_req_t *t, const char *a, const char *sep, const char *b)
+/* A new scope "<a><sep><b>" (cut at SY_LIMITS_SCOPE_MAX); returns it. By hand, not snprintf:
+ * this runs for every request with per-model limits. */
+static const char *new_scope(sy_admission_req_t *t, const char *a, const char *sep, const char *b)
 {
-    char *d = t->scope[t->n_scopes];
+    char *d = t->scope[t->n_scopes++];
     size_t n = 0;
     for (const char *part[3] = {a, sep, b}, **p = part; p < part + 3; p++) {
         size_t l = strlen(*p);
@@ -234,40 +234,47 @@ static size_t new_scope(sy_admission_req_t *t, const char *a, const char *sep, c
         n += l;
     }
     d[n] = '\0';
-    return t->n_scopes++;
+    return d;
 }
 
-static void add(sy_admission_req_t *t, const sy_limit_t *l, size_t n, size_t scope)
+/* Appends l[0..n) with this scope (scope_hash 0: the admit computes it). False when the list
+ * would go over SY_LIMITS_MAX_PER_REQUEST (nothing is cut silently: the caller refuses). */
+static bool add(sy_admission_req_t *t, const sy_limit_t *l, size_t n, const char *scope,
+                uint64_t scope_hash)
 {
-    for (size_t i = 0; i < n && t->n < SY_LIMITS_MAX_PER_REQUEST; i++) {
-        t->lim[t->n] = l[i];
-        t->lim[t->n].scope = t->scope[scope];
-        t->n++;
+    if (n > SY_LIMITS_MAX_PER_REQUEST - t->n) return false;
+    for (size_t i = 0; i < n; i++) {
+        sy_limit_t *d = &t->lim[t->n++];
+        *d = l[i];
+        d->scope = scope;
+        d->scope_hash = scope_hash;
     }
+    return true;
 }
 
 /* Precedence (docs/internals/LIMITS.md): an entity's own list replaces the default for that
- * entity; model limits and per-(entity, model) defaults always add. */
-static void build(sy_admission_req_t *t, const sy_config_t *cfg, const sy_auth_ident_t *id,
+ * entity; model limits and per-(entity, model) defaults always add. The entity scopes come
+ * ready from the key cache (sy_auth_ident_t.scope). False when the merged list is longer than
+ * SY_LIMITS_MAX_PER_REQUEST. */
+static bool build(sy_admission_req_t *t, const sy_config_t *cfg, const sy_auth_ident_t *id,
                   const sy_model_conf_t *m)
 {
-    static const char *const prefix[SY_LIMITS_ENT__COUNT] = {"key:", "user:", "team:"};
     for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++) {
-        const char *eid = !id                       ? (e == SY_LIMITS_ENT_KEY ? "local" : "")
-                          : e == SY_LIMITS_ENT_KEY  ? id->key_id
-                          : e == SY_LIMITS_ENT_USER ? id->user_id
-                                                    : id->team_id;
-        if (!eid[0]) continue;
+        const char *scope = !id ? (e == SY_LIMITS_ENT_KEY ? "key:local" : "") : id->scope[e];
+        if (!scope[0]) continue;
         const sy_conf_limits_t *d = &cfg->rl.defaults[e];
         bool own = id && id->limits[e].n >= 0;
         size_t n = own ? (size_t)id->limits[e].n : d->n;
         size_t pm = m->per_entity[e].n;
         if (!n && !pm) continue;
-        size_t sc = new_scope(t, prefix[e], "", eid);
-        add(t, own ? id->limits[e].v : d->v, n, sc);
-        if (pm) add(t, m->per_entity[e].v, pm, new_scope(t, t->scope[sc], "|model:", m->name));
+        if (!add(t, own ? id->limits[e].v : d->v, n, scope, id ? id->scope_hash[e] : 0))
+            return false;
+        if (pm && !add(t, m->per_entity[e].v, pm, new_scope(t, scope, "|model:", m->name), 0))
+            return false;
     }
-    if (m->limits.n) add(t, m->limits.v, m->limits.n, new_scope(t, "model:", "", m->name));
+    if (m->limits.n && !add(t, m->limits.v, m->limits.n, new_scope(t, "model:", "", m->name), 0))
+        return false;
+    return true;
 }
 
 /* ---- refusal ---- */
@@ -406,7 +413,22 @@ void sy_admission_run(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, s
     t->route = r;
     t->n = t->n_scopes = 0;
     t->next = NULL;
-    build(t, w->cfg, req->ident, r->model);
+    if (!build(t, w->cfg, req->ident, r->model)) {
+        /* the admin API and the config loader refuse lists that could get here; what remains
+         * (a key, its user and its team each with a long list of its own) is refused rather
+         * than admitted with some limits silently left out */
+        _Static_assert(SY_LIMITS_MAX_PER_REQUEST == 16, "the message below says 16");
+        sy_log_at(SY_LOG_ERROR, __FILE__, req->request_id,
+                  "key %s: more than %d limits apply (key, user, team and model lists "
+                  "together); the request is refused",
+                  req->ident ? req->ident->key_id : "local", SY_LIMITS_MAX_PER_REQUEST);
+        free(t);
+        return sy_relay_reject(req, w, ingress, SY_ERR_INTERNAL, NULL, NULL,
+                               "more than 16 rate limits apply to this request (the key's, its "
+                               "user's, its team's and the model's together); an administrator "
+                               "must shorten one of those lists",
+                               NULL);
+    }
     if (t->n == 0) {
         free(t);
         return sy_relay_start(req, w, ingress, r, NULL);

@@ -1,13 +1,15 @@
 /* Auth phase for /v1 (see gate.h).
  *
  * DESIGN
- * - Hot path: hash the presented key (SHA-256, ~1 µs), read the process-wide cache
- *   (policy/auth.h), check expiry/revocation against the wall clock, copy the identity into
- *   the request arena, call next. No allocation outside the arena, no store call.
- * - Miss: a heap job goes to libuv's thread pool (uv_queue_work), which loads the key and its
- *   owner from the store; the after-work callback caches the answer (negative too) and either
- *   continues the request or sends the 401. A client that leaves meanwhile: on_abort clears
- *   job->req and cancels the work if it has not started (logs.c uses the same pattern).
+ * - Hot path: the presented key's tag (keyed SipHash-128, no SHA-256), a read of the
+ *   process-wide cache (policy/auth.h), expiry/revocation checked against the wall clock; the
+ *   request keeps a reference to the cached identity (no copy), dropped when the request's
+ *   memory is released (req->on_release). No allocation, no store call.
+ * - Miss: the key's SHA-256 (the stored form); a heap job goes to libuv's thread pool
+ *   (uv_queue_work), which loads the key and its owner from the store; the after-work callback
+ *   caches the answer (negative too) and either continues the request or sends the 401. A client
+ * that leaves meanwhile: on_abort clears job->req and cancels the work if it has not started
+ * (logs.c uses the same pattern).
  * - 401s are not written to the inference log: unauthenticated traffic must not be able to
  *   fill it. */
 #include "api/gate.h"
@@ -32,6 +34,7 @@ typedef struct gate_job {
     sy_gate_next_cb next;
     char hash_hex[SY_AUTH_HEX_LEN + 1];
     uint8_t hash[32];
+    uint8_t tag[SY_AUTH_TAG_LEN];
     uint64_t gen; /* the cache generation when the lookup began */
     sy_err_t err;
     char msg[SY_STORE_MSGLEN];
@@ -63,15 +66,23 @@ static void refuse(sy_http_req_t *req, sy_format_t ingress, const char *why)
     sy_relay_send_error(req, ingress, SY_ERR_UNAUTHORIZED, NULL, why);
 }
 
-/* Checks ident in time and continues or refuses. */
+static void on_release(sy_http_req_t *req)
+{
+    sy_auth_ident_release(req->ident);
+    req->ident = NULL;
+}
+
+/* Checks ident (a cache reference, consumed) in time and continues or refuses. */
 static void admit(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress,
                   const sy_auth_ident_t *ident, sy_gate_next_cb next)
 {
     const char *why = sy_auth_ident_refusal(ident, wall_us());
-    if (why) return refuse(req, ingress, why);
-    sy_auth_ident_t *copy = sy_arena_alloc(&req->arena, sizeof(*copy));
-    *copy = *ident;
-    req->ident = copy;
+    if (why) {
+        sy_auth_ident_release(ident);
+        return refuse(req, ingress, why);
+    }
+    req->ident = ident;
+    req->on_release = on_release;
     next(req, w);
 }
 
@@ -94,9 +105,10 @@ static void on_after_work(uv_work_t *wk, int status)
 {
     gate_job_t *j = wk->data;
     sy_http_req_t *req = j->req;
+    const sy_auth_ident_t *ref = NULL;
     if (!status && (j->err == SY_OK || j->err == SY_ERR_NOT_FOUND))
-        sy_auth_cache_put(j->w->auth, j->hash, j->err ? NULL : &j->ident, sy_clock_mono_us(),
-                          j->gen);
+        ref = sy_auth_cache_put(j->w->auth, j->tag, j->hash, j->err ? NULL : &j->ident,
+                                sy_clock_mono_us(), j->gen);
     if (req) {
         req->on_abort = NULL;
         req->hook_ctx = NULL;
@@ -107,9 +119,12 @@ static void on_after_work(uv_work_t *wk, int status)
         else if (j->err)
             sy_relay_send_error(req, j->ingress, SY_ERR_STORE, NULL,
                                 "the key store is unavailable; try again");
-        else
-            admit(req, j->w, j->ingress, &j->ident, j->next);
+        else {
+            admit(req, j->w, j->ingress, ref, j->next);
+            ref = NULL;
+        }
     }
+    sy_auth_ident_release(ref);
     free(j);
 }
 
@@ -121,14 +136,20 @@ void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate
         return refuse(req, ingress,
                       "You didn't provide an API key. Send it as 'Authorization: Bearer sy-…' "
                       "or in an 'x-api-key' header.");
-    if (!sy_auth_key_well_formed(key)) return refuse(req, ingress, "Incorrect API key provided.");
+    /* the well-formedness check waits for a miss: a cached key was checked before it was
+     * cached, and a malformed one cannot share its tag (see auth.h) */
+    if (key.len > SY_AUTH_PRESENTED_MAX) return refuse(req, ingress, "Incorrect API key provided.");
+    uint8_t tag[SY_AUTH_TAG_LEN];
+    sy_auth_key_tag(w->auth, key.ptr, key.len, tag);
+    const sy_auth_ident_t *ident = NULL;
+    int hit = sy_auth_cache_get(w->auth, tag, sy_clock_mono_us(), &ident);
+    if (hit == 1) return admit(req, w, ingress, ident, next);
+    if (hit == 0 || !sy_auth_key_well_formed(key))
+        return refuse(req, ingress, "Incorrect API key provided.");
     uint8_t hash[32];
     sy_auth_hash_raw(key.ptr, key.len, hash);
-    sy_auth_ident_t ident;
-    int hit = sy_auth_cache_get(w->auth, hash, sy_clock_mono_us(), &ident);
-    if (hit == 1) return admit(req, w, ingress, &ident, next);
-    if (hit == 0) return refuse(req, ingress, "Incorrect API key provided.");
     gate_job_t *j = sy_xcalloc(1, sizeof(*j));
+    memcpy(j->tag, tag, sizeof(tag));
     j->req = req;
     j->w = w;
     j->ingress = ingress;

@@ -223,6 +223,7 @@ static bool get_limit_list(walk_t *w, sy_config_t *cfg, yaml_node_t *v, const ch
     out->v = sy_xcalloc(n ? n : 1, sizeof *out->v);
     out->n = 0;
     out->set = true;
+    out->line = (int)v->start_mark.line + 1;
     for (size_t i = 0; i < n; i++) {
         const char *s = scalar(items[i]);
         char msg[200];
@@ -365,8 +366,70 @@ static bool walk_rate_limits(walk_t *w, sy_config_t *cfg, const char *k, yaml_no
     return true;
 }
 
+/* A request's key has one owner or none: a user or a team, never both (the admin API refuses
+ * that), so the merged list holds the key's limits, its owner's, and a model's limits.models
+ * plus limits.per_model for the key and for that owner. The most a model adds next to an owner
+ * of kind own (SY_LIMITS_ENT_USER or _TEAM); *which: that model (NULL when none adds any). */
+static size_t model_extra_max(const sy_config_t *cfg, int own, const sy_model_conf_t **which)
+{
+    size_t best = 0;
+    if (which) *which = NULL;
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const sy_model_conf_t *m = &cfg->models[i];
+        size_t n = m->limits.n + m->per_entity[SY_LIMITS_ENT_KEY].n + m->per_entity[own].n;
+        if (n > best) {
+            best = n;
+            if (which) *which = m;
+        }
+    }
+    return best;
+}
+
+size_t sy_config_limits_room(const sy_config_t *cfg, int ent)
+{
+    const sy_conf_limits_t *d = cfg->rl.defaults;
+    size_t used = 0;
+    for (int own = SY_LIMITS_ENT_USER; own <= SY_LIMITS_ENT_TEAM; own++) {
+        if (ent != SY_LIMITS_ENT_KEY && ent != own) continue;
+        size_t u = model_extra_max(cfg, own, NULL) +
+                   (ent == SY_LIMITS_ENT_KEY ? d[own].n : d[SY_LIMITS_ENT_KEY].n);
+        if (u > used) used = u;
+    }
+    return used >= SY_LIMITS_MAX_PER_REQUEST ? 0 : SY_LIMITS_MAX_PER_REQUEST - used;
+}
+
+/* With defaults only, a request's list must fit (key + owner defaults + the most a model adds):
+ * over it, requests would be refused (api/admission.c) rather than limits cut. */
+static bool check_limits_total(walk_t *w, const sy_config_t *cfg)
+{
+    const sy_conf_limits_t *d = cfg->rl.defaults;
+    static const char *const owner[SY_LIMITS_ENT__COUNT] = {"", "user", "team"};
+    for (int own = SY_LIMITS_ENT_USER; own <= SY_LIMITS_ENT_TEAM; own++) {
+        const sy_model_conf_t *m;
+        size_t total = model_extra_max(cfg, own, &m) + d[SY_LIMITS_ENT_KEY].n + d[own].n;
+        if (total <= SY_LIMITS_MAX_PER_REQUEST) continue;
+        int line =
+            d[SY_LIMITS_ENT_KEY].line > d[own].line ? d[SY_LIMITS_ENT_KEY].line : d[own].line;
+        if (m) {
+            const sy_conf_limits_t *ms[3] = {&m->limits, &m->per_entity[SY_LIMITS_ENT_KEY],
+                                             &m->per_entity[own]};
+            for (int i = 0; i < 3; i++)
+                if (ms[i]->line > line) line = ms[i]->line;
+        }
+        snprintf(w->err->msg, sizeof w->err->msg,
+                 "%s:%d: limits: a request can carry at most %d limits, but a %s's key gets %zu "
+                 "(limits.defaults.key %zu + limits.defaults.%s %zu%s%s%s); shorten those lists",
+                 w->file, line, SY_LIMITS_MAX_PER_REQUEST, owner[own], total,
+                 d[SY_LIMITS_ENT_KEY].n, owner[own], d[own].n,
+                 m ? " + the limits.models/limits.per_model lists of model '" : "",
+                 m ? m->name : "", m ? "'" : "");
+        return false;
+    }
+    return true;
+}
+
 /* After the whole file: model limits name real models; token limits and budgets need usage,
- * which the inference log computes. */
+ * which the inference log computes; the defaults fit in one request's list. */
 static bool resolve_limits(walk_t *w, sy_config_t *cfg)
 {
     for (size_t i = 0; i < w->n_pend; i++) {
@@ -378,6 +441,7 @@ static bool resolve_limits(walk_t *w, sy_config_t *cfg)
         *dst = p->list;
         p->list.v = NULL;
     }
+    if (!check_limits_total(w, cfg)) return false;
     if (cfg->rl.need_usage && !cfg->log.enabled) {
         snprintf(w->err->msg, sizeof w->err->msg,
                  "%s:%d: limits: token limits and budgets are reconciled from the inference "

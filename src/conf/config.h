@@ -23,6 +23,7 @@ typedef struct sy_conf_limits {
     sy_limit_t *v;
     size_t n;
     bool set; /* written in the file (an empty list then means "none") */
+    int line; /* where it was written (0: not written) */
 } sy_conf_limits_t;
 
 enum { SY_LIMITS_ENT_KEY, SY_LIMITS_ENT_USER, SY_LIMITS_ENT_TEAM, SY_LIMITS_ENT__COUNT };
@@ -239,6 +240,14 @@ sy_config_t *sy_config_load_string(const char *name, const char *yaml, size_t le
 void sy_config_free(sy_config_t *cfg);
 /* Linear lookup by public name; NULL if unknown. */
 const sy_model_conf_t *sy_config_find_model(const sy_config_t *cfg, const char *name, size_t len);
+
+/* How many limits an entity's own list (admin API `limits` of a key, user or team; ent:
+ * SY_LIMITS_ENT_*) may hold so that no request's merged list (docs/internals/LIMITS.md) can go
+ * over SY_LIMITS_MAX_PER_REQUEST while the other entity of the request (a key's owner, or an
+ * owner's key) uses the config's defaults: SY_LIMITS_MAX_PER_REQUEST minus that default minus
+ * the most limits a model adds (limits.models + limits.per_model). The loader refuses a config
+ * where the defaults alone go over, so this is at least defaults[ent].n. Any thread. */
+size_t sy_config_limits_room(const sy_config_t *cfg, int ent);
 /* A credential name: 1..64 characters of [A-Za-z0-9._-]. */
 bool sy_config_credential_name_ok(const char *s, size_t n);
 /* Parses "host:port" / "[v6]:port" into cfg fields; false on a bad value. */

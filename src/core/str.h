@@ -46,14 +46,45 @@ static inline bool sy_str_ieq_c(sy_str_t a, const char *b)
  * where snprintf's format parsing would cost more than the number. */
 static inline size_t sy_u64_dec(char *out, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
+    /* two digits per division, written from the end (the length is counted first) */
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930"
+                                   "31323334353637383940414243444546474849505152535455565758596061"
+                                   "62636465666768697071727374757677787980818283848586878889909192"
+                                   "93949596979899";
+    static const uint64_t pow10[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+    /* digits from the bit length (log10(2) ≈ 1233/4096), corrected by one comparison */
+    size_t n = (size_t)(((64 - __builtin_clzll(v | 1)) * 1233) >> 12);
+    n += (v | 1) >= pow10[n]; /* v | 1: 0 has one digit; same answer for the others */
+    char *d = out + n;
+    while (v >= 100) {
+        uint64_t r = v % 100;
+        v /= 100;
+        d -= 2;
+        memcpy(d, pairs + 2 * r, 2);
+    }
+    if (v >= 10)
+        memcpy(d - 2, pairs + 2 * v, 2);
+    else
+        d[-1] = (char)('0' + v);
     return n;
 }
 

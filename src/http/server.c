@@ -449,9 +449,17 @@ void sy_http_req_peer(const sy_http_req_t *req, char *out, size_t outlen)
 
 /* ---- request lifecycle ---- */
 
+static void req_release(sy_http_req_t *r)
+{
+    void (*cb)(sy_http_req_t *) = r->on_release;
+    r->on_release = NULL;
+    if (cb) cb(r);
+}
+
 static void req_reset(sy_http_conn_t *c)
 {
     sy_http_req_t *r = &c->req;
+    req_release(r);
     sy_arena_reset(&r->arena);
     r->method = 0;
     r->path = r->query = SY_STR_NULL;
@@ -816,6 +824,7 @@ static void on_conn_closed(uv_handle_t *h)
     sy_buf_dispose(&c->value);
     sy_buf_dispose(&c->out);
     sy_buf_dispose(&c->req.body);
+    req_release(&c->req);
     sy_arena_dispose(&c->req.arena);
     free(c);
     s->handles_open--;

@@ -82,9 +82,12 @@ struct sy_http_req {
     void (*on_drain)(sy_http_req_t *req, void *ctx);
     void (*on_abort)(sy_http_req_t *req, void *ctx);
     void *hook_ctx;
-    /* Who sent the request, set by the auth phase (api/gate.c) in the request arena; NULL when
-     * auth is off (auth.mode local) or not yet checked. Reset per request. */
+    /* Who sent the request, set by the auth phase (api/gate.c): a reference into the key cache
+     * that on_release drops; NULL when auth is off (auth.mode local) or not yet checked. */
     const struct sy_auth_ident *ident;
+    /* Called once on the loop thread when the request's memory is released (before the next
+     * request on the connection, or when the connection closes); NULL: nothing to do. */
+    void (*on_release)(sy_http_req_t *req);
 };
 
 struct sy_http_server {

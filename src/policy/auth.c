@@ -3,6 +3,8 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +17,11 @@
 #include "store/appdata.h"
 
 typedef struct entry {
-    uint8_t hash[32];
+    uint8_t tag[SY_AUTH_TAG_LEN]; /* the index and the hit check */
+    uint8_t sha[32];              /* the stored form: what a forget names */
     uint64_t loaded_us;
     bool found;
+    atomic_uint refs; /* the slot's, and one per request holding ident */
     sy_auth_ident_t ident;
 } entry_t;
 
@@ -26,7 +30,8 @@ struct sy_auth {
     sy_store_t *store;
     sy_limits_t *login;
     pthread_mutex_t lock;
-    uint64_t gen; /* under lock: bumped by every forget */
+    uint64_t gen;                                          /* under lock: bumped by every forget */
+    uint8_t tag_key[crypto_shorthash_siphashx24_KEYBYTES]; /* random, per process */
     entry_t *slots[SY_AUTH_CACHE_SLOTS];
 };
 
@@ -38,6 +43,7 @@ sy_auth_t *sy_auth_new(const sy_authconf_t *conf, sy_store_t *store)
     a->store = store;
     a->login = sy_limits_local_new(NULL);
     pthread_mutex_init(&a->lock, NULL);
+    randombytes_buf(a->tag_key, sizeof(a->tag_key));
     return a;
 }
 
@@ -45,9 +51,10 @@ void sy_auth_free(sy_auth_t *a)
 {
     if (!a) return;
     for (size_t i = 0; i < SY_AUTH_CACHE_SLOTS; i++)
-        free(a->slots[i]);
+        if (a->slots[i]) sy_auth_ident_release(&a->slots[i]->ident);
     sy_limits_free(a->login);
     pthread_mutex_destroy(&a->lock);
+    sodium_memzero(a->tag_key, sizeof(a->tag_key));
     free(a);
 }
 
@@ -98,14 +105,21 @@ void sy_auth_key_new(char key[SY_AUTH_KEY_LEN + 1], char prefix[SY_AUTH_PREFIX_L
 
 bool sy_auth_key_well_formed(sy_str_t key)
 {
+    /* base64url alphabet; a table, not range tests: every authenticated request runs this */
+    static const bool b64url_char[256] = {
+        ['-'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+        ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1,
+        ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+        ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+        ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1,
+        ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+        ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+        ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1};
     if (key.len != SY_AUTH_KEY_LEN || memcmp(key.ptr, "sy-", 3) != 0) return false;
-    for (size_t i = 3; i < key.len; i++) {
-        char c = key.ptr[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return true;
+    bool ok = true;
+    for (size_t i = 3; i < key.len; i++)
+        ok &= b64url_char[(unsigned char)key.ptr[i]];
+    return ok;
 }
 
 void sy_auth_token_new(char out[SY_AUTH_TOKEN_LEN + 1])
@@ -132,21 +146,42 @@ bool sy_auth_password_verify(const char *hash, const char *pw)
 
 /* ---- cache ---- */
 
-static size_t slot_of(const uint8_t hash[32])
+void sy_auth_key_tag(const sy_auth_t *a, const void *key, size_t len, uint8_t tag[SY_AUTH_TAG_LEN])
 {
-    return ((size_t)hash[0] << 8 | hash[1]) % SY_AUTH_CACHE_SLOTS;
+    _Static_assert(crypto_shorthash_siphashx24_BYTES == SY_AUTH_TAG_LEN, "tag size");
+    crypto_shorthash_siphashx24(tag, key, len, a->tag_key);
 }
 
-int sy_auth_cache_get(sy_auth_t *a, const uint8_t hash[32], uint64_t now_mono_us,
-                      sy_auth_ident_t *out)
+static size_t slot_of(const uint8_t tag[SY_AUTH_TAG_LEN])
+{
+    return ((size_t)tag[0] << 8 | tag[1]) % SY_AUTH_CACHE_SLOTS;
+}
+
+static entry_t *entry_of(const sy_auth_ident_t *ident)
+{
+    return (entry_t *)((char *)ident - offsetof(entry_t, ident));
+}
+
+void sy_auth_ident_release(const sy_auth_ident_t *ident)
+{
+    if (!ident) return;
+    entry_t *e = entry_of(ident);
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) free(e);
+}
+
+int sy_auth_cache_get(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN], uint64_t now_mono_us,
+                      const sy_auth_ident_t **out)
 {
     int r = -1;
     uint64_t ttl = (uint64_t)a->conf.key_cache_ttl_s * 1000000;
     pthread_mutex_lock(&a->lock);
-    entry_t *e = a->slots[slot_of(hash)];
-    if (e && sodium_memcmp(e->hash, hash, 32) == 0 && now_mono_us - e->loaded_us < ttl) {
+    entry_t *e = a->slots[slot_of(tag)];
+    if (e && sodium_memcmp(e->tag, tag, SY_AUTH_TAG_LEN) == 0 && now_mono_us - e->loaded_us < ttl) {
         r = e->found;
-        if (e->found) *out = e->ident;
+        if (e->found) {
+            atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+            *out = &e->ident;
+        }
     }
     pthread_mutex_unlock(&a->lock);
     return r;
@@ -160,25 +195,53 @@ uint64_t sy_auth_cache_gen(sy_auth_t *a)
     return g;
 }
 
-void sy_auth_cache_put(sy_auth_t *a, const uint8_t hash[32], const sy_auth_ident_t *ident,
-                       uint64_t now_mono_us, uint64_t gen)
+/* The limits phase's scopes, once per entry ("key:" + id; "" for no id). */
+static void fill_scopes(sy_auth_ident_t *id)
+{
+    static const char *const prefix[SY_LIMITS_ENT__COUNT] = {"key:", "user:", "team:"};
+    const char *ids[SY_LIMITS_ENT__COUNT] = {id->key_id, id->user_id, id->team_id};
+    for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++) {
+        id->scope[e][0] = '\0';
+        id->scope_hash[e] = 0;
+        if (!ids[e][0]) continue;
+        snprintf(id->scope[e], sizeof(id->scope[e]), "%s%s", prefix[e], ids[e]);
+        id->scope_hash[e] = sy_limits_scope_hash(id->scope[e]);
+    }
+}
+
+const sy_auth_ident_t *sy_auth_cache_put(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN],
+                                         const uint8_t sha256[32], const sy_auth_ident_t *ident,
+                                         uint64_t now_mono_us, uint64_t gen)
 {
     entry_t *e = sy_xmalloc(sizeof(*e));
-    memcpy(e->hash, hash, 32);
+    memcpy(e->tag, tag, SY_AUTH_TAG_LEN);
+    memcpy(e->sha, sha256, 32);
     e->loaded_us = now_mono_us;
     e->found = ident != NULL;
-    if (ident)
+    if (ident) {
         e->ident = *ident;
-    else
+        fill_scopes(&e->ident);
+    } else {
         memset(&e->ident, 0, sizeof(e->ident));
-    entry_t *old = e; /* freed below when the answer is stale */
+    }
+    /* the caller's reference (found only), and the slot's if it is cached */
+    atomic_init(&e->refs, e->found ? 1u : 0u);
+    entry_t *old = NULL;
+    bool cached = false;
     pthread_mutex_lock(&a->lock);
     if (a->gen == gen) {
-        old = a->slots[slot_of(hash)];
-        a->slots[slot_of(hash)] = e;
+        old = a->slots[slot_of(tag)];
+        a->slots[slot_of(tag)] = e;
+        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+        cached = true;
     }
     pthread_mutex_unlock(&a->lock);
-    free(old);
+    if (old) sy_auth_ident_release(&old->ident);
+    if (!e->found) {
+        if (!cached) free(e);
+        return NULL;
+    }
+    return &e->ident;
 }
 
 void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex)
@@ -188,15 +251,19 @@ void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex)
         sodium_hex2bin(h, sizeof(h), hash_hex, strlen(hash_hex), NULL, NULL, NULL) != 0)
         return;
     entry_t *old = NULL;
+    /* the cache is indexed by the tag, which cannot be derived from the hash: a scan (admin
+     * revoke/rotate only; 4,096 pointer reads) */
     pthread_mutex_lock(&a->lock);
     a->gen++;
-    entry_t *e = a->slots[slot_of(h)];
-    if (e && memcmp(e->hash, h, 32) == 0) {
-        old = e;
-        a->slots[slot_of(h)] = NULL;
+    for (size_t i = 0; i < SY_AUTH_CACHE_SLOTS && !old; i++) {
+        entry_t *e = a->slots[i];
+        if (e && memcmp(e->sha, h, 32) == 0) {
+            old = e;
+            a->slots[i] = NULL;
+        }
     }
     pthread_mutex_unlock(&a->lock);
-    free(old);
+    if (old) sy_auth_ident_release(&old->ident);
 }
 
 /* ---- identities ---- */

@@ -5,14 +5,27 @@
  * - A key is "sy-" + base64url(32 random bytes) = 46 characters. Only its SHA-256 (hex) is
  *   stored; a presented key is hashed, looked up by hash, and the hash compared with
  *   sodium_memcmp (constant time) before it is trusted.
- * - The cache maps a key hash to what the key grants (sy_auth_ident_t), or to "no such key"
- *   (negative entry, so a flood of wrong keys does not reach the store). It is direct-mapped:
- *   SY_AUTH_CACHE_SLOTS slots indexed by the hash's first bytes, one entry each, a collision
- *   replaces; so memory is bounded and every operation is O(1) under one mutex. An entry is
- *   used for key_cache_ttl_s after it was loaded; validity in time (expiry, revocation, the
+ * - The cache maps a presented key to what it grants (sy_auth_ident_t), or to "no such key"
+ *   (negative entry, so a flood of wrong keys does not reach the store). It is indexed by the
+ *   key's tag: SipHash-2-4 with a 128-bit output (crypto_shorthash_siphashx24) under a random
+ *   key drawn when the process starts — a keyed PRF about ten times cheaper than SHA-256, so a
+ *   cache hit never computes SHA-256. A hit needs the whole 16-byte tag to be equal
+ *   (sodium_memcmp, constant time); without the process key nobody can make a key whose tag
+ *   equals a cached one other than by chance (2^-128 per try). A miss computes the SHA-256 (the
+ *   stored form) and asks the store as before; the entry keeps that SHA-256 so that a
+ *   revoke/rotate (which knows only the hash) can forget it.
+ * - Direct-mapped: SY_AUTH_CACHE_SLOTS slots indexed by the tag's first bytes, one entry each,
+ *   a collision replaces; so memory is bounded and a lookup is O(1) under one mutex. An entry
+ *   is used for key_cache_ttl_s after it was loaded; validity in time (expiry, revocation, the
  *   rotation grace) is checked on every use against the wall clock, so an expired key stops at
  *   once even when cached. A revoke/rotate through this process's admin API forgets the entry
- *   at once; one made on another replica takes effect within key_cache_ttl_s.
+ *   at once (a scan of the slots for its SHA-256); one made on another replica takes effect
+ *   within key_cache_ttl_s.
+ * - Entries are refcounted: a hit returns a reference to the entry's identity (no copy), which
+ *   the request holds until it ends (sy_auth_ident_release); an entry replaced, forgotten or
+ *   expired meanwhile stays alive until its last reference is dropped. The identity also holds
+ *   what the limits phase needs, built once per entry: the scope strings "key:<id>",
+ *   "user:<id>", "team:<id>" and their hashes (sy_limits_scope_hash).
  * Threads: every function may be called from any thread (the cache has its own lock);
  * sy_auth_load_key and the password functions block (store, Argon2id): thread pool only. */
 #ifndef SY_POLICY_AUTH_H
@@ -35,6 +48,8 @@
 #define SY_AUTH_MODELS_MAX 512 /* bytes of a key's allowed-model list, NUL-separated */
 #define SY_AUTH_CACHE_SLOTS 4096
 #define SY_AUTH_PRESENTED_MAX 256 /* a presented key longer than this is refused unread */
+#define SY_AUTH_TAG_LEN 16        /* the cache index of a presented key (keyed SipHash-128) */
+#define SY_AUTH_SCOPE_MAX (SY_AUTH_ID_MAX + 8) /* "team:" + id */
 
 /* An entity's own limits (admin API `limits`): n = -1 when it has none of its own (the config's
  * limits.defaults apply), 0 for an explicit empty list (no limits). Scopes are NULL. */
@@ -44,7 +59,7 @@ typedef struct sy_auth_limits {
     sy_limit_t v[SY_AUTH_LIMITS_MAX];
 } sy_auth_limits_t;
 
-/* What a valid key grants; plain data (copied into the request arena). */
+/* What a valid key grants; plain data. The cache hands out references (sy_auth_cache_get). */
 typedef struct sy_auth_ident {
     char key_id[SY_AUTH_ID_MAX];
     char user_id[SY_AUTH_ID_MAX]; /* owner user, or "" */
@@ -56,6 +71,10 @@ typedef struct sy_auth_ident {
     char tags[SY_AUTH_MODELS_MAX];   /* default tags, same layout */
     int64_t expires_us, revoked_us, grace_until_us; /* 0: never */
     sy_auth_limits_t limits[SY_LIMITS_ENT__COUNT];  /* the key's, its user's, its team's */
+    /* Filled by sy_auth_cache_put: "key:<key_id>", "user:<user_id>", "team:<team_id>" ("" when
+     * that id is ""), and each one's sy_limits_scope_hash (0 for ""). */
+    char scope[SY_LIMITS_ENT__COUNT][SY_AUTH_SCOPE_MAX];
+    uint64_t scope_hash[SY_LIMITS_ENT__COUNT];
 } sy_auth_ident_t;
 
 typedef struct sy_auth sy_auth_t;
@@ -86,17 +105,29 @@ void sy_auth_token_new(char out[SY_AUTH_TOKEN_LEN + 1]);
 sy_err_t sy_auth_password_hash(const char *pw, char hash[SY_AUTH_PWHASH_MAX]);
 bool sy_auth_password_verify(const char *hash, const char *pw);
 
-/* Cache. lookup: 1 = hit, a key (*out filled), 0 = hit, no such key, -1 = miss (ask the
- * store). now_mono_us: a monotonic clock. */
-int sy_auth_cache_get(sy_auth_t *a, const uint8_t hash[32], uint64_t now_mono_us,
-                      sy_auth_ident_t *out);
+/* The cache index of a presented key (see DESIGN): keyed SipHash-128 under this process's
+ * random key. Any thread. */
+void sy_auth_key_tag(const sy_auth_t *a, const void *key, size_t len, uint8_t tag[SY_AUTH_TAG_LEN]);
+
+/* Cache lookup by tag: 1 = hit, a key (*out: a reference to the cached identity, valid until
+ * sy_auth_ident_release), 0 = hit, no such key, -1 = miss (ask the store). now_mono_us: a
+ * monotonic clock. Never computes SHA-256. */
+int sy_auth_cache_get(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN], uint64_t now_mono_us,
+                      const sy_auth_ident_t **out);
 /* The cache's generation: it changes on every forget. Read it before a store lookup and pass
- * it to put, which then drops the answer if a forget happened meanwhile (a lookup that began
- * before a revoke must not cache the key as still valid). */
+ * it to put, which then does not cache the answer if a forget happened meanwhile (a lookup that
+ * began before a revoke must not cache the key as still valid). */
 uint64_t sy_auth_cache_gen(sy_auth_t *a);
-/* ident NULL: remember "no such key". Does nothing when the generation moved past gen. */
-void sy_auth_cache_put(sy_auth_t *a, const uint8_t hash[32], const sy_auth_ident_t *ident,
-                       uint64_t now_mono_us, uint64_t gen);
+/* Caches the store's answer for the key with this tag and SHA-256 (ident NULL: "no such key");
+ * fills the identity's scopes. Returns a reference to the identity as cached (NULL for "no such
+ * key"), which the caller releases — also when the generation moved past gen and the answer
+ * was therefore not cached. */
+const sy_auth_ident_t *sy_auth_cache_put(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN],
+                                         const uint8_t sha256[32], const sy_auth_ident_t *ident,
+                                         uint64_t now_mono_us, uint64_t gen);
+/* Drops a reference from sy_auth_cache_get/put (NULL: nothing). Any thread. */
+void sy_auth_ident_release(const sy_auth_ident_t *ident);
+/* Forgets the entry of the key with this SHA-256 (hex), if cached, and moves the generation. */
 void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex);
 
 /* Thread pool: loads the key with this hash and its owner from the store. SY_ERR_NOT_FOUND

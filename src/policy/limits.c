@@ -66,6 +66,33 @@ static int64_t window_ms(sy_limit_window_t w)
     }
 }
 
+uint64_t sy_limits_scope_hash(const char *scope)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *scope; scope++)
+        h = (h ^ (unsigned char)*scope) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static uint64_t mix64(uint64_t x) /* splitmix64's finalizer */
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* The slot key's hash without reading the key: the scope's hash mixed with what plan() puts
+ * before it — kind, window, and a budget's period. The top 6 bits (the in-process backend's
+ * stripe) come from the scope alone, so all limits of one scope share a stripe and an admit of
+ * a key's three limits takes one lock, not three. */
+static uint64_t slot_hash(uint64_t scope_hash, const sy_limits_slot_t *s, sy_limit_window_t w)
+{
+    const uint64_t top = 63ull << 58;
+    uint64_t x = scope_hash ^ ((uint64_t)s->kind << 56 | (uint64_t)w << 48);
+    if (s->kind == SY_LIMIT_BUDGET) x += (uint64_t)s->bucket * 0x9e3779b97f4a7c15ull;
+    return (mix64(x) & ~top) | (mix64(scope_hash) & top);
+}
+
 static const char KIND_CODE[] = {'r', 't', 'c', 'b'};
 static const char WINDOW_CODE[] = {'-', 'm', 'h', 'd', 'M'};
 
@@ -120,6 +147,8 @@ static sy_err_t plan(sy_limits_slot_t *s, const sy_limit_t *lim, int64_t now, in
     s->key[8] = ':';
     memcpy(s->key + 9, period, pl);
     memcpy(s->key + 9 + pl, lim->scope, sl + 1);
+    s->hash = slot_hash(lim->scope_hash ? lim->scope_hash : sy_limits_scope_hash(lim->scope), s,
+                        lim->window);
     return SY_OK;
 }
 
@@ -142,7 +171,8 @@ sy_err_t sy_limits_admit(sy_limits_t *l, const sy_limit_t *lim, size_t n, int64_
         }
         if (lim[i].kind == SY_LIMIT_CONCURRENT) r->has_conc = true;
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(r->slot[j].key, r->slot[i].key) == 0) { /* the same limit twice */
+            if (r->slot[j].hash == r->slot[i].hash &&
+                strcmp(r->slot[j].key, r->slot[i].key) == 0) { /* the same limit twice */
                 free(r);
                 return SY_ERR_INVALID_REQUEST;
             }

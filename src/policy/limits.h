@@ -35,13 +35,20 @@ typedef enum sy_limit_window {
 } sy_limit_window_t;
 
 /* One limit. scope is the caller's string ("key:sy-ab12", "team:7|model:gpt-4o"), at most
- * SY_LIMITS_SCOPE_MAX bytes, borrowed for the duration of the admit call only. */
+ * SY_LIMITS_SCOPE_MAX bytes, borrowed for the duration of the admit call only. scope_hash:
+ * sy_limits_scope_hash(scope) when the caller keeps it precomputed (the key cache does), or 0
+ * to have the admit compute it; a wrong non-zero value puts the limit's state in the wrong
+ * place of the in-process table (never shares it with another scope: keys are compared). */
 typedef struct sy_limit {
     const char *scope;
     sy_limit_kind_t kind;
     sy_limit_window_t window;
     int64_t amount; /* requests, tokens, concurrent requests, or nano-USD; >= 0 */
+    uint64_t scope_hash;
 } sy_limit_t;
+
+/* The hash sy_limit_t.scope_hash holds (64-bit FNV-1a of the scope, never 0). Any thread. */
+uint64_t sy_limits_scope_hash(const char *scope);
 
 #define SY_LIMITS_SCOPE_MAX 200
 #define SY_LIMITS_MAX_PER_REQUEST 16

@@ -14,6 +14,8 @@ _Static_assert(9 + 21 + SY_LIMITS_SCOPE_MAX + 1 <= SY_LIMITS_KEY_MAX, "key room"
 /* One limit resolved at the admit time. */
 typedef struct sy_limits_slot {
     char key[SY_LIMITS_KEY_MAX]; /* "sy:rl:<kind><window>:[<period>:]<scope>", NUL-terminated */
+    uint64_t hash; /* of the key: the scope's hash mixed with kind, window and period; the top
+                      6 bits depend on the scope only */
     sy_limit_kind_t kind;
     int64_t limit;
     int64_t amount; /* charged at admit: 1 (requests, concurrent), estimate (tokens), 0 (budget) */

@@ -6,7 +6,12 @@
  * every slot if all admit, and unlocks: check-all-then-charge-all is atomic for any mix of keys,
  * and admits on unrelated keys rarely share a lock. A windowed entry is a ring of B+1 buckets
  * (bucket id, count) indexed by id mod (B+1). Every SWEEP_EVERY operations a stripe frees its
- * entries whose state has expired, so memory follows the keys active in the last window. */
+ * entries whose state has expired, so memory follows the keys active in the last window.
+ * A windowed entry also caches its live sum and newest live bucket for the bucket they were
+ * computed at: a charge or refund in that bucket updates them, anything else (a new bucket, a
+ * refund that empties a bucket, a live bucket overwritten after the clock went back) drops them,
+ * and the next admit walks the ring once more. So the ring is walked about once per bucket
+ * width (a second for a minute window) per limit, not on every admit. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +20,9 @@
 #include "policy/limits_int.h"
 
 #define STRIPES 64
+/* the stripe from the hash's top bits: a stripe's table indexes by the low bits */
+#define STRIPE_OF(h) ((int)((h) >> 58))
+_Static_assert(STRIPES == 64, "STRIPE_OF takes 6 bits");
 #define SWEEP_EVERY 1024
 #define RING (SY_LIMITS_BUCKETS + 1)
 
@@ -23,6 +31,10 @@ typedef struct entry {
     uint64_t hash;
     int64_t expire_ms; /* state is empty from then on (INT64_MAX: concurrency in use) */
     int64_t count;     /* concurrent: in flight; budget: spent */
+    /* windowed: the live sum and newest live bucket as of bucket sum_b (-1: not known), kept
+     * up to date by charges and refunds so that an admit in the same bucket reads them instead
+     * of walking the ring (see DESIGN) */
+    int64_t sum_b, sum, newest;
     int64_t ids[RING]; /* windowed only */
     int64_t cnt[RING];
     char key[];
@@ -40,14 +52,6 @@ typedef struct local {
     sy_limits_t base;
     stripe_t st[STRIPES];
 } local_t;
-
-static uint64_t hash_key(const char *k)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
 
 static void grow(stripe_t *st)
 {
@@ -93,6 +97,7 @@ static entry_t *lookup(stripe_t *st, const char *key, uint64_t h)
     e->hash = h;
     for (int i = 0; i < RING; i++)
         e->ids[i] = -1;
+    e->sum_b = -1;
     e->next = st->tab[h & (st->cap - 1)];
     st->tab[h & (st->cap - 1)] = e;
     st->len++;
@@ -104,7 +109,7 @@ static int stripes_of(const sy_limits_resv_t *r, const uint64_t *h, int *out)
 {
     int m = 0;
     for (size_t i = 0; i < r->n; i++) {
-        int s = (int)(h[i] % STRIPES), j = m;
+        int s = STRIPE_OF(h[i]), j = m;
         for (int k = 0; k < m; k++)
             if (out[k] == s) j = -1;
         if (j < 0) continue;
@@ -157,10 +162,17 @@ static void win_charge(entry_t *e, const sy_limits_slot_t *s, int64_t b, int64_t
 {
     int i = (int)(b % RING);
     if (e->ids[i] != b) {
+        if (e->ids[i] >= b - SY_LIMITS_BUCKETS) e->sum_b = -1; /* a live bucket dropped */
         e->ids[i] = b;
         e->cnt[i] = 0;
     }
     e->cnt[i] += amount;
+    if (e->sum_b == b) {
+        e->sum += amount;
+        if (b > e->newest) e->newest = b;
+    } else {
+        e->sum_b = -1;
+    }
     int64_t end = (b + 1 + SY_LIMITS_BUCKETS) * s->g_ms;
     if (end > e->expire_ms) e->expire_ms = end;
 }
@@ -176,13 +188,13 @@ static sy_err_t local_admit(sy_limits_t *l, sy_limits_resv_t *r, sy_limits_admit
     int idx[SY_LIMITS_MAX_PER_REQUEST];
     int64_t now = r->now_ms;
     for (size_t i = 0; i < r->n; i++)
-        h[i] = hash_key(r->slot[i].key);
+        h[i] = r->slot[i].hash;
     int m = stripes_of(r, h, idx);
     lock_all(lo, idx, m, now);
     bool allowed = true;
     for (size_t i = 0; i < r->n; i++) {
         const sy_limits_slot_t *s = &r->slot[i];
-        e[i] = lookup(&lo->st[h[i] % STRIPES], s->key, h[i]);
+        e[i] = lookup(&lo->st[STRIPE_OF(h[i])], s->key, h[i]);
         o[i] = (sy_limits_outcome_t){.ok = true};
         newest[i] = -1;
         switch (s->kind) {
@@ -191,10 +203,18 @@ static sy_err_t local_admit(sy_limits_t *l, sy_limits_resv_t *r, sy_limits_admit
             /* the common case needs only the sum and the newest bucket; the ordered walk
              * (for Retry-After) only when refused */
             int64_t used = 0;
-            for (int k = 0; k < RING; k++) {
-                if (e[i]->ids[k] < s->bucket - SY_LIMITS_BUCKETS || e[i]->cnt[k] <= 0) continue;
-                used += e[i]->cnt[k];
-                if (e[i]->ids[k] > newest[i]) newest[i] = e[i]->ids[k];
+            if (e[i]->sum_b == s->bucket) {
+                used = e[i]->sum;
+                newest[i] = e[i]->newest;
+            } else {
+                for (int k = 0; k < RING; k++) {
+                    if (e[i]->ids[k] < s->bucket - SY_LIMITS_BUCKETS || e[i]->cnt[k] <= 0) continue;
+                    used += e[i]->cnt[k];
+                    if (e[i]->ids[k] > newest[i]) newest[i] = e[i]->ids[k];
+                }
+                e[i]->sum_b = s->bucket;
+                e[i]->sum = used;
+                e[i]->newest = newest[i];
             }
             if (used + s->amount <= s->limit) {
                 o[i].used = used;
@@ -259,21 +279,29 @@ static void local_finish(sy_limits_t *l, sy_limits_resv_t *r, int64_t now, sy_li
     uint64_t h[SY_LIMITS_MAX_PER_REQUEST] = {0};
     int idx[SY_LIMITS_MAX_PER_REQUEST];
     for (size_t i = 0; i < r->n; i++)
-        h[i] = hash_key(r->slot[i].key);
+        h[i] = r->slot[i].hash;
     int m = stripes_of(r, h, idx);
     lock_all(lo, idx, m, now);
     for (size_t i = 0; i < r->n; i++) {
         const sy_limits_slot_t *s = &r->slot[i];
         if (s->kind == SY_LIMIT_REQUESTS || (s->kind != SY_LIMIT_CONCURRENT && s->amount == 0))
             continue;
-        entry_t *e = lookup(&lo->st[h[i] % STRIPES], s->key, h[i]);
+        entry_t *e = lookup(&lo->st[STRIPE_OF(h[i])], s->key, h[i]);
         switch (s->kind) {
         case SY_LIMIT_TOKENS: {
             int64_t bnow = now / s->g_ms, k = s->bucket % RING;
             if (s->amount > 0) {
                 win_charge(e, s, bnow, s->amount);
             } else if (s->bucket >= bnow - SY_LIMITS_BUCKETS && e->ids[k] == s->bucket) {
-                e->cnt[k] -= -s->amount < e->cnt[k] ? -s->amount : e->cnt[k];
+                int64_t d = -s->amount < e->cnt[k] ? -s->amount : e->cnt[k];
+                e->cnt[k] -= d;
+                /* the cached sum counts every bucket from sum_b - B on that has a count */
+                if (e->sum_b >= 0 && s->bucket >= e->sum_b - SY_LIMITS_BUCKETS) {
+                    if (e->cnt[k] > 0)
+                        e->sum -= d;
+                    else
+                        e->sum_b = -1; /* the newest live bucket may have changed */
+                }
             }
             break;
         }

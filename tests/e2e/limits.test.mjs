@@ -347,3 +347,76 @@ ${mock()}`,
     assert.deepEqual(list.json.data.find((x) => x.id === t.json.id).limits, ['$0/day']);
   });
 });
+
+// A request carries at most 16 limits (SY_LIMITS_MAX_PER_REQUEST). The config here: key defaults
+// 3, model m adds 3 (limits.models) + 3 for a user's key (limits.per_model.user): a user's own
+// list may hold 16 - 3 - 6 = 7; a key's 16 - (0 + 6) = 10, capped at 8 by the admin API. A key
+// with 8 and its user with 7 of their own make 8 + 7 + 6 = 21: refused with a 500 that is
+// logged, never admitted with some of the limits left out.
+describe('the per-request cap of 16 limits', () => {
+  let gw;
+  const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
+  const admin = (method, p, body) =>
+    fetch(`${gw.origin}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, json: await r.json() }));
+  const BIG = ['1000000/minute', '1000000/hour', '1000000/day'];
+  const EIGHT = [...BIG, '1000000000 tokens/minute', '1000000000 tokens/hour', '1000000000 tokens/day', '1000 concurrent', '$1000/day'];
+
+  before(async () => {
+    const port = await freePort();
+    gw = await startGateway({
+      port,
+      env: { SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_ADMIN_PASSWORD: `pw-${crypto.randomBytes(8).toString('hex')}` },
+      config: `server: {listen: 127.0.0.1:${port}, workers: 1}
+log: {batch_ms: 50}
+auth: {mode: required, key_cache_ttl_s: 60}
+limits:
+  defaults:
+    key: ${JSON.stringify(BIG)}
+  models:
+    m: ${JSON.stringify(BIG)}
+  per_model:
+    user: {m: ${JSON.stringify(BIG)}}
+models:
+  - name: m
+${mock()}`,
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('admin API: a list that could exceed it -> 400 naming limits; at runtime -> logged 500', T, async () => {
+    const tooMany = await admin('POST', '/api/v1/users', { email: `c${Date.now()}@example.com`, limits: EIGHT.slice(0, 8) });
+    assert.equal(tooMany.status, 400, JSON.stringify(tooMany.json));
+    assert.match(tooMany.json.error.message, /^'limits': at most 7 limits for a user with this configuration/);
+    const u = await admin('POST', '/api/v1/users', { email: `d${Date.now()}@example.com`, limits: EIGHT.slice(0, 7) });
+    assert.equal(u.status, 201, JSON.stringify(u.json));
+    const patched = await admin('PATCH', `/api/v1/users/${u.json.id}`, { limits: EIGHT });
+    assert.equal(patched.status, 400, JSON.stringify(patched.json));
+    assert.match(patched.json.error.message, /^'limits': at most 7 /);
+
+    // a key with only the defaults: 3 + 7 + 6 = 16, admitted, every list applied
+    const k = await admin('POST', '/api/v1/keys', { name: 'fits', owner_user: u.json.id });
+    assert.equal(k.status, 201, JSON.stringify(k.json));
+    const ok = await post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${k.json.key}` });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.headers.get('x-ratelimit-limit-requests'), '1000000');
+
+    // a key with 8 of its own: 8 + 7 + 6 = 21 > 16
+    const k8 = await admin('POST', '/api/v1/keys', { name: 'over', owner_user: u.json.id, limits: EIGHT });
+    assert.equal(k8.status, 201, JSON.stringify(k8.json));
+    const r = await post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${k8.json.key}` });
+    assert.equal(r.status, 500, r.text);
+    assert.equal(r.json.error.type, 'server_error');
+    assert.match(r.json.error.message, /more than 16 rate limits apply to this request/);
+    await sleep(100);
+    assert.match(gw.stderr(), new RegExp(`key ${k8.json.id}: more than 16 limits apply`));
+    // the gateway keeps serving
+    const again = await post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${k.json.key}` });
+    assert.equal(again.status, 200, again.text);
+  });
+});

@@ -1,6 +1,9 @@
 /* policy/auth: key format and hashing, the key cache (TTL, negative entries, forget,
  * collisions), time validity and the model allow-list. */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +13,7 @@
 #include <sodium.h>
 
 #include "policy/auth.h"
+#include "policy/limits.h"
 #include "store/appdata.h"
 
 static sy_authconf_t conf = {.mode = SY_AUTH_REQUIRED, .key_cache_ttl_s = 10};
@@ -54,35 +58,127 @@ static void cache_ttl_negative_forget(void **state)
     sy_auth_t *a = sy_auth_new(&conf, NULL);
     char k[SY_AUTH_KEY_LEN + 1], p[SY_AUTH_PREFIX_LEN + 1], h[SY_AUTH_HEX_LEN + 1];
     sy_auth_key_new(k, p, h);
-    uint8_t raw[32];
+    uint8_t raw[32], tag[SY_AUTH_TAG_LEN], tag2[SY_AUTH_TAG_LEN];
     sy_auth_hash_raw(k, SY_AUTH_KEY_LEN, raw);
-    sy_auth_ident_t id = {.key_id = "k1", .user_id = "u1", .any_model = true}, out;
-    assert_int_equal(sy_auth_cache_get(a, raw, 1000, &out), -1);
-    sy_auth_cache_put(a, raw, &id, 1000, sy_auth_cache_gen(a));
-    memset(&out, 0, sizeof out);
-    assert_int_equal(sy_auth_cache_get(a, raw, 1000 + 9999999, &out), 1);
-    assert_string_equal(out.key_id, "k1");
-    assert_int_equal(sy_auth_cache_get(a, raw, 1000 + 10000000, &out), -1); /* TTL over */
+    sy_auth_key_tag(a, k, SY_AUTH_KEY_LEN, tag);
+    sy_auth_key_tag(a, k, SY_AUTH_KEY_LEN, tag2);
+    assert_memory_equal(tag, tag2, SY_AUTH_TAG_LEN); /* deterministic within the process */
+    sy_auth_ident_t id = {.key_id = "k1", .user_id = "u1", .any_model = true};
+    const sy_auth_ident_t *out = NULL, *ref;
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000, &out), -1);
+    ref = sy_auth_cache_put(a, tag, raw, &id, 1000, sy_auth_cache_gen(a));
+    assert_non_null(ref);
+    assert_string_equal(ref->scope[SY_LIMITS_ENT_KEY], "key:k1"); /* built once, at insertion */
+    assert_string_equal(ref->scope[SY_LIMITS_ENT_USER], "user:u1");
+    assert_string_equal(ref->scope[SY_LIMITS_ENT_TEAM], "");
+    assert_true(ref->scope_hash[SY_LIMITS_ENT_KEY] == sy_limits_scope_hash("key:k1"));
+    assert_true(ref->scope_hash[SY_LIMITS_ENT_TEAM] == 0);
+    sy_auth_ident_release(ref);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 9999999, &out), 1);
+    assert_string_equal(out->key_id, "k1");
+    assert_ptr_equal(out, ref); /* a reference to the entry, not a copy */
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 10000000, &ref), -1); /* TTL over */
+    /* forgotten while a request still holds it: the reference stays readable (ASan checks) */
     sy_auth_cache_forget(a, h);
-    assert_int_equal(sy_auth_cache_get(a, raw, 1000, &out), -1);
-    sy_auth_cache_put(a, raw, NULL, 1000, sy_auth_cache_gen(a)); /* no such key */
-    assert_int_equal(sy_auth_cache_get(a, raw, 2000, &out), 0);
-    /* a different hash in the same slot replaces the entry, and never matches the old one */
-    uint8_t other[32];
-    memcpy(other, raw, 32);
-    other[31] ^= 1;
+    assert_string_equal(out->key_id, "k1");
+    sy_auth_ident_release(out);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000, &out), -1);
+    assert_null(sy_auth_cache_put(a, tag, raw, NULL, 1000, sy_auth_cache_gen(a))); /* no key */
+    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out), 0);
+    /* a different tag in the same slot replaces the entry, and never matches the old one */
+    uint8_t other[SY_AUTH_TAG_LEN];
+    memcpy(other, tag, sizeof other);
+    other[SY_AUTH_TAG_LEN - 1] ^= 1;
     assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), -1);
-    sy_auth_cache_put(a, other, &id, 2000, sy_auth_cache_gen(a));
-    assert_int_equal(sy_auth_cache_get(a, raw, 2000, &out), -1);
+    ref = sy_auth_cache_put(a, other, raw, &id, 2000, sy_auth_cache_gen(a));
+    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out), -1);
     assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), 1);
-    /* a lookup that began before a forget does not cache its (stale) answer */
+    sy_auth_ident_release(out);
+    /* replaced while referenced: the old entry lives until its last reference goes */
+    const sy_auth_ident_t *ref2 = sy_auth_cache_put(a, tag, raw, &id, 2000, sy_auth_cache_gen(a));
+    assert_string_equal(ref->key_id, "k1");
+    sy_auth_ident_release(ref);
+    sy_auth_ident_release(ref2);
+    /* a forged key (same length and prefix, one character changed) does not hit */
+    char forged[SY_AUTH_KEY_LEN + 1];
+    memcpy(forged, k, sizeof forged);
+    forged[10] = forged[10] == 'A' ? 'B' : 'A';
+    uint8_t ftag[SY_AUTH_TAG_LEN];
+    sy_auth_key_tag(a, forged, SY_AUTH_KEY_LEN, ftag);
+    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out), 1);
+    sy_auth_ident_release(out);
+    assert_int_equal(sy_auth_cache_get(a, ftag, 2000, &out), -1);
+    /* another process (another tag key) gives another tag for the same key */
+    sy_auth_t *b = sy_auth_new(&conf, NULL);
+    uint8_t btag[SY_AUTH_TAG_LEN];
+    sy_auth_key_tag(b, k, SY_AUTH_KEY_LEN, btag);
+    assert_memory_not_equal(tag, btag, SY_AUTH_TAG_LEN);
+    sy_auth_free(b);
+    /* a lookup that began before a forget does not cache its (stale) answer, but the caller
+     * still gets the identity it loaded */
     uint64_t g = sy_auth_cache_gen(a);
     sy_auth_cache_forget(a, h);
-    sy_auth_cache_put(a, raw, &id, 3000, g);
-    assert_int_equal(sy_auth_cache_get(a, raw, 3000, &out), -1);
-    sy_auth_cache_put(a, raw, &id, 3000, sy_auth_cache_gen(a));
-    assert_int_equal(sy_auth_cache_get(a, raw, 3000, &out), 1);
+    ref = sy_auth_cache_put(a, tag, raw, &id, 3000, g);
+    assert_non_null(ref);
+    assert_string_equal(ref->key_id, "k1");
+    sy_auth_ident_release(ref);
+    assert_int_equal(sy_auth_cache_get(a, tag, 3000, &out), -1);
+    assert_null(sy_auth_cache_put(a, tag, raw, NULL, 3000, g)); /* stale negative: dropped */
+    ref = sy_auth_cache_put(a, tag, raw, &id, 3000, sy_auth_cache_gen(a));
+    sy_auth_ident_release(ref);
+    assert_int_equal(sy_auth_cache_get(a, tag, 3000, &out), 1);
+    sy_auth_ident_release(out);
     sy_auth_free(a);
+}
+
+/* Readers hold references while another thread replaces and forgets the entry: every reference
+ * stays readable until released, and the last release frees it (run under TSan/ASan:
+ * -DCMAKE_C_FLAGS=-fsanitize=thread). */
+typedef struct churn {
+    sy_auth_t *a;
+    uint8_t tag[SY_AUTH_TAG_LEN], raw[32];
+    char hex[SY_AUTH_HEX_LEN + 1];
+    atomic_bool stop;
+    atomic_int hits;
+} churn_t;
+
+static void *churn_reader(void *arg)
+{
+    churn_t *c = arg;
+    while (!atomic_load(&c->stop)) {
+        const sy_auth_ident_t *id = NULL;
+        if (sy_auth_cache_get(c->a, c->tag, 1000, &id) == 1) {
+            if (strcmp(id->key_id, "k1") != 0 || strcmp(id->scope[0], "key:k1") != 0) abort();
+            atomic_fetch_add(&c->hits, 1);
+            sy_auth_ident_release(id);
+        }
+    }
+    return NULL;
+}
+
+static void cache_references_across_threads(void **state)
+{
+    (void)state;
+    churn_t c = {.a = sy_auth_new(&conf, NULL)};
+    char k[SY_AUTH_KEY_LEN + 1], p[SY_AUTH_PREFIX_LEN + 1];
+    sy_auth_key_new(k, p, c.hex);
+    sy_auth_hash_raw(k, SY_AUTH_KEY_LEN, c.raw);
+    sy_auth_key_tag(c.a, k, SY_AUTH_KEY_LEN, c.tag);
+    sy_auth_ident_t id = {.key_id = "k1", .any_model = true};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, churn_reader, &c);
+    for (int i = 0; i < 20000; i++) {
+        const sy_auth_ident_t *ref =
+            sy_auth_cache_put(c.a, c.tag, c.raw, &id, 1000, sy_auth_cache_gen(c.a));
+        if (i % 3 == 0) sy_auth_cache_forget(c.a, c.hex);
+        sy_auth_ident_release(ref);
+    }
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_true(atomic_load(&c.hits) > 0);
+    sy_auth_free(c.a);
 }
 
 static void validity_and_models(void **state)
@@ -173,8 +269,11 @@ static void passwords(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(key_format_and_hash), cmocka_unit_test(cache_ttl_negative_forget),
-        cmocka_unit_test(validity_and_models), cmocka_unit_test(entity_limits),
+        cmocka_unit_test(key_format_and_hash),
+        cmocka_unit_test(cache_ttl_negative_forget),
+        cmocka_unit_test(cache_references_across_threads),
+        cmocka_unit_test(validity_and_models),
+        cmocka_unit_test(entity_limits),
         cmocka_unit_test(passwords),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

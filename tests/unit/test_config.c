@@ -445,6 +445,11 @@ static void listen_forms(void **state)
     free(c.listen_host);
 }
 
+/* nine distinct (kind, window) pairs: the longest list one entity can have */
+#define NINE_LIMITS                                                                                \
+    "[\"1/minute\", \"1/hour\", \"1/day\", \"1 tokens/minute\", \"1 tokens/hour\", "               \
+    "\"1 tokens/day\", \"1 concurrent\", \"$1/day\", \"$1/month\"]"
+
 static void limits_section(void **state)
 {
     sy_conf_err_t err;
@@ -488,6 +493,12 @@ static void limits_section(void **state)
     assert_int_equal(m->per_entity[SY_LIMITS_ENT_KEY].n, 1);
     assert_int_equal(m->per_entity[SY_LIMITS_ENT_KEY].v[0].amount, 60);
     assert_int_equal(sy_config_find_model(c, "n", 1)->limits.n, 0);
+    /* room for an entity's own list (admin API): 16 − the other entity's default − the most a
+     * model adds next to it. key: user side 1 + (1 + 1), team side 1 + (1 + 1) → 13; user: key 4
+     * + (1 + 1) → 10 */
+    assert_int_equal(sy_config_limits_room(c, SY_LIMITS_ENT_KEY), 13);
+    assert_int_equal(sy_config_limits_room(c, SY_LIMITS_ENT_USER), 10);
+    assert_int_equal(sy_config_limits_room(c, SY_LIMITS_ENT_TEAM), 10);
     sy_config_free(c);
     /* defaults: no limits at all, local backend */
     c = load("models:\n  - {name: m, provider: mock}\n", &err);
@@ -522,6 +533,16 @@ static void limits_section(void **state)
         {"log: {enabled: false}\nlimits:\n  defaults:\n    key: [\"1/minute\", \"$1/day\"]\n"
          "models:\n  - {name: m, provider: mock}\n",
          "t.yaml:4: limits: token limits and budgets are reconciled from the inference log"},
+        /* the defaults alone would make a request carry more than 16 limits */
+        {"limits:\n  defaults:\n    key: " NINE_LIMITS "\n    user: " NINE_LIMITS
+         "\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:4: limits: a request can carry at most 16 limits, but a user's key gets 18 "
+         "(limits.defaults.key 9 + limits.defaults.user 9); shorten those lists"},
+        {"limits:\n  defaults:\n    team: " NINE_LIMITS "\n  models:\n    m: " NINE_LIMITS
+         "\nmodels:\n  - {name: m, provider: mock}\n",
+         "t.yaml:5: limits: a request can carry at most 16 limits, but a team's key gets 18 "
+         "(limits.defaults.key 0 + limits.defaults.team 9 + the limits.models/limits.per_model "
+         "lists of model 'm')"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_null(load(bad[i].yaml, &err));

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "policy/limits.h"
 #include "redis_server.h"
 
@@ -123,17 +124,17 @@ static void h_finish(harness_t *h, sy_limits_resv_t *v, int64_t tokens, int64_t 
 /* ---- the shared decision table ---- */
 
 static const sy_limit_t LIM[] = {
-    /* 0 */ {"key:a", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 3},
-    /* 1 */ {"key:b", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 10},
-    /* 2 */ {"key:b", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 100},
-    /* 3 */ {"key:c", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 2},
-    /* 4 */ {"key:d", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 1000},
-    /* 5 */ {"key:d", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100},
-    /* 6 */ {"key:e", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 5},
-    /* 7 */ {"key:f|model:m", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1},
-    /* 8 */ {"team:g", SY_LIMIT_BUDGET, SY_LIMIT_MONTH, 1000},
-    /* 9 */ {"user:h", SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, 2},
-    /* 10 */ {"key:e", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 100},
+    /* 0 */ {"key:a", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 3, 0},
+    /* 1 */ {"key:b", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 10, 0},
+    /* 2 */ {"key:b", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 100, 0},
+    /* 3 */ {"key:c", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 2, 0},
+    /* 4 */ {"key:d", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 1000, 0},
+    /* 5 */ {"key:d", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100, 0},
+    /* 6 */ {"key:e", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 5, 0},
+    /* 7 */ {"key:f|model:m", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1, 0},
+    /* 8 */ {"team:g", SY_LIMIT_BUDGET, SY_LIMIT_MONTH, 1000, 0},
+    /* 9 */ {"user:h", SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, 2, 0},
+    /* 10 */ {"key:e", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 100, 0},
 };
 
 #define NO (-9) /* header absent */
@@ -338,13 +339,13 @@ static void random_sequence_identical(void **state)
     h_open(&b, true);
     sy_limits_resv_t *ra[16] = {0}, *rb[16] = {0};
     static const sy_limit_t pool[] = {
-        {"k1", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 7},
-        {"k1", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 500},
-        {"k2", SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, 40},
-        {"k2", SY_LIMIT_TOKENS, SY_LIMIT_DAY, 3000},
-        {"k1", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 3},
-        {"k3", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 5000},
-        {"k3", SY_LIMIT_BUDGET, SY_LIMIT_MONTH, 20000},
+        {"k1", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 7, 0},
+        {"k1", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 500, 0},
+        {"k2", SY_LIMIT_REQUESTS, SY_LIMIT_HOUR, 40, 0},
+        {"k2", SY_LIMIT_TOKENS, SY_LIMIT_DAY, 3000, 0},
+        {"k1", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 3, 0},
+        {"k3", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 5000, 0},
+        {"k3", SY_LIMIT_BUDGET, SY_LIMIT_MONTH, 20000, 0},
     };
     const size_t np = sizeof pool / sizeof pool[0];
     unsigned seed = 12345;
@@ -407,7 +408,7 @@ static void any_window_exact(bool use_redis)
 {
     harness_t h;
     h_open(&h, use_redis);
-    const sy_limit_t rpm = {"key:straddle", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100};
+    const sy_limit_t rpm = {"key:straddle", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100, 0};
     int admitted = 0;
     for (int i = 0; i < 1000; i++) {
         h.clock.now = T0 + 30000 + i * 60; /* 00:00:30 .. 00:01:29.94 */
@@ -419,7 +420,7 @@ static void any_window_exact(bool use_redis)
     }
     assert_int_equal(admitted, 100);
 
-    const sy_limit_t lim = {"key:random", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 50};
+    const sy_limit_t lim = {"key:random", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 50, 0};
     int64_t at[4000];
     int n = 0;
     unsigned seed = 7;
@@ -461,9 +462,9 @@ static void release_then_finish(bool use_redis)
 {
     harness_t h;
     h_open(&h, use_redis);
-    const sy_limit_t lim[] = {{"key:rel", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1},
-                              {"key:rel", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000},
-                              {"key:rel", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 100}};
+    const sy_limit_t lim[] = {{"key:rel", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1, 0},
+                              {"key:rel", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000, 0},
+                              {"key:rel", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 100, 0}};
     call_t a = h_admit(&h, lim, 3, 600);
     assert_true(a.res.allowed);
     assert_false(h_admit(&h, lim, 3, 10).res.allowed); /* the slot is taken */
@@ -505,6 +506,29 @@ static void release_redis(void **state)
 {
     (void)state;
     release_then_finish(true);
+}
+
+/* core/str.h sy_u64_dec, which writes the x-ratelimit-* numbers: the same text as printf */
+static void decimal_numbers(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ull;
+    char a[32], b[32];
+    for (int i = 0; i < 200000; i++) {
+        uint64_t v;
+        if (i < 1000)
+            v = (uint64_t)i;
+        else if (i < 1040)
+            v = i % 2 ? UINT64_MAX / (1ull << (i - 1000) % 64) : 1000000000000000000ull;
+        else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+            v = x >> (x % 64);
+        }
+        size_t n = sy_u64_dec(a, v);
+        a[n] = '\0';
+        snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+        assert_string_equal(a, b);
+    }
 }
 
 static void reset_format(void **state)
@@ -607,18 +631,18 @@ static void bad_limits_rejected(void **state)
     memset(long_scope, 'x', sizeof long_scope - 1);
     long_scope[sizeof long_scope - 1] = '\0';
     const sy_limit_t bad[] = {
-        {NULL, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1},
-        {long_scope, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1},
-        {"k", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, -1},
-        {"k", SY_LIMIT_REQUESTS, SY_LIMIT_MONTH, 1},
-        {"k", SY_LIMIT_REQUESTS, SY_LIMIT_NONE, 1},
-        {"k", SY_LIMIT_CONCURRENT, SY_LIMIT_MINUTE, 1},
-        {"k", SY_LIMIT_BUDGET, SY_LIMIT_HOUR, 1},
-        {"k", (sy_limit_kind_t)9, SY_LIMIT_MINUTE, 1},
+        {NULL, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1, 0},
+        {long_scope, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1, 0},
+        {"k", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, -1, 0},
+        {"k", SY_LIMIT_REQUESTS, SY_LIMIT_MONTH, 1, 0},
+        {"k", SY_LIMIT_REQUESTS, SY_LIMIT_NONE, 1, 0},
+        {"k", SY_LIMIT_CONCURRENT, SY_LIMIT_MINUTE, 1, 0},
+        {"k", SY_LIMIT_BUDGET, SY_LIMIT_HOUR, 1, 0},
+        {"k", (sy_limit_kind_t)9, SY_LIMIT_MINUTE, 1, 0},
     };
-    const sy_limit_t twice[] = {{"k", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1},
-                                {"j", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1},
-                                {"k", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 5}};
+    const sy_limit_t twice[] = {{"k", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1, 0},
+                                {"j", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1, 0},
+                                {"k", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 5, 0}};
     assert_int_equal(sy_limits_admit(h.l, twice, 3, 0, on_admit, &c), SY_ERR_INVALID_REQUEST);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(sy_limits_admit(h.l, &bad[i], 1, 0, on_admit, &c), SY_ERR_INVALID_REQUEST);
@@ -636,7 +660,7 @@ static void local_evicts_expired(void **state)
     for (int i = 0; i < 5000; i++) {
         char scope[32];
         snprintf(scope, sizeof scope, "k%d", i);
-        sy_limit_t lim = {scope, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1};
+        sy_limit_t lim = {scope, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1, 0};
         call_t c = h_admit(&h, &lim, 1, 0);
         assert_true(c.res.allowed);
         h_finish(&h, c.resv, -1, -1);
@@ -646,7 +670,7 @@ static void local_evicts_expired(void **state)
     for (int i = 0; i < 200000; i++) { /* ~3,000 operations per stripe: each sweeps */
         char scope[16];
         snprintf(scope, sizeof scope, "n%d", i % 5000);
-        sy_limit_t lim = {scope, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000};
+        sy_limit_t lim = {scope, SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000, 0};
         call_t c = h_admit(&h, &lim, 1, 0);
         assert_true(c.res.allowed);
         h_finish(&h, c.resv, -1, -1);
@@ -668,9 +692,9 @@ static void *admit_thread(void *arg)
     char own[32];
     snprintf(own, sizeof own, "thread:%d", t->id);
     const sy_limit_t lim[] = {
-        {"key:shared", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000},
-        {"key:shared", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000},
-        {own, SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1},
+        {"key:shared", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000, 0},
+        {"key:shared", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000, 0},
+        {own, SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1, 0},
     };
     for (int i = 0; i < t->admits; i++) {
         call_t c = {0};
@@ -709,7 +733,7 @@ static void local_threads_exact(void **state)
     assert_int_equal(st.denied, N * M - 1000);
     /* tokens were reconciled to 7 per request: 7,000 of 1,000,000 used */
     call_t c = {0};
-    const sy_limit_t tok = {"key:shared", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000};
+    const sy_limit_t tok = {"key:shared", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000000, 0};
     sy_limits_admit(l, &tok, 1, 0, on_admit, &c);
     assert_true(c.res.allowed);
     assert_int_equal(c.res.tokens.remaining, 1000000 - 7000);
@@ -795,14 +819,14 @@ static int hammer(const sy_limit_t *lim, size_t n, int64_t est, int replicas, in
 static void redis_replicas_exact(void **state)
 {
     assert_int_equal(sy_test_redis_cmd(redis.port, "FLUSHALL"), 0);
-    const sy_limit_t rpm = {"key:replicas", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100};
+    const sy_limit_t rpm = {"key:replicas", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100, 0};
     assert_int_equal(hammer(&rpm, 1, 0, 3, 334), 100); /* 1,002 requests over 3 replicas */
     const sy_limit_t tpm[] = {
-        {"key:tok", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000000},
-        {"key:tok", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 10000},
+        {"key:tok", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 1000000, 0},
+        {"key:tok", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 10000, 0},
     };
     assert_int_equal(hammer(tpm, 2, 300, 4, 50), 33); /* 10000 / 300 */
-    const sy_limit_t conc = {"key:conc", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 17};
+    const sy_limit_t conc = {"key:conc", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 17, 0};
     assert_int_equal(hammer(&conc, 1, 0, 3, 100), 17); /* nobody finishes */
 }
 
@@ -951,7 +975,7 @@ static void redis_leases(void **state)
 {
     assert_int_equal(sy_test_redis_cmd(redis.port, "FLUSHALL"), 0);
     fake_clock_t clock = {T0};
-    const sy_limit_t conc = {"key:lease", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1};
+    const sy_limit_t conc = {"key:lease", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1, 0};
     uv_loop_t la, lb;
     /* A crashed replica (its loop never runs again) holds the only slot until its lease ends */
     sy_limits_t *a = lease_replica(&la, &clock, 1000, "A");
@@ -980,7 +1004,7 @@ static void redis_leases(void **state)
         uv_run(&la, UV_RUN_NOWAIT);
         usleep(5000);
     }
-    const sy_limit_t other = {"key:other", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100};
+    const sy_limit_t other = {"key:other", SY_LIMIT_REQUESTS, SY_LIMIT_MINUTE, 100, 0};
     call_t o = admit_on(a, &la, &other); /* after A's refresh on the same connection */
     sy_limits_cancel(a, o.resv, NULL, NULL);
     clock.now = T0 + 400; /* past the first lease, inside the refreshed one (T0 + 500) */
@@ -1046,6 +1070,7 @@ static int stop_redis(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(decimal_numbers),
         cmocka_unit_test(reset_format),
         cmocka_unit_test(parse_one_line),
         cmocka_unit_test(bad_limits_rejected),

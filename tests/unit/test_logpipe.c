@@ -619,6 +619,48 @@ static void transform_and_discard_hooks(void **state)
     fixture_dispose(&fx);
 }
 
+/* conf.nice: the writer thread lowers its own priority (read inside the transform, which runs
+ * on the writer); the thread that created the pipeline keeps its nice. nice 0: unchanged. */
+static atomic_int writer_nice_seen;
+
+static sy_log_record_t *nice_transform(void *ctx, sy_log_record_t *r)
+{
+    errno = 0;
+    int v = getpriority(PRIO_PROCESS, (id_t)gettid());
+    atomic_store(&writer_nice_seen, errno ? -100 : v);
+    free(r->aux);
+    r->aux = NULL;
+    return r;
+}
+
+static void writer_nice(void **state)
+{
+    errno = 0;
+    int own = getpriority(PRIO_PROCESS, (id_t)gettid());
+    assert_int_equal(errno, 0);
+    assert_true(own < 15); /* else the test cannot tell */
+    const int nices[] = {15, 0};
+    for (size_t i = 0; i < 2; i++) {
+        fixture_t fx;
+        fixture_init(&fx);
+        char msg[SY_STORE_MSGLEN];
+        sy_logpipe_t *p;
+        sy_logpipe_conf_t conf = {.spool_dir = fx.spool,
+                                  .nice = nices[i],
+                                  .transform = nice_transform,
+                                  .discard = count_discard};
+        atomic_store(&writer_nice_seen, -99);
+        assert_int_equal(sy_logpipe_new(&conf, &fx.fake->base, 1, &p, msg, sizeof(msg)), SY_OK);
+        assert_int_equal(submit_aux_row(p, 0), 1);
+        WAIT_UNTIL(sy_logpipe_durable(p, 0) == 1);
+        assert_int_equal(atomic_load(&writer_nice_seen), nices[i] ? nices[i] : own);
+        sy_logpipe_free(p);
+        errno = 0;
+        assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), own);
+        fixture_dispose(&fx);
+    }
+}
+
 /* notify: called on the writer after durable moved, for its producer only; dropped rows at
  * the spool cap move durable too; unregistered means never called again. */
 typedef struct notify_probe {
@@ -731,6 +773,7 @@ int main(void)
         cmocka_unit_test(transform_and_discard_hooks),
         cmocka_unit_test(durable_notify),
         cmocka_unit_test(failed_sync_retried),
+        cmocka_unit_test(writer_nice),
     };
     const char *only =
         getenv("SY_LOGPIPE_TEST_FILTER"); /* cmocka wildcards: one case, e.g. under load */

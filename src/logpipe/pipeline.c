@@ -103,6 +103,7 @@ struct sy_logpipe {
     sem_t wake;
     atomic_int idle;
     size_t wake_rows; /* submit wakes the idle writer once a ring holds this many (ring / 4) */
+    atomic_uint_fast64_t posts; /* wake-ups posted by producers (tests read it) */
     atomic_bool stop;
     pthread_mutex_t notify_lock;
     atomic_int n_notify; /* producers with a notify: the writer skips the lock when 0 */
@@ -158,8 +159,10 @@ static size_t record_bytes(const sy_log_record_t *r)
 static void wake_writer(sy_logpipe_t *p)
 {
     if (atomic_load_explicit(&p->idle, memory_order_relaxed) &&
-        atomic_exchange_explicit(&p->idle, 0, memory_order_acq_rel))
+        atomic_exchange_explicit(&p->idle, 0, memory_order_acq_rel)) {
         sem_post(&p->wake);
+        atomic_fetch_add_explicit(&p->posts, 1, memory_order_relaxed);
+    }
 }
 
 /* Frees a record the transform never saw, with its attachment. */
@@ -209,7 +212,8 @@ uint64_t sy_logpipe_submit(sy_logpipe_t *p, size_t producer_index, const sy_log_
      * until it is durable) or the ring is filling up; otherwise the writer's own timer
      * (<= SY_LOGPIPE_MAX_SLEEP_MS) picks the row up. A wake per row made the loop thread pay a
      * futex call per request and, on a core shared with the writer, let the writer preempt the
-     * loop before the response's last bytes were written (docs/internals/LOGPIPE.md, "Wake-ups"). */
+     * loop before the response's last bytes were written (docs/internals/LOGPIPE.md, "Wake-ups").
+     */
     if (p->conf.fsync == SY_LOGPIPE_FSYNC_ALWAYS || pr->ovf_head ||
         sy_logq_size(&pr->q) >= p->wake_rows)
         wake_writer(p);

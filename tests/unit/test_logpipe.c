@@ -756,6 +756,40 @@ static void failed_sync_retried(void **state)
     fixture_dispose(&fx);
 }
 
+/* Under fsync everysec/never a submit does not wake the writer (no futex call on the loop
+ * thread, no writer preempting the loop before the response is out): the writer's own timer
+ * (<= SY_LOGPIPE_MAX_SLEEP_MS) spools the rows. Under fsync always, where the response waits
+ * for its row, submit wakes the idle writer at once. */
+static void wake_only_when_waited_for(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fixture_init(&fx);
+    sy_logpipe_t *p = open_pipe(&fx, (sy_logpipe_conf_t){.fsync = SY_LOGPIPE_FSYNC_EVERYSEC}, 1);
+    usleep(20000); /* the writer is asleep */
+    uint64_t seq = 0;
+    for (size_t i = 0; i < 10; i++) {
+        seq = submit_row(p, 0, i);
+        usleep(2000);
+    }
+    assert_int_equal(atomic_load(&p->posts), 0);
+    WAIT_UNTIL(sy_logpipe_durable(p, 0) >= seq); /* picked up by the writer's timer */
+    assert_int_equal(p->wake_rows, 1024);        /* a ring a quarter full (4096 / 4) wakes it */
+    sy_logpipe_free(p);
+    fixture_dispose(&fx);
+
+    fixture_init(&fx);
+    p = open_pipe(&fx, (sy_logpipe_conf_t){.fsync = SY_LOGPIPE_FSYNC_ALWAYS}, 1);
+    for (size_t i = 0; i < 20; i++) {
+        usleep(2000);
+        seq = submit_row(p, 0, i);
+        WAIT_UNTIL(sy_logpipe_durable(p, 0) >= seq);
+    }
+    assert_true(atomic_load(&p->posts) >= 1); /* most submits found the writer asleep */
+    sy_logpipe_free(p);
+    fixture_dispose(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -773,6 +807,7 @@ int main(void)
         cmocka_unit_test(transform_and_discard_hooks),
         cmocka_unit_test(durable_notify),
         cmocka_unit_test(failed_sync_retried),
+        cmocka_unit_test(wake_only_when_waited_for),
         cmocka_unit_test(writer_nice),
     };
     const char *only =

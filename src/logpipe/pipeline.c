@@ -21,8 +21,10 @@
  * Why this shape:
  *   - The producer never blocks and never takes a lock: clone (one malloc + copies), one
  *     release store into its own ring, and a sem_post only when the writer announced it was
- *     going to sleep (idle flag). A missed wake-up (the flag is read relaxed) costs at most
- *     SY_LOGPIPE_MAX_SLEEP_MS: the writer never sleeps longer than that.
+ *     going to sleep (idle flag) AND someone waits for the row (fsync always) or the ring is a
+ *     quarter full; otherwise the writer's own timer picks the row up. A missed wake-up (the
+ *     flag is read relaxed) costs at most SY_LOGPIPE_MAX_SLEEP_MS: the writer never sleeps
+ *     longer than that.
  *   - A full ring does not lose the row: the clone moves to a producer-private overflow list
  *     (no sharing, so no lock) that the producer itself moves back into the ring on its next
  *     submit/poll; the writer takes it over only at shutdown, when producers have stopped.

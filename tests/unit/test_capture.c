@@ -831,6 +831,108 @@ static void mutations_never_crash(void **state)
         }
 }
 
+/* The first-token scan (one pass over the colons) against the four-memmem scan it replaced,
+ * kept here as the reference: random pieces built from the patterns, near misses, spaces and
+ * brackets, each fed whole into a fresh capture. */
+static long ref_value_decides(const char *p, size_t n, size_t i)
+{
+    size_t k = 0;
+    while (i < n && k < 8 && strchr(" \t\n\r", p[i]) && p[i])
+        i++, k++;
+    if (i + 1 >= n) return -1;
+    if (p[i] == '"') return p[i + 1] != '"' ? (long)(i + 1) : -1;
+    if (p[i] != '[') return -1;
+    i++;
+    k = 0;
+    while (i < n && k < 8 && strchr(" \t\n\r", p[i]) && p[i])
+        i++, k++;
+    return i < n && p[i] != ']' && !(strchr(" \t\n\r", p[i]) && p[i]) ? (long)i : -1;
+}
+
+static long ref_scan_first(const char *p, size_t n)
+{
+    static const struct {
+        const char *s;
+        bool value;
+    } pats[] = {{"content\":", true},
+                {"tool_calls\":", true},
+                {"refusal\":", true},
+                {"content_block_delta", false}};
+    long best = -1;
+    for (size_t k = 0; k < 4; k++) {
+        size_t from = 0, pn = strlen(pats[k].s);
+        const char *hit;
+        while (from < n && (hit = memmem(p + from, n - from, pats[k].s, pn))) {
+            size_t end = (size_t)(hit - p) + pn;
+            long at = pats[k].value ? ref_value_decides(p, n, end) : (long)end - 1;
+            if (at >= 0) {
+                if (best < 0 || at < best) best = at;
+                break;
+            }
+            from = (size_t)(hit - p) + 1;
+        }
+    }
+    return best;
+}
+
+static void first_token_scan_equals_reference(void **state)
+{
+    (void)state;
+    static const char *const frags[] = {
+        "\"content\":",
+        "\"content\": \"",
+        "\"content\":\"\"",
+        "\"content\":null",
+        "\"tool_calls\":[",
+        "\"tool_calls\": [ ]",
+        "\"tool_calls\":[{",
+        "refusal\":\"no",
+        "reasoning_content\":\"x",
+        "content_block_delta",
+        "content_block_del",
+        "\"",
+        ":",
+        "[",
+        "]",
+        " ",
+        "\n",
+        "\"x\":1,",
+        "tent\":\"",
+        "\"refusal\":   \"",
+        "{",
+        "}",
+        "\":\"",
+        "content\"",
+    };
+    unsigned seed = 12345;
+    char buf[512];
+    size_t compared = 0, found = 0;
+    for (int t = 0; t < 50000; t++) {
+        size_t n = 0;
+        int k = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 10;
+        for (int i = 0; i < k; i++) {
+            const char *f = frags[((seed = seed * 1103515245u + 12345u) >> 16) %
+                                  (sizeof frags / sizeof frags[0])];
+            size_t fl = strlen(f);
+            if (n + fl > sizeof buf) break;
+            memcpy(buf + n, f, fl);
+            n += fl;
+        }
+        sy_capture_t c;
+        sy_capture_init(&c, 1024, 0);
+        if (n) sy_capture_feed(&c, buf, n);
+        long ref = n ? ref_scan_first(buf, n) : -1;
+        if (c.first_offset != ref)
+            fail_msg("piece '%.*s': first_offset %ld, reference %ld", (int)n, buf,
+                     (long)c.first_offset, ref);
+        compared++;
+        found += ref >= 0;
+        sy_capture_dispose(&c);
+    }
+    assert_int_equal(compared, 50000);
+    assert_true(found > 10000 && found < 45000); /* both outcomes well covered */
+}
+
 static void estimate(void **state)
 {
     assert_int_equal(sy_capture_estimate_tokens("", 0), 0);
@@ -1562,6 +1664,7 @@ int main(void)
         cmocka_unit_test(tail_mid_event),
         cmocka_unit_test(mutations_never_crash),
         cmocka_unit_test(estimate),
+        cmocka_unit_test(first_token_scan_equals_reference),
         cmocka_unit_test(case_files),
         cmocka_unit_test(case_values),
         cmocka_unit_test(fast_path_variants),

@@ -1325,7 +1325,6 @@ static void set_defaults(sy_config_t *cfg)
     cfg->log.batch_ms = 1000;
     cfg->log.fsync = SY_FSYNC_EVERYSEC;
     cfg->log.ack_timeout_ms = 30000;
-    cfg->log.writer_nice = 10;
     cfg->log.spool_max_bytes = 1ull << 30;
     cfg->rl.redis_host = sy_xstrdup("127.0.0.1");
     cfg->rl.redis_port = 6379;

@@ -316,7 +316,7 @@ static void log_section(void **state)
     assert_int_equal(c->log.fsync, SY_FSYNC_EVERYSEC);
     assert_int_equal(c->log.batch_rows, 1000);
     assert_int_equal(c->log.ack_timeout_ms, 30000);
-    assert_int_equal(c->log.writer_nice, 10);
+    assert_int_equal(c->log.writer_nice, 0);
     assert_int_equal(c->log.max_body_bytes, 65536);
     sy_config_free(c);
     /* the largest body cap accepted */

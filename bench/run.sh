@@ -8,6 +8,10 @@
 #   BENCH_NO_SWITCHYARD=1   run direct and nginx only
 #   BENCH_SCENARIOS="a b c d e f g h"  which scenarios to run
 #   BENCH_G_ROWS=200000     rows per store_bench run in (g) (ClickHouse at batch 1,000: half)
+#   BENCH_G_STORE=1         0: (g) skips the store_bench runs (latency and instructions only)
+#   BENCH_G_NICE=1          0: (g) skips the second latency set, log on with log.writer_nice 0
+#   BENCH_G_BASE=PATH       (g): a third latency set against another switchyard binary (log on,
+#                           the same config), e.g. a build of the branch's base: before/after
 #   BENCH_ROUNDS=7          interleaved rounds of (a) and (b); medians over rounds are reported
 #   BENCH_SECS=3            measured seconds per round of (a) and (b), and per step of (c)
 #   BENCH_STREAMS=5000      open streams for (d)
@@ -29,6 +33,9 @@ SECS=${BENCH_SECS:-3}
 STREAMS=${BENCH_STREAMS:-5000}
 CG_REQUESTS=${BENCH_CG_REQUESTS:-2000}
 G_ROWS=${BENCH_G_ROWS:-200000}
+G_STORE=${BENCH_G_STORE:-1}
+G_NICE=${BENCH_G_NICE:-1}
+G_BASE=${BENCH_G_BASE:-}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-2}
     SECS=${BENCH_SECS:-1}
@@ -303,7 +310,7 @@ url() { # TARGET KIND(fast|slow|paced|hold|anthropic)
     nginx:fast) port=$NGX_FAST ;; nginx:slow) port=$NGX_SLOW ;;
     nginx:paced) port=$NGX_PACED ;; nginx:hold) port=$NGX_HOLD ;;
     switchyard:*) port=$SY_PORT ;;
-    nolog:* | limited:*) port=$SECOND_PORT ;; # (g): log.enabled false; (h): auth + 3 limits
+    nolog:* | nice0:* | base:* | limited:*) port=$SECOND_PORT ;; # (g): log off / writer_nice 0; (h): limits
     esac
     echo "http://127.0.0.1:$port/v1/chat/completions"
 }
@@ -394,7 +401,7 @@ one_client_table() {
             RANGE=$(spread "${a99[@]}")
             BEST=$(minus "$(minimum "${p99[@]}")" "$(minimum "${dp99[@]}")")
         fi
-        case $t in switchyard | nolog | limited) HDR="$(median "${h50[@]}") / $(median "${h99[@]}")" ;; esac
+        case $t in switchyard | nolog | nice0 | base | limited) HDR="$(median "${h50[@]}") / $(median "${h99[@]}")" ;; esac
         echo "| $t | $(median "${p50[@]}") | $(median "${p90[@]}") | $(median "${p99[@]}") | $A50 | $A90 | $A99 | $RANGE | $BEST | $(total "${err[@]}") | $HDR |"
         printf -v "ADDED_P99_$t" '%s' "$A99"
         printf -v "ADDED_P50_$t" '%s' "$A50"
@@ -1048,9 +1055,9 @@ g_rate() { sed -n 's/.*: \([0-9]*\) rows\/s in write_batch.*/\1/p' "$1" | tail -
 # (SECOND_PORT; `url NAME` finds it), runs ROUNDS interleaved one-client rounds of direct,
 # switchyard and NAME into PREFIX-<target>-<round>.txt, stops it.
 second_gateway_rounds() {
-    local name=$1 cfg=$2 pre=$3 r t
+    local name=$1 cfg=$2 pre=$3 r t bin=${SECOND_BIN:-$SY}
     SECOND_PORT=$(free_port)
-    taskset -c "$GW_CORE" "$SY" serve --config "$cfg" --workers 1 \
+    taskset -c "$GW_CORE" "$bin" serve --config "$cfg" --workers 1 \
         --listen "127.0.0.1:$SECOND_PORT" >>"$WORK/switchyard-$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
@@ -1069,6 +1076,11 @@ second_gateway_rounds() {
 table_col() { echo "$1" | awk -F'|' -v t="$2" -v c="$3" '{ g = $2; gsub(/ /, "", g) } g == t { v = $c; gsub(/^[ *]+|[ *]+$/, "", v); print v }'; }
 
 run_g() {
+    [ "$G_STORE" = 0 ] || run_g_store
+    run_g_latency
+}
+
+run_g_store() {
     # (i) rows/s from one writer thread: bench/store_bench.c needs the gateway's library, so it
     # is built from the top level with -DSY_BENCH=ON (Release), in its own directory.
     local gb=$ROOT/build/bench-store
@@ -1118,7 +1130,10 @@ run_g() {
     le "$G_CH_TARGET" "${chb:-0}" && ok=1
     verdict "(g) ClickHouse rows/s, 1 KB bodies" "≥ $G_CH_TARGET" "${chb:-n/a} at batches of 50,000 (${chs:-n/a} at 1,000); the server alone: ${ceil:-n/a}" "$ok"
     SUMMARY+=("| (g) PostgreSQL rows/s, 1 KB bodies | (recorded; no target) | ${pg:-n/a} | – |")
+}
 
+run_g_latency() {
+    local ok
     # (ii) one client, (a)-style: the gateway with the inference log on (SQLite, the default)
     # vs the same config with log.enabled false, interleaved with direct in every round.
     if [ -z "$SY" ]; then
@@ -1180,6 +1195,50 @@ run_g() {
         echo "| **on − off** | $irp % | $irps % |"
         echo
     } >>"$OUT"
+    # (iii) what the writer's priority does: the same log-on gateway (log.writer_nice 10, the
+    # default) against a second one with writer_nice 0, interleaved in a second set of rounds.
+    if [ "$G_NICE" != 0 ]; then
+        log "(g) writer_nice 10 vs 0: $ROUNDS rounds × 3 targets × ${SECS} s"
+        # its own data dir: the main gateway owns $WORK/data and its spool
+        { sed "s|^data_dir: .*|data_dir: $WORK/data-nice0|" "$WORK/switchyard.yaml"; printf 'log:\n  writer_nice: 0\n'; } \
+            >"$WORK/switchyard-nice0.yaml"
+        second_gateway_rounds nice0 "$WORK/switchyard-nice0.yaml" g0
+        local TARGETS=(direct switchyard nice0) tbl0 n50 n99 nb s50 s99 sb
+        tbl0=$(one_client_table g0 lat latency)
+        s50=$(table_col "$tbl0" switchyard 6) s99=$(table_col "$tbl0" switchyard 8) sb=$(table_col "$tbl0" switchyard 10)
+        n50=$(table_col "$tbl0" nice0 6) n99=$(table_col "$tbl0" nice0 8) nb=$(table_col "$tbl0" nice0 10)
+        {
+            echo "### Log writer priority: writer_nice 10 (default) vs 0, logging on in both"
+            echo
+            echo "\`switchyard\` = the bench config (log on, \`log.writer_nice\` 10 by default); \`nice0\` = the same plus"
+            echo "\`log: {writer_nice: 0}\` (the writer at the loop's priority), a second process on the same core."
+            echo
+            echo "$tbl0"
+            echo
+            echo "writer_nice 10 vs 0: added p50 $s50 vs $n50 µs, added p99 $s99 vs $n99 µs, best-rounds p99 $sb vs $nb µs."
+            echo
+        } >>"$OUT"
+    fi
+    # (iv) before/after: another binary (BENCH_G_BASE) with the same config, log on
+    if [ -n "$G_BASE" ]; then
+        log "(g) this build vs $G_BASE: $ROUNDS rounds × 3 targets × ${SECS} s"
+        sed "s|^data_dir: .*|data_dir: $WORK/data-base|" "$WORK/switchyard.yaml" >"$WORK/switchyard-base.yaml"
+        SECOND_BIN=$G_BASE second_gateway_rounds base "$WORK/switchyard-base.yaml" gb
+        local TARGETS=(direct switchyard base) tblb
+        tblb=$(one_client_table gb lat latency)
+        {
+            echo "### This build vs another binary, logging on in both"
+            echo
+            echo "\`switchyard\` = this build; \`base\` = \`$G_BASE\` with the same config (its own data dir),"
+            echo "a second process on the same core."
+            echo
+            echo "$tblb"
+            echo
+            echo "this build vs base: added p50 $(table_col "$tblb" switchyard 6) vs $(table_col "$tblb" base 6) µs, added p99"
+            echo "$(table_col "$tblb" switchyard 8) vs $(table_col "$tblb" base 8) µs, best-rounds p99 $(table_col "$tblb" switchyard 10) vs $(table_col "$tblb" base 10) µs."
+            echo
+        } >>"$OUT"
+    fi
     # Met or missed when the medians and the best rounds agree; otherwise the machine's noise
     # is larger than the difference (as in one_client_verdict).
     local med_ok=0 best_ok=0

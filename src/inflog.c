@@ -142,6 +142,7 @@ int sy_inflog_start(sy_inflog_t *l, const sy_config_t *cfg, size_t n_workers)
         .spool_max_bytes = lc->spool_max_bytes,
         .batch_rows = lc->batch_rows,
         .flush_ms = lc->batch_ms,
+        .nice = (int)lc->writer_nice,
         .transform = sy_log_enrich_transform,
         .discard = sy_log_enrich_discard,
         .hook_ctx = &l->enrich,

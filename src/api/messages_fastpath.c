@@ -340,30 +340,13 @@ static inline bool str_is(sy_str_t tok, const char *lit, size_t n)
 
 #define STR_IS(tok, lit) str_is((tok), (lit), sizeof(lit) - 1)
 
-/* A JSON integer token (validated, so it fits in int64) -> *v; false for anything else. */
-static bool int_token(sy_str_t t, int64_t *v)
-{
-    size_t i = 0;
-    bool neg = t.len && t.ptr[0] == '-';
-    i += neg;
-    if (i == t.len) return false;
-    uint64_t u = 0;
-    for (; i < t.len; i++) {
-        unsigned d = (unsigned)((unsigned char)t.ptr[i] - '0');
-        if (d > 9) return false;
-        u = u * 10 + d;
-    }
-    *v = neg ? (int64_t)(0 - u) : (int64_t)u;
-    return true;
-}
-
 /* int_member() of messages_fmt.c: an integer, -1 for a non-number; false for a real (the slow
  * path truncates it; left to it). */
 static bool count_member(sy_str_t v, int64_t *out)
 {
     *out = -1;
     if (!v.ptr || !is_number(v)) return true;
-    return int_token(v, out);
+    return sy_str_to_i64(v, out); /* false past int64: jansson refuses it, the slow path decides */
 }
 
 /* read_usage() of messages_fmt.c on a usage object token. */
@@ -681,7 +664,7 @@ static bool translate(const char *body, size_t len, wbuf_t *w, sy_fmt_req_t *out
     if (!is_string(v[K_MODEL]) || v[K_MODEL].len == 2) return false;
     /* max_tokens: a positive integer */
     int64_t mt;
-    if (!v[K_MAX_TOKENS].ptr || !int_token(v[K_MAX_TOKENS], &mt) || mt < 1) return false;
+    if (!v[K_MAX_TOKENS].ptr || !sy_str_to_i64(v[K_MAX_TOKENS], &mt) || mt < 1) return false;
     if (!is_array(v[K_MESSAGES]) || empty_array(v[K_MESSAGES])) return false;
     char temp[48], top_p[48];
     size_t temp_n = 0, top_p_n = 0;
@@ -1060,7 +1043,10 @@ static bool fast_chunk(sy_messages_stream_t *s, sy_str_t data, sy_buf_t *out, sy
             if (!is_object(ch)) continue; /* jansson finds no members in it */
             if (!pick(ch, choice_names, 3, c)) return false;
             int64_t idx;
-            if (c[0].ptr && int_token(c[0], &idx) && idx != 0) continue; /* n > 1: first only */
+            if (c[0].ptr && is_number(c[0])) {
+                if (!sy_str_to_i64(c[0], &idx)) return false; /* real or past int64: slow path */
+                if (idx != 0) continue;                       /* n > 1: first only */
+            }
             if (is_object(c[1])) {
                 if (!read_delta(c[1], ops, &n_ops)) return false;
                 delta = c[1];

@@ -1282,6 +1282,9 @@ static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
             ok = get_u32(w, v, key, &l->ack_timeout_ms);
             if (ok && (l->ack_timeout_ms < 100 || l->ack_timeout_ms > 3600000))
                 ok = fail(w, v, key, "must be between 100 and 3600000");
+        } else if (!strcmp(k, "writer_nice")) {
+            ok = get_u32(w, v, key, &l->writer_nice);
+            if (ok && l->writer_nice > 19) ok = fail(w, v, key, "must be between 0 and 19");
         } else if (!strcmp(k, "spool_dir"))
             ok = get_str(w, v, key, &l->spool_dir);
         else if (!strcmp(k, "spool_max_bytes")) {
@@ -1293,7 +1296,7 @@ static bool walk_log(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
         else
             ok = fail(w, v, key,
                       "unknown key (enabled, store, bodies, max_body_bytes, batch_rows, batch_ms, "
-                      "fsync, ack_timeout_ms, spool_dir, spool_max_bytes, redact)");
+                      "fsync, ack_timeout_ms, writer_nice, spool_dir, spool_max_bytes, redact)");
         if (!ok) return false;
     }
     return true;

@@ -160,6 +160,8 @@ typedef struct sy_logconf {
     sy_fsync_policy_t fsync;  /* log.fsync: always | everysec | never */
     uint32_t ack_timeout_ms;  /* log.ack_timeout_ms: fsync always, longest wait for a row to be
                                  durable before the response is given up (default 30000) */
+    uint32_t writer_nice;     /* log.writer_nice: 0..19, the writer thread's nice (default 0:
+                                 the process's own; 10 measured worse near saturation) */
     char *spool_dir;          /* log.spool_dir (default <data_dir>/spool) */
     uint64_t spool_max_bytes; /* log.spool_max_bytes (default 1 GiB) */
     sy_conf_named_t *redact_modes; /* log.redact.<pattern>: mask | hash | off */

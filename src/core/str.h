@@ -88,4 +88,23 @@ static inline size_t sy_u64_dec(char *out, uint64_t v)
     return n;
 }
 
+/* A JSON integer token ("-"? digits) -> *v. False for anything else, and for a value that does
+ * not fit int64 (more than 19 digits, or above INT64_MAX / below INT64_MIN), which jansson
+ * refuses too: a wrapped value must never pass for a plausible count. */
+static inline bool sy_str_to_i64(sy_str_t t, int64_t *v)
+{
+    size_t i = t.len && t.ptr[0] == '-';
+    bool neg = i;
+    if (i == t.len || t.len - i > 19) return false;
+    uint64_t u = 0; /* 19 digits fit: < 10^19 < 2^64 */
+    for (; i < t.len; i++) {
+        unsigned d = (unsigned)((unsigned char)t.ptr[i] - '0');
+        if (d > 9) return false;
+        u = u * 10 + d;
+    }
+    if (u > (uint64_t)INT64_MAX + neg) return false;
+    *v = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return true;
+}
+
 #endif

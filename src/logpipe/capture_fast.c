@@ -81,27 +81,11 @@ static void add_str(fast_t *f, op_kind_t op, int slot, sy_str_t v)
     if (tok_string(v)) add(f, op, slot, BLOCK_NONE, v);
 }
 
-/* A JSON integer token (validated: fits in int64) -> *v; false for reals, as json_is_integer. */
-static bool tok_int(sy_str_t t, int64_t *v)
-{
-    if (!t.ptr || !t.len) return false;
-    size_t i = t.ptr[0] == '-';
-    if (i == t.len) return false;
-    uint64_t u = 0;
-    for (; i < t.len; i++) {
-        unsigned d = (unsigned)((unsigned char)t.ptr[i] - '0');
-        if (d > 9) return false;
-        u = u * 10 + d;
-    }
-    *v = t.ptr[0] == '-' ? (int64_t)(0 - u) : (int64_t)u;
-    return true;
-}
-
 /* get_count() on tokens: a non-negative integer replaces *dst. */
 static bool tok_count(sy_str_t t, int64_t *dst)
 {
     int64_t v;
-    if (!tok_int(t, &v) || v < 0 || v > SY_CAPTURE_TOKENS_MAX) return false;
+    if (!sy_str_to_i64(t, &v) || v < 0 || v > SY_CAPTURE_TOKENS_MAX) return false;
     *dst = v;
     return true;
 }
@@ -110,7 +94,7 @@ static bool tok_count(sy_str_t t, int64_t *dst)
 static int tok_slot(sy_str_t t)
 {
     int64_t v;
-    return tok_int(t, &v) && v >= 0 && v < MAX_SLOTS ? (int)v : -1;
+    return sy_str_to_i64(t, &v) && v >= 0 && v < MAX_SLOTS ? (int)v : -1;
 }
 
 #define WS_MASK (1ull << ' ' | 1ull << '\t' | 1ull << '\n' | 1ull << '\r')
@@ -379,7 +363,7 @@ static const char *openai_choice_obj(fast_t *f, const char *p, const char *e, in
         }
     }
     int64_t i;
-    if (index.ptr ? !tok_int(index, &i) || i != 0 : pos != 0) {
+    if (index.ptr ? !sy_str_to_i64(index, &i) || i != 0 : pos != 0) {
         f->n = n0;
         return it.p;
     }

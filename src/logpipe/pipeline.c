@@ -21,8 +21,10 @@
  * Why this shape:
  *   - The producer never blocks and never takes a lock: clone (one malloc + copies), one
  *     release store into its own ring, and a sem_post only when the writer announced it was
- *     going to sleep (idle flag). A missed wake-up (the flag is read relaxed) costs at most
- *     SY_LOGPIPE_MAX_SLEEP_MS: the writer never sleeps longer than that.
+ *     going to sleep (idle flag) AND someone waits for the row (fsync always) or the ring is a
+ *     quarter full; otherwise the writer's own timer picks the row up. A missed wake-up (the
+ *     flag is read relaxed) costs at most SY_LOGPIPE_MAX_SLEEP_MS: the writer never sleeps
+ *     longer than that.
  *   - A full ring does not lose the row: the clone moves to a producer-private overflow list
  *     (no sharing, so no lock) that the producer itself moves back into the ring on its next
  *     submit/poll; the writer takes it over only at shutdown, when producers have stopped.
@@ -48,7 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -100,6 +104,8 @@ struct sy_logpipe {
     bool started;
     sem_t wake;
     atomic_int idle;
+    size_t wake_rows; /* submit wakes the idle writer once a ring holds this many (ring / 4) */
+    atomic_uint_fast64_t posts; /* wake-ups posted by producers (tests read it) */
     atomic_bool stop;
     pthread_mutex_t notify_lock;
     atomic_int n_notify; /* producers with a notify: the writer skips the lock when 0 */
@@ -155,8 +161,10 @@ static size_t record_bytes(const sy_log_record_t *r)
 static void wake_writer(sy_logpipe_t *p)
 {
     if (atomic_load_explicit(&p->idle, memory_order_relaxed) &&
-        atomic_exchange_explicit(&p->idle, 0, memory_order_acq_rel))
+        atomic_exchange_explicit(&p->idle, 0, memory_order_acq_rel)) {
         sem_post(&p->wake);
+        atomic_fetch_add_explicit(&p->posts, 1, memory_order_relaxed);
+    }
 }
 
 /* Frees a record the transform never saw, with its attachment. */
@@ -202,7 +210,15 @@ uint64_t sy_logpipe_submit(sy_logpipe_t *p, size_t producer_index, const sy_log_
     }
     pr->seq++;
     atomic_store_explicit(&pr->submitted, pr->seq, memory_order_relaxed);
-    wake_writer(p);
+    /* Wake the writer only when someone waits for the row (fsync always: the response is held
+     * until it is durable) or the ring is filling up; otherwise the writer's own timer
+     * (<= SY_LOGPIPE_MAX_SLEEP_MS) picks the row up. A wake per row made the loop thread pay a
+     * futex call per request and, on a core shared with the writer, let the writer preempt the
+     * loop before the response's last bytes were written (docs/internals/LOGPIPE.md, "Wake-ups").
+     */
+    if (p->conf.fsync == SY_LOGPIPE_FSYNC_ALWAYS || pr->ovf_head ||
+        sy_logq_size(&pr->q) >= p->wake_rows)
+        wake_writer(p);
     return pr->seq;
 }
 
@@ -494,11 +510,21 @@ static uint64_t sleep_us(sy_logpipe_t *p, uint64_t now)
     return best;
 }
 
+/* Lower this thread's priority (conf.nice): on Linux setpriority(PRIO_PROCESS, tid) acts on
+ * one thread, so the loop threads keep theirs. A failure only costs latency: warn, go on. */
+static void lower_priority(int nice)
+{
+    if (nice <= 0) return;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), nice))
+        sy_log_warn("logpipe: writer thread nice %d: %s", nice, strerror(errno));
+}
+
 static void *writer_main(void *arg)
 {
     sy_logpipe_t *p = arg;
     char msg[SY_STORE_MSGLEN];
     bool failed;
+    lower_priority(p->conf.nice);
     for (;;) {
         bool stopping = atomic_load(&p->stop);
         uint64_t now = now_us(p);
@@ -588,6 +614,7 @@ static sy_err_t create(const sy_logpipe_conf_t *conf, sy_store_t *store, size_t 
     memset(p->prod, 0, n_producers * sizeof(producer_t));
     for (size_t i = 0; i < n_producers; i++)
         sy_logq_init(&p->prod[i].q, c->ring_size);
+    p->wake_rows = (p->prod[0].q.mask + 1) / 4;
     sy_buf_init(&p->enc, ENC_MAX);
     sy_buf_init(&p->rbuf, SY_SPOOL_MAX_FRAME);
     p->cache_cap = 2 * c->batch_rows < 256 ? 256 : 2 * c->batch_rows;

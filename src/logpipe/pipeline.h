@@ -39,6 +39,12 @@ typedef struct sy_logpipe_conf {
     uint32_t flush_ms;         /* ... or when the oldest unsent row is this old [1000] */
     uint32_t retry_min_ms;     /* store failure: first retry delay, doubling [100] */
     uint32_t retry_max_ms;     /* ... up to [5000] */
+    /* Nice value (1..19) the writer thread sets on itself (Linux: per thread) when it starts;
+     * 0 leaves it at the creator's. The writer's bursts (a write_batch of 1,000 rows is tens
+     * of ms of CPU) then yield to a loop thread sharing its core; the writer still gets its
+     * weight's share of a busy core (nice 10: ~10 %). The gateway leaves it 0 by default
+     * (near saturation nice 10 measured worse: docs/internals/LOGPIPE.md). [0] */
+    int nice;
     /* Time source for flush, fsync and retry timers, in µs (monotonic). NULL: the real
      * monotonic clock. Tests inject a fake one; the writer still wakes at least every
      * SY_LOGPIPE_MAX_SLEEP_MS of real time to look at it. */

@@ -26,6 +26,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/jsonv.h"
+#include "core/str.h"
 #include "providers/anthropic_int.h"
 
 static const char hex_lower[] = "0123456789abcdef";
@@ -248,22 +249,13 @@ static inline bool str_is(sy_str_t tok, const char *lit, size_t n)
 
 #define STR_IS(tok, lit) str_is((tok), (lit), sizeof(lit) - 1)
 
-/* A JSON integer token (validated, so it fits in int64) -> *v. False for reals and
- * non-numbers, which jansson's json_is_integer rejects too. */
+/* A JSON integer token -> *v. False for reals and non-numbers, which jansson's json_is_integer
+ * rejects too, and for integers past int64 (more than 19 digits, or overflowing). The events are
+ * validated first (sy_jsonv_validate refuses such integers as jansson does), but the count scan
+ * does not rely on it: a wrapped count could slip under SY_CAPTURE_TOKENS_MAX. */
 static bool int_token(sy_str_t t, int64_t *v)
 {
-    size_t i = 0;
-    bool neg = t.len && t.ptr[0] == '-';
-    i += neg;
-    if (i == t.len) return false;
-    uint64_t u = 0;
-    for (; i < t.len; i++) {
-        unsigned d = (unsigned)((unsigned char)t.ptr[i] - '0');
-        if (d > 9) return false;
-        u = u * 10 + d;
-    }
-    *v = neg ? (int64_t)(0 - u) : (int64_t)u;
-    return true;
+    return sy_str_to_i64(t, v);
 }
 
 /* read_usage() of anthropic_fmt.c: non-negative integer counts replace the ones in *r. */

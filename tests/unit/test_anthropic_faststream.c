@@ -565,6 +565,36 @@ static void case_files(void **state)
     assert_true(count >= 20);
 }
 
+/* Counts past int64 (more than 19 digits) are refused, not wrapped: 2^64 * 100000 + 9 wraps to
+ * 9, which would slip under SY_CAPTURE_TOKENS_MAX. The usage keeps what it had (absent). */
+static void usage_overflow(void **state)
+{
+    static const char *const counts[] = {"1844674407370955161600009", /* 25 digits, wraps to 9 */
+                                         "18446744073709551625",      /* 20 digits, 2^64 + 9 */
+                                         "9223372036854775808"};      /* 19 digits, INT64_MAX + 1 */
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        char start[512], delta[256];
+        snprintf(start, sizeof start,
+                 "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":"
+                 "\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],"
+                 "\"usage\":{\"input_tokens\":%s,\"output_tokens\":1}}}",
+                 counts[i]);
+        snprintf(delta, sizeof delta,
+                 "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+                 "\"usage\":{\"output_tokens\":%s}}",
+                 counts[i]);
+        pair_t p = pair_new(true, NULL);
+        diff_event(&p, "message_start", start, strlen(start), 1 << 20);
+        diff_event(&p, "message_delta", delta, strlen(delta), 1 << 20);
+        /* fast path alone (the public entry falls back to the slow one only when it declines) */
+        sy_anthropic_stream_t *f = p.fast;
+        assert_true(f->raw.input != 9 && f->raw.output != 9);
+        assert_true(f->raw.input < 0 || f->raw.input <= INT64_C(1000000000000));
+        assert_true(f->raw.output < 0 || f->raw.output <= INT64_C(1000000000000));
+        pair_free(&p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +603,7 @@ int main(void)
         cmocka_unit_test(stream_framing_variants),
         cmocka_unit_test(reply_variants),
         cmocka_unit_test(case_files),
+        cmocka_unit_test(usage_overflow),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fprintf(stderr, "anthropic fast path: %ld differential comparisons\n", n_compared);

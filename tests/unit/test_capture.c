@@ -345,6 +345,71 @@ static void absurd_usage_ignored(void **state)
     assert_int_equal(r.usage.prompt_tokens, -1);
     assert_int_equal(r.usage.cached_tokens, -1);
     sy_capture_result_dispose(&r);
+    /* Past int64: 25 digits (2^64 * 100000 + 9, which a wrapping scan reads as 9, under the cap)
+     * and 20 digits (2^64 + 9), non-streamed and streamed, OpenAI and Anthropic: absent. */
+    static const char *const big[] = {"1844674407370955161600009", "18446744073709551625"};
+    for (size_t i = 0; i < 2; i++) {
+        char b[1024];
+        int n = snprintf(b, sizeof b,
+                         "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+                         "{\"role\":\"assistant\",\"content\":\"x\"},\"finish_reason\":\"stop\"}],"
+                         "\"usage\":{\"prompt_tokens\":%s,\"completion_tokens\":%s}}",
+                         big[i], big[i]);
+        extract(b, (size_t)n, SY_CAPTURE_OPENAI, false, BIG, 16384, &r);
+        assert_int_equal(r.usage.prompt_tokens, -1);
+        assert_int_equal(r.usage.completion_tokens, -1);
+        sy_capture_result_dispose(&r);
+        n = snprintf(b, sizeof b,
+                     "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{"
+                     "\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}\n\n"
+                     "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+                     "\"usage\":{\"prompt_tokens\":%s,\"completion_tokens\":%s}}\n\n"
+                     "data: [DONE]\n\n",
+                     big[i], big[i]);
+        extract(b, (size_t)n, SY_CAPTURE_OPENAI, true, BIG, 16384, &r);
+        assert_int_equal(r.usage.prompt_tokens, -1);
+        assert_int_equal(r.usage.completion_tokens, -1);
+        sy_capture_result_dispose(&r);
+        n = snprintf(b, sizeof b,
+                     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{"
+                     "\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],"
+                     "\"usage\":{\"input_tokens\":%s,\"output_tokens\":1}}}\n\n"
+                     "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{"
+                     "\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":%s}}\n\n"
+                     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                     big[i], big[i]);
+        extract(b, (size_t)n, SY_CAPTURE_ANTHROPIC, true, BIG, 16384, &r);
+        assert_int_not_equal(r.usage.prompt_tokens, 9);
+        assert_true(r.usage.prompt_tokens == -1);
+        assert_true(r.usage.completion_tokens == -1 || r.usage.completion_tokens == 1);
+        sy_capture_result_dispose(&r);
+    }
+}
+
+#define EV(name, data) "event: " name "\ndata: " data "\n\n"
+
+/* sy_str_to_i64, which the fast walkers use for counts and indexes, at the int64 bounds: a scan
+ * that wraps modulo 2^64 reads 1844674407370955161600042 (25 digits, 100000 * 2^64 + 42) as 42,
+ * under SY_CAPTURE_TOKENS_MAX. (sy_jsonv_validate refuses such documents before the walk, like
+ * jansson; absurd_usage_ignored checks the extraction of 25- and 20-digit counts.) */
+static void str_to_i64_bounds(void **state)
+{
+    (void)state;
+    int64_t v = 0;
+    assert_false(sy_str_to_i64(SY_STR_LIT("1844674407370955161600042"), &v));
+    assert_false(sy_str_to_i64(SY_STR_LIT("12345678901234567890"), &v)); /* 20 digits */
+    assert_false(sy_str_to_i64(SY_STR_LIT("9223372036854775808"), &v));  /* INT64_MAX + 1 */
+    assert_false(sy_str_to_i64(SY_STR_LIT("-9223372036854775809"), &v));
+    assert_false(sy_str_to_i64(SY_STR_LIT("1.5"), &v));
+    assert_false(sy_str_to_i64(SY_STR_LIT("-"), &v));
+    assert_false(sy_str_to_i64(SY_STR_NULL, &v));
+    assert_true(v == 0); /* untouched on refusal */
+    assert_true(sy_str_to_i64(SY_STR_LIT("9223372036854775807"), &v));
+    assert_true(v == INT64_MAX);
+    assert_true(sy_str_to_i64(SY_STR_LIT("-9223372036854775808"), &v));
+    assert_true(v == INT64_MIN);
+    assert_true(sy_str_to_i64(SY_STR_LIT("0000000000000000042"), &v)); /* 19 digits */
+    assert_true(v == 42);
 }
 
 static void openai_nonstream_tools(void **state)
@@ -481,8 +546,6 @@ static void anthropic_nonstream(void **state)
     check_splits(anthropic_message, sizeof anthropic_message - 1, SY_CAPTURE_ANTHROPIC, false, BIG,
                  64);
 }
-
-#define EV(name, data) "event: " name "\ndata: " data "\n\n"
 
 static const char anthropic_stream[] = EV(
     "message_start",
@@ -736,6 +799,108 @@ static void mutations_never_crash(void **state)
             assert_true(r.parse_failed);
             sy_capture_result_dispose(&r);
         }
+}
+
+/* The first-token scan (one pass over the colons) against the four-memmem scan it replaced,
+ * kept here as the reference: random pieces built from the patterns, near misses, spaces and
+ * brackets, each fed whole into a fresh capture. */
+static long ref_value_decides(const char *p, size_t n, size_t i)
+{
+    size_t k = 0;
+    while (i < n && k < 8 && strchr(" \t\n\r", p[i]) && p[i])
+        i++, k++;
+    if (i + 1 >= n) return -1;
+    if (p[i] == '"') return p[i + 1] != '"' ? (long)(i + 1) : -1;
+    if (p[i] != '[') return -1;
+    i++;
+    k = 0;
+    while (i < n && k < 8 && strchr(" \t\n\r", p[i]) && p[i])
+        i++, k++;
+    return i < n && p[i] != ']' && !(strchr(" \t\n\r", p[i]) && p[i]) ? (long)i : -1;
+}
+
+static long ref_scan_first(const char *p, size_t n)
+{
+    static const struct {
+        const char *s;
+        bool value;
+    } pats[] = {{"content\":", true},
+                {"tool_calls\":", true},
+                {"refusal\":", true},
+                {"content_block_delta", false}};
+    long best = -1;
+    for (size_t k = 0; k < 4; k++) {
+        size_t from = 0, pn = strlen(pats[k].s);
+        const char *hit;
+        while (from < n && (hit = memmem(p + from, n - from, pats[k].s, pn))) {
+            size_t end = (size_t)(hit - p) + pn;
+            long at = pats[k].value ? ref_value_decides(p, n, end) : (long)end - 1;
+            if (at >= 0) {
+                if (best < 0 || at < best) best = at;
+                break;
+            }
+            from = (size_t)(hit - p) + 1;
+        }
+    }
+    return best;
+}
+
+static void first_token_scan_equals_reference(void **state)
+{
+    (void)state;
+    static const char *const frags[] = {
+        "\"content\":",
+        "\"content\": \"",
+        "\"content\":\"\"",
+        "\"content\":null",
+        "\"tool_calls\":[",
+        "\"tool_calls\": [ ]",
+        "\"tool_calls\":[{",
+        "refusal\":\"no",
+        "reasoning_content\":\"x",
+        "content_block_delta",
+        "content_block_del",
+        "\"",
+        ":",
+        "[",
+        "]",
+        " ",
+        "\n",
+        "\"x\":1,",
+        "tent\":\"",
+        "\"refusal\":   \"",
+        "{",
+        "}",
+        "\":\"",
+        "content\"",
+    };
+    unsigned seed = 12345;
+    char buf[512];
+    size_t compared = 0, found = 0;
+    for (int t = 0; t < 50000; t++) {
+        size_t n = 0;
+        int k = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 10;
+        for (int i = 0; i < k; i++) {
+            const char *f = frags[((seed = seed * 1103515245u + 12345u) >> 16) %
+                                  (sizeof frags / sizeof frags[0])];
+            size_t fl = strlen(f);
+            if (n + fl > sizeof buf) break;
+            memcpy(buf + n, f, fl);
+            n += fl;
+        }
+        sy_capture_t c;
+        sy_capture_init(&c, 1024, 0);
+        if (n) sy_capture_feed(&c, buf, n);
+        long ref = n ? ref_scan_first(buf, n) : -1;
+        if (c.first_offset != ref)
+            fail_msg("piece '%.*s': first_offset %ld, reference %ld", (int)n, buf,
+                     (long)c.first_offset, ref);
+        compared++;
+        found += ref >= 0;
+        sy_capture_dispose(&c);
+    }
+    assert_int_equal(compared, 50000);
+    assert_true(found > 10000 && found < 45000); /* both outcomes well covered */
 }
 
 static void estimate(void **state)
@@ -1459,6 +1624,7 @@ int main(void)
         cmocka_unit_test(mock_stream_no_usage),
         cmocka_unit_test(mock_nonstream),
         cmocka_unit_test(absurd_usage_ignored),
+        cmocka_unit_test(str_to_i64_bounds),
         cmocka_unit_test(openai_nonstream_tools),
         cmocka_unit_test(openai_parallel_tools),
         cmocka_unit_test(openai_reasoning),
@@ -1468,6 +1634,7 @@ int main(void)
         cmocka_unit_test(tail_mid_event),
         cmocka_unit_test(mutations_never_crash),
         cmocka_unit_test(estimate),
+        cmocka_unit_test(first_token_scan_equals_reference),
         cmocka_unit_test(case_files),
         cmocka_unit_test(case_values),
         cmocka_unit_test(fast_path_variants),

@@ -167,6 +167,10 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:3: log.max_body_bytes: must be at most 16777216 (16 MiB)"},
         {"models: [{name: a, provider: mock}]\nlog: {ack_timeout_ms: 50}\n",
          "t.yaml:2: log.ack_timeout_ms: must be between 100 and 3600000"},
+        {"models: [{name: a, provider: mock}]\nlog: {writer_nice: 20}\n",
+         "t.yaml:2: log.writer_nice: must be between 0 and 19"},
+        {"models: [{name: a, provider: mock}]\nlog: {writer_nice: -1}\n",
+         "t.yaml:2: log.writer_nice"},
         {"models: [{name: a, provider: mock}]\nlog: {redact: {email: blur}}\n",
          "t.yaml:2: log.redact.email: expected mask, hash or off"},
         {"models: [{name: a, provider: mock}]\nlog: {redact: {hash_key: abc}}\n",
@@ -275,7 +279,8 @@ static void log_section(void **state)
                     "    hash_key: env:SY_TEST_HASHKEY\n"
                     "    custom:\n"
                     "      - {name: order, pattern: 'ORD-[0-9]{8}', label: ORDER}\n"
-                    "  ack_timeout_ms: 5000\n";
+                    "  ack_timeout_ms: 5000\n"
+                    "  writer_nice: 19\n";
     sy_conf_err_t err;
     sy_config_t *c = load(y, &err);
     if (!c) print_error("%s\n", err.msg);
@@ -293,6 +298,7 @@ static void log_section(void **state)
     assert_string_equal(l->spool_dir, "/tmp/spool");
     assert_int_equal(l->spool_max_bytes, 2097152);
     assert_int_equal(l->ack_timeout_ms, 5000);
+    assert_int_equal(l->writer_nice, 19);
     assert_int_equal(l->n_redact_modes, 2);
     assert_string_equal(l->redact_modes[0].name, "email");
     assert_string_equal(l->redact_modes[0].value, "hash");
@@ -310,6 +316,7 @@ static void log_section(void **state)
     assert_int_equal(c->log.fsync, SY_FSYNC_EVERYSEC);
     assert_int_equal(c->log.batch_rows, 1000);
     assert_int_equal(c->log.ack_timeout_ms, 30000);
+    assert_int_equal(c->log.writer_nice, 0);
     assert_int_equal(c->log.max_body_bytes, 65536);
     sy_config_free(c);
     /* the largest body cap accepted */

@@ -619,6 +619,48 @@ static void transform_and_discard_hooks(void **state)
     fixture_dispose(&fx);
 }
 
+/* conf.nice: the writer thread lowers its own priority (read inside the transform, which runs
+ * on the writer); the thread that created the pipeline keeps its nice. nice 0: unchanged. */
+static atomic_int writer_nice_seen;
+
+static sy_log_record_t *nice_transform(void *ctx, sy_log_record_t *r)
+{
+    errno = 0;
+    int v = getpriority(PRIO_PROCESS, (id_t)gettid());
+    atomic_store(&writer_nice_seen, errno ? -100 : v);
+    free(r->aux);
+    r->aux = NULL;
+    return r;
+}
+
+static void writer_nice(void **state)
+{
+    errno = 0;
+    int own = getpriority(PRIO_PROCESS, (id_t)gettid());
+    assert_int_equal(errno, 0);
+    assert_true(own < 15); /* else the test cannot tell */
+    const int nices[] = {15, 0};
+    for (size_t i = 0; i < 2; i++) {
+        fixture_t fx;
+        fixture_init(&fx);
+        char msg[SY_STORE_MSGLEN];
+        sy_logpipe_t *p;
+        sy_logpipe_conf_t conf = {.spool_dir = fx.spool,
+                                  .nice = nices[i],
+                                  .transform = nice_transform,
+                                  .discard = count_discard};
+        atomic_store(&writer_nice_seen, -99);
+        assert_int_equal(sy_logpipe_new(&conf, &fx.fake->base, 1, &p, msg, sizeof(msg)), SY_OK);
+        assert_int_equal(submit_aux_row(p, 0), 1);
+        WAIT_UNTIL(sy_logpipe_durable(p, 0) == 1);
+        assert_int_equal(atomic_load(&writer_nice_seen), nices[i] ? nices[i] : own);
+        sy_logpipe_free(p);
+        errno = 0;
+        assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), own);
+        fixture_dispose(&fx);
+    }
+}
+
 /* notify: called on the writer after durable moved, for its producer only; dropped rows at
  * the spool cap move durable too; unregistered means never called again. */
 typedef struct notify_probe {
@@ -714,6 +756,40 @@ static void failed_sync_retried(void **state)
     fixture_dispose(&fx);
 }
 
+/* Under fsync everysec/never a submit does not wake the writer (no futex call on the loop
+ * thread, no writer preempting the loop before the response is out): the writer's own timer
+ * (<= SY_LOGPIPE_MAX_SLEEP_MS) spools the rows. Under fsync always, where the response waits
+ * for its row, submit wakes the idle writer at once. */
+static void wake_only_when_waited_for(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fixture_init(&fx);
+    sy_logpipe_t *p = open_pipe(&fx, (sy_logpipe_conf_t){.fsync = SY_LOGPIPE_FSYNC_EVERYSEC}, 1);
+    usleep(20000); /* the writer is asleep */
+    uint64_t seq = 0;
+    for (size_t i = 0; i < 10; i++) {
+        seq = submit_row(p, 0, i);
+        usleep(2000);
+    }
+    assert_int_equal(atomic_load(&p->posts), 0);
+    WAIT_UNTIL(sy_logpipe_durable(p, 0) >= seq); /* picked up by the writer's timer */
+    assert_int_equal(p->wake_rows, 1024);        /* a ring a quarter full (4096 / 4) wakes it */
+    sy_logpipe_free(p);
+    fixture_dispose(&fx);
+
+    fixture_init(&fx);
+    p = open_pipe(&fx, (sy_logpipe_conf_t){.fsync = SY_LOGPIPE_FSYNC_ALWAYS}, 1);
+    for (size_t i = 0; i < 20; i++) {
+        usleep(2000);
+        seq = submit_row(p, 0, i);
+        WAIT_UNTIL(sy_logpipe_durable(p, 0) >= seq);
+    }
+    assert_true(atomic_load(&p->posts) >= 1); /* most submits found the writer asleep */
+    sy_logpipe_free(p);
+    fixture_dispose(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -731,6 +807,8 @@ int main(void)
         cmocka_unit_test(transform_and_discard_hooks),
         cmocka_unit_test(durable_notify),
         cmocka_unit_test(failed_sync_retried),
+        cmocka_unit_test(wake_only_when_waited_for),
+        cmocka_unit_test(writer_nice),
     };
     const char *only =
         getenv("SY_LOGPIPE_TEST_FILTER"); /* cmocka wildcards: one case, e.g. under load */

@@ -971,9 +971,10 @@ static void dump_requests(const char *path)
     for (uint64_t i = first_measured; i < next_req; i++) {
         const sy_lg_req_t *r = &reqs[i];
         int ok = r->result == RES_OK;
-        fprintf(f, "%.1f %.1f %.1f %d\n", (double)(r->t_sched - t0) / 1e3,
+        fprintf(f, "%.1f %.1f %.1f %d %lld\n", (double)(r->t_sched - t0) / 1e3,
                 ok ? (double)(r->t_done - r->t_sched) / 1e3 : -1.0,
-                ok ? (double)(r->t_first - r->t_sched) / 1e3 : -1.0, r->result);
+                ok ? (double)(r->t_first - r->t_sched) / 1e3 : -1.0, r->result,
+                (long long)r->hdr_val);
     }
     fclose(f);
 }
@@ -1230,7 +1231,8 @@ static void usage(void)
         "  --capture-header H  report percentiles of a numeric response header\n"
         "  --header 'N: V'     one extra request header (e.g. an Authorization key)\n"
         "  --dump FILE         write one line per measured request: due time (us from the first),\n"
-        "                      latency, first byte (us), result (1 = ok)\n"
+        "                      latency, first byte (us), result (1 = ok), --capture-header value "
+        "(-1)\n"
         "  --sequential N      closed loop instead: N requests back to back on one connection\n"
         "  --warmup-requests N with --sequential: requests sent first and not measured\n"
         "  --hold N            open N streams at --rate/s, print 'ready ...', hold --duration s\n"

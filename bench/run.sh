@@ -9,7 +9,7 @@
 #   BENCH_SCENARIOS="a b c d e f g h"  which scenarios to run
 #   BENCH_G_ROWS=200000     rows per store_bench run in (g) (ClickHouse at batch 1,000: half)
 #   BENCH_G_STORE=1         0: (g) skips the store_bench runs (latency and instructions only)
-#   BENCH_G_NICE=1          0: (g) skips the second latency set, log on with log.writer_nice 0
+#   BENCH_G_NICE=0          1: (g) adds a second latency set, log on with log.writer_nice 10
 #   BENCH_G_BASE=PATH       (g): a third latency set against another switchyard binary (log on,
 #                           the same config), e.g. a build of the branch's base: before/after
 #   BENCH_ROUNDS=7          interleaved rounds of (a) and (b); medians over rounds are reported
@@ -34,7 +34,7 @@ STREAMS=${BENCH_STREAMS:-5000}
 CG_REQUESTS=${BENCH_CG_REQUESTS:-2000}
 G_ROWS=${BENCH_G_ROWS:-200000}
 G_STORE=${BENCH_G_STORE:-1}
-G_NICE=${BENCH_G_NICE:-1}
+G_NICE=${BENCH_G_NICE:-0}
 G_BASE=${BENCH_G_BASE:-}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-2}
@@ -310,7 +310,7 @@ url() { # TARGET KIND(fast|slow|paced|hold|anthropic)
     nginx:fast) port=$NGX_FAST ;; nginx:slow) port=$NGX_SLOW ;;
     nginx:paced) port=$NGX_PACED ;; nginx:hold) port=$NGX_HOLD ;;
     switchyard:*) port=$SY_PORT ;;
-    nolog:* | nice0:* | base:* | limited:*) port=$SECOND_PORT ;; # (g): log off / writer_nice 0; (h): limits
+    nolog:* | nice10:* | base:* | limited:*) port=$SECOND_PORT ;; # (g): log off / writer_nice 10; (h): limits
     esac
     echo "http://127.0.0.1:$port/v1/chat/completions"
 }
@@ -344,7 +344,7 @@ minimum() { printf '%s\n' "$@" | grep -E '^-?[0-9]' | sort -g | head -1; }
 spread() { printf '%s\n' "$@" | grep -E '^-?[0-9]' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.0f…%.0f", lo, hi }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^-?[0-9]/ || b !~ /^-?[0-9]/) print "n/a"; else printf "%.1f\n", a - b }'; }
 total() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%d\n", s }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^-?[0-9]/ && b ~ /^-?[0-9]/ && a + 0 <= b + 0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[-+]?[0-9]/ && b ~ /^[-+]?[0-9]/ && a + 0 <= b + 0) }'; }
 
 MISSED=0
 SUMMARY=()
@@ -401,7 +401,7 @@ one_client_table() {
             RANGE=$(spread "${a99[@]}")
             BEST=$(minus "$(minimum "${p99[@]}")" "$(minimum "${dp99[@]}")")
         fi
-        case $t in switchyard | nolog | nice0 | base | limited) HDR="$(median "${h50[@]}") / $(median "${h99[@]}")" ;; esac
+        case $t in switchyard | nolog | nice10 | base | limited) HDR="$(median "${h50[@]}") / $(median "${h99[@]}")" ;; esac
         echo "| $t | $(median "${p50[@]}") | $(median "${p90[@]}") | $(median "${p99[@]}") | $A50 | $A90 | $A99 | $RANGE | $BEST | $(total "${err[@]}") | $HDR |"
         printf -v "ADDED_P99_$t" '%s' "$A99"
         printf -v "ADDED_P50_$t" '%s' "$A50"
@@ -1195,27 +1195,27 @@ run_g_latency() {
         echo "| **on − off** | $irp % | $irps % |"
         echo
     } >>"$OUT"
-    # (iii) what the writer's priority does: the same log-on gateway (log.writer_nice 10, the
-    # default) against a second one with writer_nice 0, interleaved in a second set of rounds.
+    # (iii) what the writer's priority does: the same log-on gateway (log.writer_nice 0, the
+    # default) against a second one with writer_nice 10, interleaved in a second set of rounds.
     if [ "$G_NICE" != 0 ]; then
-        log "(g) writer_nice 10 vs 0: $ROUNDS rounds × 3 targets × ${SECS} s"
+        log "(g) writer_nice 0 vs 10: $ROUNDS rounds × 3 targets × ${SECS} s"
         # its own data dir: the main gateway owns $WORK/data and its spool
-        { sed "s|^data_dir: .*|data_dir: $WORK/data-nice0|" "$WORK/switchyard.yaml"; printf 'log:\n  writer_nice: 0\n'; } \
-            >"$WORK/switchyard-nice0.yaml"
-        second_gateway_rounds nice0 "$WORK/switchyard-nice0.yaml" g0
-        local TARGETS=(direct switchyard nice0) tbl0 n50 n99 nb s50 s99 sb
+        { sed "s|^data_dir: .*|data_dir: $WORK/data-nice10|" "$WORK/switchyard.yaml"; printf 'log:\n  writer_nice: 10\n'; } \
+            >"$WORK/switchyard-nice10.yaml"
+        second_gateway_rounds nice10 "$WORK/switchyard-nice10.yaml" g0
+        local TARGETS=(direct switchyard nice10) tbl0 n50 n99 nb s50 s99 sb
         tbl0=$(one_client_table g0 lat latency)
         s50=$(table_col "$tbl0" switchyard 6) s99=$(table_col "$tbl0" switchyard 8) sb=$(table_col "$tbl0" switchyard 10)
-        n50=$(table_col "$tbl0" nice0 6) n99=$(table_col "$tbl0" nice0 8) nb=$(table_col "$tbl0" nice0 10)
+        n50=$(table_col "$tbl0" nice10 6) n99=$(table_col "$tbl0" nice10 8) nb=$(table_col "$tbl0" nice10 10)
         {
-            echo "### Log writer priority: writer_nice 10 (default) vs 0, logging on in both"
+            echo "### Log writer priority: writer_nice 0 (default) vs 10, logging on in both"
             echo
-            echo "\`switchyard\` = the bench config (log on, \`log.writer_nice\` 10 by default); \`nice0\` = the same plus"
-            echo "\`log: {writer_nice: 0}\` (the writer at the loop's priority), a second process on the same core."
+            echo "\`switchyard\` = the bench config (log on, \`log.writer_nice\` 0 by default); \`nice10\` = the same plus"
+            echo "\`log: {writer_nice: 10}\` (the writer below the loop's priority), a second process on the same core."
             echo
             echo "$tbl0"
             echo
-            echo "writer_nice 10 vs 0: added p50 $s50 vs $n50 µs, added p99 $s99 vs $n99 µs, best-rounds p99 $sb vs $nb µs."
+            echo "writer_nice 0 vs 10: added p50 $s50 vs $n50 µs, added p99 $s99 vs $n99 µs, best-rounds p99 $sb vs $nb µs."
             echo
         } >>"$OUT"
     fi

@@ -22,9 +22,9 @@
  *   - The producer never blocks and never takes a lock: clone (one malloc + copies), one
  *     release store into its own ring, and a sem_post only when the writer announced it was
  *     going to sleep (idle flag) AND someone waits for the row (fsync always) or the ring is a
- *     quarter full; otherwise the writer's own timer picks the row up (within
- *     SY_LOGPIPE_LAZY_SLEEP_MS). A missed wake-up (the flag is read relaxed) costs at most
- *     SY_LOGPIPE_MAX_SLEEP_MS: under fsync always the writer never sleeps longer than that.
+ *     quarter full; otherwise the writer's own timer picks the row up. A missed wake-up (the
+ *     flag is read relaxed) costs at most SY_LOGPIPE_MAX_SLEEP_MS: the writer never sleeps
+ *     longer than that.
  *   - A full ring does not lose the row: the clone moves to a producer-private overflow list
  *     (no sharing, so no lock) that the producer itself moves back into the ring on its next
  *     submit/poll; the writer takes it over only at shutdown, when producers have stopped.
@@ -212,7 +212,7 @@ uint64_t sy_logpipe_submit(sy_logpipe_t *p, size_t producer_index, const sy_log_
     atomic_store_explicit(&pr->submitted, pr->seq, memory_order_relaxed);
     /* Wake the writer only when someone waits for the row (fsync always: the response is held
      * until it is durable) or the ring is filling up; otherwise the writer's own timer
-     * (<= SY_LOGPIPE_LAZY_SLEEP_MS) picks the row up. A wake per row made the loop thread pay a
+     * (<= SY_LOGPIPE_MAX_SLEEP_MS) picks the row up. A wake per row made the loop thread pay a
      * futex call per request and, on a core shared with the writer, let the writer preempt the
      * loop before the response's last bytes were written (docs/internals/LOGPIPE.md, "Wake-ups").
      */
@@ -495,14 +495,10 @@ static bool rings_empty(sy_logpipe_t *p)
     return true;
 }
 
-/* µs until the next timer (flush, retry, fsync), capped at SY_LOGPIPE_MAX_SLEEP_MS, or at
- * SY_LOGPIPE_LAZY_SLEEP_MS when no submit waits for its row (fsync everysec/never, real clock). */
+/* µs until the next timer (flush, retry, fsync), capped at SY_LOGPIPE_MAX_SLEEP_MS. */
 static uint64_t sleep_us(sy_logpipe_t *p, uint64_t now)
 {
-    uint64_t cap = p->conf.fsync == SY_LOGPIPE_FSYNC_ALWAYS || p->conf.now_us
-                       ? SY_LOGPIPE_MAX_SLEEP_MS
-                       : SY_LOGPIPE_LAZY_SLEEP_MS;
-    uint64_t best = cap * 1000ull, at = UINT64_MAX;
+    uint64_t best = SY_LOGPIPE_MAX_SLEEP_MS * 1000ull, at = UINT64_MAX;
     if (p->cache_n && !p->in_backoff) at = cache_at(p, 0)->t_us + (uint64_t)p->conf.flush_ms * 1000;
     if (p->in_backoff && p->retry_at < at) at = p->retry_at;
     if (p->unsynced && p->conf.fsync == SY_LOGPIPE_FSYNC_EVERYSEC && p->last_fsync + 1000000 < at)

@@ -62,16 +62,7 @@ typedef struct sy_logpipe_conf {
     void *hook_ctx;
 } sy_logpipe_conf_t;
 
-/* The writer's longest sleep when a row may be waiting for it without a wake-up: under fsync
- * always (a response is held until its row is durable, so a missed wake-up costs this much) and
- * with an injected clock (tests). */
 #define SY_LOGPIPE_MAX_SLEEP_MS 5
-/* The same under fsync everysec/never, where a submit never wakes the writer and its timer picks
- * rows up: each pick-up runs the writer on a core that may be a loop's, leaving the loop's caches
- * cold for its next request. Every 5 ms that was one request in five at 1,000 req/s (the p90 of
- * the gateway's own overhead moved by 1-2 µs); every 50 ms one in fifty. A row still reaches the
- * spool within 50 ms, far inside everysec's one second (docs/internals/LOGPIPE.md, "Wake-ups"). */
-#define SY_LOGPIPE_LAZY_SLEEP_MS 50
 
 typedef struct sy_logpipe sy_logpipe_t;
 

@@ -352,6 +352,16 @@ static void op_msg_add(sy_admin_call_t *c)
     const char *parent = body_str(c, "parent_id");
     int64_t count = 0;
     char *params = body_obj_text(c, "params");
+    /* Feedback is allowed on a log row that an assistant message of one's own conversations
+     * carries (sy_app_msg_owns_log), so only an assistant message may carry one. Whose row it
+     * is cannot be checked here (the log may be in another store); generation will set log_id
+     * itself and this field will go (docs/internals/CHAT.md). */
+    const char *role = body_str(c, "role");
+    if (body_str(c, "log_id") && role && strcmp(role, "assistant") != 0) {
+        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
+                           "'log_id' is only accepted on a message with role 'assistant'");
+        goto out;
+    }
     sy_err_t err = sy_app_msg_count(s, conv->id, &count, msg, sizeof msg);
     if (err) goto fail;
     if (count >= SY_CHAT_MESSAGES_MAX) {

@@ -276,7 +276,11 @@ void sy_http_res_head(sy_http_req_t *req, int status, const sy_http_header_t *he
         append_header(&c->out, headers[i].name.ptr, headers[i].name.len, headers[i].value.ptr,
                       headers[i].value.len);
     append_header(&c->out, "x-request-id", 12, req->request_id, strlen(req->request_id));
-    if (req->chunked) {
+    if (status == 304 || status == 204) {
+        /* no body, and no length: a 304's content-length would describe the cached
+         * representation, which a cache could take from it (RFC 9110 8.6, 15.4.5) */
+        req->chunked = false;
+    } else if (req->chunked) {
         sy_buf_append_c(&c->out, "transfer-encoding: chunked\r\n");
     } else {
         len = snprintf(line, sizeof line, "content-length: %lld\r\n", (long long)content_length);

@@ -237,11 +237,13 @@ const sy_auth_ident_t *sy_auth_cache_put(sy_auth_t *a, const uint8_t tag[SY_AUTH
     }
     pthread_mutex_unlock(&a->lock);
     if (old) sy_auth_ident_release(&old->ident);
-    if (!e->found) {
+    /* Past the unlock a cached "no such key" entry belongs to the slot alone: another thread
+     * may replace it and free it at any moment, so decide from the argument, not from e. */
+    if (!ident) {
         if (!cached) free(e);
         return NULL;
     }
-    return &e->ident;
+    return &e->ident; /* the caller's reference keeps it alive */
 }
 
 void sy_auth_cache_forget(sy_auth_t *a, const char *hash_hex)

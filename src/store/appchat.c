@@ -151,12 +151,17 @@ sy_err_t sy_app_conv_update(sy_store_t *s, const sy_app_conv_t *c, char *msg, si
 sy_err_t sy_app_conv_delete(sy_store_t *s, const char *id, const char *user_id, char *msg,
                             size_t msglen)
 {
+    /* Messages first, then the conversation: a failure between the two leaves a visible,
+     * still-deletable conversation, never messages that nothing reaches. */
     sy_app_param_t p[] = {T(id), T(user_id)};
-    sy_err_t err = sy_app_change_one(s, "DELETE FROM conversations WHERE id = $1 AND user_id = $2",
-                                     p, NPARAMS(p), "conversation", msg, msglen);
+    sy_err_t err = sy_store_app_exec(s,
+                                     "DELETE FROM messages WHERE conversation_id = $1 AND "
+                                     "conversation_id IN (SELECT id FROM conversations "
+                                     "WHERE id = $1 AND user_id = $2)",
+                                     p, NPARAMS(p), 0, NULL, NULL, msg, msglen);
     if (err) return err;
-    return sy_store_app_exec(s, "DELETE FROM messages WHERE conversation_id = $1", p, 1, 0, NULL,
-                             NULL, msg, msglen);
+    return sy_app_change_one(s, "DELETE FROM conversations WHERE id = $1 AND user_id = $2", p,
+                             NPARAMS(p), "conversation", msg, msglen);
 }
 
 /* q as a LIKE pattern matching q anywhere, with %, _ and \ escaped by \ (the SQL lower()s it). */
@@ -274,7 +279,8 @@ sy_err_t sy_app_msg_owns_log(sy_store_t *s, const char *log_id, const char *user
     sy_err_t err = sy_app_one_row(s,
                                   "SELECT 1 FROM messages m JOIN conversations c "
                                   "ON c.id = m.conversation_id "
-                                  "WHERE m.log_id = $1 AND c.user_id = $2 LIMIT 1",
+                                  "WHERE m.log_id = $1 AND c.user_id = $2 AND m.role = 'assistant' "
+                                  "LIMIT 1",
                                   p, NPARAMS(p), &r, "answer", msg, msglen);
     if (!err) sy_store_app_rows_free(&r);
     return err;

@@ -90,7 +90,11 @@ static sy_err_t stats_exact(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq
 static void rd_hist(rd_t *rd, sy_hist_t *h)
 {
     uint64_t n = rd_varint(rd);
-    if (!rd_need(rd, n * 2)) return;
+    /* n comes from the wire: bound it before n * 8 can wrap (each entry is 2 + 8 bytes) */
+    if (n > SIZE_MAX / 16 || !rd_need(rd, n * 2)) {
+        rd->bad = true;
+        return;
+    }
     const unsigned char *idx = rd->p;
     rd->p += n * 2;
     uint64_t m = rd_varint(rd);

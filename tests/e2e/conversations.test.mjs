@@ -163,6 +163,12 @@ describe('conversations', () => {
     assertError(bad, 400);
     assert.match(bad.json.error.message, /parent_id/);
     assertError(await alice.call('PATCH', `/api/v1/conversations/${other}`, { body: { current_leaf: a1.id } }), 400);
+    // only an assistant message carries a log row (feedback rides on it): a user message with
+    // one is refused, so a log id cannot be claimed through one's own question
+    const claim = await alice.call('POST', `/api/v1/conversations/${other}/messages`, { body: { role: 'user', content: 'x', log_id: '0190aaaa-0000-7000-8000-00000000a0ff' } });
+    assertError(claim, 400);
+    assert.match(claim.json.error.message, /log_id/);
+    assertError(await alice.call('PUT', '/api/v1/feedback/0190aaaa-0000-7000-8000-00000000a0ff', { body: { rating: 1 } }), 404);
 
     // export: Markdown of the current branch (u1 → a1), JSON of everything
     const md = await alice.call('GET', `/api/v1/conversations/${id}/export?format=markdown`);

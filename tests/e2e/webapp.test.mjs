@@ -81,6 +81,7 @@ describe('web app and OpenAPI', () => {
     const r304 = await raw('GET', '/assets/app.js', { 'if-none-match': tag });
     assert.equal(r304.status, 304);
     assert.equal(r304.body.length, 0);
+    assert.equal(r304.headers['content-length'], undefined, 'a 304 carries no content-length');
     assert.equal(r304.headers.etag, tag);
     const weak = await raw('GET', '/assets/app.js', { 'if-none-match': `"x", W/${tag}` });
     assert.equal(weak.status, 304);

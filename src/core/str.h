@@ -42,6 +42,28 @@ static inline bool sy_str_ieq_c(sy_str_t a, const char *b)
     return a.len == n && strncasecmp(a.ptr, b, n) == 0;
 }
 
+/* 10^0 … 10^19: every power of ten a uint64_t holds. */
+static const uint64_t sy_pow10_u64[20] = {1ull,
+                                          10ull,
+                                          100ull,
+                                          1000ull,
+                                          10000ull,
+                                          100000ull,
+                                          1000000ull,
+                                          10000000ull,
+                                          100000000ull,
+                                          1000000000ull,
+                                          10000000000ull,
+                                          100000000000ull,
+                                          1000000000000ull,
+                                          10000000000000ull,
+                                          100000000000000ull,
+                                          1000000000000000ull,
+                                          10000000000000000ull,
+                                          100000000000000000ull,
+                                          1000000000000000000ull,
+                                          10000000000000000000ull};
+
 /* Writes v in decimal (no NUL) into out (room for 20 digits); returns the length. For hot paths
  * where snprintf's format parsing would cost more than the number. */
 static inline size_t sy_u64_dec(char *out, uint64_t v)
@@ -51,29 +73,9 @@ static inline size_t sy_u64_dec(char *out, uint64_t v)
                                    "31323334353637383940414243444546474849505152535455565758596061"
                                    "62636465666768697071727374757677787980818283848586878889909192"
                                    "93949596979899";
-    static const uint64_t pow10[20] = {1ull,
-                                       10ull,
-                                       100ull,
-                                       1000ull,
-                                       10000ull,
-                                       100000ull,
-                                       1000000ull,
-                                       10000000ull,
-                                       100000000ull,
-                                       1000000000ull,
-                                       10000000000ull,
-                                       100000000000ull,
-                                       1000000000000ull,
-                                       10000000000000ull,
-                                       100000000000000ull,
-                                       1000000000000000ull,
-                                       10000000000000000ull,
-                                       100000000000000000ull,
-                                       1000000000000000000ull,
-                                       10000000000000000000ull};
     /* digits from the bit length (log10(2) ≈ 1233/4096), corrected by one comparison */
     size_t n = (size_t)(((64 - __builtin_clzll(v | 1)) * 1233) >> 12);
-    n += (v | 1) >= pow10[n]; /* v | 1: 0 has one digit; same answer for the others */
+    n += (v | 1) >= sy_pow10_u64[n]; /* v | 1: 0 has one digit; same answer for the others */
     char *d = out + n;
     while (v >= 100) {
         uint64_t r = v % 100;

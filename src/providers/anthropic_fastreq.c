@@ -38,6 +38,7 @@
 
 #include "core/alloc.h"
 #include "core/jsonv.h"
+#include "core/str.h"
 
 /* ---------------------------------------------------------------- output buffer */
 
@@ -290,27 +291,6 @@ static void put_str(wbuf_t *w, const char *t, const char *te)
 
 typedef unsigned __int128 u128;
 
-static const uint64_t pow10_u64[20] = {1ull,
-                                       10ull,
-                                       100ull,
-                                       1000ull,
-                                       10000ull,
-                                       100000ull,
-                                       1000000ull,
-                                       10000000ull,
-                                       100000000ull,
-                                       1000000000ull,
-                                       10000000000ull,
-                                       100000000000ull,
-                                       1000000000000ull,
-                                       10000000000000ull,
-                                       100000000000000ull,
-                                       1000000000000000ull,
-                                       10000000000000000ull,
-                                       100000000000000000ull,
-                                       1000000000000000000ull,
-                                       10000000000000000000ull};
-
 static int bit_length(u128 q)
 {
     uint64_t hi = (uint64_t)(q >> 64), lo = (uint64_t)q;
@@ -322,7 +302,7 @@ static int bit_length(u128 q)
  * strtod does: *m (53 bits) * 2^-*s. */
 static void decimal_to_binary(uint64_t n, int k, uint64_t *m, int *s)
 {
-    u128 num = (u128)n << 65, den = pow10_u64[k];
+    u128 num = (u128)n << 65, den = sy_pow10_u64[k];
     u128 q = num / den, r = num % den; /* value * 2^65 = q + r / den, q >= 2^55 */
     int drop = bit_length(q) - 53;
     uint64_t mm = (uint64_t)(q >> drop);
@@ -349,12 +329,12 @@ static size_t print_g17(uint64_t m, int s, char *d)
         p = -3;
     else
         return 0;
-    u128 prod = (u128)m * pow10_u64[16 - p];
+    u128 prod = (u128)m * sy_pow10_u64[16 - p];
     uint64_t digits = (uint64_t)(prod >> s);
     u128 rem = prod & (two - 1), half = two >> 1;
     if (rem > half || (rem == half && (digits & 1))) digits++;
-    if (digits == pow10_u64[17]) {
-        digits = pow10_u64[16];
+    if (digits == sy_pow10_u64[17]) {
+        digits = sy_pow10_u64[16];
         p++;
     }
     if (p == 0) {

@@ -41,7 +41,7 @@
 #include "core/arena.h"
 
 #define MAX_SCHEMA_DEPTH 256
-#define MAX_EVAL_DEPTH 512
+#define MAX_EVAL_DEPTH 1000
 #define MATCH_LIMIT 1000000 /* PCRE2 backtracking steps per match: no catastrophic regex */
 
 enum {
@@ -175,7 +175,9 @@ static void *cfail(cctx_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(c->err, c->err_len, "at %s: %s", c->loc_len ? c->loc : "/", msg);
+    /* a deep location is cut so that the message itself always fits */
+    snprintf(c->err, c->err_len, "at %.200s%s: %s", c->loc_len ? c->loc : "/",
+             c->loc_len > 200 ? "..." : "", msg);
     return NULL;
 }
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <time.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -581,13 +583,100 @@ static void test_uri_resolve(void **state)
     sy_arena_dispose(&a);
 }
 
+/* One compiled schema, several threads validating at once (the schema is read-only after
+ * compile); also prints the cost per validation of a typical structured-output answer. */
+static const char *const so_schema =
+    "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"title\",\"steps\","
+    "\"rating\"],\"properties\":{\"title\":{\"type\":\"string\",\"maxLength\":200},"
+    "\"rating\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":5},"
+    "\"steps\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/step\"}}},"
+    "\"$defs\":{\"step\":{\"type\":\"object\",\"additionalProperties\":false,"
+    "\"required\":[\"text\",\"minutes\",\"kind\"],\"properties\":{"
+    "\"text\":{\"type\":\"string\",\"pattern\":\"^[A-Z]\"},\"minutes\":{\"type\":[\"number\","
+    "\"null\"]},\"kind\":{\"enum\":[\"prep\",\"cook\",\"rest\"]}}}}}";
+
+typedef struct {
+    const sy_jschema_t *s;
+    const json_t *good, *bad;
+    size_t wrong;
+} th_arg_t;
+
+static void *th_main(void *p)
+{
+    th_arg_t *a = p;
+    sy_jschema_error_t e[4];
+    for (int i = 0; i < 2000; i++) {
+        if (sy_jschema_validate(a->s, a->good, e, 4) != 0) a->wrong++;
+        if (sy_jschema_validate(a->s, a->bad, e, 4) != 2) a->wrong++;
+    }
+    return NULL;
+}
+
+static json_t *so_instance(int steps, bool bad)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < steps; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:f, s:s}", "text",
+                           bad && i == 3 ? "lower case step" : "Chop the onions finely", "minutes",
+                           2.5, "kind", bad && i == 5 ? "fry" : "prep"));
+    return json_pack("{s:s, s:o, s:i}", "title", "Onion soup", "steps", arr, "rating", 4);
+}
+
+static void test_threads_and_cost(void **state)
+{
+    (void)state;
+    sy_jschema_t *s = comp(so_schema);
+    json_t *good = so_instance(20, false), *bad = so_instance(20, true);
+    sy_jschema_error_t e[4];
+    assert_int_equal(sy_jschema_validate(s, good, e, 4), 0);
+    assert_int_equal(sy_jschema_validate(s, bad, e, 4), 2);
+    assert_string_equal(e[0].path, "/steps/3/text");
+    assert_string_equal(e[1].path, "/steps/5/kind");
+    pthread_t th[4];
+    th_arg_t args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (th_arg_t){s, good, bad, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, th_main, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].wrong, 0);
+    }
+    char *text = json_dumps(good, JSON_COMPACT);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(sy_jschema_validate(s, good, NULL, 0), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 2000; i++) {
+        char err[256];
+        json_t *j = json_loads(so_schema, 0, NULL);
+        sy_jschema_t *c = sy_jschema_compile(j, err, sizeof err);
+        assert_non_null(c);
+        sy_jschema_free(c);
+        json_decref(j);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double cus = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3;
+    print_message("validate a %zu-byte answer (20 steps): %.2f us; parse+compile the schema: "
+                  "%.2f us\n",
+                  strlen(text), us / 5000, cus / 2000);
+    free(text);
+    json_decref(good);
+    json_decref(bad);
+    sy_jschema_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_suite),          cmocka_unit_test(test_keywords_2020),
         cmocka_unit_test(test_unevaluated),    cmocka_unit_test(test_refs),
         cmocka_unit_test(test_compile_errors), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_uri_resolve),
+        cmocka_unit_test(test_uri_resolve),    cmocka_unit_test(test_threads_and_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

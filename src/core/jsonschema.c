@@ -1244,6 +1244,100 @@ static bool is_multiple(const json_t *x, const json_t *m)
     return fabs(q - nearbyint(q)) <= 8 * DBL_EPSILON * fmax(1.0, fabs(q));
 }
 
+/* A hash consistent with jeq: numbers by value (1 and 1.0 alike), objects order-free. */
+static uint64_t jhash(const json_t *j)
+{
+    uint64_t h = 1469598103934665603ull;
+#define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211ull)
+    switch (json_typeof(j)) {
+    case JSON_STRING:
+        MIX('s');
+        for (size_t i = 0; i < json_string_length(j); i++)
+            MIX((unsigned char)json_string_value(j)[i]);
+        break;
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        double d = json_number_value(j);
+        MIX('n');
+        if (json_is_integer(j)) {
+            MIX((uint64_t)json_integer_value(j));
+        } else if (is_integral(j) && fabs(d) < 9e18) {
+            MIX((uint64_t)(long long)d);
+        } else {
+            uint64_t bits;
+            memcpy(&bits, &d, sizeof bits);
+            MIX(bits);
+        }
+        break;
+    }
+    case JSON_ARRAY:
+        MIX('a');
+        for (size_t i = 0; i < json_array_size(j); i++)
+            MIX(jhash(json_array_get(j, i)));
+        break;
+    case JSON_OBJECT: {
+        uint64_t sum = 0;
+        const char *k;
+        size_t kl;
+        json_t *v;
+        json_object_keylen_foreach((json_t *)j, k, kl, v)
+        {
+            uint64_t kh = 1469598103934665603ull;
+            for (size_t i = 0; i < kl; i++)
+                kh = (kh ^ (unsigned char)k[i]) * 1099511628211ull;
+            sum += (kh ^ jhash(v)) * 0x9E3779B97F4A7C15ull;
+        }
+        MIX('o');
+        MIX(sum);
+        break;
+    }
+    default:
+        MIX(json_typeof(j));
+    }
+#undef MIX
+    return h;
+}
+
+typedef struct {
+    uint64_t h;
+    size_t i;
+} hidx_t;
+
+static int hidx_cmp(const void *a, const void *b)
+{
+    const hidx_t *x = a, *y = b;
+    if (x->h != y->h) return x->h < y->h ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* uniqueItems in O(n log n): sort by hash, compare only within equal-hash runs. Reports the
+ * pair with the smallest second index among those found. */
+static bool find_duplicate(const json_t *arr, size_t *a_out, size_t *b_out)
+{
+    size_t n = json_array_size(arr);
+    hidx_t *v = sy_xmalloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (hidx_t){jhash(json_array_get(arr, i)), i};
+    qsort(v, n, sizeof *v, hidx_cmp);
+    bool found = false;
+    for (size_t s = 0; s < n;) {
+        size_t e = s + 1;
+        while (e < n && v[e].h == v[s].h)
+            e++;
+        for (size_t x = s; x < e; x++)
+            for (size_t y = x + 1; y < e; y++)
+                if ((!found || v[y].i < *b_out) &&
+                    jeq(json_array_get(arr, v[x].i), json_array_get(arr, v[y].i))) {
+                    found = true;
+                    *a_out = v[x].i;
+                    *b_out = v[y].i;
+                }
+        s = e;
+    }
+    free(v);
+    return found;
+}
+
 static unsigned type_bit(const json_t *j)
 {
     switch (json_typeof(j)) {
@@ -1387,14 +1481,12 @@ static bool v_array(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *a)
         verr(c, "array has more than %lld items", n->max_items);
         CHECK(false);
     }
-    if (n->unique) {
-        for (size_t i = 0; i < len; i++)
-            for (size_t k = i + 1; k < len; k++)
-                if (jeq(json_array_get(j, i), json_array_get(j, k))) {
-                    verr(c, "items %zu and %zu are equal (uniqueItems)", i, k);
-                    CHECK(false);
-                    i = k = len; /* one error is enough */
-                }
+    if (n->unique && len > 1) {
+        size_t a_i, b_i;
+        if (find_duplicate(j, &a_i, &b_i)) {
+            verr(c, "items %zu and %zu are equal (uniqueItems)", a_i, b_i);
+            CHECK(false);
+        }
     }
     for (size_t i = 0; i < len; i++) {
         const jnode_t *s = i < n->nprefix ? n->prefix[i] : n->items;

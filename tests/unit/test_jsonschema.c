@@ -316,6 +316,21 @@ static void test_keywords_2020(void **state)
     expect_valid("{\"enum\":[1,\"a\",{\"x\":[2.0]}]}", "{\"x\":[2]}");
     expect_invalid("{\"const\":{\"a\":1}}", "{\"a\":1,\"b\":2}", "", "const");
     expect_invalid("{\"uniqueItems\":true}", "[1,{\"a\":1},1.0]", "", "items 0 and 2 are equal");
+    expect_invalid("{\"uniqueItems\":true}", "[{\"a\":1,\"b\":[2]},{\"b\":[2.0],\"a\":1}]", "",
+                   "items 0 and 1 are equal");
+    expect_valid("{\"uniqueItems\":true}", "[0,false,null,\"0\",[0],{\"0\":0},-1,0.5]");
+    /* uniqueItems is O(n log n): 20,000 distinct items, then a duplicate of item 7 */
+    sy_jschema_t *u = comp("{\"uniqueItems\":true}");
+    json_t *big = json_array();
+    for (int i = 0; i < 20000; i++)
+        json_array_append_new(big, json_pack("{s:i}", "k", i));
+    assert_int_equal(sy_jschema_validate(u, big, NULL, 0), 0);
+    json_array_append_new(big, json_pack("{s:f}", "k", 7.0));
+    sy_jschema_error_t ue[1];
+    assert_int_equal(sy_jschema_validate(u, big, ue, 1), 1);
+    assert_string_equal(ue[0].message, "items 7 and 20000 are equal (uniqueItems)");
+    json_decref(big);
+    sy_jschema_free(u);
     /* format is an annotation: not asserted */
     expect_valid("{\"format\":\"email\"}", "\"not an email\"");
 }

@@ -1775,6 +1775,10 @@ size_t sy_jschema_validate(const sy_jschema_t *s, const json_t *instance, sy_jsc
                            size_t max)
 {
     vctx_t c = {.s = s, .errs = errs, .max = errs ? max : 0};
+    if (!instance) { /* e.g. a failed parse passed straight in */
+        verr(&c, "no JSON value");
+        return 1;
+    }
     bool ok = v_node(&c, s->root, instance, NULL);
     if (!ok && c.count == 0) { /* cannot happen: every failure writes an error; be safe */
         if (c.max) snprintf(errs[0].message, sizeof errs[0].message, "value is not valid");

@@ -540,6 +540,9 @@ static void test_errors(void **state)
     assert_string_equal(e[1].path, "/tags/1");
     assert_int_equal((unsigned char)e[2].path[0], 0x5a);
     assert_int_equal(val(s, "[]", NULL, 5), 1); /* errs NULL: counted only */
+    assert_int_equal(sy_jschema_validate(s, NULL, e, 8), 1);
+    assert_string_equal(e[0].path, "");
+    assert_string_equal(e[0].message, "no JSON value");
     n = val(s, "{}", e, 8);
     assert_int_equal(n, 3);
     assert_string_equal(e[0].path, "");

@@ -417,6 +417,28 @@ static void test_refs(void **state)
     expect_valid(ids, "{\"a\":1,\"b\":\"s\",\"b2\":\"t\",\"c\":null}");
     expect_invalid(ids, "{\"b\":1}", "/b", "expected string");
     expect_invalid(ids, "{\"c\":1}", "/c", "expected null");
+    /* a $ref resolves against the $id beside it; sub-resources are found by their URI */
+    const char *rel = "{\"$id\":\"http://example.com/d1.json\",\"properties\":{\"foo\":{"
+                      "\"$id\":\"d2.json\",\"$defs\":{\"inner\":{\"properties\":{\"bar\":{"
+                      "\"type\":\"string\"}}}},\"$ref\":\"#/$defs/inner\"}},\"$ref\":\"d2.json\"}";
+    expect_valid(rel, "{\"foo\":{\"bar\":\"a\"},\"bar\":\"a\"}");
+    expect_invalid(rel, "{\"foo\":{\"bar\":1},\"bar\":\"a\"}", "/foo/bar", "expected string");
+    expect_invalid(rel, "{\"foo\":{\"bar\":\"a\"},\"bar\":1}", "/bar", "expected string");
+    /* a URN base (no hierarchy): fragment references still work */
+    expect_invalid(
+        "{\"$id\":\"urn:uuid:deadbeef-1234-ffff-ffff-4321feebdaed\",\"properties\":{"
+        "\"foo\":{\"$ref\":\"urn:uuid:deadbeef-1234-ffff-ffff-4321feebdaed#/$defs/bar\"}},"
+        "\"$defs\":{\"bar\":{\"type\":\"string\"}}}",
+        "{\"foo\":12}", "/foo", "expected string");
+    /* a $ref'd schema does not see the annotations of its siblings */
+    expect_invalid("{\"$defs\":{\"A\":{\"unevaluatedProperties\":false}},"
+                   "\"properties\":{\"p\":{\"type\":\"string\"}},\"$ref\":\"#/$defs/A\"}",
+                   "{\"p\":\"m\"}", "/p", "unevaluatedProperties");
+    /* a "$ref" inside enum data is data, not a reference */
+    const char *naive =
+        "{\"$defs\":{\"s\":{\"type\":\"string\"}},\"enum\":[{\"$ref\":\"#/$defs/s\"}]}";
+    expect_invalid(naive, "\"str\"", "", "enum");
+    expect_valid(naive, "{\"$ref\":\"#/$defs/s\"}");
     /* draft-07 location-independent "$id": "#name" */
     expect_valid("{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
                  "\"definitions\":{\"x\":{\"$id\":\"#foo\",\"type\":\"integer\"}},"

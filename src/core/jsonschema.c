@@ -1653,6 +1653,33 @@ static bool v_inplace(vctx_t *c, const jnode_t *s, const json_t *j, annot_t *a, 
     return r;
 }
 
+/* Whether n's "type" (looked up through $refs) admits j; true when n says nothing. */
+static bool accepts_type(const jnode_t *n, const json_t *j)
+{
+    for (int hops = 0; n && hops < 32; hops++) {
+        if (n->boolean >= 0) return n->boolean == 1;
+        if (n->has_type && !n->ref_only) return (n->types & type_bit(j)) != 0;
+        n = n->ref;
+    }
+    return true;
+}
+
+/* No branch of anyOf/oneOf passed. When exactly one branch admits the value's type (the usual
+ * {"anyOf": [{...object...}, {"type": "null"}]}), its own errors say more than "matches none":
+ * it is run again, loudly. */
+static void explain_none(vctx_t *c, jnode_t *const *br, size_t nb, const json_t *j, const char *kw)
+{
+    if (c->quiet) return;
+    size_t cand = 0, which = 0;
+    for (size_t i = 0; i < nb; i++)
+        if (accepts_type(br[i], j)) {
+            cand++;
+            which = i;
+        }
+    if (cand == 1 && !v_node(c, br[which], j, NULL)) return;
+    verr(c, "value matches none of the %zu %s schemas", nb, kw);
+}
+
 static bool v_node(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *out)
 {
     if (n->boolean == 1) return true;
@@ -1721,7 +1748,7 @@ static bool v_node(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *out)
         bool any = false;
         for (size_t i = 0; i < n->nany && (!any || a); i++)
             any |= v_inplace(c, n->any_of[i], j, a, true);
-        if (!any) verr(c, "value matches none of the %zu anyOf schemas", n->nany);
+        if (!any) explain_none(c, n->any_of, n->nany, j, "anyOf");
         CHECK(any);
     }
     if (n->none) {
@@ -1743,7 +1770,7 @@ static bool v_node(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *out)
             free(tmp.bits);
         }
         if (hits == 0)
-            verr(c, "value matches none of the %zu oneOf schemas", n->none);
+            explain_none(c, n->one_of, n->none, j, "oneOf");
         else if (hits > 1)
             verr(c, "value matches more than one oneOf schema (%zu and %zu)", first, second);
         CHECK(hits == 1);

@@ -543,7 +543,7 @@ static void test_errors(void **state)
     sy_jschema_error_t e[8];
     size_t n =
         val(s, "{\"name\":1,\"tags\":[\"a\",\"c\",2],\"address\":{\"zip\":1},\"x~/\":0}", e, 8);
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 7);
     assert_string_equal(e[0].path, "/name");
     assert_string_equal(e[0].message, "expected string, got integer");
     assert_string_equal(e[1].path, "/tags/1");
@@ -551,14 +551,22 @@ static void test_errors(void **state)
     assert_string_equal(e[2].path, "/tags/2");
     assert_string_equal(e[2].message, "expected string, got integer");
     assert_string_equal(e[3].path, "/tags/2");
+    /* anyOf [object ref, null] failed: the one branch that admits an object explains */
     assert_string_equal(e[4].path, "/address");
-    assert_string_equal(e[4].message, "value matches none of the 2 anyOf schemas");
-    assert_string_equal(e[5].path, "/x~0~1");
+    assert_string_equal(e[4].message, "missing required property \"city\"");
+    assert_string_equal(e[5].path, "/address/zip");
     assert_string_equal(e[5].message, "property is not allowed (additionalProperties)");
+    assert_string_equal(e[6].path, "/x~0~1");
+    assert_string_equal(e[6].message, "property is not allowed (additionalProperties)");
+    /* no single candidate: the combinator's own error */
+    n = val(s, "{\"name\":\"n\",\"tags\":[],\"address\":5}", e, 8);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].path, "/address");
+    assert_string_equal(e[0].message, "value matches none of the 2 anyOf schemas");
     /* at most max written, all counted */
     memset(e, 0x5a, sizeof e);
     assert_int_equal(
-        val(s, "{\"name\":1,\"tags\":[\"a\",\"c\",2],\"address\":{\"zip\":1},\"x~/\":0}", e, 2), 6);
+        val(s, "{\"name\":1,\"tags\":[\"a\",\"c\",2],\"address\":{\"zip\":1},\"x~/\":0}", e, 2), 7);
     assert_string_equal(e[1].path, "/tags/1");
     assert_int_equal((unsigned char)e[2].path[0], 0x5a);
     assert_int_equal(val(s, "[]", NULL, 5), 1); /* errs NULL: counted only */

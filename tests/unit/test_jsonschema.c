@@ -1,7 +1,7 @@
 /* sy_jschema: the official JSON Schema Test Suite (Debian package json-schema-test-suite) for
  * draft-07 and draft-06, with a small explicit skip list, then our own tests for 2020-12
  * keywords (the packaged suite predates 2020-12), error paths and messages, $ref resolution and
- * refusals. The unit test includes the .c to reach the URI resolver. */
+ * refusals, and the RFC 3986 resolver (core/uri). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,13 +9,16 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/core/jsonschema.c"
+#include "core/arena.h"
+#include "core/jsonschema.h"
+#include "core/uri.h"
 
 #define SUITE_DIR "/usr/share/json-schema-test-suite/tests"
 
@@ -625,9 +628,9 @@ static void test_uri_resolve(void **state)
         {"g;x=1/../y", "http://a/b/c/y"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        assert_string_equal(uri_resolve(&a, base, cases[i][0]), cases[i][1]);
-    assert_string_equal(uri_resolve(&a, "urn:example:root", "#/a"), "urn:example:root#/a");
-    assert_string_equal(uri_resolve(&a, "", "#/a"), "#/a");
+        assert_string_equal(sy_uri_resolve(&a, base, cases[i][0]), cases[i][1]);
+    assert_string_equal(sy_uri_resolve(&a, "urn:example:root", "#/a"), "urn:example:root#/a");
+    assert_string_equal(sy_uri_resolve(&a, "", "#/a"), "#/a");
     sy_arena_dispose(&a);
 }
 

@@ -239,13 +239,45 @@ static sy_stats_row_t roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat
     return r;
 }
 
-/* Appends the rows of c's reply (columns: b, g, the 8 counters, 5 percentile bucket indexes
- * (Int32), hists (UInt8), the latency and TTFT histograms) to out, pointing into the reply, and
- * sorts out by (bucket, group). */
+static bool roll_sorted(const roll_rows_t *rows)
+{
+    for (size_t i = 1; i < rows->n; i++)
+        if (cmp_roll_row(&rows->v[i - 1], &rows->v[i]) > 0) return false;
+    return true;
+}
+
+/* Merges the sorted runs a and b into a (b's array is freed). */
+static void roll_merge(roll_rows_t *a, roll_rows_t *b)
+{
+    if (!a->n) {
+        free(a->v);
+        *a = *b;
+        *b = (roll_rows_t){0};
+        return;
+    }
+    roll_row_t *v = sy_xmalloc((a->n + b->n) * sizeof(*v));
+    size_t i = 0, j = 0, n = 0;
+    while (i < a->n && j < b->n)
+        v[n++] = cmp_roll_row(&b->v[j], &a->v[i]) < 0 ? b->v[j++] : a->v[i++];
+    while (i < a->n)
+        v[n++] = a->v[i++];
+    while (j < b->n)
+        v[n++] = b->v[j++];
+    free(a->v);
+    free(b->v);
+    *a = (roll_rows_t){v, n, n};
+    *b = (roll_rows_t){0};
+}
+
+/* The rows of c's reply (columns: b, g, the 8 counters, 5 percentile bucket indexes (Int32),
+ * hists (UInt8), the latency and TTFT histograms), pointing into the reply, merged into out
+ * (sorted by (bucket, group)). A reply the server sorted (ORDER BY b, g NULLS FIRST) is not
+ * sorted again: qsort of a day's 14,400 cells was a quarter of the client's time. */
 static sy_err_t roll_decode(const conn_t *c, roll_rows_t *out, char *msg, size_t msglen)
 {
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
+    roll_rows_t run = {0};
     while (rd.p < rd.end && !rd.bad) {
         roll_row_t r;
         r.b = rd_i64(&rd);
@@ -259,11 +291,14 @@ static sy_err_t roll_decode(const conn_t *c, roll_rows_t *out, char *msg, size_t
         rd_hist(&rd, NULL);
         rd_hist(&rd, NULL);
         r.hist_end = rd.p;
-        if (!rd.bad) roll_push(out, &r);
+        if (!rd.bad) roll_push(&run, &r);
     }
-    if (rd.bad)
+    if (rd.bad) {
+        free(run.v);
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: malformed stats reply");
-    if (out->n) qsort(out->v, out->n, sizeof(*out->v), cmp_roll_row);
+    }
+    if (!roll_sorted(&run)) qsort(run.v, run.n, sizeof(*run.v), cmp_roll_row);
+    roll_merge(out, &run);
     return SY_OK;
 }
 
@@ -285,7 +320,7 @@ static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
     sy_buf_reset(q);
     sy_buf_printf(q,
                   "SELECT toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64
-                  ") AS b, %s, toInt64(rn), toInt64(rn_err), rin_tok, rout_tok, rcost, "
+                  ") AS b, %s AS g, toInt64(rn), toInt64(rn_err), rin_tok, rout_tok, rcost, "
                   "toInt64(rcost_null), rok_out, rok_lat, ",
                   qq->bucket_us, qq->bucket_us, g);
     if (hists)
@@ -304,6 +339,9 @@ static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
     for (size_t i = 0; i < nb; i++)
         sy_buf_printf(q, "%s%" PRId64, i ? ", " : " AND t_us IN (", buckets[i]);
     if (nb) sy_buf_append_c(q, ")");
+    /* sorted by the server unless the rows carry every histogram (an ORDER BY moving those
+     * arrays took 0.4 s on a day of key cells) */
+    if (!hists || nb) sy_buf_append_c(q, " ORDER BY b, g NULLS FIRST");
     if (sy_buf_append_c(q, " FORMAT RowBinary"))
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats query too long");
     sy_err_t err = sy_ch_select(s, c, msg, msglen);

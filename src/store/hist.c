@@ -35,8 +35,21 @@ void sy_hist_dispose(sy_hist_t *h)
 
 void sy_hist_reset(sy_hist_t *h)
 {
-    if (h->n) memset(h->c, 0, h->n * sizeof(*h->c));
+    if (h->uhi > h->ulo) memset(h->c + (h->ulo - h->lo), 0, (h->uhi - h->ulo) * sizeof(*h->c));
     h->total = 0;
+    h->ulo = h->uhi = 0;
+}
+
+/* Buckets [a, b] (inclusive) may now hold counts. */
+static void touch(sy_hist_t *h, uint32_t a, uint32_t b)
+{
+    if (h->ulo == h->uhi) {
+        h->ulo = a;
+        h->uhi = b + 1;
+        return;
+    }
+    if (a < h->ulo) h->ulo = a;
+    if (b >= h->uhi) h->uhi = b + 1;
 }
 
 /* Grows the window to hold [a, b] (inclusive), with slack so that walking up or down a few
@@ -61,6 +74,7 @@ void sy_hist_add_index(sy_hist_t *h, uint32_t idx, uint64_t count)
 {
     if (idx >= SY_HIST_BUCKETS || !count) return;
     cover(h, idx, idx);
+    touch(h, idx, idx);
     h->c[idx - h->lo] += count;
     h->total += count;
 }
@@ -73,12 +87,13 @@ void sy_hist_add(sy_hist_t *h, int64_t v, uint64_t count)
 void sy_hist_merge(sy_hist_t *dst, const sy_hist_t *src)
 {
     if (!src->total) return;
-    uint32_t a = src->lo, b = src->lo + src->n - 1;
+    uint32_t a = src->ulo, b = src->uhi - 1;
     while (!src->c[a - src->lo])
         a++;
     while (!src->c[b - src->lo])
         b--;
     cover(dst, a, b);
+    touch(dst, a, b);
     for (uint32_t i = a; i <= b; i++)
         dst->c[i - dst->lo] += src->c[i - src->lo];
     dst->total += src->total;
@@ -98,15 +113,15 @@ void sy_hist_percentiles(const sy_hist_t *h, const int *p, size_t n, int64_t *ou
 {
     size_t k = 0;
     uint64_t seen = 0, want = n && h->total ? rank_of(h->total, p[0]) : 0;
-    for (uint32_t i = 0; h->total && i < h->n && k < n; i++) {
-        seen += h->c[i];
+    for (uint32_t i = h->ulo; h->total && i < h->uhi && k < n; i++) {
+        seen += h->c[i - h->lo];
         while (k < n && seen >= want) {
-            out[k++] = sy_hist_value(h->lo + i);
+            out[k++] = sy_hist_value(i);
             if (k < n) want = rank_of(h->total, p[k]);
         }
     }
     for (; k < n; k++) /* empty (or unreachable: total is the sum) */
-        out[k] = h->total ? sy_hist_value(h->lo + h->n - 1) : -1;
+        out[k] = h->total ? sy_hist_value(h->uhi - 1) : -1;
 }
 
 int64_t sy_hist_percentile(const sy_hist_t *h, int p)
@@ -155,11 +170,11 @@ sy_err_t sy_hist_encode(const sy_hist_t *h, sy_buf_t *out)
     size_t k = 0;
     p[k++] = SY_HIST_VERSION;
     uint32_t next = 0; /* index the next gap counts from */
-    for (uint32_t i = 0; h->total && i < h->n; i++) {
-        if (!h->c[i]) continue;
-        k += put_varint(p + k, h->lo + i - next);
-        k += put_varint(p + k, h->c[i]);
-        next = h->lo + i + 1;
+    for (uint32_t i = h->ulo; h->total && i < h->uhi; i++) {
+        if (!h->c[i - h->lo]) continue;
+        k += put_varint(p + k, i - next);
+        k += put_varint(p + k, h->c[i - h->lo]);
+        next = i + 1;
     }
     out->len += k;
     return SY_OK;
@@ -186,6 +201,7 @@ static size_t walk(sy_hist_t *h, const unsigned char *p, size_t len, size_t stop
         uint32_t idx = (uint32_t)(next + gap);
         if (sign > 0) {
             cover(h, idx, idx);
+            touch(h, idx, idx);
             h->c[idx - h->lo] += cnt;
         } else {
             h->c[idx - h->lo] -= cnt;

@@ -39,6 +39,10 @@ typedef struct sy_hist {
     uint64_t *c;    /* counters for buckets [lo, lo + n) */
     uint32_t lo, n; /* window; n == 0: nothing allocated */
     uint64_t total; /* sum of all counters */
+    /* every non-zero counter is a bucket in [ulo, uhi) (ulo == uhi: none since the last reset):
+     * a reused histogram's window grows to every cell it ever held, while _reset, _merge,
+     * the percentiles and the encoding only walk what this cell touched */
+    uint32_t ulo, uhi;
 } sy_hist_t;
 
 /* Zero-initialisation is a valid empty histogram; _dispose frees, _reset empties and keeps the

@@ -121,6 +121,52 @@ static void hist_merge(void **state)
     sy_hist_dispose(&empty);
 }
 
+/* A histogram reused over cells (reset in between; its window keeps every cell's range) gives
+ * each cell the same percentiles, merge and encoding as a fresh one. */
+static void hist_reuse(void **state)
+{
+    (void)state;
+    sy_buf_t e1, e2;
+    sy_buf_init(&e1, 4 * SY_HIST_ENCODED_MAX);
+    sy_buf_init(&e2, 4 * SY_HIST_ENCODED_MAX);
+    sy_hist_t reused = {0};
+    for (int cell = 0; cell < 50; cell++) {
+        sy_hist_t fresh = {0}, m1 = {0}, m2 = {0};
+        sy_hist_reset(&reused);
+        int64_t base = cell % 2 ? 10 : 50000000; /* far apart: the window spans both */
+        int n = cell % 7;                        /* some cells empty */
+        for (int i = 0; i < n * 40; i++) {
+            int64_t v = base + (int64_t)(next_rand() % 100000);
+            sy_hist_add(&reused, v, 1 + (uint64_t)(i % 3));
+            sy_hist_add(&fresh, v, 1 + (uint64_t)(i % 3));
+        }
+        assert_int_equal(reused.total, fresh.total);
+        static const int ps[5] = {1, 50, 95, 99, 100};
+        int64_t a[5], b[5];
+        sy_hist_percentiles(&reused, ps, 5, a);
+        sy_hist_percentiles(&fresh, ps, 5, b);
+        assert_memory_equal(a, b, sizeof a);
+        sy_hist_merge(&m1, &reused);
+        sy_hist_merge(&m2, &fresh);
+        sy_buf_reset(&e1);
+        sy_buf_reset(&e2);
+        assert_int_equal(sy_hist_encode(&m1, &e1), SY_OK);
+        assert_int_equal(sy_hist_encode(&reused, &e2), SY_OK);
+        assert_int_equal(e1.len, e2.len);
+        assert_memory_equal(e1.base, e2.base, e1.len);
+        sy_buf_reset(&e2);
+        assert_int_equal(sy_hist_encode(&fresh, &e2), SY_OK);
+        assert_int_equal(e1.len, e2.len);
+        assert_memory_equal(e1.base, e2.base, e1.len);
+        sy_hist_dispose(&fresh);
+        sy_hist_dispose(&m1);
+        sy_hist_dispose(&m2);
+    }
+    sy_hist_dispose(&reused);
+    sy_buf_dispose(&e1);
+    sy_buf_dispose(&e2);
+}
+
 static void hist_roundtrip(void **state)
 {
     (void)state;
@@ -203,7 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hist_error_bound), cmocka_unit_test(hist_percentile_rank),
         cmocka_unit_test(hist_merge),       cmocka_unit_test(hist_roundtrip),
-        cmocka_unit_test(hist_corrupt),
+        cmocka_unit_test(hist_reuse),       cmocka_unit_test(hist_corrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1032,6 +1032,47 @@ static void redis_finish_retried(void **state)
     h_close(&h);
 }
 
+static void on_keepalive(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* The connection is lost after a finish was sent: it may have been applied, so the retry only
+ * charges. The budget spend and the concurrency release land; the token refund (estimate 300,
+ * used 100) is dropped rather than risk giving 200 back twice. */
+static void redis_finish_retried_conservatively(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_open(&h, true);
+    uv_timer_t keep; /* the retry timer does not keep a loop alive (the gateway's server does) */
+    uv_timer_init(h.loop, &keep);
+    uv_timer_start(&keep, on_keepalive, 10, 10);
+    static const sy_limit_t lim[] = {{"key:g", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 1000, 0},
+                                     {"key:g", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000, 0},
+                                     {"key:g", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1, 0}};
+    call_t c = h_admit(&h, lim, 3, 300);
+    assert_true(c.res.allowed);
+    usleep(1100 * 1000); /* the reconnect below is allowed at most once a second */
+    /* the gateway's connection goes away (SKIPME: not this command's own) */
+    assert_int_equal(sy_test_redis_cmd(redis.port, "CLIENT KILL TYPE normal"), 0);
+    call_t d = {0};
+    sy_limits_finish(h.l, c.resv, 100, 1000, on_done, &d); /* sent on the dead connection */
+    wait_call(&h, &d);
+    assert_true(d.ok); /* retried once the connection was made again */
+    sy_limits_stats_t st;
+    sy_limits_get_stats(h.l, &st);
+    assert_int_equal(st.finish_failed, 1);
+    c = h_admit(&h, &lim[1], 2, 0); /* the slot is free, the 300 tokens still counted */
+    assert_true(c.res.allowed);
+    assert_int_equal(c.res.tokens.remaining, 700);
+    h_finish(&h, c.resv, 0, -1);
+    c = h_admit(&h, lim, 1, 0);
+    assert_int_equal(c.res.reason, SY_LIMITS_QUOTA); /* the spend counted */
+    uv_close((uv_handle_t *)&keep, NULL);
+    h_close(&h);
+}
+
 /* ---- Redis: concurrency leases ---- */
 
 static sy_limits_t *lease_replica(uv_loop_t *loop, fake_clock_t *clock, int64_t lease_ms,
@@ -1178,6 +1219,7 @@ int main(void)
         cmocka_unit_test(redis_late_admit_cancelled),
         cmocka_unit_test(redis_late_admit_refunded_fail_open),
         cmocka_unit_test(redis_finish_retried),
+        cmocka_unit_test(redis_finish_retried_conservatively),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
 }

@@ -49,7 +49,6 @@ const WANT_MODELS = {
   data: [
     {
       id: 'm',
-      object: 'model',
       provider: 'mock',
       deployments: 1,
       price: { input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25 },
@@ -57,13 +56,12 @@ const WANT_MODELS = {
     },
     {
       id: 'r',
-      object: 'model',
       provider: 'mock',
       deployments: 2,
       price: { input_per_mtok: 0.15, output_per_mtok: 0.6, cached_input_per_mtok: null },
       ui: { hidden: [], locked: {} },
     },
-    { id: 'free', object: 'model', provider: 'mock', deployments: 1, price: null, ui: { hidden: [], locked: {} } },
+    { id: 'free', provider: 'mock', deployments: 1, price: null, ui: { hidden: [], locked: {} } },
   ],
 };
 

@@ -442,6 +442,20 @@ ${mock()}`,
     assert.equal((await admin('POST', `/api/v1/keys/${k2.json.id}/revoke`)).status, 200);
     assert.equal((await admin('PATCH', `/api/v1/users/${u2.json.id}`, { limits: EIGHT.slice(0, 7) })).status, 200);
 
+    // a team's keys the same way: model m adds 3 for a team's key (no per_model.team), so a team
+    // key with 8 next to a team list of 8 makes 19
+    const t = await admin('POST', '/api/v1/teams', { name: `cap${Date.now()}`, limits: [] });
+    assert.equal(t.status, 201, JSON.stringify(t.json));
+    const tk = await admin('POST', '/api/v1/keys', { name: 'team-eight', owner_team: t.json.id, limits: EIGHT });
+    assert.equal(tk.status, 201, JSON.stringify(tk.json));
+    const pt = await admin('PATCH', `/api/v1/teams/${t.json.id}`, { limits: EIGHT });
+    assert.equal(pt.status, 400, JSON.stringify(pt.json));
+    assert.equal(
+      pt.json.error.message,
+      `'limits': a request with key 'team-eight' (${tk.json.id}) would carry 19 limits (the key's 8 + its team's 8 + up to 3 from the model limits), more than the 16 a request can carry; shorten the key's or the team's list`,
+    );
+    assert.equal((await admin('PATCH', `/api/v1/teams/${t.json.id}`, { limits: EIGHT.slice(0, 5) })).status, 200);
+
     // lists changed behind the API's back (here: the database): refused at runtime, logged
     const u3 = await admin('POST', '/api/v1/users', { email: `f${Date.now()}@example.com`, limits: [] });
     const k3 = await admin('POST', '/api/v1/keys', { name: 'over3', owner_user: u3.json.id, limits: EIGHT });

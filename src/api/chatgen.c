@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/jsonschema.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/utf8.h"
@@ -31,6 +32,7 @@
 #define TOKEN_LEN 64 /* hex of 32 random bytes */
 #define SHUTDOWN_ERROR "interrupted: the server shut down"
 #define CUT_ERROR "the answer exceeded 256 KiB and was cut"
+#define SCHEMA_ERRORS_MAX 20 /* schema errors stored per answer */
 
 /* ---- the internal token (per process) ---- */
 
@@ -98,7 +100,8 @@ struct sy_chatgen {
     char up_model[128];
     uint64_t last_metrics_us;
     uv_work_t work;
-    sy_app_msg_t fin; /* the final row's fields (borrowed pointers) for the pool job */
+    sy_jschema_t *schema; /* response_format json_schema, compiled; or NULL */
+    sy_app_msg_t fin;     /* the final row's fields (borrowed pointers) for the pool job */
     char *fin_json;
 };
 
@@ -117,6 +120,7 @@ static void gen_unref(gen_t *g)
 {
     if (atomic_fetch_sub(&g->refs, 1) != 1) return;
     sy_auth_ident_release(g->ident);
+    sy_jschema_free(g->schema);
     sy_app_msg_free(g->row);
     sy_buf_dispose(&g->text);
     sy_buf_dispose(&g->reasoning);
@@ -339,12 +343,14 @@ typedef struct genreq {
     size_t body_len;
     char *user_json, *msg_json; /* rendered messages (the stored one for STREAM/CANCEL) */
     sy_app_msg_t *row;          /* GENERATE: the assistant placeholder */
+    sy_jschema_t *schema;       /* GENERATE: response_format's json_schema, compiled */
     sy_auth_ident_t ident;
 } genreq_t;
 
 static void genreq_free(genreq_t *r)
 {
     if (r->live) gen_unref(r->live);
+    sy_jschema_free(r->schema);
     free(r->body);
     free(r->user_json);
     free(r->msg_json);
@@ -697,10 +703,36 @@ static void gen_release_call(gen_t *g)
     sy_buf_dispose(&g->errbody);
 }
 
+/* The reply checked against the requested JSON Schema: NULL when it validates, else a JSON
+ * array of {path, message} (malloc'd). A reply that is not JSON is one error at path "". */
+static char *schema_errors(const sy_jschema_t *schema, const char *text)
+{
+    json_error_t je;
+    json_t *doc = json_loads(text, JSON_DECODE_ANY, &je);
+    json_t *a = json_array();
+    if (!doc) {
+        char m[300];
+        snprintf(m, sizeof m, "the reply is not JSON: %s", je.text);
+        json_array_append_new(a, json_pack("{s:s, s:s}", "path", "", "message", m));
+    } else {
+        sy_jschema_error_t errs[SCHEMA_ERRORS_MAX];
+        size_t n = sy_jschema_validate(schema, doc, errs, SCHEMA_ERRORS_MAX);
+        for (size_t i = 0; i < n && i < SCHEMA_ERRORS_MAX; i++)
+            json_array_append_new(
+                a, json_pack("{s:s, s:s}", "path", errs[i].path, "message", errs[i].message));
+    }
+    json_decref(doc);
+    char *out = json_array_size(a) ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return out;
+}
+
 static void on_finish_work(uv_work_t *wk)
 {
     gen_t *g = wk->data;
     char msg[SY_STORE_MSGLEN];
+    if (g->schema && !strcmp(g->fin.status, "ok")) /* validating 256 KiB: not on the loop */
+        g->row->schema_errors = g->fin.schema_errors = schema_errors(g->schema, g->fin.content);
     sy_store_t *s = sy_auth_store(g->w->auth);
     sy_err_t err = sy_app_msg_finish(s, &g->fin, msg, sizeof msg);
     if (err)
@@ -758,8 +790,6 @@ static void finish(gen_t *g, const char *status, const char *error)
     row->log_id = g->call.t_head_us || g->call.status || !strcmp(status, "cancelled")
                       ? sy_xstrdup(g->ident->row_id)
                       : NULL;
-    /* TODO(jsonschema, helper J): validate the final text against the compiled
-     * response_format.json_schema here (sy_jschema_validate) and set row->schema_errors. */
     g->fin = *row;
     gen_release_call(g);
     g->work.data = g;
@@ -959,6 +989,8 @@ static void gen_start(sy_worker_t *w, genreq_t *r, sy_http_req_t *req)
     g->ident = sy_auth_ident_new(&r->ident);
     g->row = r->row;
     r->row = NULL;
+    g->schema = r->schema;
+    r->schema = NULL;
     uv_mutex_init(&g->lock);
     sy_buf_init(&g->text, TEXT_MAX);
     sy_buf_init(&g->reasoning, REASONING_MAX);
@@ -1097,8 +1129,9 @@ static bool str_ok(json_t *v, size_t max)
            strlen(json_string_value(v)) == json_string_length(v);
 }
 
-/* The generate body's checks (400 with param); true: fine. */
-static bool body_check(sy_http_req_t *req, json_t *b)
+/* The generate body's checks (400 with param); true: fine, with *schema the compiled
+ * response_format json_schema (or NULL). */
+static bool body_check(sy_http_req_t *req, json_t *b, sy_jschema_t **schema)
 {
     static const char *const known[] = {"parent_id", "content", "model",           "params",
                                         "system",    "context", "response_format", NULL};
@@ -1175,8 +1208,17 @@ static bool body_check(sy_http_req_t *req, json_t *b)
             if (st && !json_is_boolean(st))
                 return bad(req, "response_format.json_schema.strict",
                            "'strict' must be true or false");
-            /* TODO(jsonschema, helper J): compile with sy_jschema_compile here; a bad schema is
-             * a 400 invalid_value with param response_format.json_schema.schema. */
+            char err[400], m[480];
+            *schema = sy_jschema_compile(json_object_get(js, "schema"), err, sizeof err);
+            if (!*schema) {
+                snprintf(m, sizeof m,
+                         "'response_format.json_schema.schema' is not a valid JSON "
+                         "Schema: %s",
+                         err);
+                sy_api_send_error_ex(req, 400, "invalid_request_error", "invalid_value",
+                                     "response_format.json_schema.schema", m);
+                return false;
+            }
         }
     }
     return true;
@@ -1224,7 +1266,7 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
             sy_api_send_error(req, SY_ERR_INVALID_JSON, NULL, "the body must be a JSON object");
             return true;
         }
-        if (!body_check(req, body)) {
+        if (!body_check(req, body, &r->schema)) {
             json_decref(body);
             free(r);
             return true;
@@ -1233,7 +1275,7 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
         r->model = sy_config_find_model(w->cfg, json_string_value(mv), json_string_length(mv));
         if (!r->model) {
             json_decref(body);
-            free(r);
+            genreq_free(r);
             sy_api_send_error(req, SY_ERR_MODEL_NOT_FOUND, "model",
                               "The model does not exist: it is not configured on this gateway.");
             return true;

@@ -360,6 +360,32 @@ describe('chat generation', () => {
     assert.equal(forged.status, 401, forged.text);
   });
 
+  test('json_schema mode: the schema is compiled first (400), the reply validated (schema_errors)', T, async () => {
+    const conv = await newConv(alice);
+    const schema = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] };
+    const rf = { type: 'json_schema', json_schema: { name: 'reply', schema, strict: true } };
+    const badSchema = await alice.call('POST', `/api/v1/conversations/${conv}/generate`, {
+      body: { content: 'x', model: 'm', response_format: { type: 'json_schema', json_schema: { name: 'r', schema: { type: 'objekt' } } } },
+    });
+    assert.equal(badSchema.status, 400, badSchema.text);
+    assert.equal(badSchema.json.error.code, 'invalid_value');
+    assert.equal(badSchema.json.error.param, 'response_format.json_schema.schema');
+    // the mock answers "You said: …": not JSON, so one error at the document
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'give me json', model: 'm', response_format: rf });
+    const d = doneOf(r.events);
+    assert.equal(d.status, 'ok');
+    assert.equal(d.schema_errors.length, 1);
+    assert.equal(d.schema_errors[0].path, '');
+    assert.match(d.schema_errors[0].message, /^the reply is not JSON/);
+    assert.deepEqual((await finalMsg(alice, conv, d.id)).schema_errors, d.schema_errors);
+    const row = await logRow(d.log_id);
+    const sent = typeof row.request_body === 'string' ? JSON.parse(row.request_body) : row.request_body;
+    assert.deepEqual(sent.response_format, rf); // passed through, strict included
+    // text mode: no validation
+    const t = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { parent_id: d.id, content: 'plain', model: 'm', response_format: { type: 'text' } });
+    assert.equal(doneOf(t.events).schema_errors, null);
+  });
+
   test('limits apply as the user: the second generate within the minute ends in done/error 429', T, async () => {
     const conv = await newConv(lim);
     const first = await sse('POST', `/api/v1/conversations/${conv}/generate`, lim, { content: 'one', model: 'm' });

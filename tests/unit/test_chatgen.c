@@ -129,12 +129,41 @@ static void t_append_capped(void **state)
     sy_buf_dispose(&b);
 }
 
+static void t_schema_errors(void **state)
+{
+    (void)state;
+    json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"n\":{\"type\":"
+                                "\"integer\"}},\"required\":[\"n\"]}",
+                                0, NULL);
+    char err[200];
+    sy_jschema_t *s = sy_jschema_compile(schema, err, sizeof err);
+    assert_non_null(s);
+    assert_null(schema_errors(s, "{\"n\": 3}"));
+    char *e = schema_errors(s, "{\"n\": \"three\"}");
+    assert_non_null(e);
+    json_t *a = json_loads(e, 0, NULL);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "path")), "/n");
+    json_decref(a);
+    free(e);
+    e = schema_errors(s, "You said: hi");
+    a = json_loads(e, 0, NULL);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "path")), "");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(a, 0), "message")), "not JSON"));
+    json_decref(a);
+    free(e);
+    sy_jschema_free(s);
+    json_decref(schema);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_request_branch), cmocka_unit_test(t_request_regenerate),
         cmocka_unit_test(t_metrics),        cmocka_unit_test(t_deploy_of),
-        cmocka_unit_test(t_append_capped),
+        cmocka_unit_test(t_append_capped),  cmocka_unit_test(t_schema_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -930,6 +930,8 @@ static void on_up_done(sy_upstream_call_t *call, sy_err_t err, const char *detai
         snprintf(full, sizeof full, "HTTP %d: %s", call->status, msg);
         return finish(g, "error", full);
     }
+    if (err && g->w->draining) /* the worker serving the call reached its grace end first */
+        return finish(g, "error", SHUTDOWN_ERROR);
     if (err) {
         snprintf(msg, sizeof msg, "the call failed: %s", detail ? detail : "no detail");
         return finish(g, "error", msg);

@@ -18,7 +18,7 @@ const PW = { alice: pw(), bob: pw(), vera: pw(), lim: pw() };
 
 // (a limit in the file turns the limits phase on; sessions have no key, so it never applies)
 // m: fast (4 chunks, 30 ms apart); slow: 20 chunks 100 ms apart (about 2 s)
-const config = (port, dataDir) => `server:
+const config = (port, dataDir, grace = 5000) => `server:
   listen: 127.0.0.1:${port}
   workers: 2
 data_dir: ${dataDir}
@@ -34,6 +34,7 @@ models:
     provider: mock
     mock: {latency_ms: 0, chunks: 20, chunk_delay_ms: 100}
 limits:
+  shutdown_grace_ms: ${grace}
   defaults:
     key: "1000/minute"
 prices:
@@ -417,5 +418,51 @@ describe('chat generation', () => {
     assert.equal(m.status, 'error');
     assert.equal(m.error, 'interrupted: the server restarted');
     assert.equal(m.content, 'half an ans');
+  });
+
+  test('SIGTERM: a generation finishes within the grace period; past it, it is stored as an error', T, async () => {
+    const restart = async (grace) => {
+      gw = await startGateway({ port, config: config(port, dataDir, grace), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
+      alice = await login('alice@example.com', PW.alice);
+    };
+    // both the generation and the relay on the other end get the grace period
+    const conv = await newConv(alice);
+    let mid, signalled = false;
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'finish before you go', model: 'slow' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') mid = ev.json.assistant_message.id;
+        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
+          signalled = true;
+          gw.signal('SIGTERM');
+        }
+      },
+    });
+    assert.equal(doneOf(r.events).status, 'ok');
+    assert.equal(doneOf(r.events).content, 'You said: finish before you go');
+    const code = await gw.exited();
+    assert.deepEqual(code, { code: 0, signal: null }, gw.stderr());
+    await restart(300);
+    assert.equal((await finalMsg(alice, conv, mid)).status, 'ok');
+    // a 300 ms grace period cuts the 2 s answer: stored as an error with the text so far
+    let mid2;
+    signalled = false;
+    const r2 = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'too slow for the grace period', model: 'slow' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') mid2 = ev.json.assistant_message.id;
+        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
+          signalled = true;
+          gw.signal('SIGTERM');
+        }
+      },
+    });
+    const d2 = r2.events.find((e) => e.event === 'done');
+    if (d2) assert.equal(d2.json.message.status, 'error'); // the watcher may be cut first
+    assert.deepEqual(await gw.exited(), { code: 0, signal: null }, gw.stderr());
+    await restart(5000);
+    const m2 = await finalMsg(alice, conv, mid2);
+    assert.equal(m2.status, 'error');
+    assert.equal(m2.error, 'interrupted: the server shut down');
+    assert.ok(m2.content.length > 0 && 'You said: too slow for the grace period'.startsWith(m2.content), m2.content);
+    assert.ok(m2.content.length < 'You said: too slow for the grace period'.length);
   });
 });

@@ -538,7 +538,7 @@ static void op_fb_delete(sy_admin_call_t *c)
 
 /* ---- request checks (loop thread) ---- */
 
-static bool id_ok(const char *p, size_t n)
+bool sy_chatapi_id_ok(const char *p, size_t n)
 {
     if (n == 0 || n > ID_MAX) return false;
     for (size_t i = 0; i < n; i++) {
@@ -607,7 +607,7 @@ static bool body_ok(json_t *body, const field_t *f, size_t nf, const char **bad,
             }
             break;
         case F_ID:
-            if (!s || !id_ok(s, n)) {
+            if (!s || !sy_chatapi_id_ok(s, n)) {
                 snprintf(msg, msglen, "'%s' must be an id (1 to 63 letters, digits, '-', '_')",
                          f[i].name);
                 return false;
@@ -728,7 +728,7 @@ static json_t *query_json(sy_http_req_t *req, bool export)
         char *end;
         long long us = strtoll(v, &end, 10);
         if (!dot || end != dot || dot == v || us < 0 ||
-            !id_ok(dot + 1, prm[2].value.len - (size_t)(dot + 1 - v))) {
+            !sy_chatapi_id_ok(dot + 1, prm[2].value.len - (size_t)(dot + 1 - v))) {
             send_400(req, "cursor", "'cursor' must be a next_cursor from a previous page");
             return NULL;
         }
@@ -780,7 +780,7 @@ bool sy_chatapi_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t a, sy_str_t 
                           "(this gateway runs with auth.mode local)");
         return true;
     }
-    if (id.ptr && !id_ok(id.ptr, id.len)) return send_400(req, "id", "malformed id");
+    if (id.ptr && !sy_chatapi_id_ok(id.ptr, id.len)) return send_400(req, "id", "malformed id");
     json_t *body = NULL;
     if (fields) {
         json_error_t e;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/chatgen_fmt.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/jsonschema.h"
@@ -23,7 +24,6 @@
 #include "worker.h"
 
 #define ID_MAX 63
-#define MODEL_MAX 200
 #define TEXT_MAX SY_CHAT_CONTENT_MAX
 #define REASONING_MAX (256u << 10)
 #define ERRBODY_MAX 8192
@@ -32,7 +32,6 @@
 #define TOKEN_LEN 64 /* hex of 32 random bytes */
 #define SHUTDOWN_ERROR "interrupted: the server shut down"
 #define CUT_ERROR "the answer exceeded 256 KiB and was cut"
-#define SCHEMA_ERRORS_MAX 20 /* schema errors stored per answer */
 
 /* ---- the internal token (per process) ---- */
 
@@ -191,66 +190,6 @@ static void notify_locked(gen_t *g)
 
 /* ---- metrics ---- */
 
-static void put_ms(sy_buf_t *b, const char *key, int64_t us)
-{
-    if (us < 0)
-        sy_buf_printf(b, "\"%s\":null", key);
-    else
-        sy_buf_printf(b, "\"%s\":%lld.%03lld", key, (long long)(us / 1000), (long long)(us % 1000));
-}
-
-static void put_int(sy_buf_t *b, const char *key, int64_t v)
-{
-    if (v < 0)
-        sy_buf_printf(b, ",\"%s\":null", key);
-    else
-        sy_buf_printf(b, ",\"%s\":%lld", key, (long long)v);
-}
-
-sy_err_t sy_chatgen_metrics_json(const sy_chatgen_metrics_t *m, sy_buf_t *out)
-{
-    size_t start = out->len;
-    sy_buf_append_c(out, "{");
-    put_ms(out, "ttft_ms", m->ttft_us);
-    sy_buf_append_c(out, ",");
-    put_ms(out, "latency_ms", m->latency_us);
-    put_int(out, "input_tokens", m->input_tokens);
-    put_int(out, "output_tokens", m->output_tokens);
-    put_int(out, "reasoning_tokens", m->reasoning_tokens);
-    int64_t gen_us = m->latency_us - m->ttft_us;
-    if (m->output_tokens >= 0 && m->ttft_us >= 0 && m->latency_us >= 0 && gen_us > 0)
-        sy_buf_printf(out, ",\"tokens_per_s\":%.3f",
-                      (double)m->output_tokens * 1e6 / (double)gen_us);
-    else
-        sy_buf_append_c(out, ",\"tokens_per_s\":null");
-    if (m->cost_nanousd >= 0) {
-        char usd[SY_COST_USD_LEN];
-        sy_cost_format_usd(usd, m->cost_nanousd);
-        sy_buf_printf(out, ",\"cost_usd\":%s}", usd);
-    } else {
-        sy_buf_append_c(out, ",\"cost_usd\":null}");
-    }
-    if (out->len == out->max && out->max) { /* cut: never a broken object */
-        out->len = start;
-        return SY_ERR_TOO_LARGE;
-    }
-    return SY_OK;
-}
-
-/* The deployment whose upstream model answered (the stream's "model"), for the price; the
- * first deployment of the model when none matches. */
-static const sy_deploy_conf_t *deploy_of(const sy_config_t *cfg, const sy_model_conf_t *m,
-                                         const char *up_model)
-{
-    for (size_t f = 0; up_model[0] && f <= m->n_fallbacks; f++) {
-        const sy_model_conf_t *mm =
-            f ? sy_config_find_model(cfg, m->fallbacks[f - 1], strlen(m->fallbacks[f - 1])) : m;
-        for (size_t i = 0; mm && i < mm->n_deployments; i++)
-            if (!strcmp(mm->deployments[i].upstream_model, up_model)) return &mm->deployments[i];
-    }
-    return m->n_deployments ? &m->deployments[0] : NULL;
-}
-
 /* The metrics so far (t_end 0: still running). */
 static void metrics_now(gen_t *g, uint64_t t_end, sy_chatgen_metrics_t *m)
 {
@@ -268,7 +207,7 @@ static void metrics_now(gen_t *g, uint64_t t_end, sy_chatgen_metrics_t *m)
         m->output_tokens =
             sy_capture_estimate_tokens(g->text.base ? g->text.base : "", g->text.len);
     const sy_config_t *cfg = g->w->cfg;
-    const sy_deploy_conf_t *d = deploy_of(cfg, g->model, g->up_model);
+    const sy_deploy_conf_t *d = sy_chatgen_priced_deploy(cfg, g->model, g->up_model);
     const sy_price_t *p = d ? sy_cost_find_price(cfg, d->provider_name, d->upstream_model,
                                                  (int64_t)sy_clock_wall_ms() * 1000)
                             : NULL;
@@ -289,42 +228,6 @@ static void metrics_text(gen_t *g, uint64_t t_end, char *out, size_t len)
         snprintf(out, len, "null");
     }
     sy_buf_dispose(&b);
-}
-
-/* ---- the request body ---- */
-
-json_t *sy_chatgen_request(const char *model, sy_app_msg_t *const *branch, size_t n,
-                           const char *new_user, json_t *opts)
-{
-    json_t *msgs = json_array();
-    const char *system = json_string_value(json_object_get(opts, "system"));
-    const char *context = json_string_value(json_object_get(opts, "context"));
-    if (system)
-        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", system));
-    if (context) {
-        char *t = sy_xmalloc(strlen(context) + 10);
-        sprintf(t, "Context:\n%s", context);
-        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", t));
-        free(t);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const sy_app_msg_t *m = branch[i];
-        if (strcmp(m->status, "ok") && strcmp(m->status, "cancelled")) continue;
-        if (strcmp(m->role, "user") && strcmp(m->role, "assistant")) continue;
-        json_array_append_new(msgs,
-                              json_pack("{s:s, s:s}", "role", m->role, "content", m->content));
-    }
-    if (new_user)
-        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", new_user));
-    json_t *req = json_pack("{s:s, s:o, s:b, s:{s:b}}", "model", model, "messages", msgs, "stream",
-                            1, "stream_options", "include_usage", 1);
-    json_t *params = json_object_get(opts, "params");
-    const char *k;
-    json_t *v;
-    json_object_foreach(params, k, v) json_object_set(req, k, v);
-    json_t *rf = json_object_get(opts, "response_format");
-    if (json_is_object(rf)) json_object_set(req, "response_format", rf);
-    return req;
 }
 
 /* ---- the loop-side request state: loop → job → loop ---- */
@@ -703,36 +606,13 @@ static void gen_release_call(gen_t *g)
     sy_buf_dispose(&g->errbody);
 }
 
-/* The reply checked against the requested JSON Schema: NULL when it validates, else a JSON
- * array of {path, message} (malloc'd). A reply that is not JSON is one error at path "". */
-static char *schema_errors(const sy_jschema_t *schema, const char *text)
-{
-    json_error_t je;
-    json_t *doc = json_loads(text, JSON_DECODE_ANY, &je);
-    json_t *a = json_array();
-    if (!doc) {
-        char m[300];
-        snprintf(m, sizeof m, "the reply is not JSON: %s", je.text);
-        json_array_append_new(a, json_pack("{s:s, s:s}", "path", "", "message", m));
-    } else {
-        sy_jschema_error_t errs[SCHEMA_ERRORS_MAX];
-        size_t n = sy_jschema_validate(schema, doc, errs, SCHEMA_ERRORS_MAX);
-        for (size_t i = 0; i < n && i < SCHEMA_ERRORS_MAX; i++)
-            json_array_append_new(
-                a, json_pack("{s:s, s:s}", "path", errs[i].path, "message", errs[i].message));
-    }
-    json_decref(doc);
-    char *out = json_array_size(a) ? json_dumps(a, JSON_COMPACT) : NULL;
-    json_decref(a);
-    return out;
-}
-
 static void on_finish_work(uv_work_t *wk)
 {
     gen_t *g = wk->data;
     char msg[SY_STORE_MSGLEN];
     if (g->schema && !strcmp(g->fin.status, "ok")) /* validating 256 KiB: not on the loop */
-        g->row->schema_errors = g->fin.schema_errors = schema_errors(g->schema, g->fin.content);
+        g->row->schema_errors = g->fin.schema_errors =
+            sy_chatgen_schema_errors(g->schema, g->fin.content);
     sy_store_t *s = sy_auth_store(g->w->auth);
     sy_err_t err = sy_app_msg_finish(s, &g->fin, msg, sizeof msg);
     if (err)
@@ -818,25 +698,6 @@ static void on_cmd(uv_async_t *a)
     if (why) stop_call(g, why);
 }
 
-/* Appends whole UTF-8 characters of s[0..n) to dst under the lock, up to max: false when
- * something did not fit. */
-static bool append_capped(sy_buf_t *dst, const char *s, size_t n, size_t max)
-{
-    size_t room = max - dst->len;
-    if (n <= room) {
-        sy_buf_append(dst, s, n);
-        return true;
-    }
-    size_t k = 0;
-    while (k < room) {
-        size_t l = sy_utf8_seq((const unsigned char *)s + k, n - k);
-        if (!l || k + l > room) break;
-        k += l;
-    }
-    sy_buf_append(dst, s, k);
-    return false;
-}
-
 static int64_t int_or(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
@@ -882,8 +743,8 @@ static void on_sse_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
         metrics_text(g, 0, metrics, sizeof metrics);
     }
     uv_mutex_lock(&g->lock);
-    if (tn) fits = append_capped(&g->text, json_string_value(text), tn, TEXT_MAX);
-    if (rn) append_capped(&g->reasoning, json_string_value(reas), rn, REASONING_MAX);
+    if (tn) fits = sy_chatgen_append_capped(&g->text, json_string_value(text), tn, TEXT_MAX);
+    if (rn) sy_chatgen_append_capped(&g->reasoning, json_string_value(reas), rn, REASONING_MAX);
     if (metrics[0]) memcpy(g->metrics, metrics, sizeof g->metrics);
     notify_locked(g);
     uv_mutex_unlock(&g->lock);
@@ -1107,125 +968,6 @@ static void on_message_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool
     genreq_free(r);
 }
 
-static bool id_ok(const char *p, size_t n)
-{
-    if (n == 0 || n > ID_MAX) return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-    }
-    return true;
-}
-
-static bool bad(sy_http_req_t *req, const char *param, const char *msg)
-{
-    sy_api_send_error(req, SY_ERR_INVALID_REQUEST, param, msg);
-    return false;
-}
-
-static bool str_ok(json_t *v, size_t max)
-{
-    return json_is_string(v) && json_string_length(v) <= max &&
-           strlen(json_string_value(v)) == json_string_length(v);
-}
-
-/* The generate body's checks (400 with param); true: fine, with *schema the compiled
- * response_format json_schema (or NULL). */
-static bool body_check(sy_http_req_t *req, json_t *b, sy_jschema_t **schema)
-{
-    static const char *const known[] = {"parent_id", "content", "model",           "params",
-                                        "system",    "context", "response_format", NULL};
-    const char *k;
-    json_t *v;
-    json_object_foreach(b, k, v)
-    {
-        size_t i = 0;
-        while (known[i] && strcmp(known[i], k))
-            i++;
-        if (!known[i]) {
-            char m[96];
-            snprintf(m, sizeof m, "unknown field '%.64s'", k);
-            return bad(req, NULL, m);
-        }
-    }
-    v = json_object_get(b, "parent_id");
-    if (v && !json_is_null(v) &&
-        !(json_is_string(v) && id_ok(json_string_value(v), json_string_length(v))))
-        return bad(req, "parent_id", "'parent_id' must be a message id or null");
-    json_t *content = json_object_get(b, "content");
-    if (content && !str_ok(content, TEXT_MAX))
-        return bad(req, "content", "'content' must be a string of at most 262144 bytes");
-    if (!content && (!v || json_is_null(v)))
-        return bad(req, "parent_id",
-                   "to regenerate (no 'content'), 'parent_id' must name the user message");
-    v = json_object_get(b, "model");
-    if (!v || !str_ok(v, MODEL_MAX) || !json_string_length(v))
-        return bad(req, "model", "'model' is required: a configured model name");
-    for (const char *const *f = (const char *const[]){"system", "context", NULL}; *f; f++) {
-        v = json_object_get(b, *f);
-        if (v && !json_is_null(v) && !str_ok(v, TEXT_MAX)) {
-            char m[96];
-            snprintf(m, sizeof m, "'%s' must be a string of at most 262144 bytes", *f);
-            return bad(req, *f, m);
-        }
-    }
-    json_t *p = json_object_get(b, "params");
-    if (p && !json_is_null(p)) {
-        if (!json_is_object(p)) return bad(req, "params", "'params' must be an object");
-        json_object_foreach(p, k, v)
-        {
-            bool num = !strcmp(k, "temperature") || !strcmp(k, "top_p");
-            bool integer = !strcmp(k, "max_tokens") || !strcmp(k, "seed");
-            char param[80];
-            snprintf(param, sizeof param, "params.%.60s", k);
-            if (!num && !integer)
-                return bad(req, param, "params may be temperature, top_p, max_tokens, seed");
-            if (num && !json_is_number(v))
-                return bad(req, param, "temperature and top_p must be numbers");
-            if (integer && !json_is_integer(v))
-                return bad(req, param, "max_tokens and seed must be integers");
-            if (!strcmp(k, "max_tokens") && json_integer_value(v) < 1)
-                return bad(req, param, "max_tokens must be at least 1");
-        }
-    }
-    json_t *rf = json_object_get(b, "response_format");
-    if (rf && !json_is_null(rf)) {
-        const char *t = json_string_value(json_object_get(rf, "type"));
-        if (!json_is_object(rf) || !t ||
-            (strcmp(t, "text") && strcmp(t, "json_object") && strcmp(t, "json_schema")))
-            return bad(req, "response_format.type",
-                       "'response_format.type' must be text, json_object or json_schema");
-        if (!strcmp(t, "json_schema")) {
-            json_t *js = json_object_get(rf, "json_schema");
-            if (!json_is_object(js) || !str_ok(json_object_get(js, "name"), 64) ||
-                !json_string_length(json_object_get(js, "name")))
-                return bad(req, "response_format.json_schema.name",
-                           "'response_format.json_schema' needs a 'name' (1 to 64 bytes)");
-            if (!json_is_object(json_object_get(js, "schema")))
-                return bad(req, "response_format.json_schema.schema",
-                           "'response_format.json_schema.schema' must be a JSON Schema object");
-            json_t *st = json_object_get(js, "strict");
-            if (st && !json_is_boolean(st))
-                return bad(req, "response_format.json_schema.strict",
-                           "'strict' must be true or false");
-            char err[400], m[480];
-            *schema = sy_jschema_compile(json_object_get(js, "schema"), err, sizeof err);
-            if (!*schema) {
-                snprintf(m, sizeof m,
-                         "'response_format.json_schema.schema' is not a valid JSON "
-                         "Schema: %s",
-                         err);
-                sy_api_send_error_ex(req, 400, "invalid_request_error", "invalid_value",
-                                     "response_format.json_schema.schema", m);
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
 bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str_t rest)
 {
     bool post = req->method == HTTP_POST;
@@ -1254,8 +996,10 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
                                     : "method not allowed for this path; use GET");
         return true;
     }
-    if (!id_ok(conv.ptr, conv.len)) return bad(req, "id", "malformed id"), true;
-    if (mid.ptr && !id_ok(mid.ptr, mid.len)) return bad(req, "message_id", "malformed id"), true;
+    if (!sy_chatapi_id_ok(conv.ptr, conv.len) || (mid.ptr && !sy_chatapi_id_ok(mid.ptr, mid.len))) {
+        sy_api_send_error(req, SY_ERR_INVALID_REQUEST, "id", "malformed id");
+        return true;
+    }
     genreq_t *r = sy_xcalloc(1, sizeof *r);
     r->kind = kind;
     r->max_body = w->cfg->max_body_bytes;
@@ -1268,9 +1012,16 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
             sy_api_send_error(req, SY_ERR_INVALID_JSON, NULL, "the body must be a JSON object");
             return true;
         }
-        if (!body_check(req, body, &r->schema)) {
+        sy_chatgen_refusal_t why;
+        if (!sy_chatgen_check_body(body, &r->schema, &why)) {
             json_decref(body);
             free(r);
+            if (why.code)
+                sy_api_send_error_ex(req, 400, "invalid_request_error", why.code,
+                                     why.param[0] ? why.param : NULL, why.message);
+            else
+                sy_api_send_error(req, SY_ERR_INVALID_REQUEST, why.param[0] ? why.param : NULL,
+                                  why.message);
             return true;
         }
         json_t *mv = json_object_get(body, "model");

@@ -55,33 +55,13 @@ size_t sy_chatgen_worker_busy(const struct sy_worker *w);
  * called before the worker frees its upstream client. Loop thread of w. */
 void sy_chatgen_worker_stop(struct sy_worker *w);
 
-/* ---- pure parts (unit-tested) ---- */
-
-/* The upstream request body: model, stream with usage, messages = system (opts "system"),
- * the context block (opts "context", as a second system message "Context:\n…"), the branch
- * (user/assistant messages, oldest first; messages with status error or streaming are left
- * out), then new_user (NULL: regenerate, the branch already ends with the user message);
- * params (opts "params": temperature, top_p, max_tokens, seed) and opts "response_format" as
- * given. Returns a new JSON object. */
-json_t *sy_chatgen_request(const char *model, sy_app_msg_t *const *branch, size_t n,
-                           const char *new_user, json_t *opts);
-
-/* An answer's metrics; -1 (times, tokens: negative) means unknown (JSON null). */
-typedef struct sy_chatgen_metrics {
-    int64_t ttft_us, latency_us;
-    int64_t input_tokens, output_tokens, reasoning_tokens;
-    int64_t cost_nanousd;
-} sy_chatgen_metrics_t;
-/* The message's "metrics" object as compact JSON: ttft_ms, latency_ms (3 decimals),
- * tokens, tokens_per_s = output / (latency − ttft) (null when unknown or not positive),
- * cost_usd (exact decimal, null when unknown). */
-sy_err_t sy_chatgen_metrics_json(const sy_chatgen_metrics_t *m, sy_buf_t *out);
-
 /* ---- shared with api/chatapi.c (the storage API's job helpers) ---- */
 sy_err_t sy_chatapi_append_msg(sy_buf_t *b, const sy_app_msg_t *m);
 bool sy_chatapi_may_write(sy_admin_call_t *c);
 sy_app_conv_t *sy_chatapi_load_conv(sy_admin_call_t *c);
 void sy_chatapi_store_error(sy_admin_call_t *c, sy_err_t err, const char *msg, const char *what);
 char *sy_chatapi_auto_title(const char *content);
+/* 1..63 of [A-Za-z0-9_-]: the ids in chat paths and bodies. */
+bool sy_chatapi_id_ok(const char *p, size_t n);
 
 #endif

@@ -1,5 +1,6 @@
-/* api/chatgen.c, the pure parts: the upstream request built from a branch, the metrics JSON,
- * the deployment a price is looked up for. */
+/* api/chatgen_fmt.c, the pure parts of chat generation: the upstream request built from a branch,
+ * the metrics JSON, the deployment a price is looked up for, the capped text, schema errors
+ * (api/chatgen_fmt.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../src/api/chatgen.c"
+#include "api/chatgen_fmt.h"
 
 static sy_app_msg_t mk(const char *role, const char *content, const char *status)
 {
@@ -105,10 +106,11 @@ static void t_deploy_of(void **state)
     assert_non_null(cfg);
     const sy_model_conf_t *a = sy_config_find_model(cfg, "a", 1);
     const sy_model_conf_t *b = sy_config_find_model(cfg, "b", 1);
-    assert_ptr_equal(deploy_of(cfg, a, "up-b"), &b->deployments[0]); /* a fallback answered */
-    assert_ptr_equal(deploy_of(cfg, a, "a"), &a->deployments[0]);
-    assert_ptr_equal(deploy_of(cfg, a, ""), &a->deployments[0]);
-    assert_ptr_equal(deploy_of(cfg, a, "unknown"), &a->deployments[0]);
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, "up-b"),
+                     &b->deployments[0]); /* a fallback answered */
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, "a"), &a->deployments[0]);
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, ""), &a->deployments[0]);
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, "unknown"), &a->deployments[0]);
     sy_config_free(cfg);
 }
 
@@ -117,14 +119,15 @@ static void t_append_capped(void **state)
     (void)state;
     sy_buf_t b;
     sy_buf_init(&b, 8);
-    assert_true(append_capped(&b, "abcd", 4, 8));
+    assert_true(sy_chatgen_append_capped(&b, "abcd", 4, 8));
     /* "é" is 2 bytes: "ab" + "é" = 4 more fit exactly; then "€" (3 bytes) does not */
-    assert_false(append_capped(&b, "ab\xc3\xa9\xe2\x82\xac", 7, 8));
+    assert_false(sy_chatgen_append_capped(&b, "ab\xc3\xa9\xe2\x82\xac", 7, 8));
     assert_int_equal(b.len, 8);
     assert_memory_equal(b.base, "abcdab\xc3\xa9", 8);
     sy_buf_dispose(&b);
     sy_buf_init(&b, 8);
-    assert_false(append_capped(&b, "abcdefg\xc3\xa9", 9, 8)); /* never half a character */
+    assert_false(
+        sy_chatgen_append_capped(&b, "abcdefg\xc3\xa9", 9, 8)); /* never half a character */
     assert_int_equal(b.len, 7);
     sy_buf_dispose(&b);
 }
@@ -138,15 +141,15 @@ static void t_schema_errors(void **state)
     char err[200];
     sy_jschema_t *s = sy_jschema_compile(schema, err, sizeof err);
     assert_non_null(s);
-    assert_null(schema_errors(s, "{\"n\": 3}"));
-    char *e = schema_errors(s, "{\"n\": \"three\"}");
+    assert_null(sy_chatgen_schema_errors(s, "{\"n\": 3}"));
+    char *e = sy_chatgen_schema_errors(s, "{\"n\": \"three\"}");
     assert_non_null(e);
     json_t *a = json_loads(e, 0, NULL);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "path")), "/n");
     json_decref(a);
     free(e);
-    e = schema_errors(s, "You said: hi");
+    e = sy_chatgen_schema_errors(s, "You said: hi");
     a = json_loads(e, 0, NULL);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "path")), "");

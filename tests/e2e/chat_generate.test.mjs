@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import crypto from 'node:crypto';
-import { apiCall, startGateway, freePort, tmpFile } from './lib.mjs';
+import { apiCall, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -46,15 +46,7 @@ prices:
 let gw, port, dataDir;
 const call = (method, p, opts = {}) => apiCall(gw.origin, method, p, opts);
 
-async function login(email, password) {
-  const r = await call('POST', '/api/v1/auth/login', { body: { email, password } });
-  assert.equal(r.status, 200, r.text);
-  const session = r.headers.get('set-cookie').split(';')[0];
-  const s = { session, csrf: r.json.csrf_token, userId: r.json.user.id };
-  s.headers = (method) => ({ cookie: session, ...(method === 'GET' ? {} : { 'x-csrf-token': s.csrf }) });
-  s.call = (method, p, opts = {}) => call(method, p, { ...opts, headers: { ...s.headers(method), ...(opts.headers ?? {}) } });
-  return s;
-}
+const login = (email, password) => sessionLogin(gw.origin, email, password);
 
 // An SSE request on its own connection (agent: false). Resolves {status, events, text} at the
 // end; onEvent(ev, req) sees each event as it arrives; abortAfter(ev) true destroys the socket.
@@ -305,8 +297,15 @@ describe('chat generation', () => {
       assert.equal(d.status, 'ok');
       assert.equal(d.content, full);
       if (w.events.filter((e) => e.event === 'delta').length > 1) sawLive = true;
+      // live metrics while it streams (at most ~4/s): ttft known, latency growing
+      const ms = w.events.filter((e) => e.event === 'metrics').map((e) => e.json);
+      for (const m of ms) assert.ok(m.ttft_ms > 0 && m.latency_ms >= m.ttft_ms, JSON.stringify(m));
+      if (ms.length > 1) assert.ok(ms[ms.length - 1].latency_ms > ms[0].latency_ms);
+      const times = w.events.filter((e) => e.event === 'metrics').map((e) => e.at);
+      assert.ok(times.length <= 2 + (times[times.length - 1] - times[0]) / 200, `metrics at most ~4/s: ${times.length}`);
     }
     assert.ok(sawLive, 're-attached watchers got live deltas after the text so far');
+    assert.ok(watchers.some((w) => w.events.some((e) => e.event === 'metrics')), 'metrics events while streaming');
     const stored = await finalMsg(alice, conv, mid);
     assert.equal(stored.status, 'ok');
     assert.equal(stored.content, full);
@@ -427,16 +426,21 @@ describe('chat generation', () => {
     };
     // both the generation and the relay on the other end get the grace period
     const conv = await newConv(alice);
-    let mid, signalled = false;
-    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'finish before you go', model: 'slow' }, {
-      onEvent: (ev) => {
-        if (ev.event === 'start') mid = ev.json.assistant_message.id;
-        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
-          signalled = true;
-          gw.signal('SIGTERM');
-        }
-      },
-    });
+    // generates content on the slow model and sends SIGTERM once the first text arrived
+    const generateThenTerm = async (content) => {
+      let mid, signalled = false;
+      const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'slow' }, {
+        onEvent: (ev) => {
+          if (ev.event === 'start') mid = ev.json.assistant_message.id;
+          if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
+            signalled = true;
+            gw.signal('SIGTERM');
+          }
+        },
+      });
+      return { r, mid };
+    };
+    const { r, mid } = await generateThenTerm('finish before you go');
     assert.equal(doneOf(r.events).status, 'ok');
     assert.equal(doneOf(r.events).content, 'You said: finish before you go');
     const code = await gw.exited();
@@ -444,17 +448,7 @@ describe('chat generation', () => {
     await restart(300);
     assert.equal((await finalMsg(alice, conv, mid)).status, 'ok');
     // a 300 ms grace period cuts the 2 s answer: stored as an error with the text so far
-    let mid2;
-    signalled = false;
-    const r2 = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'too slow for the grace period', model: 'slow' }, {
-      onEvent: (ev) => {
-        if (ev.event === 'start') mid2 = ev.json.assistant_message.id;
-        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
-          signalled = true;
-          gw.signal('SIGTERM');
-        }
-      },
-    });
+    const { r: r2, mid: mid2 } = await generateThenTerm('too slow for the grace period');
     const d2 = r2.events.find((e) => e.event === 'done');
     if (d2) assert.equal(d2.json.message.status, 'error'); // the watcher may be cut first
     assert.deepEqual(await gw.exited(), { code: 0, signal: null }, gw.stderr());

@@ -59,6 +59,7 @@ typedef struct watcher {
     bool linked;
     bool cancel_waiter; /* the cancel route: answers 200 {"message"} at the end, no SSE */
     size_t sent, sent_reasoning;
+    unsigned ka_seen; /* the generation's keep-alive count last written */
     uint64_t last_metrics_ms;
     char metrics_sent[320];
 } watcher_t;
@@ -81,9 +82,12 @@ struct sy_chatgen {
     char metrics[320];
     watcher_t *watchers;
     bool cmd_open;
+    unsigned ka; /* keep-alive ticks: watchers write ": keep-alive" when it moves */
     /* owner loop */
     atomic_int stop; /* 0, or why to stop: STOP_* */
     uv_async_t cmd;
+    uv_timer_t ka_timer; /* sse_keepalive_ms without new text: a keep-alive for watchers */
+    uint64_t last_text_ms;
     sy_upstream_call_t call;
     bool running, finishing;
     char *body;
@@ -517,6 +521,8 @@ static void on_watcher_wake(uv_async_t *a)
         /* whole characters only: the text is appended in whole characters */
         delta_event(&out, "reasoning", &g->reasoning, &x->sent_reasoning);
         delta_event(&out, "text", &g->text, &x->sent);
+        if (!out.len && x->ka_seen != g->ka && !done) sy_buf_append_c(&out, ": keep-alive\n\n");
+        x->ka_seen = g->ka;
         uint64_t now = uv_now(a->loop);
         if (!done && now - x->last_metrics_ms >= METRICS_EVERY_MS &&
             strcmp(x->metrics_sent, g->metrics)) {
@@ -590,6 +596,23 @@ static void watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user
 
 /* ---- the generation (owner loop) ---- */
 
+/* Proxies drop SSE connections that stay silent (a model thinking, a slow first token): the
+ * relay's keep-alive comments end at the loopback's parser, so watchers get their own. */
+static void on_keepalive(uv_timer_t *t)
+{
+    gen_t *g = t->data;
+    if (uv_now(t->loop) - g->last_text_ms < g->w->cfg->sse_keepalive_ms) return;
+    uv_mutex_lock(&g->lock);
+    g->ka++;
+    notify_locked(g);
+    uv_mutex_unlock(&g->lock);
+}
+
+static void on_ka_closed(uv_handle_t *h)
+{
+    gen_unref(h->data);
+}
+
 static void on_cmd_closed(uv_handle_t *h)
 {
     gen_unref(h->data);
@@ -641,6 +664,7 @@ static void on_finish_done(uv_work_t *wk, int status)
         w->chatgens = g->wnext;
     if (g->wnext) g->wnext->wprev = g->wprev;
     uv_close((uv_handle_t *)&g->cmd, on_cmd_closed);
+    uv_close((uv_handle_t *)&g->ka_timer, on_ka_closed);
 }
 
 /* The end, once: the final row goes to the store on the thread pool. status: ok | cancelled |
@@ -736,6 +760,7 @@ static void on_sse_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
     if (!tn && !rn) goto out;
     uint64_t now = sy_clock_mono_us();
     if (tn && !g->t_first_us) g->t_first_us = now;
+    g->last_text_ms = uv_now(&g->w->loop);
     bool fits = true;
     char metrics[320] = "";
     if (now - g->last_metrics_us >= METRICS_EVERY_MS * 1000) {
@@ -843,7 +868,7 @@ static void gen_start(sy_worker_t *w, genreq_t *r, sy_http_req_t *req)
 {
     uv_once(&token_once, make_token);
     gen_t *g = sy_xcalloc(1, sizeof *g);
-    atomic_init(&g->refs, 2); /* the registry's and the command handle's */
+    atomic_init(&g->refs, 3); /* the registry's, the command handle's and the timer's */
     g->w = w;
     snprintf(g->id, sizeof g->id, "%s", r->row->id);
     snprintf(g->conv_id, sizeof g->conv_id, "%s", r->conv_id);
@@ -867,6 +892,11 @@ static void gen_start(sy_worker_t *w, genreq_t *r, sy_http_req_t *req)
     r->body = NULL;
     uv_async_init(&w->loop, &g->cmd, on_cmd);
     g->cmd.data = g;
+    uv_timer_init(&w->loop, &g->ka_timer);
+    g->ka_timer.data = g;
+    g->last_text_ms = uv_now(&w->loop);
+    uint64_t ka = w->cfg->sse_keepalive_ms;
+    if (ka) uv_timer_start(&g->ka_timer, on_keepalive, ka, ka);
     g->cmd_open = true;
     g->wnext = w->chatgens;
     if (g->wnext) g->wnext->wprev = g;

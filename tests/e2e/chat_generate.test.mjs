@@ -33,8 +33,12 @@ models:
   - name: slow
     provider: mock
     mock: {latency_ms: 0, chunks: 20, chunk_delay_ms: 100}
+  - name: lazy
+    provider: mock
+    mock: {latency_ms: 1000, chunks: 2, chunk_delay_ms: 0}
 limits:
   shutdown_grace_ms: ${grace}
+  sse_keepalive_ms: 250
   defaults:
     key: "1000/minute"
 prices:
@@ -67,7 +71,7 @@ function sse(method, p, who, body, { onEvent, abortAfter } = {}) {
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const raw = buf.slice(0, i);
           buf = buf.slice(i + 2);
-          const ev = { event: 'message', data: '' };
+          const ev = { event: 'message', data: '', comment: raw.startsWith(':') ? raw : undefined };
           for (const line of raw.split('\n')) {
             if (line.startsWith('event: ')) ev.event = line.slice(7);
             else if (line.startsWith('data: ')) ev.data += line.slice(6);
@@ -315,6 +319,17 @@ describe('chat generation', () => {
     const late = await sse('GET', `/api/v1/conversations/${conv}/messages/${mid}/stream`, alice);
     assert.deepEqual(late.events.map((e) => e.event), ['start', 'done']);
     assert.deepEqual(doneOf(late.events), stored);
+  });
+
+  test('a silent upstream: watchers get keep-alive comments until the text comes', T, async () => {
+    const conv = await newConv(alice);
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'take your time', model: 'lazy' });
+    const first = r.events.findIndex((e) => e.event === 'delta');
+    const kas = r.events.slice(0, first).filter((e) => e.comment === ': keep-alive');
+    assert.ok(kas.length >= 2, `keep-alives during the 1 s wait: ${kas.length}`);
+    assert.equal(textOf(r.events), 'You said: take your time');
+    assert.equal(doneOf(r.events).status, 'ok');
+    assert.ok(doneOf(r.events).metrics.ttft_ms >= 1000);
   });
 
   test('ownership 404, viewer 403, CSRF, bad bodies 400', T, async () => {

@@ -21,6 +21,7 @@ const PW = { alice: pw(), bob: pw(), vera: pw(), lim: pw() };
 const config = (port, dataDir, grace = 5000) => `server:
   listen: 127.0.0.1:${port}
   workers: 2
+  upstream_client: ${process.env.E2E_UPSTREAM_CLIENT || 'auto'}
 data_dir: ${dataDir}
 log:
   batch_ms: 50

@@ -781,12 +781,12 @@ out:
     json_decref(o);
 }
 
+/* Nothing to do at the head: call->status tells on_up_data an error body from the stream. */
 static void on_up_head(sy_upstream_call_t *call, int status, sy_str_t ctype)
 {
-    (void)ctype;
-    gen_t *g = call->ctx;
+    (void)call;
     (void)status;
-    (void)g;
+    (void)ctype;
 }
 
 static bool on_up_data(sy_upstream_call_t *call, const char *p, size_t n)

@@ -29,7 +29,8 @@
 #define ERRBODY_MAX 8192
 #define EVENT_MAX (1u << 20) /* one SSE event of the loopback stream */
 #define METRICS_EVERY_MS 250
-#define TOKEN_LEN 64 /* hex of 32 random bytes */
+#define CHECKPOINT_MS 2000 /* the text so far is stored this often while it grows */
+#define TOKEN_LEN 64       /* hex of 32 random bytes */
 #define SHUTDOWN_ERROR "interrupted: the server shut down"
 #define CUT_ERROR "the answer exceeded 256 KiB and was cut"
 
@@ -88,6 +89,9 @@ struct sy_chatgen {
     uv_async_t cmd;
     uv_timer_t ka_timer; /* sse_keepalive_ms without new text: a keep-alive for watchers */
     uint64_t last_text_ms;
+    uint64_t last_checkpoint_ms;
+    size_t checkpointed; /* text bytes the last checkpoint stored */
+    bool checkpointing;  /* a checkpoint job is queued or running */
     sy_upstream_call_t call;
     bool running, finishing;
     char *body;
@@ -608,6 +612,57 @@ static void on_keepalive(uv_timer_t *t)
     uv_mutex_unlock(&g->lock);
 }
 
+typedef struct checkpoint {
+    uv_work_t work;
+    gen_t *g; /* a reference */
+    char *text;
+} checkpoint_t;
+
+static void on_checkpoint_work(uv_work_t *wk)
+{
+    checkpoint_t *k = wk->data;
+    char msg[SY_STORE_MSGLEN];
+    if (sy_app_msg_checkpoint(sy_auth_store(k->g->w->auth), k->g->conv_id, k->g->id, k->text, msg,
+                              sizeof msg))
+        sy_log_warn("chat: checkpoint of answer %s failed: %s", k->g->id, msg);
+}
+
+static void on_checkpoint_done(uv_work_t *wk, int status)
+{
+    (void)status;
+    checkpoint_t *k = wk->data;
+    k->g->checkpointing = false;
+    gen_unref(k->g);
+    free(k->text);
+    free(k);
+}
+
+/* Every CHECKPOINT_MS while the text grows, one job stores it (status still streaming: the
+ * final row's UPDATE makes a later checkpoint match nothing, so the order does not matter). */
+static void maybe_checkpoint(gen_t *g, uint64_t now_ms)
+{
+    if (g->checkpointing || g->finishing || now_ms - g->last_checkpoint_ms < CHECKPOINT_MS) return;
+    uv_mutex_lock(&g->lock);
+    size_t len = g->text.len;
+    char *text = len > g->checkpointed ? sy_xstrndup(g->text.base, len) : NULL;
+    uv_mutex_unlock(&g->lock);
+    if (!text) return;
+    checkpoint_t *k = sy_xcalloc(1, sizeof *k);
+    k->g = g;
+    k->text = text;
+    k->work.data = k;
+    atomic_fetch_add(&g->refs, 1);
+    if (uv_queue_work(&g->w->loop, &k->work, on_checkpoint_work, on_checkpoint_done)) {
+        gen_unref(g);
+        free(text);
+        free(k);
+        return;
+    }
+    g->checkpointing = true;
+    g->checkpointed = len;
+    g->last_checkpoint_ms = now_ms;
+}
+
 static void on_ka_closed(uv_handle_t *h)
 {
     gen_unref(h->data);
@@ -761,6 +816,7 @@ static void on_sse_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
     uint64_t now = sy_clock_mono_us();
     if (tn && !g->t_first_us) g->t_first_us = now;
     g->last_text_ms = uv_now(&g->w->loop);
+    maybe_checkpoint(g, g->last_text_ms);
     bool fits = true;
     char metrics[320] = "";
     if (now - g->last_metrics_us >= METRICS_EVERY_MS * 1000) {
@@ -894,7 +950,7 @@ static void gen_start(sy_worker_t *w, genreq_t *r, sy_http_req_t *req)
     g->cmd.data = g;
     uv_timer_init(&w->loop, &g->ka_timer);
     g->ka_timer.data = g;
-    g->last_text_ms = uv_now(&w->loop);
+    g->last_text_ms = g->last_checkpoint_ms = uv_now(&w->loop);
     uint64_t ka = w->cfg->sse_keepalive_ms;
     if (ka) uv_timer_start(&g->ka_timer, on_keepalive, ka, ka);
     g->cmd_open = true;

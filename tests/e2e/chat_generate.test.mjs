@@ -34,6 +34,9 @@ models:
   - name: slow
     provider: mock
     mock: {latency_ms: 0, chunks: 20, chunk_delay_ms: 100}
+  - name: slower
+    provider: mock
+    mock: {latency_ms: 0, chunks: 40, chunk_delay_ms: 100}
   - name: lazy
     provider: mock
     mock: {latency_ms: 1000, chunks: 2, chunk_delay_ms: 0}
@@ -433,6 +436,32 @@ describe('chat generation', () => {
     assert.equal(m.status, 'error');
     assert.equal(m.error, 'interrupted: the server restarted');
     assert.equal(m.content, 'half an ans');
+  });
+
+  test('a crash mid-answer keeps the last checkpoint (every 2 s) as the interrupted text', T, async () => {
+    const conv = await newConv(alice);
+    const content = 'a long story that the crash interrupts';
+    const full = `You said: ${content}`;
+    let mid, t0, killed = false;
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'slower' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') (mid = ev.json.assistant_message.id), (t0 = Date.now());
+        if (ev.event === 'delta' && !killed && Date.now() - t0 > 3000) {
+          killed = true;
+          gw.kill(); // SIGKILL: no drain, no final row
+        }
+      },
+    });
+    assert.ok(killed);
+    const seen = textOf(r.events);
+    await gw.exited();
+    gw = await startGateway({ port, config: config(port, dataDir), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
+    alice = await login('alice@example.com', PW.alice);
+    const m = (await getConv(alice, conv)).messages.find((x) => x.id === mid);
+    assert.equal(m.status, 'error');
+    assert.equal(m.error, 'interrupted: the server restarted');
+    assert.ok(m.content.length > 0, 'a checkpoint was stored');
+    assert.ok(full.startsWith(m.content) && seen.startsWith(m.content), `${m.content} / ${seen}`);
   });
 
   test('SIGTERM: a generation finishes within the grace period; past it, it is stored as an error', T, async () => {

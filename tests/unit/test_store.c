@@ -1566,6 +1566,8 @@ static void c_chat(target_t *t)
     fin.conversation_id = "c2";
     fin.id = "g2";
     assert_int_equal(sy_app_msg_finish(s, &fin, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    OK(sy_app_msg_checkpoint(s, "c3", "g2", "so far", msg, sizeof(msg)));
+    OK(sy_app_msg_checkpoint(s, "c3", "g1", "late", msg, sizeof(msg))); /* final: no change */
     int64_t nint = -1;
     OK(sy_app_msg_interrupt_all(s, &nint, msg, sizeof(msg)));
     assert_int_equal(nint, 1);
@@ -1581,6 +1583,7 @@ static void c_chat(target_t *t)
     OK(sy_app_msg_get(s, "c3", "g2", &gm, msg, sizeof(msg)));
     assert_string_equal(gm->status, "error");
     assert_string_equal(gm->error, SY_CHAT_INTERRUPTED);
+    assert_string_equal(gm->content, "so far"); /* the last checkpoint */
     assert_null(gm->metrics);
     sy_app_msg_free(gm);
     gm = NULL;

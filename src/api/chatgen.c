@@ -27,6 +27,10 @@
 #define TEXT_MAX SY_CHAT_CONTENT_MAX
 #define REASONING_MAX (256u << 10)
 #define ERRBODY_MAX 8192
+/* JSON text bounds: escaping multiplies a string by at most 6 (\u00XX); a message holds the
+ * content, the error and small members; an event a message or two, or a text's delta. */
+#define MSG_JSON_MAX (4u << 20)
+#define EVENT_JSON_MAX (2 * MSG_JSON_MAX + 65536)
 #define EVENT_MAX (1u << 20) /* one SSE event of the loopback stream */
 #define METRICS_EVERY_MS 250
 #define CHECKPOINT_MS 2000 /* the text so far is stored this often while it grows */
@@ -272,7 +276,7 @@ static void genreq_free(genreq_t *r)
 static char *render(const sy_app_msg_t *m)
 {
     sy_buf_t b;
-    sy_buf_init(&b, 4u << 20);
+    sy_buf_init(&b, MSG_JSON_MAX);
     sy_err_t err = sy_chatapi_append_msg(&b, m);
     if (!err) err = sy_buf_append(&b, "", 1);
     if (err) {
@@ -501,7 +505,7 @@ static void delta_event(sy_buf_t *out, const char *key, const sy_buf_t *src, siz
 {
     if (src->len <= *sent) return;
     sy_buf_t d;
-    sy_buf_init(&d, 2 * TEXT_MAX + 64);
+    sy_buf_init(&d, 6 * (TEXT_MAX > REASONING_MAX ? TEXT_MAX : REASONING_MAX) + 64);
     sy_buf_printf(&d, "{\"%s\":", key);
     sy_json_append_string(&d, src->base + *sent, src->len - *sent);
     sy_buf_append_c(&d, "}");
@@ -516,8 +520,8 @@ static void on_watcher_wake(uv_async_t *a)
     gen_t *g = x->g;
     if (!x->req) return;
     sy_buf_t out, fin;
-    sy_buf_init(&out, 4 * TEXT_MAX + 8192);
-    sy_buf_init(&fin, 4 * TEXT_MAX + 8192);
+    sy_buf_init(&out, EVENT_JSON_MAX);
+    sy_buf_init(&fin, EVENT_JSON_MAX);
     bool done;
     uv_mutex_lock(&g->lock);
     done = g->done;
@@ -574,7 +578,7 @@ static void watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user
                                 {SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")}};
         sy_http_res_head(req, 200, h, 2, -1);
         sy_buf_t b;
-        sy_buf_init(&b, 2 * TEXT_MAX + 65536);
+        sy_buf_init(&b, EVENT_JSON_MAX);
         uv_mutex_lock(&g->lock);
         sy_buf_printf(&b, "{\"user_message\":%s,\"assistant_message\":%s}",
                       user_json ? user_json : "null", g->start_json);
@@ -1038,8 +1042,8 @@ static void on_message_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool
         sy_http_header_t h[] = {{SY_STR_LIT("content-type"), SY_STR_LIT("text/event-stream")},
                                 {SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")}};
         sy_buf_t b, ev;
-        sy_buf_init(&b, 2 * TEXT_MAX + 65536);
-        sy_buf_init(&ev, 4 * TEXT_MAX + 65536);
+        sy_buf_init(&b, EVENT_JSON_MAX);
+        sy_buf_init(&ev, 2 * EVENT_JSON_MAX);
         sy_buf_printf(&b, "{\"user_message\":null,\"assistant_message\":%s}", r->msg_json);
         sse_event(&ev, "start", b.base, b.len);
         sy_buf_reset(&b);

@@ -336,6 +336,18 @@ describe('chat generation', () => {
     assert.ok(doneOf(r.events).metrics.ttft_ms >= 1000);
   });
 
+  test('a 100 KiB message of control characters (600 KiB escaped) round-trips in the events', T, async () => {
+    const conv = await newConv(alice);
+    const content = '\u0001\u001f'.repeat(50 * 1024);
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'm' });
+    assert.equal(r.status, 200);
+    assert.equal(r.events[0].event, 'start');
+    assert.equal(r.events[0].json.user_message.content, content); // parsed: not cut
+    const d = doneOf(r.events);
+    assert.equal(d.status, 'ok', d.error);
+    assert.ok(d.content.startsWith('You said: \u0001\u001f'));
+  });
+
   test('ownership 404, viewer 403, CSRF, bad bodies 400', T, async () => {
     const conv = await newConv(alice);
     const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'mine', model: 'm' });

@@ -59,6 +59,9 @@ typedef enum {
     OP_KEY_REVOKE,
     OP_KEY_ROTATE,
     OP_AUDIT_LIST,
+    OP_ME_KEYS_LIST, /* /api/v1/me/keys: the caller's own user keys, any role */
+    OP_ME_KEY_CREATE,
+    OP_ME_KEY_REVOKE,
     OP_GATE, /* only check the principal, then continue on the loop (logs, stats) */
     OP_EXT,  /* an admin operation of another file (sy_admin_run: credentials) */
 } op_t;
@@ -232,15 +235,18 @@ static bool field_str_array(job_t *j, const char *name, char **out, bool *presen
 }
 
 /* 'limits' of a key, user or team (ent: SY_LIMITS_ENT_*): null or an array of limit strings
- * (policy/limits.h: "100/hour", "$5/day"), each checked, and no longer than what keeps a
- * request's merged list within SY_LIMITS_MAX_PER_REQUEST next to the config's defaults and model
- * limits (sy_config_limits_room); canonical JSON text (NULL when absent or null: *present
- * tells which). The 400 names the bad entry. */
-static bool field_limits(job_t *j, int ent, char **out, bool *present)
+ * (policy/limits.h: "100/hour", "$5/day"), each checked; for a user or a team no longer than
+ * what keeps the merged list of a key that inherits limits.defaults.key within
+ * SY_LIMITS_MAX_PER_REQUEST (sy_config_limits_room; the keys the entity has, and a key's own
+ * list next to its owner's, are checked by fits_keys / fits_owner); canonical JSON text (NULL
+ * when absent or null: *present tells which); *count: its length, -1 when null or absent. The
+ * 400 names the bad entry. */
+static bool field_limits(job_t *j, int ent, char **out, bool *present, long *count)
 {
     json_t *v = json_object_get(j->body, "limits");
     *out = NULL;
     *present = v != NULL;
+    *count = -1;
     if (!v || json_is_null(v)) return true;
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     sy_auth_limits_t l;
@@ -250,8 +256,9 @@ static bool field_limits(job_t *j, int ent, char **out, bool *present)
         fail(j, SY_ERR_INVALID_REQUEST, "%s", text ? m : "'limits' cannot be read");
         return false;
     }
+    *count = l.n;
     size_t room = sy_config_limits_room(j->w->cfg, ent);
-    if ((size_t)l.n > room) {
+    if (ent != SY_LIMITS_ENT_KEY && (size_t)l.n > room) {
         static const char *const what[SY_LIMITS_ENT__COUNT] = {"a key", "a user", "a team"};
         free(text);
         snprintf(m, sizeof m,
@@ -264,6 +271,101 @@ static bool field_limits(job_t *j, int ent, char **out, bool *present)
     }
     *out = text;
     return true;
+}
+
+/* The length of a stored 'limits' list; -1 when there is none (the defaults apply). */
+static long stored_limits_n(const char *text)
+{
+    sy_auth_limits_t l;
+    char m[16];
+    if (!text || sy_auth_limits_parse(text, &l, m, sizeof m)) return -1;
+    return l.n;
+}
+
+static const char *const ent_name[SY_LIMITS_ENT__COUNT] = {"key", "user", "team"};
+
+/* A request of a key with key_n limits of its own (-1: the defaults) whose owner, of kind
+ * owner, has owner_n must carry at most SY_LIMITS_MAX_PER_REQUEST limits (api/admission.c
+ * merges the lists); else the 400. which: the key named in the message ("" for the key being
+ * created or changed). */
+static bool fits(job_t *j, int owner, long key_n, long owner_n, const char *which)
+{
+    const sy_config_t *cfg = j->w->cfg;
+    size_t total = sy_config_limits_merged(cfg, owner, key_n, owner_n);
+    if (total <= SY_LIMITS_MAX_PER_REQUEST) return true;
+    const sy_conf_limits_t *d = cfg->rl.defaults;
+    size_t kn = key_n < 0 ? d[SY_LIMITS_ENT_KEY].n : (size_t)key_n;
+    size_t on = owner_n < 0 ? d[owner].n : (size_t)owner_n;
+    char m[MSGLEN];
+    snprintf(m, sizeof m,
+             "'limits': a request with %s%s would carry %zu limits (the key's %zu%s + its %s's "
+             "%zu%s + up to %zu from the model limits), more than the %d a request can carry; "
+             "shorten the key's or the %s's list",
+             which[0] ? "key " : "this key", which, total, kn, key_n < 0 ? " (defaults)" : "",
+             ent_name[owner], on, owner_n < 0 ? " (defaults)" : "", total - kn - on,
+             SY_LIMITS_MAX_PER_REQUEST, ent_name[owner]);
+    fail(j, SY_ERR_INVALID_REQUEST, "%s", m);
+    return false;
+}
+
+/* A new list of owner_n limits for a user or team (owner: SY_LIMITS_ENT_USER/_TEAM, id): every
+ * key it owns that can still be used must still fit. */
+static bool fits_keys(job_t *j, int owner, const char *id, long owner_n)
+{
+    sy_app_key_t **v = NULL;
+    size_t n = 0;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err =
+        sy_app_key_list(sy_auth_store(j->auth), owner == SY_LIMITS_ENT_USER ? id : NULL,
+                        owner == SY_LIMITS_ENT_TEAM ? id : NULL, &v, &n, msg, sizeof msg);
+    if (err) {
+        fail(j, SY_ERR_STORE, "store: %s", msg);
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        const sy_app_key_t *k = v[i];
+        if ((k->revoked_us && k->revoked_us <= j->now) ||
+            (k->grace_until_us && k->grace_until_us <= j->now) ||
+            (k->expires_us && k->expires_us <= j->now))
+            continue; /* can never be used again */
+        char which[SY_AUTH_ID_MAX + 220];
+        snprintf(which, sizeof which, "'%.200s' (%s)", k->name ? k->name : "", k->id);
+        ok = fits(j, owner, stored_limits_n(k->limits), owner_n, which);
+    }
+    sy_app_key_list_free(v, n);
+    return ok;
+}
+
+/* A key's list of key_n limits next to its owner's own list (read from the store). */
+static bool fits_owner(job_t *j, const char *owner_user, const char *owner_team, long key_n)
+{
+    sy_store_t *s = sy_auth_store(j->auth);
+    char msg[SY_STORE_MSGLEN];
+    long owner_n = -1;
+    sy_err_t err;
+    if (!owner_user && !owner_team) /* no owner (not made by this API): nothing is merged */
+        return fits(j, SY_LIMITS_ENT_USER, key_n, 0, "");
+    if (owner_team) {
+        sy_app_team_t *t = NULL;
+        err = sy_app_team_get(s, owner_team, &t, msg, sizeof msg);
+        if (!err) owner_n = stored_limits_n(t->limits);
+        sy_app_team_free(t);
+    } else {
+        sy_app_user_t *u = NULL;
+        err = sy_app_user_get(s, owner_user, NULL, &u, msg, sizeof msg);
+        if (!err) owner_n = stored_limits_n(u->limits);
+        sy_app_user_free(u);
+    }
+    if (err == SY_ERR_NOT_FOUND) {
+        fail(j, err, owner_team ? "owner_team: no such team" : "owner_user: no such user", NULL);
+        return false;
+    }
+    if (err) {
+        fail(j, SY_ERR_STORE, "store: %s", msg);
+        return false;
+    }
+    return fits(j, owner_team ? SY_LIMITS_ENT_TEAM : SY_LIMITS_ENT_USER, key_n, owner_n, "");
 }
 
 /* expires_at: RFC 3339 / Unix ms / null; or expires_in_s (> 0). *us 0: never. */
@@ -505,9 +607,10 @@ static void op_user_create(job_t *j)
     const char *email, *name, *role, *pw;
     char *limits = NULL;
     bool has_limits;
+    long nl;
     if (!field_str(j, "email", 320, &email) || !field_str(j, "name", 200, &name) ||
         !field_str(j, "role", 16, &role) || !field_str(j, "password", 1024, &pw) ||
-        !field_limits(j, SY_LIMITS_ENT_USER, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_USER, &limits, &has_limits, &nl))
         return;
     op_user_insert(j, email, name, role, pw, limits);
     free(limits);
@@ -562,10 +665,12 @@ static void op_user_update(job_t *j)
     const char *role, *name, *pw;
     char hash[SY_AUTH_PWHASH_MAX], *limits = NULL;
     bool has_limits;
+    long nl;
     json_t *dis = json_object_get(j->body, "disabled");
     if (!field_str(j, "role", 16, &role) || !field_str(j, "name", 200, &name) ||
         !field_str(j, "password", 1024, &pw) ||
-        !field_limits(j, SY_LIMITS_ENT_USER, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_USER, &limits, &has_limits, &nl) ||
+        (has_limits && !fits_keys(j, SY_LIMITS_ENT_USER, u->id, nl)))
         goto out;
     if (has_limits) free(u->limits), u->limits = limits, limits = NULL;
     if ((role && !role_ok(role)) || (dis && !json_is_boolean(dis)) || (pw && strlen(pw) < 12)) {
@@ -621,8 +726,9 @@ static void op_team_create(job_t *j)
     const char *name;
     char *limits = NULL;
     bool has_limits;
+    long nl;
     if (!field_str(j, "name", 200, &name) ||
-        !field_limits(j, SY_LIMITS_ENT_TEAM, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_TEAM, &limits, &has_limits, &nl))
         return;
     if (!name) return (void)fail(j, SY_ERR_INVALID_REQUEST, "'name' is required", NULL);
     char id[SY_UUID_STRLEN + 1], msg[SY_STORE_MSGLEN];
@@ -652,8 +758,10 @@ static void op_team_update(job_t *j)
     if (err) return store_fail(j, err, err == SY_ERR_NOT_FOUND ? "no such team" : msg);
     const char *name;
     bool has_limits;
+    long nl;
     if (!field_str(j, "name", 200, &name) ||
-        !field_limits(j, SY_LIMITS_ENT_TEAM, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_TEAM, &limits, &has_limits, &nl) ||
+        (has_limits && !fits_keys(j, SY_LIMITS_ENT_TEAM, t->id, nl)))
         goto out;
     if (name) free(t->name), t->name = sy_xstrdup(name);
     if (has_limits) free(t->limits), t->limits = limits, limits = NULL;
@@ -698,12 +806,14 @@ static void op_team_member(job_t *j)
     set_out(j, 200, json_pack("{s:s, s:s, s:s}", "team_id", j->id, "user_id", user, "role", role));
 }
 
-static void op_keys_list(job_t *j)
+/* Every key (owner_user NULL) or one user's. */
+static void op_keys_list(job_t *j, const char *owner_user)
 {
     sy_app_key_t **v = NULL;
     size_t n = 0;
     char msg[SY_STORE_MSGLEN];
-    sy_err_t err = sy_app_key_list(sy_auth_store(j->auth), NULL, &v, &n, msg, sizeof msg);
+    sy_err_t err =
+        sy_app_key_list(sy_auth_store(j->auth), owner_user, NULL, &v, &n, msg, sizeof msg);
     if (err) return store_fail(j, err, msg);
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
@@ -738,42 +848,14 @@ static void create_key(job_t *j, sy_app_key_t *k, const char *action, json_t *de
     sodium_memzero(key, sizeof key);
 }
 
-static void op_key_create(job_t *j)
+/* Creates a key for owner_user or owner_team (exactly one; checked to exist) after checking
+ * that its limits (key_n of its own, -1: the defaults) fit next to the owner's; answers 201 with
+ * the plaintext key once. The admin's POST /api/v1/keys and a user's POST /api/v1/me/keys. */
+static void key_create_for(job_t *j, const char *name, const char *owner_user,
+                           const char *owner_team, int64_t exp, char *models, char *tags,
+                           char *limits, long key_n)
 {
-    sy_store_t *s = sy_auth_store(j->auth);
-    const char *name, *owner_user, *owner_team;
-    char *models = NULL, *tags = NULL, *limits = NULL, msg[SY_STORE_MSGLEN];
-    bool has_models, has_tags, has_exp, has_limits;
-    int64_t exp;
-    if (!field_str(j, "name", 200, &name) || !field_str(j, "owner_user", 64, &owner_user) ||
-        !field_str(j, "owner_team", 64, &owner_team) ||
-        !field_str_array(j, "allowed_models", &models, &has_models) ||
-        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp) ||
-        !field_limits(j, SY_LIMITS_ENT_KEY, &limits, &has_limits))
-        goto out;
-    if (owner_user && owner_team) {
-        fail(j, SY_ERR_INVALID_REQUEST, "give owner_user or owner_team, not both", NULL);
-        goto out;
-    }
-    if (!owner_user && !owner_team) owner_user = j->who.user_id;
-    if (owner_team) {
-        sy_app_team_t *t = NULL;
-        sy_err_t err = sy_app_team_get(s, owner_team, &t, msg, sizeof msg);
-        sy_app_team_free(t);
-        if (err) {
-            store_fail(j, err, err == SY_ERR_NOT_FOUND ? "owner_team: no such team" : msg);
-            goto out;
-        }
-    }
-    if (owner_user) {
-        sy_app_user_t *u = NULL;
-        sy_err_t err = sy_app_user_get(s, owner_user, NULL, &u, msg, sizeof msg);
-        sy_app_user_free(u);
-        if (err) {
-            store_fail(j, err, err == SY_ERR_NOT_FOUND ? "owner_user: no such user" : msg);
-            goto out;
-        }
-    }
+    if (!fits_owner(j, owner_user, owner_team, key_n)) return;
     sy_app_key_t k = {.name = (char *)(name ? name : "unnamed"),
                       .owner_user = (char *)owner_user,
                       .owner_team = (char *)owner_team,
@@ -784,6 +866,27 @@ static void op_key_create(job_t *j)
     create_key(j, &k, "key.create",
                json_pack("{s:s, s:o, s:o}", "name", k.name, "allowed_models", array_text(models),
                          "limits", array_text(limits)));
+}
+
+static void op_key_create(job_t *j)
+{
+    const char *name, *owner_user, *owner_team;
+    char *models = NULL, *tags = NULL, *limits = NULL;
+    bool has_models, has_tags, has_exp, has_limits;
+    int64_t exp;
+    long nl;
+    if (!field_str(j, "name", 200, &name) || !field_str(j, "owner_user", 64, &owner_user) ||
+        !field_str(j, "owner_team", 64, &owner_team) ||
+        !field_str_array(j, "allowed_models", &models, &has_models) ||
+        !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp) ||
+        !field_limits(j, SY_LIMITS_ENT_KEY, &limits, &has_limits, &nl))
+        goto out;
+    if (owner_user && owner_team) {
+        fail(j, SY_ERR_INVALID_REQUEST, "give owner_user or owner_team, not both", NULL);
+        goto out;
+    }
+    if (!owner_user && !owner_team) owner_user = j->who.user_id;
+    key_create_for(j, name, owner_user, owner_team, exp, models, tags, limits, nl);
 out:
     free(models);
     free(tags);
@@ -827,10 +930,12 @@ static void op_key_update(job_t *j)
     char *models = NULL, *tags = NULL, *limits = NULL;
     bool has_models, has_tags, has_exp, has_limits;
     int64_t exp;
+    long nl;
     if (!field_str(j, "name", 200, &name) ||
         !field_str_array(j, "allowed_models", &models, &has_models) ||
         !field_str_array(j, "default_tags", &tags, &has_tags) || !field_expiry(j, &exp, &has_exp) ||
-        !field_limits(j, SY_LIMITS_ENT_KEY, &limits, &has_limits))
+        !field_limits(j, SY_LIMITS_ENT_KEY, &limits, &has_limits, &nl) ||
+        (has_limits && !fits_owner(j, k->owner_user, k->owner_team, nl)))
         goto out;
     if (has_limits) free(k->limits), k->limits = limits, limits = NULL;
     if (name) free(k->name), k->name = sy_xstrdup(name);
@@ -847,13 +952,71 @@ out:
     sy_app_key_free(k);
 }
 
-static void op_key_revoke(job_t *j)
+/* owner_user: only a key of this user (another's is "no such key", like a missing one). */
+static void op_key_revoke(job_t *j, const char *owner_user)
 {
     sy_app_key_t *k = load_key(j);
     if (!k) return;
-    if (!k->revoked_us) k->revoked_us = j->now;
-    save_key(j, k, "key.revoke", NULL);
+    if (owner_user && (!k->owner_user || strcmp(k->owner_user, owner_user) != 0))
+        fail(j, SY_ERR_NOT_FOUND, "no such key", NULL);
+    else {
+        if (!k->revoked_us) k->revoked_us = j->now;
+        save_key(j, k, "key.revoke", NULL);
+    }
     sy_app_key_free(k);
+}
+
+/* ---- the caller's own keys (/api/v1/me/keys; any role, viewers read only) ---- */
+
+static bool may_change_own(job_t *j)
+{
+    if (strcmp(j->who.role, "viewer") != 0) return true;
+    fail(j, SY_ERR_FORBIDDEN, "the viewer role cannot create or revoke keys", NULL);
+    return false;
+}
+
+/* POST /api/v1/me/keys {"name", "expires_at"? | "expires_in_s"?, "models"?}: a key of the
+ * caller's own, with the config's default limits (a user cannot choose a key's limits) and no
+ * default tags. */
+static void op_me_key_create(job_t *j)
+{
+    if (!may_change_own(j)) return;
+    const char *k;
+    json_t *v;
+    json_object_foreach(j->body, k, v)
+    {
+        if (strcmp(k, "name") && strcmp(k, "expires_at") && strcmp(k, "expires_in_s") &&
+            strcmp(k, "models")) {
+            char m[160];
+            snprintf(m, sizeof m,
+                     "unknown field '%.60s': a key of your own takes name, expires_at (or "
+                     "expires_in_s) and models",
+                     k);
+            fail(j, SY_ERR_INVALID_REQUEST, "%s", m);
+            return;
+        }
+    }
+    const char *name;
+    char *models = NULL;
+    bool has_models, has_exp;
+    int64_t exp;
+    if (!field_str(j, "name", 200, &name) || !field_str_array(j, "models", &models, &has_models) ||
+        !field_expiry(j, &exp, &has_exp))
+        goto out;
+    size_t i;
+    json_array_foreach(json_object_get(j->body, "models"), i, v)
+    {
+        const char *m = json_string_value(v);
+        if (!sy_config_find_model(j->w->cfg, m, strlen(m))) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "models[%zu]: no model named '%.200s' is configured", i, m);
+            fail(j, SY_ERR_INVALID_REQUEST, "%s", msg);
+            goto out;
+        }
+    }
+    key_create_for(j, name, j->who.user_id, NULL, exp, models, NULL, NULL, -1);
+out:
+    free(models);
 }
 
 static void op_key_rotate(job_t *j)
@@ -915,7 +1078,8 @@ static void op_audit_list(job_t *j)
 
 static bool needs_admin(op_t op)
 {
-    return op != OP_ME && op != OP_LOGOUT && op != OP_GATE && op != OP_LOGIN;
+    return op != OP_ME && op != OP_LOGOUT && op != OP_GATE && op != OP_LOGIN &&
+           op != OP_ME_KEYS_LIST && op != OP_ME_KEY_CREATE && op != OP_ME_KEY_REVOKE;
 }
 
 static void on_work(uv_work_t *wk)
@@ -963,9 +1127,18 @@ static void on_work(uv_work_t *wk)
     case OP_TEAM_UPDATE:
         return op_team_update(j);
     case OP_KEYS_LIST:
-        op_keys_list(j);
+        op_keys_list(j, NULL);
         if (!j->err)
             audit(j, "keys.list", j->id[0] ? j->id : NULL, NULL); /* reads are audited too */
+        break;
+    case OP_ME_KEYS_LIST:
+        op_keys_list(j, j->who.user_id);
+        if (!j->err) audit(j, "keys.list", j->who.user_id, NULL);
+        break;
+    case OP_ME_KEY_CREATE:
+        return op_me_key_create(j);
+    case OP_ME_KEY_REVOKE:
+        if (may_change_own(j)) op_key_revoke(j, j->who.user_id);
         break;
     case OP_KEY_CREATE:
         return op_key_create(j);
@@ -976,7 +1149,7 @@ static void on_work(uv_work_t *wk)
     case OP_KEY_UPDATE:
         return op_key_update(j);
     case OP_KEY_REVOKE:
-        return op_key_revoke(j);
+        return op_key_revoke(j, NULL);
     case OP_KEY_ROTATE:
         return op_key_rotate(j);
     case OP_EXT:
@@ -1350,6 +1523,20 @@ bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)
             op = post ? (sy_str_eq_c(b, "revoke") ? OP_KEY_REVOKE : OP_KEY_ROTATE) : -1;
         } else {
             return false;
+        }
+    } else if (sy_str_eq_c(a, "me") && sy_str_eq_c(id, "keys")) {
+        if (!b.ptr) {
+            allowed = "GET, POST";
+            op = get ? OP_ME_KEYS_LIST : post ? OP_ME_KEY_CREATE : -1;
+            id = SY_STR_NULL;
+        } else {
+            const char *slash = memchr(b.ptr, '/', b.len);
+            if (!slash ||
+                !sy_str_eq_c(sy_str(slash + 1, (size_t)(b.ptr + b.len - slash - 1)), "revoke"))
+                return false;
+            allowed = "POST";
+            op = post ? OP_ME_KEY_REVOKE : -1;
+            id = sy_str(b.ptr, (size_t)(slash - b.ptr));
         }
     } else if (sy_str_eq_c(a, "credentials")) {
         return sy_admin_creds_handle(req, w, id, b);

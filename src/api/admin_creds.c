@@ -134,8 +134,10 @@ static bool put_body(sy_http_req_t *req, json_t **out)
 {
     json_error_t e;
     json_t *body = req->body.len ? json_loadb(req->body.base, req->body.len, 0, &e) : NULL;
-    /* the raw bytes hold the value: wipe them now that they are parsed (or refused) */
+    /* the raw bytes hold the value: wipe them now that they are parsed (or refused), here and
+     * in the server's input buffers */
     if (req->body.base) sodium_memzero(req->body.base, req->body.len);
+    sy_http_req_wipe_input(req);
     *out = NULL;
     if (!json_is_object(body)) {
         json_decref(body);

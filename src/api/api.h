@@ -40,6 +40,10 @@ void sy_api_overhead_header(sy_http_header_t *hdr, char buf[24], uint64_t us);
 void sy_api_chat_completions(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_messages(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_models(sy_http_req_t *req, struct sy_worker *w, sy_str_t id);
+/* GET /api/v1/models: every configured model with its provider, deployments, price and the chat
+ * app's ui block (docs/API.md). Any signed-in user (session or a user's key); open in
+ * auth.mode local. */
+void sy_api_models_list(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_healthz(sy_http_req_t *req, struct sy_worker *w);
 void sy_api_readyz(sy_http_req_t *req, struct sy_worker *w);
 /* The inference-log query API (api/logs.c): the store runs on libuv's thread pool. */

@@ -99,6 +99,8 @@ void sy_api_handle(sy_http_req_t *req, void *ctx)
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_admin_gate(req, w, next_log_get);
     }
+    if (sy_str_eq_c(p, "/api/v1/models")) /* the route table allows GET only */
+        return sy_api_models_list(req, w);
     if (sy_str_eq_c(p, "/api/v1/stats")) {
         if (!method_is(req, HTTP_GET)) return wrong_method(req, "GET");
         return sy_admin_gate(req, w, next_stats);

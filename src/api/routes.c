@@ -14,6 +14,11 @@ const sy_api_route_t sy_api_routes[] = {
     {"POST", "/api/v1/auth/login"},
     {"POST", "/api/v1/auth/logout"},
     {"GET", "/api/v1/auth/me"},
+    /* the caller's own keys, the model list (any role) */
+    {"GET", "/api/v1/me/keys"},
+    {"POST", "/api/v1/me/keys"},
+    {"POST", "/api/v1/me/keys/{id}/revoke"},
+    {"GET", "/api/v1/models"},
     /* admin */
     {"GET", "/api/v1/users"},
     {"POST", "/api/v1/users"},

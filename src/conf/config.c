@@ -398,6 +398,14 @@ size_t sy_config_limits_room(const sy_config_t *cfg, int ent)
     return used >= SY_LIMITS_MAX_PER_REQUEST ? 0 : SY_LIMITS_MAX_PER_REQUEST - used;
 }
 
+size_t sy_config_limits_merged(const sy_config_t *cfg, int owner, long key_n, long owner_n)
+{
+    const sy_conf_limits_t *d = cfg->rl.defaults;
+    size_t k = key_n < 0 ? d[SY_LIMITS_ENT_KEY].n : (size_t)key_n;
+    size_t o = owner_n < 0 ? d[owner].n : (size_t)owner_n;
+    return k + o + model_extra_max(cfg, owner, NULL);
+}
+
 /* With defaults only, a request's list must fit (key + owner defaults + the most a model adds):
  * over it, requests would be refused (api/admission.c) rather than limits cut. */
 static bool check_limits_total(walk_t *w, const sy_config_t *cfg)
@@ -612,6 +620,102 @@ static json_t *yaml_to_json(walk_t *w, yaml_node_t *n, int depth)
         json_object_set_new(o, k, jv);
     }
     return o;
+}
+
+const char *const sy_ui_param_names[SY_UI__COUNT] = {"temperature", "top_p",  "max_tokens",
+                                                     "seed",        "system", "response_format"};
+
+int sy_ui_param(const char *name, size_t len)
+{
+    for (int i = 0; i < SY_UI__COUNT; i++)
+        if (strlen(sy_ui_param_names[i]) == len && !memcmp(sy_ui_param_names[i], name, len))
+            return i;
+    return -1;
+}
+
+#define UI_PARAMS "temperature, top_p, max_tokens, seed, system, response_format"
+
+/* A locked value of parameter p that generation could send; NULL when it is fine, else why. */
+static const char *ui_lock_bad(int p, const json_t *v)
+{
+    double x = json_number_value(v);
+    switch (p) {
+    case SY_UI_TEMPERATURE:
+        return json_is_number(v) && x >= 0 && x <= 2 ? NULL : "must be a number from 0 to 2";
+    case SY_UI_TOP_P:
+        return json_is_number(v) && x >= 0 && x <= 1 ? NULL : "must be a number from 0 to 1";
+    case SY_UI_MAX_TOKENS:
+        return json_is_integer(v) && json_integer_value(v) >= 1 ? NULL
+                                                                : "must be an integer of 1 or more";
+    case SY_UI_SEED:
+        return json_is_integer(v) ? NULL : "must be an integer";
+    case SY_UI_SYSTEM:
+        return json_is_string(v) ? NULL : "must be a string";
+    default: {
+        const char *t = json_string_value(json_object_get(v, "type"));
+        if (!t || (strcmp(t, "text") && strcmp(t, "json_object") && strcmp(t, "json_schema")))
+            return "must be an object with \"type\": text, json_object or json_schema";
+        if (!strcmp(t, "json_schema") && !json_is_object(json_object_get(v, "json_schema")))
+            return "a json_schema response_format needs a \"json_schema\" object";
+        return NULL;
+    }
+    }
+}
+
+/* models[i].ui.lock: {name: value} */
+static bool walk_ui_lock(walk_t *w, sy_model_ui_t *ui, yaml_node_t *map, const char *prefix)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[240];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        int p = sy_ui_param(k, strlen(k));
+        if (p < 0) return fail(w, v, key, "not a parameter (" UI_PARAMS ")");
+        if (ui->locked & (1u << p)) return fail(w, v, key, "locked twice");
+        json_t *j = yaml_to_json(w, v, 0);
+        const char *why = j ? ui_lock_bad(p, j) : "cannot be expressed as JSON";
+        if (why) {
+            json_decref(j);
+            return fail(w, v, key, "%s", why);
+        }
+        char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+        json_decref(j);
+        ui->lock_json[p] = sy_xstrdup(text);
+        free(text);
+        ui->locked |= 1u << p;
+    }
+    return true;
+}
+
+/* models[i].ui: {hide: [names], lock: {name: value}} */
+static bool walk_ui(walk_t *w, sy_model_ui_t *ui, yaml_node_t *map, const char *prefix)
+{
+    if (!expect_map(w, map, prefix)) return false;
+    FOR_PAIRS(w, map, k, v)
+    {
+        char key[200];
+        snprintf(key, sizeof key, "%s.%s", prefix, k);
+        if (!strcmp(k, "hide")) {
+            if (v->type != YAML_SEQUENCE_NODE)
+                return fail(w, v, key, "expected a list of parameter names (" UI_PARAMS ")");
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++) {
+                yaml_node_t *n = yaml_document_get_node(w->doc, *it);
+                const char *s = scalar(n);
+                int p = s ? sy_ui_param(s, strlen(s)) : -1;
+                if (p < 0)
+                    return fail(w, n, key, "'%s' is not a parameter (" UI_PARAMS ")", s ? s : "");
+                if (ui->hidden & (1u << p)) return fail(w, n, key, "'%s' is listed twice", s);
+                ui->hidden |= 1u << p;
+            }
+        } else if (!strcmp(k, "lock")) {
+            if (!walk_ui_lock(w, ui, v, key)) return false;
+        } else {
+            return fail(w, v, key, "unknown key (hide, lock)");
+        }
+    }
+    return true;
 }
 
 static bool walk_defaults(walk_t *w, sy_deploy_conf_t *m, yaml_node_t *map, const char *prefix)
@@ -952,10 +1056,14 @@ static bool walk_model(walk_t *w, sy_model_conf_t *m, yaml_node_t *map, size_t i
             if (!walk_deployments(w, m, v, key)) goto fail_inline;
             continue;
         }
+        if (!strcmp(k, "ui")) {
+            if (!walk_ui(w, &m->ui, v, key)) goto fail_inline;
+            continue;
+        }
         int r = deploy_key(w, &inline_d, k, v, key, &mock_node);
         if (r == 0) goto fail_inline;
         if (r < 0) {
-            fail(w, v, key, "unknown key (name, routing, deployments, " DEPLOY_KEYS ")");
+            fail(w, v, key, "unknown key (name, routing, deployments, ui, " DEPLOY_KEYS ")");
             goto fail_inline;
         }
         if (!inline_key) inline_key = v;
@@ -1515,6 +1623,8 @@ void sy_config_free(sy_config_t *cfg)
         free(m->limits.v);
         for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++)
             free(m->per_entity[e].v);
+        for (int p = 0; p < SY_UI__COUNT; p++)
+            free(m->ui.lock_json[p]);
     }
     for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++)
         free(cfg->rl.defaults[e].v);

@@ -92,6 +92,38 @@ enum {
     SY_ERRCLASS_ALL = 0x7f,
 };
 
+/* The chat web app's per-turn parameters a model's `ui:` block can hide or lock (issue 6). */
+typedef enum sy_ui_param {
+    SY_UI_TEMPERATURE,
+    SY_UI_TOP_P,
+    SY_UI_MAX_TOKENS,
+    SY_UI_SEED,
+    SY_UI_SYSTEM,
+    SY_UI_RESPONSE_FORMAT,
+    SY_UI__COUNT
+} sy_ui_param_t;
+
+/* Their names as the API spells them ("temperature", "top_p", "max_tokens", "seed", "system",
+ * "response_format"), indexed by sy_ui_param_t. */
+extern const char *const sy_ui_param_names[SY_UI__COUNT];
+
+/* A model's `ui: {hide: [names], lock: {name: value}}` (default: nothing hidden or locked).
+ * Hidden: the UI does not show the control (the server still accepts the parameter). Locked:
+ * the parameter always has this value: generation applies it and refuses another one (400).
+ * A parameter may be both (fixed and not shown). Immutable after load; any thread. */
+typedef struct sy_model_ui {
+    uint32_t hidden;               /* bit (1u << SY_UI_*) per hidden parameter */
+    uint32_t locked;               /* bit per locked parameter */
+    char *lock_json[SY_UI__COUNT]; /* compact JSON of each locked value; NULL: not locked.
+                                      temperature 0..2 and top_p 0..1 are numbers, max_tokens
+                                      an integer >= 1, seed an integer, system a string,
+                                      response_format an object {"type": "text" | "json_object" |
+                                      "json_schema", ...} */
+} sy_model_ui_t;
+
+/* The sy_ui_param_t of a name (len bytes), or -1 when it is not one of them. */
+int sy_ui_param(const char *name, size_t len);
+
 /* A public model: the name clients send, its deployments and how to route between them. */
 typedef struct sy_model_conf {
     char *name;
@@ -112,6 +144,7 @@ typedef struct sy_model_conf {
     int line;
     sy_conf_limits_t limits; /* limits.models.<name>: global across callers */
     sy_conf_limits_t per_entity[SY_LIMITS_ENT__COUNT]; /* limits.per_model.<key|user|team>.<name> */
+    sy_model_ui_t ui; /* `ui:` of the model: the chat app's hidden and locked parameters */
 } sy_model_conf_t;
 
 /* A price: USD per million tokens, held exactly as pico-USD per token (6 decimals of USD per
@@ -250,6 +283,13 @@ const sy_model_conf_t *sy_config_find_model(const sy_config_t *cfg, const char *
  * the most limits a model adds (limits.models + limits.per_model). The loader refuses a config
  * where the defaults alone go over, so this is at least defaults[ent].n. Any thread. */
 size_t sy_config_limits_room(const sy_config_t *cfg, int ent);
+/* The most limits a request of a key can carry (docs/internals/LIMITS.md, "The limit list of a
+ * request"): the key's list + its owner's list + the most a model adds for an owner of kind owner
+ * (SY_LIMITS_ENT_USER or _TEAM: limits.models + limits.per_model.key + limits.per_model.<owner>).
+ * key_n / owner_n: the length of the entity's own list, or -1 when it has none (the config's
+ * limits.defaults.<entity> applies). The admin API refuses a change that makes this exceed
+ * SY_LIMITS_MAX_PER_REQUEST for any key. Any thread. */
+size_t sy_config_limits_merged(const sy_config_t *cfg, int owner, long key_n, long owner_n);
 /* A credential name: 1..64 characters of [A-Za-z0-9._-]. */
 bool sy_config_credential_name_ok(const char *s, size_t n);
 /* Parses "host:port" / "[v6]:port" into cfg fields; false on a bad value. */

@@ -8,9 +8,11 @@
 #define SY_ARENA_INLINE 2048
 
 typedef struct sy_arena_block sy_arena_block_t;
+typedef struct sy_arena_wipe sy_arena_wipe_t;
 
 typedef struct sy_arena {
     sy_arena_block_t *blocks; /* heap blocks, newest first */
+    sy_arena_wipe_t *wipe;    /* allocations to zero at reset (sy_arena_alloc_secret) */
     char *cur;
     size_t left;
     char inline_buf[SY_ARENA_INLINE] __attribute__((aligned(16)));
@@ -23,5 +25,9 @@ void sy_arena_dispose(sy_arena_t *a);
 /* 16-byte aligned; aborts on OOM. */
 void *sy_arena_alloc(sy_arena_t *a, size_t n);
 char *sy_arena_strndup(sy_arena_t *a, const char *s, size_t n);
+/* Like sy_arena_alloc, for bytes that hold a secret (a provider key's header line): they are
+ * zeroed (explicit_bzero) when the arena is reset or disposed, before its memory is freed or
+ * reused. */
+void *sy_arena_alloc_secret(sy_arena_t *a, size_t n);
 
 #endif

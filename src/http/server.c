@@ -451,6 +451,15 @@ void sy_http_req_peer(const sy_http_req_t *req, char *out, size_t outlen)
         uv_ip6_name((const struct sockaddr_in6 *)&sa, out, outlen);
 }
 
+void sy_http_req_wipe_input(sy_http_req_t *req)
+{
+    sy_http_conn_t *c = req->conn;
+    if (!c) return;
+    explicit_bzero(c->server->readbuf, sizeof c->server->readbuf);
+    sy_buf_t *p = &c->pending; /* keep the pipelined bytes still to parse, zero the rest */
+    if (p->base && p->cap > p->len) explicit_bzero(p->base + p->len, p->cap - p->len);
+}
+
 /* ---- request lifecycle ---- */
 
 static void req_release(sy_http_req_t *r)

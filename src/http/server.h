@@ -124,6 +124,12 @@ void sy_http_server_drain(sy_http_server_t *s);
  * everything is closed. */
 void sy_http_server_close(sy_http_server_t *s, void (*on_closed)(sy_http_server_t *s));
 
+/* Zeroes the bytes of this request still held in the server's input buffers: the loop's shared
+ * read buffer and the connection's buffer of received bytes (its unparsed pipelined requests
+ * are kept). For a request whose body holds a secret (a provider credential), once its body has
+ * been parsed; the request's own body (req->body) is the caller's to wipe. Loop thread. */
+void sy_http_req_wipe_input(sy_http_req_t *req);
+
 /* The client's IP address as text ("127.0.0.1", "::1"); "" when unknown. */
 void sy_http_req_peer(const sy_http_req_t *req, char *out, size_t outlen);
 

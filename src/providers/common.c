@@ -90,7 +90,7 @@ static char *key_load(sy_provider_key_t *k, sy_arena_t *a, size_t *out_len)
         if (len > SY_PROVIDER_KEY_LINE_MAX) continue; /* cannot happen: the check retries */
         if (len && len + 1 > cap) {
             cap = len + 1;
-            buf = sy_arena_alloc(a, (cap + 7) & ~(size_t)7);
+            buf = sy_arena_alloc_secret(a, (cap + 7) & ~(size_t)7); /* zeroed with the arena */
         }
         /* whole words: buf has room up to len + 1 rounded up to 8 */
         for (size_t i = 0; i * 8 < len; i++) {

@@ -334,16 +334,18 @@ sy_err_t sy_app_key_find_hash(sy_store_t *s, const char *hash, sy_app_key_t **ou
     return key_by(s, "SELECT " KEY_COLS " FROM api_keys WHERE hash = $1", hash, out, msg, msglen);
 }
 
-sy_err_t sy_app_key_list(sy_store_t *s, const char *owner_user, sy_app_key_t ***out, size_t *n,
-                         char *msg, size_t msglen)
+sy_err_t sy_app_key_list(sy_store_t *s, const char *owner_user, const char *owner_team,
+                         sy_app_key_t ***out, size_t *n, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(owner_user)};
-    return sy_app_list(s,
-                       owner_user ? "SELECT " KEY_COLS " FROM api_keys WHERE owner_user = $1 "
-                                    "ORDER BY created_us DESC, id DESC LIMIT 1000"
-                                  : "SELECT " KEY_COLS " FROM api_keys "
-                                    "ORDER BY created_us DESC, id DESC LIMIT 1000",
-                       p, owner_user ? 1 : 0, key_conv, (void ***)out, n, msg, msglen);
+    sy_app_param_t p[] = {T(owner_user ? owner_user : owner_team)};
+    const char *sql = owner_user   ? "SELECT " KEY_COLS " FROM api_keys WHERE owner_user = $1 "
+                                     "ORDER BY created_us DESC, id DESC LIMIT 1000"
+                      : owner_team ? "SELECT " KEY_COLS " FROM api_keys WHERE owner_team = $1 "
+                                     "ORDER BY created_us DESC, id DESC LIMIT 1000"
+                                   : "SELECT " KEY_COLS " FROM api_keys "
+                                     "ORDER BY created_us DESC, id DESC LIMIT 1000";
+    return sy_app_list(s, sql, p, owner_user || owner_team ? 1 : 0, key_conv, (void ***)out, n, msg,
+                       msglen);
 }
 
 sy_err_t sy_app_key_touch(sy_store_t *s, const char *id, int64_t t_us, char *msg, size_t msglen)

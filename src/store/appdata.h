@@ -108,8 +108,8 @@ sy_err_t sy_app_key_get(sy_store_t *s, const char *id, sy_app_key_t **out, char 
                         size_t msglen);
 sy_err_t sy_app_key_find_hash(sy_store_t *s, const char *hash, sy_app_key_t **out, char *msg,
                               size_t msglen);
-sy_err_t sy_app_key_list(sy_store_t *s, const char *owner_user, sy_app_key_t ***out, size_t *n,
-                         char *msg, size_t msglen);
+sy_err_t sy_app_key_list(sy_store_t *s, const char *owner_user, const char *owner_team,
+                         sy_app_key_t ***out, size_t *n, char *msg, size_t msglen);
 sy_err_t sy_app_key_touch(sy_store_t *s, const char *id, int64_t t_us, char *msg, size_t msglen);
 
 /* Sessions: get by token hash (expired rows are returned too: the caller checks the time). */

@@ -60,7 +60,15 @@ struct h1_conn {
 typedef struct h1_write {
     uv_write_t w;
     char *buf;
+    size_t head_len; /* the request head: it holds the provider key's header line */
 } h1_write_t;
+
+/* Frees a request buffer after zeroing its head (the key must not linger in freed heap). */
+static void free_request(char *buf, size_t head_len)
+{
+    explicit_bzero(buf, head_len);
+    free(buf);
+}
 
 static llhttp_settings_t settings;
 
@@ -427,7 +435,7 @@ static void on_write_done(uv_write_t *w, int status)
 {
     h1_write_t *hw = (h1_write_t *)w;
     h1_conn_t *c = w->data;
-    free(hw->buf);
+    free_request(hw->buf, hw->head_len);
     free(hw);
     if (status < 0 && status != UV_ECANCELED && !c->closing && c->call) {
         if (c->reused && !c->call->h1_retried && !c->got_bytes)
@@ -458,6 +466,7 @@ static void send_request(h1_conn_t *c)
         o += 2;
     }
     o += (size_t)snprintf(buf + o, cap - o, "Content-Length: %zu\r\n\r\n", call->body_len);
+    size_t head_len = o;
     memcpy(buf + o, call->body, call->body_len);
     o += call->body_len;
     c->phase = PH_HEAD;
@@ -469,11 +478,11 @@ static void send_request(h1_conn_t *c)
     uv_buf_t b = uv_buf_init(buf, (unsigned)o);
     int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (r == (int)o) {
-        free(buf);
+        free_request(buf, head_len);
         return;
     }
     if (r < 0 && r != UV_EAGAIN) {
-        free(buf);
+        free_request(buf, head_len);
         if (c->reused && !call->h1_retried)
             retry_on_new_connection(c);
         else
@@ -483,10 +492,11 @@ static void send_request(h1_conn_t *c)
     size_t off = r > 0 ? (size_t)r : 0;
     h1_write_t *hw = sy_xmalloc(sizeof *hw);
     hw->buf = buf;
+    hw->head_len = head_len;
     hw->w.data = c;
     b = uv_buf_init(buf + off, (unsigned)(o - off));
     if (uv_write(&hw->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_done) != 0) {
-        free(buf);
+        free_request(buf, head_len);
         free(hw);
         fail(c, SY_ERR_UPSTREAM_BROKEN, "writing the request to the upstream failed");
     }

@@ -59,12 +59,39 @@ static void arena_alignment_and_large(void **state)
     sy_arena_dispose(&a);
 }
 
+/* A secret in the arena's inline block (memory that stays valid after the reset, and is
+ * reused by the next request on the connection) is zero after the reset; plain allocations
+ * are left as they were (nothing is wiped that need not be). */
+static void arena_secret_zeroed_at_reset(void **state)
+{
+    (void)state;
+    sy_arena_t a;
+    sy_arena_init(&a);
+    char *plain = sy_arena_alloc(&a, 16);
+    memcpy(plain, "not-a-secret-xx", 16);
+    char *s1 = sy_arena_alloc_secret(&a, 48);
+    memcpy(s1, "Authorization: Bearer sk-0123456789abcdef0123456", 48);
+    for (int i = 0; i < 100; i++) /* a heap block or two as well */
+        memcpy(sy_arena_alloc_secret(&a, 300), "x", 1);
+    char *s2 = sy_arena_alloc_secret(&a, 24);
+    memcpy(s2, "x-api-key: sk-ant-012345", 24);
+    ptrdiff_t o1 = s1 - a.inline_buf;
+    assert_true(o1 > 0 && o1 + 48 <= SY_ARENA_INLINE);
+    sy_arena_reset(&a);
+    for (int i = 0; i < 48; i++)
+        assert_int_equal(a.inline_buf[o1 + i], 0);
+    assert_memory_equal(a.inline_buf, "not-a-secret-xx", 16);
+    assert_null(a.wipe);
+    sy_arena_dispose(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_respects_max),
         cmocka_unit_test(buf_printf_long),
         cmocka_unit_test(arena_alignment_and_large),
+        cmocka_unit_test(arena_secret_zeroed_at_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

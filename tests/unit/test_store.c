@@ -1223,14 +1223,18 @@ static void c_appdata(target_t *t)
     assert_int_equal(sy_app_key_touch(s, "zz", 1, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
     sy_app_key_t **keys = NULL;
     size_t nk = 0;
-    OK(sy_app_key_list(s, NULL, &keys, &nk, msg, sizeof(msg)));
+    OK(sy_app_key_list(s, NULL, NULL, &keys, &nk, msg, sizeof(msg)));
     assert_int_equal(nk, 2);
     assert_string_equal(keys[0]->id, "k2"); /* newest first */
     assert_string_equal(keys[0]->rotated_from, "k1");
     sy_app_key_list_free(keys, nk);
-    OK(sy_app_key_list(s, "u2", &keys, &nk, msg, sizeof(msg)));
+    OK(sy_app_key_list(s, "u2", NULL, &keys, &nk, msg, sizeof(msg)));
     assert_int_equal(nk, 1);
     assert_string_equal(keys[0]->id, "k1");
+    sy_app_key_list_free(keys, nk);
+    OK(sy_app_key_list(s, NULL, "t1", &keys, &nk, msg, sizeof(msg)));
+    assert_int_equal(nk, 1);
+    assert_string_equal(keys[0]->id, "k2");
     sy_app_key_list_free(keys, nk);
 
     sy_app_session_t x = {

@@ -52,6 +52,13 @@ models:
   - name: slow
     provider: mock
     mock: {latency_ms: 50, chunks: 40, chunk_delay_ms: 60}
+  - name: locked
+    provider: mock
+    mock: {latency_ms: 0, chunks: 2, chunk_delay_ms: 0}
+    ui: {hide: [seed], lock: {temperature: 1}}
+prices:
+  - {model: fast, input: 1, output: 2}
+  - {model: slow, input: 0.5, output: 1.5, cached_input: 0.25}
 ${extra}`;
 
 // A gateway with sign-in, an admin (API key + password) and members alice and bob with

@@ -275,4 +275,91 @@ describe('chat web app in Chromium', () => {
     assert.deepEqual(p2.problems, []);
     await p2.close();
   });
+
+  test('settings: models with provider and price, own API keys (shown once, revoke), credentials for admins only', T, async () => {
+    await page.evaluate(() => (location.hash = '#/settings'));
+    await page.locator('#settings[data-ready="1"]').waitFor();
+    const rows = await page.locator('#models-table tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    assert.deepEqual(rows.map((r) => r.slice(0, 6)), [
+      ['fast', 'mock', '1', '$1', '$2', '—'],
+      ['slow', 'mock', '1', '$0.5', '$1.5', '$0.25'],
+      ['locked', 'mock', '1', '—', '—', '—'],
+    ]);
+    assert.equal(rows[2][6], 'hidden: seed; locked: temperature=1');
+    // a member sees no credentials section
+    assert.equal(await page.locator('#credentials-section').count(), 0);
+
+    // create a key: shown once, listed by prefix, works on /v1
+    await page.locator('#key-form input[name=name]').fill('my laptop');
+    await page.locator('#key-form button[type=submit]').click();
+    const key = await page.locator('#new-key-value').textContent();
+    assert.match(key, /^sy-/);
+    const row = page.locator('#keys-table tbody tr', { hasText: 'my laptop' });
+    await row.waitFor();
+    let r = await stack.call('GET', '/v1/models', { key });
+    assert.equal(r.status, 200, r.text);
+    await screenshot(page, 'settings');
+    page.once('dialog', (d) => d.accept());
+    await row.locator('button.revoke').click();
+    await page.locator('#keys-table tbody tr', { hasText: 'revoked' }).waitFor();
+    r = await stack.call('GET', '/v1/models', { key });
+    assert.equal(r.status, 401, r.text);
+    // after a reload the key is not shown again
+    await page.reload();
+    await page.locator('#settings[data-ready="1"]').waitFor();
+    assert.equal(await page.locator('#new-key-value').count(), 0);
+    assert.ok(!(await page.content()).includes(key));
+    assert.deepEqual(page.problems, []);
+
+    // the admin: credentials, write-only (last four shown, never the value)
+    const admin = await signedInPage(browser, stack.gw, { email: stack.admin.email, password: stack.admin.password });
+    await admin.evaluate(() => (location.hash = '#/settings'));
+    await admin.locator('#settings[data-ready="1"]').waitFor();
+    const secret = 'sk-browser-test-secret-9876';
+    await admin.locator('#cred-form input[name=name]').fill('openai-test');
+    await admin.locator('#cred-form input[name=provider]').fill('openai');
+    await admin.locator('#cred-form input[name=value]').fill(secret);
+    await admin.locator('#cred-form button[type=submit]').click();
+    const cred = admin.locator('#credentials-table tbody tr[data-name="openai-test"]');
+    await cred.waitFor();
+    assert.deepEqual((await cred.locator('td').allTextContents()).slice(0, 3), ['openai-test', 'openai', '…9876']);
+    assert.equal(await admin.locator('#cred-form input[name=value]').inputValue(), '', 'the form forgets the value');
+    assert.ok(!(await admin.content()).includes(secret));
+    r = await stack.call('GET', '/api/v1/credentials/openai-test', { key: stack.admin.key });
+    assert.equal(r.json.last4, '9876');
+    await screenshot(admin, 'settings-admin');
+    assert.deepEqual(admin.problems, []);
+    await admin.context().close();
+  });
+
+  test('the model picker lists the configured models; a model\'s ui hides and locks controls', T, async () => {
+    await page.evaluate(() => (location.hash = '#/'));
+    await page.locator('section.chat[data-ready="1"][data-conv=""]').waitFor();
+    await page.locator('#controls summary').click();
+    assert.deepEqual(await page.locator('#model option').allTextContents(), ['fast', 'slow', 'locked']);
+    await page.locator('#model').selectOption('locked');
+    assert.equal(await page.locator('#p-seed').isVisible(), false);
+    assert.equal(await page.locator('#p-temperature').isDisabled(), true);
+    assert.equal(await page.locator('#p-temperature').inputValue(), '1');
+    await page.locator('#model').selectOption('fast');
+    assert.equal(await page.locator('#p-seed').isVisible(), true);
+    assert.equal(await page.locator('#p-temperature').isDisabled(), false);
+    // JSON-schema mode: the schema is checked as JSON before anything is sent
+    await page.locator('#p-mode').selectOption('json_schema');
+    await page.locator('#p-schema').fill('{"type": "object",');
+    assert.match(await page.locator('#schema-error').textContent(), /not valid JSON/);
+    let posted = 0;
+    page.on('request', (req) => req.method() === 'POST' && posted++);
+    await page.locator('#prompt').fill('hello');
+    await page.locator('#send').click();
+    assert.match(await page.locator('#chat-error').textContent(), /not valid JSON/);
+    assert.equal(posted, 0, 'nothing was sent');
+    await page.locator('#p-template').selectOption('sentiment');
+    assert.equal(await page.locator('#schema-error').textContent(), '');
+    assert.equal(JSON.parse(await page.locator('#p-schema').inputValue()).required[0], 'sentiment');
+    await screenshot(page, 'controls');
+    await page.locator('#p-mode').selectOption('text');
+    await page.locator('#prompt').fill('');
+    assert.deepEqual(page.problems, []);
+  });
 });

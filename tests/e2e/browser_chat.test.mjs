@@ -262,7 +262,7 @@ describe('chat web app in Chromium', () => {
     const switchMs = performance.now() - t2;
 
     const rendered = await p2.locator('#messages .msg').count();
-    assert.ok(rendered >= 50 && rendered <= 200, `only a window of the branch is rendered (${rendered})`);
+    assert.ok(rendered >= 20 && rendered <= 200, `only a window of the branch is rendered (${rendered})`);
     assert.equal(await p2.locator(`.msg[data-id="${last}"] pre code.hljs`).count(), 1);
     // scrolling to the top renders earlier messages
     await p2.locator('.scroller').evaluate((s) => (s.scrollTop = 0));

@@ -11,7 +11,7 @@ import { h, copyText, flash } from './dom.js';
 import { renderCached, renderMarkdown, fill } from './markdown.js';
 import { Controls } from './controls.js';
 
-const WINDOW = 100;
+const WINDOW = 40;
 
 const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
 const fmtCost = (c) => (c === 0 ? '$0' : c < 0.01 ? `$${c.toPrecision(2)}` : `$${c.toFixed(4)}`);
@@ -38,7 +38,8 @@ export class ChatView {
     this.topObserver?.disconnect();
   }
 
-  async open(id) {
+  // prefetched: the conversation's GET already in flight (started with the page, see main.js)
+  async open(id, prefetched) {
     const seq = ++this.seq;
     this.detach();
     this.conv = null;
@@ -57,12 +58,13 @@ export class ChatView {
     }
     let conv;
     try {
-      conv = await api('GET', `/api/v1/conversations/${id}`);
+      conv = await (prefetched ?? api('GET', `/api/v1/conversations/${id}`));
     } catch (e) {
       if (seq === this.seq) this.showError(e.message);
       return;
     }
     if (seq !== this.seq) return; // another conversation was opened meanwhile
+    performance.mark('sy:conv-fetched');
     this.conv = conv;
     for (const m of conv.messages) this.index(m);
     delete conv.messages;
@@ -72,6 +74,7 @@ export class ChatView {
     const last = this.path[this.path.length - 1];
     if (last?.model) this.controls.setModel(last.model);
     this.section.dataset.ready = '1';
+    performance.mark('sy:conv-rendered');
     if (last?.role === 'assistant' && last.status === 'streaming') this.attach(last.id);
   }
 

@@ -47,4 +47,11 @@ export function flash(btn, text = 'Copied') {
   setTimeout(() => (btn.textContent = old), 1200);
 }
 
-export const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : '');
+// "2026-11-23 18:25" in local time. Not toLocaleString: its first call loads the ICU locale
+// data, which cost 60-180 ms of the first page load in the profile (docs/PERFORMANCE.md).
+const pad = (n) => String(n).padStart(2, '0');
+export function fmtTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}

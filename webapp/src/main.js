@@ -11,6 +11,7 @@ import { ChatView } from './chat.js';
 import { renderSettings } from './settings.js';
 import { loadModels } from './models.js';
 
+performance.mark('sy:app-start'); // the bundle was evaluated (marks: docs/PERFORMANCE.md)
 const app = $('#app');
 let me = null;
 let sidebar = null;
@@ -65,9 +66,11 @@ async function logout() {
   loginScreen();
 }
 
-async function route() {
+const ROUTE = /^#\/(c\/([A-Za-z0-9_-]{1,63})|settings)?\/?$/;
+
+async function route(prefetched) {
   if (!me) return;
-  const m = /^#\/(c\/([A-Za-z0-9_-]{1,63})|settings)?\/?$/.exec(location.hash || '#/');
+  const m = ROUTE.exec(location.hash || '#/');
   const view = $('#view');
   document.body.dataset.route = m?.[1] === 'settings' ? 'settings' : 'chat';
   if (m?.[1] === 'settings') {
@@ -77,11 +80,15 @@ async function route() {
   } else {
     const id = m?.[2] ?? null;
     sidebar.select(id);
-    await chat.open(id);
+    await chat.open(id, prefetched instanceof Promise ? prefetched : undefined);
   }
 }
 
 async function start() {
+  // a page opened on a conversation fetches it alongside auth/me, not after
+  const id = ROUTE.exec(location.hash || '#/')?.[2];
+  const prefetched = id ? api('GET', `/api/v1/conversations/${id}`) : undefined;
+  prefetched?.catch(() => {}); // not signed in: reported by auth/me below
   try {
     me = await api('GET', '/api/v1/auth/me');
   } catch (e) {
@@ -93,8 +100,8 @@ async function start() {
   loadModels(); // warm the picker
   shell();
   sidebar.load(true);
-  await route();
+  await route(prefetched);
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => route());
 start();

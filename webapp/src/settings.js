@@ -7,8 +7,10 @@ import { loadModels } from './models.js';
 
 const price = (p) => (p == null ? '—' : `$${p}`);
 
-function table(cols, rows, id) {
-  return h('table', { id }, h('thead', null, h('tr', null, cols.map((c) => h('th', null, c)))), h('tbody', null, rows));
+// body: a <tbody> (filled later) or the rows
+function table(cols, body, id) {
+  const tbody = body instanceof HTMLTableSectionElement ? body : h('tbody', null, body);
+  return h('table', { id }, h('thead', null, h('tr', null, cols.map((c) => h('th', null, c)))), tbody);
 }
 
 async function modelsSection() {
@@ -89,7 +91,7 @@ async function keysSection(me) {
       err.textContent = e.message;
     }
   });
-  sec.append(shown, table(['Name', 'Prefix', 'Created', 'Expires', 'State', ''], [body], 'keys-table'), me.role === 'viewer' ? null : form, err);
+  sec.append(shown, table(['Name', 'Prefix', 'Created', 'Expires', 'State', ''], body, 'keys-table'), me.role === 'viewer' ? null : form, err);
   await load();
   return sec;
 }
@@ -143,7 +145,7 @@ async function credentialsSection() {
       err.textContent = e.message;
     }
   });
-  sec.append(table(['Name', 'Provider', 'Last four', 'Deployments', 'Updated', ''], [body], 'credentials-table'), form, err);
+  sec.append(table(['Name', 'Provider', 'Last four', 'Deployments', 'Updated', ''], body, 'credentials-table'), form, err);
   await load();
   return sec;
 }

@@ -18,6 +18,7 @@
 #include "policy/auth.h"
 #include "providers/provider.h"
 #include "routing/route.h"
+#include "store/appchat.h"
 #include "worker.h"
 
 #define EXIT_USAGE 2
@@ -262,6 +263,13 @@ static int cmd_serve(int argc, char **argv)
             sy_config_free(cfg);
             return 1;
         }
+        /* chat answers a previous run left streaming (docs/internals/CHAT.md, "Generation") */
+        int64_t n_int = 0;
+        if (sy_app_msg_interrupt_all(inflog.store, &n_int, msg, sizeof msg))
+            sy_log_warn("chat: marking interrupted answers failed: %s", msg);
+        else if (n_int)
+            sy_log_info("chat: %lld answer(s) left streaming by the last run marked as error",
+                        (long long)n_int);
     }
 
     sy_admission_t *admission = sy_admission_new(cfg, cfg->workers);

@@ -4,6 +4,7 @@
 
 #include "api/admission.h"
 #include "api/api.h"
+#include "api/chatgen.h"
 #include "api/relay.h"
 #include "core/log.h"
 #include "logpipe/pipeline.h"
@@ -21,6 +22,9 @@ static void stop_now(sy_worker_t *w)
     w->stopping = true;
     if (w->logpipe) sy_logpipe_set_notify(w->logpipe, (size_t)w->index, NULL, NULL);
     uv_timer_stop(&w->drain_timer);
+    /* chat generations still running are stored as interrupted (the pool job runs while the
+     * loop closes its handles) */
+    sy_chatgen_worker_stop(w);
     /* aborts what is left: handlers cancel their upstream calls in on_abort */
     sy_http_server_close(&w->http, on_http_closed);
     sy_upstream_free(w->upstream);
@@ -37,10 +41,12 @@ static void stop_now(sy_worker_t *w)
 static void on_drain_tick(uv_timer_t *t)
 {
     sy_worker_t *w = t->data;
-    if (w->http.n_active == 0 || uv_now(&w->loop) >= w->drain_deadline_ms) {
-        if (w->http.n_active)
-            sy_log_warn("worker %d: grace period over, aborting %zu request(s)", w->index,
-                        w->http.n_active);
+    size_t gens = sy_chatgen_worker_busy(w);
+    if ((w->http.n_active == 0 && gens == 0) || uv_now(&w->loop) >= w->drain_deadline_ms) {
+        if (w->http.n_active || gens)
+            sy_log_warn("worker %d: grace period over, aborting %zu request(s) and %zu chat "
+                        "generation(s)",
+                        w->index, w->http.n_active, gens);
         stop_now(w);
     }
 }

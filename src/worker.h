@@ -35,7 +35,8 @@ typedef struct sy_worker {
      * writer's "durable moved" kick (set on the writer thread, then wakeup is sent) */
     void *durable_waiters;
     atomic_bool durable_kick;
-    atomic_bool limits_kick; /* the writer handed back limits reservations (api/admission.h) */
+    atomic_bool limits_kick;     /* the writer handed back limits reservations (api/admission.h) */
+    struct sy_chatgen *chatgens; /* chat generations running on this loop (api/chatgen.h) */
     atomic_int command;
     uv_mutex_t wakeup_lock; /* guards wakeup_open: no uv_async_send after close */
     bool wakeup_open;

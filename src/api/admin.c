@@ -99,8 +99,12 @@ typedef struct sy_admin_call {
     bool any_role;         /* OP_EXT: any signed-in user (sy_admin_run_user), not only admins */
     char ctype[64];        /* set: the answer is out as this content type, not JSON */
     char disposition[160]; /* content-disposition of that answer, or "" */
+    sy_admin_cont_cb cont; /* OP_EXT: runs on the loop after the job (sy_admin_run_user_then) */
+    void *cont_data;
+    bool continued; /* op called sy_admin_call_continue: no answer from the job */
     /* outputs */
     principal_t who;
+    sy_auth_ident_t ident; /* the caller as the limits phase sees it (sy_admin_call_ident) */
     int status;
     sy_err_t err;
     char msg[MSGLEN];
@@ -436,6 +440,7 @@ static sy_err_t authenticate(job_t *j)
         memcpy(p->user_id, id.user_id, sizeof p->user_id);
         memcpy(p->key_id, id.key_id, sizeof p->key_id);
         snprintf(p->role, sizeof p->role, "%s", id.role);
+        j->ident = id;
         p->ok = true;
         return SY_OK;
     }
@@ -470,6 +475,7 @@ static sy_err_t authenticate(job_t *j)
     snprintf(p->user_id, sizeof p->user_id, "%s", u->id);
     snprintf(p->role, sizeof p->role, "%s", u->role);
     memcpy(p->session_hash, j->sess_hash, sizeof p->session_hash);
+    sy_auth_ident_from_user(&j->ident, u);
     p->ok = true;
     j->err = SY_OK;
 out:
@@ -1233,6 +1239,21 @@ void sy_admin_call_fail(sy_admin_call_t *c, sy_err_t err, const char *msg)
     fail(c, err, "%s", msg);
 }
 
+const sy_auth_ident_t *sy_admin_call_ident(const sy_admin_call_t *c)
+{
+    return &c->ident;
+}
+
+void *sy_admin_call_data(const sy_admin_call_t *c)
+{
+    return c->cont_data;
+}
+
+void sy_admin_call_continue(sy_admin_call_t *c)
+{
+    c->continued = true;
+}
+
 json_t *sy_admin_json_time(int64_t us)
 {
     return time_json(us);
@@ -1277,6 +1298,19 @@ static void on_after_work(uv_work_t *wk, int status)
     sy_http_req_t *req = j->req;
     for (int i = 0; i < 2; i++)
         if (j->forget[i][0]) sy_auth_cache_forget(j->auth, j->forget[i]);
+    if (j->cont && !status && !j->err && j->continued) {
+        if (req) {
+            req->on_abort = NULL;
+            req->hook_ctx = NULL;
+        }
+        sy_admin_cont_cb cont = j->cont;
+        void *data = j->cont_data;
+        sy_worker_t *w = j->w;
+        job_free(j);
+        cont(req, w, data, true);
+        return;
+    }
+    if (j->cont) j->cont(NULL, j->w, j->cont_data, false); /* the job answers below */
     if (req) {
         req->on_abort = NULL;
         req->hook_ctx = NULL;
@@ -1448,9 +1482,11 @@ static bool id_ok(sy_str_t id)
 }
 
 static void run_ext(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body,
-                    sy_str_t id, bool any_role)
+                    sy_str_t id, bool any_role, sy_admin_cont_cb cont, void *data)
 {
     job_t *j = sy_xcalloc(1, sizeof *j);
+    j->cont = cont;
+    j->cont_data = data;
     j->op = OP_EXT;
     j->ext = op;
     j->body = body;
@@ -1462,13 +1498,19 @@ static void run_ext(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_
 
 void sy_admin_run(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body, sy_str_t id)
 {
-    run_ext(req, w, op, body, id, false);
+    run_ext(req, w, op, body, id, false, NULL, NULL);
 }
 
 void sy_admin_run_user(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body,
                        sy_str_t id)
 {
-    run_ext(req, w, op, body, id, true);
+    run_ext(req, w, op, body, id, true, NULL, NULL);
+}
+
+void sy_admin_run_user_then(sy_http_req_t *req, sy_worker_t *w, sy_admin_op_cb op, json_t *body,
+                            sy_str_t id, sy_admin_cont_cb cont, void *data)
+{
+    run_ext(req, w, op, body, id, true, cont, data);
 }
 
 bool sy_admin_handle(sy_http_req_t *req, sy_worker_t *w)

@@ -35,7 +35,21 @@ void sy_admin_run(sy_http_req_t *req, struct sy_worker *w, sy_admin_op_cb op, js
  * the role may do. */
 void sy_admin_run_user(sy_http_req_t *req, struct sy_worker *w, sy_admin_op_cb op, json_t *body,
                        sy_str_t id);
+/* The same with a continuation on the loop thread: cont(req, w, data, continued) is called
+ * exactly once after the job. continued true: op called sy_admin_call_continue (and answered
+ * nothing); req is NULL when the client went away meanwhile (what op did still stands, e.g.
+ * rows it wrote). continued false: the job answered (or failed, or was cancelled before op
+ * ran) and cont only releases data; req is NULL then. Data belongs to the caller. */
+typedef void (*sy_admin_cont_cb)(sy_http_req_t *req, struct sy_worker *w, void *data,
+                                 bool continued);
+void sy_admin_run_user_then(sy_http_req_t *req, struct sy_worker *w, sy_admin_op_cb op,
+                            json_t *body, sy_str_t id, sy_admin_cont_cb cont, void *data);
 /* Inside op (pool thread): */
+void *sy_admin_call_data(const sy_admin_call_t *c); /* run_user_then's data */
+void sy_admin_call_continue(sy_admin_call_t *c);    /* no answer: cont takes over */
+/* The caller's identity as the /v1 limits phase uses it: a key's (with its owner's limits), or
+ * for a session the user's own limits and no key (policy/auth.h). */
+const struct sy_auth_ident *sy_admin_call_ident(const sy_admin_call_t *c);
 const char *sy_admin_call_id(const sy_admin_call_t *c);
 json_t *sy_admin_call_body(const sy_admin_call_t *c);
 const char *sy_admin_call_actor(const sy_admin_call_t *c); /* "user:<id>" / "key:<id>" */

@@ -25,6 +25,7 @@
 
 #include "api/admin.h"
 #include "api/api.h"
+#include "api/chatgen.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -73,7 +74,7 @@ static sy_err_t put_str(sy_buf_t *b, const char *key, const char *v)
 }
 
 /* One message object. params is our own compact dump of a checked object: copied as is. */
-static sy_err_t append_msg(sy_buf_t *b, const sy_app_msg_t *m)
+sy_err_t sy_chatapi_append_msg(sy_buf_t *b, const sy_app_msg_t *m)
 {
     char t[SY_TIMEFMT_RFC3339_LEN];
     if (m->created_us) sy_timefmt_rfc3339(t, m->created_us);
@@ -89,6 +90,12 @@ static sy_err_t append_msg(sy_buf_t *b, const sy_app_msg_t *m)
     if (!err) err = put_str(b, KEY("log_id"), m->log_id);
     if (!err) err = put_str(b, KEY("created_at"), m->created_us ? t : NULL);
     if (!err) err = put_str(b, KEY("error"), m->error);
+    /* our own compact JSON texts (api/chatgen.c), copied as is */
+    if (!err) err = sy_buf_printf(b, ",\"metrics\":%s", m->metrics ? m->metrics : "null");
+    if (!err) err = put_str(b, KEY("request_id"), m->request_id);
+    if (!err)
+        err =
+            sy_buf_printf(b, ",\"schema_errors\":%s", m->schema_errors ? m->schema_errors : "null");
     if (!err) err = sy_buf_append_c(b, "}");
     return err;
 }
@@ -98,7 +105,7 @@ static char *msg_text(const sy_app_msg_t *m)
 {
     sy_buf_t b;
     sy_buf_init(&b, BODY_MAX);
-    sy_err_t err = append_msg(&b, m);
+    sy_err_t err = sy_chatapi_append_msg(&b, m);
     if (!err) err = sy_buf_append(&b, "", 1);
     if (err) sy_buf_dispose(&b);
     return err ? NULL : b.base;
@@ -112,7 +119,7 @@ static json_t *fb_json(const sy_app_feedback_t *f)
                      sy_admin_json_time(f->updated_us));
 }
 
-static void store_error(sy_admin_call_t *c, sy_err_t err, const char *msg, const char *what)
+void sy_chatapi_store_error(sy_admin_call_t *c, sy_err_t err, const char *msg, const char *what)
 {
     if (err == SY_ERR_NOT_FOUND) {
         char m[80];
@@ -137,7 +144,7 @@ static char *body_obj_text(sy_admin_call_t *c, const char *name)
     return json_is_object(v) ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 }
 
-static bool may_write(sy_admin_call_t *c)
+bool sy_chatapi_may_write(sy_admin_call_t *c)
 {
     if (!sy_admin_call_mutating(c) || strcmp(sy_admin_call_role(c), "viewer") != 0) return true;
     sy_admin_call_fail(c, SY_ERR_FORBIDDEN, "the viewer role can only read its conversations");
@@ -166,7 +173,7 @@ static void op_list(sy_admin_call_t *c)
     char msg[SY_STORE_MSGLEN];
     sy_err_t err = sy_app_conv_list(store_of(c), sy_admin_call_user_id(c), q, after_us, after_id,
                                     limit, &v, &n, msg, sizeof msg);
-    if (err) return store_error(c, err, msg, "conversation");
+    if (err) return sy_chatapi_store_error(c, err, msg, "conversation");
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, conv_json(v[i]));
@@ -184,7 +191,7 @@ static void op_list(sy_admin_call_t *c)
 
 static void op_create(sy_admin_call_t *c)
 {
-    if (!may_write(c)) return;
+    if (!sy_chatapi_may_write(c)) return;
     char id[SY_UUID_STRLEN + 1];
     sy_uuid_v7(id);
     int64_t now = sy_admin_call_now(c);
@@ -198,20 +205,20 @@ static void op_create(sy_admin_call_t *c)
     char msg[SY_STORE_MSGLEN];
     sy_err_t err = sy_app_conv_insert(store_of(c), &conv, msg, sizeof msg);
     if (err)
-        store_error(c, err, msg, "conversation");
+        sy_chatapi_store_error(c, err, msg, "conversation");
     else
         sy_admin_call_answer(c, 201, conv_json(&conv));
     free(defaults);
 }
 
 /* The conversation of the path (owned by the caller) or a 404 answered. */
-static sy_app_conv_t *load_conv(sy_admin_call_t *c)
+sy_app_conv_t *sy_chatapi_load_conv(sy_admin_call_t *c)
 {
     sy_app_conv_t *conv = NULL;
     char msg[SY_STORE_MSGLEN];
     sy_err_t err = sy_app_conv_get(store_of(c), sy_admin_call_id(c), sy_admin_call_user_id(c),
                                    &conv, msg, sizeof msg);
-    if (err) store_error(c, err, msg, "conversation");
+    if (err) sy_chatapi_store_error(c, err, msg, "conversation");
     return conv;
 }
 
@@ -241,7 +248,7 @@ static char *full_text(sy_app_conv_t *conv, sy_app_msg_t **v, size_t n)
     if (!err) err = sy_buf_append_c(&b, ",\"messages\":[");
     for (size_t i = 0; !err && i < n; i++) {
         if (i) err = sy_buf_append_c(&b, ",");
-        if (!err) err = append_msg(&b, v[i]);
+        if (!err) err = sy_chatapi_append_msg(&b, v[i]);
     }
     if (!err) err = sy_buf_append(&b, "]}", 3);
     if (err) sy_buf_dispose(&b);
@@ -259,14 +266,14 @@ static void answer_text(sy_admin_call_t *c, int status, char *text, const char *
 
 static void op_get(sy_admin_call_t *c)
 {
-    sy_app_conv_t *conv = load_conv(c);
+    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
     if (!conv) return;
     sy_app_msg_t **v = NULL;
     size_t n = 0;
     char msg[SY_STORE_MSGLEN];
     sy_err_t err = sy_app_msg_list(store_of(c), conv->id, &v, &n, msg, sizeof msg);
     if (err)
-        store_error(c, err, msg, "conversation");
+        sy_chatapi_store_error(c, err, msg, "conversation");
     else
         answer_text(c, 200, full_text(conv, v, n), NULL, NULL);
     sy_app_msg_list_free(v, n);
@@ -275,8 +282,8 @@ static void op_get(sy_admin_call_t *c)
 
 static void op_update(sy_admin_call_t *c)
 {
-    if (!may_write(c)) return;
-    sy_app_conv_t *conv = load_conv(c);
+    if (!sy_chatapi_may_write(c)) return;
+    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
     if (!conv) return;
     json_t *body = sy_admin_call_body(c), *v;
     char msg[SY_STORE_MSGLEN];
@@ -312,18 +319,18 @@ static void op_update(sy_admin_call_t *c)
         goto out;
     }
 fail:
-    store_error(c, err, msg, "conversation");
+    sy_chatapi_store_error(c, err, msg, "conversation");
 out:
     sy_app_conv_free(conv);
 }
 
 static void op_delete(sy_admin_call_t *c)
 {
-    if (!may_write(c)) return;
+    if (!sy_chatapi_may_write(c)) return;
     char msg[SY_STORE_MSGLEN];
     const char *id = sy_admin_call_id(c);
     sy_err_t err = sy_app_conv_delete(store_of(c), id, sy_admin_call_user_id(c), msg, sizeof msg);
-    if (err) return store_error(c, err, msg, "conversation");
+    if (err) return sy_chatapi_store_error(c, err, msg, "conversation");
     sy_admin_call_answer(
         c, 200,
         json_pack("{s:s, s:s, s:b}", "object", "conversation.deleted", "id", id, "deleted", 1));
@@ -331,7 +338,7 @@ static void op_delete(sy_admin_call_t *c)
 
 /* A title from the first user message: its first line, at most AUTO_TITLE_MAX bytes, cut at a
  * character boundary. */
-static char *auto_title(const char *content)
+char *sy_chatapi_auto_title(const char *content)
 {
     size_t n = 0, len = strlen(content);
     while (n < len && content[n] != '\n' && n < AUTO_TITLE_MAX) {
@@ -344,8 +351,8 @@ static char *auto_title(const char *content)
 
 static void op_msg_add(sy_admin_call_t *c)
 {
-    if (!may_write(c)) return;
-    sy_app_conv_t *conv = load_conv(c);
+    if (!sy_chatapi_may_write(c)) return;
+    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
     if (!conv) return;
     sy_store_t *s = store_of(c);
     char msg[SY_STORE_MSGLEN], id[SY_UUID_STRLEN + 1];
@@ -400,13 +407,13 @@ static void op_msg_add(sy_admin_call_t *c)
     free(conv->current_leaf);
     conv->current_leaf = sy_xstrdup(id);
     conv->updated_us = now;
-    if (!conv->title && !strcmp(m.role, "user")) conv->title = auto_title(m.content);
+    if (!conv->title && !strcmp(m.role, "user")) conv->title = sy_chatapi_auto_title(m.content);
     err = sy_app_conv_update(s, conv, msg, sizeof msg);
     if (err) goto fail;
     answer_text(c, 201, msg_text(&m), NULL, NULL);
     goto out;
 fail:
-    store_error(c, err, msg, "conversation");
+    sy_chatapi_store_error(c, err, msg, "conversation");
 out:
     free(params);
     sy_app_conv_free(conv);
@@ -460,14 +467,14 @@ static char *markdown(const sy_app_conv_t *conv, sy_app_msg_t **v, size_t n)
 
 static void op_export(sy_admin_call_t *c)
 {
-    sy_app_conv_t *conv = load_conv(c);
+    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
     if (!conv) return;
     sy_app_msg_t **v = NULL;
     size_t n = 0;
     char msg[SY_STORE_MSGLEN], disp[160];
     sy_err_t err = sy_app_msg_list(store_of(c), conv->id, &v, &n, msg, sizeof msg);
     if (err) {
-        store_error(c, err, msg, "conversation");
+        sy_chatapi_store_error(c, err, msg, "conversation");
     } else if (!strcmp(body_str(c, "format"), "markdown")) {
         snprintf(disp, sizeof disp, "attachment; filename=\"conversation-%s.md\"", conv->id);
         answer_text(c, 200, markdown(conv, v, n), "text/markdown; charset=utf-8", disp);
@@ -481,14 +488,14 @@ static void op_export(sy_admin_call_t *c)
 
 static void op_fb_put(sy_admin_call_t *c)
 {
-    if (!may_write(c)) return;
+    if (!sy_chatapi_may_write(c)) return;
     sy_store_t *s = store_of(c);
     const char *log_id = sy_admin_call_id(c), *user = sy_admin_call_user_id(c);
     char msg[SY_STORE_MSGLEN];
     sy_err_t err = sy_app_msg_owns_log(s, log_id, user, msg, sizeof msg);
     if (err == SY_ERR_NOT_FOUND)
         return sy_admin_call_fail(c, err, "no answer with this log id in your conversations");
-    if (err) return store_error(c, err, msg, "answer");
+    if (err) return sy_chatapi_store_error(c, err, msg, "answer");
     sy_app_feedback_t f = {
         .log_id = (char *)log_id,
         .user_id = (char *)user,
@@ -497,10 +504,10 @@ static void op_fb_put(sy_admin_call_t *c)
         .updated_us = sy_admin_call_now(c)};
     bool created = false;
     err = sy_app_feedback_put(s, &f, &created, msg, sizeof msg);
-    if (err) return store_error(c, err, msg, "feedback");
+    if (err) return sy_chatapi_store_error(c, err, msg, "feedback");
     sy_app_feedback_t *row = NULL;
     err = sy_app_feedback_get(s, log_id, user, &row, msg, sizeof msg);
-    if (err) return store_error(c, err, msg, "feedback");
+    if (err) return sy_chatapi_store_error(c, err, msg, "feedback");
     sy_admin_call_answer(c, created ? 201 : 200, fb_json(row));
     sy_app_feedback_free(row);
 }
@@ -511,19 +518,19 @@ static void op_fb_get(sy_admin_call_t *c)
     char msg[SY_STORE_MSGLEN];
     sy_err_t err = sy_app_feedback_get(store_of(c), sy_admin_call_id(c), sy_admin_call_user_id(c),
                                        &row, msg, sizeof msg);
-    if (err) return store_error(c, err, msg, "feedback");
+    if (err) return sy_chatapi_store_error(c, err, msg, "feedback");
     sy_admin_call_answer(c, 200, fb_json(row));
     sy_app_feedback_free(row);
 }
 
 static void op_fb_delete(sy_admin_call_t *c)
 {
-    if (!may_write(c)) return;
+    if (!sy_chatapi_may_write(c)) return;
     char msg[SY_STORE_MSGLEN];
     const char *log_id = sy_admin_call_id(c);
     sy_err_t err =
         sy_app_feedback_delete(store_of(c), log_id, sy_admin_call_user_id(c), msg, sizeof msg);
-    if (err) return store_error(c, err, msg, "feedback");
+    if (err) return sy_chatapi_store_error(c, err, msg, "feedback");
     sy_admin_call_answer(
         c, 200,
         json_pack("{s:s, s:s, s:b}", "object", "feedback.deleted", "log_id", log_id, "deleted", 1));
@@ -531,7 +538,7 @@ static void op_fb_delete(sy_admin_call_t *c)
 
 /* ---- request checks (loop thread) ---- */
 
-static bool id_ok(const char *p, size_t n)
+bool sy_chatapi_id_ok(const char *p, size_t n)
 {
     if (n == 0 || n > ID_MAX) return false;
     for (size_t i = 0; i < n; i++) {
@@ -600,7 +607,7 @@ static bool body_ok(json_t *body, const field_t *f, size_t nf, const char **bad,
             }
             break;
         case F_ID:
-            if (!s || !id_ok(s, n)) {
+            if (!s || !sy_chatapi_id_ok(s, n)) {
                 snprintf(msg, msglen, "'%s' must be an id (1 to 63 letters, digits, '-', '_')",
                          f[i].name);
                 return false;
@@ -721,7 +728,7 @@ static json_t *query_json(sy_http_req_t *req, bool export)
         char *end;
         long long us = strtoll(v, &end, 10);
         if (!dot || end != dot || dot == v || us < 0 ||
-            !id_ok(dot + 1, prm[2].value.len - (size_t)(dot + 1 - v))) {
+            !sy_chatapi_id_ok(dot + 1, prm[2].value.len - (size_t)(dot + 1 - v))) {
             send_400(req, "cursor", "'cursor' must be a next_cursor from a previous page");
             return NULL;
         }
@@ -754,6 +761,10 @@ bool sy_chatapi_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t a, sy_str_t 
         if (m == HTTP_PATCH) op = op_update, fields = update_fields, nf = NF(update_fields);
         if (m == HTTP_DELETE) op = op_delete;
         if (!op) return send_405(req, "GET, PATCH, DELETE");
+    } else if (sy_str_eq_c(rest, "generate") ||
+               (rest.len > 9 && memcmp(rest.ptr, "messages/", 9) == 0)) {
+        if (!w->auth) return false;
+        return sy_chatgen_handle(req, w, id, rest);
     } else if (sy_str_eq_c(rest, "messages")) {
         if (m != HTTP_POST) return send_405(req, "POST");
         op = op_msg_add, fields = message_fields, nf = NF(message_fields);
@@ -769,7 +780,7 @@ bool sy_chatapi_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t a, sy_str_t 
                           "(this gateway runs with auth.mode local)");
         return true;
     }
-    if (id.ptr && !id_ok(id.ptr, id.len)) return send_400(req, "id", "malformed id");
+    if (id.ptr && !sy_chatapi_id_ok(id.ptr, id.len)) return send_400(req, "id", "malformed id");
     json_t *body = NULL;
     if (fields) {
         json_error_t e;

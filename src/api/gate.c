@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "api/chatgen.h"
 #include "api/relay.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -131,6 +132,11 @@ static void on_after_work(uv_work_t *wk, int status)
 void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate_next_cb next)
 {
     if (!w->auth) return next(req, w);
+    const sy_auth_ident_t *gen = NULL; /* the server's own chat generation (api/chatgen.h) */
+    if (sy_chatgen_internal_ident(req, &gen)) {
+        if (!gen) return refuse(req, ingress, "Incorrect API key provided.");
+        return admit(req, w, ingress, gen, next);
+    }
     sy_str_t key = sy_gate_presented_key(req);
     if (!key.ptr || key.len == 0)
         return refuse(req, ingress,

@@ -241,6 +241,16 @@ static void fill_request(sy_log_record_t *rec, sy_http_req_t *req, const sy_logc
     }
 }
 
+/* A new row id, or for a chat generation's call the id it chose up front (api/chatgen.h): the
+ * answer's log_id names the row that carries the response. */
+static void row_id(sy_log_record_t *rec, const sy_http_req_t *req)
+{
+    if (req->ident && req->ident->row_id[0])
+        snprintf(rec->id, sizeof rec->id, "%s", req->ident->row_id);
+    else
+        sy_uuid_v7(rec->id);
+}
+
 void sy_relay_log_rejected(sy_http_req_t *req, sy_worker_t *w, int http_status, const char *type,
                            const char *message, sy_str_t model)
 {
@@ -250,7 +260,7 @@ void sy_relay_log_rejected(sy_http_req_t *req, sy_worker_t *w, int http_status, 
     if (!req->request_id[0]) sy_uuid_v7(req->request_id); /* rejected by the HTTP layer */
     sy_log_record_t rec;
     sy_log_record_init(&rec);
-    sy_uuid_v7(rec.id);
+    row_id(&rec, req);
     rec.attempt = 1;
     fill_request(&rec, req, &w->cfg->log, mono_now, wall_now);
     rec.model = model;
@@ -285,7 +295,10 @@ static void log_request(relay_t *c, sy_log_status_t status, int http, sy_err_t e
         bool last = i + 1 == n;
         sy_log_record_t rec;
         sy_log_record_init(&rec);
-        sy_uuid_v7(rec.id);
+        if (last)
+            row_id(&rec, req);
+        else
+            sy_uuid_v7(rec.id);
         if (i == 0)
             memcpy(first_id, rec.id, sizeof first_id);
         else

@@ -364,6 +364,35 @@ void sy_auth_ident_from(sy_auth_ident_t *out, const sy_app_key_t *k, const sy_ap
     string_list(out->tags, sizeof(out->tags), k->default_tags);
 }
 
+void sy_auth_ident_from_user(sy_auth_ident_t *out, const sy_app_user_t *u)
+{
+    memset(out, 0, sizeof(*out));
+    for (int e = 0; e < SY_LIMITS_ENT__COUNT; e++)
+        out->limits[e].n = -1;
+    copy_id(out->user_id, u->id);
+    snprintf(out->role, sizeof(out->role), "%s", u->role ? u->role : "");
+    out->owner_disabled = u->disabled_us != 0;
+    out->any_model = true;
+    char m[200];
+    sy_auth_limits_parse(u->limits, &out->limits[SY_LIMITS_ENT_USER], m, sizeof(m));
+}
+
+const sy_auth_ident_t *sy_auth_ident_new(const sy_auth_ident_t *src)
+{
+    entry_t *e = sy_xcalloc(1, sizeof(*e));
+    e->found = true;
+    e->ident = *src;
+    fill_scopes(&e->ident);
+    atomic_init(&e->refs, 1u);
+    return &e->ident;
+}
+
+const sy_auth_ident_t *sy_auth_ident_ref(const sy_auth_ident_t *ident)
+{
+    if (ident) atomic_fetch_add_explicit(&entry_of(ident)->refs, 1, memory_order_relaxed);
+    return ident;
+}
+
 sy_err_t sy_auth_load_key(sy_auth_t *a, const char *hash_hex, int64_t now_us, sy_auth_ident_t *out,
                           char *msg, size_t msglen)
 {

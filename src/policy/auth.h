@@ -75,6 +75,9 @@ typedef struct sy_auth_ident {
      * that id is ""), and each one's sy_limits_scope_hash (0 for ""). */
     char scope[SY_LIMITS_ENT__COUNT][SY_AUTH_SCOPE_MAX];
     uint64_t scope_hash[SY_LIMITS_ENT__COUNT];
+    /* Only for a chat generation's identity (sy_auth_ident_new, api/chatgen.h): the id the
+     * call's last inference-log row gets (the answer's log_id); "" otherwise. */
+    char row_id[40];
 } sy_auth_ident_t;
 
 typedef struct sy_auth sy_auth_t;
@@ -142,6 +145,16 @@ sy_err_t sy_auth_limits_parse(const char *json_text, sy_auth_limits_t *out, char
 /* Fills ident from a key row and its owner (NULL for a team key); limits from both. */
 void sy_auth_ident_from(sy_auth_ident_t *out, const struct sy_app_key *k,
                         const struct sy_app_user *owner);
+
+/* Fills ident for a user signed in without a key (a session): no key scope, the user's own
+ * limits, any model. */
+void sy_auth_ident_from_user(sy_auth_ident_t *out, const struct sy_app_user *u);
+/* A refcounted identity outside the cache (scopes filled), one reference for the caller; for
+ * the server's own chat generations (api/chatgen.h), which act as the signed-in user. Released
+ * with sy_auth_ident_release. Any thread. */
+const sy_auth_ident_t *sy_auth_ident_new(const sy_auth_ident_t *src);
+/* One more reference to ident (NULL: nothing); returns ident. Any thread. */
+const sy_auth_ident_t *sy_auth_ident_ref(const sy_auth_ident_t *ident);
 
 /* NULL when ident may be used at now_us, else why not ("expired", "revoked", …). */
 const char *sy_auth_ident_refusal(const sy_auth_ident_t *ident, int64_t now_us);

@@ -16,7 +16,7 @@
 #define CONV_COLS "id, user_id, title, created_us, updated_us, archived_us, defaults, current_leaf"
 #define MSG_COLS                                                                                   \
     "id, conversation_id, parent_id, role, content, status, model, params, log_id, created_us, "   \
-    "error"
+    "error, metrics, request_id, schema_errors"
 #define FB_COLS "log_id, user_id, rating, comment, created_us, updated_us"
 
 void sy_app_conv_free(sy_app_conv_t *c)
@@ -43,6 +43,9 @@ void sy_app_msg_free(sy_app_msg_t *m)
     free(m->params);
     free(m->log_id);
     free(m->error);
+    free(m->metrics);
+    free(m->request_id);
+    free(m->schema_errors);
     free(m);
 }
 
@@ -97,6 +100,9 @@ static void *msg_conv(const sy_app_rows_t *r, size_t i)
     m->log_id = sy_app_dup_cell(r, i, 8);
     m->created_us = sy_app_i64_cell(r, i, 9);
     m->error = sy_app_dup_cell(r, i, 10);
+    m->metrics = sy_app_dup_cell(r, i, 11);
+    m->request_id = sy_app_dup_cell(r, i, 12);
+    m->schema_errors = sy_app_dup_cell(r, i, 13);
     return m;
 }
 
@@ -223,13 +229,36 @@ sy_err_t sy_app_conv_list(sy_store_t *s, const char *user_id, const char *q,
 
 sy_err_t sy_app_msg_insert(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(m->id),      T(m->conversation_id), T(m->parent_id), T(m->role),
-                          T(m->content), T(m->status),          T(m->model),     T(m->params),
-                          T(m->log_id),  I0(m->created_us),     T(m->error)};
+    sy_app_param_t p[] = {T(m->id),         T(m->conversation_id), T(m->parent_id), T(m->role),
+                          T(m->content),    T(m->status),          T(m->model),     T(m->params),
+                          T(m->log_id),     I0(m->created_us),     T(m->error),     T(m->metrics),
+                          T(m->request_id), T(m->schema_errors)};
+    return sy_store_app_exec(
+        s,
+        "INSERT INTO messages (" MSG_COLS
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        p, NPARAMS(p), 0, NULL, NULL, msg, msglen);
+}
+
+sy_err_t sy_app_msg_finish(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen)
+{
+    sy_app_param_t p[] = {T(m->content),       T(m->status),          T(m->log_id),
+                          T(m->error),         T(m->metrics),         T(m->request_id),
+                          T(m->schema_errors), T(m->conversation_id), T(m->id)};
+    return sy_app_change_one(s,
+                             "UPDATE messages SET content = $1, status = $2, log_id = $3, "
+                             "error = $4, metrics = $5, request_id = $6, schema_errors = $7 "
+                             "WHERE conversation_id = $8 AND id = $9 AND status = 'streaming'",
+                             p, NPARAMS(p), "streaming message", msg, msglen);
+}
+
+sy_err_t sy_app_msg_interrupt_all(sy_store_t *s, int64_t *n, char *msg, size_t msglen)
+{
+    sy_app_param_t p[] = {T(SY_CHAT_INTERRUPTED)};
     return sy_store_app_exec(s,
-                             "INSERT INTO messages (" MSG_COLS
-                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                             p, NPARAMS(p), 0, NULL, NULL, msg, msglen);
+                             "UPDATE messages SET status = 'error', error = $1 "
+                             "WHERE status = 'streaming'",
+                             p, NPARAMS(p), 0, NULL, n, msg, msglen);
 }
 
 sy_err_t sy_app_msg_get(sy_store_t *s, const char *conv_id, const char *id, sy_app_msg_t **out,

@@ -47,7 +47,14 @@ typedef struct sy_app_msg {
     char *log_id; /* inference-log row id (assistant messages) or NULL */
     int64_t created_us;
     char *error; /* error text when status is "error", else NULL */
+    /* generated answers (docs/internals/CHAT.md, "Generation"), else NULL: */
+    char *metrics;       /* JSON object: ttft_ms, latency_ms, tokens, tokens_per_s, cost_usd */
+    char *request_id;    /* the gateway request id of the call */
+    char *schema_errors; /* JSON array of {path, message}: the reply fails its json_schema */
 } sy_app_msg_t;
+
+/* The error of an answer left streaming by a previous run of the server. */
+#define SY_CHAT_INTERRUPTED "interrupted: the server restarted"
 
 typedef struct sy_app_feedback {
     char *log_id;
@@ -95,6 +102,13 @@ sy_err_t sy_app_msg_get(sy_store_t *s, const char *conv_id, const char *id, sy_a
 sy_err_t sy_app_msg_list(sy_store_t *s, const char *conv_id, sy_app_msg_t ***out, size_t *n,
                          char *msg, size_t msglen);
 sy_err_t sy_app_msg_count(sy_store_t *s, const char *conv_id, int64_t *n, char *msg, size_t msglen);
+/* The final row of a generated answer, written once: content, status, log_id, error, metrics,
+ * request_id and schema_errors of message (m->conversation_id, m->id), which must still be
+ * "streaming" (SY_ERR_NOT_FOUND otherwise, so a second write changes nothing). */
+sy_err_t sy_app_msg_finish(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen);
+/* At start-up, before any generation runs: every message still "streaming" becomes "error"
+ * with SY_CHAT_INTERRUPTED; *n: how many (may be NULL). */
+sy_err_t sy_app_msg_interrupt_all(sy_store_t *s, int64_t *n, char *msg, size_t msglen);
 /* SY_OK when a message of one of user_id's conversations carries log_id (the user may rate
  * that answer), SY_ERR_NOT_FOUND otherwise. */
 sy_err_t sy_app_msg_owns_log(sy_store_t *s, const char *log_id, const char *user_id, char *msg,

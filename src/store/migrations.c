@@ -157,6 +157,16 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      " log_id text NOT NULL, user_id text NOT NULL, rating integer NOT NULL"
      " CHECK (rating IN (-1, 1)), comment text, created_us INTEGER NOT NULL,"
      " updated_us INTEGER NOT NULL, PRIMARY KEY (log_id, user_id));"},
+    /* Issue 6, generation (docs/internals/CHAT.md, "Generation"): an answer's metrics (a JSON
+     * object: ttft_ms, latency_ms, tokens, tokens_per_s, cost_usd), the gateway request id of
+     * the call that produced it, and the JSON Schema errors of a structured answer (a JSON
+     * array, NULL when valid or not requested). messages_streaming finds the answers a crash
+     * left streaming at start-up without a scan. */
+    {9, "chat: answer metrics, request id, schema errors",
+     "ALTER TABLE messages ADD COLUMN metrics text;"
+     "ALTER TABLE messages ADD COLUMN request_id text;"
+     "ALTER TABLE messages ADD COLUMN schema_errors text;"
+     "CREATE INDEX messages_streaming ON messages(id) WHERE status = 'streaming';"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
@@ -474,6 +484,12 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      " log_id text NOT NULL, user_id text NOT NULL, rating integer NOT NULL"
      " CHECK (rating IN (-1, 1)), comment text, created_us bigint NOT NULL,"
      " updated_us bigint NOT NULL, PRIMARY KEY (log_id, user_id));"},
+    /* As SQLite's version 9. */
+    {8, "chat: answer metrics, request id, schema errors",
+     "ALTER TABLE messages ADD COLUMN metrics text;"
+     "ALTER TABLE messages ADD COLUMN request_id text;"
+     "ALTER TABLE messages ADD COLUMN schema_errors text;"
+     "CREATE INDEX messages_streaming ON messages(id) WHERE status = 'streaming';"},
 };
 const size_t sy_store_migrations_postgres_count =
     sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

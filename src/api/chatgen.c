@@ -1,0 +1,1044 @@
+/* Chat generation: see chatgen.h (DESIGN) and docs/internals/CHAT.md, "Generation". */
+#include "api/chatgen.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/chatgen_fmt.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/jsonschema.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/utf8.h"
+#include "core/uuid.h"
+#include "http/sse.h"
+#include "logpipe/capture.h"
+#include "logpipe/cost.h"
+#include "policy/auth.h"
+#include "upstream/upstream.h"
+#include "worker.h"
+
+#define ID_MAX 63
+#define TEXT_MAX SY_CHAT_CONTENT_MAX
+#define REASONING_MAX (256u << 10)
+#define ERRBODY_MAX 8192
+#define EVENT_MAX (1u << 20) /* one SSE event of the loopback stream */
+#define METRICS_EVERY_MS 250
+#define TOKEN_LEN 64 /* hex of 32 random bytes */
+#define SHUTDOWN_ERROR "interrupted: the server shut down"
+#define CUT_ERROR "the answer exceeded 256 KiB and was cut"
+
+/* ---- the internal token (per process) ---- */
+
+static uv_once_t token_once = UV_ONCE_INIT;
+static char token[TOKEN_LEN + 1];
+
+static void make_token(void)
+{
+    if (sodium_init() < 0) abort();
+    uint8_t raw[TOKEN_LEN / 2];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(token, sizeof token, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+}
+
+/* ---- generations and watchers ---- */
+
+typedef struct sy_chatgen gen_t;
+
+typedef struct watcher {
+    struct watcher *next, *prev; /* the generation's list (under its lock) */
+    gen_t *g;                    /* a reference */
+    sy_http_req_t *req;          /* NULL once gone */
+    uv_async_t async;            /* on the watcher's loop; sent under g->lock */
+    bool linked;
+    bool cancel_waiter; /* the cancel route: answers 200 {"message"} at the end, no SSE */
+    size_t sent, sent_reasoning;
+    uint64_t last_metrics_ms;
+    char metrics_sent[320];
+} watcher_t;
+
+struct sy_chatgen {
+    gen_t *rnext, *rprev; /* registry (under reg_lock) */
+    gen_t *wnext, *wprev; /* the owner worker's list (owner loop) */
+    atomic_uint refs;
+    sy_worker_t *w; /* owner */
+    char id[ID_MAX + 1], conv_id[ID_MAX + 1];
+    const sy_model_conf_t *model;
+    const sy_auth_ident_t *ident; /* the gate acts as this identity */
+    sy_app_msg_t *row;            /* the assistant message (owned), final fields set at the end */
+    uv_mutex_t lock;
+    /* under lock */
+    sy_buf_t text, reasoning;
+    bool done;
+    char *start_json; /* the assistant message as at the start (status streaming) */
+    char *final_json; /* the final message, once done */
+    char metrics[320];
+    watcher_t *watchers;
+    bool cmd_open;
+    /* owner loop */
+    atomic_int stop; /* 0, or why to stop: STOP_* */
+    uv_async_t cmd;
+    sy_upstream_call_t call;
+    bool running, finishing;
+    char *body;
+    size_t body_len;
+    struct curl_slist *hdrs;
+    char url[96];
+    sy_sse_parser_t sse;
+    bool sse_live;
+    sy_buf_t errbody;
+    char stream_error[512];
+    uint64_t t0_us, t_first_us, t_end_us;
+    int64_t in_tok, out_tok, reas_tok, cached_tok;
+    char up_model[128];
+    uint64_t last_metrics_us;
+    uv_work_t work;
+    sy_jschema_t *schema; /* response_format json_schema, compiled; or NULL */
+    sy_app_msg_t fin;     /* the final row's fields (borrowed pointers) for the pool job */
+    char *fin_json;
+};
+
+enum { STOP_NONE = 0, STOP_CANCEL, STOP_CUT, STOP_SHUTDOWN };
+
+static uv_mutex_t reg_lock;
+static uv_once_t reg_once = UV_ONCE_INIT;
+static gen_t *reg_head;
+
+static void reg_init(void)
+{
+    uv_mutex_init(&reg_lock);
+}
+
+static void gen_unref(gen_t *g)
+{
+    if (atomic_fetch_sub(&g->refs, 1) != 1) return;
+    sy_auth_ident_release(g->ident);
+    sy_jschema_free(g->schema);
+    sy_app_msg_free(g->row);
+    sy_buf_dispose(&g->text);
+    sy_buf_dispose(&g->reasoning);
+    free(g->start_json);
+    free(g->final_json);
+    uv_mutex_destroy(&g->lock);
+    free(g);
+}
+
+/* A reference to the live (or just finished) generation of message id, or NULL. */
+static gen_t *reg_get(const char *id, size_t len)
+{
+    uv_once(&reg_once, reg_init);
+    gen_t *found = NULL;
+    uv_mutex_lock(&reg_lock);
+    for (gen_t *g = reg_head; g; g = g->rnext)
+        if (strlen(g->id) == len && !memcmp(g->id, id, len)) {
+            atomic_fetch_add(&g->refs, 1);
+            found = g;
+            break;
+        }
+    uv_mutex_unlock(&reg_lock);
+    return found;
+}
+
+static void reg_add(gen_t *g)
+{
+    uv_once(&reg_once, reg_init);
+    uv_mutex_lock(&reg_lock);
+    g->rnext = reg_head;
+    if (reg_head) reg_head->rprev = g;
+    reg_head = g;
+    uv_mutex_unlock(&reg_lock);
+}
+
+static void reg_remove(gen_t *g)
+{
+    uv_mutex_lock(&reg_lock);
+    if (g->rprev)
+        g->rprev->rnext = g->rnext;
+    else
+        reg_head = g->rnext;
+    if (g->rnext) g->rnext->rprev = g->rprev;
+    uv_mutex_unlock(&reg_lock);
+}
+
+bool sy_chatgen_internal_ident(const sy_http_req_t *req, const sy_auth_ident_t **ident)
+{
+    sy_str_t t = sy_http_req_header(req, "x-switchyard-internal");
+    if (!t.ptr) return false;
+    *ident = NULL;
+    uv_once(&token_once, make_token);
+    if (t.len != TOKEN_LEN || sodium_memcmp(t.ptr, token, TOKEN_LEN) != 0) return true;
+    sy_str_t id = sy_http_req_header(req, "x-switchyard-generation");
+    gen_t *g = id.ptr ? reg_get(id.ptr, id.len) : NULL;
+    if (!g) return true;
+    *ident = sy_auth_ident_ref(g->ident);
+    gen_unref(g);
+    return true;
+}
+
+/* Wakes every watcher (lock held). */
+static void notify_locked(gen_t *g)
+{
+    for (watcher_t *x = g->watchers; x; x = x->next)
+        uv_async_send(&x->async);
+}
+
+/* ---- metrics ---- */
+
+/* The metrics so far (t_end 0: still running). */
+static void metrics_now(gen_t *g, uint64_t t_end, sy_chatgen_metrics_t *m)
+{
+    uint64_t now = t_end ? t_end : sy_clock_mono_us();
+    m->ttft_us = g->t_first_us ? (int64_t)(g->t_first_us - g->t0_us) : -1;
+    m->latency_us = (int64_t)(now - g->t0_us);
+    m->input_tokens = g->in_tok;
+    m->output_tokens = g->out_tok;
+    m->reasoning_tokens = g->reas_tok;
+    m->cost_nanousd = -1;
+    if (!t_end) return;
+    /* no usage from the upstream: estimated, as the log does (logpipe/capture.h) */
+    if (m->input_tokens < 0) m->input_tokens = sy_capture_estimate_tokens(g->body, g->body_len);
+    if (m->output_tokens < 0)
+        m->output_tokens =
+            sy_capture_estimate_tokens(g->text.base ? g->text.base : "", g->text.len);
+    const sy_config_t *cfg = g->w->cfg;
+    const sy_deploy_conf_t *d = sy_chatgen_priced_deploy(cfg, g->model, g->up_model);
+    const sy_price_t *p = d ? sy_cost_find_price(cfg, d->provider_name, d->upstream_model,
+                                                 (int64_t)sy_clock_wall_ms() * 1000)
+                            : NULL;
+    sy_cost_usage_t u = {m->input_tokens, m->output_tokens, g->cached_tok, -1};
+    m->cost_nanousd = p ? sy_cost_nanousd(p, &u) : -1;
+}
+
+static void metrics_text(gen_t *g, uint64_t t_end, char *out, size_t len)
+{
+    sy_chatgen_metrics_t m;
+    metrics_now(g, t_end, &m);
+    sy_buf_t b;
+    sy_buf_init(&b, len - 1);
+    if (sy_chatgen_metrics_json(&m, &b) == SY_OK && b.len < len) {
+        memcpy(out, b.base, b.len);
+        out[b.len] = '\0';
+    } else {
+        snprintf(out, len, "null");
+    }
+    sy_buf_dispose(&b);
+}
+
+/* ---- the loop-side request state: loop → job → loop ---- */
+
+enum { K_GENERATE, K_STREAM, K_CANCEL };
+
+typedef struct genreq {
+    int kind;
+    size_t max_body;
+    const sy_model_conf_t *model;
+    gen_t *live; /* STREAM/CANCEL: the registry's generation when the request came, or NULL */
+    char mid[ID_MAX + 1];
+    /* job outputs */
+    char conv_id[ID_MAX + 1];
+    char *body;
+    size_t body_len;
+    char *user_json, *msg_json; /* rendered messages (the stored one for STREAM/CANCEL) */
+    sy_app_msg_t *row;          /* GENERATE: the assistant placeholder */
+    sy_jschema_t *schema;       /* GENERATE: response_format's json_schema, compiled */
+    sy_auth_ident_t ident;
+} genreq_t;
+
+static void genreq_free(genreq_t *r)
+{
+    if (r->live) gen_unref(r->live);
+    sy_jschema_free(r->schema);
+    free(r->body);
+    free(r->user_json);
+    free(r->msg_json);
+    sy_app_msg_free(r->row);
+    free(r);
+}
+
+static char *render(const sy_app_msg_t *m)
+{
+    sy_buf_t b;
+    sy_buf_init(&b, 4u << 20);
+    sy_err_t err = sy_chatapi_append_msg(&b, m);
+    if (!err) err = sy_buf_append(&b, "", 1);
+    if (err) {
+        sy_buf_dispose(&b);
+        return sy_xstrdup("null");
+    }
+    return b.base;
+}
+
+static sy_app_msg_t *msg_dup(const sy_app_msg_t *m)
+{
+    sy_app_msg_t *c = sy_xcalloc(1, sizeof *c);
+#define DUP(f) c->f = m->f ? sy_xstrdup(m->f) : NULL
+    DUP(id);
+    DUP(conversation_id);
+    DUP(parent_id);
+    DUP(role);
+    DUP(content);
+    DUP(status);
+    DUP(model);
+    DUP(params);
+    DUP(log_id);
+    DUP(error);
+    DUP(metrics);
+    DUP(request_id);
+    DUP(schema_errors);
+#undef DUP
+    c->created_us = m->created_us;
+    return c;
+}
+
+/* ---- pool thread: the generate job ---- */
+
+static void op_generate(sy_admin_call_t *c)
+{
+    genreq_t *r = sy_admin_call_data(c);
+    if (!sy_chatapi_may_write(c)) return;
+    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
+    if (!conv) return;
+    sy_store_t *s = sy_admin_call_store(c);
+    json_t *body = sy_admin_call_body(c);
+    const char *parent = json_string_value(json_object_get(body, "parent_id"));
+    const char *content = json_string_value(json_object_get(body, "content"));
+    const char *model = json_string_value(json_object_get(body, "model"));
+    char msg[SY_STORE_MSGLEN];
+    sy_app_msg_t **v = NULL, **branch = NULL;
+    size_t n = 0, depth = 0;
+    char *params = NULL;
+    json_t *req = NULL;
+    sy_err_t err = sy_app_msg_list(s, conv->id, &v, &n, msg, sizeof msg);
+    if (err) goto fail;
+    if (n + (content ? 2 : 1) > SY_CHAT_MESSAGES_MAX) {
+        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
+                           "this conversation has reached its limit of 5000 messages; start a "
+                           "new one");
+        goto out;
+    }
+    /* the branch: parent up to its root (bounded by n: a cycle cannot loop) */
+    branch = sy_xcalloc(n ? n : 1, sizeof *branch);
+    const sy_app_msg_t *p = NULL;
+    for (size_t i = 0; parent && i < n && !p; i++)
+        if (!strcmp(v[i]->id, parent)) p = v[i];
+    if (parent && !p) {
+        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
+                           "'parent_id' is not a message of this conversation");
+        goto out;
+    }
+    if (!content && strcmp(p->role, "user")) {
+        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
+                           "to regenerate (no 'content'), 'parent_id' must be a user message");
+        goto out;
+    }
+    for (const sy_app_msg_t *m = p; m && depth < n;) {
+        branch[depth++] = (sy_app_msg_t *)m;
+        const sy_app_msg_t *up = NULL;
+        for (size_t i = 0; m->parent_id && i < n && !up; i++)
+            if (!strcmp(v[i]->id, m->parent_id)) up = v[i];
+        m = up;
+    }
+    for (size_t i = 0; i < depth / 2; i++) { /* root first */
+        sy_app_msg_t *t = branch[i];
+        branch[i] = branch[depth - 1 - i];
+        branch[depth - 1 - i] = t;
+    }
+    req = sy_chatgen_request(model, branch, depth, content, body);
+    r->body = json_dumps(req, JSON_COMPACT);
+    r->body_len = r->body ? strlen(r->body) : 0;
+    if (!r->body || r->body_len > r->max_body) {
+        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
+                           "the conversation is too long for one request (server.max_body_bytes)");
+        goto out;
+    }
+    r->ident = *sy_admin_call_ident(c);
+    json_t *pj = json_object_get(body, "params");
+    params = json_is_object(pj) && json_object_size(pj)
+                 ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS)
+                 : NULL;
+    int64_t now = sy_admin_call_now(c);
+    char uid[SY_UUID_STRLEN + 1], aid[SY_UUID_STRLEN + 1], rid[SY_UUID_STRLEN + 1];
+    sy_uuid_v7(rid);
+    const char *aparent = parent;
+    if (content) {
+        sy_uuid_v7(uid);
+        sy_app_msg_t um = {.id = uid,
+                           .conversation_id = conv->id,
+                           .parent_id = (char *)parent,
+                           .role = "user",
+                           .content = (char *)content,
+                           .status = "ok",
+                           .model = (char *)model,
+                           .params = params,
+                           .created_us = now};
+        if ((err = sy_app_msg_insert(s, &um, msg, sizeof msg))) goto fail;
+        r->user_json = render(&um);
+        aparent = uid;
+        if (!conv->title) conv->title = sy_chatapi_auto_title(content);
+    }
+    sy_uuid_v7(aid);
+    sy_app_msg_t am = {.id = aid,
+                       .conversation_id = conv->id,
+                       .parent_id = (char *)aparent,
+                       .role = "assistant",
+                       .content = "",
+                       .status = "streaming",
+                       .model = (char *)model,
+                       .params = params,
+                       .request_id = rid,
+                       .created_us = now + (content ? 1 : 0)};
+    if ((err = sy_app_msg_insert(s, &am, msg, sizeof msg))) goto fail;
+    r->row = msg_dup(&am);
+    r->msg_json = render(&am);
+    free(conv->current_leaf);
+    conv->current_leaf = sy_xstrdup(aid);
+    conv->updated_us = now;
+    if ((err = sy_app_conv_update(s, conv, msg, sizeof msg))) goto fail;
+    snprintf(r->conv_id, sizeof r->conv_id, "%s", conv->id);
+    sy_admin_call_continue(c);
+    goto out;
+fail:
+    sy_chatapi_store_error(c, err, msg, "conversation");
+out:
+    json_decref(req);
+    free(params);
+    free(branch);
+    sy_app_msg_list_free(v, n);
+    sy_app_conv_free(conv);
+}
+
+/* STREAM and CANCEL: the conversation is the caller's and holds the message. */
+static void op_message(sy_admin_call_t *c)
+{
+    genreq_t *r = sy_admin_call_data(c);
+    if (r->kind == K_CANCEL && !sy_chatapi_may_write(c)) return;
+    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
+    if (!conv) return;
+    sy_app_msg_t *m = NULL;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err = sy_app_msg_get(sy_admin_call_store(c), conv->id, r->mid, &m, msg, sizeof msg);
+    sy_app_conv_free(conv);
+    if (err) return sy_chatapi_store_error(c, err, msg, "message");
+    if (!r->live && !strcmp(m->status, "streaming")) {
+        /* no live generation: a previous run left it (fixed at start-up; a race with it) */
+        free(m->status);
+        m->status = sy_xstrdup("error");
+        free(m->error);
+        m->error = sy_xstrdup(SY_CHAT_INTERRUPTED);
+    }
+    r->msg_json = render(m);
+    bool finished = strcmp(m->status, "streaming") != 0;
+    sy_app_msg_free(m);
+    if (r->kind == K_CANCEL && !r->live && finished)
+        return sy_admin_call_answer(c, 409,
+                                    json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
+                                              "the answer is not streaming any more", "type",
+                                              "invalid_request_error", "param", "code",
+                                              "conflict"));
+    sy_admin_call_continue(c);
+}
+
+/* ---- watchers (any loop) ---- */
+
+static void sse_event(sy_buf_t *b, const char *event, const char *data, size_t len)
+{
+    if (sy_sse_append_event(b, event, data, len)) sy_log_warn("chat: an SSE event was cut");
+}
+
+static void on_watcher_closed(uv_handle_t *h)
+{
+    watcher_t *x = h->data;
+    gen_unref(x->g);
+    free(x);
+}
+
+/* The watcher is done (its request ended or went away). */
+static void watcher_close(watcher_t *x)
+{
+    gen_t *g = x->g;
+    uv_mutex_lock(&g->lock);
+    if (x->linked) {
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            g->watchers = x->next;
+        if (x->next) x->next->prev = x->prev;
+        x->linked = false;
+    }
+    uv_mutex_unlock(&g->lock);
+    if (x->req) {
+        x->req->on_abort = NULL;
+        x->req->hook_ctx = NULL;
+        x->req = NULL;
+    }
+    uv_close((uv_handle_t *)&x->async, on_watcher_closed);
+}
+
+static void on_watcher_abort(sy_http_req_t *req, void *ctx)
+{
+    watcher_t *x = ctx;
+    x->req = NULL;
+    (void)req;
+    watcher_close(x);
+}
+
+/* Appends a delta event with bytes [*sent, len) of src (JSON-escaped) under key. */
+static void delta_event(sy_buf_t *out, const char *key, const sy_buf_t *src, size_t *sent)
+{
+    if (src->len <= *sent) return;
+    sy_buf_t d;
+    sy_buf_init(&d, 2 * TEXT_MAX + 64);
+    sy_buf_printf(&d, "{\"%s\":", key);
+    sy_json_append_string(&d, src->base + *sent, src->len - *sent);
+    sy_buf_append_c(&d, "}");
+    sse_event(out, "delta", d.base, d.len);
+    sy_buf_dispose(&d);
+    *sent = src->len;
+}
+
+static void on_watcher_wake(uv_async_t *a)
+{
+    watcher_t *x = a->data;
+    gen_t *g = x->g;
+    if (!x->req) return;
+    sy_buf_t out, fin;
+    sy_buf_init(&out, 4 * TEXT_MAX + 8192);
+    sy_buf_init(&fin, 4 * TEXT_MAX + 8192);
+    bool done;
+    uv_mutex_lock(&g->lock);
+    done = g->done;
+    if (!x->cancel_waiter) {
+        /* whole characters only: the text is appended in whole characters */
+        delta_event(&out, "reasoning", &g->reasoning, &x->sent_reasoning);
+        delta_event(&out, "text", &g->text, &x->sent);
+        uint64_t now = uv_now(a->loop);
+        if (!done && now - x->last_metrics_ms >= METRICS_EVERY_MS &&
+            strcmp(x->metrics_sent, g->metrics)) {
+            x->last_metrics_ms = now;
+            memcpy(x->metrics_sent, g->metrics, sizeof x->metrics_sent);
+            sse_event(&out, "metrics", g->metrics, strlen(g->metrics));
+        }
+    }
+    if (done) sy_buf_printf(&fin, "{\"message\":%s}", g->final_json);
+    uv_mutex_unlock(&g->lock);
+    sy_http_req_t *req = x->req;
+    if (done) { /* the request ends here: unhook it first */
+        req->on_abort = NULL;
+        req->hook_ctx = NULL;
+        x->req = NULL;
+    }
+    if (!done) {
+        if (out.len) sy_http_res_write(req, out.base, out.len);
+    } else if (x->cancel_waiter) {
+        sy_api_send_json(req, 200, fin.base, fin.len, NULL, 0);
+    } else {
+        sse_event(&out, "done", fin.base, fin.len);
+        sy_http_res_write(req, out.base, out.len);
+        sy_http_res_end(req);
+    }
+    sy_buf_dispose(&out);
+    sy_buf_dispose(&fin);
+    if (done) watcher_close(x);
+}
+
+/* Attaches req (on w's loop) to g: SSE head + start (user_json may be NULL), then everything
+ * so far and what follows; a cancel waiter gets only the final row. */
+static void watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user_json,
+                  bool cancel_waiter)
+{
+    watcher_t *x = sy_xcalloc(1, sizeof *x);
+    atomic_fetch_add(&g->refs, 1);
+    x->g = g;
+    x->req = req;
+    x->cancel_waiter = cancel_waiter;
+    uv_async_init(&w->loop, &x->async, on_watcher_wake);
+    x->async.data = x;
+    if (!cancel_waiter) {
+        sy_http_header_t h[] = {{SY_STR_LIT("content-type"), SY_STR_LIT("text/event-stream")},
+                                {SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")}};
+        sy_http_res_head(req, 200, h, 2, -1);
+        sy_buf_t b;
+        sy_buf_init(&b, 2 * TEXT_MAX + 65536);
+        uv_mutex_lock(&g->lock);
+        sy_buf_printf(&b, "{\"user_message\":%s,\"assistant_message\":%s}",
+                      user_json ? user_json : "null", g->start_json);
+        uv_mutex_unlock(&g->lock);
+        sy_buf_t ev;
+        sy_buf_init(&ev, b.len + 64);
+        sse_event(&ev, "start", b.base, b.len);
+        sy_http_res_write(req, ev.base, ev.len);
+        sy_buf_dispose(&ev);
+        sy_buf_dispose(&b);
+    }
+    req->on_abort = on_watcher_abort;
+    req->on_drain = NULL;
+    req->hook_ctx = x;
+    uv_mutex_lock(&g->lock);
+    x->next = g->watchers;
+    if (g->watchers) g->watchers->prev = x;
+    g->watchers = x;
+    x->linked = true;
+    uv_async_send(&x->async); /* what there is so far (or the end) */
+    uv_mutex_unlock(&g->lock);
+}
+
+/* ---- the generation (owner loop) ---- */
+
+static void on_cmd_closed(uv_handle_t *h)
+{
+    gen_unref(h->data);
+}
+
+static void gen_release_call(gen_t *g)
+{
+    free(g->body);
+    g->body = NULL;
+    curl_slist_free_all(g->hdrs);
+    g->hdrs = NULL;
+    if (g->sse_live) sy_sse_parser_dispose(&g->sse);
+    g->sse_live = false;
+    sy_buf_dispose(&g->errbody);
+}
+
+static void on_finish_work(uv_work_t *wk)
+{
+    gen_t *g = wk->data;
+    char msg[SY_STORE_MSGLEN];
+    if (g->schema && !strcmp(g->fin.status, "ok")) /* validating 256 KiB: not on the loop */
+        g->row->schema_errors = g->fin.schema_errors =
+            sy_chatgen_schema_errors(g->schema, g->fin.content);
+    sy_store_t *s = sy_auth_store(g->w->auth);
+    sy_err_t err = sy_app_msg_finish(s, &g->fin, msg, sizeof msg);
+    if (err)
+        sy_log_warn("chat: storing answer %s failed: %s", g->id,
+                    err == SY_ERR_NOT_FOUND ? "it is no longer streaming (deleted?)" : msg);
+    g->fin_json = render(&g->fin);
+}
+
+static void on_finish_done(uv_work_t *wk, int status)
+{
+    (void)status;
+    gen_t *g = wk->data;
+    uv_mutex_lock(&g->lock);
+    g->final_json = g->fin_json;
+    g->fin_json = NULL;
+    g->done = true;
+    g->cmd_open = false;
+    notify_locked(g);
+    uv_mutex_unlock(&g->lock);
+    reg_remove(g);
+    gen_unref(g); /* the registry's */
+    sy_worker_t *w = g->w;
+    if (g->wprev)
+        g->wprev->wnext = g->wnext;
+    else
+        w->chatgens = g->wnext;
+    if (g->wnext) g->wnext->wprev = g->wprev;
+    uv_close((uv_handle_t *)&g->cmd, on_cmd_closed);
+}
+
+/* The end, once: the final row goes to the store on the thread pool. status: ok | cancelled |
+ * error; error text or NULL. */
+static void finish(gen_t *g, const char *status, const char *error)
+{
+    if (g->finishing) return;
+    g->finishing = true;
+    g->running = false;
+    g->t_end_us = sy_clock_mono_us();
+    char metrics[320];
+    metrics_text(g, g->t_end_us, metrics, sizeof metrics);
+    sy_app_msg_t *row = g->row;
+    uv_mutex_lock(&g->lock);
+    free(row->content);
+    row->content = sy_xstrndup(g->text.base ? g->text.base : "", g->text.len);
+    memcpy(g->metrics, metrics, sizeof g->metrics);
+    uv_mutex_unlock(&g->lock);
+    free(row->status);
+    row->status = sy_xstrdup(status);
+    free(row->error);
+    row->error = error ? sy_xstrdup(error) : NULL;
+    free(row->metrics);
+    row->metrics = sy_xstrdup(metrics);
+    /* the log row exists once the gateway took the call (it logs refusals too) */
+    free(row->log_id);
+    row->log_id = g->call.t_head_us || g->call.status || !strcmp(status, "cancelled")
+                      ? sy_xstrdup(g->ident->row_id)
+                      : NULL;
+    g->fin = *row;
+    gen_release_call(g);
+    g->work.data = g;
+    int qe = uv_queue_work(&g->w->loop, &g->work, on_finish_work, on_finish_done);
+    if (qe) { /* never with valid arguments; the row stays streaming (fixed at start-up) */
+        sy_log_warn("chat: answer %s not stored: %s", g->id, uv_strerror(qe));
+        g->fin_json = render(&g->fin);
+        on_finish_done(&g->work, 0);
+    }
+}
+
+static void stop_call(gen_t *g, int why)
+{
+    if (!g->running) return;
+    sy_upstream_cancel(&g->call);
+    finish(g, why == STOP_CANCEL ? "cancelled" : "error",
+           why == STOP_CANCEL ? NULL
+           : why == STOP_CUT  ? CUT_ERROR
+                              : SHUTDOWN_ERROR);
+}
+
+static void on_cmd(uv_async_t *a)
+{
+    gen_t *g = a->data;
+    int why = atomic_load(&g->stop);
+    if (why) stop_call(g, why);
+}
+
+static int64_t int_or(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+static void on_sse_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
+{
+    (void)type;
+    (void)id;
+    gen_t *g = ctx;
+    if (g->finishing || (data.len == 6 && !memcmp(data.ptr, "[DONE]", 6))) return;
+    json_t *o = json_loadb(data.ptr, data.len, 0, NULL);
+    if (!json_is_object(o)) goto out;
+    json_t *e = json_object_get(o, "error");
+    if (e) {
+        const char *m = json_string_value(json_object_get(e, "message"));
+        snprintf(g->stream_error, sizeof g->stream_error, "%s",
+                 m ? m : "the upstream failed mid-stream");
+        goto out;
+    }
+    const char *model = json_string_value(json_object_get(o, "model"));
+    if (model && !g->up_model[0]) snprintf(g->up_model, sizeof g->up_model, "%s", model);
+    json_t *u = json_object_get(o, "usage");
+    if (json_is_object(u)) {
+        g->in_tok = int_or(u, "prompt_tokens");
+        g->out_tok = int_or(u, "completion_tokens");
+        g->reas_tok = int_or(json_object_get(u, "completion_tokens_details"), "reasoning_tokens");
+        g->cached_tok = int_or(json_object_get(u, "prompt_tokens_details"), "cached_tokens");
+    }
+    json_t *delta = json_object_get(json_array_get(json_object_get(o, "choices"), 0), "delta");
+    json_t *text = json_object_get(delta, "content");
+    json_t *reas = json_object_get(delta, "reasoning_content");
+    if (!reas) reas = json_object_get(delta, "reasoning");
+    size_t tn = json_string_length(text), rn = json_string_length(reas);
+    if (!tn && !rn) goto out;
+    uint64_t now = sy_clock_mono_us();
+    if (tn && !g->t_first_us) g->t_first_us = now;
+    bool fits = true;
+    char metrics[320] = "";
+    if (now - g->last_metrics_us >= METRICS_EVERY_MS * 1000) {
+        g->last_metrics_us = now;
+        metrics_text(g, 0, metrics, sizeof metrics);
+    }
+    uv_mutex_lock(&g->lock);
+    if (tn) fits = sy_chatgen_append_capped(&g->text, json_string_value(text), tn, TEXT_MAX);
+    if (rn) sy_chatgen_append_capped(&g->reasoning, json_string_value(reas), rn, REASONING_MAX);
+    if (metrics[0]) memcpy(g->metrics, metrics, sizeof g->metrics);
+    notify_locked(g);
+    uv_mutex_unlock(&g->lock);
+    if (!fits) { /* cannot cancel inside the call's callback: from the loop's next turn */
+        atomic_store(&g->stop, STOP_CUT);
+        uv_async_send(&g->cmd);
+    }
+out:
+    json_decref(o);
+}
+
+static void on_up_head(sy_upstream_call_t *call, int status, sy_str_t ctype)
+{
+    (void)ctype;
+    gen_t *g = call->ctx;
+    (void)status;
+    (void)g;
+}
+
+static bool on_up_data(sy_upstream_call_t *call, const char *p, size_t n)
+{
+    gen_t *g = call->ctx;
+    if (g->finishing) return true;
+    if (call->status >= 400) {
+        size_t room = g->errbody.max - g->errbody.len;
+        sy_buf_append(&g->errbody, p, n < room ? n : room);
+        return true;
+    }
+    if (sy_sse_parser_feed(&g->sse, p, n) && !g->stream_error[0])
+        snprintf(g->stream_error, sizeof g->stream_error, "the answer stream was malformed");
+    return true;
+}
+
+static void on_up_done(sy_upstream_call_t *call, sy_err_t err, const char *detail)
+{
+    gen_t *g = call->ctx;
+    char msg[600];
+    if (call->status >= 400) {
+        json_t *o = g->errbody.len ? json_loadb(g->errbody.base, g->errbody.len, 0, NULL) : NULL;
+        const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+        snprintf(msg, sizeof msg, "%s", m ? m : "the gateway refused the call");
+        json_decref(o);
+        char full[640];
+        snprintf(full, sizeof full, "HTTP %d: %s", call->status, msg);
+        return finish(g, "error", full);
+    }
+    if (err && g->w->draining) /* the worker serving the call reached its grace end first */
+        return finish(g, "error", SHUTDOWN_ERROR);
+    if (err) {
+        snprintf(msg, sizeof msg, "the call failed: %s", detail ? detail : "no detail");
+        return finish(g, "error", msg);
+    }
+    if (atomic_load(&g->stop) == STOP_CUT) return finish(g, "error", CUT_ERROR);
+    if (g->stream_error[0]) return finish(g, "error", g->stream_error);
+    finish(g, "ok", NULL);
+}
+
+/* http://<our listener>/v1/chat/completions: loopback for a wildcard address. */
+static void listener_url(sy_worker_t *w, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+    int port = w->cfg->listen_port;
+    bool v6 = false;
+    if (uv_tcp_getsockname(&w->http.listener, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            port = ntohs(a->sin_port);
+            if (a->sin_addr.s_addr != htonl(INADDR_ANY))
+                inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            port = ntohs(a->sin6_port);
+            v6 = true;
+            if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+                snprintf(host, sizeof host, "::1");
+            else
+                inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        }
+    }
+    snprintf(out, len,
+             v6 ? "http://[%s]:%d/v1/chat/completions" : "http://%s:%d/v1/chat/completions", host,
+             port);
+}
+
+static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value)
+{
+    char line[256];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    return curl_slist_append(l, line);
+}
+
+/* Starts the generation the job prepared (owner = w); req: the POST's client or NULL. */
+static void gen_start(sy_worker_t *w, genreq_t *r, sy_http_req_t *req)
+{
+    uv_once(&token_once, make_token);
+    gen_t *g = sy_xcalloc(1, sizeof *g);
+    atomic_init(&g->refs, 2); /* the registry's and the command handle's */
+    g->w = w;
+    snprintf(g->id, sizeof g->id, "%s", r->row->id);
+    snprintf(g->conv_id, sizeof g->conv_id, "%s", r->conv_id);
+    g->model = r->model;
+    sy_uuid_v7(r->ident.row_id);
+    g->ident = sy_auth_ident_new(&r->ident);
+    g->row = r->row;
+    r->row = NULL;
+    g->schema = r->schema;
+    r->schema = NULL;
+    uv_mutex_init(&g->lock);
+    sy_buf_init(&g->text, TEXT_MAX);
+    sy_buf_init(&g->reasoning, REASONING_MAX);
+    sy_buf_init(&g->errbody, ERRBODY_MAX);
+    g->start_json = r->msg_json;
+    r->msg_json = NULL;
+    snprintf(g->metrics, sizeof g->metrics, "null");
+    g->in_tok = g->out_tok = g->reas_tok = g->cached_tok = -1;
+    g->body = r->body;
+    g->body_len = r->body_len;
+    r->body = NULL;
+    uv_async_init(&w->loop, &g->cmd, on_cmd);
+    g->cmd.data = g;
+    g->cmd_open = true;
+    g->wnext = w->chatgens;
+    if (g->wnext) g->wnext->wprev = g;
+    w->chatgens = g;
+    reg_add(g);
+    if (req) watch(g, req, w, r->user_json, false);
+    listener_url(w, g->url, sizeof g->url);
+    g->hdrs = curl_slist_append(NULL, "content-type: application/json");
+    g->hdrs = curl_slist_append(g->hdrs, "accept: text/event-stream");
+    g->hdrs = add_header(g->hdrs, "x-switchyard-internal", token);
+    g->hdrs = add_header(g->hdrs, "x-switchyard-generation", g->id);
+    g->hdrs = add_header(g->hdrs, "x-switchyard-conversation-id", g->conv_id);
+    g->hdrs = add_header(g->hdrs, "x-switchyard-message-id", g->id);
+    g->hdrs = add_header(g->hdrs, "x-request-id", g->row->request_id);
+    sy_sse_parser_init(&g->sse, EVENT_MAX, on_sse_event, g);
+    g->sse_live = true;
+    g->call = (sy_upstream_call_t){.url = g->url,
+                                   .headers = g->hdrs,
+                                   .body = g->body,
+                                   .body_len = g->body_len,
+                                   .connect_ms = 10000,
+                                   .on_head = on_up_head,
+                                   .on_data = on_up_data,
+                                   .on_done = on_up_done,
+                                   .ctx = g};
+    g->t0_us = sy_clock_mono_us();
+    g->running = true;
+    sy_err_t err = w->upstream && !w->draining ? sy_upstream_start(w->upstream, &g->call)
+                                               : SY_ERR_SHUTTING_DOWN;
+    if (err) {
+        g->running = false;
+        finish(g, "error", "the gateway could not start the call (shutting down?)");
+    }
+}
+
+size_t sy_chatgen_worker_busy(const sy_worker_t *w)
+{
+    size_t n = 0;
+    for (const gen_t *g = w->chatgens; g; g = g->wnext)
+        n++;
+    return n;
+}
+
+void sy_chatgen_worker_stop(sy_worker_t *w)
+{
+    for (gen_t *g = w->chatgens; g; g = g->wnext)
+        stop_call(g, STOP_SHUTDOWN);
+}
+
+/* ---- loop side of the routes ---- */
+
+static void on_generate_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool continued)
+{
+    genreq_t *r = data;
+    if (continued) gen_start(w, r, req);
+    genreq_free(r);
+}
+
+static void on_message_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool continued)
+{
+    genreq_t *r = data;
+    if (!continued || !req) return genreq_free(r);
+    gen_t *g = r->live;
+    bool live = false;
+    if (g) {
+        uv_mutex_lock(&g->lock);
+        live = !g->done;
+        if (live && r->kind == K_CANCEL && g->cmd_open) {
+            atomic_store(&g->stop, STOP_CANCEL);
+            uv_async_send(&g->cmd);
+        }
+        uv_mutex_unlock(&g->lock);
+    }
+    if (r->kind == K_CANCEL) {
+        if (live)
+            watch(g, req, w, NULL, true);
+        else
+            sy_api_send_error_ex(req, 409, "invalid_request_error", "conflict", NULL,
+                                 "the answer is not streaming any more");
+    } else if (g) {
+        watch(g, req, w, NULL, false); /* a finished one sends start + done at once */
+    } else {
+        sy_http_header_t h[] = {{SY_STR_LIT("content-type"), SY_STR_LIT("text/event-stream")},
+                                {SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")}};
+        sy_buf_t b, ev;
+        sy_buf_init(&b, 2 * TEXT_MAX + 65536);
+        sy_buf_init(&ev, 4 * TEXT_MAX + 65536);
+        sy_buf_printf(&b, "{\"user_message\":null,\"assistant_message\":%s}", r->msg_json);
+        sse_event(&ev, "start", b.base, b.len);
+        sy_buf_reset(&b);
+        sy_buf_printf(&b, "{\"message\":%s}", r->msg_json);
+        sse_event(&ev, "done", b.base, b.len);
+        sy_http_res_head(req, 200, h, 2, -1);
+        sy_http_res_write(req, ev.base, ev.len);
+        sy_http_res_end(req);
+        sy_buf_dispose(&b);
+        sy_buf_dispose(&ev);
+    }
+    genreq_free(r);
+}
+
+bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str_t rest)
+{
+    bool post = req->method == HTTP_POST;
+    int kind;
+    sy_str_t mid = SY_STR_NULL;
+    if (sy_str_eq_c(rest, "generate")) {
+        kind = K_GENERATE;
+    } else {
+        sy_str_t tail = sy_str(rest.ptr + 9, rest.len - 9); /* after "messages/" */
+        const char *slash = memchr(tail.ptr, '/', tail.len);
+        if (!slash) return false;
+        mid = sy_str(tail.ptr, (size_t)(slash - tail.ptr));
+        sy_str_t verb = sy_str(slash + 1, tail.len - mid.len - 1);
+        if (sy_str_eq_c(verb, "stream"))
+            kind = K_STREAM;
+        else if (sy_str_eq_c(verb, "cancel"))
+            kind = K_CANCEL;
+        else
+            return false;
+    }
+    bool want_post = kind != K_STREAM;
+    int m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+    if (want_post ? !post : m != HTTP_GET) {
+        sy_api_send_error(req, SY_ERR_METHOD_NOT_ALLOWED, NULL,
+                          want_post ? "method not allowed for this path; use POST"
+                                    : "method not allowed for this path; use GET");
+        return true;
+    }
+    if (!sy_chatapi_id_ok(conv.ptr, conv.len) || (mid.ptr && !sy_chatapi_id_ok(mid.ptr, mid.len))) {
+        sy_api_send_error(req, SY_ERR_INVALID_REQUEST, "id", "malformed id");
+        return true;
+    }
+    genreq_t *r = sy_xcalloc(1, sizeof *r);
+    r->kind = kind;
+    r->max_body = w->cfg->max_body_bytes;
+    json_t *body = NULL;
+    if (kind == K_GENERATE) {
+        body = req->body.len ? json_loadb(req->body.base, req->body.len, 0, NULL) : NULL;
+        if (!json_is_object(body)) {
+            json_decref(body);
+            free(r);
+            sy_api_send_error(req, SY_ERR_INVALID_JSON, NULL, "the body must be a JSON object");
+            return true;
+        }
+        sy_chatgen_refusal_t why;
+        if (!sy_chatgen_check_body(body, &r->schema, &why)) {
+            json_decref(body);
+            free(r);
+            if (why.code)
+                sy_api_send_error_ex(req, 400, "invalid_request_error", why.code,
+                                     why.param[0] ? why.param : NULL, why.message);
+            else
+                sy_api_send_error(req, SY_ERR_INVALID_REQUEST, why.param[0] ? why.param : NULL,
+                                  why.message);
+            return true;
+        }
+        json_t *mv = json_object_get(body, "model");
+        r->model = sy_config_find_model(w->cfg, json_string_value(mv), json_string_length(mv));
+        if (!r->model) {
+            json_decref(body);
+            genreq_free(r);
+            sy_api_send_error(req, SY_ERR_MODEL_NOT_FOUND, "model",
+                              "The model does not exist: it is not configured on this gateway.");
+            return true;
+        }
+        sy_admin_run_user_then(req, w, op_generate, body, conv, on_generate_cont, r);
+        return true;
+    }
+    memcpy(r->mid, mid.ptr, mid.len);
+    r->live = reg_get(mid.ptr, mid.len);
+    sy_admin_run_user_then(req, w, op_message, kind == K_CANCEL ? json_object() : NULL, conv,
+                           on_message_cont, r);
+    return true;
+}

@@ -1,0 +1,468 @@
+// Chat generation (issue 6): POST …/generate streams an answer produced through the gateway's
+// own path (gate as the user, limits, routing, inference log), owned by the server: watchers
+// may leave or re-attach from another connection (2 workers: another loop thread), the stop
+// button cancels the upstream call, a restart turns a left-over streaming row into an error.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { apiCall, startGateway, freePort, tmpFile } from './lib.mjs';
+
+const T = { timeout: 60000 };
+const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
+const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
+const pw = () => `p-${crypto.randomBytes(8).toString('hex')}`;
+const PW = { alice: pw(), bob: pw(), vera: pw(), lim: pw() };
+
+// (a limit in the file turns the limits phase on; sessions have no key, so it never applies)
+// m: fast (4 chunks, 30 ms apart); slow: 20 chunks 100 ms apart (about 2 s)
+const config = (port, dataDir, grace = 5000) => `server:
+  listen: 127.0.0.1:${port}
+  workers: 2
+data_dir: ${dataDir}
+log:
+  batch_ms: 50
+auth:
+  mode: required
+models:
+  - name: m
+    provider: mock
+    mock: {latency_ms: 0, chunks: 4, chunk_delay_ms: 30}
+  - name: slow
+    provider: mock
+    mock: {latency_ms: 0, chunks: 20, chunk_delay_ms: 100}
+limits:
+  shutdown_grace_ms: ${grace}
+  defaults:
+    key: "1000/minute"
+prices:
+  - model: m
+    input: 1.5
+    output: 2
+`;
+
+let gw, port, dataDir;
+const call = (method, p, opts = {}) => apiCall(gw.origin, method, p, opts);
+
+async function login(email, password) {
+  const r = await call('POST', '/api/v1/auth/login', { body: { email, password } });
+  assert.equal(r.status, 200, r.text);
+  const session = r.headers.get('set-cookie').split(';')[0];
+  const s = { session, csrf: r.json.csrf_token, userId: r.json.user.id };
+  s.headers = (method) => ({ cookie: session, ...(method === 'GET' ? {} : { 'x-csrf-token': s.csrf }) });
+  s.call = (method, p, opts = {}) => call(method, p, { ...opts, headers: { ...s.headers(method), ...(opts.headers ?? {}) } });
+  return s;
+}
+
+// An SSE request on its own connection (agent: false). Resolves {status, events, text} at the
+// end; onEvent(ev, req) sees each event as it arrives; abortAfter(ev) true destroys the socket.
+function sse(method, p, who, body, { onEvent, abortAfter } = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = { ...who.headers(method) };
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    if (data) headers['content-type'] = 'application/json';
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
+      let buf = '';
+      let text = '';
+      const events = [];
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        buf += d;
+        text += d;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const raw = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev = { event: 'message', data: '' };
+          for (const line of raw.split('\n')) {
+            if (line.startsWith('event: ')) ev.event = line.slice(7);
+            else if (line.startsWith('data: ')) ev.data += line.slice(6);
+          }
+          try {
+            ev.json = JSON.parse(ev.data);
+          } catch {}
+          ev.at = Date.now();
+          events.push(ev);
+          onEvent?.(ev, req);
+          if (abortAfter?.(ev)) {
+            req.destroy();
+            resolve({ status: res.statusCode, events, text, aborted: true });
+          }
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode, events, text, headers: res.headers }));
+      res.on('error', () => resolve({ status: res.statusCode, events, text, aborted: true }));
+    });
+    req.on('error', (e) => (e.code === 'ECONNRESET' ? null : reject(e)));
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+const textOf = (events) => events.filter((e) => e.event === 'delta' && e.json.text !== undefined).map((e) => e.json.text).join('');
+const doneOf = (events) => {
+  const d = events.filter((e) => e.event === 'done');
+  assert.equal(d.length, 1, JSON.stringify(events.map((e) => e.event)));
+  return d[0].json.message;
+};
+
+async function newConv(who) {
+  const c = await who.call('POST', '/api/v1/conversations', { body: {} });
+  assert.equal(c.status, 201, c.text);
+  return c.json.id;
+}
+
+async function getConv(who, id) {
+  const r = await who.call('GET', `/api/v1/conversations/${id}`);
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
+// The stored message, once it has left 'streaming' (the final write is asynchronous).
+async function finalMsg(who, conv, mid) {
+  for (let i = 0; i < 100; i++) {
+    const m = (await getConv(who, conv)).messages.find((x) => x.id === mid);
+    if (m && m.status !== 'streaming') return m;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`message ${mid} still streaming`);
+}
+
+// The inference-log row (written by the log pipeline shortly after the call).
+async function logRow(id) {
+  for (let i = 0; i < 100; i++) {
+    const r = await call('GET', `/api/v1/logs/${id}`, { key: ADMIN_KEY });
+    if (r.status === 200) return r.json;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.fail(`log row ${id} never appeared`);
+}
+
+let alice, bob, vera, lim;
+
+describe('chat generation', () => {
+  before(async () => {
+    dataDir = tmpFile('gen-data');
+    fs.mkdirSync(dataDir);
+    port = await freePort();
+    gw = await startGateway({ port, config: config(port, dataDir), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
+    for (const [name, role, limits] of [['alice', 'member'], ['bob', 'member'], ['vera', 'viewer'], ['lim', 'member', ['1/minute']]]) {
+      const r = await call('POST', '/api/v1/users', { key: ADMIN_KEY, body: { email: `${name}@example.com`, role, password: PW[name], ...(limits ? { limits } : {}) } });
+      assert.equal(r.status, 201, r.text);
+    }
+    alice = await login('alice@example.com', PW.alice);
+    bob = await login('bob@example.com', PW.bob);
+    vera = await login('vera@example.com', PW.vera);
+    lim = await login('lim@example.com', PW.lim);
+  });
+  after(async () => {
+    if (gw) await gw.stop();
+  });
+
+  test('generate streams deltas, stores the answer with metrics, log_id, request_id; the log row matches', T, async () => {
+    const conv = await newConv(alice);
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, {
+      parent_id: null, content: 'hello there, generation', model: 'm', params: { temperature: 0.5, seed: 7 }, system: 'be brief',
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.headers['content-type'], /^text\/event-stream/);
+    assert.equal(r.events[0].event, 'start');
+    const { user_message: um, assistant_message: am } = r.events[0].json;
+    assert.equal(um.role, 'user');
+    assert.equal(um.content, 'hello there, generation');
+    assert.equal(um.parent_id, null);
+    assert.equal(am.role, 'assistant');
+    assert.equal(am.status, 'streaming');
+    assert.equal(am.parent_id, um.id);
+    assert.equal(am.content, '');
+    const deltas = r.events.filter((e) => e.event === 'delta');
+    assert.ok(deltas.length >= 2, `several delta events: ${deltas.length}`);
+    const text = textOf(r.events);
+    assert.equal(text, 'You said: hello there, generation');
+    const done = doneOf(r.events);
+    assert.equal(r.events[r.events.length - 1].event, 'done');
+    assert.equal(done.id, am.id);
+    assert.equal(done.status, 'ok');
+    assert.equal(done.content, text);
+    assert.equal(done.error, null);
+    assert.equal(done.schema_errors, null);
+    assert.match(done.log_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    assert.match(done.request_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    const mt = done.metrics;
+    assert.ok(mt.ttft_ms > 0 && mt.latency_ms >= mt.ttft_ms, JSON.stringify(mt));
+    assert.ok(mt.latency_ms >= 80, `4 chunks 30 ms apart: ${mt.latency_ms}`);
+    assert.ok(mt.input_tokens > 0 && mt.output_tokens > 0, JSON.stringify(mt));
+    assert.ok(mt.tokens_per_s > 0);
+    assert.ok(Math.abs(mt.tokens_per_s - mt.output_tokens / ((mt.latency_ms - mt.ttft_ms) / 1000)) < 0.01);
+    assert.equal(mt.cost_usd, (mt.input_tokens * 1.5 + mt.output_tokens * 2) / 1e6);
+    // stored the same way
+    const stored = await finalMsg(alice, conv, am.id);
+    assert.deepEqual(stored, done);
+    const c = await getConv(alice, conv);
+    assert.equal(c.current_leaf, am.id);
+    assert.equal(c.title, 'hello there, generation');
+    // the inference-log row of the call: same ids, tokens and cost
+    const row = await logRow(done.log_id);
+    assert.equal(row.id, done.log_id);
+    assert.equal(row.request_id, done.request_id);
+    assert.equal(row.conversation_id, conv);
+    assert.equal(row.message_id, am.id);
+    assert.equal(row.user_id, alice.userId);
+    assert.equal(row.status, 'ok');
+    assert.equal(row.model, 'm');
+    assert.equal(row.input_tokens, mt.input_tokens);
+    assert.equal(row.output_tokens, mt.output_tokens);
+    assert.equal(row.cost_usd, mt.cost_usd);
+    // the request the gateway saw: system, then the user message; params passed
+    const sent = typeof row.request_body === 'string' ? JSON.parse(row.request_body) : row.request_body;
+    assert.deepEqual(sent.messages, [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello there, generation' }]);
+    assert.equal(sent.temperature, 0.5);
+    assert.equal(sent.seed, 7);
+    assert.equal(sent.stream, true);
+
+    // a follow-up carries the branch; regenerate (no content) adds a sibling answer
+    const r2 = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { parent_id: done.id, content: 'second', model: 'm', context: 'the docs' });
+    const d2 = doneOf(r2.events);
+    assert.equal(d2.status, 'ok');
+    const row2 = await logRow(d2.log_id);
+    const sent2 = typeof row2.request_body === 'string' ? JSON.parse(row2.request_body) : row2.request_body;
+    assert.deepEqual(sent2.messages, [
+      { role: 'system', content: 'Context:\nthe docs' },
+      { role: 'user', content: 'hello there, generation' },
+      { role: 'assistant', content: 'You said: hello there, generation' },
+      { role: 'user', content: 'second' },
+    ]);
+    const r3 = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { parent_id: um.id, model: 'm' });
+    assert.equal(r3.events[0].json.user_message, null);
+    const d3 = doneOf(r3.events);
+    assert.equal(d3.parent_id, um.id);
+    assert.notEqual(d3.id, am.id);
+    assert.equal(d3.content, 'You said: hello there, generation');
+    const msgs = (await getConv(alice, conv)).messages;
+    assert.deepEqual(msgs.filter((m) => m.parent_id === um.id).map((m) => m.id).sort(), [am.id, d3.id].sort());
+  });
+
+  test('cancel mid-stream: the upstream call stops, the prefix is stored cancelled, the log row is cancelled', T, async () => {
+    const conv = await newConv(alice);
+    const content = 'please write a long answer '.repeat(3).trim();
+    const full = `You said: ${content}`;
+    let mid, cancelled;
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'slow' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') mid = ev.json.assistant_message.id;
+        if (ev.event === 'delta' && !cancelled && textOf([ev]).length) {
+          cancelled = alice.call('POST', `/api/v1/conversations/${conv}/messages/${mid}/cancel`);
+        }
+      },
+    });
+    const c = await cancelled;
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.message.id, mid);
+    assert.equal(c.json.message.status, 'cancelled');
+    const part = c.json.message.content;
+    assert.ok(part.length > 0 && part.length < full.length, `a proper prefix: ${part}`);
+    assert.ok(full.startsWith(part), part);
+    const done = doneOf(r.events);
+    assert.equal(done.status, 'cancelled');
+    assert.equal(done.content, part);
+    assert.equal(textOf(r.events), part);
+    assert.deepEqual(await finalMsg(alice, conv, mid), done);
+    const row = await logRow(done.log_id);
+    assert.equal(row.status, 'cancelled');
+    assert.equal(row.message_id, mid);
+    // cancelling a finished answer: 409; an unknown one: 404
+    const again = await alice.call('POST', `/api/v1/conversations/${conv}/messages/${mid}/cancel`);
+    assert.equal(again.status, 409, again.text);
+    assert.ok(again.json.error.message);
+    const unknown = await alice.call('POST', `/api/v1/conversations/${conv}/messages/nope-${crypto.randomUUID()}/cancel`);
+    assert.equal(unknown.status, 404, unknown.text);
+  });
+
+  test('the client leaves mid-stream: the answer completes and is stored; re-attach gets all text', T, async () => {
+    const conv = await newConv(alice);
+    const content = 'keep going without me';
+    const full = `You said: ${content}`;
+    let mid;
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'slow' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') mid = ev.json.assistant_message.id;
+      },
+      abortAfter: (ev) => ev.event === 'delta' && textOf([ev]).length > 0,
+    });
+    assert.ok(r.aborted);
+    // re-attach on other connections (one of them lands on the other worker) mid-stream
+    const watchers = await Promise.all([1, 2, 3].map(() => sse('GET', `/api/v1/conversations/${conv}/messages/${mid}/stream`, alice)));
+    let sawLive = false;
+    for (const w of watchers) {
+      assert.equal(w.status, 200);
+      assert.equal(w.events[0].event, 'start');
+      assert.equal(w.events[0].json.user_message, null);
+      assert.equal(w.events[0].json.assistant_message.id, mid);
+      assert.equal(textOf(w.events), full);
+      const d = doneOf(w.events);
+      assert.equal(d.status, 'ok');
+      assert.equal(d.content, full);
+      if (w.events.filter((e) => e.event === 'delta').length > 1) sawLive = true;
+    }
+    assert.ok(sawLive, 're-attached watchers got live deltas after the text so far');
+    const stored = await finalMsg(alice, conv, mid);
+    assert.equal(stored.status, 'ok');
+    assert.equal(stored.content, full);
+    const row = await logRow(stored.log_id);
+    assert.equal(row.status, 'ok');
+    // a finished answer: start then done at once
+    const late = await sse('GET', `/api/v1/conversations/${conv}/messages/${mid}/stream`, alice);
+    assert.deepEqual(late.events.map((e) => e.event), ['start', 'done']);
+    assert.deepEqual(doneOf(late.events), stored);
+  });
+
+  test('ownership 404, viewer 403, CSRF, bad bodies 400', T, async () => {
+    const conv = await newConv(alice);
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'mine', model: 'm' });
+    const mid = doneOf(r.events).id;
+    const b1 = await bob.call('POST', `/api/v1/conversations/${conv}/generate`, { body: { content: 'x', model: 'm' } });
+    assert.equal(b1.status, 404, b1.text);
+    const b2 = await bob.call('GET', `/api/v1/conversations/${conv}/messages/${mid}/stream`);
+    assert.equal(b2.status, 404, b2.text);
+    const b3 = await bob.call('POST', `/api/v1/conversations/${conv}/messages/${mid}/cancel`);
+    assert.equal(b3.status, 404, b3.text);
+    const vc = await vera.call('POST', '/api/v1/conversations', { body: {} });
+    assert.equal(vc.status, 403);
+    const v1 = await vera.call('POST', `/api/v1/conversations/${conv}/generate`, { body: { content: 'x', model: 'm' } });
+    assert.equal(v1.status, 403, v1.text); // viewers change nothing (checked before ownership)
+    const v2 = await vera.call('POST', `/api/v1/conversations/${conv}/messages/${mid}/cancel`);
+    assert.equal(v2.status, 403, v2.text);
+    const noCsrf = await call('POST', `/api/v1/conversations/${conv}/generate`, { headers: { cookie: alice.session }, body: { content: 'x', model: 'm' } });
+    assert.equal(noCsrf.status, 403, noCsrf.text);
+    assert.match(noCsrf.json.error.message, /CSRF/);
+    const bad = async (body, status, param) => {
+      const x = await alice.call('POST', `/api/v1/conversations/${conv}/generate`, { body, raw: typeof body === 'string' });
+      assert.equal(x.status, status, `${JSON.stringify(body)}: ${x.text}`);
+      if (param !== undefined) assert.equal(x.json.error.param, param, x.text);
+    };
+    await bad('{not json', 400);
+    await bad({ content: 'x' }, 400, 'model');
+    await bad({ content: 'x', model: 'nope' }, 404, 'model');
+    await bad({ content: 5, model: 'm' }, 400, 'content');
+    await bad({ content: 'x', model: 'm', extra: 1 }, 400);
+    await bad({ model: 'm' }, 400, 'parent_id');
+    await bad({ content: 'x', model: 'm', params: { temperature: 'hot' } }, 400, 'params.temperature');
+    await bad({ content: 'x', model: 'm', params: { logprobs: true } }, 400, 'params.logprobs');
+    await bad({ content: 'x', model: 'm', response_format: { type: 'yaml' } }, 400, 'response_format.type');
+    await bad({ content: 'x', model: 'm', response_format: { type: 'json_schema', json_schema: { name: 'a' } } }, 400, 'response_format.json_schema.schema');
+    await bad({ content: 'x', model: 'm', parent_id: 'no-such-message' }, 400); // found out by the store job
+    await bad({ model: 'm', parent_id: mid }, 400); // regenerate needs a user message as parent
+    const st = await alice.call('GET', `/api/v1/conversations/${conv}/messages/bad id/stream`);
+    assert.ok(st.status === 400 || st.status === 404, st.text);
+    // a forged internal header is refused on /v1
+    const forged = await call('POST', '/v1/chat/completions', { headers: { 'x-switchyard-internal': 'a'.repeat(64), 'x-switchyard-generation': mid }, body: { model: 'm', messages: [{ role: 'user', content: 'x' }] } });
+    assert.equal(forged.status, 401, forged.text);
+  });
+
+  test('json_schema mode: the schema is compiled first (400), the reply validated (schema_errors)', T, async () => {
+    const conv = await newConv(alice);
+    const schema = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] };
+    const rf = { type: 'json_schema', json_schema: { name: 'reply', schema, strict: true } };
+    const badSchema = await alice.call('POST', `/api/v1/conversations/${conv}/generate`, {
+      body: { content: 'x', model: 'm', response_format: { type: 'json_schema', json_schema: { name: 'r', schema: { type: 'objekt' } } } },
+    });
+    assert.equal(badSchema.status, 400, badSchema.text);
+    assert.equal(badSchema.json.error.code, 'invalid_value');
+    assert.equal(badSchema.json.error.param, 'response_format.json_schema.schema');
+    // the mock answers "You said: …": not JSON, so one error at the document
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'give me json', model: 'm', response_format: rf });
+    const d = doneOf(r.events);
+    assert.equal(d.status, 'ok');
+    assert.equal(d.schema_errors.length, 1);
+    assert.equal(d.schema_errors[0].path, '');
+    assert.match(d.schema_errors[0].message, /^the reply is not JSON/);
+    assert.deepEqual((await finalMsg(alice, conv, d.id)).schema_errors, d.schema_errors);
+    const row = await logRow(d.log_id);
+    const sent = typeof row.request_body === 'string' ? JSON.parse(row.request_body) : row.request_body;
+    assert.deepEqual(sent.response_format, rf); // passed through, strict included
+    // text mode: no validation
+    const t = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { parent_id: d.id, content: 'plain', model: 'm', response_format: { type: 'text' } });
+    assert.equal(doneOf(t.events).schema_errors, null);
+  });
+
+  test('limits apply as the user: the second generate within the minute ends in done/error 429', T, async () => {
+    const conv = await newConv(lim);
+    const first = await sse('POST', `/api/v1/conversations/${conv}/generate`, lim, { content: 'one', model: 'm' });
+    assert.equal(doneOf(first.events).status, 'ok');
+    const second = await sse('POST', `/api/v1/conversations/${conv}/generate`, lim, { parent_id: doneOf(first.events).id, content: 'two', model: 'm' });
+    assert.equal(second.status, 200);
+    const d = doneOf(second.events);
+    assert.equal(d.status, 'error');
+    assert.match(d.error, /^HTTP 429: /);
+    assert.match(d.error, /1 requests per minute for user:/);
+    assert.equal(d.content, '');
+    const row = await logRow(d.log_id);
+    assert.equal(row.http_status, 429);
+    assert.equal(row.user_id, lim.userId);
+    assert.equal(row.message_id, d.id);
+  });
+
+  test('restart: an answer left streaming becomes error "interrupted"', T, async () => {
+    const conv = await newConv(alice);
+    const ins = await alice.call('POST', `/api/v1/conversations/${conv}/messages`, { body: { role: 'assistant', content: 'half an ans', status: 'streaming', model: 'm' } });
+    assert.equal(ins.status, 201, ins.text);
+    const mid = ins.json.id;
+    // before the restart, a re-attach with no live generation already shows it as interrupted
+    const w = await sse('GET', `/api/v1/conversations/${conv}/messages/${mid}/stream`, alice);
+    assert.equal(doneOf(w.events).status, 'error');
+    await gw.stop();
+    gw = await startGateway({ port, config: config(port, dataDir), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
+    const m = (await getConv(alice, conv)).messages.find((x) => x.id === mid);
+    assert.equal(m.status, 'error');
+    assert.equal(m.error, 'interrupted: the server restarted');
+    assert.equal(m.content, 'half an ans');
+  });
+
+  test('SIGTERM: a generation finishes within the grace period; past it, it is stored as an error', T, async () => {
+    const restart = async (grace) => {
+      gw = await startGateway({ port, config: config(port, dataDir, grace), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
+      alice = await login('alice@example.com', PW.alice);
+    };
+    // both the generation and the relay on the other end get the grace period
+    const conv = await newConv(alice);
+    let mid, signalled = false;
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'finish before you go', model: 'slow' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') mid = ev.json.assistant_message.id;
+        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
+          signalled = true;
+          gw.signal('SIGTERM');
+        }
+      },
+    });
+    assert.equal(doneOf(r.events).status, 'ok');
+    assert.equal(doneOf(r.events).content, 'You said: finish before you go');
+    const code = await gw.exited();
+    assert.deepEqual(code, { code: 0, signal: null }, gw.stderr());
+    await restart(300);
+    assert.equal((await finalMsg(alice, conv, mid)).status, 'ok');
+    // a 300 ms grace period cuts the 2 s answer: stored as an error with the text so far
+    let mid2;
+    signalled = false;
+    const r2 = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'too slow for the grace period', model: 'slow' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') mid2 = ev.json.assistant_message.id;
+        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
+          signalled = true;
+          gw.signal('SIGTERM');
+        }
+      },
+    });
+    const d2 = r2.events.find((e) => e.event === 'done');
+    if (d2) assert.equal(d2.json.message.status, 'error'); // the watcher may be cut first
+    assert.deepEqual(await gw.exited(), { code: 0, signal: null }, gw.stderr());
+    await restart(5000);
+    const m2 = await finalMsg(alice, conv, mid2);
+    assert.equal(m2.status, 'error');
+    assert.equal(m2.error, 'interrupted: the server shut down');
+    assert.ok(m2.content.length > 0 && 'You said: too slow for the grace period'.startsWith(m2.content), m2.content);
+    assert.ok(m2.content.length < 'You said: too slow for the grace period'.length);
+  });
+});

@@ -1,0 +1,172 @@
+/* api/chatgen_fmt.c, the pure parts of chat generation: the upstream request built from a branch,
+ * the metrics JSON, the deployment a price is looked up for, the capped text, schema errors
+ * (api/chatgen_fmt.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/chatgen_fmt.h"
+
+static sy_app_msg_t mk(const char *role, const char *content, const char *status)
+{
+    return (sy_app_msg_t){
+        .role = (char *)role, .content = (char *)content, .status = (char *)status};
+}
+
+static char *dump(json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(v);
+    return s;
+}
+
+static void t_request_branch(void **state)
+{
+    (void)state;
+    sy_app_msg_t a = mk("user", "hi", "ok"), b = mk("assistant", "hello", "ok"),
+                 c = mk("user", "again", "ok"), d = mk("assistant", "boom", "error"),
+                 e = mk("assistant", "half", "cancelled");
+    sy_app_msg_t *branch[] = {&a, &b, &c, &d, &e};
+    json_t *opts = json_loads("{\"system\":\"be brief\",\"context\":\"doc text\","
+                              "\"params\":{\"temperature\":0.5,\"max_tokens\":9,\"seed\":3},"
+                              "\"response_format\":{\"type\":\"json_object\"},\"model\":\"x\"}",
+                              0, NULL);
+    char *s = dump(sy_chatgen_request("m", branch, 5, "new q", opts));
+    assert_string_equal(
+        s, "{\"max_tokens\":9,\"messages\":["
+           "{\"content\":\"be brief\",\"role\":\"system\"},"
+           "{\"content\":\"Context:\\ndoc text\",\"role\":\"system\"},"
+           "{\"content\":\"hi\",\"role\":\"user\"},{\"content\":\"hello\",\"role\":\"assistant\"},"
+           "{\"content\":\"again\",\"role\":\"user\"},"
+           "{\"content\":\"half\",\"role\":\"assistant\"},"
+           "{\"content\":\"new q\",\"role\":\"user\"}],"
+           "\"model\":\"m\",\"response_format\":{\"type\":\"json_object\"},\"seed\":3,"
+           "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"temperature\":0.5}");
+    free(s);
+    json_decref(opts);
+}
+
+static void t_request_regenerate(void **state)
+{
+    (void)state;
+    sy_app_msg_t a = mk("user", "hi", "ok"), sys = mk("system", "ignored", "ok"),
+                 st = mk("assistant", "", "streaming");
+    sy_app_msg_t *branch[] = {&sys, &a, &st};
+    json_t *opts = json_object();
+    char *s = dump(sy_chatgen_request("m", branch, 3, NULL, opts));
+    assert_string_equal(s, "{\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"model\":\"m\","
+                           "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+    free(s);
+    json_decref(opts);
+}
+
+static void metrics_is(const sy_chatgen_metrics_t *m, const char *want)
+{
+    sy_buf_t b;
+    sy_buf_init(&b, 1024);
+    assert_int_equal(sy_chatgen_metrics_json(m, &b), SY_OK);
+    sy_buf_append(&b, "", 1);
+    assert_string_equal(b.base, want);
+    sy_buf_dispose(&b);
+}
+
+static void t_metrics(void **state)
+{
+    (void)state;
+    /* 120 tokens between ttft 250 ms and latency 1.45 s: 100 tokens/s */
+    sy_chatgen_metrics_t m = {250000, 1450000, 12, 120, 30, 86000};
+    metrics_is(&m, "{\"ttft_ms\":250.000,\"latency_ms\":1450.000,\"input_tokens\":12,"
+                   "\"output_tokens\":120,\"reasoning_tokens\":30,\"tokens_per_s\":100.000,"
+                   "\"cost_usd\":0.000086}");
+    /* nothing arrived: no ttft, so no rate; unknown cost and reasoning */
+    sy_chatgen_metrics_t n = {-1, 3500, 5, 0, -1, -1};
+    metrics_is(&n, "{\"ttft_ms\":null,\"latency_ms\":3.500,\"input_tokens\":5,"
+                   "\"output_tokens\":0,\"reasoning_tokens\":null,\"tokens_per_s\":null,"
+                   "\"cost_usd\":null}");
+    /* all text in the first chunk: latency == ttft, the rate is not defined */
+    sy_chatgen_metrics_t o = {1000, 1000, 1, 7, -1, 0};
+    metrics_is(&o, "{\"ttft_ms\":1.000,\"latency_ms\":1.000,\"input_tokens\":1,"
+                   "\"output_tokens\":7,\"reasoning_tokens\":null,\"tokens_per_s\":null,"
+                   "\"cost_usd\":0}");
+}
+
+static void t_deploy_of(void **state)
+{
+    (void)state;
+    const char *y = "models:\n"
+                    "  - name: a\n    provider: mock\n    routing: {fallbacks: [b]}\n"
+                    "  - name: b\n    provider: mock\n    model: up-b\n";
+    sy_conf_err_t err;
+    sy_config_t *cfg = sy_config_load_string("t.yaml", y, strlen(y), &err);
+    if (!cfg) print_error("%s\n", err.msg);
+    assert_non_null(cfg);
+    const sy_model_conf_t *a = sy_config_find_model(cfg, "a", 1);
+    const sy_model_conf_t *b = sy_config_find_model(cfg, "b", 1);
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, "up-b"),
+                     &b->deployments[0]); /* a fallback answered */
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, "a"), &a->deployments[0]);
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, ""), &a->deployments[0]);
+    assert_ptr_equal(sy_chatgen_priced_deploy(cfg, a, "unknown"), &a->deployments[0]);
+    sy_config_free(cfg);
+}
+
+static void t_append_capped(void **state)
+{
+    (void)state;
+    sy_buf_t b;
+    sy_buf_init(&b, 8);
+    assert_true(sy_chatgen_append_capped(&b, "abcd", 4, 8));
+    /* "é" is 2 bytes: "ab" + "é" = 4 more fit exactly; then "€" (3 bytes) does not */
+    assert_false(sy_chatgen_append_capped(&b, "ab\xc3\xa9\xe2\x82\xac", 7, 8));
+    assert_int_equal(b.len, 8);
+    assert_memory_equal(b.base, "abcdab\xc3\xa9", 8);
+    sy_buf_dispose(&b);
+    sy_buf_init(&b, 8);
+    assert_false(
+        sy_chatgen_append_capped(&b, "abcdefg\xc3\xa9", 9, 8)); /* never half a character */
+    assert_int_equal(b.len, 7);
+    sy_buf_dispose(&b);
+}
+
+static void t_schema_errors(void **state)
+{
+    (void)state;
+    json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"n\":{\"type\":"
+                                "\"integer\"}},\"required\":[\"n\"]}",
+                                0, NULL);
+    char err[200];
+    sy_jschema_t *s = sy_jschema_compile(schema, err, sizeof err);
+    assert_non_null(s);
+    assert_null(sy_chatgen_schema_errors(s, "{\"n\": 3}"));
+    char *e = sy_chatgen_schema_errors(s, "{\"n\": \"three\"}");
+    assert_non_null(e);
+    json_t *a = json_loads(e, 0, NULL);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "path")), "/n");
+    json_decref(a);
+    free(e);
+    e = sy_chatgen_schema_errors(s, "You said: hi");
+    a = json_loads(e, 0, NULL);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "path")), "");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(a, 0), "message")), "not JSON"));
+    json_decref(a);
+    free(e);
+    sy_jschema_free(s);
+    json_decref(schema);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_request_branch), cmocka_unit_test(t_request_regenerate),
+        cmocka_unit_test(t_metrics),        cmocka_unit_test(t_deploy_of),
+        cmocka_unit_test(t_append_capped),  cmocka_unit_test(t_schema_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

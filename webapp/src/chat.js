@@ -346,10 +346,10 @@ export class ChatView {
     };
     fb.dataset.rating = cur ? String(cur.rating) : '';
     fb.replaceChildren(
-      h('button', { type: 'button', class: 'icon fb-up', title: 'Good answer', 'aria-pressed': String(cur?.rating === 1), onclick: () => rate(1) }, '👍'),
-      h('button', { type: 'button', class: 'icon fb-down', title: 'Bad answer', 'aria-pressed': String(cur?.rating === -1), onclick: () => rate(-1) }, '👎'),
-      cur?.comment ? h('span', { class: 'fb-text', title: 'your comment' }, cur.comment) : null,
+      h('button', { type: 'button', class: 'icon fb-up', title: 'Good answer', 'aria-pressed': String(cur?.rating === 1), onclick: () => rate(1) }, '▲ Good'),
+      h('button', { type: 'button', class: 'icon fb-down', title: 'Bad answer', 'aria-pressed': String(cur?.rating === -1), onclick: () => rate(-1) }, '▼ Bad'),
     );
+    if (cur?.comment) fb.append(h('span', { class: 'fb-text', title: 'your comment' }, cur.comment));
   }
 
   // ---- generation ----------------------------------------------------------------------------

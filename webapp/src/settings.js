@@ -91,7 +91,9 @@ async function keysSection(me) {
       err.textContent = e.message;
     }
   });
-  sec.append(shown, table(['Name', 'Prefix', 'Created', 'Expires', 'State', ''], body, 'keys-table'), me.role === 'viewer' ? null : form, err);
+  sec.append(shown, table(['Name', 'Prefix', 'Created', 'Expires', 'State', ''], body, 'keys-table'));
+  if (me.role !== 'viewer') sec.append(form);
+  sec.append(err);
   await load();
   return sec;
 }

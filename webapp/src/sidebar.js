@@ -60,7 +60,7 @@ export class Sidebar {
         'span',
         { class: 'item-actions' },
         h('button', { type: 'button', class: 'icon rename', title: 'Rename', onclick: () => this.rename(li, c) }, '✎'),
-        h('button', { type: 'button', class: 'icon delete', title: 'Delete', onclick: () => this.remove(li, c) }, '🗑'),
+        h('button', { type: 'button', class: 'icon delete', title: 'Delete', onclick: () => this.remove(li, c) }, '×'),
       ),
     );
     return li;

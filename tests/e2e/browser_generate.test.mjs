@@ -84,6 +84,13 @@ describe('chat generation in Chromium', () => {
     assert.ok(a.log_id, 'the answer carries its log row id');
     assert.ok(a.metrics && a.metrics.output_tokens > 0, JSON.stringify(a.metrics));
     assert.equal(conv.messages.length, 2);
+    // feedback on a generated answer is keyed by its log row
+    await answer.locator('.feedback .fb-up').click();
+    await answer.locator('.feedback .fb-up[aria-pressed="true"]').waitFor();
+    const fb = await alice.call('GET', `/api/v1/feedback/${a.log_id}`);
+    assert.equal(fb.status, 200, fb.text);
+    assert.equal(fb.json.rating, 1);
+    assert.equal(await answer.locator('.log-link').count(), 0, 'members get no log link');
     // the sidebar shows the new conversation with its automatic title
     await page.locator(`#list li[data-id="${id}"]`).waitFor();
     await screenshot(page, 'answer');
@@ -123,9 +130,15 @@ describe('chat generation in Chromium', () => {
     await page.locator('#send').click();
     await page.waitForFunction(() => (document.querySelector('.msg.assistant[data-status="streaming"] .body')?.textContent.length ?? 0) > 10);
     const id = await convId(page);
+    const attached = [];
+    const onReq = (req) => /\/messages\/[\w-]+\/stream$/.test(req.url()) && attached.push(req.method());
+    page.on('request', onReq);
     await page.reload();
     await page.locator(`section.chat[data-ready="1"][data-conv="${id}"]`).waitFor();
-    // still streaming after the reload: re-attached (or already done when the machine is slow)
+    // still streaming after the reload: the page re-attached to the live answer
+    await page.locator('section.chat[data-streaming="1"]').waitFor();
+    assert.deepEqual(attached, ['GET'], 're-attached through GET …/stream');
+    page.off('request', onReq);
     const done = page.locator('.msg.assistant[data-status="ok"]');
     await done.waitFor({ timeout: 30000 });
     assert.equal((await done.locator('.body').textContent()).trim(), `You said: ${text}`);
@@ -199,5 +212,29 @@ describe('chat generation in Chromium', () => {
     assert.equal(await page.locator('#messages img, #messages script').count(), 0);
     assert.equal((await page.locator('.msg.assistant .body').textContent()).trim(), 'You said: <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script>');
     assert.deepEqual(page.problems, []);
+  });
+
+  test('an admin sees the answer\'s link to its inference-log row, and it opens that row', T, async () => {
+    const admin = await signedInPage(browser, stack.gw, { email: stack.admin.email, password: stack.admin.password });
+    await choose(admin, 'fast');
+    await admin.locator('#prompt').fill('which log row am I?');
+    await admin.locator('#send').click();
+    const answer = admin.locator('.msg.assistant[data-status="ok"]');
+    await answer.waitFor();
+    const href = await answer.locator('.log-link').getAttribute('href');
+    assert.match(href, /^\/api\/v1\/logs\/[\w-]+$/);
+    const row = await admin.evaluate(async (u) => {
+      for (let i = 0; i < 50; i++) {
+        const r = await fetch(u);
+        if (r.status === 200) return r.json();
+        await new Promise((res) => setTimeout(res, 100)); // the log writer batches rows
+      }
+      return null;
+    }, href);
+    assert.ok(row, 'the log row is readable with the session');
+    assert.equal(row.model, 'fast');
+    assert.equal(row.id, href.split('/').pop());
+    assert.deepEqual(admin.problems, []);
+    await admin.context().close();
   });
 });

@@ -362,4 +362,40 @@ describe('chat web app in Chromium', () => {
     await page.locator('#prompt').fill('');
     assert.deepEqual(page.problems, []);
   });
+
+  test('sidebar: "More" pages, rename and delete', T, async () => {
+    const bob = await stack.session(stack.users.bob.email, stack.users.bob.password);
+    const ids = [];
+    for (let i = 0; i < 55; i++) ids.push((await bob.call('POST', '/api/v1/conversations', { body: { title: `Bob chat ${i}` } })).json.id);
+    const p = await signedInPage(browser, stack.gw, stack.users.bob);
+    await p.locator('#list li').first().waitFor();
+    assert.equal(await p.locator('#list li').count(), 50);
+    assert.equal(await p.locator('#list li .title').first().textContent(), 'Bob chat 54');
+    await p.locator('#more').click();
+    await p.waitForFunction(() => document.querySelectorAll('#list li').length === 55);
+    assert.equal(await p.locator('#list li .title').last().textContent(), 'Bob chat 0');
+
+    const li = p.locator(`#list li[data-id="${ids[54]}"]`);
+    await li.hover();
+    await li.locator('button.rename').click();
+    await p.locator('#list .rename-input').fill('Renamed by Bob');
+    await p.locator('#list .rename-input').press('Enter');
+    await p.locator(`#list li[data-id="${ids[54]}"] .title`, { hasText: 'Renamed by Bob' }).waitFor();
+    assert.equal((await bob.call('GET', `/api/v1/conversations/${ids[54]}`)).json.title, 'Renamed by Bob');
+
+    await p.locator(`#list li[data-id="${ids[53]}"] .title`).click();
+    await p.locator(`section.chat[data-ready="1"][data-conv="${ids[53]}"]`).waitFor();
+    p.once('dialog', (d) => d.accept());
+    await p.locator(`#list li[data-id="${ids[53]}"]`).hover();
+    await p.locator(`#list li[data-id="${ids[53]}"] button.delete`).click();
+    await p.locator(`#list li[data-id="${ids[53]}"]`).waitFor({ state: 'detached' });
+    assert.equal((await bob.call('GET', `/api/v1/conversations/${ids[53]}`)).status, 404);
+    // deleting the open conversation goes back to a new one
+    await p.locator('section.chat[data-ready="1"][data-conv=""]').waitFor();
+    // bob never sees alice's conversations
+    assert.equal(await p.locator('#list li', { hasText: 'Markdown' }).count(), 0);
+    await screenshot(p, 'sidebar');
+    assert.deepEqual(p.problems, []);
+    await p.context().close();
+  });
 });

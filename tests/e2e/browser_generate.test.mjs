@@ -56,6 +56,8 @@ describe('chat generation in Chromium', () => {
   test('an answer streams: the text grows over several frames, then completes with badges', T, async () => {
     await newChat(page);
     await choose(page, 'slow');
+    await page.locator('#p-temperature').fill('0.3');
+    await page.locator('#p-max_tokens').fill('500');
     const text = 'Please **stream** this answer slowly so that it arrives in many small pieces';
     await page.evaluate(sampleFrames);
     await page.locator('#prompt').fill(text);
@@ -83,6 +85,9 @@ describe('chat generation in Chromium', () => {
     assert.equal(a.content, `You said: ${text}`);
     assert.ok(a.log_id, 'the answer carries its log row id');
     assert.ok(a.metrics && a.metrics.output_tokens > 0, JSON.stringify(a.metrics));
+    assert.deepEqual(a.params, { max_tokens: 500, temperature: 0.3 }, 'the per-turn parameters were sent');
+    await page.locator('#p-temperature').fill('');
+    await page.locator('#p-max_tokens').fill('');
     assert.equal(conv.messages.length, 2);
     // feedback on a generated answer is keyed by its log row
     await answer.locator('.feedback .fb-up').click();

@@ -99,12 +99,15 @@ export class ChatView {
         this.sendNew();
       }
     });
+    const readOnly = this.me.role === 'viewer';
     this.section = h(
       'section',
       { class: 'chat' },
       h('div', { class: 'chat-head' }, this.title, this.exports),
       this.scroller,
-      h('div', { class: 'bottom' }, this.error, form, this.controls.el),
+      readOnly
+        ? h('div', { class: 'bottom' }, this.error, h('p', { class: 'note', id: 'read-only' }, 'Viewers can read their conversations but not send messages.'))
+        : h('div', { class: 'bottom' }, this.error, form, this.controls.el),
     );
     this.root.replaceChildren(this.section);
     this.list.addEventListener('click', (ev) => {
@@ -229,9 +232,12 @@ export class ChatView {
     if (m.role === 'assistant') fill(body, m.status === 'streaming' ? renderMarkdown(m.content) : renderCached(m.id, m.content));
     else body.textContent = m.content;
     const el = h('article', { class: `msg ${m.role} status-${m.status}`, dataset: { id: m.id, status: m.status } });
-    const parts = { el, body, badges: h('div', { class: 'badges' }), extra: h('div', { class: 'extra' }) };
+    const parts = { el, body, badges: h('div', { class: 'badges' }), extra: h('div', { class: 'extra' }), reasoning: h('pre', { class: 'reasoning-text' }) };
     this.els.set(m.id, parts);
-    el.append(this.head(m), body, parts.extra, parts.badges, this.actions(m, live));
+    // reasoning text arrives with a live answer only (it is not stored)
+    const reasoning = h('details', { class: 'reasoning', hidden: !m.reasoning }, h('summary', null, 'Reasoning'), parts.reasoning);
+    parts.reasoning.textContent = m.reasoning || '';
+    el.append(this.head(m), reasoning, body, parts.extra, parts.badges, this.actions(m, live));
     this.refresh(m);
     return el;
   }
@@ -261,6 +267,7 @@ export class ChatView {
     const copy = h('button', { type: 'button', class: 'icon copy', title: 'Copy message' }, 'Copy');
     copy.addEventListener('click', () => copyText(this.byId.get(m.id).content).then(() => flash(copy)));
     bar.append(copy);
+    if (this.me.role === 'viewer') return bar;
     if (m.role === 'user') bar.append(h('button', { type: 'button', class: 'icon edit', onclick: () => this.edit(m) }, 'Edit'));
     if (m.role === 'assistant' && !live && m.status !== 'streaming' && m.parent_id) {
       bar.append(h('button', { type: 'button', class: 'icon regenerate', onclick: () => this.regenerate(m) }, 'Regenerate'));
@@ -447,6 +454,10 @@ export class ChatView {
     const live = this.live;
     if (ev === 'start') {
       if (d.user_message) this.index(d.user_message);
+      if (d.user_message && this.conv && !this.conv.title) {
+        // what the server names an untitled conversation: the first line, ≤ 80 bytes
+        this.title.textContent = d.user_message.content.split('\n')[0].slice(0, 80);
+      }
       const m = this.index(d.assistant_message);
       if (live.reattach) m.content = ''; // the first delta carries all text so far
       live.mid = m.id;
@@ -460,6 +471,7 @@ export class ChatView {
         m.content += d.text;
         if (live.tFirst == null) live.tFirst = performance.now();
       }
+      if (d.reasoning) m.reasoning = (m.reasoning || '') + d.reasoning;
       this.schedule();
     } else if (ev === 'metrics') {
       const m = this.byId.get(live.mid);
@@ -484,6 +496,10 @@ export class ChatView {
       if (!p) return;
       const stick = this.nearBottom();
       fill(p.body, renderMarkdown(m.content));
+      if (m.reasoning) {
+        p.reasoning.textContent = m.reasoning;
+        p.reasoning.parentElement.hidden = false;
+      }
       this.refresh(m);
       if (stick) this.scroller.scrollTop = this.scroller.scrollHeight;
     });

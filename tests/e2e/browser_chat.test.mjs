@@ -60,10 +60,32 @@ describe('chat web app in Chromium', () => {
     assert.equal(await page.locator('#who').textContent(), 'alice@example.com (member)');
     await page.locator('section.chat[data-ready="1"]').waitFor();
     assert.equal(await page.locator('#prompt').isEditable(), true);
-    // the session survives a reload (cookie + CSRF token in sessionStorage)
+    // the session survives a reload (cookie + CSRF token in localStorage)
     await page.reload();
     await page.locator('#who').waitFor();
     await screenshot(page, 'new-chat');
+    // a second tab can change things too (the CSRF token is shared with the cookie)
+    const c = (await alice.call('POST', '/api/v1/conversations', { body: { title: 'Second tab' } })).json;
+    const tab = await page.context().newPage();
+    await tab.goto(stack.gw.origin + '/');
+    await tab.locator(`#list li[data-id="${c.id}"]`).hover();
+    await tab.locator(`#list li[data-id="${c.id}"] button.rename`).click();
+    await tab.locator('#list .rename-input').fill('Renamed in a second tab');
+    await tab.locator('#list .rename-input').press('Enter');
+    await tab.locator(`#list li[data-id="${c.id}"] .title`, { hasText: 'Renamed in a second tab' }).waitFor();
+    assert.equal(await tab.locator('#list-error').textContent(), '');
+    assert.equal((await alice.call('GET', `/api/v1/conversations/${c.id}`)).json.title, 'Renamed in a second tab');
+    // signing out in that tab: the first tab's next call finds the session gone → sign-in form
+    await tab.locator('#logout').click();
+    await tab.locator('#login').waitFor();
+    await tab.close();
+    await page.locator('#search input').fill('anything'); // a list call, now without a session
+    await page.locator('#login').waitFor();
+    assert.match(await page.locator('#login-error').textContent(), /session ended/);
+    await page.locator('#login input[name=email]').fill(stack.users.alice.email);
+    await page.locator('#login input[name=password]').fill(stack.users.alice.password);
+    await page.locator('#login button[type=submit]').click();
+    await page.locator('#who').waitFor();
     assert.deepEqual(page.problems, []);
   });
 

@@ -1,14 +1,18 @@
 // The JSON API under /api/v1 (docs/API.md) and its server-sent event streams. The session is
-// the HttpOnly cookie; every state change carries the session's CSRF token (kept in
-// sessionStorage so a reload keeps it).
+// the HttpOnly cookie; every state change carries the session's CSRF token from the login
+// answer, kept in localStorage: the cookie is shared by every tab, so the token must be too (a
+// tab opened later could not change anything otherwise), and a login in one tab replaces both
+// for all of them.
 import { createParser } from 'eventsource-parser';
 
-let csrf = sessionStorage.getItem('sy_csrf') || '';
+const KEY = 'sy_csrf';
 export function setCsrf(token) {
-  csrf = token || '';
-  if (csrf) sessionStorage.setItem('sy_csrf', csrf);
-  else sessionStorage.removeItem('sy_csrf');
+  if (token) localStorage.setItem(KEY, token);
+  else localStorage.removeItem(KEY);
 }
+
+// A 401 on a call (the session expired or was signed out elsewhere): main.js shows the login.
+const signedOut = () => window.dispatchEvent(new Event('sy:signed-out'));
 
 export class ApiError extends Error {
   constructor(status, body, fallback) {
@@ -22,6 +26,7 @@ export class ApiError extends Error {
 function headers(method, body) {
   const hd = { accept: 'application/json' };
   if (body !== undefined) hd['content-type'] = 'application/json';
+  const csrf = localStorage.getItem(KEY);
   if (method !== 'GET' && csrf) hd['x-csrf-token'] = csrf;
   return hd;
 }
@@ -34,6 +39,7 @@ export async function api(method, path, body) {
     credentials: 'same-origin',
   });
   const json = await r.json().catch(() => null);
+  if (r.status === 401 && !path.startsWith('/api/v1/auth/')) signedOut();
   if (!r.ok) throw new ApiError(r.status, json);
   return json;
 }

@@ -104,4 +104,10 @@ async function start() {
 }
 
 window.addEventListener('hashchange', () => route());
+window.addEventListener('sy:signed-out', () => {
+  if (!me) return;
+  chat?.detach();
+  me = null;
+  loginScreen('Your session ended: sign in again.');
+});
 start();

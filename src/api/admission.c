@@ -29,6 +29,8 @@ struct sy_admission {
     int n_workers;
     inbox_t *inbox;
     atomic_uint_fast64_t admitted, denied[4], fail_open, fail_closed;
+    /* the finish counters of Redis limiters already freed (sy_admission_worker_close) */
+    atomic_uint_fast64_t finish_failed, finish_lost;
 };
 
 struct sy_admission_req {
@@ -86,6 +88,19 @@ void sy_admission_stats(sy_admission_t *a, sy_admission_stats_t *out)
     out->fail_closed = atomic_load_explicit(&a->fail_closed, memory_order_relaxed);
     out->local = a->local != NULL;
     if (a->local) out->local_entries = sy_limits_local_entries(a->local);
+    out->finish_failed = atomic_load_explicit(&a->finish_failed, memory_order_relaxed);
+    out->finish_lost = atomic_load_explicit(&a->finish_lost, memory_order_relaxed);
+    for (int i = 0; i < a->n_workers; i++) { /* the mutex keeps a worker's limiter alive */
+        inbox_t *ib = &a->inbox[i];
+        uv_mutex_lock(&ib->mu);
+        if (ib->redis) {
+            sy_limits_stats_t st;
+            sy_limits_get_stats(ib->redis, &st);
+            out->finish_failed += st.finish_failed;
+            out->finish_lost += st.finish_lost;
+        }
+        uv_mutex_unlock(&ib->mu);
+    }
 }
 
 /* ---- per worker ---- */
@@ -136,8 +151,16 @@ void sy_admission_worker_close(sy_admission_t *a, int idx)
     ib->open = false;
     uv_mutex_unlock(&ib->mu);
     sy_admission_worker_poll(a, idx); /* applied as far as the backend still can */
-    if (ib->redis) sy_limits_free(ib->redis);
+    uv_mutex_lock(&ib->mu);
+    sy_limits_t *l = ib->redis;
     ib->redis = NULL;
+    uv_mutex_unlock(&ib->mu);
+    if (!l) return;
+    sy_limits_free(l); /* gives up queued finishes (counted); the memory goes with the loop */
+    sy_limits_stats_t st;
+    sy_limits_get_stats(l, &st); /* still allocated until its handles' close callbacks run */
+    atomic_fetch_add_explicit(&a->finish_failed, st.finish_failed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->finish_lost, st.finish_lost, memory_order_relaxed);
 }
 
 /* ---- settling ---- */

@@ -43,6 +43,7 @@ typedef struct sy_admission_stats {
     uint64_t admitted;
     uint64_t denied[4]; /* rate, quota, too_large, unavailable */
     uint64_t fail_open, fail_closed;
+    uint64_t finish_failed, finish_lost; /* Redis finishes: failed attempts (retried), given up */
     bool local;
     uint64_t local_entries; /* in-process backend: keys held */
 } sy_admission_stats_t;

@@ -325,6 +325,17 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
                       "switchyard_limits_backend_failures_total{mode=\"open\"} %llu\n"
                       "switchyard_limits_backend_failures_total{mode=\"closed\"} %llu\n",
                       (unsigned long long)as.fail_open, (unsigned long long)as.fail_closed);
+        if (!as.local) {
+            head(&b, "switchyard_limits_finish_failures_total", "counter",
+                 "Redis: attempts to apply a finish (refund, overrun, budget spend, lease "
+                 "release) that failed; each is queued and sent again.");
+            sy_buf_printf(&b, "switchyard_limits_finish_failures_total %llu\n",
+                          (unsigned long long)as.finish_failed);
+            head(&b, "switchyard_limits_finish_lost_total", "counter",
+                 "Redis: finishes given up (retry queue full, or shutdown with them queued).");
+            sy_buf_printf(&b, "switchyard_limits_finish_lost_total %llu\n",
+                          (unsigned long long)as.finish_lost);
+        }
         if (as.local) {
             head(&b, "switchyard_limits_local_entries", "gauge",
                  "Keys held by the in-process limiter.");

@@ -135,7 +135,7 @@ static void api_models_json(sy_buf_t *b, const sy_config_t *cfg)
         if (i) sy_buf_append_c(b, ",");
         sy_buf_append_c(b, "{\"id\":");
         sy_json_append_string(b, m->name, strlen(m->name));
-        sy_buf_append_c(b, ",\"object\":\"model\",\"provider\":");
+        sy_buf_append_c(b, ",\"provider\":");
         sy_json_append_string(b, d->provider_name, strlen(d->provider_name));
         sy_buf_printf(b, ",\"deployments\":%zu,\"price\":", m->n_deployments);
         const sy_price_t *pr = sy_cost_find_price(

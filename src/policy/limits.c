@@ -252,6 +252,8 @@ void sy_limits_get_stats(const sy_limits_t *l, sy_limits_stats_t *out)
     out->denied = __atomic_load_n(&l->denied, __ATOMIC_RELAXED);
     out->fail_open = __atomic_load_n(&l->fail_open, __ATOMIC_RELAXED);
     out->fail_closed = __atomic_load_n(&l->fail_closed, __ATOMIC_RELAXED);
+    out->finish_failed = __atomic_load_n(&l->finish_failed, __ATOMIC_RELAXED);
+    out->finish_lost = __atomic_load_n(&l->finish_lost, __ATOMIC_RELAXED);
 }
 
 void sy_limits__win_check(const sy_limits_slot_t *s, const int64_t *ids, const int64_t *cnt, int m,

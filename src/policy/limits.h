@@ -96,13 +96,18 @@ typedef struct sy_limits_resv sy_limits_resv_t;
  * exactly once, on the same sy_limits_t. result is valid during the call only. */
 typedef void (*sy_limits_admit_cb)(void *arg, const sy_limits_result_t *result,
                                    sy_limits_resv_t *resv);
-/* Fires once when a finish has been applied (ok=false: the backend failed; nothing to do). */
+/* Fires once when a finish has been applied (ok=false: it could not be and was given up). A
+ * Redis finish that fails is retried (docs/internals/LIMITS.md): the callback then fires when
+ * a retry succeeds or the finish is given up. */
 typedef void (*sy_limits_done_cb)(void *arg, bool ok);
 
 /* Counters (relaxed atomics; read from any thread). */
 typedef struct sy_limits_stats {
     uint64_t admitted, denied;
     uint64_t fail_open, fail_closed; /* backend unreachable: admitted / refused */
+    uint64_t finish_failed;          /* Redis: finish attempts that failed (each is retried) */
+    uint64_t finish_lost; /* Redis: finishes given up (retry queue full, or the backend freed
+                             with them pending): their refund, overrun or spend is lost */
 } sy_limits_stats_t;
 
 /* Config for the Redis backend (a struct only; not read from YAML yet). */

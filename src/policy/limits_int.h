@@ -53,6 +53,13 @@ struct sy_limits_resv {
     int64_t est_tokens;
     bool unbacked; /* admitted by fail-open: finish does nothing */
     bool has_conc;
+    /* Redis, once finished: when (the clock at sy_limits_finish; a retry applies it as of then),
+     * whether a retry may only charge (an earlier attempt may have been applied: refunds are
+     * dropped, never applied twice), and the caller's callback */
+    int64_t fin_ms;
+    bool conservative;
+    sy_limits_done_cb dcb;
+    void *dcb_arg;
     char lease[64]; /* Redis: this reservation's concurrency lease id */
     size_t n;
     sy_limits_slot_t slot[]; /* n */
@@ -62,6 +69,7 @@ struct sy_limits {
     const sy_limits_backend_t *vt;
     sy_limits_clock_t clock;
     uint64_t admitted, denied, fail_open, fail_closed; /* __atomic relaxed */
+    uint64_t finish_failed, finish_lost;               /* Redis finishes (sy_limits_stats_t) */
 };
 
 static inline void sy_limits__count(uint64_t *c)

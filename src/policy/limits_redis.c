@@ -6,7 +6,14 @@
  * Redis answers NOSCRIPT), so check-all-then-charge-all is atomic against every replica;
  * concurrent calls pipeline on the one connection. Each call has a timer: no reply within
  * timeout_ms, a lost connection or an error reply is a backend failure, answered by the
- * fail-open/fail-closed policy and counted (a reply arriving after its timeout is ignored).
+ * fail-open/fail-closed policy and counted. An admit whose reply arrives after its timeout
+ * and says Redis admitted it after all is cancelled (its token estimate refunded, its lease
+ * removed), whichever way the policy answered: the request was refused, or admitted unbacked.
+ * A finish is never given up on a timeout: it waits for its reply. One that failed (no
+ * connection, an error reply, the connection lost before the reply) goes to a bounded retry
+ * queue, sent again every second once Redis is back; one whose connection was lost after it
+ * was sent may have been applied, so its retry only charges (refunds dropped, never applied
+ * twice).
  * Concurrency slots are leases (sorted set member = lease id, score = expiry); a repeating
  * timer pushes the expiry of every live reservation's lease forward, so a crashed replica's
  * slots come back within lease_ms. A dropped connection is re-made on the next call, at most
@@ -132,6 +139,8 @@ static const char *const SCRIPTS[SCRIPT__COUNT] = {ADMIT_LUA, FINISH_LUA};
 
 #define MAX_ARGS (3 + SY_LIMITS_MAX_PER_REQUEST * 6 + 4)
 #define RECONNECT_MS 1000
+#define RETRY_MS 1000  /* the retry queue's period */
+#define RETRY_MAX 4096 /* finishes queued per loop; beyond, the oldest is given up */
 #define DAY_MS 86400000ll
 
 typedef struct redis {
@@ -150,6 +159,11 @@ typedef struct redis {
     char sha[SCRIPT__COUNT][41];
     sy_limits_resv_t live; /* sentinel of the live reservations holding a lease */
     uv_timer_t refresh;
+    sy_limits_resv_t retry; /* sentinel of the finishes to send again, oldest first */
+    size_t n_retry;
+    uv_timer_t retry_timer;
+    bool freeing;     /* redis_free runs: failed finishes are given up, not queued */
+    int handles_open; /* refresh and retry_timer: r is freed when both are closed */
 } redis_t;
 
 typedef struct op {
@@ -157,12 +171,12 @@ typedef struct op {
     sy_limits_resv_t *resv;
     int script;
     sy_limits_admit_cb acb;
-    sy_limits_done_cb dcb;
     void *arg;
     uv_timer_t timer;
     int refs;  /* the pending reply and the open timer */
     bool done; /* the caller's callback has fired */
     bool evaled;
+    bool sent_connected; /* finish: the connection was up when it was sent */
     int argc;
     const char *argv[MAX_ARGS];
     size_t argvlen[MAX_ARGS];
@@ -252,6 +266,8 @@ static void live_remove(sy_limits_resv_t *v)
     v->prev = v->next = NULL;
 }
 
+static void finish_failed(redis_t *r, sy_limits_resv_t *v, bool conservative);
+
 /* Fires the caller's callback once: a result (rep != NULL, parsed) or a backend failure. */
 static void complete(op_t *op, redisReply *rep)
 {
@@ -260,8 +276,16 @@ static void complete(op_t *op, redisReply *rep)
     uv_timer_stop(&op->timer);
     uv_close((uv_handle_t *)&op->timer, on_timer_close);
     if (op->script == SCRIPT_FINISH) {
-        bool ok = rep && rep->type == REDIS_REPLY_INTEGER;
-        if (op->dcb) op->dcb(op->arg, ok);
+        sy_limits_resv_t *v = op->resv;
+        op->resv = NULL;
+        if (rep && rep->type == REDIS_REPLY_INTEGER) {
+            if (v->dcb) v->dcb(v->dcb_arg, true);
+            free(v);
+            return;
+        }
+        /* not applied (no connection, an error reply), or unknown (the connection went away
+         * after the script was sent): retry, then only what charges */
+        finish_failed(r, v, !rep && op->sent_connected);
         return;
     }
     sy_limits_resv_t *v = op->resv;
@@ -273,8 +297,14 @@ static void complete(op_t *op, redisReply *rep)
     if (!valid) {
         sy_limits__failed(&r->base, r->fail_open, &res);
         if (res.allowed) {
+            /* fail-open: the caller gets v unbacked; the op keeps a copy, so that a late reply
+             * saying Redis admitted (and charged) it after all is undone (on_reply) */
+            size_t sz = sizeof(*v) + v->n * sizeof(v->slot[0]);
+            sy_limits_resv_t *copy = sy_xmalloc(sz);
+            memcpy(copy, v, sz);
+            copy->prev = copy->next = NULL;
             v->unbacked = true;
-            op->resv = NULL;
+            op->resv = copy;
         }
         op->acb(op->arg, &res, res.allowed ? v : NULL);
         return;
@@ -309,7 +339,9 @@ static void on_timeout(uv_timer_t *t)
 {
     op_t *op = t->data;
     redis_t *r = op->r;
-    if (!op->done) complete(op, NULL);
+    /* a finish waits for its reply: it may be applied late, and applying it again could
+     * refund twice (dropping the context below answers it as failed when it never went out) */
+    if (!op->done && op->script != SCRIPT_FINISH) complete(op, NULL);
     drop_if_connecting(r);
 }
 
@@ -337,16 +369,20 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
             op->r->sha[op->script][0] = '\0';
             if (send_op(op) == 0) return; /* the new reply owns this reference */
             rep = NULL;
+            op->sent_connected = false; /* not sent again: not applied */
         }
-        if (rep && rep->type == REDIS_REPLY_ERROR)
+        if (rep && rep->type == REDIS_REPLY_ERROR) {
             sy_log_warn("redis error reply: %.*s", (int)rep->len, rep->str);
+            op->sent_connected = false; /* an error reply: the script did not run */
+        }
         complete(op, rep && rep->type != REDIS_REPLY_ERROR ? rep : NULL);
     } else if (op->script == SCRIPT_ADMIT && op->resv && late_admitted(op, rep)) {
-        /* timed out and refused (fail-closed) while Redis admitted and charged it after all:
-         * undo what a cancel undoes (the token estimate, the concurrency lease), or a slow Redis
-         * would leave a lease per 503 for lease_ms. The request counts stay charged, as for any
-         * cancelled request. (Fail-open handed the reservation out unbacked: nothing to undo
-         * from here; it stays charged, conservatively.) */
+        /* timed out while Redis admitted and charged it after all: undo what a cancel undoes
+         * (the token estimate, the concurrency lease). Refused (fail-closed), so a slow Redis
+         * does not leave a lease per 503 for lease_ms; admitted unbacked (fail-open: op->resv
+         * is the op's copy), so the charges match what the request's finish will apply —
+         * nothing. The request counts stay charged, as for any cancelled request (with
+         * fail-open the request did run). */
         sy_limits_resv_t *v = op->resv;
         op->resv = NULL;
         sy_limits_cancel(&op->r->base, v, NULL, NULL);
@@ -372,6 +408,7 @@ static int send_op(op_t *op)
     op->argvlen[1] = strlen(op->argv[1]);
     if (redisAsyncCommandArgv(r->ac, on_reply, op, op->argc, op->argv, op->argvlen) != REDIS_OK)
         return -1;
+    op->sent_connected = r->connected;
     return 0;
 }
 
@@ -442,28 +479,33 @@ static sy_err_t redis_admit(sy_limits_t *l, sy_limits_resv_t *v, sy_limits_admit
     return SY_OK;
 }
 
-static void redis_finish(sy_limits_t *l, sy_limits_resv_t *v, int64_t now, sy_limits_done_cb cb,
-                         void *arg)
+/* Whether a finish sends slot s: requests never change at finish, nor a zero amount; a
+ * conservative retry (an earlier attempt may have been applied) sends no refund. */
+static bool finish_sends(const sy_limits_resv_t *v, const sy_limits_slot_t *s)
 {
-    redis_t *r = (redis_t *)l;
-    live_remove(v);
+    if (s->kind == SY_LIMIT_REQUESTS) return false;
+    if (s->kind == SY_LIMIT_CONCURRENT) return true;
+    return s->amount > 0 || (s->amount < 0 && !v->conservative);
+}
+
+/* Sends the finish of v (fin_ms, dcb set); v is freed when it is applied or given up. */
+static void send_finish(redis_t *r, sy_limits_resv_t *v)
+{
+    int64_t now = v->fin_ms;
     op_t *op = op_new(r, v, SCRIPT_FINISH);
-    op->dcb = cb;
-    op->arg = arg;
     size_t nk = 0;
     int nk_at = op->argc;
     add_num(op, 0);
     for (size_t i = 0; i < v->n; i++) {
         const sy_limits_slot_t *s = &v->slot[i];
-        if (s->kind == SY_LIMIT_REQUESTS || (s->kind != SY_LIMIT_CONCURRENT && s->amount == 0))
-            continue;
+        if (!finish_sends(v, s)) continue;
         add_arg(op, s->key);
         nk++;
     }
     if (nk == 0) {
         free(op);
+        if (v->dcb) v->dcb(v->dcb_arg, true);
         free(v);
-        if (cb) cb(arg, true);
         return;
     }
     add_arg(op, v->lease);
@@ -471,8 +513,7 @@ static void redis_finish(sy_limits_t *l, sy_limits_resv_t *v, int64_t now, sy_li
     add_num(op, now);
     for (size_t i = 0; i < v->n; i++) {
         const sy_limits_slot_t *s = &v->slot[i];
-        if (s->kind == SY_LIMIT_REQUESTS || (s->kind != SY_LIMIT_CONCURRENT && s->amount == 0))
-            continue;
+        if (!finish_sends(v, s)) continue;
         int64_t bnow = s->g_ms ? now / s->g_ms : 0;
         add_arg(op, s->kind == SY_LIMIT_TOKENS ? "t" : s->kind == SY_LIMIT_CONCURRENT ? "c" : "b");
         add_num(op, s->amount);
@@ -484,6 +525,63 @@ static void redis_finish(sy_limits_t *l, sy_limits_resv_t *v, int64_t now, sy_li
     snprintf(op->nums[nk_at], sizeof op->nums[0], "%zu", nk);
     op->argvlen[nk_at] = strlen(op->nums[nk_at]);
     start_op(op);
+}
+
+static void give_up(redis_t *r, sy_limits_resv_t *v)
+{
+    sy_limits__count(&r->base.finish_lost);
+    if (v->dcb) v->dcb(v->dcb_arg, false);
+    free(v);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    redis_t *r = t->data;
+    ensure_connected(r);
+    if (!r->ac || !r->connected) return; /* next tick */
+    /* detach the queue: what fails again is queued anew, for the next tick */
+    sy_limits_resv_t *first = r->retry.next, *end = &r->retry;
+    r->retry.prev->next = NULL;
+    r->retry.next = r->retry.prev = &r->retry;
+    size_t n = r->n_retry;
+    r->n_retry = 0;
+    for (sy_limits_resv_t *v = first, *next; v && v != end; v = next) {
+        next = v->next;
+        v->prev = v->next = NULL;
+        send_finish(r, v);
+    }
+    sy_log_info("redis %s:%d: %zu failed limit finishes sent again", r->host, r->port, n);
+    if (!r->n_retry) uv_timer_stop(&r->retry_timer);
+}
+
+/* A finish that failed: queued to be sent again (the oldest given up beyond RETRY_MAX). */
+static void finish_failed(redis_t *r, sy_limits_resv_t *v, bool conservative)
+{
+    sy_limits__count(&r->base.finish_failed);
+    if (conservative) v->conservative = true;
+    if (r->freeing) return give_up(r, v);
+    if (r->n_retry == RETRY_MAX) {
+        sy_limits_resv_t *old = r->retry.next;
+        live_remove(old);
+        r->n_retry--;
+        give_up(r, old);
+    }
+    v->prev = r->retry.prev; /* append */
+    v->next = &r->retry;
+    r->retry.prev->next = v;
+    r->retry.prev = v;
+    if (r->n_retry++ == 0) uv_timer_start(&r->retry_timer, on_retry, RETRY_MS, RETRY_MS);
+}
+
+static void redis_finish(sy_limits_t *l, sy_limits_resv_t *v, int64_t now, sy_limits_done_cb cb,
+                         void *arg)
+{
+    redis_t *r = (redis_t *)l;
+    live_remove(v);
+    v->fin_ms = now;
+    v->dcb = cb;
+    v->dcb_arg = arg;
+    send_finish(r, v);
 }
 
 static void on_refresh(uv_timer_t *t)
@@ -504,9 +602,10 @@ static void on_refresh(uv_timer_t *t)
     }
 }
 
-static void on_refresh_close(uv_handle_t *h)
+static void on_handle_close(uv_handle_t *h)
 {
     redis_t *r = h->data;
+    if (--r->handles_open > 0) return;
     if (r->password) sodium_memzero(r->password, strlen(r->password));
     free(r->password);
     free(r);
@@ -515,17 +614,25 @@ static void on_refresh_close(uv_handle_t *h)
 static void redis_free(sy_limits_t *l)
 {
     redis_t *r = (redis_t *)l;
+    r->freeing = true;
     while (r->live.next != &r->live) {
         sy_limits_resv_t *v = r->live.next;
         live_remove(v);
         free(v);
     }
+    while (r->retry.next != &r->retry) {
+        sy_limits_resv_t *v = r->retry.next;
+        live_remove(v);
+        give_up(r, v);
+    }
+    r->n_retry = 0;
     if (r->ac) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;
-        redisAsyncFree(ac); /* pending replies fire with NULL: backend failure */
+        redisAsyncFree(ac); /* pending replies fire with NULL: backend failure (given up) */
     }
-    uv_close((uv_handle_t *)&r->refresh, on_refresh_close);
+    uv_close((uv_handle_t *)&r->refresh, on_handle_close);
+    uv_close((uv_handle_t *)&r->retry_timer, on_handle_close);
 }
 
 const sy_limits_backend_t sy_limits_redis_backend = {
@@ -556,6 +663,11 @@ sy_limits_t *sy_limits_redis_new(uv_loop_t *loop, const sy_limits_redis_config_t
         snprintf(r->replica, sizeof r->replica, "%s:%d", host, (int)getpid());
     }
     r->live.next = r->live.prev = &r->live;
+    r->retry.next = r->retry.prev = &r->retry;
+    uv_timer_init(loop, &r->retry_timer);
+    r->retry_timer.data = r;
+    uv_unref((uv_handle_t *)&r->retry_timer);
+    r->handles_open = 2;
     uv_timer_init(loop, &r->refresh);
     r->refresh.data = r;
     uint64_t every = (uint64_t)(r->lease_ms / 3 > 10 ? r->lease_ms / 3 : 10);

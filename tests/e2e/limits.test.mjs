@@ -350,11 +350,15 @@ ${mock()}`,
 
 // A request carries at most 16 limits (SY_LIMITS_MAX_PER_REQUEST). The config here: key defaults
 // 3, model m adds 3 (limits.models) + 3 for a user's key (limits.per_model.user): a user's own
-// list may hold 16 - 3 - 6 = 7; a key's 16 - (0 + 6) = 10, capped at 8 by the admin API. A key
-// with 8 and its user with 7 of their own make 8 + 7 + 6 = 21: refused with a 500 that is
-// logged, never admitted with some of the limits left out.
+// list may hold 16 - 3 - 6 = 7; a key's, next to an owner with none, 16 - (0 + 6) = 10, capped
+// at 8 by the admin API. The admin API counts the key's list with its owner's own list: a key
+// with 8 for a user with 7 (8 + 7 + 6 = 21) is refused, on the key's create or PATCH and on the
+// user's PATCH alike. What is left — lists changed behind the API's back (another replica's
+// config, the database) — is refused at runtime with a 500 that is logged, never admitted with
+// some of the limits left out.
 describe('the per-request cap of 16 limits', () => {
   let gw;
+  const dataDir = tmpFile('data-cap');
   const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
   const admin = (method, p, body) =>
     fetch(`${gw.origin}${p}`, {
@@ -373,6 +377,7 @@ describe('the per-request cap of 16 limits', () => {
       config: `server: {listen: 127.0.0.1:${port}, workers: 1}
 log: {batch_ms: 50}
 auth: {mode: required, key_cache_ttl_s: 60}
+data_dir: ${dataDir}
 limits:
   defaults:
     key: ${JSON.stringify(BIG)}
@@ -406,15 +411,67 @@ ${mock()}`,
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.headers.get('x-ratelimit-limit-requests'), '1000000');
 
-    // a key with 8 of its own: 8 + 7 + 6 = 21 > 16
+    // a key with 8 of its own: 8 + 7 + 6 = 21 > 16, refused when it is created
     const k8 = await admin('POST', '/api/v1/keys', { name: 'over', owner_user: u.json.id, limits: EIGHT });
-    assert.equal(k8.status, 201, JSON.stringify(k8.json));
-    const r = await post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${k8.json.key}` });
+    assert.equal(k8.status, 400, JSON.stringify(k8.json));
+    assert.equal(
+      k8.json.error.message,
+      "'limits': a request with this key would carry 21 limits (the key's 8 + its user's 7 + up to 6 from the model limits), more than the 16 a request can carry; shorten the key's or the user's list",
+    );
+    // ... and when a key that fits is given them by PATCH; 3 + 7 + 6 = 16 fits
+    const kp = await admin('PATCH', `/api/v1/keys/${k.json.id}`, { limits: EIGHT });
+    assert.equal(kp.status, 400, JSON.stringify(kp.json));
+    assert.match(kp.json.error.message, /^'limits': a request with this key would carry 21 limits/);
+    const kp3 = await admin('PATCH', `/api/v1/keys/${k.json.id}`, { limits: BIG });
+    assert.equal(kp3.status, 200, JSON.stringify(kp3.json));
+
+    // the owner's side: a user with none of their own has a key with 8 (8 + 0 + 6 = 14); giving
+    // the user 7 would make 21 for that key: refused, naming the key; 2 (16) is fine
+    const u2 = await admin('POST', '/api/v1/users', { email: `e${Date.now()}@example.com`, limits: [] });
+    assert.equal(u2.status, 201, JSON.stringify(u2.json));
+    const k2 = await admin('POST', '/api/v1/keys', { name: 'over2', owner_user: u2.json.id, limits: EIGHT });
+    assert.equal(k2.status, 201, JSON.stringify(k2.json));
+    const pu = await admin('PATCH', `/api/v1/users/${u2.json.id}`, { limits: EIGHT.slice(0, 7) });
+    assert.equal(pu.status, 400, JSON.stringify(pu.json));
+    assert.equal(
+      pu.json.error.message,
+      `'limits': a request with key 'over2' (${k2.json.id}) would carry 21 limits (the key's 8 + its user's 7 + up to 6 from the model limits), more than the 16 a request can carry; shorten the key's or the user's list`,
+    );
+    assert.equal((await admin('PATCH', `/api/v1/users/${u2.json.id}`, { limits: EIGHT.slice(0, 2) })).status, 200);
+    // a revoked key no longer counts
+    assert.equal((await admin('POST', `/api/v1/keys/${k2.json.id}/revoke`)).status, 200);
+    assert.equal((await admin('PATCH', `/api/v1/users/${u2.json.id}`, { limits: EIGHT.slice(0, 7) })).status, 200);
+
+    // a team's keys the same way: model m adds 3 for a team's key (no per_model.team), so a team
+    // key with 8 next to a team list of 8 makes 19
+    const t = await admin('POST', '/api/v1/teams', { name: `cap${Date.now()}`, limits: [] });
+    assert.equal(t.status, 201, JSON.stringify(t.json));
+    const tk = await admin('POST', '/api/v1/keys', { name: 'team-eight', owner_team: t.json.id, limits: EIGHT });
+    assert.equal(tk.status, 201, JSON.stringify(tk.json));
+    const pt = await admin('PATCH', `/api/v1/teams/${t.json.id}`, { limits: EIGHT });
+    assert.equal(pt.status, 400, JSON.stringify(pt.json));
+    assert.equal(
+      pt.json.error.message,
+      `'limits': a request with key 'team-eight' (${tk.json.id}) would carry 19 limits (the key's 8 + its team's 8 + up to 3 from the model limits), more than the 16 a request can carry; shorten the key's or the team's list`,
+    );
+    assert.equal((await admin('PATCH', `/api/v1/teams/${t.json.id}`, { limits: EIGHT.slice(0, 5) })).status, 200);
+
+    // lists changed behind the API's back (here: the database): refused at runtime, logged
+    const u3 = await admin('POST', '/api/v1/users', { email: `f${Date.now()}@example.com`, limits: [] });
+    const k3 = await admin('POST', '/api/v1/keys', { name: 'over3', owner_user: u3.json.id, limits: EIGHT });
+    assert.equal(k3.status, 201, JSON.stringify(k3.json));
+    const sql = spawnSync(
+      'sqlite3',
+      ['-cmd', '.timeout 5000', `${dataDir}/switchyard.db`, `UPDATE users SET limits = '${JSON.stringify(EIGHT.slice(0, 7))}' WHERE id = '${u3.json.id}'`],
+      { encoding: 'utf8' },
+    );
+    assert.equal(sql.status, 0, sql.stderr);
+    const r = await post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${k3.json.key}` });
     assert.equal(r.status, 500, r.text);
     assert.equal(r.json.error.type, 'server_error');
     assert.match(r.json.error.message, /more than 16 rate limits apply to this request/);
     await sleep(100);
-    assert.match(gw.stderr(), new RegExp(`key ${k8.json.id}: more than 16 limits apply`));
+    assert.match(gw.stderr(), new RegExp(`key ${k3.json.id}: more than 16 limits apply`));
     // the gateway keeps serving
     const again = await post(gw, '/v1/chat/completions', { model: 'm', messages: MSG }, { authorization: `Bearer ${k.json.key}` });
     assert.equal(again.status, 200, again.text);

@@ -88,6 +88,82 @@ typedef struct bad_case {
     const char *want; /* the error message must contain this */
 } bad_case_t;
 
+/* models[].ui: the chat app's hidden and locked parameters (issue 6). */
+static void model_ui_section(void **state)
+{
+    (void)state;
+    sy_conf_err_t err;
+    sy_config_t *c = load("models:\n"
+                          "  - name: a\n"
+                          "    provider: mock\n"
+                          "    ui:\n"
+                          "      hide: [seed, system]\n"
+                          "      lock: {temperature: 1, max_tokens: 256, response_format: {type: "
+                          "json_object}, seed: 7}\n"
+                          "  - {name: b, provider: mock}\n",
+                          &err);
+    if (!c) print_error("%s\n", err.msg);
+    assert_non_null(c);
+    const sy_model_ui_t *ui = &sy_config_find_model(c, "a", 1)->ui;
+    assert_int_equal(ui->hidden, (1u << SY_UI_SEED) | (1u << SY_UI_SYSTEM));
+    assert_int_equal(ui->locked, (1u << SY_UI_TEMPERATURE) | (1u << SY_UI_MAX_TOKENS) |
+                                     (1u << SY_UI_RESPONSE_FORMAT) | (1u << SY_UI_SEED));
+    assert_string_equal(ui->lock_json[SY_UI_TEMPERATURE], "1");
+    assert_string_equal(ui->lock_json[SY_UI_MAX_TOKENS], "256");
+    assert_string_equal(ui->lock_json[SY_UI_RESPONSE_FORMAT], "{\"type\":\"json_object\"}");
+    assert_string_equal(ui->lock_json[SY_UI_SEED], "7");
+    assert_null(ui->lock_json[SY_UI_TOP_P]);
+    const sy_model_ui_t *none = &sy_config_find_model(c, "b", 1)->ui;
+    assert_int_equal(none->hidden | none->locked, 0);
+    assert_int_equal(sy_ui_param("top_p", 5), SY_UI_TOP_P);
+    assert_int_equal(sy_ui_param("top_k", 5), -1);
+    assert_string_equal(sy_ui_param_names[SY_UI_RESPONSE_FORMAT], "response_format");
+    sy_config_free(c);
+
+    static const bad_case_t cases[] = {
+        {"models:\n  - name: a\n    provider: mock\n    ui: [seed]\n",
+         "t.yaml:4: models[0].ui: expected a mapping"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      hide: seed\n",
+         "t.yaml:5: models[0].ui.hide: expected a list of parameter names (temperature, top_p, "
+         "max_tokens, seed, system, response_format)"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      hide: [seed, top_k]\n",
+         "t.yaml:5: models[0].ui.hide: 'top_k' is not a parameter"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      hide: [seed, seed]\n",
+         "t.yaml:5: models[0].ui.hide: 'seed' is listed twice"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock:\n        top_k: 3\n",
+         "t.yaml:6: models[0].ui.lock.top_k: not a parameter"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock: {temperature: 3}\n",
+         "t.yaml:5: models[0].ui.lock.temperature: must be a number from 0 to 2"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock: {top_p: hot}\n",
+         "t.yaml:5: models[0].ui.lock.top_p: must be a number from 0 to 1"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock: {max_tokens: 0}\n",
+         "t.yaml:5: models[0].ui.lock.max_tokens: must be an integer of 1 or more"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock: {seed: 1.5}\n",
+         "t.yaml:5: models[0].ui.lock.seed: must be an integer"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock: {system: [x]}\n",
+         "t.yaml:5: models[0].ui.lock.system: must be a string"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock:\n"
+         "        response_format: {type: yaml}\n",
+         "t.yaml:6: models[0].ui.lock.response_format: must be an object with \"type\""},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      lock:\n"
+         "        response_format: {type: json_schema}\n",
+         "t.yaml:6: models[0].ui.lock.response_format: a json_schema response_format needs"},
+        {"models:\n  - name: a\n    provider: mock\n    ui:\n      show: [seed]\n",
+         "t.yaml:5: models[0].ui.show: unknown key (hide, lock)"},
+        {"models:\n  - name: a\n    provider: mock\n    uix: 1\n",
+         "t.yaml:4: models[0].uix: unknown key (name, routing, deployments, ui, "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sy_conf_err_t e = {{0}};
+        sy_config_t *bad = load(cases[i].yaml, &e);
+        if (bad || !strstr(e.msg, cases[i].want)) {
+            print_error("case %zu: got '%s', want '%s'\n", i, bad ? "(loaded)" : e.msg,
+                        cases[i].want);
+            fail();
+        }
+    }
+}
+
 static void errors_name_file_line_and_key(void **state)
 {
     unsetenv("SY_TEST_MISSING");
@@ -506,6 +582,12 @@ static void limits_section(void **state)
     assert_int_equal(sy_config_limits_room(c, SY_LIMITS_ENT_KEY), 13);
     assert_int_equal(sy_config_limits_room(c, SY_LIMITS_ENT_USER), 10);
     assert_int_equal(sy_config_limits_room(c, SY_LIMITS_ENT_TEAM), 10);
+    /* a request's merged list (the admin API's check): key + owner (own list, or the default
+     * when -1) + the most a model adds for that owner (m: 1 + 1 for the key) */
+    assert_int_equal(sy_config_limits_merged(c, SY_LIMITS_ENT_USER, -1, -1), 4 + 1 + 2);
+    assert_int_equal(sy_config_limits_merged(c, SY_LIMITS_ENT_USER, 8, 7), 8 + 7 + 2);
+    assert_int_equal(sy_config_limits_merged(c, SY_LIMITS_ENT_USER, -1, 0), 4 + 0 + 2);
+    assert_int_equal(sy_config_limits_merged(c, SY_LIMITS_ENT_TEAM, 0, -1), 0 + 1 + 2);
     sy_config_free(c);
     /* defaults: no limits at all, local backend */
     c = load("models:\n  - {name: m, provider: mock}\n", &err);
@@ -589,6 +671,7 @@ int main(void)
         cmocka_unit_test(log_section),
         cmocka_unit_test(auth_section),
         cmocka_unit_test(limits_section),
+        cmocka_unit_test(model_ui_section),
         cmocka_unit_test(unknown_provider_names_line),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(example_config_is_valid),

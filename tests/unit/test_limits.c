@@ -945,6 +945,134 @@ static void redis_late_admit_cancelled(void **state)
     h_close(&h);
 }
 
+/* The same with fail-open: the admit that timed out was handed out unbacked (its finish does
+ * nothing), so what Redis charged for it when it ran late is undone when the late reply comes:
+ * the token estimate refunded, the lease removed. Before, both stayed: the key lost a slot
+ * until the lease expired and the estimate counted for a window. */
+static void redis_late_admit_refunded_fail_open(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_open(&h, true);
+    sy_limits_free(h.l);
+    sy_limits_redis_config_t cfg = redis_cfg(redis.port);
+    cfg.timeout_ms = 150;
+    cfg.fail_open = true;
+    sy_limits_clock_t ck = {fake_now, &h.clock};
+    h.l = sy_limits_redis_new(h.loop, &cfg, &ck);
+    /* LIM[2], LIM[3]: 100 tokens/minute on key:b, 2 concurrent on key:c */
+    call_t held = h_admit(&h, &LIM[3], 1, 0); /* one of the 2 slots, kept */
+    assert_true(held.res.allowed);
+    assert_int_equal(kill(redis.pid, SIGSTOP), 0);
+    call_t c = h_admit(&h, &LIM[2], 2, 60);
+    assert_int_equal(kill(redis.pid, SIGCONT), 0);
+    assert_true(c.res.allowed);
+    assert_true(c.res.unbacked);
+    h_finish(&h, c.resv, 100, -1);         /* unbacked: applies nothing */
+    call_t u = h_admit(&h, &LIM[0], 1, 0); /* a round trip: the late reply came before it */
+    assert_true(u.res.allowed);
+    h_finish(&h, u.resv, -1, -1);
+    c = h_admit(&h, &LIM[2], 2, 60); /* 60 tokens and the second slot: both were given back */
+    assert_true(c.res.allowed);
+    assert_false(c.res.unbacked);
+    assert_int_equal(c.res.tokens.remaining, 40);
+    call_t d = h_admit(&h, &LIM[3], 1, 0); /* held + c: the key is full */
+    assert_false(d.res.allowed);
+    h_finish(&h, c.resv, -1, -1);
+    h_finish(&h, held.resv, -1, -1);
+    sy_limits_stats_t st;
+    sy_limits_get_stats(h.l, &st);
+    assert_int_equal(st.fail_open, 1);
+    h_close(&h);
+}
+
+static void run_for_ms(harness_t *h, int ms)
+{
+    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000;
+    while (uv_hrtime() < end) {
+        uv_run(h->loop, UV_RUN_NOWAIT);
+        usleep(5000);
+    }
+}
+
+/* A finish that fails (here Redis refuses scripts: out of memory) is not lost: it is queued and
+ * sent again once Redis works, so the budget spend it carries counts. Before, the spend was
+ * dropped and the budget never saw it. */
+static void redis_finish_retried(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_open(&h, true);
+    static const sy_limit_t budget[] = {{"key:f", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 1000, 0},
+                                        {"key:f", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000, 0}};
+    call_t c = h_admit(&h, budget, 2, 300);
+    assert_true(c.res.allowed);
+    assert_int_equal(sy_test_redis_cmd(redis.port, "CONFIG SET maxmemory 1"), 0);
+    call_t d = {0};
+    sy_limits_finish(h.l, c.resv, 500, 1000, on_done, &d); /* the whole budget, 200 tokens over */
+    run_for_ms(&h, 300);
+    assert_false(d.done); /* failed and queued, not given up */
+    sy_limits_stats_t st;
+    sy_limits_get_stats(h.l, &st);
+    assert_int_equal(st.finish_failed, 1);
+    assert_int_equal(st.finish_lost, 0);
+    assert_int_equal(sy_test_redis_cmd(redis.port, "CONFIG SET maxmemory 0"), 0);
+    wait_call(&h, &d); /* the retry, within a second */
+    assert_true(d.ok);
+    c = h_admit(&h, budget, 2, 0);
+    assert_false(c.res.allowed);
+    assert_int_equal(c.res.reason, SY_LIMITS_QUOTA); /* the spend counted */
+    c = h_admit(&h, &budget[1], 1, 0);
+    assert_true(c.res.allowed);
+    assert_int_equal(c.res.tokens.remaining, 500); /* 300 estimate + 200 overrun */
+    h_finish(&h, c.resv, 0, -1);
+    sy_limits_get_stats(h.l, &st);
+    assert_int_equal(st.finish_failed, 1);
+    assert_int_equal(st.finish_lost, 0);
+    h_close(&h);
+}
+
+static void on_keepalive(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* The connection is lost after a finish was sent: it may have been applied, so the retry only
+ * charges. The budget spend and the concurrency release land; the token refund (estimate 300,
+ * used 100) is dropped rather than risk giving 200 back twice. */
+static void redis_finish_retried_conservatively(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_open(&h, true);
+    uv_timer_t keep; /* the retry timer does not keep a loop alive (the gateway's server does) */
+    uv_timer_init(h.loop, &keep);
+    uv_timer_start(&keep, on_keepalive, 10, 10);
+    static const sy_limit_t lim[] = {{"key:g", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 1000, 0},
+                                     {"key:g", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000, 0},
+                                     {"key:g", SY_LIMIT_CONCURRENT, SY_LIMIT_NONE, 1, 0}};
+    call_t c = h_admit(&h, lim, 3, 300);
+    assert_true(c.res.allowed);
+    usleep(1100 * 1000); /* the reconnect below is allowed at most once a second */
+    /* the gateway's connection goes away (SKIPME: not this command's own) */
+    assert_int_equal(sy_test_redis_cmd(redis.port, "CLIENT KILL TYPE normal"), 0);
+    call_t d = {0};
+    sy_limits_finish(h.l, c.resv, 100, 1000, on_done, &d); /* sent on the dead connection */
+    wait_call(&h, &d);
+    assert_true(d.ok); /* retried once the connection was made again */
+    sy_limits_stats_t st;
+    sy_limits_get_stats(h.l, &st);
+    assert_int_equal(st.finish_failed, 1);
+    c = h_admit(&h, &lim[1], 2, 0); /* the slot is free, the 300 tokens still counted */
+    assert_true(c.res.allowed);
+    assert_int_equal(c.res.tokens.remaining, 700);
+    h_finish(&h, c.resv, 0, -1);
+    c = h_admit(&h, lim, 1, 0);
+    assert_int_equal(c.res.reason, SY_LIMITS_QUOTA); /* the spend counted */
+    uv_close((uv_handle_t *)&keep, NULL);
+    h_close(&h);
+}
+
 /* ---- Redis: concurrency leases ---- */
 
 static sy_limits_t *lease_replica(uv_loop_t *loop, fake_clock_t *clock, int64_t lease_ms,
@@ -1089,6 +1217,9 @@ int main(void)
         cmocka_unit_test(redis_password),
         cmocka_unit_test(redis_hung_times_out_then_recovers),
         cmocka_unit_test(redis_late_admit_cancelled),
+        cmocka_unit_test(redis_late_admit_refunded_fail_open),
+        cmocka_unit_test(redis_finish_retried),
+        cmocka_unit_test(redis_finish_retried_conservatively),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
 }

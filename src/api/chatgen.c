@@ -1,4 +1,6 @@
-/* Chat generation: see chatgen.h (DESIGN) and docs/internals/CHAT.md, "Generation". */
+/* Chat generation: the generations themselves — registry, loopback call, watchers, final row.
+ * See chatgen.h (DESIGN) and docs/internals/CHAT.md, "Generation"; the routes and their store
+ * jobs are in chatgen_routes.c. */
 #include "api/chatgen.h"
 
 #include <arpa/inet.h>
@@ -9,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/chatgen_fmt.h"
+#include "api/chatgen_int.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/jsonschema.h"
@@ -23,13 +26,17 @@
 #include "upstream/upstream.h"
 #include "worker.h"
 
-#define ID_MAX 63
 #define TEXT_MAX SY_CHAT_CONTENT_MAX
 #define REASONING_MAX (256u << 10)
 #define ERRBODY_MAX 8192
+/* JSON text bounds: escaping multiplies a string by at most 6 (\u00XX); a message holds the
+ * content, the error and small members; an event a message or two, or a text's delta. */
+#define MSG_JSON_MAX (4u << 20)
+#define EVENT_JSON_MAX (2 * MSG_JSON_MAX + 65536)
 #define EVENT_MAX (1u << 20) /* one SSE event of the loopback stream */
 #define METRICS_EVERY_MS 250
-#define TOKEN_LEN 64 /* hex of 32 random bytes */
+#define CHECKPOINT_MS 2000 /* the text so far is stored this often while it grows */
+#define TOKEN_LEN 64       /* hex of 32 random bytes */
 #define SHUTDOWN_ERROR "interrupted: the server shut down"
 #define CUT_ERROR "the answer exceeded 256 KiB and was cut"
 
@@ -59,6 +66,7 @@ typedef struct watcher {
     bool linked;
     bool cancel_waiter; /* the cancel route: answers 200 {"message"} at the end, no SSE */
     size_t sent, sent_reasoning;
+    unsigned ka_seen; /* the generation's keep-alive count last written */
     uint64_t last_metrics_ms;
     char metrics_sent[320];
 } watcher_t;
@@ -68,7 +76,7 @@ struct sy_chatgen {
     gen_t *wnext, *wprev; /* the owner worker's list (owner loop) */
     atomic_uint refs;
     sy_worker_t *w; /* owner */
-    char id[ID_MAX + 1], conv_id[ID_MAX + 1];
+    char id[SY_CHATGEN_ID_MAX + 1], conv_id[SY_CHATGEN_ID_MAX + 1];
     const sy_model_conf_t *model;
     const sy_auth_ident_t *ident; /* the gate acts as this identity */
     sy_app_msg_t *row;            /* the assistant message (owned), final fields set at the end */
@@ -81,9 +89,15 @@ struct sy_chatgen {
     char metrics[320];
     watcher_t *watchers;
     bool cmd_open;
+    unsigned ka; /* keep-alive ticks: watchers write ": keep-alive" when it moves */
     /* owner loop */
     atomic_int stop; /* 0, or why to stop: STOP_* */
     uv_async_t cmd;
+    uv_timer_t ka_timer; /* sse_keepalive_ms without new text: a keep-alive for watchers */
+    uint64_t last_text_ms;
+    uint64_t last_checkpoint_ms;
+    size_t checkpointed; /* text bytes the last checkpoint stored */
+    bool checkpointing;  /* a checkpoint job is queued or running */
     sy_upstream_call_t call;
     bool running, finishing;
     char *body;
@@ -115,7 +129,7 @@ static void reg_init(void)
     uv_mutex_init(&reg_lock);
 }
 
-static void gen_unref(gen_t *g)
+void sy_chatgen_unref(gen_t *g)
 {
     if (atomic_fetch_sub(&g->refs, 1) != 1) return;
     sy_auth_ident_release(g->ident);
@@ -130,7 +144,7 @@ static void gen_unref(gen_t *g)
 }
 
 /* A reference to the live (or just finished) generation of message id, or NULL. */
-static gen_t *reg_get(const char *id, size_t len)
+gen_t *sy_chatgen_find(const char *id, size_t len)
 {
     uv_once(&reg_once, reg_init);
     gen_t *found = NULL;
@@ -174,10 +188,10 @@ bool sy_chatgen_internal_ident(const sy_http_req_t *req, const sy_auth_ident_t *
     uv_once(&token_once, make_token);
     if (t.len != TOKEN_LEN || sodium_memcmp(t.ptr, token, TOKEN_LEN) != 0) return true;
     sy_str_t id = sy_http_req_header(req, "x-switchyard-generation");
-    gen_t *g = id.ptr ? reg_get(id.ptr, id.len) : NULL;
+    gen_t *g = id.ptr ? sy_chatgen_find(id.ptr, id.len) : NULL;
     if (!g) return true;
     *ident = sy_auth_ident_ref(g->ident);
-    gen_unref(g);
+    sy_chatgen_unref(g);
     return true;
 }
 
@@ -230,41 +244,10 @@ static void metrics_text(gen_t *g, uint64_t t_end, char *out, size_t len)
     sy_buf_dispose(&b);
 }
 
-/* ---- the loop-side request state: loop → job → loop ---- */
-
-enum { K_GENERATE, K_STREAM, K_CANCEL };
-
-typedef struct genreq {
-    int kind;
-    size_t max_body;
-    const sy_model_conf_t *model;
-    gen_t *live; /* STREAM/CANCEL: the registry's generation when the request came, or NULL */
-    char mid[ID_MAX + 1];
-    /* job outputs */
-    char conv_id[ID_MAX + 1];
-    char *body;
-    size_t body_len;
-    char *user_json, *msg_json; /* rendered messages (the stored one for STREAM/CANCEL) */
-    sy_app_msg_t *row;          /* GENERATE: the assistant placeholder */
-    sy_jschema_t *schema;       /* GENERATE: response_format's json_schema, compiled */
-    sy_auth_ident_t ident;
-} genreq_t;
-
-static void genreq_free(genreq_t *r)
-{
-    if (r->live) gen_unref(r->live);
-    sy_jschema_free(r->schema);
-    free(r->body);
-    free(r->user_json);
-    free(r->msg_json);
-    sy_app_msg_free(r->row);
-    free(r);
-}
-
-static char *render(const sy_app_msg_t *m)
+char *sy_chatgen_render(const sy_app_msg_t *m)
 {
     sy_buf_t b;
-    sy_buf_init(&b, 4u << 20);
+    sy_buf_init(&b, MSG_JSON_MAX);
     sy_err_t err = sy_chatapi_append_msg(&b, m);
     if (!err) err = sy_buf_append(&b, "", 1);
     if (err) {
@@ -272,176 +255,6 @@ static char *render(const sy_app_msg_t *m)
         return sy_xstrdup("null");
     }
     return b.base;
-}
-
-static sy_app_msg_t *msg_dup(const sy_app_msg_t *m)
-{
-    sy_app_msg_t *c = sy_xcalloc(1, sizeof *c);
-#define DUP(f) c->f = m->f ? sy_xstrdup(m->f) : NULL
-    DUP(id);
-    DUP(conversation_id);
-    DUP(parent_id);
-    DUP(role);
-    DUP(content);
-    DUP(status);
-    DUP(model);
-    DUP(params);
-    DUP(log_id);
-    DUP(error);
-    DUP(metrics);
-    DUP(request_id);
-    DUP(schema_errors);
-#undef DUP
-    c->created_us = m->created_us;
-    return c;
-}
-
-/* ---- pool thread: the generate job ---- */
-
-static void op_generate(sy_admin_call_t *c)
-{
-    genreq_t *r = sy_admin_call_data(c);
-    if (!sy_chatapi_may_write(c)) return;
-    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
-    if (!conv) return;
-    sy_store_t *s = sy_admin_call_store(c);
-    json_t *body = sy_admin_call_body(c);
-    const char *parent = json_string_value(json_object_get(body, "parent_id"));
-    const char *content = json_string_value(json_object_get(body, "content"));
-    const char *model = json_string_value(json_object_get(body, "model"));
-    char msg[SY_STORE_MSGLEN];
-    sy_app_msg_t **v = NULL, **branch = NULL;
-    size_t n = 0, depth = 0;
-    char *params = NULL;
-    json_t *req = NULL;
-    sy_err_t err = sy_app_msg_list(s, conv->id, &v, &n, msg, sizeof msg);
-    if (err) goto fail;
-    if (n + (content ? 2 : 1) > SY_CHAT_MESSAGES_MAX) {
-        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
-                           "this conversation has reached its limit of 5000 messages; start a "
-                           "new one");
-        goto out;
-    }
-    /* the branch: parent up to its root (bounded by n: a cycle cannot loop) */
-    branch = sy_xcalloc(n ? n : 1, sizeof *branch);
-    const sy_app_msg_t *p = NULL;
-    for (size_t i = 0; parent && i < n && !p; i++)
-        if (!strcmp(v[i]->id, parent)) p = v[i];
-    if (parent && !p) {
-        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
-                           "'parent_id' is not a message of this conversation");
-        goto out;
-    }
-    if (!content && strcmp(p->role, "user")) {
-        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
-                           "to regenerate (no 'content'), 'parent_id' must be a user message");
-        goto out;
-    }
-    for (const sy_app_msg_t *m = p; m && depth < n;) {
-        branch[depth++] = (sy_app_msg_t *)m;
-        const sy_app_msg_t *up = NULL;
-        for (size_t i = 0; m->parent_id && i < n && !up; i++)
-            if (!strcmp(v[i]->id, m->parent_id)) up = v[i];
-        m = up;
-    }
-    for (size_t i = 0; i < depth / 2; i++) { /* root first */
-        sy_app_msg_t *t = branch[i];
-        branch[i] = branch[depth - 1 - i];
-        branch[depth - 1 - i] = t;
-    }
-    req = sy_chatgen_request(model, branch, depth, content, body);
-    r->body = json_dumps(req, JSON_COMPACT);
-    r->body_len = r->body ? strlen(r->body) : 0;
-    if (!r->body || r->body_len > r->max_body) {
-        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
-                           "the conversation is too long for one request (server.max_body_bytes)");
-        goto out;
-    }
-    r->ident = *sy_admin_call_ident(c);
-    json_t *pj = json_object_get(body, "params");
-    params = json_is_object(pj) && json_object_size(pj)
-                 ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS)
-                 : NULL;
-    int64_t now = sy_admin_call_now(c);
-    char uid[SY_UUID_STRLEN + 1], aid[SY_UUID_STRLEN + 1], rid[SY_UUID_STRLEN + 1];
-    sy_uuid_v7(rid);
-    const char *aparent = parent;
-    if (content) {
-        sy_uuid_v7(uid);
-        sy_app_msg_t um = {.id = uid,
-                           .conversation_id = conv->id,
-                           .parent_id = (char *)parent,
-                           .role = "user",
-                           .content = (char *)content,
-                           .status = "ok",
-                           .model = (char *)model,
-                           .params = params,
-                           .created_us = now};
-        if ((err = sy_app_msg_insert(s, &um, msg, sizeof msg))) goto fail;
-        r->user_json = render(&um);
-        aparent = uid;
-        if (!conv->title) conv->title = sy_chatapi_auto_title(content);
-    }
-    sy_uuid_v7(aid);
-    sy_app_msg_t am = {.id = aid,
-                       .conversation_id = conv->id,
-                       .parent_id = (char *)aparent,
-                       .role = "assistant",
-                       .content = "",
-                       .status = "streaming",
-                       .model = (char *)model,
-                       .params = params,
-                       .request_id = rid,
-                       .created_us = now + (content ? 1 : 0)};
-    if ((err = sy_app_msg_insert(s, &am, msg, sizeof msg))) goto fail;
-    r->row = msg_dup(&am);
-    r->msg_json = render(&am);
-    free(conv->current_leaf);
-    conv->current_leaf = sy_xstrdup(aid);
-    conv->updated_us = now;
-    if ((err = sy_app_conv_update(s, conv, msg, sizeof msg))) goto fail;
-    snprintf(r->conv_id, sizeof r->conv_id, "%s", conv->id);
-    sy_admin_call_continue(c);
-    goto out;
-fail:
-    sy_chatapi_store_error(c, err, msg, "conversation");
-out:
-    json_decref(req);
-    free(params);
-    free(branch);
-    sy_app_msg_list_free(v, n);
-    sy_app_conv_free(conv);
-}
-
-/* STREAM and CANCEL: the conversation is the caller's and holds the message. */
-static void op_message(sy_admin_call_t *c)
-{
-    genreq_t *r = sy_admin_call_data(c);
-    if (r->kind == K_CANCEL && !sy_chatapi_may_write(c)) return;
-    sy_app_conv_t *conv = sy_chatapi_load_conv(c);
-    if (!conv) return;
-    sy_app_msg_t *m = NULL;
-    char msg[SY_STORE_MSGLEN];
-    sy_err_t err = sy_app_msg_get(sy_admin_call_store(c), conv->id, r->mid, &m, msg, sizeof msg);
-    sy_app_conv_free(conv);
-    if (err) return sy_chatapi_store_error(c, err, msg, "message");
-    if (!r->live && !strcmp(m->status, "streaming")) {
-        /* no live generation: a previous run left it (fixed at start-up; a race with it) */
-        free(m->status);
-        m->status = sy_xstrdup("error");
-        free(m->error);
-        m->error = sy_xstrdup(SY_CHAT_INTERRUPTED);
-    }
-    r->msg_json = render(m);
-    bool finished = strcmp(m->status, "streaming") != 0;
-    sy_app_msg_free(m);
-    if (r->kind == K_CANCEL && !r->live && finished)
-        return sy_admin_call_answer(c, 409,
-                                    json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
-                                              "the answer is not streaming any more", "type",
-                                              "invalid_request_error", "param", "code",
-                                              "conflict"));
-    sy_admin_call_continue(c);
 }
 
 /* ---- watchers (any loop) ---- */
@@ -454,7 +267,7 @@ static void sse_event(sy_buf_t *b, const char *event, const char *data, size_t l
 static void on_watcher_closed(uv_handle_t *h)
 {
     watcher_t *x = h->data;
-    gen_unref(x->g);
+    sy_chatgen_unref(x->g);
     free(x);
 }
 
@@ -493,7 +306,7 @@ static void delta_event(sy_buf_t *out, const char *key, const sy_buf_t *src, siz
 {
     if (src->len <= *sent) return;
     sy_buf_t d;
-    sy_buf_init(&d, 2 * TEXT_MAX + 64);
+    sy_buf_init(&d, 6 * (TEXT_MAX > REASONING_MAX ? TEXT_MAX : REASONING_MAX) + 64);
     sy_buf_printf(&d, "{\"%s\":", key);
     sy_json_append_string(&d, src->base + *sent, src->len - *sent);
     sy_buf_append_c(&d, "}");
@@ -508,8 +321,8 @@ static void on_watcher_wake(uv_async_t *a)
     gen_t *g = x->g;
     if (!x->req) return;
     sy_buf_t out, fin;
-    sy_buf_init(&out, 4 * TEXT_MAX + 8192);
-    sy_buf_init(&fin, 4 * TEXT_MAX + 8192);
+    sy_buf_init(&out, EVENT_JSON_MAX);
+    sy_buf_init(&fin, EVENT_JSON_MAX);
     bool done;
     uv_mutex_lock(&g->lock);
     done = g->done;
@@ -517,6 +330,8 @@ static void on_watcher_wake(uv_async_t *a)
         /* whole characters only: the text is appended in whole characters */
         delta_event(&out, "reasoning", &g->reasoning, &x->sent_reasoning);
         delta_event(&out, "text", &g->text, &x->sent);
+        if (!out.len && x->ka_seen != g->ka && !done) sy_buf_append_c(&out, ": keep-alive\n\n");
+        x->ka_seen = g->ka;
         uint64_t now = uv_now(a->loop);
         if (!done && now - x->last_metrics_ms >= METRICS_EVERY_MS &&
             strcmp(x->metrics_sent, g->metrics)) {
@@ -549,8 +364,8 @@ static void on_watcher_wake(uv_async_t *a)
 
 /* Attaches req (on w's loop) to g: SSE head + start (user_json may be NULL), then everything
  * so far and what follows; a cancel waiter gets only the final row. */
-static void watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user_json,
-                  bool cancel_waiter)
+void sy_chatgen_watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user_json,
+                      bool cancel_waiter)
 {
     watcher_t *x = sy_xcalloc(1, sizeof *x);
     atomic_fetch_add(&g->refs, 1);
@@ -564,7 +379,7 @@ static void watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user
                                 {SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")}};
         sy_http_res_head(req, 200, h, 2, -1);
         sy_buf_t b;
-        sy_buf_init(&b, 2 * TEXT_MAX + 65536);
+        sy_buf_init(&b, EVENT_JSON_MAX);
         uv_mutex_lock(&g->lock);
         sy_buf_printf(&b, "{\"user_message\":%s,\"assistant_message\":%s}",
                       user_json ? user_json : "null", g->start_json);
@@ -590,9 +405,77 @@ static void watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user
 
 /* ---- the generation (owner loop) ---- */
 
+/* Proxies drop SSE connections that stay silent (a model thinking, a slow first token): the
+ * relay's keep-alive comments end at the loopback's parser, so watchers get their own. */
+static void on_keepalive(uv_timer_t *t)
+{
+    gen_t *g = t->data;
+    if (uv_now(t->loop) - g->last_text_ms < g->w->cfg->sse_keepalive_ms) return;
+    uv_mutex_lock(&g->lock);
+    g->ka++;
+    notify_locked(g);
+    uv_mutex_unlock(&g->lock);
+}
+
+typedef struct checkpoint {
+    uv_work_t work;
+    gen_t *g; /* a reference */
+    char *text;
+} checkpoint_t;
+
+static void on_checkpoint_work(uv_work_t *wk)
+{
+    checkpoint_t *k = wk->data;
+    char msg[SY_STORE_MSGLEN];
+    if (sy_app_msg_checkpoint(sy_auth_store(k->g->w->auth), k->g->conv_id, k->g->id, k->text, msg,
+                              sizeof msg))
+        sy_log_warn("chat: checkpoint of answer %s failed: %s", k->g->id, msg);
+}
+
+static void on_checkpoint_done(uv_work_t *wk, int status)
+{
+    (void)status;
+    checkpoint_t *k = wk->data;
+    k->g->checkpointing = false;
+    sy_chatgen_unref(k->g);
+    free(k->text);
+    free(k);
+}
+
+/* Every CHECKPOINT_MS while the text grows, one job stores it (status still streaming: the
+ * final row's UPDATE makes a later checkpoint match nothing, so the order does not matter). */
+static void maybe_checkpoint(gen_t *g, uint64_t now_ms)
+{
+    if (g->checkpointing || g->finishing || now_ms - g->last_checkpoint_ms < CHECKPOINT_MS) return;
+    uv_mutex_lock(&g->lock);
+    size_t len = g->text.len;
+    char *text = len > g->checkpointed ? sy_xstrndup(g->text.base, len) : NULL;
+    uv_mutex_unlock(&g->lock);
+    if (!text) return;
+    checkpoint_t *k = sy_xcalloc(1, sizeof *k);
+    k->g = g;
+    k->text = text;
+    k->work.data = k;
+    atomic_fetch_add(&g->refs, 1);
+    if (uv_queue_work(&g->w->loop, &k->work, on_checkpoint_work, on_checkpoint_done)) {
+        sy_chatgen_unref(g);
+        free(text);
+        free(k);
+        return;
+    }
+    g->checkpointing = true;
+    g->checkpointed = len;
+    g->last_checkpoint_ms = now_ms;
+}
+
+static void on_ka_closed(uv_handle_t *h)
+{
+    sy_chatgen_unref(h->data);
+}
+
 static void on_cmd_closed(uv_handle_t *h)
 {
-    gen_unref(h->data);
+    sy_chatgen_unref(h->data);
 }
 
 static void gen_release_call(gen_t *g)
@@ -618,7 +501,7 @@ static void on_finish_work(uv_work_t *wk)
     if (err)
         sy_log_warn("chat: storing answer %s failed: %s", g->id,
                     err == SY_ERR_NOT_FOUND ? "it is no longer streaming (deleted?)" : msg);
-    g->fin_json = render(&g->fin);
+    g->fin_json = sy_chatgen_render(&g->fin);
 }
 
 static void on_finish_done(uv_work_t *wk, int status)
@@ -633,7 +516,7 @@ static void on_finish_done(uv_work_t *wk, int status)
     notify_locked(g);
     uv_mutex_unlock(&g->lock);
     reg_remove(g);
-    gen_unref(g); /* the registry's */
+    sy_chatgen_unref(g); /* the registry's */
     sy_worker_t *w = g->w;
     if (g->wprev)
         g->wprev->wnext = g->wnext;
@@ -641,6 +524,7 @@ static void on_finish_done(uv_work_t *wk, int status)
         w->chatgens = g->wnext;
     if (g->wnext) g->wnext->wprev = g->wprev;
     uv_close((uv_handle_t *)&g->cmd, on_cmd_closed);
+    uv_close((uv_handle_t *)&g->ka_timer, on_ka_closed);
 }
 
 /* The end, once: the final row goes to the store on the thread pool. status: ok | cancelled |
@@ -676,7 +560,7 @@ static void finish(gen_t *g, const char *status, const char *error)
     int qe = uv_queue_work(&g->w->loop, &g->work, on_finish_work, on_finish_done);
     if (qe) { /* never with valid arguments; the row stays streaming (fixed at start-up) */
         sy_log_warn("chat: answer %s not stored: %s", g->id, uv_strerror(qe));
-        g->fin_json = render(&g->fin);
+        g->fin_json = sy_chatgen_render(&g->fin);
         on_finish_done(&g->work, 0);
     }
 }
@@ -736,6 +620,8 @@ static void on_sse_event(void *ctx, sy_str_t type, sy_str_t data, sy_str_t id)
     if (!tn && !rn) goto out;
     uint64_t now = sy_clock_mono_us();
     if (tn && !g->t_first_us) g->t_first_us = now;
+    g->last_text_ms = uv_now(&g->w->loop);
+    maybe_checkpoint(g, g->last_text_ms);
     bool fits = true;
     char metrics[320] = "";
     if (now - g->last_metrics_us >= METRICS_EVERY_MS * 1000) {
@@ -756,12 +642,12 @@ out:
     json_decref(o);
 }
 
+/* Nothing to do at the head: call->status tells on_up_data an error body from the stream. */
 static void on_up_head(sy_upstream_call_t *call, int status, sy_str_t ctype)
 {
-    (void)ctype;
-    gen_t *g = call->ctx;
+    (void)call;
     (void)status;
-    (void)g;
+    (void)ctype;
 }
 
 static bool on_up_data(sy_upstream_call_t *call, const char *p, size_t n)
@@ -839,11 +725,11 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *name, con
 }
 
 /* Starts the generation the job prepared (owner = w); req: the POST's client or NULL. */
-static void gen_start(sy_worker_t *w, genreq_t *r, sy_http_req_t *req)
+void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
 {
     uv_once(&token_once, make_token);
     gen_t *g = sy_xcalloc(1, sizeof *g);
-    atomic_init(&g->refs, 2); /* the registry's and the command handle's */
+    atomic_init(&g->refs, 3); /* the registry's, the command handle's and the timer's */
     g->w = w;
     snprintf(g->id, sizeof g->id, "%s", r->row->id);
     snprintf(g->conv_id, sizeof g->conv_id, "%s", r->conv_id);
@@ -867,12 +753,17 @@ static void gen_start(sy_worker_t *w, genreq_t *r, sy_http_req_t *req)
     r->body = NULL;
     uv_async_init(&w->loop, &g->cmd, on_cmd);
     g->cmd.data = g;
+    uv_timer_init(&w->loop, &g->ka_timer);
+    g->ka_timer.data = g;
+    g->last_text_ms = g->last_checkpoint_ms = uv_now(&w->loop);
+    uint64_t ka = w->cfg->sse_keepalive_ms;
+    if (ka) uv_timer_start(&g->ka_timer, on_keepalive, ka, ka);
     g->cmd_open = true;
     g->wnext = w->chatgens;
     if (g->wnext) g->wnext->wprev = g;
     w->chatgens = g;
     reg_add(g);
-    if (req) watch(g, req, w, r->user_json, false);
+    if (req) sy_chatgen_watch(g, req, w, r->user_json, false);
     listener_url(w, g->url, sizeof g->url);
     g->hdrs = curl_slist_append(NULL, "content-type: application/json");
     g->hdrs = curl_slist_append(g->hdrs, "accept: text/event-stream");
@@ -916,129 +807,33 @@ void sy_chatgen_worker_stop(sy_worker_t *w)
         stop_call(g, STOP_SHUTDOWN);
 }
 
-/* ---- loop side of the routes ---- */
-
-static void on_generate_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool continued)
+bool sy_chatgen_cancel(gen_t *g, bool cancel)
 {
-    genreq_t *r = data;
-    if (continued) gen_start(w, r, req);
-    genreq_free(r);
+    uv_mutex_lock(&g->lock);
+    bool live = !g->done;
+    if (live && cancel && g->cmd_open) {
+        atomic_store(&g->stop, STOP_CANCEL);
+        uv_async_send(&g->cmd);
+    }
+    uv_mutex_unlock(&g->lock);
+    return live;
 }
 
-static void on_message_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool continued)
+void sy_chatgen_send_stored(sy_http_req_t *req, const char *msg_json)
 {
-    genreq_t *r = data;
-    if (!continued || !req) return genreq_free(r);
-    gen_t *g = r->live;
-    bool live = false;
-    if (g) {
-        uv_mutex_lock(&g->lock);
-        live = !g->done;
-        if (live && r->kind == K_CANCEL && g->cmd_open) {
-            atomic_store(&g->stop, STOP_CANCEL);
-            uv_async_send(&g->cmd);
-        }
-        uv_mutex_unlock(&g->lock);
-    }
-    if (r->kind == K_CANCEL) {
-        if (live)
-            watch(g, req, w, NULL, true);
-        else
-            sy_api_send_error_ex(req, 409, "invalid_request_error", "conflict", NULL,
-                                 "the answer is not streaming any more");
-    } else if (g) {
-        watch(g, req, w, NULL, false); /* a finished one sends start + done at once */
-    } else {
-        sy_http_header_t h[] = {{SY_STR_LIT("content-type"), SY_STR_LIT("text/event-stream")},
-                                {SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")}};
-        sy_buf_t b, ev;
-        sy_buf_init(&b, 2 * TEXT_MAX + 65536);
-        sy_buf_init(&ev, 4 * TEXT_MAX + 65536);
-        sy_buf_printf(&b, "{\"user_message\":null,\"assistant_message\":%s}", r->msg_json);
-        sse_event(&ev, "start", b.base, b.len);
-        sy_buf_reset(&b);
-        sy_buf_printf(&b, "{\"message\":%s}", r->msg_json);
-        sse_event(&ev, "done", b.base, b.len);
-        sy_http_res_head(req, 200, h, 2, -1);
-        sy_http_res_write(req, ev.base, ev.len);
-        sy_http_res_end(req);
-        sy_buf_dispose(&b);
-        sy_buf_dispose(&ev);
-    }
-    genreq_free(r);
-}
-
-bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str_t rest)
-{
-    bool post = req->method == HTTP_POST;
-    int kind;
-    sy_str_t mid = SY_STR_NULL;
-    if (sy_str_eq_c(rest, "generate")) {
-        kind = K_GENERATE;
-    } else {
-        sy_str_t tail = sy_str(rest.ptr + 9, rest.len - 9); /* after "messages/" */
-        const char *slash = memchr(tail.ptr, '/', tail.len);
-        if (!slash) return false;
-        mid = sy_str(tail.ptr, (size_t)(slash - tail.ptr));
-        sy_str_t verb = sy_str(slash + 1, tail.len - mid.len - 1);
-        if (sy_str_eq_c(verb, "stream"))
-            kind = K_STREAM;
-        else if (sy_str_eq_c(verb, "cancel"))
-            kind = K_CANCEL;
-        else
-            return false;
-    }
-    bool want_post = kind != K_STREAM;
-    int m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
-    if (want_post ? !post : m != HTTP_GET) {
-        sy_api_send_error(req, SY_ERR_METHOD_NOT_ALLOWED, NULL,
-                          want_post ? "method not allowed for this path; use POST"
-                                    : "method not allowed for this path; use GET");
-        return true;
-    }
-    if (!sy_chatapi_id_ok(conv.ptr, conv.len) || (mid.ptr && !sy_chatapi_id_ok(mid.ptr, mid.len))) {
-        sy_api_send_error(req, SY_ERR_INVALID_REQUEST, "id", "malformed id");
-        return true;
-    }
-    genreq_t *r = sy_xcalloc(1, sizeof *r);
-    r->kind = kind;
-    r->max_body = w->cfg->max_body_bytes;
-    json_t *body = NULL;
-    if (kind == K_GENERATE) {
-        body = req->body.len ? json_loadb(req->body.base, req->body.len, 0, NULL) : NULL;
-        if (!json_is_object(body)) {
-            json_decref(body);
-            free(r);
-            sy_api_send_error(req, SY_ERR_INVALID_JSON, NULL, "the body must be a JSON object");
-            return true;
-        }
-        sy_chatgen_refusal_t why;
-        if (!sy_chatgen_check_body(body, &r->schema, &why)) {
-            json_decref(body);
-            free(r);
-            if (why.code)
-                sy_api_send_error_ex(req, 400, "invalid_request_error", why.code,
-                                     why.param[0] ? why.param : NULL, why.message);
-            else
-                sy_api_send_error(req, SY_ERR_INVALID_REQUEST, why.param[0] ? why.param : NULL,
-                                  why.message);
-            return true;
-        }
-        json_t *mv = json_object_get(body, "model");
-        r->model = sy_config_find_model(w->cfg, json_string_value(mv), json_string_length(mv));
-        if (!r->model) {
-            json_decref(body);
-            genreq_free(r);
-            sy_api_send_error(req, SY_ERR_MODEL_NOT_FOUND, "model",
-                              "The model does not exist: it is not configured on this gateway.");
-            return true;
-        }
-        sy_admin_run_user_then(req, w, op_generate, body, conv, on_generate_cont, r);
-        return true;
-    }
-    memcpy(r->mid, mid.ptr, mid.len);
-    r->live = reg_get(mid.ptr, mid.len);
-    sy_admin_run_user_then(req, w, op_message, kind == K_CANCEL ? json_object() : NULL, conv,
-                           on_message_cont, r);
-    return true;
+    sy_http_header_t h[] = {{SY_STR_LIT("content-type"), SY_STR_LIT("text/event-stream")},
+                            {SY_STR_LIT("cache-control"), SY_STR_LIT("no-store")}};
+    sy_buf_t b, ev;
+    sy_buf_init(&b, EVENT_JSON_MAX);
+    sy_buf_init(&ev, 2 * EVENT_JSON_MAX);
+    sy_buf_printf(&b, "{\"user_message\":null,\"assistant_message\":%s}", msg_json);
+    sse_event(&ev, "start", b.base, b.len);
+    sy_buf_reset(&b);
+    sy_buf_printf(&b, "{\"message\":%s}", msg_json);
+    sse_event(&ev, "done", b.base, b.len);
+    sy_http_res_head(req, 200, h, 2, -1);
+    sy_http_res_write(req, ev.base, ev.len);
+    sy_http_res_end(req);
+    sy_buf_dispose(&b);
+    sy_buf_dispose(&ev);
 }

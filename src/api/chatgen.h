@@ -20,8 +20,9 @@
  *   loop, sent under the generation's lock, so a loop never blocks and never touches another
  *   loop's handles. A watcher leaving never stops the generation.
  * - Text so far is kept (at most SY_CHAT_CONTENT_MAX bytes: beyond it the call is stopped and
- *   the answer stored as an error "cut"). Nothing is written per token; the final row is one
- *   UPDATE … WHERE status = 'streaming' on the thread pool (written exactly once).
+ *   the answer stored as an error "cut"). Nothing is written per token: a checkpoint of the
+ *   text every 2 s while it grows, and the final row, one UPDATE … WHERE status = 'streaming' on
+ *   the thread pool (written exactly once).
  * - Stop: the upstream call is cancelled (its connection closes; the relay on the other end
  *   logs the row as cancelled) and the partial text stored as "cancelled". Shutdown: at the
  *   end of the grace period (sy_chatgen_worker_stop) running generations are stored as error.

@@ -14,10 +14,10 @@
  *   4. an iterative depth-first search over "same instance" edges ($ref, allOf, anyOf, oneOf,
  *      not, if/then/else, dependentSchemas) refuses a cycle: it would recurse forever without
  *      consuming the instance.
- * - Validate: a recursive walk over nodes and instance. Errors in the branches of
- *   anyOf/oneOf/not/if are evaluated "quietly" (first failure returns) and the combinator
- *   reports one error. unevaluatedProperties/unevaluatedItems use per-evaluation bit sets of
- *   the instance's member/item indexes, allocated only when some enclosing node needs them;
+ * - Validate (jsonschema_validate.c): a recursive walk over nodes and instance. Errors in the
+ *   branches of anyOf/oneOf/not/if are evaluated "quietly" (first failure returns) and the
+ *   combinator reports one error. unevaluatedProperties/unevaluatedItems use per-evaluation bit
+ * sets of the instance's member/item indexes, allocated only when some enclosing node needs them;
  *   each node evaluates into a fresh set and merges it into its caller's only when it passed,
  *   which is how annotations of failed branches are dropped. The evaluation depth is capped
  *   (MAX_EVAL_DEPTH) as a backstop for deep instances.
@@ -25,11 +25,9 @@
  *   caller's stack, so one schema may be used by several threads at once. */
 #include "core/jsonschema.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
 #include <float.h>
 #include <math.h>
-#include <pcre2.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,82 +37,16 @@
 
 #include "core/alloc.h"
 #include "core/arena.h"
+#include "core/jsonschema_int.h"
+#include "core/uri.h"
 
 #define MAX_SCHEMA_DEPTH 256
-#define MAX_EVAL_DEPTH 1000
 #define MATCH_LIMIT 1000000 /* PCRE2 backtracking steps per match: no catastrophic regex */
 
-enum {
-    T_NULL = 1,
-    T_BOOLEAN = 2,
-    T_OBJECT = 4,
-    T_ARRAY = 8,
-    T_NUMBER = 16,
-    T_STRING = 32,
-    T_INTEGER = 64,
-};
-static const char *const type_names[] = {"null",   "boolean", "object", "array",
-                                         "number", "string",  "integer"};
-
-typedef struct jnode jnode_t;
-typedef struct {
-    const char *name; /* borrowed from the schema copy */
-    size_t len;
-    jnode_t *s;
-} named_t;
-typedef struct {
-    pcre2_code *re;
-    jnode_t *s;
-} pat_t;
-typedef struct {
-    const char *name;
-    size_t len;
-    const json_t *req; /* array of strings */
-} dreq_t;
-
-struct jnode {
-    int boolean;     /* -1: an object schema; 0: false; 1: true */
-    const char *loc; /* schema location (JSON pointer), for compile errors */
-    bool ref_only;   /* draft-07: $ref present, every sibling ignored */
-    jnode_t *ref;
-    bool has_type, has_const, unique;
-    unsigned types;
-    const json_t *enum_v, *const_v;
-    const json_t *minimum, *maximum, *xminimum, *xmaximum, *multiple_of;
-    long long min_len, max_len, min_items, max_items, min_props, max_props;
-    long long min_contains, max_contains; /* -1: absent */
-    pcre2_code *pattern;
-    jnode_t **prefix;
-    size_t nprefix;
-    jnode_t *items; /* for the items after the prefix */
-    jnode_t *contains;
-    jnode_t *uneval_items;
-    named_t *props; /* sorted by (len, bytes) */
-    size_t nprops;
-    pat_t *pats;
-    size_t npats;
-    jnode_t *additional, *prop_names, *uneval_props;
-    const json_t *required;
-    dreq_t *dreq;
-    size_t ndreq;
-    named_t *dsch;
-    size_t ndsch;
-    jnode_t **all_of, **any_of, **one_of;
-    size_t nall, nany, none;
-    jnode_t *not_, *if_, *then_, *else_;
-    int mark; /* cycle search colour */
-};
-
-struct sy_jschema {
-    json_t *doc;
-    jnode_t *root;
-    sy_arena_t arena; /* nodes, arrays, locations: freed at once */
-    pcre2_code **codes;
-    size_t ncodes;
-    pcre2_match_context *mctx;
-};
-
 /* ---------------------------------------------------------------- compile context */
+
+const char *const sy_jschema_type_names[7] = {"null",   "boolean", "object", "array",
+                                              "number", "string",  "integer"};
 
 typedef struct {
     const char *uri; /* without fragment for resources; uri#name for anchors */
@@ -181,10 +113,7 @@ static void *cfail(cctx_t *c, const char *fmt, ...)
     return NULL;
 }
 
-/* Appends one JSON pointer segment (RFC 6901 escaping) to a bounded path; returns the old
- * length for the matching pop. A segment that does not fit is cut: the path then ends at the
- * buffer's capacity, which the error writer shows as "...". */
-static size_t path_push(char *buf, size_t cap, size_t *len, const char *seg, size_t n)
+size_t sy_jschema_path_push(char *buf, size_t cap, size_t *len, const char *seg, size_t n)
 {
     size_t old = *len, l = *len;
     if (l + 1 < cap) buf[l++] = '/';
@@ -205,7 +134,7 @@ static size_t path_push(char *buf, size_t cap, size_t *len, const char *seg, siz
     return old;
 }
 
-static void path_pop(char *buf, size_t *len, size_t old)
+void sy_jschema_path_pop(char *buf, size_t *len, size_t old)
 {
     *len = old;
     buf[old] = '\0';
@@ -213,7 +142,7 @@ static void path_pop(char *buf, size_t *len, size_t old)
 
 static size_t loc_push(cctx_t *c, const char *seg)
 {
-    return path_push(c->loc, sizeof c->loc, &c->loc_len, seg, strlen(seg));
+    return sy_jschema_path_push(c->loc, sizeof c->loc, &c->loc_len, seg, strlen(seg));
 }
 
 static size_t loc_push_idx(cctx_t *c, size_t i)
@@ -221,168 +150,6 @@ static size_t loc_push_idx(cctx_t *c, size_t i)
     char b[24];
     snprintf(b, sizeof b, "%zu", i);
     return loc_push(c, b);
-}
-
-/* ---------------------------------------------------------------- URIs (RFC 3986) */
-
-typedef struct {
-    const char *p;
-    size_t n;
-    bool has;
-} part_t;
-typedef struct {
-    part_t scheme, auth, path, query, frag;
-} uri_t;
-
-static void uri_parse(const char *u, uri_t *o)
-{
-    memset(o, 0, sizeof *o);
-    const char *p = u, *q = u;
-    if (isalpha((unsigned char)*q)) {
-        q++;
-        while (isalnum((unsigned char)*q) || *q == '+' || *q == '-' || *q == '.')
-            q++;
-        if (*q == ':') {
-            o->scheme = (part_t){p, (size_t)(q - p), true};
-            p = q + 1;
-        }
-    }
-    if (p[0] == '/' && p[1] == '/') {
-        p += 2;
-        q = p + strcspn(p, "/?#");
-        o->auth = (part_t){p, (size_t)(q - p), true};
-        p = q;
-    }
-    q = p + strcspn(p, "?#");
-    o->path = (part_t){p, (size_t)(q - p), true};
-    p = q;
-    if (*p == '?') {
-        p++;
-        q = p + strcspn(p, "#");
-        o->query = (part_t){p, (size_t)(q - p), true};
-        p = q;
-    }
-    if (*p == '#') {
-        p++;
-        o->frag = (part_t){p, strlen(p), true};
-    }
-}
-
-/* RFC 3986 5.2.4; out has room for n + 1 bytes. */
-static size_t remove_dots(const char *in, size_t n, char *out)
-{
-    const char *p = in, *e = in + n;
-    size_t o = 0;
-#define POP()                                                                                      \
-    do {                                                                                           \
-        while (o > 0 && out[o - 1] != '/')                                                         \
-            o--;                                                                                   \
-        if (o > 0) o--;                                                                            \
-    } while (0)
-    while (p < e) {
-        size_t r = (size_t)(e - p);
-        if (r >= 3 && !memcmp(p, "../", 3)) {
-            p += 3;
-        } else if (r >= 2 && !memcmp(p, "./", 2)) {
-            p += 2;
-        } else if (r >= 3 && !memcmp(p, "/./", 3)) {
-            p += 2;
-        } else if (r == 2 && !memcmp(p, "/.", 2)) {
-            out[o++] = '/';
-            p = e;
-        } else if (r >= 4 && !memcmp(p, "/../", 4)) {
-            p += 3;
-            POP();
-        } else if (r == 3 && !memcmp(p, "/..", 3)) {
-            p = e;
-            POP();
-            out[o++] = '/';
-        } else if ((r == 1 && *p == '.') || (r == 2 && !memcmp(p, "..", 2))) {
-            p = e;
-        } else {
-            if (*p == '/') out[o++] = *p++;
-            while (p < e && *p != '/')
-                out[o++] = *p++;
-        }
-    }
-#undef POP
-    return o;
-}
-
-static char *uri_resolve(sy_arena_t *a, const char *base, const char *ref)
-{
-    uri_t B, R;
-    uri_parse(base, &B);
-    uri_parse(ref, &R);
-    size_t cap = strlen(base) + strlen(ref) + 8;
-    char *merged = sy_arena_alloc(a, cap), *path = sy_arena_alloc(a, cap);
-    size_t plen;
-    part_t scheme, auth, query;
-    if (R.scheme.has) {
-        scheme = R.scheme, auth = R.auth, query = R.query;
-        plen = remove_dots(R.path.p, R.path.n, path);
-    } else {
-        scheme = B.scheme;
-        if (R.auth.has) {
-            auth = R.auth, query = R.query;
-            plen = remove_dots(R.path.p, R.path.n, path);
-        } else {
-            auth = B.auth;
-            if (R.path.n == 0) {
-                memcpy(path, B.path.p, B.path.n);
-                plen = B.path.n;
-                query = R.query.has ? R.query : B.query;
-            } else {
-                query = R.query;
-                if (R.path.p[0] == '/') {
-                    plen = remove_dots(R.path.p, R.path.n, path);
-                } else {
-                    size_t m = 0;
-                    if (B.auth.has && B.path.n == 0) {
-                        merged[m++] = '/';
-                    } else {
-                        const char *slash = NULL;
-                        for (size_t i = 0; i < B.path.n; i++)
-                            if (B.path.p[i] == '/') slash = B.path.p + i;
-                        if (slash) {
-                            memcpy(merged, B.path.p, (size_t)(slash - B.path.p) + 1);
-                            m = (size_t)(slash - B.path.p) + 1;
-                        }
-                    }
-                    memcpy(merged + m, R.path.p, R.path.n);
-                    m += R.path.n;
-                    plen = remove_dots(merged, m, path);
-                }
-            }
-        }
-    }
-    char *out = sy_arena_alloc(a, cap + 8);
-    size_t o = 0;
-#define PUT(s, n)                                                                                  \
-    do {                                                                                           \
-        memcpy(out + o, (s), (n));                                                                 \
-        o += (n);                                                                                  \
-    } while (0)
-    if (scheme.has) {
-        PUT(scheme.p, scheme.n);
-        PUT(":", 1);
-    }
-    if (auth.has) {
-        PUT("//", 2);
-        PUT(auth.p, auth.n);
-    }
-    PUT(path, plen);
-    if (query.has) {
-        PUT("?", 1);
-        PUT(query.p, query.n);
-    }
-    if (R.frag.has) {
-        PUT("#", 1);
-        PUT(R.frag.p, R.frag.n);
-    }
-#undef PUT
-    out[o] = '\0';
-    return out;
 }
 
 /* The URI without its fragment (arena copy). */
@@ -466,7 +233,7 @@ static const char *scope_base(cctx_t *c, const json_t *j, const char *base)
     if (c->draft == 7 && json_object_get(j, "$ref")) return base; /* ignored beside $ref */
     const char *s = json_string_value(id);
     if (s[0] == '#') return base; /* draft-07 location-independent name, not a new base */
-    return uri_strip(&c->tmp, uri_resolve(&c->tmp, base, s));
+    return uri_strip(&c->tmp, sy_uri_resolve(&c->tmp, base, s));
 }
 
 /* Keywords whose value is one subschema, an array of them, or an object of them. */
@@ -492,7 +259,7 @@ static void prewalk(cctx_t *c, json_t *j, const char *base, int depth)
     bool id_used = json_is_string(id) && !(c->draft == 7 && json_object_get(j, "$ref"));
     if (id_used) {
         const char *s = json_string_value(id);
-        char *full = uri_resolve(&c->tmp, base, s);
+        char *full = sy_uri_resolve(&c->tmp, base, s);
         if (s[0] != '#') reg_add(c, false, inner, j, base);
         const char *h = strchr(full, '#');
         if (h && h[1]) reg_add(c, true, full, j, base);
@@ -541,7 +308,7 @@ static bool get_count(cctx_t *c, json_t *j, const char *kw, long long *out)
     if (!json_is_number(v) || d < 0 || d != floor(d)) {
         size_t m = loc_push(c, kw);
         cfail(c, "%s must be a non-negative integer", kw);
-        path_pop(c->loc, &c->loc_len, m);
+        sy_jschema_path_pop(c->loc, &c->loc_len, m);
         return false;
     }
     *out = json_is_integer(v) ? (long long)json_integer_value(v)
@@ -560,7 +327,7 @@ static const json_t *get_number(cctx_t *c, json_t *j, const char *kw)
             cfail(c, "boolean %s is draft-04, which is not supported", kw);
         else
             cfail(c, "%s must be a number", kw);
-        path_pop(c->loc, &c->loc_len, m);
+        sy_jschema_path_pop(c->loc, &c->loc_len, m);
     }
     return v;
 }
@@ -569,7 +336,7 @@ static jnode_t *sub(cctx_t *c, json_t *j, const char *kw, const char *base, int 
 {
     size_t m = loc_push(c, kw);
     jnode_t *n = compile_node(c, j, base, depth + 1);
-    path_pop(c->loc, &c->loc_len, m);
+    sy_jschema_path_pop(c->loc, &c->loc_len, m);
     return n;
 }
 
@@ -587,18 +354,11 @@ static jnode_t **sub_array(cctx_t *c, json_t *v, const char *kw, size_t *n, cons
     for (size_t i = 0; i < *n && !c->failed; i++) {
         size_t m2 = loc_push_idx(c, i);
         out[i] = compile_node(c, json_array_get(v, i), base, depth + 1);
-        path_pop(c->loc, &c->loc_len, m2);
+        sy_jschema_path_pop(c->loc, &c->loc_len, m2);
     }
 out:
-    path_pop(c->loc, &c->loc_len, m);
+    sy_jschema_path_pop(c->loc, &c->loc_len, m);
     return c->failed ? NULL : out;
-}
-
-static int named_cmp(const void *a, const void *b)
-{
-    const named_t *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return memcmp(x->name, y->name, x->len);
 }
 
 static named_t *sub_map(cctx_t *c, json_t *v, const char *kw, size_t *n, const char *base,
@@ -617,15 +377,15 @@ static named_t *sub_map(cctx_t *c, json_t *v, const char *kw, size_t *n, const c
     *n = 0;
     json_object_keylen_foreach(v, k, kl, s)
     {
-        size_t m2 = path_push(c->loc, sizeof c->loc, &c->loc_len, k, kl);
+        size_t m2 = sy_jschema_path_push(c->loc, sizeof c->loc, &c->loc_len, k, kl);
         out[*n] = (named_t){k, kl, compile_node(c, s, base, depth + 1)};
-        path_pop(c->loc, &c->loc_len, m2);
+        sy_jschema_path_pop(c->loc, &c->loc_len, m2);
         if (c->failed) break;
         (*n)++;
     }
     qsort(out, *n, sizeof *out, named_cmp);
 out:
-    path_pop(c->loc, &c->loc_len, m);
+    sy_jschema_path_pop(c->loc, &c->loc_len, m);
     return c->failed ? NULL : out;
 }
 
@@ -669,7 +429,7 @@ static bool compile_type(cctx_t *c, jnode_t *n, json_t *v)
         json_t *t = json_is_array(v) ? json_array_get(v, i) : v;
         size_t k = 0;
         for (; json_is_string(t) && k < 7; k++)
-            if (!strcmp(json_string_value(t), type_names[k])) break;
+            if (!strcmp(json_string_value(t), sy_jschema_type_names[k])) break;
         if (!json_is_string(t) || k == 7) {
             cfail(c, "type must be one of null, boolean, object, array, number, string, integer "
                      "(or an array of them)");
@@ -677,7 +437,7 @@ static bool compile_type(cctx_t *c, jnode_t *n, json_t *v)
         }
         n->types |= 1u << k;
     }
-    path_pop(c->loc, &c->loc_len, m);
+    sy_jschema_path_pop(c->loc, &c->loc_len, m);
     return !c->failed;
 }
 
@@ -703,15 +463,15 @@ static void compile_object_kws(cctx_t *c, jnode_t *n, json_t *j, const char *bas
             json_t *s;
             json_object_keylen_foreach(v, k, kl, s)
             {
-                size_t m2 = path_push(c->loc, sizeof c->loc, &c->loc_len, k, kl);
+                size_t m2 = sy_jschema_path_push(c->loc, sizeof c->loc, &c->loc_len, k, kl);
                 pat_t p = {compile_regex(c, k, kl), NULL};
                 if (p.re) p.s = compile_node(c, s, base, depth + 1);
-                path_pop(c->loc, &c->loc_len, m2);
+                sy_jschema_path_pop(c->loc, &c->loc_len, m2);
                 if (c->failed) break;
                 n->pats[n->npats++] = p;
             }
         }
-        path_pop(c->loc, &c->loc_len, m);
+        sy_jschema_path_pop(c->loc, &c->loc_len, m);
     }
     if (!c->failed && (v = json_object_get(j, "additionalProperties")))
         n->additional = sub(c, v, "additionalProperties", base, depth);
@@ -723,7 +483,7 @@ static void compile_object_kws(cctx_t *c, jnode_t *n, json_t *j, const char *bas
         if (!string_array(v)) {
             size_t m = loc_push(c, "required");
             cfail(c, "required must be an array of strings");
-            path_pop(c->loc, &c->loc_len, m);
+            sy_jschema_path_pop(c->loc, &c->loc_len, m);
         }
         n->required = v;
     }
@@ -750,7 +510,7 @@ static void compile_object_kws(cctx_t *c, jnode_t *n, json_t *j, const char *bas
             json_t *s;
             json_object_keylen_foreach(dv[d], k, kl, s)
             {
-                size_t m2 = path_push(c->loc, sizeof c->loc, &c->loc_len, k, kl);
+                size_t m2 = sy_jschema_path_push(c->loc, sizeof c->loc, &c->loc_len, k, kl);
                 if (d != 1 && json_is_array(s)) {
                     if (!string_array(s)) cfail(c, "must be an array of strings");
                     n->dreq[n->ndreq++] = (dreq_t){k, kl, s};
@@ -760,11 +520,11 @@ static void compile_object_kws(cctx_t *c, jnode_t *n, json_t *j, const char *bas
                     jnode_t *sn = compile_node(c, s, base, depth + 1);
                     n->dsch[n->ndsch++] = (named_t){k, kl, sn};
                 }
-                path_pop(c->loc, &c->loc_len, m2);
+                sy_jschema_path_pop(c->loc, &c->loc_len, m2);
                 if (c->failed) break;
             }
         }
-        path_pop(c->loc, &c->loc_len, m);
+        sy_jschema_path_pop(c->loc, &c->loc_len, m);
     }
 }
 
@@ -776,7 +536,7 @@ static void compile_array_kws(cctx_t *c, jnode_t *n, json_t *j, const char *base
         if (!c->failed && json_is_array(items)) {
             size_t m = loc_push(c, "items");
             cfail(c, "items must be a schema when prefixItems is present");
-            path_pop(c->loc, &c->loc_len, m);
+            sy_jschema_path_pop(c->loc, &c->loc_len, m);
         }
         if (!c->failed && items) n->items = sub(c, items, "items", base, depth);
     } else if (json_is_array(items)) {
@@ -799,7 +559,7 @@ static void compile_array_kws(cctx_t *c, jnode_t *n, json_t *j, const char *base
         if (!json_is_boolean(v)) {
             size_t m = loc_push(c, "uniqueItems");
             cfail(c, "uniqueItems must be a boolean");
-            path_pop(c->loc, &c->loc_len, m);
+            sy_jschema_path_pop(c->loc, &c->loc_len, m);
         }
         n->unique = json_is_true(v);
     }
@@ -833,8 +593,8 @@ static jnode_t *compile_node(cctx_t *c, json_t *j, const char *base, int depth)
         if (!json_is_string(v))
             cfail(c, "$ref must be a string");
         else
-            add_pending(c, n, uri_resolve(&c->tmp, base, json_string_value(v)));
-        path_pop(c->loc, &c->loc_len, m);
+            add_pending(c, n, sy_uri_resolve(&c->tmp, base, json_string_value(v)));
+        sy_jschema_path_pop(c->loc, &c->loc_len, m);
         if (c->draft == 7) {
             n->ref_only = true;
             return c->failed ? NULL : n;
@@ -869,7 +629,7 @@ static jnode_t *compile_node(cctx_t *c, json_t *j, const char *base, int depth)
             cfail(c, "pattern must be a string");
         else
             n->pattern = compile_regex(c, json_string_value(v), json_string_length(v));
-        path_pop(c->loc, &c->loc_len, m);
+        sy_jschema_path_pop(c->loc, &c->loc_len, m);
         if (c->failed) return NULL;
     }
     compile_array_kws(c, n, j, base, depth);
@@ -1129,658 +889,4 @@ void sy_jschema_free(sy_jschema_t *s)
     json_decref(s->doc);
     sy_arena_dispose(&s->arena);
     free(s);
-}
-
-/* ---------------------------------------------------------------- validation */
-
-typedef struct {
-    unsigned char *bits; /* one per member/item of the instance, in iteration order */
-    size_t n;
-} annot_t;
-
-typedef struct {
-    const sy_jschema_t *s;
-    sy_jschema_error_t *errs;
-    size_t max, count;
-    int quiet, depth;
-    pcre2_match_data *md;
-    char path[1024];
-    size_t plen;
-} vctx_t;
-
-static void verr(vctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void verr(vctx_t *c, const char *fmt, ...)
-{
-    if (c->quiet) return;
-    if (c->count < c->max) {
-        sy_jschema_error_t *e = &c->errs[c->count];
-        if (c->plen < sizeof e->path) {
-            memcpy(e->path, c->path, c->plen + 1);
-        } else {
-            memcpy(e->path, c->path, sizeof e->path - 4);
-            memcpy(e->path + sizeof e->path - 4, "...", 4);
-        }
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(e->message, sizeof e->message, fmt, ap);
-        va_end(ap);
-    }
-    c->count++;
-}
-
-static size_t vpush(vctx_t *c, const char *seg, size_t n)
-{
-    return path_push(c->path, sizeof c->path, &c->plen, seg, n);
-}
-
-static size_t vpush_idx(vctx_t *c, size_t i)
-{
-    char b[24];
-    int n = snprintf(b, sizeof b, "%zu", i);
-    return vpush(c, b, (size_t)n);
-}
-
-static int num_cmp(const json_t *a, const json_t *b)
-{
-    if (json_is_integer(a) && json_is_integer(b)) {
-        json_int_t x = json_integer_value(a), y = json_integer_value(b);
-        return (x > y) - (x < y);
-    }
-    /* long double holds every int64 and double exactly on x86-64 */
-    long double x = json_is_integer(a) ? (long double)json_integer_value(a) : json_real_value(a);
-    long double y = json_is_integer(b) ? (long double)json_integer_value(b) : json_real_value(b);
-    return (x > y) - (x < y);
-}
-
-static bool jeq(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) return num_cmp(a, b) == 0;
-    if (json_typeof(a) != json_typeof(b)) return false;
-    switch (json_typeof(a)) {
-    case JSON_STRING:
-        return json_string_length(a) == json_string_length(b) &&
-               !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
-    case JSON_ARRAY:
-        if (json_array_size(a) != json_array_size(b)) return false;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!jeq(json_array_get(a, i), json_array_get(b, i))) return false;
-        return true;
-    case JSON_OBJECT: {
-        if (json_object_size(a) != json_object_size(b)) return false;
-        const char *k;
-        size_t kl;
-        json_t *v;
-        json_object_keylen_foreach((json_t *)a, k, kl, v)
-        {
-            json_t *w = json_object_getn(b, k, kl);
-            if (!w || !jeq(v, w)) return false;
-        }
-        return true;
-    }
-    default:
-        return true;
-    }
-}
-
-static bool is_integral(const json_t *j)
-{
-    if (json_is_integer(j)) return true;
-    double d = json_real_value(j);
-    return json_is_real(j) && isfinite(d) && d == floor(d);
-}
-
-static bool is_multiple(const json_t *x, const json_t *m)
-{
-    if (json_is_integer(x) && json_is_integer(m)) {
-        json_int_t mv = json_integer_value(m);
-        return mv == 1 || json_integer_value(x) % mv == 0;
-    }
-    double xv = json_number_value(x), mv = json_number_value(m);
-    if (is_integral(x) && is_integral(m) && fabs(xv) < 9e18 && fabs(mv) < 9e18)
-        return (long long)xv % (long long)mv == 0;
-    double q = xv / mv;
-    if (!isfinite(q)) return false;
-    /* the quotient of two decimals carries rounding error of a few ulps */
-    return fabs(q - nearbyint(q)) <= 8 * DBL_EPSILON * fmax(1.0, fabs(q));
-}
-
-/* A hash consistent with jeq: numbers by value (1 and 1.0 alike), objects order-free. */
-static uint64_t jhash(const json_t *j)
-{
-    uint64_t h = 1469598103934665603ull;
-#define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211ull)
-    switch (json_typeof(j)) {
-    case JSON_STRING:
-        MIX('s');
-        for (size_t i = 0; i < json_string_length(j); i++)
-            MIX((unsigned char)json_string_value(j)[i]);
-        break;
-    case JSON_INTEGER:
-    case JSON_REAL: {
-        double d = json_number_value(j);
-        MIX('n');
-        if (json_is_integer(j)) {
-            MIX((uint64_t)json_integer_value(j));
-        } else if (is_integral(j) && fabs(d) < 9e18) {
-            MIX((uint64_t)(long long)d);
-        } else {
-            uint64_t bits;
-            memcpy(&bits, &d, sizeof bits);
-            MIX(bits);
-        }
-        break;
-    }
-    case JSON_ARRAY:
-        MIX('a');
-        for (size_t i = 0; i < json_array_size(j); i++)
-            MIX(jhash(json_array_get(j, i)));
-        break;
-    case JSON_OBJECT: {
-        uint64_t sum = 0;
-        const char *k;
-        size_t kl;
-        json_t *v;
-        json_object_keylen_foreach((json_t *)j, k, kl, v)
-        {
-            uint64_t kh = 1469598103934665603ull;
-            for (size_t i = 0; i < kl; i++)
-                kh = (kh ^ (unsigned char)k[i]) * 1099511628211ull;
-            sum += (kh ^ jhash(v)) * 0x9E3779B97F4A7C15ull;
-        }
-        MIX('o');
-        MIX(sum);
-        break;
-    }
-    default:
-        MIX(json_typeof(j));
-    }
-#undef MIX
-    return h;
-}
-
-typedef struct {
-    uint64_t h;
-    size_t i;
-} hidx_t;
-
-static int hidx_cmp(const void *a, const void *b)
-{
-    const hidx_t *x = a, *y = b;
-    if (x->h != y->h) return x->h < y->h ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* uniqueItems in O(n log n): sort by hash, compare only within equal-hash runs. Reports the
- * pair with the smallest second index among those found. */
-static bool find_duplicate(const json_t *arr, size_t *a_out, size_t *b_out)
-{
-    size_t n = json_array_size(arr);
-    hidx_t *v = sy_xmalloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++)
-        v[i] = (hidx_t){jhash(json_array_get(arr, i)), i};
-    qsort(v, n, sizeof *v, hidx_cmp);
-    bool found = false;
-    for (size_t s = 0; s < n;) {
-        size_t e = s + 1;
-        while (e < n && v[e].h == v[s].h)
-            e++;
-        for (size_t x = s; x < e; x++)
-            for (size_t y = x + 1; y < e; y++)
-                if ((!found || v[y].i < *b_out) &&
-                    jeq(json_array_get(arr, v[x].i), json_array_get(arr, v[y].i))) {
-                    found = true;
-                    *a_out = v[x].i;
-                    *b_out = v[y].i;
-                }
-        s = e;
-    }
-    free(v);
-    return found;
-}
-
-static unsigned type_bit(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_NULL:
-        return T_NULL;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return T_BOOLEAN;
-    case JSON_OBJECT:
-        return T_OBJECT;
-    case JSON_ARRAY:
-        return T_ARRAY;
-    case JSON_STRING:
-        return T_STRING;
-    default:
-        return is_integral(j) ? T_NUMBER | T_INTEGER : T_NUMBER;
-    }
-}
-
-static const char *type_name(const json_t *j)
-{
-    unsigned b = type_bit(j);
-    if (b & T_INTEGER) return "integer";
-    for (int k = 0; k < 7; k++)
-        if (b == 1u << k) return type_names[k];
-    return "?";
-}
-
-static void annot_init(annot_t *a, const json_t *j)
-{
-    a->n = json_is_object(j) ? json_object_size(j) : json_array_size(j);
-    a->bits = sy_xcalloc(a->n ? a->n : 1, 1);
-}
-
-static void annot_mark(annot_t *a, size_t i)
-{
-    if (a && i < a->n) a->bits[i] = 1;
-}
-
-static int re_match(vctx_t *c, const pcre2_code *re, const char *s, size_t n)
-{
-    if (!c->md) c->md = pcre2_match_data_create(1, NULL);
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, c->md, c->s->mctx);
-    if (rc >= 0) return 1;
-    if (rc == PCRE2_ERROR_NOMATCH) return 0;
-    return -1;
-}
-
-static const named_t *find_named(const named_t *v, size_t n, const char *k, size_t kl)
-{
-    size_t lo = 0, hi = n;
-    named_t key = {k, kl, NULL};
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int r = named_cmp(&key, &v[mid]);
-        if (!r) return &v[mid];
-        if (r < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
-}
-
-static bool v_node(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *out);
-
-#define CHECK(expr)                                                                                \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            ok = false;                                                                            \
-            if (c->quiet) goto done;                                                               \
-        }                                                                                          \
-    } while (0)
-
-static bool v_string(vctx_t *c, const jnode_t *n, const json_t *j)
-{
-    bool ok = true;
-    const char *s = json_string_value(j);
-    size_t len = json_string_length(j);
-    if (n->min_len >= 0 || n->max_len >= 0) {
-        size_t cp = 0; /* code points: jansson strings are valid UTF-8 */
-        for (size_t i = 0; i < len; i++)
-            cp += ((unsigned char)s[i] & 0xC0) != 0x80;
-        if (n->min_len >= 0 && cp < (size_t)n->min_len) {
-            verr(c, "string is shorter than %lld characters", n->min_len);
-            CHECK(false);
-        }
-        if (n->max_len >= 0 && cp > (size_t)n->max_len) {
-            verr(c, "string is longer than %lld characters", n->max_len);
-            CHECK(false);
-        }
-    }
-    if (n->pattern) {
-        int r = re_match(c, n->pattern, s, len);
-        if (r <= 0) {
-            verr(c, r < 0 ? "pattern matching gave up (too complex)"
-                          : "string does not match the pattern");
-            CHECK(false);
-        }
-    }
-done:
-    return ok;
-}
-
-static bool v_number(vctx_t *c, const jnode_t *n, const json_t *j)
-{
-    bool ok = true;
-    if (n->minimum && num_cmp(j, n->minimum) < 0) {
-        verr(c, "value is less than the minimum %g", json_number_value(n->minimum));
-        CHECK(false);
-    }
-    if (n->maximum && num_cmp(j, n->maximum) > 0) {
-        verr(c, "value is greater than the maximum %g", json_number_value(n->maximum));
-        CHECK(false);
-    }
-    if (n->xminimum && num_cmp(j, n->xminimum) <= 0) {
-        verr(c, "value must be greater than %g", json_number_value(n->xminimum));
-        CHECK(false);
-    }
-    if (n->xmaximum && num_cmp(j, n->xmaximum) >= 0) {
-        verr(c, "value must be less than %g", json_number_value(n->xmaximum));
-        CHECK(false);
-    }
-    if (n->multiple_of && !is_multiple(j, n->multiple_of)) {
-        verr(c, "value is not a multiple of %g", json_number_value(n->multiple_of));
-        CHECK(false);
-    }
-done:
-    return ok;
-}
-
-static bool v_array(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *a)
-{
-    bool ok = true;
-    size_t len = json_array_size(j);
-    if (n->min_items >= 0 && len < (size_t)n->min_items) {
-        verr(c, "array has fewer than %lld items", n->min_items);
-        CHECK(false);
-    }
-    if (n->max_items >= 0 && len > (size_t)n->max_items) {
-        verr(c, "array has more than %lld items", n->max_items);
-        CHECK(false);
-    }
-    if (n->unique && len > 1) {
-        size_t a_i, b_i;
-        if (find_duplicate(j, &a_i, &b_i)) {
-            verr(c, "items %zu and %zu are equal (uniqueItems)", a_i, b_i);
-            CHECK(false);
-        }
-    }
-    for (size_t i = 0; i < len; i++) {
-        const jnode_t *s = i < n->nprefix ? n->prefix[i] : n->items;
-        if (!s) break;
-        size_t m = vpush_idx(c, i);
-        bool r = v_node(c, s, json_array_get(j, i), NULL);
-        path_pop(c->path, &c->plen, m);
-        annot_mark(a, i);
-        CHECK(r);
-    }
-    if (n->contains) {
-        size_t found = 0;
-        c->quiet++;
-        for (size_t i = 0; i < len; i++)
-            if (v_node(c, n->contains, json_array_get(j, i), NULL)) {
-                found++;
-                annot_mark(a, i);
-            }
-        c->quiet--;
-        long long lo = n->min_contains >= 0 ? n->min_contains : 1;
-        if (found < (size_t)lo) {
-            verr(c, "array has %zu items matching \"contains\", needs at least %lld", found, lo);
-            CHECK(false);
-        }
-        if (n->max_contains >= 0 && found > (size_t)n->max_contains) {
-            verr(c, "array has %zu items matching \"contains\", allows at most %lld", found,
-                 n->max_contains);
-            CHECK(false);
-        }
-    }
-done:
-    return ok;
-}
-
-static bool v_object(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *a)
-{
-    bool ok = true;
-    size_t size = json_object_size(j);
-    if (n->min_props >= 0 && size < (size_t)n->min_props) {
-        verr(c, "object has fewer than %lld properties", n->min_props);
-        CHECK(false);
-    }
-    if (n->max_props >= 0 && size > (size_t)n->max_props) {
-        verr(c, "object has more than %lld properties", n->max_props);
-        CHECK(false);
-    }
-    for (size_t i = 0; n->required && i < json_array_size(n->required); i++) {
-        const json_t *r = json_array_get(n->required, i);
-        if (!json_object_getn(j, json_string_value(r), json_string_length(r))) {
-            verr(c, "missing required property \"%.100s\"", json_string_value(r));
-            CHECK(false);
-        }
-    }
-    for (size_t d = 0; d < n->ndreq; d++) {
-        if (!json_object_getn(j, n->dreq[d].name, n->dreq[d].len)) continue;
-        const json_t *req = n->dreq[d].req;
-        for (size_t i = 0; i < json_array_size(req); i++) {
-            const json_t *r = json_array_get(req, i);
-            if (!json_object_getn(j, json_string_value(r), json_string_length(r))) {
-                verr(c, "property \"%.80s\" is required when \"%.80s\" is present",
-                     json_string_value(r), n->dreq[d].name);
-                CHECK(false);
-            }
-        }
-    }
-    bool per_key = n->nprops || n->npats || n->additional || n->prop_names;
-    const char *k;
-    size_t kl, idx = 0;
-    json_t *v;
-    if (per_key) {
-        json_object_keylen_foreach((json_t *)j, k, kl, v)
-        {
-            size_t m = vpush(c, k, kl), i = idx++;
-            bool matched = false, kok = true;
-            const named_t *p = find_named(n->props, n->nprops, k, kl);
-            if (p) {
-                matched = true;
-                annot_mark(a, i);
-                kok &= v_node(c, p->s, v, NULL);
-            }
-            for (size_t q = 0; q < n->npats && (kok || !c->quiet); q++) {
-                int r = re_match(c, n->pats[q].re, k, kl);
-                if (r < 0) {
-                    verr(c, "patternProperties matching gave up (too complex)");
-                    kok = false;
-                }
-                if (r <= 0) continue;
-                matched = true;
-                annot_mark(a, i);
-                kok &= v_node(c, n->pats[q].s, v, NULL);
-            }
-            if (!matched && n->additional && (kok || !c->quiet)) {
-                annot_mark(a, i);
-                if (n->additional->boolean == 0) {
-                    verr(c, "property is not allowed (additionalProperties)");
-                    kok = false;
-                } else {
-                    kok &= v_node(c, n->additional, v, NULL);
-                }
-            }
-            if (n->prop_names && (kok || !c->quiet)) {
-                json_t *name = json_stringn_nocheck(k, kl);
-                kok &= v_node(c, n->prop_names, name, NULL);
-                json_decref(name);
-            }
-            path_pop(c->path, &c->plen, m);
-            CHECK(kok);
-        }
-    }
-done:
-    return ok;
-}
-
-static bool v_unevaluated(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *a)
-{
-    bool ok = true;
-    if (n->uneval_props && json_is_object(j)) {
-        const char *k;
-        size_t kl, idx = 0;
-        json_t *v;
-        json_object_keylen_foreach((json_t *)j, k, kl, v)
-        {
-            size_t i = idx++;
-            if (a->bits[i]) continue;
-            size_t m = vpush(c, k, kl);
-            bool r;
-            if (n->uneval_props->boolean == 0) {
-                verr(c, "property is not allowed (unevaluatedProperties)");
-                r = false;
-            } else {
-                r = v_node(c, n->uneval_props, v, NULL);
-            }
-            path_pop(c->path, &c->plen, m);
-            a->bits[i] = 1;
-            CHECK(r);
-        }
-    }
-    if (n->uneval_items && json_is_array(j)) {
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            if (a->bits[i]) continue;
-            size_t m = vpush_idx(c, i);
-            bool r;
-            if (n->uneval_items->boolean == 0) {
-                verr(c, "item is not allowed (unevaluatedItems)");
-                r = false;
-            } else {
-                r = v_node(c, n->uneval_items, json_array_get(j, i), NULL);
-            }
-            path_pop(c->path, &c->plen, m);
-            a->bits[i] = 1;
-            CHECK(r);
-        }
-    }
-done:
-    return ok;
-}
-
-/* Runs sub-schema s on the same instance; its annotations join a when it passes. */
-static bool v_inplace(vctx_t *c, const jnode_t *s, const json_t *j, annot_t *a, bool quiet)
-{
-    c->quiet += quiet;
-    bool r = v_node(c, s, j, a);
-    c->quiet -= quiet;
-    return r;
-}
-
-static bool v_node(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *out)
-{
-    if (n->boolean == 1) return true;
-    if (n->boolean == 0) {
-        verr(c, "no value is allowed here (false schema)");
-        return false;
-    }
-    if (c->depth >= MAX_EVAL_DEPTH) {
-        verr(c, "evaluation nested more than %d levels", MAX_EVAL_DEPTH);
-        return false;
-    }
-    c->depth++;
-    bool ok = true;
-    annot_t own = {0}, *a = NULL;
-    bool container = json_is_object(j) || json_is_array(j);
-    if (container && (out || n->uneval_props || n->uneval_items)) {
-        annot_init(&own, j);
-        a = &own;
-    }
-    if (n->ref) CHECK(v_node(c, n->ref, j, a));
-    if (n->ref_only) goto done;
-    if (n->has_type && !(n->types & type_bit(j))) {
-        char want[80] = "";
-        for (int k = 0; k < 7; k++)
-            if (n->types & (1u << k)) {
-                if (want[0]) strcat(want, "|");
-                strcat(want, type_names[k]);
-            }
-        verr(c, "expected %s, got %s", want[0] ? want : "no type at all", type_name(j));
-        CHECK(false);
-    }
-    if (n->enum_v) {
-        bool in = false;
-        for (size_t i = 0; !in && i < json_array_size(n->enum_v); i++)
-            in = jeq(j, json_array_get(n->enum_v, i));
-        if (!in) verr(c, "value is not one of the enum values");
-        CHECK(in);
-    }
-    if (n->has_const && !jeq(j, n->const_v)) {
-        verr(c, "value does not equal the const value");
-        CHECK(false);
-    }
-    switch (json_typeof(j)) {
-    case JSON_STRING:
-        CHECK(v_string(c, n, j));
-        break;
-    case JSON_INTEGER:
-    case JSON_REAL:
-        CHECK(v_number(c, n, j));
-        break;
-    case JSON_ARRAY:
-        CHECK(v_array(c, n, j, a));
-        break;
-    case JSON_OBJECT:
-        CHECK(v_object(c, n, j, a));
-        for (size_t d = 0; d < n->ndsch; d++)
-            if (json_object_getn(j, n->dsch[d].name, n->dsch[d].len))
-                CHECK(v_inplace(c, n->dsch[d].s, j, a, false));
-        break;
-    default:
-        break;
-    }
-    for (size_t i = 0; i < n->nall; i++)
-        CHECK(v_inplace(c, n->all_of[i], j, a, false));
-    if (n->nany) {
-        bool any = false;
-        for (size_t i = 0; i < n->nany && (!any || a); i++)
-            any |= v_inplace(c, n->any_of[i], j, a, true);
-        if (!any) verr(c, "value matches none of the %zu anyOf schemas", n->nany);
-        CHECK(any);
-    }
-    if (n->none) {
-        size_t hits = 0, first = 0, second = 0;
-        for (size_t i = 0; i < n->none && (hits < 2 || a); i++) {
-            /* only one branch may pass, so annotations are taken from a scratch set first */
-            annot_t tmp = {0};
-            if (a) annot_init(&tmp, j);
-            if (v_inplace(c, n->one_of[i], j, a ? &tmp : NULL, true)) {
-                if (hits == 0)
-                    first = i;
-                else if (hits == 1)
-                    second = i;
-                hits++;
-                if (a && hits == 1)
-                    for (size_t b = 0; b < a->n; b++)
-                        a->bits[b] |= tmp.bits[b];
-            }
-            free(tmp.bits);
-        }
-        if (hits == 0)
-            verr(c, "value matches none of the %zu oneOf schemas", n->none);
-        else if (hits > 1)
-            verr(c, "value matches more than one oneOf schema (%zu and %zu)", first, second);
-        CHECK(hits == 1);
-    }
-    if (n->not_ && v_inplace(c, n->not_, j, NULL, true)) {
-        verr(c, "value must not match the \"not\" schema");
-        CHECK(false);
-    }
-    if (n->if_) {
-        if (v_inplace(c, n->if_, j, a, true)) {
-            if (n->then_) CHECK(v_inplace(c, n->then_, j, a, false));
-        } else if (n->else_) {
-            CHECK(v_inplace(c, n->else_, j, a, false));
-        }
-    }
-    if (a) CHECK(v_unevaluated(c, n, j, a));
-done:
-    if (a) {
-        if (ok && out)
-            for (size_t b = 0; b < a->n; b++)
-                out->bits[b] |= a->bits[b];
-        free(own.bits);
-    }
-    c->depth--;
-    return ok;
-}
-
-size_t sy_jschema_validate(const sy_jschema_t *s, const json_t *instance, sy_jschema_error_t *errs,
-                           size_t max)
-{
-    vctx_t c = {.s = s, .errs = errs, .max = errs ? max : 0};
-    bool ok = v_node(&c, s->root, instance, NULL);
-    if (!ok && c.count == 0) { /* cannot happen: every failure writes an error; be safe */
-        if (c.max) snprintf(errs[0].message, sizeof errs[0].message, "value is not valid");
-        if (c.max) errs[0].path[0] = '\0';
-        c.count = 1;
-    }
-    pcre2_match_data_free(c.md);
-    return ok ? 0 : c.count;
 }

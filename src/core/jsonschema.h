@@ -38,10 +38,11 @@ sy_jschema_t *sy_jschema_compile_draft(const json_t *schema, sy_jschema_draft_t 
                                        size_t err_len);
 
 /* Validates; returns the number of errors found (0 = valid), writing at most max of them to
- * errs (errs may be NULL when max is 0). Errors inside anyOf/oneOf/not/if branches are not
- * listed one by one: the combinator reports one error. Evaluation nested past 1000 levels
- * (schema nodes, so about 500 instance levels through a recursive $ref) counts as one error.
- * Any thread; s is not modified. */
+ * errs (errs may be NULL when max is 0; instance NULL is one error at ""). Errors inside
+ * anyOf/oneOf/not/if branches are not listed one by one: the combinator reports one error,
+ * or, when exactly one anyOf/oneOf branch admits the value's type, that branch's errors.
+ * Evaluation nested past 1000 levels (schema nodes, so about 500 instance levels through a
+ * recursive $ref) counts as one error. Any thread; s is not modified. */
 size_t sy_jschema_validate(const sy_jschema_t *s, const json_t *instance, sy_jschema_error_t *errs,
                            size_t max);
 

@@ -252,6 +252,16 @@ sy_err_t sy_app_msg_finish(sy_store_t *s, const sy_app_msg_t *m, char *msg, size
                              p, NPARAMS(p), "streaming message", msg, msglen);
 }
 
+sy_err_t sy_app_msg_checkpoint(sy_store_t *s, const char *conv_id, const char *id,
+                               const char *content, char *msg, size_t msglen)
+{
+    sy_app_param_t p[] = {T(content), T(conv_id), T(id)};
+    return sy_store_app_exec(s,
+                             "UPDATE messages SET content = $1 "
+                             "WHERE conversation_id = $2 AND id = $3 AND status = 'streaming'",
+                             p, NPARAMS(p), 0, NULL, NULL, msg, msglen);
+}
+
 sy_err_t sy_app_msg_interrupt_all(sy_store_t *s, int64_t *n, char *msg, size_t msglen)
 {
     sy_app_param_t p[] = {T(SY_CHAT_INTERRUPTED)};

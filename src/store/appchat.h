@@ -106,6 +106,10 @@ sy_err_t sy_app_msg_count(sy_store_t *s, const char *conv_id, int64_t *n, char *
  * request_id and schema_errors of message (m->conversation_id, m->id), which must still be
  * "streaming" (SY_ERR_NOT_FOUND otherwise, so a second write changes nothing). */
 sy_err_t sy_app_msg_finish(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen);
+/* A streaming answer's text so far (a crash then loses only what came after): content of
+ * (conv_id, id) while it is still "streaming"; after the final row it changes nothing. */
+sy_err_t sy_app_msg_checkpoint(sy_store_t *s, const char *conv_id, const char *id,
+                               const char *content, char *msg, size_t msglen);
 /* At start-up, before any generation runs: every message still "streaming" becomes "error"
  * with SY_CHAT_INTERRUPTED; *n: how many (may be NULL). */
 sy_err_t sy_app_msg_interrupt_all(sy_store_t *s, int64_t *n, char *msg, size_t msglen);

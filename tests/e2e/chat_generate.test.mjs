@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import crypto from 'node:crypto';
-import { apiCall, startGateway, freePort, tmpFile } from './lib.mjs';
+import { apiCall, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -21,6 +21,7 @@ const PW = { alice: pw(), bob: pw(), vera: pw(), lim: pw() };
 const config = (port, dataDir, grace = 5000) => `server:
   listen: 127.0.0.1:${port}
   workers: 2
+  upstream_client: ${process.env.E2E_UPSTREAM_CLIENT || 'auto'}
 data_dir: ${dataDir}
 log:
   batch_ms: 50
@@ -33,8 +34,15 @@ models:
   - name: slow
     provider: mock
     mock: {latency_ms: 0, chunks: 20, chunk_delay_ms: 100}
+  - name: slower
+    provider: mock
+    mock: {latency_ms: 0, chunks: 40, chunk_delay_ms: 100}
+  - name: lazy
+    provider: mock
+    mock: {latency_ms: 1000, chunks: 2, chunk_delay_ms: 0}
 limits:
   shutdown_grace_ms: ${grace}
+  sse_keepalive_ms: 250
   defaults:
     key: "1000/minute"
 prices:
@@ -46,15 +54,7 @@ prices:
 let gw, port, dataDir;
 const call = (method, p, opts = {}) => apiCall(gw.origin, method, p, opts);
 
-async function login(email, password) {
-  const r = await call('POST', '/api/v1/auth/login', { body: { email, password } });
-  assert.equal(r.status, 200, r.text);
-  const session = r.headers.get('set-cookie').split(';')[0];
-  const s = { session, csrf: r.json.csrf_token, userId: r.json.user.id };
-  s.headers = (method) => ({ cookie: session, ...(method === 'GET' ? {} : { 'x-csrf-token': s.csrf }) });
-  s.call = (method, p, opts = {}) => call(method, p, { ...opts, headers: { ...s.headers(method), ...(opts.headers ?? {}) } });
-  return s;
-}
+const login = (email, password) => sessionLogin(gw.origin, email, password);
 
 // An SSE request on its own connection (agent: false). Resolves {status, events, text} at the
 // end; onEvent(ev, req) sees each event as it arrives; abortAfter(ev) true destroys the socket.
@@ -75,7 +75,7 @@ function sse(method, p, who, body, { onEvent, abortAfter } = {}) {
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const raw = buf.slice(0, i);
           buf = buf.slice(i + 2);
-          const ev = { event: 'message', data: '' };
+          const ev = { event: 'message', data: '', comment: raw.startsWith(':') ? raw : undefined };
           for (const line of raw.split('\n')) {
             if (line.startsWith('event: ')) ev.event = line.slice(7);
             else if (line.startsWith('data: ')) ev.data += line.slice(6);
@@ -305,8 +305,15 @@ describe('chat generation', () => {
       assert.equal(d.status, 'ok');
       assert.equal(d.content, full);
       if (w.events.filter((e) => e.event === 'delta').length > 1) sawLive = true;
+      // live metrics while it streams (at most ~4/s): ttft known, latency growing
+      const ms = w.events.filter((e) => e.event === 'metrics').map((e) => e.json);
+      for (const m of ms) assert.ok(m.ttft_ms > 0 && m.latency_ms >= m.ttft_ms, JSON.stringify(m));
+      if (ms.length > 1) assert.ok(ms[ms.length - 1].latency_ms > ms[0].latency_ms);
+      const times = w.events.filter((e) => e.event === 'metrics').map((e) => e.at);
+      assert.ok(times.length <= 2 + (times[times.length - 1] - times[0]) / 200, `metrics at most ~4/s: ${times.length}`);
     }
     assert.ok(sawLive, 're-attached watchers got live deltas after the text so far');
+    assert.ok(watchers.some((w) => w.events.some((e) => e.event === 'metrics')), 'metrics events while streaming');
     const stored = await finalMsg(alice, conv, mid);
     assert.equal(stored.status, 'ok');
     assert.equal(stored.content, full);
@@ -316,6 +323,29 @@ describe('chat generation', () => {
     const late = await sse('GET', `/api/v1/conversations/${conv}/messages/${mid}/stream`, alice);
     assert.deepEqual(late.events.map((e) => e.event), ['start', 'done']);
     assert.deepEqual(doneOf(late.events), stored);
+  });
+
+  test('a silent upstream: watchers get keep-alive comments until the text comes', T, async () => {
+    const conv = await newConv(alice);
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'take your time', model: 'lazy' });
+    const first = r.events.findIndex((e) => e.event === 'delta');
+    const kas = r.events.slice(0, first).filter((e) => e.comment === ': keep-alive');
+    assert.ok(kas.length >= 2, `keep-alives during the 1 s wait: ${kas.length}`);
+    assert.equal(textOf(r.events), 'You said: take your time');
+    assert.equal(doneOf(r.events).status, 'ok');
+    assert.ok(doneOf(r.events).metrics.ttft_ms >= 1000);
+  });
+
+  test('a 100 KiB message of control characters (600 KiB escaped) round-trips in the events', T, async () => {
+    const conv = await newConv(alice);
+    const content = '\u0001\u001f'.repeat(50 * 1024);
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'm' });
+    assert.equal(r.status, 200);
+    assert.equal(r.events[0].event, 'start');
+    assert.equal(r.events[0].json.user_message.content, content); // parsed: not cut
+    const d = doneOf(r.events);
+    assert.equal(d.status, 'ok', d.error);
+    assert.ok(d.content.startsWith('You said: \u0001\u001f'));
   });
 
   test('ownership 404, viewer 403, CSRF, bad bodies 400', T, async () => {
@@ -420,6 +450,32 @@ describe('chat generation', () => {
     assert.equal(m.content, 'half an ans');
   });
 
+  test('a crash mid-answer keeps the last checkpoint (every 2 s) as the interrupted text', T, async () => {
+    const conv = await newConv(alice);
+    const content = 'a long story that the crash interrupts';
+    const full = `You said: ${content}`;
+    let mid, t0, killed = false;
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'slower' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') (mid = ev.json.assistant_message.id), (t0 = Date.now());
+        if (ev.event === 'delta' && !killed && Date.now() - t0 > 3000) {
+          killed = true;
+          gw.kill(); // SIGKILL: no drain, no final row
+        }
+      },
+    });
+    assert.ok(killed);
+    const seen = textOf(r.events);
+    await gw.exited();
+    gw = await startGateway({ port, config: config(port, dataDir), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
+    alice = await login('alice@example.com', PW.alice);
+    const m = (await getConv(alice, conv)).messages.find((x) => x.id === mid);
+    assert.equal(m.status, 'error');
+    assert.equal(m.error, 'interrupted: the server restarted');
+    assert.ok(m.content.length > 0, 'a checkpoint was stored');
+    assert.ok(full.startsWith(m.content) && seen.startsWith(m.content), `${m.content} / ${seen}`);
+  });
+
   test('SIGTERM: a generation finishes within the grace period; past it, it is stored as an error', T, async () => {
     const restart = async (grace) => {
       gw = await startGateway({ port, config: config(port, dataDir, grace), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
@@ -427,16 +483,21 @@ describe('chat generation', () => {
     };
     // both the generation and the relay on the other end get the grace period
     const conv = await newConv(alice);
-    let mid, signalled = false;
-    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'finish before you go', model: 'slow' }, {
-      onEvent: (ev) => {
-        if (ev.event === 'start') mid = ev.json.assistant_message.id;
-        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
-          signalled = true;
-          gw.signal('SIGTERM');
-        }
-      },
-    });
+    // generates content on the slow model and sends SIGTERM once the first text arrived
+    const generateThenTerm = async (content) => {
+      let mid, signalled = false;
+      const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content, model: 'slow' }, {
+        onEvent: (ev) => {
+          if (ev.event === 'start') mid = ev.json.assistant_message.id;
+          if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
+            signalled = true;
+            gw.signal('SIGTERM');
+          }
+        },
+      });
+      return { r, mid };
+    };
+    const { r, mid } = await generateThenTerm('finish before you go');
     assert.equal(doneOf(r.events).status, 'ok');
     assert.equal(doneOf(r.events).content, 'You said: finish before you go');
     const code = await gw.exited();
@@ -444,17 +505,7 @@ describe('chat generation', () => {
     await restart(300);
     assert.equal((await finalMsg(alice, conv, mid)).status, 'ok');
     // a 300 ms grace period cuts the 2 s answer: stored as an error with the text so far
-    let mid2;
-    signalled = false;
-    const r2 = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'too slow for the grace period', model: 'slow' }, {
-      onEvent: (ev) => {
-        if (ev.event === 'start') mid2 = ev.json.assistant_message.id;
-        if (ev.event === 'delta' && textOf([ev]).length && !signalled) {
-          signalled = true;
-          gw.signal('SIGTERM');
-        }
-      },
-    });
+    const { r: r2, mid: mid2 } = await generateThenTerm('too slow for the grace period');
     const d2 = r2.events.find((e) => e.event === 'done');
     if (d2) assert.equal(d2.json.message.status, 'error'); // the watcher may be cut first
     assert.deepEqual(await gw.exited(), { code: 0, signal: null }, gw.stderr());

@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { apiCall, startGateway, freePort, tmpFile } from './lib.mjs';
+import { apiCall, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -30,16 +30,7 @@ models:
 let gw;
 const call = (method, p, opts = {}) => apiCall(gw.origin, method, p, opts);
 
-async function login(email, password) {
-  const r = await call('POST', '/api/v1/auth/login', { body: { email, password } });
-  assert.equal(r.status, 200, r.text);
-  const session = r.headers.get('set-cookie').split(';')[0];
-  const s = { session, csrf: r.json.csrf_token, userId: r.json.user.id };
-  // a signed-in client: the cookie always, the CSRF token on state changes
-  s.call = (method, p, opts = {}) =>
-    call(method, p, { ...opts, headers: { cookie: session, ...(method === 'GET' ? {} : { 'x-csrf-token': s.csrf }), ...(opts.headers ?? {}) } });
-  return s;
-}
+const login = (email, password) => sessionLogin(gw.origin, email, password);
 
 function assertError(r, status, param) {
   assert.equal(r.status, status, r.text);

@@ -338,6 +338,19 @@ export function sdk(gw, opts = {}) {
 // One call: {status, headers, text, json (null when not JSON)}. key → Authorization: Bearer;
 // body is JSON-encoded unless raw; every response text is pushed to log as [label, text] (the
 // secrets checks search them all).
+// Signs in (POST /api/v1/auth/login) and returns a client of the session: {session (the cookie),
+// csrf, userId, headers(method) (the cookie always, the CSRF token on state changes), call(method,
+// path, opts) (apiCall with those headers)}.
+export async function sessionLogin(origin, email, password) {
+  const r = await apiCall(origin, 'POST', '/api/v1/auth/login', { body: { email, password } });
+  assert.equal(r.status, 200, r.text);
+  const session = r.headers.get('set-cookie').split(';')[0];
+  const s = { session, csrf: r.json.csrf_token, userId: r.json.user.id };
+  s.headers = (method) => ({ cookie: session, ...(method === 'GET' ? {} : { 'x-csrf-token': s.csrf }) });
+  s.call = (method, p, opts = {}) => apiCall(origin, method, p, { ...opts, headers: { ...s.headers(method), ...(opts.headers ?? {}) } });
+  return s;
+}
+
 export async function apiCall(origin, method, p, { key, body, headers = {}, raw, log } = {}) {
   const h = { ...headers };
   if (key) h.authorization = `Bearer ${key}`;

@@ -215,6 +215,33 @@ static void validity_and_models(void **state)
     assert_non_null(strstr(sy_auth_ident_refusal(&id, 1), "disabled"));
 }
 
+/* A chat generation's identity (api/chatgen.h): a session user, outside the cache, refcounted. */
+static void ident_for_user(void **state)
+{
+    (void)state;
+    sy_app_user_t u = {.id = "u1", .role = "member", .limits = "[\"1/minute\"]"};
+    sy_auth_ident_t id;
+    sy_auth_ident_from_user(&id, &u);
+    assert_string_equal(id.key_id, "");
+    assert_string_equal(id.user_id, "u1");
+    assert_string_equal(id.role, "member");
+    assert_true(id.any_model);
+    assert_int_equal(id.limits[SY_LIMITS_ENT_KEY].n, -1);
+    assert_int_equal(id.limits[SY_LIMITS_ENT_USER].n, 1);
+    assert_int_equal(id.limits[SY_LIMITS_ENT_TEAM].n, -1);
+    snprintf(id.row_id, sizeof id.row_id, "row-1");
+    const sy_auth_ident_t *a = sy_auth_ident_new(&id);
+    assert_string_equal(a->scope[SY_LIMITS_ENT_KEY], ""); /* no key: no key limits */
+    assert_string_equal(a->scope[SY_LIMITS_ENT_USER], "user:u1");
+    assert_int_equal(a->scope_hash[SY_LIMITS_ENT_USER], sy_limits_scope_hash("user:u1"));
+    assert_string_equal(a->row_id, "row-1");
+    assert_ptr_equal(sy_auth_ident_ref(a), a);
+    assert_null(sy_auth_ident_ref(NULL));
+    sy_auth_ident_release(a);
+    assert_string_equal(a->user_id, "u1"); /* still held once (ASan would see a free) */
+    sy_auth_ident_release(a);
+}
+
 static void entity_limits(void **state)
 {
     (void)state;
@@ -274,6 +301,7 @@ int main(void)
         cmocka_unit_test(cache_references_across_threads),
         cmocka_unit_test(validity_and_models),
         cmocka_unit_test(entity_limits),
+        cmocka_unit_test(ident_for_user),
         cmocka_unit_test(passwords),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

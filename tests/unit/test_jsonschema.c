@@ -1,7 +1,7 @@
 /* sy_jschema: the official JSON Schema Test Suite (Debian package json-schema-test-suite) for
  * draft-07 and draft-06, with a small explicit skip list, then our own tests for 2020-12
  * keywords (the packaged suite predates 2020-12), error paths and messages, $ref resolution and
- * refusals. The unit test includes the .c to reach the URI resolver. */
+ * refusals, and the RFC 3986 resolver (core/uri). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,13 +9,16 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/core/jsonschema.c"
+#include "core/arena.h"
+#include "core/jsonschema.h"
+#include "core/uri.h"
 
 #define SUITE_DIR "/usr/share/json-schema-test-suite/tests"
 
@@ -417,6 +420,28 @@ static void test_refs(void **state)
     expect_valid(ids, "{\"a\":1,\"b\":\"s\",\"b2\":\"t\",\"c\":null}");
     expect_invalid(ids, "{\"b\":1}", "/b", "expected string");
     expect_invalid(ids, "{\"c\":1}", "/c", "expected null");
+    /* a $ref resolves against the $id beside it; sub-resources are found by their URI */
+    const char *rel = "{\"$id\":\"http://example.com/d1.json\",\"properties\":{\"foo\":{"
+                      "\"$id\":\"d2.json\",\"$defs\":{\"inner\":{\"properties\":{\"bar\":{"
+                      "\"type\":\"string\"}}}},\"$ref\":\"#/$defs/inner\"}},\"$ref\":\"d2.json\"}";
+    expect_valid(rel, "{\"foo\":{\"bar\":\"a\"},\"bar\":\"a\"}");
+    expect_invalid(rel, "{\"foo\":{\"bar\":1},\"bar\":\"a\"}", "/foo/bar", "expected string");
+    expect_invalid(rel, "{\"foo\":{\"bar\":\"a\"},\"bar\":1}", "/bar", "expected string");
+    /* a URN base (no hierarchy): fragment references still work */
+    expect_invalid(
+        "{\"$id\":\"urn:uuid:deadbeef-1234-ffff-ffff-4321feebdaed\",\"properties\":{"
+        "\"foo\":{\"$ref\":\"urn:uuid:deadbeef-1234-ffff-ffff-4321feebdaed#/$defs/bar\"}},"
+        "\"$defs\":{\"bar\":{\"type\":\"string\"}}}",
+        "{\"foo\":12}", "/foo", "expected string");
+    /* a $ref'd schema does not see the annotations of its siblings */
+    expect_invalid("{\"$defs\":{\"A\":{\"unevaluatedProperties\":false}},"
+                   "\"properties\":{\"p\":{\"type\":\"string\"}},\"$ref\":\"#/$defs/A\"}",
+                   "{\"p\":\"m\"}", "/p", "unevaluatedProperties");
+    /* a "$ref" inside enum data is data, not a reference */
+    const char *naive =
+        "{\"$defs\":{\"s\":{\"type\":\"string\"}},\"enum\":[{\"$ref\":\"#/$defs/s\"}]}";
+    expect_invalid(naive, "\"str\"", "", "enum");
+    expect_valid(naive, "{\"$ref\":\"#/$defs/s\"}");
     /* draft-07 location-independent "$id": "#name" */
     expect_valid("{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
                  "\"definitions\":{\"x\":{\"$id\":\"#foo\",\"type\":\"integer\"}},"
@@ -521,7 +546,7 @@ static void test_errors(void **state)
     sy_jschema_error_t e[8];
     size_t n =
         val(s, "{\"name\":1,\"tags\":[\"a\",\"c\",2],\"address\":{\"zip\":1},\"x~/\":0}", e, 8);
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 7);
     assert_string_equal(e[0].path, "/name");
     assert_string_equal(e[0].message, "expected string, got integer");
     assert_string_equal(e[1].path, "/tags/1");
@@ -529,17 +554,28 @@ static void test_errors(void **state)
     assert_string_equal(e[2].path, "/tags/2");
     assert_string_equal(e[2].message, "expected string, got integer");
     assert_string_equal(e[3].path, "/tags/2");
+    /* anyOf [object ref, null] failed: the one branch that admits an object explains */
     assert_string_equal(e[4].path, "/address");
-    assert_string_equal(e[4].message, "value matches none of the 2 anyOf schemas");
-    assert_string_equal(e[5].path, "/x~0~1");
+    assert_string_equal(e[4].message, "missing required property \"city\"");
+    assert_string_equal(e[5].path, "/address/zip");
     assert_string_equal(e[5].message, "property is not allowed (additionalProperties)");
+    assert_string_equal(e[6].path, "/x~0~1");
+    assert_string_equal(e[6].message, "property is not allowed (additionalProperties)");
+    /* no single candidate: the combinator's own error */
+    n = val(s, "{\"name\":\"n\",\"tags\":[],\"address\":5}", e, 8);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].path, "/address");
+    assert_string_equal(e[0].message, "value matches none of the 2 anyOf schemas");
     /* at most max written, all counted */
     memset(e, 0x5a, sizeof e);
     assert_int_equal(
-        val(s, "{\"name\":1,\"tags\":[\"a\",\"c\",2],\"address\":{\"zip\":1},\"x~/\":0}", e, 2), 6);
+        val(s, "{\"name\":1,\"tags\":[\"a\",\"c\",2],\"address\":{\"zip\":1},\"x~/\":0}", e, 2), 7);
     assert_string_equal(e[1].path, "/tags/1");
     assert_int_equal((unsigned char)e[2].path[0], 0x5a);
     assert_int_equal(val(s, "[]", NULL, 5), 1); /* errs NULL: counted only */
+    assert_int_equal(sy_jschema_validate(s, NULL, e, 8), 1);
+    assert_string_equal(e[0].path, "");
+    assert_string_equal(e[0].message, "no JSON value");
     n = val(s, "{}", e, 8);
     assert_int_equal(n, 3);
     assert_string_equal(e[0].path, "");
@@ -592,9 +628,9 @@ static void test_uri_resolve(void **state)
         {"g;x=1/../y", "http://a/b/c/y"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        assert_string_equal(uri_resolve(&a, base, cases[i][0]), cases[i][1]);
-    assert_string_equal(uri_resolve(&a, "urn:example:root", "#/a"), "urn:example:root#/a");
-    assert_string_equal(uri_resolve(&a, "", "#/a"), "#/a");
+        assert_string_equal(sy_uri_resolve(&a, base, cases[i][0]), cases[i][1]);
+    assert_string_equal(sy_uri_resolve(&a, "urn:example:root", "#/a"), "urn:example:root#/a");
+    assert_string_equal(sy_uri_resolve(&a, "", "#/a"), "#/a");
     sy_arena_dispose(&a);
 }
 

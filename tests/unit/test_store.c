@@ -1544,6 +1544,53 @@ static void c_chat(target_t *t)
             fail_msg("search '%s': got '%s', want '%s'", sq[k].q, got, sq[k].ids);
         sy_app_conv_list_free(v, n);
     }
+    /* a generated answer: placeholder streaming, final row written once; start-up marks the
+     * ones a crash left streaming */
+    sy_app_msg_t gen = {.id = "g1",
+                        .conversation_id = "c3",
+                        .role = "assistant",
+                        .content = "",
+                        .status = "streaming",
+                        .model = "m",
+                        .request_id = "r-1",
+                        .created_us = 3000};
+    OK(sy_app_msg_insert(s, &gen, msg, sizeof(msg)));
+    gen.id = "g2";
+    OK(sy_app_msg_insert(s, &gen, msg, sizeof(msg)));
+    sy_app_msg_t fin = gen;
+    fin.id = "g1";
+    fin.content = "qq";
+    fin.status = "cancelled";
+    fin.log_id = "0190a000-0000-7000-8000-000000000009";
+    fin.metrics = "{\"ttft_ms\":1.5}";
+    fin.schema_errors = "[{\"path\":\"\",\"message\":\"x\"}]";
+    OK(sy_app_msg_finish(s, &fin, msg, sizeof(msg)));
+    fin.status = "ok";
+    assert_int_equal(sy_app_msg_finish(s, &fin, msg, sizeof(msg)), SY_ERR_NOT_FOUND); /* once */
+    fin.conversation_id = "c2";
+    fin.id = "g2";
+    assert_int_equal(sy_app_msg_finish(s, &fin, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
+    OK(sy_app_msg_checkpoint(s, "c3", "g2", "so far", msg, sizeof(msg)));
+    OK(sy_app_msg_checkpoint(s, "c3", "g1", "late", msg, sizeof(msg))); /* final: no change */
+    int64_t nint = -1;
+    OK(sy_app_msg_interrupt_all(s, &nint, msg, sizeof(msg)));
+    assert_int_equal(nint, 1);
+    OK(sy_app_msg_get(s, "c3", "g1", &gm, msg, sizeof(msg)));
+    assert_string_equal(gm->status, "cancelled");
+    assert_string_equal(gm->content, "qq");
+    assert_string_equal(gm->log_id, "0190a000-0000-7000-8000-000000000009");
+    assert_string_equal(gm->metrics, "{\"ttft_ms\":1.5}");
+    assert_string_equal(gm->request_id, "r-1");
+    assert_string_equal(gm->schema_errors, "[{\"path\":\"\",\"message\":\"x\"}]");
+    assert_null(gm->error);
+    sy_app_msg_free(gm);
+    OK(sy_app_msg_get(s, "c3", "g2", &gm, msg, sizeof(msg)));
+    assert_string_equal(gm->status, "error");
+    assert_string_equal(gm->error, SY_CHAT_INTERRUPTED);
+    assert_string_equal(gm->content, "so far"); /* the last checkpoint */
+    assert_null(gm->metrics);
+    sy_app_msg_free(gm);
+    gm = NULL;
     /* update: rename + current leaf; another user's is NOT_FOUND and changes nothing */
     OK(sy_app_conv_get(s, "c2", "u1", &c, msg, sizeof(msg)));
     free(c->title);

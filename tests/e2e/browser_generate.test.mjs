@@ -242,4 +242,36 @@ describe('chat generation in Chromium', () => {
     assert.deepEqual(admin.problems, []);
     await admin.context().close();
   });
+
+  test('a request the server refuses shows its error and keeps the typed message', T, async () => {
+    await newChat(page);
+    await choose(page, 'fast');
+    await page.locator('#p-max_tokens').fill('0');
+    await page.locator('#prompt').fill('this will be refused');
+    await page.locator('#send').click();
+    await page.locator('#chat-error:not(:empty)').waitFor();
+    assert.match(await page.locator('#chat-error').textContent(), /max_tokens/);
+    assert.equal(await page.locator('#prompt').inputValue(), 'this will be refused', 'nothing typed is lost');
+    assert.equal(await page.locator('#send').isVisible(), true);
+    await page.locator('#p-max_tokens').fill('');
+    await page.locator('#send').click();
+    await page.locator('.msg.assistant[data-status="ok"]').waitFor();
+    assert.equal(await page.locator('#chat-error').textContent(), '');
+    assert.equal(await page.locator('#prompt').inputValue(), '');
+    // the refused call left an empty conversation behind; the retry went into it
+    const c = (await alice.call('GET', `/api/v1/conversations/${await convId(page)}`)).json;
+    assert.deepEqual(c.messages.map((m) => m.role), ['user', 'assistant']);
+    page.problems = page.problems.filter((p) => !/status of 400/.test(p));
+    assert.deepEqual(page.problems, []);
+  });
+
+  test('a narrow screen puts the sidebar above the conversation', T, async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    const side = await page.locator('.sidebar').boundingBox();
+    const chat = await page.locator('section.chat').boundingBox();
+    assert.ok(side.y + side.height <= chat.y + 1, `sidebar ${JSON.stringify(side)} above chat ${JSON.stringify(chat)}`);
+    assert.ok(chat.width >= 400, `the conversation uses the width: ${chat.width}`);
+    await screenshot(page, 'narrow');
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
 });

@@ -227,18 +227,23 @@ describe('chat generation in Chromium', () => {
     const answer = admin.locator('.msg.assistant[data-status="ok"]');
     await answer.waitFor();
     const href = await answer.locator('.log-link').getAttribute('href');
-    assert.match(href, /^\/api\/v1\/logs\/[\w-]+$/);
-    const row = await admin.evaluate(async (u) => {
-      for (let i = 0; i < 50; i++) {
-        const r = await fetch(u);
-        if (r.status === 200) return r.json();
-        await new Promise((res) => setTimeout(res, 100)); // the log writer batches rows
-      }
-      return null;
-    }, href);
-    assert.ok(row, 'the log row is readable with the session');
-    assert.equal(row.model, 'fast');
-    assert.equal(row.id, href.split('/').pop());
+    assert.match(href, /^#\/logs\/[\w-]+$/);
+    const logId = href.split('/').pop();
+    // the log writer batches rows: wait until the API has it, then open the view
+    let row = null;
+    for (let i = 0; i < 50 && !row; i++) {
+      const r = await stack.call('GET', `/api/v1/logs/${logId}`, { key: stack.admin.key });
+      if (r.status === 200) row = r.json;
+      else await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok(row, 'the log row exists');
+    await answer.locator('.log-link').click();
+    await admin.locator('#logview[data-ready="1"]').waitFor();
+    assert.equal(await admin.locator('#logview tr[data-key="model"] td').first().textContent(), 'fast');
+    assert.equal(await admin.locator('#logview tr[data-key="status"] td').first().textContent(), 'ok');
+    assert.equal(await admin.locator('#logview tr[data-key="id"] td').textContent(), logId);
+    assert.match(await admin.locator('#logview #response_body').textContent(), /You said: which log row am I\?/);
+    await screenshot(admin, 'log-row');
     assert.deepEqual(admin.problems, []);
     await admin.context().close();
   });

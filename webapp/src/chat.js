@@ -278,7 +278,7 @@ export class ChatView {
       bar.append(fb);
       this.fbObserver.observe(fb);
       if (this.me.role === 'admin' || this.me.role === 'viewer') {
-        bar.append(h('a', { class: 'log-link', href: `/api/v1/logs/${encodeURIComponent(m.log_id)}`, target: '_blank', rel: 'noopener' }, 'Log'));
+        bar.append(h('a', { class: 'log-link', href: `#/logs/${encodeURIComponent(m.log_id)}` }, 'Log'));
       }
     }
     return bar;

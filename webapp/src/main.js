@@ -2,6 +2,7 @@
 //   #/            a new conversation
 //   #/c/{id}      a conversation
 //   #/settings    models, own API keys, provider credentials (admins)
+//   #/logs/{id}   one inference-log row (admins and viewers)
 import './style.css';
 import 'highlight.js/styles/github.css';
 import { api, setCsrf } from './api.js';
@@ -9,6 +10,7 @@ import { h, $ } from './dom.js';
 import { Sidebar } from './sidebar.js';
 import { ChatView } from './chat.js';
 import { renderSettings } from './settings.js';
+import { renderLog } from './logview.js';
 import { loadModels } from './models.js';
 
 performance.mark('sy:app-start'); // the bundle was evaluated (marks: docs/PERFORMANCE.md)
@@ -66,17 +68,20 @@ async function logout() {
   loginScreen();
 }
 
-const ROUTE = /^#\/(c\/([A-Za-z0-9_-]{1,63})|settings)?\/?$/;
+const ROUTE = /^#\/(c\/([A-Za-z0-9_-]{1,63})|settings|logs\/([A-Za-z0-9_-]{1,63}))?\/?$/;
 
 async function route(prefetched) {
   if (!me) return;
   const m = ROUTE.exec(location.hash || '#/');
   const view = $('#view');
-  document.body.dataset.route = m?.[1] === 'settings' ? 'settings' : 'chat';
+  document.body.dataset.route = m?.[1] === 'settings' ? 'settings' : m?.[3] ? 'logs' : 'chat';
   if (m?.[1] === 'settings') {
     chat.detach();
     sidebar.select(null);
     await renderSettings(view, me);
+  } else if (m?.[3]) {
+    chat.detach();
+    await renderLog(view, m[3]);
   } else {
     const id = m?.[2] ?? null;
     sidebar.select(id);

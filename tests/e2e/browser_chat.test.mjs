@@ -420,4 +420,22 @@ describe('chat web app in Chromium', () => {
     assert.deepEqual(p.problems, []);
     await p.context().close();
   });
+
+  test('a viewer gets a read-only app: no composer, no key form', T, async () => {
+    const password = `viewer-${Date.now()}-pw`;
+    const r = await stack.call('POST', '/api/v1/users', { key: stack.admin.key, body: { email: 'vera@example.com', role: 'viewer', password } });
+    assert.equal(r.status, 201, r.text);
+    const p = await signedInPage(browser, stack.gw, { email: 'vera@example.com', password });
+    await p.locator('section.chat[data-ready="1"]').waitFor();
+    assert.equal(await p.locator('#who').textContent(), 'vera@example.com (viewer)');
+    await p.locator('#read-only').waitFor();
+    assert.equal(await p.locator('#prompt').count(), 0);
+    await p.evaluate(() => (location.hash = '#/settings'));
+    await p.locator('#settings[data-ready="1"]').waitFor();
+    assert.equal(await p.locator('#key-form').count(), 0);
+    assert.equal(await p.locator('#credentials-section').count(), 0);
+    assert.equal(await p.locator('#models-table tbody tr').count(), 3);
+    assert.deepEqual(p.problems, []);
+    await p.context().close();
+  });
 });

@@ -392,6 +392,7 @@ export class ChatView {
   }
 
   async send({ parent_id, content }) {
+    if (this.live) return false; // one generation at a time per view
     let req;
     try {
       req = this.controls.request();

@@ -5,7 +5,7 @@ set -euo pipefail
 build=(cmake make gcc pkg-config libuv1-dev node-llhttp libcurl4-openssl-dev libjansson-dev libyaml-dev
        libsqlite3-dev libpq-dev libpcre2-dev libsodium-dev libhiredis-dev)
 test=("${build[@]}" libcmocka-dev curl nodejs npm clang-format prometheus postgresql
-      clickhouse-server clickhouse-client sqlite3 redis-server json-schema-test-suite)
+      clickhouse-server clickhouse-client sqlite3 redis-server json-schema-test-suite chromium)
 bench=("${build[@]}" curl nginx-light valgrind util-linux postgresql clickhouse-server)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;

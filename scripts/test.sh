@@ -13,6 +13,15 @@ else
   build=build
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   scripts/format-check.sh
+  # The committed web app bundle (web/) is what a fresh build of webapp/ writes: esbuild's
+  # output is deterministic for the same sources and pinned versions.
+  echo "== web bundle (webapp/ → web/) up to date"
+  (cd webapp && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+  if [ -n "$(git status --porcelain -- web)" ]; then
+    git status --short -- web >&2
+    echo "web/ is stale: run 'cd webapp && npm run build' and commit web/" >&2
+    exit 1
+  fi
 fi
 cmake --build "$build" -j"$(nproc)"
 echo "== unit tests ($build)"

@@ -11,7 +11,10 @@ if [ ! -x "$bin" ]; then
   exit 1
 fi
 command -v curl >/dev/null || { echo "e2e: curl is required" >&2; exit 1; }
-if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ]; then
+# the browser tests (browser_*.test.mjs) drive Debian's chromium; they fail without it
+[ -x "${SY_CHROMIUM:-/usr/bin/chromium}" ] || { echo "e2e: chromium is required (scripts/deps.sh test)" >&2; exit 1; }
+if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ] ||
+   [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
 cd "$repo"
@@ -19,5 +22,7 @@ cd "$repo"
 # and through libcurl (every other upstream), so both clients meet the same contract.
 echo "e2e: upstream_client=auto (native HTTP/1.1)"
 E2E_UPSTREAM_CLIENT=auto node --test --test-concurrency=1 "$@" tests/e2e/
+# the browser tests talk to mock-provider models only (no upstream client): once is enough
 echo "e2e: upstream_client=curl"
-E2E_UPSTREAM_CLIENT=curl node --test --test-concurrency=1 "$@" tests/e2e/
+mapfile -t files < <(ls tests/e2e/*.test.mjs | grep -v '/browser_')
+E2E_UPSTREAM_CLIENT=curl node --test --test-concurrency=1 "$@" "${files[@]}"

@@ -32,6 +32,10 @@ function raw(method, p, headers = {}, body) {
 }
 
 const webFile = (rel) => fs.readFileSync(path.join(REPO, 'web', rel));
+// The bundle's hashed names, as web/index.html (written by webapp/build.mjs) names them.
+const INDEX = webFile('index.html').toString();
+const JS = /src="(\/assets\/app-[0-9a-f]{16}\.js)"/.exec(INDEX)?.[1];
+const CSS = /href="(\/assets\/app-[0-9a-f]{16}\.css)"/.exec(INDEX)?.[1];
 
 describe('web app and OpenAPI', () => {
   before(async () => {
@@ -72,24 +76,28 @@ describe('web app and OpenAPI', () => {
     assert.equal(again.headers.etag, r.headers.etag);
   });
 
-  test('ETag revalidation: 304 without a body, 200 for another tag', T, async () => {
-    const first = await raw('GET', '/assets/app.js');
+  test('ETag revalidation: 304 without a body, 200 for another tag; hashed bundles are immutable', T, async () => {
+    assert.ok(JS && CSS, `web/index.html names the hashed bundle: ${INDEX}`);
+    const first = await raw('GET', JS);
     assert.equal(first.status, 200);
     assert.equal(first.headers['content-type'], 'text/javascript; charset=utf-8');
-    assert.deepEqual(first.body, webFile('assets/app.js'));
+    assert.deepEqual(first.body, webFile(JS.slice(1)));
+    assert.equal(first.headers['cache-control'], 'public, max-age=31536000, immutable');
     const tag = first.headers.etag;
-    const r304 = await raw('GET', '/assets/app.js', { 'if-none-match': tag });
+    const r304 = await raw('GET', JS, { 'if-none-match': tag });
     assert.equal(r304.status, 304);
     assert.equal(r304.body.length, 0);
     assert.equal(r304.headers['content-length'], undefined, 'a 304 carries no content-length');
     assert.equal(r304.headers.etag, tag);
-    const weak = await raw('GET', '/assets/app.js', { 'if-none-match': `"x", W/${tag}` });
+    const weak = await raw('GET', JS, { 'if-none-match': `"x", W/${tag}` });
     assert.equal(weak.status, 304);
-    const other = await raw('GET', '/assets/app.js', { 'if-none-match': '"0000"' });
+    const other = await raw('GET', JS, { 'if-none-match': '"0000"' });
     assert.equal(other.status, 200);
     assert.deepEqual(other.body, first.body);
-    const css = await raw('GET', '/assets/app.css');
+    const css = await raw('GET', CSS);
     assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
+    assert.equal(css.headers['cache-control'], 'public, max-age=31536000, immutable');
+    assert.deepEqual(css.body, webFile(CSS.slice(1)));
     assert.notEqual(css.headers.etag, tag);
   });
 

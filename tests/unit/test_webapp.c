@@ -67,10 +67,31 @@ static void test_table_rows(void **state)
         for (size_t k = 0; k < i; k++)
             assert_string_not_equal(sy_web_assets[k].path, a->path);
     }
-    const sy_web_asset_t *js = sy_web_asset_find("/assets/app.js", 14);
-    assert_non_null(js);
-    assert_string_equal(js->content_type, "text/javascript; charset=utf-8");
-    assert_false(js->immutable); /* no content hash in the name */
+    /* the bundle (webapp/build.mjs): app-<16 hex>.js and .css, named by their content hash, so
+     * served immutable; the page naming them is not */
+    size_t js = 0, css = 0;
+    for (size_t i = 0; i < sy_web_assets_count; i++) {
+        const sy_web_asset_t *a = &sy_web_assets[i];
+        size_t n = strlen(a->path);
+        if (strncmp(a->path, "/assets/app-", 12)) continue;
+        if (n > 3 && !strcmp(a->path + n - 3, ".js")) {
+            assert_string_equal(a->content_type, "text/javascript; charset=utf-8");
+            js++;
+        } else if (n > 4 && !strcmp(a->path + n - 4, ".css")) {
+            assert_string_equal(a->content_type, "text/css; charset=utf-8");
+            css++;
+        } else {
+            continue;
+        }
+        assert_true(a->immutable);
+        assert_ptr_equal(sy_web_asset_find(a->path, n), a);
+    }
+    assert_int_equal(js, 1);
+    assert_int_equal(css, 1);
+    const sy_web_asset_t *page = sy_web_asset_find("/index.html", 11);
+    assert_non_null(page);
+    assert_string_equal(page->content_type, "text/html; charset=utf-8");
+    assert_false(page->immutable);
 }
 
 int main(void)

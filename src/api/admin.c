@@ -434,6 +434,11 @@ static sy_err_t authenticate(job_t *j)
         if (err) return fail(j, SY_ERR_STORE, "the key store is unavailable: %s", msg);
         const char *why = sy_auth_ident_refusal(&id, j->now);
         if (why) return fail(j, SY_ERR_UNAUTHORIZED, "%s", why);
+        if (!id.user_id[0] && j->any_role)
+            return fail(j, SY_ERR_FORBIDDEN,
+                        "the chat API needs a user: sign in or use a user's API key (a team key "
+                        "has no conversations, feedback or settings)",
+                        NULL);
         if (!id.user_id[0])
             return fail(j, SY_ERR_FORBIDDEN, "a team key cannot call the admin API", NULL);
         snprintf(p->actor, sizeof p->actor, "key:%s", id.key_id);

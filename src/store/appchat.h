@@ -1,6 +1,6 @@
 /* App data: chat conversations, their messages (a tree: parent ids, siblings are branches) and
  * answer feedback, over the store's app_exec slot like store/appdata.h (SQLite and PostgreSQL;
- * the same SQL text on both). Schema: store/migrations.c (SQLite 8, PostgreSQL 7); meaning:
+ * the same SQL text on both). Schema: store/migrations.c (SQLite 8-10, PostgreSQL 7-9); meaning:
  * docs/internals/CHAT.md.
  *
  * Ownership is part of every conversation statement: a call names the owner's user id and a

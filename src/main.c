@@ -12,6 +12,7 @@
 #include "api/metrics.h"
 #include "conf/config.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "creds.h"
 #include "inflog.h"
@@ -100,6 +101,7 @@ typedef struct server_state {
     int signals;
     uv_signal_t sigterm, sigint;
     uv_timer_t *refresh; /* credentials refresh, or NULL */
+    uv_timer_t *sweep;   /* chat answers left streaming by a dead process, or NULL */
 } server_state_t;
 
 typedef struct refresh {
@@ -128,6 +130,48 @@ static void on_refresh_timer(uv_timer_t *t)
     if (r->busy) return;
     r->work.data = r;
     if (uv_queue_work(t->loop, &r->work, on_refresh_work, on_refresh_done) == 0) r->busy = true;
+}
+
+/* Chat answers left "streaming" by a process that died (this one before a restart, or another
+ * replica on the same database): those whose row has not been written for SY_CHAT_STALE_MS
+ * become "error" (docs/internals/CHAT.md, "Store writes"). At start-up and every
+ * SY_CHAT_SWEEP_MS, on the thread pool. */
+typedef struct sweep {
+    uv_timer_t timer;
+    uv_work_t work;
+    bool busy;
+    sy_store_t *store;
+} sweep_t;
+
+static void sweep_stale(sy_store_t *store)
+{
+    char msg[SY_STORE_MSGLEN];
+    int64_t n = 0;
+    int64_t before = (int64_t)sy_clock_wall_ms() * 1000 - SY_CHAT_STALE_MS * 1000ll;
+    if (sy_app_msg_interrupt_stale(store, before, &n, msg, sizeof msg))
+        sy_log_warn("chat: marking interrupted answers failed: %s", msg);
+    else if (n)
+        sy_log_info("chat: %lld answer(s) left streaming by a stopped process marked as error",
+                    (long long)n);
+}
+
+static void on_sweep_work(uv_work_t *w)
+{
+    sweep_stale(((sweep_t *)w->data)->store);
+}
+
+static void on_sweep_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ((sweep_t *)w->data)->busy = false;
+}
+
+static void on_sweep_timer(uv_timer_t *t)
+{
+    sweep_t *sw = t->data;
+    if (sw->busy) return;
+    sw->work.data = sw;
+    if (uv_queue_work(t->loop, &sw->work, on_sweep_work, on_sweep_done) == 0) sw->busy = true;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -163,6 +207,7 @@ static void on_all_joined(uv_async_t *a)
     if (!uv_is_closing((uv_handle_t *)&st->sigterm)) uv_close((uv_handle_t *)&st->sigterm, NULL);
     if (!uv_is_closing((uv_handle_t *)&st->sigint)) uv_close((uv_handle_t *)&st->sigint, NULL);
     if (st->refresh) uv_close((uv_handle_t *)st->refresh, NULL);
+    if (st->sweep) uv_close((uv_handle_t *)st->sweep, NULL);
     uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -263,13 +308,7 @@ static int cmd_serve(int argc, char **argv)
             sy_config_free(cfg);
             return 1;
         }
-        /* chat answers a previous run left streaming (docs/internals/CHAT.md, "Generation") */
-        int64_t n_int = 0;
-        if (sy_app_msg_interrupt_all(inflog.store, &n_int, msg, sizeof msg))
-            sy_log_warn("chat: marking interrupted answers failed: %s", msg);
-        else if (n_int)
-            sy_log_info("chat: %lld answer(s) left streaming by the last run marked as error",
-                        (long long)n_int);
+        sweep_stale(inflog.store); /* before the workers start; then every SY_CHAT_SWEEP_MS */
     }
 
     sy_admission_t *admission = sy_admission_new(cfg, cfg->workers);
@@ -301,6 +340,13 @@ static int cmd_serve(int argc, char **argv)
         uv_timer_start(&refresh.timer, on_refresh_timer, cfg->secrets_refresh_s * 1000ull,
                        cfg->secrets_refresh_s * 1000ull);
         st.refresh = &refresh.timer;
+    }
+    sweep_t sweep = {.store = inflog.store};
+    if (auth) {
+        uv_timer_init(loop, &sweep.timer);
+        sweep.timer.data = &sweep;
+        uv_timer_start(&sweep.timer, on_sweep_timer, SY_CHAT_SWEEP_MS, SY_CHAT_SWEEP_MS);
+        st.sweep = &sweep.timer;
     }
     st.n = started;
     if (rc) {

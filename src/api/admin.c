@@ -421,6 +421,8 @@ static void audit(job_t *j, const char *action, const char *target, json_t *deta
     free(d);
 }
 
+static bool needs_admin(op_t op);
+
 static sy_err_t authenticate(job_t *j)
 {
     sy_store_t *s = sy_auth_store(j->auth);
@@ -434,6 +436,11 @@ static sy_err_t authenticate(job_t *j)
         if (err) return fail(j, SY_ERR_STORE, "the key store is unavailable: %s", msg);
         const char *why = sy_auth_ident_refusal(&id, j->now);
         if (why) return fail(j, SY_ERR_UNAUTHORIZED, "%s", why);
+        if (!id.user_id[0] && (!needs_admin(j->op) || (j->op == OP_EXT && j->any_role)))
+            return fail(j, SY_ERR_FORBIDDEN,
+                        "the chat API needs a user: sign in or use a user's API key (a team key "
+                        "has no conversations, feedback or settings)",
+                        NULL);
         if (!id.user_id[0])
             return fail(j, SY_ERR_FORBIDDEN, "a team key cannot call the admin API", NULL);
         snprintf(p->actor, sizeof p->actor, "key:%s", id.key_id);

@@ -357,26 +357,8 @@ static void op_msg_add(sy_admin_call_t *c)
     sy_store_t *s = store_of(c);
     char msg[SY_STORE_MSGLEN], id[SY_UUID_STRLEN + 1];
     const char *parent = body_str(c, "parent_id");
-    int64_t count = 0;
     char *params = body_obj_text(c, "params");
-    /* Feedback is allowed on a log row that an assistant message of one's own conversations
-     * carries (sy_app_msg_owns_log), so only an assistant message may carry one. Whose row it
-     * is cannot be checked here (the log may be in another store); generation will set log_id
-     * itself and this field will go (docs/internals/CHAT.md). */
-    const char *role = body_str(c, "role");
-    if (body_str(c, "log_id") && role && strcmp(role, "assistant") != 0) {
-        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
-                           "'log_id' is only accepted on a message with role 'assistant'");
-        goto out;
-    }
-    sy_err_t err = sy_app_msg_count(s, conv->id, &count, msg, sizeof msg);
-    if (err) goto fail;
-    if (count >= SY_CHAT_MESSAGES_MAX) {
-        sy_admin_call_fail(c, SY_ERR_INVALID_REQUEST,
-                           "this conversation has reached its limit of 5000 messages; start a "
-                           "new one");
-        goto out;
-    }
+    sy_err_t err = SY_OK;
     if (parent) {
         sy_app_msg_t *p = NULL;
         err = sy_app_msg_get(s, conv->id, parent, &p, msg, sizeof msg);
@@ -399,10 +381,9 @@ static void op_msg_add(sy_admin_call_t *c)
                       .status = (char *)(status ? status : "ok"),
                       .model = (char *)body_str(c, "model"),
                       .params = params,
-                      .log_id = (char *)body_str(c, "log_id"),
                       .created_us = now,
                       .error = (char *)body_str(c, "error")};
-    err = sy_app_msg_insert(s, &m, msg, sizeof msg);
+    err = sy_app_msg_insert(s, &m, 1, msg, sizeof msg); /* refused at the 5,000 messages */
     if (err) goto fail;
     free(conv->current_leaf);
     conv->current_leaf = sy_xstrdup(id);
@@ -663,7 +644,6 @@ static const field_t message_fields[] = {
     {"status", F_STR, 16, false, false, false, statuses},
     {"model", F_STR, MODEL_MAX, false, true, false, NULL},
     {"params", F_OBJ, 0, false, true, false, NULL},
-    {"log_id", F_ID, 0, false, true, false, NULL},
     {"error", F_STR, ERROR_MAX, false, true, false, NULL},
 };
 static const field_t feedback_fields[] = {
@@ -792,6 +772,14 @@ bool sy_chatapi_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t a, sy_str_t 
         }
         const char *bad = NULL;
         char msg[256];
+        if (fields == message_fields && json_object_get(body, "log_id")) {
+            /* only generation sets it: feedback may name only one's own generated answers */
+            json_decref(body);
+            return send_400(req, "log_id",
+                            "'log_id' is set by the server on generated answers (POST "
+                            "/api/v1/conversations/{id}/generate); a posted message cannot "
+                            "carry one");
+        }
         if (!body_ok(body, fields, nf, &bad, msg, sizeof msg)) {
             char param[72];
             snprintf(param, sizeof param, "%.64s", bad ? bad : "");

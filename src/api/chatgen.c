@@ -93,8 +93,8 @@ struct sy_chatgen {
     /* owner loop */
     atomic_int stop; /* 0, or why to stop: STOP_* */
     uv_async_t cmd;
-    uv_timer_t ka_timer; /* sse_keepalive_ms without new text: a keep-alive for watchers */
-    uint64_t last_text_ms;
+    uv_timer_t ka_timer; /* checkpoints; sse_keepalive_ms without new text: a keep-alive */
+    uint64_t last_text_ms, last_ka_ms;
     uint64_t last_checkpoint_ms;
     size_t checkpointed; /* text bytes the last checkpoint stored */
     bool checkpointing;  /* a checkpoint job is queued or running */
@@ -405,12 +405,20 @@ void sy_chatgen_watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *
 
 /* ---- the generation (owner loop) ---- */
 
-/* Proxies drop SSE connections that stay silent (a model thinking, a slow first token): the
- * relay's keep-alive comments end at the loopback's parser, so watchers get their own. */
-static void on_keepalive(uv_timer_t *t)
+static void maybe_checkpoint(gen_t *g, uint64_t now_ms);
+
+/* Every min(sse_keepalive_ms, CHECKPOINT_MS): a checkpoint when due; and a keep-alive after
+ * sse_keepalive_ms without new text (proxies drop SSE connections that stay silent while a
+ * model thinks; the relay's keep-alive comments end at the loopback's parser, so watchers get
+ * their own). */
+static void on_tick(uv_timer_t *t)
 {
     gen_t *g = t->data;
-    if (uv_now(t->loop) - g->last_text_ms < g->w->cfg->sse_keepalive_ms) return;
+    uint64_t now = uv_now(t->loop), ka = g->w->cfg->sse_keepalive_ms;
+    maybe_checkpoint(g, now);
+    uint64_t quiet_since = g->last_text_ms > g->last_ka_ms ? g->last_text_ms : g->last_ka_ms;
+    if (!ka || now - quiet_since < ka) return;
+    g->last_ka_ms = now;
     uv_mutex_lock(&g->lock);
     g->ka++;
     notify_locked(g);
@@ -427,8 +435,8 @@ static void on_checkpoint_work(uv_work_t *wk)
 {
     checkpoint_t *k = wk->data;
     char msg[SY_STORE_MSGLEN];
-    if (sy_app_msg_checkpoint(sy_auth_store(k->g->w->auth), k->g->conv_id, k->g->id, k->text, msg,
-                              sizeof msg))
+    if (sy_app_msg_checkpoint(sy_auth_store(k->g->w->auth), k->g->conv_id, k->g->id, k->text,
+                              (int64_t)sy_clock_wall_ms() * 1000, msg, sizeof msg))
         sy_log_warn("chat: checkpoint of answer %s failed: %s", k->g->id, msg);
 }
 
@@ -442,8 +450,10 @@ static void on_checkpoint_done(uv_work_t *wk, int status)
     free(k);
 }
 
-/* Every CHECKPOINT_MS while the text grows, one job stores it (status still streaming: the
- * final row's UPDATE makes a later checkpoint match nothing, so the order does not matter). */
+/* Every CHECKPOINT_MS one job stores the text when it grew, else only the row's update time
+ * (status still streaming: the final row's UPDATE makes a later checkpoint match nothing, so
+ * the order does not matter). The update time tells other replicas' sweeps that this answer
+ * is alive (SY_CHAT_STALE_MS), so it is written even while the model is silent. */
 static void maybe_checkpoint(gen_t *g, uint64_t now_ms)
 {
     if (g->checkpointing || g->finishing || now_ms - g->last_checkpoint_ms < CHECKPOINT_MS) return;
@@ -451,7 +461,6 @@ static void maybe_checkpoint(gen_t *g, uint64_t now_ms)
     size_t len = g->text.len;
     char *text = len > g->checkpointed ? sy_xstrndup(g->text.base, len) : NULL;
     uv_mutex_unlock(&g->lock);
-    if (!text) return;
     checkpoint_t *k = sy_xcalloc(1, sizeof *k);
     k->g = g;
     k->text = text;
@@ -757,7 +766,8 @@ void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
     g->ka_timer.data = g;
     g->last_text_ms = g->last_checkpoint_ms = uv_now(&w->loop);
     uint64_t ka = w->cfg->sse_keepalive_ms;
-    if (ka) uv_timer_start(&g->ka_timer, on_keepalive, ka, ka);
+    uint64_t tick = ka && ka < CHECKPOINT_MS ? ka : CHECKPOINT_MS;
+    uv_timer_start(&g->ka_timer, on_tick, tick, tick);
     g->cmd_open = true;
     g->wnext = w->chatgens;
     if (g->wnext) g->wnext->wprev = g;

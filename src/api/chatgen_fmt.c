@@ -254,3 +254,54 @@ bool sy_chatgen_check_body(json_t *b, sy_jschema_t **schema, sy_chatgen_refusal_
     }
     return true;
 }
+
+/* ---- the model's ui block: hidden and locked parameters ---- */
+
+/* The same value: numbers by value (1 and 1.0 are equal), anything else as JSON. */
+static bool same_value(json_t *a, json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b)) return json_number_value(a) == json_number_value(b);
+    return json_equal(a, b);
+}
+
+bool sy_chatgen_apply_ui(json_t *body, const sy_model_ui_t *ui, const char *model,
+                         sy_chatgen_refusal_t *why)
+{
+    why->code = NULL;
+    for (int p = 0; p < SY_UI__COUNT; p++) {
+        const char *name = sy_ui_param_names[p];
+        bool top = p == SY_UI_SYSTEM || p == SY_UI_RESPONSE_FORMAT;
+        json_t *holder = top ? body : json_object_get(body, "params");
+        if (!top && holder && !json_is_object(holder) && !json_is_null(holder))
+            continue; /* check_body refuses it */
+        json_t *v = json_is_object(holder) ? json_object_get(holder, name) : NULL;
+        if (json_is_null(v)) v = NULL;
+        char param[40], m[400];
+        snprintf(param, sizeof param, "%s%s", top ? "" : "params.", name);
+        if (ui->lock_json[p]) {
+            json_t *lock = json_loads(ui->lock_json[p], JSON_DECODE_ANY, NULL);
+            if (!lock) continue; /* made by the config loader: cannot happen */
+            if (v && !same_value(v, lock)) {
+                json_decref(lock);
+                snprintf(m, sizeof m, "'%s' is locked to %.200s for the model '%.100s'", param,
+                         ui->lock_json[p], model);
+                why->code = "invalid_value";
+                return bad(why, param, m);
+            }
+            if (!v) {
+                if (!json_is_object(holder)) {
+                    holder = json_object();
+                    json_object_set_new(body, "params", holder);
+                }
+                json_object_set(holder, name, lock);
+            }
+            json_decref(lock);
+        } else if (v && (ui->hidden & (1u << p))) {
+            snprintf(m, sizeof m, "the model '%.100s' does not take '%s' (its settings hide it)",
+                     model, param);
+            why->code = "unsupported_parameter";
+            return bad(why, param, m);
+        }
+    }
+    return true;
+}

@@ -37,6 +37,15 @@ typedef struct sy_chatgen_refusal {
  * caller frees it); false fills why (a schema that does not compile: code "invalid_value"). */
 bool sy_chatgen_check_body(json_t *body, sy_jschema_t **schema, sy_chatgen_refusal_t *why);
 
+/* The model's `ui:` block applied to a generate body (before sy_chatgen_check_body, which then
+ * checks the result): a locked parameter sent with another value (numbers compare by value) is
+ * refused (code "invalid_value", param "params.temperature", "system", …); one not sent is set
+ * to its locked value (in "params", created when absent, or at the top level for system and
+ * response_format); a hidden, unlocked parameter that is sent is refused (code
+ * "unsupported_parameter"). model: the name, for the messages. False fills why. */
+bool sy_chatgen_apply_ui(json_t *body, const sy_model_ui_t *ui, const char *model,
+                         sy_chatgen_refusal_t *why);
+
 /* An answer's metrics; a negative value means unknown (JSON null). */
 typedef struct sy_chatgen_metrics {
     int64_t ttft_us, latency_us;

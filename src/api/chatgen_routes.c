@@ -53,13 +53,22 @@ static void op_generate(sy_admin_call_t *c)
 {
     sy_chatgen_req_t *r = sy_admin_call_data(c);
     if (!sy_chatapi_may_write(c)) return;
+    json_t *body = sy_admin_call_body(c);
+    const char *model = json_string_value(json_object_get(body, "model"));
+    /* a user key's allow-list, before any row or SSE (a session may use every model) */
+    if (!sy_auth_model_allowed(sy_admin_call_ident(c), sy_str_c(model))) {
+        char m[300];
+        snprintf(m, sizeof m, "This API key is not allowed to use the model '%.200s'.", model);
+        return sy_admin_call_answer(c, 403,
+                                    json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "message", m,
+                                              "type", "invalid_request_error", "param", "model",
+                                              "code", "model_not_allowed"));
+    }
     sy_app_conv_t *conv = sy_chatapi_load_conv(c);
     if (!conv) return;
     sy_store_t *s = sy_admin_call_store(c);
-    json_t *body = sy_admin_call_body(c);
     const char *parent = json_string_value(json_object_get(body, "parent_id"));
     const char *content = json_string_value(json_object_get(body, "content"));
-    const char *model = json_string_value(json_object_get(body, "model"));
     char msg[SY_STORE_MSGLEN];
     sy_app_msg_t **v = NULL, **branch = NULL;
     size_t n = 0, depth = 0;
@@ -128,7 +137,8 @@ static void op_generate(sy_admin_call_t *c)
                            .model = (char *)model,
                            .params = params,
                            .created_us = now};
-        if ((err = sy_app_msg_insert(s, &um, msg, sizeof msg))) goto fail;
+        /* room 2: the question is refused when its answer would not fit */
+        if ((err = sy_app_msg_insert(s, &um, 2, msg, sizeof msg))) goto fail;
         r->user_json = sy_chatgen_render(&um);
         aparent = uid;
         if (!conv->title) conv->title = sy_chatapi_auto_title(content);
@@ -144,7 +154,7 @@ static void op_generate(sy_admin_call_t *c)
                        .params = params,
                        .request_id = rid,
                        .created_us = now + (content ? 1 : 0)};
-    if ((err = sy_app_msg_insert(s, &am, msg, sizeof msg))) goto fail;
+    if ((err = sy_app_msg_insert(s, &am, 1, msg, sizeof msg))) goto fail;
     r->row = msg_dup(&am);
     r->msg_json = sy_chatgen_render(&am);
     free(conv->current_leaf);
@@ -176,8 +186,10 @@ static void op_message(sy_admin_call_t *c)
     sy_err_t err = sy_app_msg_get(sy_admin_call_store(c), conv->id, r->mid, &m, msg, sizeof msg);
     sy_app_conv_free(conv);
     if (err) return sy_chatapi_store_error(c, err, msg, "message");
-    if (!r->live && !strcmp(m->status, "streaming")) {
-        /* no live generation: a previous run left it (fixed at start-up; a race with it) */
+    if (!r->live && !strcmp(m->status, "streaming") &&
+        m->updated_us < sy_admin_call_now(c) - SY_CHAT_STALE_MS * 1000) {
+        /* no live generation here and no write for a while: a process that died left it (the
+         * sweep stores it so soon). A fresh one is another replica's live answer: as it is. */
         free(m->status);
         m->status = sy_xstrdup("error");
         free(m->error);
@@ -269,7 +281,12 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
             return true;
         }
         sy_chatgen_refusal_t why;
-        if (!sy_chatgen_check_body(body, &r->schema, &why)) {
+        json_t *mv = json_object_get(body, "model");
+        r->model = json_is_string(mv)
+                       ? sy_config_find_model(w->cfg, json_string_value(mv), json_string_length(mv))
+                       : NULL;
+        if ((r->model && !sy_chatgen_apply_ui(body, &r->model->ui, r->model->name, &why)) ||
+            !sy_chatgen_check_body(body, &r->schema, &why)) {
             json_decref(body);
             free(r);
             if (why.code)
@@ -280,8 +297,6 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
                                   why.message);
             return true;
         }
-        json_t *mv = json_object_get(body, "model");
-        r->model = sy_config_find_model(w->cfg, json_string_value(mv), json_string_length(mv));
         if (!r->model) {
             json_decref(body);
             genreq_free(r);

@@ -122,17 +122,21 @@ static void ui_json(sy_buf_t *b, const sy_model_ui_t *ui)
 }
 
 /* The list (docs/API.md "Models for the chat app"): the provider and the price are the first
- * deployment's (the price in force now from the config's price table); NUL-terminated. */
-static void api_models_json(sy_buf_t *b, const sy_config_t *cfg)
+ * deployment's (the price in force now from the config's price table); only the models ident
+ * may use (a user key's allow-list; NULL: all); NUL-terminated. */
+static void api_models_json(sy_buf_t *b, const sy_config_t *cfg, const sy_auth_ident_t *ident)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     int64_t now = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
     sy_buf_append_c(b, "{\"object\":\"list\",\"data\":[");
+    bool first = true;
     for (size_t i = 0; i < cfg->n_models; i++) {
         const sy_model_conf_t *m = &cfg->models[i];
         const sy_deploy_conf_t *d = &m->deployments[0];
-        if (i) sy_buf_append_c(b, ",");
+        if (ident && !sy_auth_model_allowed(ident, sy_str_c(m->name))) continue;
+        if (!first) sy_buf_append_c(b, ",");
+        first = false;
         sy_buf_append_c(b, "{\"id\":");
         sy_json_append_string(b, m->name, strlen(m->name));
         sy_buf_append_c(b, ",\"provider\":");
@@ -164,7 +168,7 @@ static void op_api_models(sy_admin_call_t *c)
 {
     sy_buf_t b;
     sy_buf_init(&b, 16u << 20);
-    api_models_json(&b, sy_admin_call_worker(c)->cfg);
+    api_models_json(&b, sy_admin_call_worker(c)->cfg, sy_admin_call_ident(c));
     sy_admin_call_answer_text(c, 200, b.base, NULL, NULL); /* takes the malloc'd bytes */
 }
 
@@ -174,7 +178,7 @@ void sy_api_models_list(sy_http_req_t *req, sy_worker_t *w)
     /* auth.mode local: nobody to authenticate, nothing to read from the store */
     sy_buf_t b;
     sy_buf_init(&b, 16u << 20);
-    api_models_json(&b, w->cfg);
+    api_models_json(&b, w->cfg, NULL);
     b.len--; /* the NUL */
     send_json(req, 200, &b);
     sy_buf_dispose(&b);

@@ -108,9 +108,10 @@ typedef enum sy_ui_param {
 extern const char *const sy_ui_param_names[SY_UI__COUNT];
 
 /* A model's `ui: {hide: [names], lock: {name: value}}` (default: nothing hidden or locked).
- * Hidden: the UI does not show the control (the server still accepts the parameter). Locked:
- * the parameter always has this value: generation applies it and refuses another one (400).
- * A parameter may be both (fixed and not shown). Immutable after load; any thread. */
+ * Hidden: the UI does not show the control and generation refuses the parameter (400: the
+ * model does not take it). Locked: the parameter always has this value: generation applies it
+ * and refuses another one (400). A parameter may be both (fixed and not shown: sending the
+ * locked value is accepted). Immutable after load; any thread. */
 typedef struct sy_model_ui {
     uint32_t hidden;               /* bit (1u << SY_UI_*) per hidden parameter */
     uint32_t locked;               /* bit per locked parameter */

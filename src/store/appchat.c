@@ -16,7 +16,7 @@
 #define CONV_COLS "id, user_id, title, created_us, updated_us, archived_us, defaults, current_leaf"
 #define MSG_COLS                                                                                   \
     "id, conversation_id, parent_id, role, content, status, model, params, log_id, created_us, "   \
-    "error, metrics, request_id, schema_errors"
+    "error, metrics, request_id, schema_errors, updated_us"
 #define FB_COLS "log_id, user_id, rating, comment, created_us, updated_us"
 
 void sy_app_conv_free(sy_app_conv_t *c)
@@ -103,6 +103,8 @@ static void *msg_conv(const sy_app_rows_t *r, size_t i)
     m->metrics = sy_app_dup_cell(r, i, 11);
     m->request_id = sy_app_dup_cell(r, i, 12);
     m->schema_errors = sy_app_dup_cell(r, i, 13);
+    m->updated_us = sy_app_i64_cell(r, i, 14);
+    if (!m->updated_us) m->updated_us = m->created_us; /* a row older than the column */
     return m;
 }
 
@@ -227,17 +229,38 @@ sy_err_t sy_app_conv_list(sy_store_t *s, const char *user_id, const char *q,
 
 /* ---- messages ---- */
 
-sy_err_t sy_app_msg_insert(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen)
+sy_err_t sy_app_msg_insert(sy_store_t *s, const sy_app_msg_t *m, int room, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(m->id),         T(m->conversation_id), T(m->parent_id), T(m->role),
-                          T(m->content),    T(m->status),          T(m->model),     T(m->params),
-                          T(m->log_id),     I0(m->created_us),     T(m->error),     T(m->metrics),
-                          T(m->request_id), T(m->schema_errors)};
-    return sy_store_app_exec(
+    /* One statement: the count and the insert cannot be split by a concurrent append (SQLite
+     * serializes writers; PostgreSQL evaluates the count in the INSERT's snapshot, see
+     * docs/internals/CHAT.md "Bounds"). The casts give PostgreSQL the parameter types a
+     * SELECT list does not. */
+    sy_app_param_t p[] = {
+        T(m->id),          T(m->conversation_id),
+        T(m->parent_id),   T(m->role),
+        T(m->content),     T(m->status),
+        T(m->model),       T(m->params),
+        T(m->log_id),      I0(m->created_us),
+        T(m->error),       T(m->metrics),
+        T(m->request_id),  T(m->schema_errors),
+        I0(m->created_us), I0((int64_t)SY_CHAT_MESSAGES_MAX - (room < 1 ? 1 : room))};
+    int64_t n = 0;
+    sy_err_t err = sy_store_app_exec(
         s,
-        "INSERT INTO messages (" MSG_COLS
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        p, NPARAMS(p), 0, NULL, NULL, msg, msglen);
+        "INSERT INTO messages (" MSG_COLS ") SELECT CAST($1 AS text), CAST($2 AS text), "
+        "CAST($3 AS text), CAST($4 AS text), CAST($5 AS text), CAST($6 AS text), "
+        "CAST($7 AS text), CAST($8 AS text), CAST($9 AS text), CAST($10 AS bigint), "
+        "CAST($11 AS text), CAST($12 AS text), CAST($13 AS text), CAST($14 AS text), "
+        "CAST($15 AS bigint) WHERE (SELECT count(*) FROM messages WHERE conversation_id = $2) "
+        "<= CAST($16 AS bigint)",
+        p, NPARAMS(p), 0, NULL, &n, msg, msglen);
+    if (err) return err;
+    if (n == 0)
+        return sy_store_fail(SY_ERR_INVALID_REQUEST, msg, msglen,
+                             "this conversation has reached its limit of %d messages; start a "
+                             "new one",
+                             SY_CHAT_MESSAGES_MAX);
+    return SY_OK;
 }
 
 sy_err_t sy_app_msg_finish(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen)
@@ -253,21 +276,22 @@ sy_err_t sy_app_msg_finish(sy_store_t *s, const sy_app_msg_t *m, char *msg, size
 }
 
 sy_err_t sy_app_msg_checkpoint(sy_store_t *s, const char *conv_id, const char *id,
-                               const char *content, char *msg, size_t msglen)
+                               const char *content, int64_t now_us, char *msg, size_t msglen)
 {
-    sy_app_param_t p[] = {T(content), T(conv_id), T(id)};
+    sy_app_param_t p[] = {T(content), T(conv_id), T(id), I0(now_us)};
     return sy_store_app_exec(s,
-                             "UPDATE messages SET content = $1 "
+                             "UPDATE messages SET content = coalesce($1, content), updated_us = $4 "
                              "WHERE conversation_id = $2 AND id = $3 AND status = 'streaming'",
                              p, NPARAMS(p), 0, NULL, NULL, msg, msglen);
 }
 
-sy_err_t sy_app_msg_interrupt_all(sy_store_t *s, int64_t *n, char *msg, size_t msglen)
+sy_err_t sy_app_msg_interrupt_stale(sy_store_t *s, int64_t before_us, int64_t *n, char *msg,
+                                    size_t msglen)
 {
-    sy_app_param_t p[] = {T(SY_CHAT_INTERRUPTED)};
+    sy_app_param_t p[] = {T(SY_CHAT_INTERRUPTED), I0(before_us)};
     return sy_store_app_exec(s,
                              "UPDATE messages SET status = 'error', error = $1 "
-                             "WHERE status = 'streaming'",
+                             "WHERE status = 'streaming' AND coalesce(updated_us, created_us) < $2",
                              p, NPARAMS(p), 0, NULL, n, msg, msglen);
 }
 

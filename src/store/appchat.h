@@ -1,6 +1,6 @@
 /* App data: chat conversations, their messages (a tree: parent ids, siblings are branches) and
  * answer feedback, over the store's app_exec slot like store/appdata.h (SQLite and PostgreSQL;
- * the same SQL text on both). Schema: store/migrations.c (SQLite 8, PostgreSQL 7); meaning:
+ * the same SQL text on both). Schema: store/migrations.c (SQLite 8-10, PostgreSQL 7-9); meaning:
  * docs/internals/CHAT.md.
  *
  * Ownership is part of every conversation statement: a call names the owner's user id and a
@@ -51,10 +51,17 @@ typedef struct sy_app_msg {
     char *metrics;       /* JSON object: ttft_ms, latency_ms, tokens, tokens_per_s, cost_usd */
     char *request_id;    /* the gateway request id of the call */
     char *schema_errors; /* JSON array of {path, message}: the reply fails its json_schema */
+    int64_t updated_us;  /* read only: the last write (insert, checkpoint); insert sets it to
+                            created_us */
 } sy_app_msg_t;
 
 /* The error of an answer left streaming by a previous run of the server. */
 #define SY_CHAT_INTERRUPTED "interrupted: the server restarted"
+/* A streaming answer's generation writes the row at least every 2 s (api/chatgen.c, its
+ * checkpoints); one without a write for this long belongs to a process that is gone. The
+ * sweep (sy_app_msg_interrupt_stale) runs at start-up and every SY_CHAT_SWEEP_MS. */
+#define SY_CHAT_STALE_MS 15000
+#define SY_CHAT_SWEEP_MS 5000
 
 typedef struct sy_app_feedback {
     char *log_id;
@@ -93,10 +100,14 @@ sy_err_t sy_app_conv_list(sy_store_t *s, const char *user_id, const char *q,
                           sy_app_conv_t ***out, size_t *n, char *msg, size_t msglen);
 
 /* Messages. insert: every field of m (id, conversation_id, role, content, status, created_us
- * required); the caller checked the conversation's owner and the parent. get: message id of
+ * required); the caller checked the conversation's owner and the parent. The insert is
+ * conditional in one statement: it happens only while the conversation holds at most
+ * SY_CHAT_MESSAGES_MAX - room messages (room 1: space for this one; 2: also for the answer that
+ * follows it), else SY_ERR_INVALID_REQUEST with the limit's message. get: message id of
  * conversation conv_id. list: every message of conv_id, oldest first (at most
  * SY_CHAT_MESSAGES_MAX). count: how many conv_id has. */
-sy_err_t sy_app_msg_insert(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen);
+sy_err_t sy_app_msg_insert(sy_store_t *s, const sy_app_msg_t *m, int room, char *msg,
+                           size_t msglen);
 sy_err_t sy_app_msg_get(sy_store_t *s, const char *conv_id, const char *id, sy_app_msg_t **out,
                         char *msg, size_t msglen);
 sy_err_t sy_app_msg_list(sy_store_t *s, const char *conv_id, sy_app_msg_t ***out, size_t *n,
@@ -106,13 +117,16 @@ sy_err_t sy_app_msg_count(sy_store_t *s, const char *conv_id, int64_t *n, char *
  * request_id and schema_errors of message (m->conversation_id, m->id), which must still be
  * "streaming" (SY_ERR_NOT_FOUND otherwise, so a second write changes nothing). */
 sy_err_t sy_app_msg_finish(sy_store_t *s, const sy_app_msg_t *m, char *msg, size_t msglen);
-/* A streaming answer's text so far (a crash then loses only what came after): content of
- * (conv_id, id) while it is still "streaming"; after the final row it changes nothing. */
+/* A streaming answer's text so far (a crash then loses only what came after) and its liveness:
+ * content (NULL: unchanged) and updated_us = now_us of (conv_id, id) while it is still
+ * "streaming"; after the final row it changes nothing. */
 sy_err_t sy_app_msg_checkpoint(sy_store_t *s, const char *conv_id, const char *id,
-                               const char *content, char *msg, size_t msglen);
-/* At start-up, before any generation runs: every message still "streaming" becomes "error"
- * with SY_CHAT_INTERRUPTED; *n: how many (may be NULL). */
-sy_err_t sy_app_msg_interrupt_all(sy_store_t *s, int64_t *n, char *msg, size_t msglen);
+                               const char *content, int64_t now_us, char *msg, size_t msglen);
+/* Every message still "streaming" whose last write (updated_us, else created_us) is before
+ * before_us becomes "error" with SY_CHAT_INTERRUPTED: its generation stopped writing (the
+ * server or replica running it died). *n: how many (may be NULL). */
+sy_err_t sy_app_msg_interrupt_stale(sy_store_t *s, int64_t before_us, int64_t *n, char *msg,
+                                    size_t msglen);
 /* SY_OK when a message of one of user_id's conversations carries log_id (the user may rate
  * that answer), SY_ERR_NOT_FOUND otherwise. */
 sy_err_t sy_app_msg_owns_log(sy_store_t *s, const char *log_id, const char *user_id, char *msg,

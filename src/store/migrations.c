@@ -167,6 +167,11 @@ const sy_store_migration_t sy_store_migrations_sqlite[] = {
      "ALTER TABLE messages ADD COLUMN request_id text;"
      "ALTER TABLE messages ADD COLUMN schema_errors text;"
      "CREATE INDEX messages_streaming ON messages(id) WHERE status = 'streaming';"},
+    /* Issue 6, several replicas on one database (docs/internals/CHAT.md, "Store writes"): the
+     * last write of a message (its insert, then every checkpoint of a streaming answer), so a
+     * sweep ends only answers whose generation stopped writing (NULL on older rows: created_us
+     * stands in). */
+    {10, "chat: message update time", "ALTER TABLE messages ADD COLUMN updated_us INTEGER;"},
 };
 const size_t sy_store_migrations_sqlite_count =
     sizeof(sy_store_migrations_sqlite) / sizeof(sy_store_migrations_sqlite[0]);
@@ -490,6 +495,8 @@ const sy_store_migration_t sy_store_migrations_postgres[] = {
      "ALTER TABLE messages ADD COLUMN request_id text;"
      "ALTER TABLE messages ADD COLUMN schema_errors text;"
      "CREATE INDEX messages_streaming ON messages(id) WHERE status = 'streaming';"},
+    /* As SQLite's version 10. */
+    {9, "chat: message update time", "ALTER TABLE messages ADD COLUMN updated_us bigint;"},
 };
 const size_t sy_store_migrations_postgres_count =
     sizeof(sy_store_migrations_postgres) / sizeof(sy_store_migrations_postgres[0]);

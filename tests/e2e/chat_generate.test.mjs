@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import crypto from 'node:crypto';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { apiCall, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
 
 const T = { timeout: 60000 };
@@ -40,6 +42,15 @@ models:
   - name: lazy
     provider: mock
     mock: {latency_ms: 1000, chunks: 2, chunk_delay_ms: 0}
+  - name: sleepy
+    provider: mock
+    mock: {latency_ms: 4500, chunks: 1, chunk_delay_ms: 0}
+  - name: locked
+    provider: mock
+    mock: {latency_ms: 0, chunks: 2, chunk_delay_ms: 0}
+    ui:
+      hide: [seed, top_p, system]
+      lock: {temperature: 1, max_tokens: 50, system: "be exact"}
 limits:
   shutdown_grace_ms: ${grace}
   sse_keepalive_ms: 250
@@ -141,6 +152,21 @@ async function logRow(id) {
 }
 
 let alice, bob, vera, lim;
+
+// SQL on the gateway's SQLite file while it runs (WAL; waits for its writer)
+function sqlite(sql) {
+  const r = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(dataDir, 'switchyard.db'), sql], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+function assertJsonError(r, status, param, code) {
+  assert.equal(r.status, status, r.text);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  assert.deepEqual(Object.keys(r.json), ['error']);
+  if (param !== undefined) assert.equal(r.json.error.param, param, r.text);
+  if (code !== undefined) assert.equal(r.json.error.code, code, r.text);
+}
 
 describe('chat generation', () => {
   before(async () => {
@@ -434,20 +460,125 @@ describe('chat generation', () => {
     assert.equal(row.message_id, d.id);
   });
 
+  test("a model's ui block: locked values applied and enforced, hidden parameters refused", T, async () => {
+    const conv = await newConv(alice);
+    const gen = (body) => alice.call('POST', `/api/v1/conversations/${conv}/generate`, { body: { content: 'q', model: 'locked', ...body } });
+    // another value for a locked parameter: 400 invalid_value naming it (numbers by value)
+    let r = await gen({ params: { temperature: 0.5 } });
+    assertJsonError(r, 400, 'params.temperature', 'invalid_value');
+    assert.match(r.json.error.message, /locked to 1/);
+    assertJsonError(await gen({ params: { max_tokens: 51 } }), 400, 'params.max_tokens', 'invalid_value');
+    assertJsonError(await gen({ system: 'be vague' }), 400, 'system', 'invalid_value');
+    // a hidden parameter: the model does not take it
+    r = await gen({ params: { seed: 3 } });
+    assertJsonError(r, 400, 'params.seed', 'unsupported_parameter');
+    assert.match(r.json.error.message, /does not take 'params.seed'/);
+    assertJsonError(await gen({ params: { top_p: 0.9 } }), 400, 'params.top_p', 'unsupported_parameter');
+    // nothing was stored by the refusals
+    assert.equal((await getConv(alice, conv)).messages.length, 0);
+    // not sent: the locked values reach the upstream (the log row's request body) and the row
+    const ok = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'q', model: 'locked', context: 'ctx' });
+    assert.equal(ok.status, 200, ok.text);
+    const d = doneOf(ok.events);
+    assert.equal(d.status, 'ok');
+    assert.deepEqual(d.params, { max_tokens: 50, temperature: 1 });
+    const row = await logRow(d.log_id);
+    const sent = typeof row.request_body === 'string' ? JSON.parse(row.request_body) : row.request_body;
+    assert.equal(sent.temperature, 1);
+    assert.equal(sent.max_tokens, 50);
+    assert.equal(sent.seed, undefined);
+    assert.deepEqual(sent.messages, [{ role: 'system', content: 'be exact' }, { role: 'system', content: 'Context:\nctx' }, { role: 'user', content: 'q' }]);
+    // the locked values themselves may be sent (1.0 for 1)
+    const same = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { parent_id: d.id, content: 'again', model: 'locked', params: { temperature: 1.0, max_tokens: 50 }, system: 'be exact' });
+    assert.equal(doneOf(same.events).status, 'ok');
+    // another model has no such rules
+    const free = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'q', model: 'm', params: { seed: 3, temperature: 0.2 } });
+    assert.equal(doneOf(free.events).status, 'ok');
+  });
+
+  test("a user key's allowed models: 403 JSON before any row or SSE; unknown model 404; sessions take any model", T, async () => {
+    const k = await alice.call('POST', '/api/v1/me/keys', { body: { name: 'only-m', models: ['m'] } });
+    assert.equal(k.status, 201, k.text);
+    const viaKey = { headers: () => ({ authorization: `Bearer ${k.json.key}` }) };
+    const conv = await newConv(alice);
+    const url = `/api/v1/conversations/${conv}/generate`;
+    const no = await call('POST', url, { key: k.json.key, body: { content: 'q', model: 'slow' } });
+    assertJsonError(no, 403, 'model', 'model_not_allowed');
+    assert.match(no.json.error.message, /not allowed to use the model 'slow'/);
+    assertJsonError(await call('POST', url, { key: k.json.key, body: { content: 'q', model: 'nope' } }), 404, 'model');
+    // regenerate is checked the same way
+    assert.equal((await getConv(alice, conv)).messages.length, 0);
+    const ok = await sse('POST', url, viaKey, { content: 'q', model: 'm' });
+    assert.equal(ok.status, 200, ok.text);
+    const d = doneOf(ok.events);
+    assert.equal(d.status, 'ok');
+    assertJsonError(await call('POST', url, { key: k.json.key, body: { parent_id: d.parent_id, model: 'slow' } }), 403, 'model', 'model_not_allowed');
+    assert.equal((await getConv(alice, conv)).messages.length, 2);
+    // the same user's session is not bound by the key's list
+    const s = await sse('POST', url, alice, { parent_id: d.parent_id, model: 'lazy' });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(doneOf(s.events).status, 'ok');
+    assertJsonError(await alice.call('POST', url, { body: { content: 'q', model: 'nope' } }), 404, 'model');
+  });
+
+  test('a silent model: the streaming row is still written every 2 s (other replicas see it alive)', T, async () => {
+    const conv = await newConv(alice);
+    let mid;
+    const t0 = Date.now();
+    let checked = false;
+    const r = await sse('POST', `/api/v1/conversations/${conv}/generate`, alice, { content: 'think first', model: 'sleepy' }, {
+      onEvent: (ev) => {
+        if (ev.event === 'start') mid = ev.json.assistant_message.id;
+        if (ev.comment && Date.now() - t0 > 3500 && !checked) {
+          checked = true;
+          const [created, updated, content] = sqlite(`SELECT created_us, updated_us, content FROM messages WHERE id = '${mid}'`).split('|');
+          assert.equal(content, '');
+          assert.ok(Number(updated) - Number(created) >= 1.5e6, `touched while silent: ${updated} - ${created}`);
+        }
+      },
+    });
+    assert.ok(checked, 'checked during the silence');
+    assert.equal(doneOf(r.events).status, 'ok');
+  });
+
   test('restart: an answer left streaming becomes error "interrupted"', T, async () => {
     const conv = await newConv(alice);
     const ins = await alice.call('POST', `/api/v1/conversations/${conv}/messages`, { body: { role: 'assistant', content: 'half an ans', status: 'streaming', model: 'm' } });
     assert.equal(ins.status, 201, ins.text);
     const mid = ins.json.id;
-    // before the restart, a re-attach with no live generation already shows it as interrupted
+    // another replica's live answer: written just now (one process here, so it is a fake)
+    const live = await alice.call('POST', `/api/v1/conversations/${conv}/messages`, { body: { role: 'assistant', content: 'elsewhere', status: 'streaming', model: 'm' } });
+    const lid = live.json.id;
+    // the first one has not been written for a minute: its process is gone
+    sqlite(`UPDATE messages SET updated_us = updated_us - 60000000 WHERE id = '${mid}'`);
+    // before the restart, a re-attach with no live generation shows the stale one as
+    // interrupted, the fresh one as it is
     const w = await sse('GET', `/api/v1/conversations/${conv}/messages/${mid}/stream`, alice);
     assert.equal(doneOf(w.events).status, 'error');
+    assert.equal(doneOf(w.events).error, 'interrupted: the server restarted');
+    const wl = await sse('GET', `/api/v1/conversations/${conv}/messages/${lid}/stream`, alice);
+    assert.equal(doneOf(wl.events).status, 'streaming');
     await gw.stop();
     gw = await startGateway({ port, config: config(port, dataDir), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
-    const m = (await getConv(alice, conv)).messages.find((x) => x.id === mid);
+    let msgs = (await getConv(alice, conv)).messages;
+    const m = msgs.find((x) => x.id === mid);
     assert.equal(m.status, 'error');
     assert.equal(m.error, 'interrupted: the server restarted');
     assert.equal(m.content, 'half an ans');
+    // the fresh one survives the restart (a live replica may still be writing it) ...
+    assert.equal(msgs.find((x) => x.id === lid).status, 'streaming');
+    // ... and once it stops being written, the periodic sweep (every 5 s) ends it
+    sqlite(`UPDATE messages SET updated_us = updated_us - 60000000 WHERE id = '${lid}'`);
+    const t0 = Date.now();
+    let l;
+    while (Date.now() - t0 < 12000) {
+      l = (await getConv(alice, conv)).messages.find((x) => x.id === lid);
+      if (l.status !== 'streaming') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(l.status, 'error');
+    assert.equal(l.error, 'interrupted: the server restarted');
+    assert.equal(l.content, 'elsewhere');
   });
 
   test('a crash mid-answer keeps the last checkpoint (every 2 s) as the interrupted text', T, async () => {
@@ -469,7 +600,13 @@ describe('chat generation', () => {
     await gw.exited();
     gw = await startGateway({ port, config: config(port, dataDir), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
     alice = await login('alice@example.com', PW.alice);
-    const m = (await getConv(alice, conv)).messages.find((x) => x.id === mid);
+    // written less than 15 s ago: not ended at start-up, but by the periodic sweep once stale
+    let m = (await getConv(alice, conv)).messages.find((x) => x.id === mid);
+    const tKill = Date.now();
+    while (m.status === 'streaming' && Date.now() - tKill < 30000) {
+      await new Promise((res) => setTimeout(res, 250));
+      m = (await getConv(alice, conv)).messages.find((x) => x.id === mid);
+    }
     assert.equal(m.status, 'error');
     assert.equal(m.error, 'interrupted: the server restarted');
     assert.ok(m.content.length > 0, 'a checkpoint was stored');

@@ -6,6 +6,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { apiCall, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
 
 const T = { timeout: 60000 };
@@ -27,7 +29,7 @@ models:
     mock: {latency_ms: 0, chunks: 2, chunk_delay_ms: 0}
 `;
 
-let gw;
+let gw, dataDir;
 const call = (method, p, opts = {}) => apiCall(gw.origin, method, p, opts);
 
 const login = (email, password) => sessionLogin(gw.origin, email, password);
@@ -43,7 +45,7 @@ let alice, bob, vera;
 
 describe('conversations', () => {
   before(async () => {
-    const dataDir = tmpFile('conv-data');
+    dataDir = tmpFile('conv-data');
     fs.mkdirSync(dataDir);
     const port = await freePort();
     gw = await startGateway({ port, config: config(port, dataDir), env: { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY } });
@@ -126,8 +128,21 @@ describe('conversations', () => {
     const u1 = await post({ role: 'user', content: 'What is a zebra?\nsecond line' });
     assert.equal(u1.parent_id, null);
     assert.equal(u1.status, 'ok');
-    const a1 = await post({ role: 'assistant', content: 'A horse with stripes.', parent_id: u1.id, model: 'm', params: { temperature: 0.7 }, log_id: '0190aaaa-0000-7000-8000-00000000a001' });
-    const a2 = await post({ role: 'assistant', content: 'partial', parent_id: u1.id, status: 'cancelled', model: 'm', log_id: '0190aaaa-0000-7000-8000-00000000a002' });
+    // the answer that carries a log row is generated (the server sets log_id; a posted message
+    // cannot carry one): regenerate for u1, read the final event of the stream
+    const gen = await alice.call('POST', `/api/v1/conversations/${id}/generate`, { body: { parent_id: u1.id, model: 'm', params: { temperature: 0.7 } } });
+    assert.equal(gen.status, 200, gen.text);
+    const doneBlock = gen.text.split('\n\n').find((b) => b.startsWith('event: done\n'));
+    const a1 = JSON.parse(doneBlock.slice(doneBlock.indexOf('data: ') + 6)).message;
+    assert.equal(a1.status, 'ok');
+    assert.equal(a1.content, 'You said: What is a zebra?\nsecond line');
+    assert.match(a1.log_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    for (let i = 0; i < 100; i++) {
+      const st = (await alice.call('GET', `/api/v1/conversations/${id}`)).json.messages.find((x) => x.id === a1.id);
+      if (st.status !== 'streaming') break; // the final row is stored
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const a2 = await post({ role: 'assistant', content: 'partial', parent_id: u1.id, status: 'cancelled', model: 'm' });
     // every character class survives the hand-written message JSON (answer and read back)
     const odd = 'q"uote \\ back\nnew\ttab \u0001\u001f é€😀 </script> \u2028';
     const o1 = await post({ role: 'tool', content: odd, parent_id: a2.id, params: { z: [1, { y: null }], a: 'x"y' }, error: 'e"rr' });
@@ -142,7 +157,8 @@ describe('conversations', () => {
     assert.deepEqual(got.messages.map((x) => [x.id, x.parent_id]), [[u1.id, null], [a1.id, u1.id], [a2.id, u1.id], [o1.id, a2.id], [e1.id, null]]);
     assert.equal(got.current_leaf, e1.id);
     assert.deepEqual(got.messages[1].params, { temperature: 0.7 });
-    assert.equal(got.messages[1].log_id, '0190aaaa-0000-7000-8000-00000000a001');
+    assert.equal(got.messages[1].log_id, a1.log_id);
+    assert.equal(got.messages[2].log_id, null);
     assert.equal(got.messages[2].status, 'cancelled');
     // switch back to the first branch
     const sw = await alice.call('PATCH', `/api/v1/conversations/${id}`, { body: { current_leaf: a1.id } });
@@ -154,11 +170,14 @@ describe('conversations', () => {
     assertError(bad, 400);
     assert.match(bad.json.error.message, /parent_id/);
     assertError(await alice.call('PATCH', `/api/v1/conversations/${other}`, { body: { current_leaf: a1.id } }), 400);
-    // only an assistant message carries a log row (feedback rides on it): a user message with
-    // one is refused, so a log id cannot be claimed through one's own question
-    const claim = await alice.call('POST', `/api/v1/conversations/${other}/messages`, { body: { role: 'user', content: 'x', log_id: '0190aaaa-0000-7000-8000-00000000a0ff' } });
-    assertError(claim, 400);
-    assert.match(claim.json.error.message, /log_id/);
+    // only generation sets log_id (feedback rides on it): a posted message with one is refused,
+    // user or assistant, so nobody can attach a log row that is not their own generated answer
+    for (const role of ['user', 'assistant']) {
+      const claim = await alice.call('POST', `/api/v1/conversations/${other}/messages`, { body: { role, content: 'x', log_id: '0190aaaa-0000-7000-8000-00000000a0ff' } });
+      assertError(claim, 400, 'log_id');
+      assert.match(claim.json.error.message, /set by the server/);
+    }
+    assert.equal((await alice.call('GET', `/api/v1/conversations/${other}`)).json.messages.length, 0);
     assertError(await alice.call('PUT', '/api/v1/feedback/0190aaaa-0000-7000-8000-00000000a0ff', { body: { rating: 1 } }), 404);
 
     // export: Markdown of the current branch (u1 → a1), JSON of everything
@@ -166,7 +185,7 @@ describe('conversations', () => {
     assert.equal(md.status, 200, md.text);
     assert.equal(md.headers.get('content-type'), 'text/markdown; charset=utf-8');
     assert.equal(md.headers.get('content-disposition'), `attachment; filename="conversation-${id}.md"`);
-    assert.equal(md.text, '# What is a zebra?\n\n## User\n\nWhat is a zebra?\nsecond line\n\n## Assistant (m)\n\nA horse with stripes.\n');
+    assert.equal(md.text, '# What is a zebra?\n\n## User\n\nWhat is a zebra?\nsecond line\n\n## Assistant (m)\n\nYou said: What is a zebra?\nsecond line\n');
     const js = await alice.call('GET', `/api/v1/conversations/${id}/export?format=json`);
     assert.equal(js.status, 200, js.text);
     assert.equal(js.headers.get('content-type'), 'application/json');
@@ -198,6 +217,33 @@ describe('conversations', () => {
     assert.equal(gone.status, 200, gone.text);
     assert.deepEqual(gone.json, { object: 'feedback.deleted', log_id: a1.log_id, deleted: true });
     assertError(await alice.call('GET', fb), 404);
+  });
+
+  test('the 5,000-message cap holds under concurrent appends (one conditional INSERT)', T, async () => {
+    const id = (await alice.call('POST', '/api/v1/conversations', { body: {} })).json.id;
+    // 4,990 messages straight into the database (the gateway is running: WAL, busy timeout)
+    const sql = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4990)
+      INSERT INTO messages (id, conversation_id, role, content, status, created_us)
+      SELECT 'fill-' || i, '${id}', 'user', 'x', 'ok', i FROM n;`;
+    const r = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(dataDir, 'switchyard.db'), sql], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    // 30 appends at once for the last 10 places: exactly 10 pass (the count-then-insert this
+    // replaced passed this too: its race window is too narrow to hit on purpose here; the
+    // store test "chat" checks that the insert itself refuses past the cap)
+    const res = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      alice.call('POST', `/api/v1/conversations/${id}/messages`, { body: { role: 'user', content: `race ${i}` } })));
+    const ok = res.filter((x) => x.status === 201).length;
+    const refused = res.filter((x) => x.status === 400);
+    assert.equal(ok, 10, res.map((x) => x.status).join(','));
+    assert.equal(refused.length, 20);
+    for (const x of refused) assert.match(x.json.error.message, /limit of 5000 messages/);
+    const got = (await alice.call('GET', `/api/v1/conversations/${id}`)).json;
+    assert.equal(got.messages.length, 5000);
+    // generate needs room for the question and its answer
+    const g = await alice.call('POST', `/api/v1/conversations/${id}/generate`, { body: { content: 'one more', model: 'm' } });
+    assertError(g, 400);
+    assert.match(g.json.error.message, /limit of 5000 messages/);
+    assert.equal((await alice.call('DELETE', `/api/v1/conversations/${id}`)).status, 200);
   });
 
   test('automatic title: first line, at most 80 bytes, cut between characters', T, async () => {

@@ -151,6 +151,10 @@ describe('settings: models and own keys (auth required)', () => {
     assert.equal(ok.status, 200, ok.text);
     const no = await call('POST', '/v1/chat/completions', { key: c.json.key, body: { model: 'free', messages: [{ role: 'user', content: 'hi' }] } });
     assert.equal(no.status, 403, no.text);
+    // the picker's list through that key: only the models it may use
+    const listed = await call('GET', '/api/v1/models', { key: c.json.key });
+    assert.equal(listed.status, 200, listed.text);
+    assert.deepEqual(listed.json, { object: 'list', data: WANT_MODELS.data.filter((x) => x.id === 'm') });
     // a user key authenticates the settings API too (no CSRF needed)
     const viaKey = await call('GET', '/api/v1/me/keys', { key: c.json.key });
     assert.equal(viaKey.status, 200, viaKey.text);
@@ -214,7 +218,14 @@ describe('settings: models and own keys (auth required)', () => {
     // a team key cannot use the settings API (it has no user)
     const team = await call('POST', '/api/v1/teams', { key: ADMIN_KEY, body: { name: `t${Date.now()}` } });
     const tk = await call('POST', '/api/v1/keys', { key: ADMIN_KEY, body: { name: 'tk', owner_team: team.json.id } });
-    assertError(await call('GET', '/api/v1/me/keys', { key: tk.json.key }), 403);
+    // a team key on the chat app's API (it has no user): 403 saying so
+    for (const [method, p] of [['GET', '/api/v1/me/keys'], ['GET', '/api/v1/models'], ['GET', '/api/v1/conversations'], ['POST', '/api/v1/conversations']]) {
+      const r = await call(method, p, { key: tk.json.key, body: method === 'POST' ? {} : undefined });
+      assertError(r, 403, /the chat API needs a user/);
+      assert.match(r.json.error.message, /team key has no conversations/);
+    }
+    // the admin API keeps its own message
+    assertError(await call('GET', '/api/v1/users', { key: tk.json.key }), 403, /a team key cannot call the admin API/);
   });
 });
 

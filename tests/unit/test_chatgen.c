@@ -161,12 +161,74 @@ static void t_schema_errors(void **state)
     json_decref(schema);
 }
 
+/* The model's ui block: locked values applied or checked (numbers by value), hidden refused. */
+static void t_apply_ui(void **state)
+{
+    (void)state;
+    sy_model_ui_t ui = {0};
+    ui.locked = (1u << SY_UI_TEMPERATURE) | (1u << SY_UI_SYSTEM) | (1u << SY_UI_RESPONSE_FORMAT);
+    ui.hidden = (1u << SY_UI_SEED) | (1u << SY_UI_SYSTEM);
+    ui.lock_json[SY_UI_TEMPERATURE] = "1";
+    ui.lock_json[SY_UI_SYSTEM] = "\"be exact\"";
+    ui.lock_json[SY_UI_RESPONSE_FORMAT] = "{\"type\":\"json_object\"}";
+    sy_chatgen_refusal_t why;
+    /* nothing sent: the locked values are set */
+    json_t *b = json_pack("{s:s, s:s}", "content", "hi", "model", "m");
+    assert_true(sy_chatgen_apply_ui(b, &ui, "m", &why));
+    char *d = dump(b);
+    assert_string_equal(d,
+                        "{\"content\":\"hi\",\"model\":\"m\",\"params\":{\"temperature\":1},"
+                        "\"response_format\":{\"type\":\"json_object\"},\"system\":\"be exact\"}");
+    free(d);
+    /* the same values sent (1.0 for 1; a hidden but locked system with its value): kept */
+    b = json_pack("{s:{s:f, s:i}, s:s, s:n}", "params", "temperature", 1.0, "max_tokens", 5,
+                  "system", "be exact", "response_format");
+    assert_true(sy_chatgen_apply_ui(b, &ui, "m", &why));
+    d = dump(b);
+    assert_string_equal(d,
+                        "{\"params\":{\"max_tokens\":5,\"temperature\":1.0},"
+                        "\"response_format\":{\"type\":\"json_object\"},\"system\":\"be exact\"}");
+    free(d);
+    /* another value: 400 invalid_value naming the parameter */
+    b = json_pack("{s:{s:f}}", "params", "temperature", 0.5);
+    assert_false(sy_chatgen_apply_ui(b, &ui, "m", &why));
+    assert_string_equal(why.param, "params.temperature");
+    assert_string_equal(why.code, "invalid_value");
+    assert_non_null(strstr(why.message, "locked to 1"));
+    json_decref(b);
+    b = json_pack("{s:{s:s}}", "response_format", "type", "text");
+    assert_false(sy_chatgen_apply_ui(b, &ui, "m", &why));
+    assert_string_equal(why.param, "response_format");
+    json_decref(b);
+    /* a hidden parameter sent: refused */
+    b = json_pack("{s:{s:i}}", "params", "seed", 7);
+    assert_false(sy_chatgen_apply_ui(b, &ui, "m", &why));
+    assert_string_equal(why.param, "params.seed");
+    assert_string_equal(why.code, "unsupported_parameter");
+    json_decref(b);
+    /* a hidden one sent as null is not sent; a bad params type is left to check_body */
+    b = json_pack("{s:{s:n}}", "params", "seed");
+    assert_true(sy_chatgen_apply_ui(b, &ui, "m", &why));
+    json_decref(b);
+    b = json_pack("{s:s}", "params", "x");
+    assert_true(sy_chatgen_apply_ui(b, &ui, "m", &why));
+    json_decref(b);
+    /* no ui: nothing changes */
+    sy_model_ui_t none = {0};
+    b = json_pack("{s:{s:i}}", "params", "seed", 7);
+    assert_true(sy_chatgen_apply_ui(b, &none, "m", &why));
+    d = dump(b);
+    assert_string_equal(d, "{\"params\":{\"seed\":7}}");
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_request_branch), cmocka_unit_test(t_request_regenerate),
         cmocka_unit_test(t_metrics),        cmocka_unit_test(t_deploy_of),
         cmocka_unit_test(t_append_capped),  cmocka_unit_test(t_schema_errors),
+        cmocka_unit_test(t_apply_ui),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

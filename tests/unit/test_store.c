@@ -1493,14 +1493,14 @@ static void c_chat(target_t *t)
          .created_us = 1003},
     };
     for (size_t i = 0; i < 4; i++)
-        OK(sy_app_msg_insert(s, &m[i], msg, sizeof(msg)));
+        OK(sy_app_msg_insert(s, &m[i], 1, msg, sizeof(msg)));
     sy_app_msg_t bad = {.id = "m5",
                         .conversation_id = "c2",
                         .role = "robot",
                         .content = "x",
                         .status = "ok",
                         .created_us = 1};
-    assert_int_not_equal(sy_app_msg_insert(s, &bad, msg, sizeof(msg)), SY_OK); /* CHECK */
+    assert_int_not_equal(sy_app_msg_insert(s, &bad, 1, msg, sizeof(msg)), SY_OK); /* CHECK */
     sy_app_msg_t **mv = NULL;
     size_t nm = 0;
     OK(sy_app_msg_list(s, "c2", &mv, &nm, msg, sizeof(msg)));
@@ -1554,9 +1554,11 @@ static void c_chat(target_t *t)
                         .model = "m",
                         .request_id = "r-1",
                         .created_us = 3000};
-    OK(sy_app_msg_insert(s, &gen, msg, sizeof(msg)));
+    OK(sy_app_msg_insert(s, &gen, 1, msg, sizeof(msg)));
     gen.id = "g2";
-    OK(sy_app_msg_insert(s, &gen, msg, sizeof(msg)));
+    OK(sy_app_msg_insert(s, &gen, 1, msg, sizeof(msg)));
+    gen.id = "g3"; /* another replica's live answer: written recently */
+    OK(sy_app_msg_insert(s, &gen, 1, msg, sizeof(msg)));
     sy_app_msg_t fin = gen;
     fin.id = "g1";
     fin.content = "qq";
@@ -1570,11 +1572,54 @@ static void c_chat(target_t *t)
     fin.conversation_id = "c2";
     fin.id = "g2";
     assert_int_equal(sy_app_msg_finish(s, &fin, msg, sizeof(msg)), SY_ERR_NOT_FOUND);
-    OK(sy_app_msg_checkpoint(s, "c3", "g2", "so far", msg, sizeof(msg)));
-    OK(sy_app_msg_checkpoint(s, "c3", "g1", "late", msg, sizeof(msg))); /* final: no change */
+    OK(sy_app_msg_checkpoint(s, "c3", "g2", "so far", 4000, msg, sizeof(msg)));
+    OK(sy_app_msg_checkpoint(s, "c3", "g1", "late", 4000, msg, sizeof(msg))); /* final: no change */
+    OK(sy_app_msg_checkpoint(s, "c3", "g3", "alive", 5000, msg, sizeof(msg)));
+    OK(sy_app_msg_checkpoint(s, "c3", "g3", NULL, 9000, msg, sizeof(msg))); /* only the time */
+    OK(sy_app_msg_get(s, "c3", "g3", &gm, msg, sizeof(msg)));
+    assert_string_equal(gm->content, "alive");
+    assert_int_equal(gm->updated_us, 9000);
+    assert_int_equal(gm->created_us, 3000);
+    sy_app_msg_free(gm);
+    OK(sy_app_msg_get(s, "c3", "g2", &gm, msg, sizeof(msg)));
+    assert_int_equal(gm->updated_us, 4000);
+    sy_app_msg_free(gm);
     int64_t nint = -1;
-    OK(sy_app_msg_interrupt_all(s, &nint, msg, sizeof(msg)));
+    OK(sy_app_msg_interrupt_stale(s, 4000, &nint, msg, sizeof(msg))); /* strictly before */
+    assert_int_equal(nint, 0);
+    OK(sy_app_msg_interrupt_stale(s, 8000, &nint, msg, sizeof(msg))); /* g2, not g3 */
     assert_int_equal(nint, 1);
+    OK(sy_app_msg_get(s, "c3", "g3", &gm, msg, sizeof(msg)));
+    assert_string_equal(gm->status, "streaming");
+    sy_app_msg_free(gm);
+    OK(sy_app_msg_interrupt_stale(s, 9001, &nint, msg, sizeof(msg)));
+    assert_int_equal(nint, 1);
+    /* the 5,000-message cap is part of the insert: room 2 (a question and its answer) is refused
+     * at 4,999, room 1 at 5,000 */
+    for (int i = 0; i < SY_CHAT_MESSAGES_MAX - 1; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "cap%d", i);
+        sy_app_msg_t cm = {.id = id,
+                           .conversation_id = "c5",
+                           .role = "user",
+                           .content = "x",
+                           .status = "ok",
+                           .created_us = 10000 + i};
+        OK(sy_app_msg_insert(s, &cm, 1, msg, sizeof(msg)));
+    }
+    sy_app_msg_t last = {.id = "cap-last",
+                         .conversation_id = "c5",
+                         .role = "user",
+                         .content = "x",
+                         .status = "ok",
+                         .created_us = 20000};
+    assert_int_equal(sy_app_msg_insert(s, &last, 2, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    assert_non_null(strstr(msg, "limit of 5000 messages"));
+    OK(sy_app_msg_insert(s, &last, 1, msg, sizeof(msg))); /* the 5,000th */
+    last.id = "cap-over";
+    assert_int_equal(sy_app_msg_insert(s, &last, 1, msg, sizeof(msg)), SY_ERR_INVALID_REQUEST);
+    OK(sy_app_msg_count(s, "c5", &count, msg, sizeof(msg)));
+    assert_int_equal(count, SY_CHAT_MESSAGES_MAX);
     OK(sy_app_msg_get(s, "c3", "g1", &gm, msg, sizeof(msg)));
     assert_string_equal(gm->status, "cancelled");
     assert_string_equal(gm->content, "qq");

@@ -39,6 +39,7 @@
 
 #define MSGLEN 512
 #define COOKIE "sy_session"
+#define OWN_KEYS_MAX 50 /* usable keys a user may have made at /api/v1/me/keys */
 #define MAX_MODELS 64
 
 typedef enum {
@@ -312,6 +313,14 @@ static bool fits(job_t *j, int owner, long key_n, long owner_n, const char *whic
     return false;
 }
 
+/* Whether key k can still authenticate (not revoked, past its rotation grace, or expired). */
+static bool key_usable(const job_t *j, const sy_app_key_t *k)
+{
+    return !((k->revoked_us && k->revoked_us <= j->now) ||
+             (k->grace_until_us && k->grace_until_us <= j->now) ||
+             (k->expires_us && k->expires_us <= j->now));
+}
+
 /* A new list of owner_n limits for a user or team (owner: SY_LIMITS_ENT_USER/_TEAM, id): every
  * key it owns that can still be used must still fit. */
 static bool fits_keys(job_t *j, int owner, const char *id, long owner_n)
@@ -329,10 +338,7 @@ static bool fits_keys(job_t *j, int owner, const char *id, long owner_n)
     bool ok = true;
     for (size_t i = 0; ok && i < n; i++) {
         const sy_app_key_t *k = v[i];
-        if ((k->revoked_us && k->revoked_us <= j->now) ||
-            (k->grace_until_us && k->grace_until_us <= j->now) ||
-            (k->expires_us && k->expires_us <= j->now))
-            continue; /* can never be used again */
+        if (!key_usable(j, k)) continue;
         char which[SY_AUTH_ID_MAX + 220];
         snprintf(which, sizeof which, "'%.200s' (%s)", k->name ? k->name : "", k->id);
         ok = fits(j, owner, stored_limits_n(k->limits), owner_n, which);
@@ -981,10 +987,45 @@ static void op_key_revoke(job_t *j, const char *owner_user)
 
 /* ---- the caller's own keys (/api/v1/me/keys; any role, viewers read only) ---- */
 
+/* Creating or revoking one's own keys needs a signed-in session (cookie + CSRF token, checked
+ * by the caller): a leaked restricted API key (a few models, a short expiry, tight limits) must
+ * not mint a broader one, or revoke its owner's other keys. Listing stays open to API keys. */
 static bool may_change_own(job_t *j)
 {
+    if (!j->who.session_hash[0]) {
+        fail(j, SY_ERR_FORBIDDEN,
+             "creating or revoking your own keys needs a signed-in session (cookie and CSRF "
+             "token); an API key cannot do it",
+             NULL);
+        return false;
+    }
     if (strcmp(j->who.role, "viewer") != 0) return true;
     fail(j, SY_ERR_FORBIDDEN, "the viewer role cannot create or revoke keys", NULL);
+    return false;
+}
+
+/* A user has at most OWN_KEYS_MAX usable keys of their own, so that one user cannot fill the
+ * admin's key listing (newest 1,000). */
+static bool own_keys_room(job_t *j)
+{
+    sy_app_key_t **v = NULL;
+    size_t n = 0, usable = 0;
+    char msg[SY_STORE_MSGLEN];
+    sy_err_t err =
+        sy_app_key_list(sy_auth_store(j->auth), j->who.user_id, NULL, &v, &n, msg, sizeof msg);
+    if (err) {
+        store_fail(j, err, msg);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        usable += key_usable(j, v[i]);
+    sy_app_key_list_free(v, n);
+    if (usable < OWN_KEYS_MAX) return true;
+    char m[160];
+    snprintf(m, sizeof m,
+             "you already have %d usable keys of your own, the most allowed: revoke one first",
+             OWN_KEYS_MAX);
+    fail(j, SY_ERR_INVALID_REQUEST, "%s", m);
     return false;
 }
 
@@ -1027,7 +1068,8 @@ static void op_me_key_create(job_t *j)
             goto out;
         }
     }
-    key_create_for(j, name, j->who.user_id, NULL, exp, models, NULL, NULL, -1);
+    if (own_keys_room(j))
+        key_create_for(j, name, j->who.user_id, NULL, exp, models, NULL, NULL, -1);
 out:
     free(models);
 }

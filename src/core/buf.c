@@ -11,10 +11,12 @@ void sy_buf_init(sy_buf_t *b, size_t max)
     b->base = NULL;
     b->len = b->cap = 0;
     b->max = max;
+    b->secret = false;
 }
 
 void sy_buf_dispose(sy_buf_t *b)
 {
+    if (b->secret && b->base) explicit_bzero(b->base, b->cap);
     free(b->base);
     b->base = NULL;
     b->len = b->cap = 0;
@@ -31,7 +33,15 @@ char *sy_buf_reserve(sy_buf_t *b, size_t n, sy_err_t *err)
         while (cap < b->len + n)
             cap *= 2;
         if (cap > b->max) cap = b->max;
-        b->base = sy_xrealloc(b->base, cap);
+        if (b->secret && b->base) {
+            char *nb = sy_xmalloc(cap);
+            memcpy(nb, b->base, b->len);
+            explicit_bzero(b->base, b->cap);
+            free(b->base);
+            b->base = nb;
+        } else {
+            b->base = sy_xrealloc(b->base, cap);
+        }
         b->cap = cap;
     }
     *err = SY_OK;

@@ -4,6 +4,7 @@
 #ifndef SY_CORE_BUF_H
 #define SY_CORE_BUF_H
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -12,10 +13,19 @@ typedef struct sy_buf {
     char *base;
     size_t len;
     size_t cap;
-    size_t max; /* hard limit on len */
+    size_t max;  /* hard limit on len */
+    bool secret; /* may hold a secret: growth and dispose leave no copy in freed heap */
 } sy_buf_t;
 
 void sy_buf_init(sy_buf_t *b, size_t max);
+/* Marks b as one that may hold a secret (an HTTP request body, received bytes: a credential
+ * PUT): growing copies into a new block and zeroes the old one before freeing it (realloc
+ * would leave the old bytes in freed heap), and sy_buf_dispose zeroes the block. Zeroing what
+ * is in use stays the owner's job. */
+static inline void sy_buf_set_secret(sy_buf_t *b)
+{
+    b->secret = true;
+}
 void sy_buf_dispose(sy_buf_t *b);
 /* Keeps the allocation, forgets the contents. */
 static inline void sy_buf_reset(sy_buf_t *b)

@@ -41,7 +41,10 @@
 #include "core/uri.h"
 
 #define MAX_SCHEMA_DEPTH 256
-#define MATCH_LIMIT 1000000 /* PCRE2 backtracking steps per match: no catastrophic regex */
+#define MATCH_LIMIT 1000000     /* PCRE2 backtracking steps per match: no catastrophic regex */
+#define MAX_SCHEMA_NODES 10000  /* compiled schema objects/booleans */
+#define MAX_SCHEMA_PATTERNS 256 /* pattern + patternProperties regexes */
+#define MAX_SCHEMA_BYTES 65536  /* the schema as compact JSON */
 
 /* ---------------------------------------------------------------- compile context */
 
@@ -393,6 +396,10 @@ static pcre2_code *compile_regex(cctx_t *c, const char *re, size_t n)
 {
     int ec;
     PCRE2_SIZE off;
+    if (c->s->ncodes >= MAX_SCHEMA_PATTERNS) {
+        cfail(c, "schema has more than %d regular expressions", MAX_SCHEMA_PATTERNS);
+        return NULL;
+    }
     /* ECMA-262 flavour where PCRE2 can give it: $ only at the very end, \uXXXX escapes; no
      * PCRE2_UCP, so \d \w \b stay ASCII as in ECMA-262 (ECMA \s is wider: see the doc). */
     pcre2_code *code =
@@ -576,6 +583,8 @@ static jnode_t *compile_node(cctx_t *c, json_t *j, const char *base, int depth)
         return cfail(c, "schema nested more than %d levels", MAX_SCHEMA_DEPTH);
     if (!json_is_object(j) && !json_is_boolean(j))
         return cfail(c, "a schema must be an object or a boolean");
+    if (c->nnodes >= MAX_SCHEMA_NODES)
+        return cfail(c, "schema has more than %d subschemas", MAX_SCHEMA_NODES);
     n = az(&c->s->arena, sizeof *n);
     n->loc = sy_arena_strndup(&c->s->arena, c->loc, c->loc_len);
     n->boolean = json_is_object(j) ? -1 : json_is_true(j);
@@ -842,6 +851,12 @@ sy_jschema_t *sy_jschema_compile_draft(const json_t *schema, sy_jschema_draft_t 
 {
     int draft = draft_of(schema, want, err, err_len);
     if (!draft) return NULL;
+    size_t bytes = json_dumpb(schema, NULL, 0, JSON_COMPACT);
+    if (bytes > MAX_SCHEMA_BYTES) {
+        snprintf(err, err_len, "at /: schema is larger than %d bytes as compact JSON",
+                 MAX_SCHEMA_BYTES);
+        return NULL;
+    }
     sy_jschema_t *s = sy_xcalloc(1, sizeof *s);
     sy_arena_init(&s->arena);
     s->doc = json_deep_copy(schema);

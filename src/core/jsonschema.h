@@ -28,7 +28,8 @@ typedef enum sy_jschema_draft {
 
 /* Compiles (checks) a schema; NULL + a message "at /properties/x: ..." in err when it is not a
  * valid schema of the supported drafts (bad keyword value, invalid regex, unresolvable or
- * remote $ref, $ref cycle without progress, nesting past 256 levels). The schema is copied
+ * remote $ref, $ref cycle without progress, nesting past 256 levels, over 64 KiB as compact JSON,
+ * over 10,000 subschemas or 256 regexes). The schema is copied
  * (the caller keeps its reference). Any thread. */
 sy_jschema_t *sy_jschema_compile(const json_t *schema, char *err, size_t err_len);
 
@@ -42,7 +43,9 @@ sy_jschema_t *sy_jschema_compile_draft(const json_t *schema, sy_jschema_draft_t 
  * anyOf/oneOf/not/if branches are not listed one by one: the combinator reports one error,
  * or, when exactly one anyOf/oneOf branch admits the value's type, that branch's errors.
  * Evaluation nested past 1000 levels (schema nodes, so about 500 instance levels through a
- * recursive $ref) counts as one error. Any thread; s is not modified. */
+ * recursive $ref) counts as one error. Past 1,000,000 schema node visits or 10,000,000 regex
+ * steps (a $ref DAG reached along exponentially many paths), validation stops with the single
+ * error "schema evaluation too expensive" at "". Any thread; s is not modified. */
 size_t sy_jschema_validate(const sy_jschema_t *s, const json_t *instance, sy_jschema_error_t *errs,
                            size_t max);
 

@@ -12,6 +12,13 @@
 #include "core/jsonschema_int.h"
 
 #define MAX_EVAL_DEPTH 1000
+/* Per-validation budget: $ref DAGs (a schema node reached by many paths) and many regex
+ * matches must not multiply into unbounded work. Past either cap, validation stops with the
+ * single error "schema evaluation too expensive" at "". See docs/internals/JSONSCHEMA.md. */
+#define MAX_EVAL_STEPS 1000000ull /* schema node visits */
+#define MAX_RE_STEPS 10000000ull  /* PCRE2 match-limit steps, summed over the matches */
+#define RE_FIRST_LIMIT 10000u     /* a match is tried with this limit first, then x4 */
+#define RE_MATCH_LIMIT 1000000u   /* per match (the compiled schema's context says the same) */
 
 typedef struct {
     unsigned char *bits; /* one per member/item of the instance, in iteration order */
@@ -23,7 +30,10 @@ typedef struct {
     sy_jschema_error_t *errs;
     size_t max, count;
     int quiet, depth;
+    unsigned long long steps, re_steps;
+    bool exhausted; /* a budget ran out: every further node fails at once */
     pcre2_match_data *md;
+    pcre2_match_context *mctx; /* per-call copy: its limit follows the budget left */
     char path[1024];
     size_t plen;
 } vctx_t;
@@ -257,13 +267,34 @@ static void annot_mark(annot_t *a, size_t i)
     if (a && i < a->n) a->bits[i] = 1;
 }
 
+/* 1 match, 0 no match, -1 gave up (too complex for one match, or the budget ran out). PCRE2
+ * does not report the steps a match used, so a match runs with a small limit first and again
+ * with four times the limit each time it hits it; the limits of the attempts that hit theirs
+ * are charged (a lower bound within 4x of the work done), plus 1 per match. */
 static int re_match(vctx_t *c, const pcre2_code *re, const char *s, size_t n)
 {
+    if (c->exhausted) return -1;
     if (!c->md) c->md = pcre2_match_data_create(1, NULL);
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, c->md, c->s->mctx);
-    if (rc >= 0) return 1;
-    if (rc == PCRE2_ERROR_NOMATCH) return 0;
-    return -1;
+    if (!c->mctx) c->mctx = pcre2_match_context_copy(c->s->mctx);
+    if (!c->md || !c->mctx) return -1;
+    for (uint32_t lim = RE_FIRST_LIMIT;;
+         lim = lim * 4 > RE_MATCH_LIMIT ? RE_MATCH_LIMIT : lim * 4) {
+        unsigned long long left = MAX_RE_STEPS - c->re_steps;
+        uint32_t use = left < lim ? (uint32_t)left : lim;
+        pcre2_set_match_limit(c->mctx, use);
+        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, c->md, c->mctx);
+        if (rc != PCRE2_ERROR_MATCHLIMIT) {
+            c->re_steps += c->re_steps < MAX_RE_STEPS;
+            if (rc >= 0) return 1;
+            return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+        }
+        c->re_steps += use;
+        if (c->re_steps >= MAX_RE_STEPS) {
+            c->exhausted = true;
+            return -1;
+        }
+        if (lim == RE_MATCH_LIMIT) return -1;
+    }
 }
 
 static const named_t *find_named(const named_t *v, size_t n, const char *k, size_t kl)
@@ -562,6 +593,11 @@ static void explain_none(vctx_t *c, jnode_t *const *br, size_t nb, const json_t 
 
 static bool v_node(vctx_t *c, const jnode_t *n, const json_t *j, annot_t *out)
 {
+    if (c->exhausted) return false;
+    if (++c->steps > MAX_EVAL_STEPS) {
+        c->exhausted = true;
+        return false;
+    }
     if (n->boolean == 1) return true;
     if (n->boolean == 0) {
         verr(c, "no value is allowed here (false schema)");
@@ -687,11 +723,20 @@ size_t sy_jschema_validate(const sy_jschema_t *s, const json_t *instance, sy_jsc
         return 1;
     }
     bool ok = v_node(&c, s->root, instance, NULL);
+    if (c.exhausted) { /* whatever was found so far is partial: one clear error instead */
+        c.count = 0;
+        c.quiet = 0;
+        c.plen = 0;
+        c.path[0] = '\0';
+        verr(&c, "schema evaluation too expensive");
+        ok = false;
+    }
     if (!ok && c.count == 0) { /* cannot happen: every failure writes an error; be safe */
         if (c.max) snprintf(errs[0].message, sizeof errs[0].message, "value is not valid");
         if (c.max) errs[0].path[0] = '\0';
         c.count = 1;
     }
     pcre2_match_data_free(c.md);
+    pcre2_match_context_free(c.mctx);
     return ok ? 0 : c.count;
 }

@@ -901,6 +901,8 @@ static void on_connection(uv_stream_t *server, int status)
                                                                 : SY_HTTP_OUT_MIN_CAP;
     sy_buf_init(&c->out, SY_HTTP_HIGH_WATER + big + 65536);
     sy_buf_init(&c->req.body, s->limits.max_body_bytes);
+    sy_buf_set_secret(&c->pending); /* a credential PUT's body passes through both */
+    sy_buf_set_secret(&c->req.body);
     sy_arena_init(&c->req.arena);
     c->req.conn = c;
     c->keep_alive = true;

@@ -11,9 +11,11 @@
  * removed), whichever way the policy answered: the request was refused, or admitted unbacked.
  * A finish is never given up on a timeout: it waits for its reply. One that failed (no
  * connection, an error reply, the connection lost before the reply) goes to a bounded retry
- * queue, sent again every second once Redis is back; one whose connection was lost after it
- * was sent may have been applied, so its retry only charges (refunds dropped, never applied
- * twice).
+ * queue, sent again every second once Redis is back; one that may have been applied (handed to
+ * a context that reached connected, even if it was still connecting then, and then lost or
+ * answered by an error: a Lua error part-way may leave writes) is retried conservatively: it
+ * only charges (refunds dropped, never applied twice). Only a context that never connected, or
+ * NOSCRIPT, proves a finish did not run.
  * Concurrency slots are leases (sorted set member = lease id, score = expiry); a repeating
  * timer pushes the expiry of every live reservation's lease forward, so a crashed replica's
  * slots come back within lease_ms. A dropped connection is re-made on the next call, at most
@@ -156,6 +158,8 @@ typedef struct redis {
     uint64_t next_lease;
     uint64_t last_connect; /* ms (uv_hrtime) of the last attempt */
     bool connected;        /* connect callback said yes */
+    uint64_t epoch;        /* of the current context: one more per redisAsyncConnect */
+    uint64_t up_epoch;     /* the latest context that reached connected (0: none) */
     char sha[SCRIPT__COUNT][41];
     sy_limits_resv_t live; /* sentinel of the live reservations holding a lease */
     uv_timer_t refresh;
@@ -176,7 +180,8 @@ typedef struct op {
     int refs;  /* the pending reply and the open timer */
     bool done; /* the caller's callback has fired */
     bool evaled;
-    bool sent_connected; /* finish: the connection was up when it was sent */
+    uint64_t sent_epoch; /* the context it was last handed to (0: never handed over) */
+    bool not_run;        /* proven not run: NOSCRIPT, and not sent again */
     int argc;
     const char *argv[MAX_ARGS];
     size_t argvlen[MAX_ARGS];
@@ -194,6 +199,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     sy_log_info("redis %s:%d: connected", r->host, r->port);
     r->connected = true;
+    if (ac == r->ac) r->up_epoch = r->epoch;
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -229,6 +235,7 @@ static void ensure_connected(redis_t *r)
         return;
     }
     ac->data = r;
+    r->epoch++;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     r->ac = ac;
@@ -268,6 +275,19 @@ static void live_remove(sy_limits_resv_t *v)
 
 static void finish_failed(redis_t *r, sy_limits_resv_t *v, bool conservative);
 
+/* Whether a finish that got no success reply may have run anyway. It was handed to hiredis on
+ * a context that later reached connected (even when it was still connecting at the time: the
+ * script goes out once it connects), and the connection went away before the reply, or Redis
+ * answered an error (a Lua error part-way may leave earlier writes applied): maybe. Proven not
+ * run: never handed over, a context that never connected (its queued commands never went
+ * out), or NOSCRIPT without a resend. Contexts are one at a time and a dead one's callbacks
+ * fire before the next is made, so "the latest connected context is this one or later" is
+ * exact for this one. */
+static bool maybe_applied(const redis_t *r, const op_t *op)
+{
+    return op->sent_epoch && !op->not_run && r->up_epoch >= op->sent_epoch;
+}
+
 /* Fires the caller's callback once: a result (rep != NULL, parsed) or a backend failure. */
 static void complete(op_t *op, redisReply *rep)
 {
@@ -283,9 +303,8 @@ static void complete(op_t *op, redisReply *rep)
             free(v);
             return;
         }
-        /* not applied (no connection, an error reply), or unknown (the connection went away
-         * after the script was sent): retry, then only what charges */
-        finish_failed(r, v, !rep && op->sent_connected);
+        /* retried; conservatively (only what charges) unless it cannot have run */
+        finish_failed(r, v, maybe_applied(r, op));
         return;
     }
     sy_limits_resv_t *v = op->resv;
@@ -369,11 +388,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
             op->r->sha[op->script][0] = '\0';
             if (send_op(op) == 0) return; /* the new reply owns this reference */
             rep = NULL;
-            op->sent_connected = false; /* not sent again: not applied */
+            op->not_run = true; /* NOSCRIPT: it did not run; not sent again */
         }
         if (rep && rep->type == REDIS_REPLY_ERROR) {
+            /* a script error part-way may have applied writes: see maybe_applied */
             sy_log_warn("redis error reply: %.*s", (int)rep->len, rep->str);
-            op->sent_connected = false; /* an error reply: the script did not run */
         }
         complete(op, rep && rep->type != REDIS_REPLY_ERROR ? rep : NULL);
     } else if (op->script == SCRIPT_ADMIT && op->resv && late_admitted(op, rep)) {
@@ -408,7 +427,8 @@ static int send_op(op_t *op)
     op->argvlen[1] = strlen(op->argv[1]);
     if (redisAsyncCommandArgv(r->ac, on_reply, op, op->argc, op->argv, op->argvlen) != REDIS_OK)
         return -1;
-    op->sent_connected = r->connected;
+    op->sent_epoch = r->epoch;
+    op->not_run = false;
     return 0;
 }
 

@@ -7,6 +7,8 @@
 
 #include "upstream/h1.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
@@ -31,6 +33,7 @@ struct sy_upstream {
         const char *url;
         CURLU *h;
         sy_h1_target_t *native; /* non-NULL: the native HTTP/1.1 client runs this URL */
+        bool loopback;          /* host is localhost / 127.0.0.0/8 / ::1: never via a proxy */
     } urls[URL_CACHE_MAX];
     int n_urls;
     sy_h1_t *h1; /* NULL when the native client is disabled */
@@ -173,6 +176,40 @@ static void release_easy(sy_upstream_t *up, CURL *easy)
 
 /* Looks up (or parses and caches) a URL: the native target if the native client can serve it,
  * else a parsed curl URL. Both NULL when the cache is full (curl then parses the string). */
+/* Whether url's host is a loopback address or name. Such calls (the chat generation's call to
+ * our own listener, with the internal token; a local inference server) must not follow
+ * http_proxy / ALL_PROXY from the environment to a proxy. */
+static bool url_is_loopback(CURLU *h)
+{
+    char *host = NULL;
+    if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host) return false;
+    bool lb = false;
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') { /* IPv6 literal */
+        host[n - 1] = '\0';
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, host + 1, &a6) == 1)
+            lb = IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    } else {
+        struct in_addr a4;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+            lb = (ntohl(a4.s_addr) >> 24) == 127;
+        else
+            lb = !strcasecmp(host, "localhost") ||
+                 (n > 10 && !strcasecmp(host + n - 10, ".localhost"));
+    }
+    curl_free(host);
+    return lb;
+}
+
+static bool url_string_is_loopback(const char *url)
+{
+    CURLU *h = curl_url();
+    bool lb = h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK && url_is_loopback(h);
+    curl_url_cleanup(h);
+    return lb;
+}
+
 static int lookup_url(sy_upstream_t *up, const char *url)
 {
     for (int i = 0; i < up->n_urls; i++)
@@ -188,9 +225,10 @@ static int lookup_url(sy_upstream_t *up, const char *url)
         *up->urls[i].native = t;
     } else {
         CURLU *h = curl_url();
-        if (h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK)
+        if (h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK) {
             up->urls[i].h = h;
-        else if (h)
+            up->urls[i].loopback = url_is_loopback(h);
+        } else if (h)
             curl_url_cleanup(h);
     }
     up->n_urls++;
@@ -423,12 +461,17 @@ sy_err_t sy_upstream_start(sy_upstream_t *up, sy_upstream_call_t *call)
     if (!e) return SY_ERR_INTERNAL;
     call->easy = e;
     CURLU *cu = u >= 0 ? up->urls[u].h : NULL;
+    bool loopback = call->direct;
     if (cu) {
         curl_easy_setopt(e, CURLOPT_CURLU, cu);
+        loopback |= up->urls[u].loopback;
     } else {
         curl_easy_setopt(e, CURLOPT_CURLU, NULL);
         curl_easy_setopt(e, CURLOPT_URL, call->url);
+        loopback = loopback || url_string_is_loopback(call->url);
     }
+    /* "*": no proxy for this call; NULL: curl's default (the no_proxy environment variable) */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, loopback ? "*" : NULL);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);

@@ -36,6 +36,9 @@ struct sy_upstream_call {
     bool (*on_data)(sy_upstream_call_t *call, const char *data, size_t len);
     void (*on_done)(sy_upstream_call_t *call, sy_err_t err, const char *detail);
     void *ctx;
+    /* never through a proxy from http_proxy/ALL_PROXY (curl): for a call to our own listener
+     * on a non-loopback address; loopback hosts (localhost, 127.0.0.0/8, ::1) never are */
+    bool direct;
     /* filled in */
     int status;
     int64_t retry_after_ms; /* from Retry-After / retry-after-ms; -1 when absent (set at head) */

@@ -159,6 +159,11 @@ describe('settings: models and own keys (auth required)', () => {
     const viaKey = await call('GET', '/api/v1/me/keys', { key: c.json.key });
     assert.equal(viaKey.status, 200, viaKey.text);
     assert.equal(viaKey.json.data.length, 1);
+    // but it cannot mint a broader key of its owner's, nor revoke one: that needs a session
+    const mint = await call('POST', '/api/v1/me/keys', { key: c.json.key, body: { name: 'wider' } });
+    assertError(mint, 403, /needs a signed-in session/);
+    assertError(await call('POST', `/api/v1/me/keys/${c.json.id}/revoke`, { key: c.json.key }), 403, /needs a signed-in session/);
+    assert.equal((await call('GET', '/api/v1/me/keys', { key: c.json.key })).json.data.length, 1);
 
     // revoke: 200 with revoked_at; the key stops working at once on this replica
     const rv = await mia.call('POST', `/api/v1/me/keys/${c.json.id}/revoke`);
@@ -226,6 +231,33 @@ describe('settings: models and own keys (auth required)', () => {
     }
     // the admin API keeps its own message
     assertError(await call('GET', '/api/v1/users', { key: tk.json.key }), 403, /a team key cannot call the admin API/);
+  });
+
+  test('a user has at most 50 usable keys of their own (400 beyond; a revoke makes room)', T, async () => {
+    const pw = `p-${crypto.randomBytes(8).toString('hex')}`;
+    const r = await call('POST', '/api/v1/users', { key: ADMIN_KEY, body: { email: 'kim@example.com', role: 'member', password: pw } });
+    assert.equal(r.status, 201, r.text);
+    const kim = await login('kim@example.com', pw);
+    // one that has expired already does not count
+    const gone = await kim.call('POST', '/api/v1/me/keys', { body: { name: 'gone', expires_in_s: 1 } });
+    assert.equal(gone.status, 201, gone.text);
+    await new Promise((res) => setTimeout(res, 1100));
+    const ids = [];
+    for (let i = 0; i < 50; i++) {
+      const c = await kim.call('POST', '/api/v1/me/keys', { body: { name: `k${i}` } });
+      assert.equal(c.status, 201, `key ${i}: ${c.text}`);
+      ids.push(c.json.id);
+    }
+    assertError(await kim.call('POST', '/api/v1/me/keys', { body: { name: 'k50' } }), 400, /50 usable keys of your own/);
+    const rv = await kim.call('POST', `/api/v1/me/keys/${ids[0]}/revoke`);
+    assert.equal(rv.status, 200, rv.text);
+    const again = await kim.call('POST', '/api/v1/me/keys', { body: { name: 'k50' } });
+    assert.equal(again.status, 201, again.text);
+    assertError(await kim.call('POST', '/api/v1/me/keys', { body: { name: 'k51' } }), 400, /50 usable keys/);
+    const list = await kim.call('GET', '/api/v1/me/keys');
+    assert.equal(list.json.data.length, 52);
+    const usable = (k) => k.revoked_at === null && (k.expires_at === null || Date.parse(k.expires_at) > Date.now());
+    assert.equal(list.json.data.filter(usable).length, 50);
   });
 });
 

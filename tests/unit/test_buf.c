@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <malloc.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -85,13 +87,78 @@ static void arena_secret_zeroed_at_reset(void **state)
     sy_arena_dispose(&a);
 }
 
+/* realloc and free are wrapped (tests/unit/CMakeLists.txt: -Wl,--wrap): while `watch` is set,
+ * a block that still holds SECRET when it is freed or handed to realloc (which may move it and
+ * leave the old bytes in freed heap) is counted. */
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+static const char SECRET[] = "sk-secret-0123456789abcdef";
+static bool watch;
+static int leaked;
+
+static void check_block(void *p)
+{
+    if (!watch || !p) return;
+    size_t n = malloc_usable_size(p);
+    if (memmem(p, n, SECRET, sizeof SECRET - 1)) leaked++;
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    check_block(p);
+    return __real_realloc(p, n);
+}
+
+void __wrap_free(void *p)
+{
+    check_block(p);
+    __real_free(p);
+}
+
+/* A credential PUT body that arrives in several reads grows the request body (and the
+ * connection's received bytes): a buffer marked secret leaves no copy of it in freed heap when
+ * it grows or is disposed. An unmarked one still uses realloc. */
+static void buf_secret_growth_wiped(void **state)
+{
+    (void)state;
+    for (int secret = 1; secret >= 0; secret--) {
+        sy_buf_t b;
+        sy_buf_init(&b, 1 << 20);
+        if (secret) sy_buf_set_secret(&b);
+        leaked = 0;
+        watch = true;
+        assert_int_equal(sy_buf_append_c(&b, "{\"value\":\""), SY_OK);
+        assert_int_equal(sy_buf_append_c(&b, SECRET), SY_OK);
+        for (int i = 0; i < 200; i++) /* several growths: 256 -> 512 -> ... */
+            assert_int_equal(sy_buf_append_c(&b, "0123456789abcdef0123456789abcdef"), SY_OK);
+        assert_non_null(memmem(b.base, b.len, SECRET, sizeof SECRET - 1)); /* still there */
+        if (secret) {
+            assert_int_equal(leaked, 0);
+            explicit_bzero(b.base, b.len); /* the owner wipes what is in use */
+        } else {
+            assert_true(leaked > 0); /* the test sees the leak it guards against */
+        }
+        sy_buf_dispose(&b);
+        watch = false;
+    }
+    /* dispose of a marked buffer zeroes it even when the owner did not */
+    sy_buf_t b;
+    sy_buf_init(&b, 4096);
+    sy_buf_set_secret(&b);
+    assert_int_equal(sy_buf_append_c(&b, SECRET), SY_OK);
+    leaked = 0;
+    watch = true;
+    sy_buf_dispose(&b);
+    watch = false;
+    assert_int_equal(leaked, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(buf_respects_max),
-        cmocka_unit_test(buf_printf_long),
-        cmocka_unit_test(arena_alignment_and_large),
-        cmocka_unit_test(arena_secret_zeroed_at_reset),
+        cmocka_unit_test(buf_respects_max),          cmocka_unit_test(buf_printf_long),
+        cmocka_unit_test(arena_alignment_and_large), cmocka_unit_test(arena_secret_zeroed_at_reset),
+        cmocka_unit_test(buf_secret_growth_wiped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -721,6 +721,109 @@ static void test_threads_and_cost(void **state)
     sy_jschema_free(s);
 }
 
+/* ---- cost caps ---- */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Validating j with s stops, within 5 s, with the one budget error. */
+static void expect_too_expensive(const sy_jschema_t *s, const json_t *j, const char *what)
+{
+    sy_jschema_error_t e[4];
+    double t0 = now_s();
+    assert_int_equal(sy_jschema_validate(s, j, e, 4), 1);
+    double dt = now_s() - t0;
+    assert_string_equal(e[0].path, "");
+    assert_string_equal(e[0].message, "schema evaluation too expensive");
+    print_message("%s: stopped after %.3f s\n", what, dt);
+    assert_true(dt < 5.0);
+}
+
+/* $defs a0 = base, a_k = {kw: [{$ref a_(k-1)}, {$ref a_(k-1)}]}: compiled once per node, but
+ * reached along 2^k paths. Without the step budget k=24 took seconds and k=80 forever. */
+static void expect_dag_too_expensive(const char *kw, const char *base, const char *inst)
+{
+    enum { K = 80 };
+    char *buf = malloc(16384);
+    assert_non_null(buf);
+    int len = snprintf(buf, 16384, "{\"$ref\":\"#/$defs/a%d\",\"$defs\":{\"a0\":%s", K, base);
+    for (int k = 1; k <= K; k++)
+        len += snprintf(buf + len, 16384 - (size_t)len,
+                        ",\"a%d\":{\"%s\":[{\"$ref\":\"#/$defs/a%d\"},{\"$ref\":\"#/$defs/a%d\"}]}",
+                        k, kw, k - 1, k - 1);
+    snprintf(buf + len, 16384 - (size_t)len, "}}");
+    sy_jschema_t *s = comp(buf);
+    json_t *j = parse(inst);
+    expect_too_expensive(s, j, kw);
+    json_decref(j);
+    sy_jschema_free(s);
+    free(buf);
+}
+
+static void test_cost_caps(void **state)
+{
+    (void)state;
+    expect_dag_too_expensive("anyOf", "{\"not\":{}}", "1");
+    expect_dag_too_expensive("allOf", "{\"type\":\"integer\"}", "1");
+    /* a small DAG is still validated normally */
+    expect_valid("{\"$defs\":{\"a\":{\"type\":\"integer\"},\"b\":{\"allOf\":[{\"$ref\":\"#/$defs/"
+                 "a\"},{\"$ref\":\"#/$defs/a\"}]}},\"$ref\":\"#/$defs/b\"}",
+                 "3");
+    /* regex steps add up over matches: each string below makes the match give up, and the total
+     * cap stops the whole validation after a few of them instead of 200 */
+    {
+        sy_jschema_t *s = comp("{\"items\":{\"pattern\":\"^(a|a)*$\"}}");
+        json_t *arr = json_array();
+        for (int i = 0; i < 200; i++)
+            json_array_append_new(arr, json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"));
+        expect_too_expensive(s, arr, "200 catastrophic matches");
+        sy_jschema_error_t e[4];
+        /* one such match alone still gives the per-match error */
+        json_t *one = json_array();
+        json_array_append_new(one, json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"));
+        assert_int_equal(sy_jschema_validate(s, one, e, 4), 1);
+        assert_string_equal(e[0].path, "/0");
+        assert_string_equal(e[0].message, "pattern matching gave up (too complex)");
+        json_decref(one);
+        json_decref(arr);
+        sy_jschema_free(s);
+    }
+    /* compile-time caps: subschemas, regexes, size */
+    {
+        size_t cap = 10002 * 3 + 64;
+        char *b = malloc(cap);
+        assert_non_null(b);
+        size_t at = (size_t)sprintf(b, "{\"anyOf\":[{}");
+        for (int i = 0; i < 10000; i++)
+            at += (size_t)sprintf(b + at, ",{}");
+        strcpy(b + at, "]}");
+        expect_compile_error(b, "schema has more than 10000 subschemas");
+        free(b);
+        json_t *props = json_object();
+        for (int i = 0; i < 257; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "p%d", i);
+            json_object_set_new(props, k, json_pack("{s:s}", "pattern", "^x"));
+        }
+        json_t *sch = json_pack("{s:o}", "properties", props);
+        char err[256] = "";
+        assert_null(sy_jschema_compile(sch, err, sizeof err));
+        assert_non_null(strstr(err, "schema has more than 256 regular expressions"));
+        json_decref(sch);
+        json_t *en = json_array();
+        for (int i = 0; i < 7000; i++)
+            json_array_append_new(en, json_string("abcdefgh"));
+        sch = json_pack("{s:o}", "enum", en);
+        assert_null(sy_jschema_compile(sch, err, sizeof err));
+        assert_string_equal(err, "at /: schema is larger than 65536 bytes as compact JSON");
+        json_decref(sch);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_unevaluated),    cmocka_unit_test(test_refs),
         cmocka_unit_test(test_compile_errors), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_uri_resolve),    cmocka_unit_test(test_threads_and_cost),
+        cmocka_unit_test(test_cost_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1073,6 +1077,68 @@ static void redis_finish_retried_conservatively(void **state)
     h_close(&h);
 }
 
+/* The fd of this process's TCP connection to 127.0.0.1:port (the limiter's Redis context), or
+ * -1 when there is none. */
+static int redis_conn_fd(int port)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int found = -1;
+    for (struct dirent *e; found < 0 && (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        struct sockaddr_in a;
+        socklen_t al = sizeof a;
+        if (fd > 2 && getpeername(fd, (struct sockaddr *)&a, &al) == 0 && a.sin_family == AF_INET &&
+            ntohs(a.sin_port) == port)
+            found = fd;
+    }
+    closedir(d);
+    return found;
+}
+
+/* A finish handed to hiredis while its context is still connecting; the context then connects
+ * and the script reaches Redis (stopped: it runs later), but the connection is lost before the
+ * reply. It may have been applied, so the retry must only charge. Before, "the connection was
+ * not up when it was sent" counted as "not applied": the retry refunded the tokens twice. */
+static void redis_finish_retried_conservatively_after_connecting(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_open(&h, true);
+    uv_timer_t keep;
+    uv_timer_init(h.loop, &keep);
+    uv_timer_start(&keep, on_keepalive, 10, 10);
+    static const sy_limit_t lim[] = {{"key:h", SY_LIMIT_BUDGET, SY_LIMIT_DAY, 5000, 0},
+                                     {"key:h", SY_LIMIT_TOKENS, SY_LIMIT_MINUTE, 1000, 0}};
+    call_t c = h_admit(&h, lim, 2, 300);
+    assert_true(c.res.allowed);
+    assert_int_equal(sy_test_redis_cmd(redis.port, "CLIENT KILL TYPE normal"), 0);
+    run_for_ms(&h, 100); /* the loss is seen: no context */
+    assert_int_equal(redis_conn_fd(redis.port), -1);
+    usleep(1100 * 1000); /* a reconnect is allowed at most once a second */
+    assert_int_equal(kill(redis.pid, SIGSTOP), 0);
+    call_t d = {0};
+    sy_limits_finish(h.l, c.resv, 100, 1000, on_done, &d); /* sent on a connecting context */
+    run_for_ms(&h, 200); /* connected (the kernel's backlog) and the script written */
+    int fd = redis_conn_fd(redis.port);
+    assert_true(fd >= 0);
+    assert_int_equal(shutdown(fd, SHUT_RD), 0); /* the reply will never be read */
+    run_for_ms(&h, 100);
+    assert_false(d.done);                          /* failed and queued */
+    assert_int_equal(kill(redis.pid, SIGCONT), 0); /* Redis runs the script now */
+    wait_call(&h, &d);
+    assert_true(d.ok);
+    sy_limits_stats_t st;
+    sy_limits_get_stats(h.l, &st);
+    assert_int_equal(st.finish_failed, 1);
+    c = h_admit(&h, &lim[1], 1, 0); /* 300 - 200 refunded once: 100 used */
+    assert_true(c.res.allowed);
+    assert_int_equal(c.res.tokens.remaining, 900);
+    h_finish(&h, c.resv, 0, -1);
+    uv_close((uv_handle_t *)&keep, NULL);
+    h_close(&h);
+}
+
 /* ---- Redis: concurrency leases ---- */
 
 static sy_limits_t *lease_replica(uv_loop_t *loop, fake_clock_t *clock, int64_t lease_ms,
@@ -1220,6 +1286,7 @@ int main(void)
         cmocka_unit_test(redis_late_admit_refunded_fail_open),
         cmocka_unit_test(redis_finish_retried),
         cmocka_unit_test(redis_finish_retried_conservatively),
+        cmocka_unit_test(redis_finish_retried_conservatively_after_connecting),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
 }

@@ -180,8 +180,8 @@ static void reg_remove(gen_t *g)
     uv_mutex_unlock(&reg_lock);
 }
 
-gen_t *sy_chatgen_reserve(const char *user_id, const char *id, const char *conv_id,
-                          const char *start_json)
+gen_t *sy_chatgen_reserve(const char *user_id, unsigned max_live, const char *id,
+                          const char *conv_id, const char *start_json)
 {
     uv_once(&reg_once, reg_init);
     gen_t *g = sy_xcalloc(1, sizeof *g);
@@ -199,13 +199,13 @@ gen_t *sy_chatgen_reserve(const char *user_id, const char *id, const char *conv_
     uv_mutex_lock(&reg_lock);
     for (gen_t *o = reg_head; o; o = o->rnext)
         live += !strcmp(o->user_id, user_id);
-    if (live < SY_CHATGEN_LIVE_PER_USER) {
+    if (live < max_live) {
         g->rnext = reg_head;
         if (reg_head) reg_head->rprev = g;
         reg_head = g;
     }
     uv_mutex_unlock(&reg_lock);
-    if (live < SY_CHATGEN_LIVE_PER_USER) return g;
+    if (live < max_live) return g;
     atomic_store(&g->refs, 1);
     sy_chatgen_unref(g);
     return NULL;
@@ -814,7 +814,7 @@ void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
     g->cmd_open = true; /* from now on a cancel sends the command */
     uv_mutex_unlock(&g->lock);
     if (req && !sy_chatgen_watch(g, req, w, r->user_json, false))
-        sy_chatgen_send_too_many(req, true); /* re-attaches took every place meanwhile */
+        sy_chatgen_send_too_many(req, true, 0); /* re-attaches took every place meanwhile */
     g->t0_us = sy_clock_mono_us();
     if (atomic_load(&g->stop)) /* cancelled while a placeholder: no call at all */
         return finish(g, "cancelled", NULL);
@@ -873,7 +873,7 @@ bool sy_chatgen_cancel(gen_t *g, bool cancel)
     return live;
 }
 
-void sy_chatgen_send_too_many(sy_http_req_t *req, bool watchers)
+void sy_chatgen_send_too_many(sy_http_req_t *req, bool watchers, unsigned max_live)
 {
     char m[160];
     if (watchers)
@@ -881,8 +881,8 @@ void sy_chatgen_send_too_many(sy_http_req_t *req, bool watchers)
                  SY_CHATGEN_WATCHERS_MAX);
     else
         snprintf(m, sizeof m,
-                 "you have %d answers being generated; wait for one to finish or stop it",
-                 SY_CHATGEN_LIVE_PER_USER);
+                 "you have %u answers being generated; wait for one to finish or stop it",
+                 max_live);
     sy_http_header_t h[] = {{SY_STR_LIT("retry-after"), SY_STR_LIT("1")}};
     sy_api_send_error_hdrs(req, 429, "rate_limit_error",
                            watchers ? "too_many_watchers" : "too_many_generations", NULL, m, h, 1);

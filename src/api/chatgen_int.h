@@ -14,10 +14,10 @@ struct sy_worker;
 struct sy_chatgen;
 
 #define SY_CHATGEN_ID_MAX 63
-/* Live generations (in the registry: from the generate job's reservation until the final row
- * is stored) per user, and SSE clients (the POST's and re-attaches) per generation. Beyond
- * either: 429 rate_limit_error with Retry-After: 1. */
-#define SY_CHATGEN_LIVE_PER_USER 4
+/* SSE clients (the POST's and re-attaches) per generation; beyond it, and beyond the user's
+ * live generations (limits.max_live_generations_per_user, counted in the registry from the
+ * generate job's reservation until the final row is stored): 429 rate_limit_error with
+ * Retry-After: 1. */
 #define SY_CHATGEN_WATCHERS_MAX 16
 
 /* which route */
@@ -33,6 +33,7 @@ typedef struct sy_chatgen_req {
      * found the user's cap reached (the continuation answers 429) */
     struct sy_chatgen *gen;
     bool too_many;
+    unsigned max_live; /* limits.max_live_generations_per_user */
     char mid[SY_CHATGEN_ID_MAX + 1];
     /* job outputs */
     char conv_id[SY_CHATGEN_ID_MAX + 1];
@@ -49,11 +50,11 @@ struct sy_chatgen *sy_chatgen_find(const char *id, size_t len);
 /* Registers a placeholder for answer id (pool thread, before its row is written) so that a
  * …/stream or …/cancel arriving before sy_chatgen_start finds it: a re-attach waits, a cancel
  * is kept and applied when it starts (no call, stored cancelled). start_json: the assistant
- * message as it will be stored (copied). NULL when user_id has SY_CHATGEN_LIVE_PER_USER live
+ * message as it will be stored (copied). NULL when user_id has max_live live
  * generations already (counted under the registry's lock). Returns a reference for the caller
  * (sy_chatgen_start takes it). Any thread. */
-struct sy_chatgen *sy_chatgen_reserve(const char *user_id, const char *id, const char *conv_id,
-                                      const char *start_json);
+struct sy_chatgen *sy_chatgen_reserve(const char *user_id, unsigned max_live, const char *id,
+                                      const char *conv_id, const char *start_json);
 /* Ends a placeholder that will not start (its job failed): watchers get final_json (copied) as
  * the final message; the registry forgets it. The caller still drops its own reference. Any
  * thread. */
@@ -73,8 +74,8 @@ bool sy_chatgen_watch(struct sy_chatgen *g, sy_http_req_t *req, struct sy_worker
 /* True while g has not finished; cancel: also asks its loop to stop the call. Any loop. */
 bool sy_chatgen_cancel(struct sy_chatgen *g, bool cancel);
 /* 429 rate_limit_error, Retry-After: 1: too many SSE clients on one answer (watchers) or too
- * many live generations for the user. */
-void sy_chatgen_send_too_many(sy_http_req_t *req, bool watchers);
+ * many live generations for the user (max_live, for the message). */
+void sy_chatgen_send_too_many(sy_http_req_t *req, bool watchers, unsigned max_live);
 /* A stored answer as SSE: start then done at once. */
 void sy_chatgen_send_stored(sy_http_req_t *req, const char *msg_json);
 /* A message as its JSON object (malloc'd; "null" past the bound). Any thread. */

@@ -159,7 +159,7 @@ static void op_generate(sy_admin_call_t *c)
                        .created_us = now + (content ? 1 : 0)};
     r->msg_json = sy_chatgen_render(&am);
     /* registered before the rows exist: whoever reads the streaming row finds the generation */
-    r->gen = sy_chatgen_reserve(sy_admin_call_user_id(c), aid, conv->id, r->msg_json);
+    r->gen = sy_chatgen_reserve(sy_admin_call_user_id(c), r->max_live, aid, conv->id, r->msg_json);
     if (!r->gen) {
         r->too_many = true; /* the continuation answers 429 with Retry-After */
         sy_admin_call_continue(c);
@@ -251,7 +251,7 @@ static void on_generate_cont(sy_http_req_t *req, sy_worker_t *w, void *data, boo
 {
     sy_chatgen_req_t *r = data;
     if (continued && r->too_many) {
-        if (req) sy_chatgen_send_too_many(req, false);
+        if (req) sy_chatgen_send_too_many(req, false, r->max_live);
     } else if (continued) {
         sy_chatgen_start(w, r, req);
     }
@@ -272,7 +272,7 @@ static void on_message_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool
                                  "the answer is not streaming any more");
     } else if (g) {
         /* a finished one sends start + done at once */
-        if (!sy_chatgen_watch(g, req, w, NULL, false)) sy_chatgen_send_too_many(req, true);
+        if (!sy_chatgen_watch(g, req, w, NULL, false)) sy_chatgen_send_too_many(req, true, 0);
     } else {
         sy_chatgen_send_stored(req, r->msg_json);
     }
@@ -314,6 +314,7 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
     sy_chatgen_req_t *r = sy_xcalloc(1, sizeof *r);
     r->kind = kind;
     r->max_body = w->cfg->max_body_bytes;
+    r->max_live = w->cfg->max_live_generations_per_user;
     json_t *body = NULL;
     if (kind == SY_CHATGEN_GENERATE) {
         body = req->body.len ? json_loadb(req->body.base, req->body.len, 0, NULL) : NULL;

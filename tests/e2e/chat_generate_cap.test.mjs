@@ -26,6 +26,8 @@ log:
   batch_ms: 50
 auth:
   mode: required
+limits:
+  max_live_generations_per_user: 3
 models:
   - name: m
     provider: mock
@@ -172,16 +174,17 @@ describe('chat generation bounds and start window', () => {
     }
   });
 
-  test('a user has at most 4 live generations: the 5th is a 429 and writes nothing', T, async () => {
-    const convs = await Promise.all([1, 2, 3, 4, 5].map(() => newConv(alice)));
-    const live = convs.slice(0, 4).map((conv) => attach(alice, 'POST', `/api/v1/conversations/${conv}/generate`, { content: 'long', model: 'slow' }));
+  test('a user has at most limits.max_live_generations_per_user (3) live generations: the 4th is a 429 and writes nothing', T, async () => {
+    const convs = await Promise.all([1, 2, 3, 4].map(() => newConv(alice)));
+    const live = convs.slice(0, 3).map((conv) => attach(alice, 'POST', `/api/v1/conversations/${conv}/generate`, { content: 'long', model: 'slow' }));
     const starts = await Promise.all(live.map((g) => g.started));
     for (const s of starts) assert.equal(s.event?.event, 'start', JSON.stringify(s));
     // even with every client gone, the generations are live (server-owned)
     for (const g of live) g.close();
-    const fifth = await sse('POST', `/api/v1/conversations/${convs[4]}/generate`, alice, { content: 'one more', model: 'm' });
-    assertTooMany(fifth, 'too_many_generations');
-    assert.deepEqual(await messages(alice, convs[4]), []);
+    const fourth = await sse('POST', `/api/v1/conversations/${convs[3]}/generate`, alice, { content: 'one more', model: 'm' });
+    assertTooMany(fourth, 'too_many_generations');
+    assert.match(JSON.parse(fourth.text).error.message, /you have 3 answers being generated/);
+    assert.deepEqual(await messages(alice, convs[3]), []);
     // another user is not affected
     const other = await sse('POST', `/api/v1/conversations/${await newConv(bob)}/generate`, bob, { content: 'bob', model: 'm' });
     assert.equal(doneOf(other.events).status, 'ok');
@@ -189,7 +192,7 @@ describe('chat generation bounds and start window', () => {
     const mid = starts[0].event.json.assistant_message.id;
     const c = await alice.call('POST', `/api/v1/conversations/${convs[0]}/messages/${mid}/cancel`);
     assert.equal(c.status, 200, c.text);
-    const again = await sse('POST', `/api/v1/conversations/${convs[4]}/generate`, alice, { content: 'one more', model: 'm' });
+    const again = await sse('POST', `/api/v1/conversations/${convs[3]}/generate`, alice, { content: 'one more', model: 'm' });
     assert.equal(doneOf(again.events).status, 'ok');
     for (const [i, s] of starts.slice(1).entries()) { // the rest: stopped, or finished by now
       const id = s.event.json.assistant_message.id;

@@ -75,10 +75,11 @@ struct sy_chatgen {
     gen_t *rnext, *rprev; /* registry (under reg_lock) */
     gen_t *wnext, *wprev; /* the owner worker's list (owner loop) */
     atomic_uint refs;
-    sy_worker_t *w; /* owner */
+    sy_worker_t *w; /* owner; NULL while a placeholder (sy_chatgen_reserve) */
     char id[SY_CHATGEN_ID_MAX + 1], conv_id[SY_CHATGEN_ID_MAX + 1];
+    char user_id[SY_AUTH_ID_MAX]; /* whose: the per-user cap counts the registry by it */
     const sy_model_conf_t *model;
-    const sy_auth_ident_t *ident; /* the gate acts as this identity */
+    const sy_auth_ident_t *ident; /* the gate acts as this identity (set under lock) */
     sy_app_msg_t *row;            /* the assistant message (owned), final fields set at the end */
     uv_mutex_t lock;
     /* under lock */
@@ -88,6 +89,7 @@ struct sy_chatgen {
     char *final_json; /* the final message, once done */
     char metrics[320];
     watcher_t *watchers;
+    unsigned n_streams; /* watchers that are SSE clients (capped: SY_CHATGEN_WATCHERS_MAX) */
     bool cmd_open;
     unsigned ka; /* keep-alive ticks: watchers write ": keep-alive" when it moves */
     /* owner loop */
@@ -100,6 +102,7 @@ struct sy_chatgen {
     bool checkpointing;  /* a checkpoint job is queued or running */
     sy_upstream_call_t call;
     bool running, finishing;
+    bool called; /* the loopback call was started (else no tokens, no cost) */
     char *body;
     size_t body_len;
     struct curl_slist *hdrs;
@@ -159,14 +162,11 @@ gen_t *sy_chatgen_find(const char *id, size_t len)
     return found;
 }
 
-static void reg_add(gen_t *g)
+/* Wakes every watcher (lock held). */
+static void notify_locked(gen_t *g)
 {
-    uv_once(&reg_once, reg_init);
-    uv_mutex_lock(&reg_lock);
-    g->rnext = reg_head;
-    if (reg_head) reg_head->rprev = g;
-    reg_head = g;
-    uv_mutex_unlock(&reg_lock);
+    for (watcher_t *x = g->watchers; x; x = x->next)
+        uv_async_send(&x->async);
 }
 
 static void reg_remove(gen_t *g)
@@ -180,6 +180,48 @@ static void reg_remove(gen_t *g)
     uv_mutex_unlock(&reg_lock);
 }
 
+gen_t *sy_chatgen_reserve(const char *user_id, unsigned max_live, const char *id,
+                          const char *conv_id, const char *start_json)
+{
+    uv_once(&reg_once, reg_init);
+    gen_t *g = sy_xcalloc(1, sizeof *g);
+    atomic_init(&g->refs, 2); /* the registry's and the caller's */
+    snprintf(g->id, sizeof g->id, "%s", id);
+    snprintf(g->conv_id, sizeof g->conv_id, "%s", conv_id);
+    snprintf(g->user_id, sizeof g->user_id, "%s", user_id);
+    uv_mutex_init(&g->lock);
+    sy_buf_init(&g->text, TEXT_MAX);
+    sy_buf_init(&g->reasoning, REASONING_MAX);
+    sy_buf_init(&g->errbody, ERRBODY_MAX);
+    g->start_json = sy_xstrdup(start_json);
+    snprintf(g->metrics, sizeof g->metrics, "null");
+    unsigned live = 0;
+    uv_mutex_lock(&reg_lock);
+    for (gen_t *o = reg_head; o; o = o->rnext)
+        live += !strcmp(o->user_id, user_id);
+    if (live < max_live) {
+        g->rnext = reg_head;
+        if (reg_head) reg_head->rprev = g;
+        reg_head = g;
+    }
+    uv_mutex_unlock(&reg_lock);
+    if (live < max_live) return g;
+    atomic_store(&g->refs, 1);
+    sy_chatgen_unref(g);
+    return NULL;
+}
+
+void sy_chatgen_abandon(gen_t *g, const char *final_json)
+{
+    uv_mutex_lock(&g->lock);
+    g->final_json = sy_xstrdup(final_json);
+    g->done = true;
+    notify_locked(g);
+    uv_mutex_unlock(&g->lock);
+    reg_remove(g);
+    sy_chatgen_unref(g); /* the registry's */
+}
+
 bool sy_chatgen_internal_ident(const sy_http_req_t *req, const sy_auth_ident_t **ident)
 {
     sy_str_t t = sy_http_req_header(req, "x-switchyard-internal");
@@ -190,16 +232,11 @@ bool sy_chatgen_internal_ident(const sy_http_req_t *req, const sy_auth_ident_t *
     sy_str_t id = sy_http_req_header(req, "x-switchyard-generation");
     gen_t *g = id.ptr ? sy_chatgen_find(id.ptr, id.len) : NULL;
     if (!g) return true;
-    *ident = sy_auth_ident_ref(g->ident);
+    uv_mutex_lock(&g->lock);
+    *ident = g->ident ? sy_auth_ident_ref(g->ident) : NULL; /* NULL: a placeholder */
+    uv_mutex_unlock(&g->lock);
     sy_chatgen_unref(g);
     return true;
-}
-
-/* Wakes every watcher (lock held). */
-static void notify_locked(gen_t *g)
-{
-    for (watcher_t *x = g->watchers; x; x = x->next)
-        uv_async_send(&x->async);
 }
 
 /* ---- metrics ---- */
@@ -214,7 +251,7 @@ static void metrics_now(gen_t *g, uint64_t t_end, sy_chatgen_metrics_t *m)
     m->output_tokens = g->out_tok;
     m->reasoning_tokens = g->reas_tok;
     m->cost_nanousd = -1;
-    if (!t_end) return;
+    if (!t_end || !g->called) return;
     /* no usage from the upstream: estimated, as the log does (logpipe/capture.h) */
     if (m->input_tokens < 0) m->input_tokens = sy_capture_estimate_tokens(g->body, g->body_len);
     if (m->output_tokens < 0)
@@ -283,6 +320,7 @@ static void watcher_close(watcher_t *x)
             g->watchers = x->next;
         if (x->next) x->next->prev = x->prev;
         x->linked = false;
+        if (!x->cancel_waiter) g->n_streams--;
     }
     uv_mutex_unlock(&g->lock);
     if (x->req) {
@@ -364,9 +402,16 @@ static void on_watcher_wake(uv_async_t *a)
 
 /* Attaches req (on w's loop) to g: SSE head + start (user_json may be NULL), then everything
  * so far and what follows; a cancel waiter gets only the final row. */
-void sy_chatgen_watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user_json,
+bool sy_chatgen_watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *user_json,
                       bool cancel_waiter)
 {
+    if (!cancel_waiter) { /* a place among the SSE watchers, before anything is sent */
+        uv_mutex_lock(&g->lock);
+        bool room = g->n_streams < SY_CHATGEN_WATCHERS_MAX;
+        g->n_streams += room;
+        uv_mutex_unlock(&g->lock);
+        if (!room) return false;
+    }
     watcher_t *x = sy_xcalloc(1, sizeof *x);
     atomic_fetch_add(&g->refs, 1);
     x->g = g;
@@ -401,6 +446,7 @@ void sy_chatgen_watch(gen_t *g, sy_http_req_t *req, sy_worker_t *w, const char *
     x->linked = true;
     uv_async_send(&x->async); /* what there is so far (or the end) */
     uv_mutex_unlock(&g->lock);
+    return true;
 }
 
 /* ---- the generation (owner loop) ---- */
@@ -558,11 +604,11 @@ static void finish(gen_t *g, const char *status, const char *error)
     row->error = error ? sy_xstrdup(error) : NULL;
     free(row->metrics);
     row->metrics = sy_xstrdup(metrics);
-    /* the log row exists once the gateway took the call (it logs refusals too) */
+    /* the log row exists once the gateway answered the call (a head: the relay logs refusals
+     * too). A call stopped before its head may have left a row (the relay logs a client abort)
+     * or not (it never reached the relay): no log_id then, rather than one naming nothing. */
     free(row->log_id);
-    row->log_id = g->call.t_head_us || g->call.status || !strcmp(status, "cancelled")
-                      ? sy_xstrdup(g->ident->row_id)
-                      : NULL;
+    row->log_id = g->call.t_head_us || g->call.status ? sy_xstrdup(g->ident->row_id) : NULL;
     g->fin = *row;
     gen_release_call(g);
     g->work.data = g;
@@ -737,25 +783,17 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *name, con
 void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
 {
     uv_once(&token_once, make_token);
-    gen_t *g = sy_xcalloc(1, sizeof *g);
-    atomic_init(&g->refs, 3); /* the registry's, the command handle's and the timer's */
+    gen_t *g = r->gen; /* the placeholder the job registered: r's reference becomes the command
+                        * handle's, plus one for the timer */
+    r->gen = NULL;
+    atomic_fetch_add(&g->refs, 1);
     g->w = w;
-    snprintf(g->id, sizeof g->id, "%s", r->row->id);
-    snprintf(g->conv_id, sizeof g->conv_id, "%s", r->conv_id);
     g->model = r->model;
     sy_uuid_v7(r->ident.row_id);
-    g->ident = sy_auth_ident_new(&r->ident);
     g->row = r->row;
     r->row = NULL;
     g->schema = r->schema;
     r->schema = NULL;
-    uv_mutex_init(&g->lock);
-    sy_buf_init(&g->text, TEXT_MAX);
-    sy_buf_init(&g->reasoning, REASONING_MAX);
-    sy_buf_init(&g->errbody, ERRBODY_MAX);
-    g->start_json = r->msg_json;
-    r->msg_json = NULL;
-    snprintf(g->metrics, sizeof g->metrics, "null");
     g->in_tok = g->out_tok = g->reas_tok = g->cached_tok = -1;
     g->body = r->body;
     g->body_len = r->body_len;
@@ -768,12 +806,18 @@ void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
     uint64_t ka = w->cfg->sse_keepalive_ms;
     uint64_t tick = ka && ka < CHECKPOINT_MS ? ka : CHECKPOINT_MS;
     uv_timer_start(&g->ka_timer, on_tick, tick, tick);
-    g->cmd_open = true;
     g->wnext = w->chatgens;
     if (g->wnext) g->wnext->wprev = g;
     w->chatgens = g;
-    reg_add(g);
-    if (req) sy_chatgen_watch(g, req, w, r->user_json, false);
+    uv_mutex_lock(&g->lock);
+    g->ident = sy_auth_ident_new(&r->ident);
+    g->cmd_open = true; /* from now on a cancel sends the command */
+    uv_mutex_unlock(&g->lock);
+    if (req && !sy_chatgen_watch(g, req, w, r->user_json, false))
+        sy_chatgen_send_too_many(req, true, 0); /* re-attaches took every place meanwhile */
+    g->t0_us = sy_clock_mono_us();
+    if (atomic_load(&g->stop)) /* cancelled while a placeholder: no call at all */
+        return finish(g, "cancelled", NULL);
     listener_url(w, g->url, sizeof g->url);
     g->hdrs = curl_slist_append(NULL, "content-type: application/json");
     g->hdrs = curl_slist_append(g->hdrs, "accept: text/event-stream");
@@ -793,10 +837,10 @@ void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
                                    .on_data = on_up_data,
                                    .on_done = on_up_done,
                                    .ctx = g};
-    g->t0_us = sy_clock_mono_us();
     g->running = true;
     sy_err_t err = w->upstream && !w->draining ? sy_upstream_start(w->upstream, &g->call)
                                                : SY_ERR_SHUTTING_DOWN;
+    g->called = !err;
     if (err) {
         g->running = false;
         finish(g, "error", "the gateway could not start the call (shutting down?)");
@@ -821,12 +865,27 @@ bool sy_chatgen_cancel(gen_t *g, bool cancel)
 {
     uv_mutex_lock(&g->lock);
     bool live = !g->done;
-    if (live && cancel && g->cmd_open) {
+    if (live && cancel) { /* a placeholder reads stop when it starts */
         atomic_store(&g->stop, STOP_CANCEL);
-        uv_async_send(&g->cmd);
+        if (g->cmd_open) uv_async_send(&g->cmd);
     }
     uv_mutex_unlock(&g->lock);
     return live;
+}
+
+void sy_chatgen_send_too_many(sy_http_req_t *req, bool watchers, unsigned max_live)
+{
+    char m[160];
+    if (watchers)
+        snprintf(m, sizeof m, "this answer already has %d clients streaming it; close one",
+                 SY_CHATGEN_WATCHERS_MAX);
+    else
+        snprintf(m, sizeof m,
+                 "you have %u answers being generated; wait for one to finish or stop it",
+                 max_live);
+    sy_http_header_t h[] = {{SY_STR_LIT("retry-after"), SY_STR_LIT("1")}};
+    sy_api_send_error_hdrs(req, 429, "rate_limit_error",
+                           watchers ? "too_many_watchers" : "too_many_generations", NULL, m, h, 1);
 }
 
 void sy_chatgen_send_stored(sy_http_req_t *req, const char *msg_json)

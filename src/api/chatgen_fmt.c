@@ -162,7 +162,42 @@ static bool str_ok(json_t *v, size_t max)
            strlen(json_string_value(v)) == json_string_length(v);
 }
 
-bool sy_chatgen_check_body(json_t *b, sy_jschema_t **schema, sy_chatgen_refusal_t *why)
+/* Counts the compact dump's bytes and stops it past the cap: the loop's cost is bounded by the
+ * cap, not by the schema (the body may be server.max_body_bytes). */
+static int count_capped(const char *buf, size_t n, void *data)
+{
+    (void)buf;
+    size_t *left = data;
+    if (n > *left) return -1;
+    *left -= n;
+    return 0;
+}
+
+static bool schema_fits(json_t *schema)
+{
+    size_t left = SY_CHATGEN_SCHEMA_MAX;
+    return json_dump_callback(schema, count_capped, &left, JSON_COMPACT) == 0;
+}
+
+sy_jschema_t *sy_chatgen_compile_schema(json_t *b, sy_chatgen_refusal_t *why)
+{
+    why->code = NULL;
+    json_t *rf = json_object_get(b, "response_format");
+    const char *t = json_string_value(json_object_get(rf, "type"));
+    if (!t || strcmp(t, "json_schema")) return NULL;
+    char err[400], m[480];
+    json_t *js = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    sy_jschema_t *schema = sy_jschema_compile(js, err, sizeof err);
+    if (!schema) {
+        snprintf(m, sizeof m, "'response_format.json_schema.schema' is not a valid JSON Schema: %s",
+                 err);
+        why->code = "invalid_value";
+        bad(why, "response_format.json_schema.schema", m);
+    }
+    return schema;
+}
+
+bool sy_chatgen_check_body(json_t *b, sy_chatgen_refusal_t *why)
 {
     why->code = NULL;
     static const char *const known[] = {"parent_id", "content", "model",           "params",
@@ -240,15 +275,11 @@ bool sy_chatgen_check_body(json_t *b, sy_jschema_t **schema, sy_chatgen_refusal_
             if (st && !json_is_boolean(st))
                 return bad(why, "response_format.json_schema.strict",
                            "'strict' must be true or false");
-            char err[400], m[480];
-            *schema = sy_jschema_compile(json_object_get(js, "schema"), err, sizeof err);
-            if (!*schema) {
-                snprintf(m, sizeof m,
-                         "'response_format.json_schema.schema' is not a valid JSON "
-                         "Schema: %s",
-                         err);
+            if (!schema_fits(json_object_get(js, "schema"))) {
                 why->code = "invalid_value";
-                return bad(why, "response_format.json_schema.schema", m);
+                return bad(why, "response_format.json_schema.schema",
+                           "'response_format.json_schema.schema' is too large: at most 65536 "
+                           "bytes of compact JSON");
             }
         }
     }

@@ -13,8 +13,9 @@
 #include "core/jsonschema.h"
 #include "store/appchat.h"
 
-#define SY_CHATGEN_MODEL_MAX 200        /* bytes of a model name */
-#define SY_CHATGEN_SCHEMA_ERRORS_MAX 20 /* schema errors stored per answer */
+#define SY_CHATGEN_MODEL_MAX 200          /* bytes of a model name */
+#define SY_CHATGEN_SCHEMA_ERRORS_MAX 20   /* schema errors stored per answer */
+#define SY_CHATGEN_SCHEMA_MAX (64u << 10) /* compact JSON bytes of a json_schema schema */
 
 /* The upstream request body: model, stream with usage, messages = system (opts "system"),
  * the context block (opts "context", as a second system message "Context:\n…"), the branch
@@ -33,9 +34,14 @@ typedef struct sy_chatgen_refusal {
     const char *code;
 } sy_chatgen_refusal_t;
 /* Checks a generate body (docs/API.md, "Generating answers"): known fields only, types and
- * sizes, params, response_format. On success *schema is the compiled json_schema (or NULL; the
- * caller frees it); false fills why (a schema that does not compile: code "invalid_value"). */
-bool sy_chatgen_check_body(json_t *body, sy_jschema_t **schema, sy_chatgen_refusal_t *why);
+ * sizes, params, response_format (a json_schema's schema at most SY_CHATGEN_SCHEMA_MAX bytes of
+ * compact JSON: code "invalid_value"). It does not compile the schema: cheap enough for a loop
+ * thread (the size check stops at the cap). False fills why. */
+bool sy_chatgen_check_body(json_t *body, sy_chatgen_refusal_t *why);
+/* The json_schema of a checked body's response_format, compiled (the caller frees it), or NULL:
+ * no json_schema (why->code NULL), or it does not compile (why filled, code "invalid_value").
+ * Deep copy plus a PCRE2 compile per pattern: thread pool only, never on a loop thread. */
+sy_jschema_t *sy_chatgen_compile_schema(json_t *body, sy_chatgen_refusal_t *why);
 
 /* The model's `ui:` block applied to a generate body (before sy_chatgen_check_body, which then
  * checks the result): a locked parameter sent with another value (numbers compare by value) is

@@ -17,6 +17,7 @@
 static void genreq_free(sy_chatgen_req_t *r)
 {
     if (r->live) sy_chatgen_unref(r->live);
+    if (r->gen) sy_chatgen_unref(r->gen);
     sy_jschema_free(r->schema);
     free(r->body);
     free(r->user_json);
@@ -49,6 +50,16 @@ static sy_app_msg_t *msg_dup(const sy_app_msg_t *m)
 
 /* ---- pool thread: the generate job ---- */
 
+/* Tests only: SWITCHYARD_TEST_GENERATE_DELAY_MS holds the job (a pool thread) after the rows
+ * are written and before the generation starts on its loop, so that tests can hit that window
+ * (…/stream and …/cancel on a registered placeholder) deterministically. */
+static void test_delay(void)
+{
+    const char *v = getenv("SWITCHYARD_TEST_GENERATE_DELAY_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms > 0 && ms <= 10000) uv_sleep((unsigned)ms);
+}
+
 static void op_generate(sy_admin_call_t *c)
 {
     sy_chatgen_req_t *r = sy_admin_call_data(c);
@@ -64,6 +75,15 @@ static void op_generate(sy_admin_call_t *c)
                                               "type", "invalid_request_error", "param", "model",
                                               "code", "model_not_allowed"));
     }
+    /* the schema: deep copy + a PCRE2 compile per pattern, here rather than on the loop; a bad
+     * one is a 400 before any row or SSE */
+    sy_chatgen_refusal_t why;
+    r->schema = sy_chatgen_compile_schema(body, &why);
+    if (why.code)
+        return sy_admin_call_answer(c, 400,
+                                    json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "message",
+                                              why.message, "type", "invalid_request_error", "param",
+                                              why.param, "code", why.code));
     sy_app_conv_t *conv = sy_chatapi_load_conv(c);
     if (!conv) return;
     sy_store_t *s = sy_admin_call_store(c);
@@ -125,9 +145,27 @@ static void op_generate(sy_admin_call_t *c)
     int64_t now = sy_admin_call_now(c);
     char uid[SY_UUID_STRLEN + 1], aid[SY_UUID_STRLEN + 1], rid[SY_UUID_STRLEN + 1];
     sy_uuid_v7(rid);
-    const char *aparent = parent;
+    sy_uuid_v7(uid);
+    sy_uuid_v7(aid);
+    sy_app_msg_t am = {.id = aid,
+                       .conversation_id = conv->id,
+                       .parent_id = content ? uid : (char *)parent,
+                       .role = "assistant",
+                       .content = "",
+                       .status = "streaming",
+                       .model = (char *)model,
+                       .params = params,
+                       .request_id = rid,
+                       .created_us = now + (content ? 1 : 0)};
+    r->msg_json = sy_chatgen_render(&am);
+    /* registered before the rows exist: whoever reads the streaming row finds the generation */
+    r->gen = sy_chatgen_reserve(sy_admin_call_user_id(c), r->max_live, aid, conv->id, r->msg_json);
+    if (!r->gen) {
+        r->too_many = true; /* the continuation answers 429 with Retry-After */
+        sy_admin_call_continue(c);
+        goto out;
+    }
     if (content) {
-        sy_uuid_v7(uid);
         sy_app_msg_t um = {.id = uid,
                            .conversation_id = conv->id,
                            .parent_id = (char *)parent,
@@ -138,32 +176,32 @@ static void op_generate(sy_admin_call_t *c)
                            .params = params,
                            .created_us = now};
         /* room 2: the question is refused when its answer would not fit */
-        if ((err = sy_app_msg_insert(s, &um, 2, msg, sizeof msg))) goto fail;
+        if ((err = sy_app_msg_insert(s, &um, 2, msg, sizeof msg))) goto abandon;
         r->user_json = sy_chatgen_render(&um);
-        aparent = uid;
         if (!conv->title) conv->title = sy_chatapi_auto_title(content);
     }
-    sy_uuid_v7(aid);
-    sy_app_msg_t am = {.id = aid,
-                       .conversation_id = conv->id,
-                       .parent_id = (char *)aparent,
-                       .role = "assistant",
-                       .content = "",
-                       .status = "streaming",
-                       .model = (char *)model,
-                       .params = params,
-                       .request_id = rid,
-                       .created_us = now + (content ? 1 : 0)};
-    if ((err = sy_app_msg_insert(s, &am, 1, msg, sizeof msg))) goto fail;
+    if ((err = sy_app_msg_insert(s, &am, 1, msg, sizeof msg))) goto abandon;
     r->row = msg_dup(&am);
-    r->msg_json = sy_chatgen_render(&am);
     free(conv->current_leaf);
     conv->current_leaf = sy_xstrdup(aid);
     conv->updated_us = now;
-    if ((err = sy_app_conv_update(s, conv, msg, sizeof msg))) goto fail;
+    if ((err = sy_app_conv_update(s, conv, msg, sizeof msg))) {
+        /* the row exists: end it (and any re-attached client) rather than leave it streaming */
+        am.status = "error";
+        am.error = "the answer could not be started";
+        char m2[SY_STORE_MSGLEN];
+        sy_app_msg_finish(s, &am, m2, sizeof m2);
+        goto abandon;
+    }
+    test_delay();
     snprintf(r->conv_id, sizeof r->conv_id, "%s", conv->id);
     sy_admin_call_continue(c);
     goto out;
+abandon : {
+    char *fin = sy_chatgen_render(&am);
+    sy_chatgen_abandon(r->gen, fin);
+    free(fin);
+}
 fail:
     sy_chatapi_store_error(c, err, msg, "conversation");
 out:
@@ -212,7 +250,11 @@ static void op_message(sy_admin_call_t *c)
 static void on_generate_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool continued)
 {
     sy_chatgen_req_t *r = data;
-    if (continued) sy_chatgen_start(w, r, req);
+    if (continued && r->too_many) {
+        if (req) sy_chatgen_send_too_many(req, false, r->max_live);
+    } else if (continued) {
+        sy_chatgen_start(w, r, req);
+    }
     genreq_free(r);
 }
 
@@ -229,7 +271,8 @@ static void on_message_cont(sy_http_req_t *req, sy_worker_t *w, void *data, bool
             sy_api_send_error_ex(req, 409, "invalid_request_error", "conflict", NULL,
                                  "the answer is not streaming any more");
     } else if (g) {
-        sy_chatgen_watch(g, req, w, NULL, false); /* a finished one sends start + done at once */
+        /* a finished one sends start + done at once */
+        if (!sy_chatgen_watch(g, req, w, NULL, false)) sy_chatgen_send_too_many(req, true, 0);
     } else {
         sy_chatgen_send_stored(req, r->msg_json);
     }
@@ -271,6 +314,7 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
     sy_chatgen_req_t *r = sy_xcalloc(1, sizeof *r);
     r->kind = kind;
     r->max_body = w->cfg->max_body_bytes;
+    r->max_live = w->cfg->max_live_generations_per_user;
     json_t *body = NULL;
     if (kind == SY_CHATGEN_GENERATE) {
         body = req->body.len ? json_loadb(req->body.base, req->body.len, 0, NULL) : NULL;
@@ -286,7 +330,7 @@ bool sy_chatgen_handle(sy_http_req_t *req, sy_worker_t *w, sy_str_t conv, sy_str
                        ? sy_config_find_model(w->cfg, json_string_value(mv), json_string_length(mv))
                        : NULL;
         if ((r->model && !sy_chatgen_apply_ui(body, &r->model->ui, r->model->name, &why)) ||
-            !sy_chatgen_check_body(body, &r->schema, &why)) {
+            !sy_chatgen_check_body(body, &why)) {
             json_decref(body);
             free(r);
             if (why.code)

@@ -496,12 +496,18 @@ static bool walk_limits(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
             ok = get_u32(w, v, key, &cfg->shutdown_grace_ms);
         else if (strcmp(k, "max_upstream_error_bytes") == 0)
             ok = get_size(w, v, key, 256, &cfg->max_upstream_error_bytes);
-        else
+        else if (strcmp(k, "max_live_generations_per_user") == 0) {
+            ok = get_u32(w, v, key, &cfg->max_live_generations_per_user);
+            if (ok && (cfg->max_live_generations_per_user < 1 ||
+                       cfg->max_live_generations_per_user > 1000))
+                ok = fail(w, v, key, "must be 1 to 1000");
+        } else
             ok = fail(w, v, key,
                       "unknown key (backend, redis, defaults, models, per_model, "
                       "default_max_tokens, max_body_bytes, max_header_bytes, max_headers, "
                       "header_timeout_ms, keepalive_timeout_ms, sse_keepalive_ms, "
-                      "shutdown_grace_ms, max_upstream_error_bytes)");
+                      "shutdown_grace_ms, max_upstream_error_bytes, "
+                      "max_live_generations_per_user)");
         if (!ok) return false;
     }
     return true;
@@ -1489,6 +1495,7 @@ static void set_defaults(sy_config_t *cfg)
     cfg->keepalive_timeout_ms = 60000;
     cfg->sse_keepalive_ms = 15000;
     cfg->shutdown_grace_ms = 30000;
+    cfg->max_live_generations_per_user = 4;
     cfg->max_upstream_error_bytes = 65536;
     cfg->log.enabled = true;
     cfg->log.bodies = true;

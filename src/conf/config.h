@@ -251,6 +251,9 @@ typedef struct sy_config {
     uint32_t sse_keepalive_ms;
     uint32_t shutdown_grace_ms;
     size_t max_upstream_error_bytes;
+    /* limits.max_live_generations_per_user: chat answers one user may have generating at once
+     * (api/chatgen.c; 1..1000, default 4) */
+    uint32_t max_live_generations_per_user;
     sy_model_conf_t *models;
     size_t n_models;
     sy_price_t *prices; /* `prices:`, in file order */

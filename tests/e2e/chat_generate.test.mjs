@@ -6,11 +6,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { apiCall, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
+import { apiCall, sessionLogin, startGateway, freePort, tmpFile, sseRequest, textOf, doneOf, newConv, getConv, finalMsg } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -67,79 +66,7 @@ const call = (method, p, opts = {}) => apiCall(gw.origin, method, p, opts);
 
 const login = (email, password) => sessionLogin(gw.origin, email, password);
 
-// An SSE request on its own connection (agent: false). Resolves {status, events, text} at the
-// end; onEvent(ev, req) sees each event as it arrives; abortAfter(ev) true destroys the socket.
-function sse(method, p, who, body, { onEvent, abortAfter } = {}) {
-  return new Promise((resolve, reject) => {
-    const headers = { ...who.headers(method) };
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    if (data) headers['content-type'] = 'application/json';
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
-      let buf = '';
-      let text = '';
-      const events = [];
-      res.setEncoding('utf8');
-      res.on('data', (d) => {
-        buf += d;
-        text += d;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const raw = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev = { event: 'message', data: '', comment: raw.startsWith(':') ? raw : undefined };
-          for (const line of raw.split('\n')) {
-            if (line.startsWith('event: ')) ev.event = line.slice(7);
-            else if (line.startsWith('data: ')) ev.data += line.slice(6);
-          }
-          try {
-            ev.json = JSON.parse(ev.data);
-          } catch {}
-          ev.at = Date.now();
-          events.push(ev);
-          onEvent?.(ev, req);
-          if (abortAfter?.(ev)) {
-            req.destroy();
-            resolve({ status: res.statusCode, events, text, aborted: true });
-          }
-        }
-      });
-      res.on('end', () => resolve({ status: res.statusCode, events, text, headers: res.headers }));
-      res.on('error', () => resolve({ status: res.statusCode, events, text, aborted: true }));
-    });
-    req.on('error', (e) => (e.code === 'ECONNRESET' ? null : reject(e)));
-    if (data) req.write(data);
-    req.end();
-  });
-}
-
-const textOf = (events) => events.filter((e) => e.event === 'delta' && e.json.text !== undefined).map((e) => e.json.text).join('');
-const doneOf = (events) => {
-  const d = events.filter((e) => e.event === 'done');
-  assert.equal(d.length, 1, JSON.stringify(events.map((e) => e.event)));
-  return d[0].json.message;
-};
-
-async function newConv(who) {
-  const c = await who.call('POST', '/api/v1/conversations', { body: {} });
-  assert.equal(c.status, 201, c.text);
-  return c.json.id;
-}
-
-async function getConv(who, id) {
-  const r = await who.call('GET', `/api/v1/conversations/${id}`);
-  assert.equal(r.status, 200, r.text);
-  return r.json;
-}
-
-// The stored message, once it has left 'streaming' (the final write is asynchronous).
-async function finalMsg(who, conv, mid) {
-  for (let i = 0; i < 100; i++) {
-    const m = (await getConv(who, conv)).messages.find((x) => x.id === mid);
-    if (m && m.status !== 'streaming') return m;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`message ${mid} still streaming`);
-}
+const sse = (...args) => sseRequest(port, ...args);
 
 // The inference-log row (written by the log pipeline shortly after the call).
 async function logRow(id) {

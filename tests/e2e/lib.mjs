@@ -5,6 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -349,6 +350,82 @@ export async function sessionLogin(origin, email, password) {
   s.headers = (method) => ({ cookie: session, ...(method === 'GET' ? {} : { 'x-csrf-token': s.csrf }) });
   s.call = (method, p, opts = {}) => apiCall(origin, method, p, { ...opts, headers: { ...s.headers(method), ...(opts.headers ?? {}) } });
   return s;
+}
+
+// An SSE request to 127.0.0.1:port on its own connection (agent: false); who: a sessionLogin. Resolves {status, events, text} at the
+// end; onEvent(ev, req) sees each event as it arrives; abortAfter(ev) true destroys the socket.
+export function sseRequest(port, method, p, who, body, { onEvent, abortAfter } = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = { ...who.headers(method) };
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    if (data) headers['content-type'] = 'application/json';
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false }, (res) => {
+      let buf = '';
+      let text = '';
+      const events = [];
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        buf += d;
+        text += d;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const raw = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev = { event: 'message', data: '', comment: raw.startsWith(':') ? raw : undefined };
+          for (const line of raw.split('\n')) {
+            if (line.startsWith('event: ')) ev.event = line.slice(7);
+            else if (line.startsWith('data: ')) ev.data += line.slice(6);
+          }
+          try {
+            ev.json = JSON.parse(ev.data);
+          } catch {}
+          ev.at = Date.now();
+          events.push(ev);
+          onEvent?.(ev, req);
+          if (abortAfter?.(ev)) {
+            req.destroy();
+            resolve({ status: res.statusCode, events, text, aborted: true });
+          }
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode, events, text, headers: res.headers }));
+      res.on('error', () => resolve({ status: res.statusCode, events, text, aborted: true }));
+    });
+    req.on('error', (e) => (e.code === 'ECONNRESET' ? null : reject(e)));
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+// Chat app helpers (who: a sessionLogin): the text of an answer's delta events, its one done
+// event's message, a new conversation, a conversation, a message once it left 'streaming'.
+export const textOf = (events) => events.filter((e) => e.event === 'delta' && e.json.text !== undefined).map((e) => e.json.text).join('');
+export const doneOf = (events) => {
+  const d = events.filter((e) => e.event === 'done');
+  assert.equal(d.length, 1, JSON.stringify(events.map((e) => e.event)));
+  return d[0].json.message;
+};
+
+export async function newConv(who) {
+  const c = await who.call('POST', '/api/v1/conversations', { body: {} });
+  assert.equal(c.status, 201, c.text);
+  return c.json.id;
+}
+
+export async function getConv(who, id) {
+  const r = await who.call('GET', `/api/v1/conversations/${id}`);
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
+// The stored message, once it has left 'streaming' (the final write is asynchronous).
+export async function finalMsg(who, conv, mid) {
+  for (let i = 0; i < 100; i++) {
+    const m = (await getConv(who, conv)).messages.find((x) => x.id === mid);
+    if (m && m.status !== 'streaming') return m;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`message ${mid} still streaming`);
 }
 
 export async function apiCall(origin, method, p, { key, body, headers = {}, raw, log } = {}) {

@@ -222,13 +222,68 @@ static void t_apply_ui(void **state)
     free(d);
 }
 
+/* A json_schema body: check_body bounds the schema's size without compiling it (cheap on a
+ * loop); compile_schema (the generate job, a pool thread) compiles it or says why not. */
+static json_t *schema_body(json_t *schema)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:o}}}", "content", "x", "model", "m",
+                     "response_format", "type", "json_schema", "json_schema", "name", "r", "schema",
+                     schema);
+}
+
+static void t_schema_check_and_compile(void **state)
+{
+    (void)state;
+    sy_chatgen_refusal_t why;
+    /* a bad pattern passes the loop's check: compiling is the job's */
+    json_t *b = schema_body(json_pack("{s:{s:{}}}", "patternProperties", "("));
+    assert_true(sy_chatgen_check_body(b, &why));
+    assert_null(sy_chatgen_compile_schema(b, &why));
+    assert_string_equal(why.code, "invalid_value");
+    assert_string_equal(why.param, "response_format.json_schema.schema");
+    assert_non_null(strstr(why.message, "not a valid JSON Schema"));
+    json_decref(b);
+    /* a good one compiles and validates */
+    b = schema_body(json_pack("{s:s}", "type", "object"));
+    assert_true(sy_chatgen_check_body(b, &why));
+    sy_jschema_t *s = sy_chatgen_compile_schema(b, &why);
+    assert_non_null(s);
+    assert_null(why.code);
+    assert_null(sy_chatgen_schema_errors(s, "{}"));
+    sy_jschema_free(s);
+    json_decref(b);
+    /* no json_schema: NULL and no refusal */
+    b = json_pack("{s:s, s:s, s:{s:s}}", "content", "x", "model", "m", "response_format", "type",
+                  "json_object");
+    assert_null(sy_chatgen_compile_schema(b, &why));
+    assert_null(why.code);
+    json_decref(b);
+    /* the size cap: exactly at 64 KiB of compact JSON passes, one byte more is refused */
+    size_t fixed = strlen("{\"description\":\"\"}");
+    char *pad = malloc(SY_CHATGEN_SCHEMA_MAX);
+    memset(pad, 'a', SY_CHATGEN_SCHEMA_MAX - fixed);
+    pad[SY_CHATGEN_SCHEMA_MAX - fixed] = '\0';
+    b = schema_body(json_pack("{s:s}", "description", pad));
+    assert_true(sy_chatgen_check_body(b, &why));
+    json_decref(b);
+    pad[SY_CHATGEN_SCHEMA_MAX - fixed] = 'a';
+    pad[SY_CHATGEN_SCHEMA_MAX - fixed + 1] = '\0';
+    b = schema_body(json_pack("{s:s}", "description", pad));
+    assert_false(sy_chatgen_check_body(b, &why));
+    assert_string_equal(why.code, "invalid_value");
+    assert_string_equal(why.param, "response_format.json_schema.schema");
+    assert_non_null(strstr(why.message, "too large"));
+    json_decref(b);
+    free(pad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_request_branch), cmocka_unit_test(t_request_regenerate),
         cmocka_unit_test(t_metrics),        cmocka_unit_test(t_deploy_of),
         cmocka_unit_test(t_append_capped),  cmocka_unit_test(t_schema_errors),
-        cmocka_unit_test(t_apply_ui),
+        cmocka_unit_test(t_apply_ui),       cmocka_unit_test(t_schema_check_and_compile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@ static void full_config(void **state)
         "limits:\n"
         "  max_body_bytes: 1_048_576\n"
         "  sse_keepalive_ms: 500\n"
+        "  max_live_generations_per_user: 9\n"
         "models:\n"
         "  - name: gpt\n"
         "    provider: openai\n"
@@ -48,6 +49,7 @@ static void full_config(void **state)
     assert_int_equal(c->workers, 3);
     assert_int_equal(c->max_body_bytes, 1048576);
     assert_int_equal(c->sse_keepalive_ms, 500);
+    assert_int_equal(c->max_live_generations_per_user, 9);
     assert_int_equal(c->max_header_bytes, 16384); /* default */
     assert_int_equal(c->n_models, 2);
     sy_deploy_conf_t *g = &c->models[0].deployments[0];
@@ -67,7 +69,7 @@ static void full_config(void **state)
     assert_string_equal(g->defaults[1].json, "\"42\"");
     assert_string_equal(g->defaults[2].json, "[\"a\",\"b\"]");
     assert_string_equal(g->defaults[3].json, "true");
-    assert_int_equal(g->line, 8);
+    assert_int_equal(g->line, 9);
     sy_deploy_conf_t *m = &c->models[1].deployments[0];
     assert_string_equal(m->upstream_model, "m");
     assert_int_equal(m->mock.chunks, 3);
@@ -104,6 +106,7 @@ static void model_ui_section(void **state)
                           &err);
     if (!c) print_error("%s\n", err.msg);
     assert_non_null(c);
+    assert_int_equal(c->max_live_generations_per_user, 4); /* the chat app's default */
     const sy_model_ui_t *ui = &sy_config_find_model(c, "a", 1)->ui;
     assert_int_equal(ui->hidden, (1u << SY_UI_SEED) | (1u << SY_UI_SYSTEM));
     assert_int_equal(ui->locked, (1u << SY_UI_TEMPERATURE) | (1u << SY_UI_MAX_TOKENS) |
@@ -175,6 +178,8 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:2: server.workers: expected a non-negative integer"},
         {"limits:\n  max_body_bytes: 12\nmodels:\n  - {name: a, provider: mock}\n",
          "t.yaml:2: limits.max_body_bytes: must be at least 64"},
+        {"limits:\n  max_live_generations_per_user: 0\nmodels:\n  - {name: a, provider: mock}\n",
+         "t.yaml:2: limits.max_live_generations_per_user: must be 1 to 1000"},
         {"models:\n  - name: a\n    provider: mock\n  - name: a\n    provider: mock\n",
          "t.yaml:4: models[1].name: duplicate model name 'a' (first at line 2)"},
         {"models:\n  - provider: mock\n", "t.yaml:2: models[0].name: required"},

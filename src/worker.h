@@ -37,6 +37,9 @@ typedef struct sy_worker {
     atomic_bool durable_kick;
     atomic_bool limits_kick;     /* the writer handed back limits reservations (api/admission.h) */
     struct sy_chatgen *chatgens; /* chat generations running on this loop (api/chatgen.h) */
+    /* the URL of this worker's own /v1/chat/completions, which chat generations call (set on
+     * first use): one string per loop, so the upstream module's URL cache keeps one entry */
+    char self_url[96];
     atomic_int command;
     uv_mutex_t wakeup_lock; /* guards wakeup_open: no uv_async_send after close */
     bool wakeup_open;

@@ -106,7 +106,6 @@ struct sy_chatgen {
     char *body;
     size_t body_len;
     struct curl_slist *hdrs;
-    char url[96];
     sy_sse_parser_t sse;
     bool sse_live;
     sy_buf_t errbody;
@@ -818,7 +817,7 @@ void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
     g->t0_us = sy_clock_mono_us();
     if (atomic_load(&g->stop)) /* cancelled while a placeholder: no call at all */
         return finish(g, "cancelled", NULL);
-    listener_url(w, g->url, sizeof g->url);
+    if (!w->self_url[0]) listener_url(w, w->self_url, sizeof w->self_url);
     g->hdrs = curl_slist_append(NULL, "content-type: application/json");
     g->hdrs = curl_slist_append(g->hdrs, "accept: text/event-stream");
     g->hdrs = add_header(g->hdrs, "x-switchyard-internal", token);
@@ -828,7 +827,8 @@ void sy_chatgen_start(sy_worker_t *w, sy_chatgen_req_t *r, sy_http_req_t *req)
     g->hdrs = add_header(g->hdrs, "x-request-id", g->row->request_id);
     sy_sse_parser_init(&g->sse, EVENT_MAX, on_sse_event, g);
     g->sse_live = true;
-    g->call = (sy_upstream_call_t){.url = g->url,
+    g->call = (sy_upstream_call_t){.url = w->self_url,
+                                   .direct = true, /* the internal token never goes to a proxy */
                                    .headers = g->hdrs,
                                    .body = g->body,
                                    .body_len = g->body_len,

@@ -218,9 +218,19 @@ describe('chat web app in Chromium', () => {
 
   test('feedback: thumbs and a comment are stored (read back through the API) and shown after reload', T, async () => {
     const c = (await alice.call('POST', '/api/v1/conversations', { body: { title: 'Feedback' } })).json;
-    const logId = `log-${Date.now()}`;
-    const [u] = await postMessages(alice, c.id, [{ role: 'user', content: 'rate me' }]);
-    const [a] = await postMessages(alice, c.id, [{ role: 'assistant', content: 'an answer worth rating', parent_id: u.id, model: 'fast', log_id: logId }]);
+    // a rated answer carries its inference-log row, which only generation sets
+    const gen = await alice.call('POST', `/api/v1/conversations/${c.id}/generate`, { body: { content: 'rate me', model: 'fast' } });
+    assert.equal(gen.status, 200, gen.text);
+    const doneBlock = gen.text.split('\n\n').find((b) => b.startsWith('event: done\n'));
+    const a = JSON.parse(doneBlock.slice(doneBlock.indexOf('data: ') + 6)).message;
+    assert.equal(a.status, 'ok');
+    const logId = a.log_id;
+    assert.match(logId, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    for (let i = 0; i < 100; i++) {
+      const st = (await alice.call('GET', `/api/v1/conversations/${c.id}`)).json.messages.find((x) => x.id === a.id);
+      if (st.status !== 'streaming') break; // the final row is stored
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await openConversation(page, c.id);
     const fb = page.locator(`.msg[data-id="${a.id}"] .feedback`);
     await fb.locator('.fb-down').click();

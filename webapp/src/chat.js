@@ -11,7 +11,7 @@ import { h, copyText, flash } from './dom.js';
 import { renderCached, renderMarkdown, fill } from './markdown.js';
 import { Controls } from './controls.js';
 
-const WINDOW = 40;
+const WINDOW = 20;
 
 const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
 const fmtCost = (c) => (c === 0 ? '$0' : c < 0.01 ? `$${c.toPrecision(2)}` : `$${c.toFixed(4)}`);

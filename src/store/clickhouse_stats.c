@@ -246,7 +246,8 @@ static bool roll_sorted(const roll_rows_t *rows)
     return true;
 }
 
-/* Merges the sorted runs a and b into a (b's array is freed). */
+/* Merges the sorted runs a and b into a (b's array is freed): a grows in place (realloc) and
+ * the merge runs from the back, so no third array of a day's cells is allocated and touched. */
 static void roll_merge(roll_rows_t *a, roll_rows_t *b)
 {
     if (!a->n) {
@@ -255,17 +256,15 @@ static void roll_merge(roll_rows_t *a, roll_rows_t *b)
         *b = (roll_rows_t){0};
         return;
     }
-    roll_row_t *v = sy_xmalloc((a->n + b->n) * sizeof(*v));
-    size_t i = 0, j = 0, n = 0;
-    while (i < a->n && j < b->n)
-        v[n++] = cmp_roll_row(&b->v[j], &a->v[i]) < 0 ? b->v[j++] : a->v[i++];
-    while (i < a->n)
-        v[n++] = a->v[i++];
-    while (j < b->n)
-        v[n++] = b->v[j++];
-    free(a->v);
+    if (a->cap < a->n + b->n) {
+        a->cap = a->n + b->n;
+        a->v = sy_xrealloc(a->v, a->cap * sizeof(*a->v));
+    }
+    size_t i = a->n, j = b->n, n = a->n + b->n;
+    while (j > 0) /* what is left of a when b is done is already in place */
+        a->v[--n] = i > 0 && cmp_roll_row(&a->v[i - 1], &b->v[j - 1]) > 0 ? a->v[--i] : b->v[--j];
+    a->n += b->n;
     free(b->v);
-    *a = (roll_rows_t){v, n, n};
     *b = (roll_rows_t){0};
 }
 

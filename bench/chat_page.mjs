@@ -40,8 +40,8 @@ try {
     parent = r.json.id;
   }
   const last = parent;
-  const eq = alice.cookie.indexOf('=');
-  const cookie = { name: alice.cookie.slice(0, eq), value: alice.cookie.slice(eq + 1), url: origin };
+  const eq = alice.session.indexOf('=');
+  const cookie = { name: alice.session.slice(0, eq), value: alice.session.slice(eq + 1), url: origin };
 
   // page load of `hash` in `page` until `ready` holds and the composer takes typing
   async function load(page, hash, ready) {

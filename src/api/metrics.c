@@ -154,6 +154,13 @@ static void head(sy_buf_t *b, const char *name, const char *type, const char *he
     sy_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric of one unlabelled sample. */
+static void metric(sy_buf_t *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+    head(b, name, type, help);
+    sy_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
 static void hist_lines(sy_buf_t *b, const char *name, const char *model, hist_t *h)
 {
     unsigned long long cum = 0;
@@ -278,14 +285,10 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
     if (w->logpipe) {
         sy_logpipe_stats_t ls;
         sy_logpipe_stats(w->logpipe, &ls); /* atomics only: fine on a loop thread */
-        head(&b, "switchyard_log_rows_submitted_total", "counter",
-             "Inference-log rows accepted by the pipeline.");
-        sy_buf_printf(&b, "switchyard_log_rows_submitted_total %llu\n",
-                      (unsigned long long)ls.submitted);
-        head(&b, "switchyard_log_rows_written_total", "counter",
-             "Inference-log rows confirmed by the store (replayed ones included).");
-        sy_buf_printf(&b, "switchyard_log_rows_written_total %llu\n",
-                      (unsigned long long)ls.written);
+        metric(&b, "switchyard_log_rows_submitted_total", "counter",
+               "Inference-log rows accepted by the pipeline.", ls.submitted);
+        metric(&b, "switchyard_log_rows_written_total", "counter",
+               "Inference-log rows confirmed by the store (replayed ones included).", ls.written);
         head(&b, "switchyard_log_rows_dropped_total", "counter",
              "Inference-log rows lost: queue overflow, spool cap, corrupt spool records.");
         sy_buf_printf(&b,
@@ -294,25 +297,21 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
                       "switchyard_log_rows_dropped_total{reason=\"corrupt\"} %llu\n",
                       (unsigned long long)ls.dropped_overflow, (unsigned long long)ls.dropped_spool,
                       (unsigned long long)ls.dropped_corrupt);
-        head(&b, "switchyard_log_store_errors_total", "counter", "Failed store batch writes.");
-        sy_buf_printf(&b, "switchyard_log_store_errors_total %llu\n",
-                      (unsigned long long)ls.store_errors);
-        head(&b, "switchyard_log_queue_rows", "gauge", "Rows accepted but not yet spooled.");
-        sy_buf_printf(&b, "switchyard_log_queue_rows %llu\n", (unsigned long long)ls.queued);
-        head(&b, "switchyard_log_spool_bytes", "gauge", "Bytes in the spool segments.");
-        sy_buf_printf(&b, "switchyard_log_spool_bytes %llu\n", (unsigned long long)ls.spool_bytes);
-        head(&b, "switchyard_log_backlog_bytes", "gauge",
-             "Spooled bytes not yet confirmed by the store.");
-        sy_buf_printf(&b, "switchyard_log_backlog_bytes %llu\n",
-                      (unsigned long long)ls.backlog_bytes);
+        metric(&b, "switchyard_log_store_errors_total", "counter", "Failed store batch writes.",
+               ls.store_errors);
+        metric(&b, "switchyard_log_queue_rows", "gauge", "Rows accepted but not yet spooled.",
+               ls.queued);
+        metric(&b, "switchyard_log_spool_bytes", "gauge", "Bytes in the spool segments.",
+               ls.spool_bytes);
+        metric(&b, "switchyard_log_backlog_bytes", "gauge",
+               "Spooled bytes not yet confirmed by the store.", ls.backlog_bytes);
     }
     if (w->admission) {
         sy_admission_stats_t as;
         sy_admission_stats(w->admission, &as);
-        head(&b, "switchyard_limits_admitted_total", "counter",
-             "Requests admitted by the limits phase (fail-open admissions included).");
-        sy_buf_printf(&b, "switchyard_limits_admitted_total %llu\n",
-                      (unsigned long long)as.admitted);
+        metric(&b, "switchyard_limits_admitted_total", "counter",
+               "Requests admitted by the limits phase (fail-open admissions included).",
+               as.admitted);
         head(&b, "switchyard_limits_denied_total", "counter",
              "Requests refused by the limits phase, by reason.");
         static const char *const reasons[4] = {"rate", "quota", "too_large", "unavailable"};
@@ -326,21 +325,17 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
                       "switchyard_limits_backend_failures_total{mode=\"closed\"} %llu\n",
                       (unsigned long long)as.fail_open, (unsigned long long)as.fail_closed);
         if (!as.local) {
-            head(&b, "switchyard_limits_finish_failures_total", "counter",
-                 "Redis: attempts to apply a finish (refund, overrun, budget spend, lease "
-                 "release) that failed; each is queued and sent again.");
-            sy_buf_printf(&b, "switchyard_limits_finish_failures_total %llu\n",
-                          (unsigned long long)as.finish_failed);
-            head(&b, "switchyard_limits_finish_lost_total", "counter",
-                 "Redis: finishes given up (retry queue full, or shutdown with them queued).");
-            sy_buf_printf(&b, "switchyard_limits_finish_lost_total %llu\n",
-                          (unsigned long long)as.finish_lost);
+            metric(&b, "switchyard_limits_finish_failures_total", "counter",
+                   "Redis: attempts to apply a finish (refund, overrun, budget spend, lease "
+                   "release) that failed; each is queued and sent again.",
+                   as.finish_failed);
+            metric(&b, "switchyard_limits_finish_lost_total", "counter",
+                   "Redis: finishes given up (retry queue full, or shutdown with them queued).",
+                   as.finish_lost);
         }
         if (as.local) {
-            head(&b, "switchyard_limits_local_entries", "gauge",
-                 "Keys held by the in-process limiter.");
-            sy_buf_printf(&b, "switchyard_limits_local_entries %llu\n",
-                          (unsigned long long)as.local_entries);
+            metric(&b, "switchyard_limits_local_entries", "gauge",
+                   "Keys held by the in-process limiter.", as.local_entries);
         }
     }
     char ov[24];

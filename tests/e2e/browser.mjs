@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { REPO, apiCall, freePort, startGateway, tmpFile } from './lib.mjs';
+import { REPO, apiCall, freePort, sessionLogin, startGateway, tmpFile } from './lib.mjs';
 
 export const CHROMIUM = process.env.SY_CHROMIUM || '/usr/bin/chromium';
 export const SCREENS = path.join(REPO, 'build', 'artifacts', 'screens');
@@ -84,17 +84,8 @@ export async function startChatGateway({ extraModels = '' } = {}) {
     assert.equal(r.status, 201, r.text);
     users[name] = { email, password, id: r.json.id };
   }
-  async function session(email, password) {
-    const r = await call('POST', '/api/v1/auth/login', { body: { email, password } });
-    assert.equal(r.status, 200, r.text);
-    const cookie = r.headers.get('set-cookie').split(';')[0];
-    const csrf = r.json.csrf_token;
-    return {
-      cookie,
-      call: (method, p, opts = {}) =>
-        call(method, p, { ...opts, headers: { cookie, ...(method === 'GET' ? {} : { 'x-csrf-token': csrf }), ...(opts.headers ?? {}) } }),
-    };
-  }
+  // a signed-in API client (lib.mjs sessionLogin: cookie in .session, CSRF on changes)
+  const session = (email, password) => sessionLogin(gw.origin, email, password);
   return { gw, call, users, admin: { key: adminKey, password: adminPw, email: 'admin@localhost' }, session };
 }
 

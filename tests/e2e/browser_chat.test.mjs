@@ -11,6 +11,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { launchBrowser, openConversation, postMessages, screenshot, signedInPage, startChatGateway, watchProblems } from './browser.mjs';
+import { doneMessage, finalMsg } from './lib.mjs';
 
 const T = { timeout: 120000 };
 let stack, browser, alice, page;
@@ -221,16 +222,11 @@ describe('chat web app in Chromium', () => {
     // a rated answer carries its inference-log row, which only generation sets
     const gen = await alice.call('POST', `/api/v1/conversations/${c.id}/generate`, { body: { content: 'rate me', model: 'fast' } });
     assert.equal(gen.status, 200, gen.text);
-    const doneBlock = gen.text.split('\n\n').find((b) => b.startsWith('event: done\n'));
-    const a = JSON.parse(doneBlock.slice(doneBlock.indexOf('data: ') + 6)).message;
+    const a = doneMessage(gen.text);
     assert.equal(a.status, 'ok');
     const logId = a.log_id;
     assert.match(logId, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
-    for (let i = 0; i < 100; i++) {
-      const st = (await alice.call('GET', `/api/v1/conversations/${c.id}`)).json.messages.find((x) => x.id === a.id);
-      if (st.status !== 'streaming') break; // the final row is stored
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await finalMsg(alice, c.id, a.id); // the final row is stored
     await openConversation(page, c.id);
     const fb = page.locator(`.msg[data-id="${a.id}"] .feedback`);
     await fb.locator('.fb-down').click();

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { apiCall, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
+import { apiCall, doneMessage, finalMsg, sessionLogin, startGateway, freePort, tmpFile } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -132,16 +132,11 @@ describe('conversations', () => {
     // cannot carry one): regenerate for u1, read the final event of the stream
     const gen = await alice.call('POST', `/api/v1/conversations/${id}/generate`, { body: { parent_id: u1.id, model: 'm', params: { temperature: 0.7 } } });
     assert.equal(gen.status, 200, gen.text);
-    const doneBlock = gen.text.split('\n\n').find((b) => b.startsWith('event: done\n'));
-    const a1 = JSON.parse(doneBlock.slice(doneBlock.indexOf('data: ') + 6)).message;
+    const a1 = doneMessage(gen.text);
     assert.equal(a1.status, 'ok');
     assert.equal(a1.content, 'You said: What is a zebra?\nsecond line');
     assert.match(a1.log_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
-    for (let i = 0; i < 100; i++) {
-      const st = (await alice.call('GET', `/api/v1/conversations/${id}`)).json.messages.find((x) => x.id === a1.id);
-      if (st.status !== 'streaming') break; // the final row is stored
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await finalMsg(alice, id, a1.id); // the final row is stored
     const a2 = await post({ role: 'assistant', content: 'partial', parent_id: u1.id, status: 'cancelled', model: 'm' });
     // every character class survives the hand-written message JSON (answer and read back)
     const odd = 'q"uote \\ back\nnew\ttab \u0001\u001f é€😀 </script> \u2028';

@@ -406,6 +406,13 @@ export const doneOf = (events) => {
   return d[0].json.message;
 };
 
+// The message of the one done event of a whole SSE answer (the text of a finished generate).
+export function doneMessage(text) {
+  const d = sseEvents(text).filter((e) => e.startsWith('event: done\n'));
+  assert.equal(d.length, 1, text.slice(-400));
+  return JSON.parse(d[0].split('\n').find((l) => l.startsWith('data: ')).slice(6)).message;
+}
+
 export async function newConv(who) {
   const c = await who.call('POST', '/api/v1/conversations', { body: {} });
   assert.equal(c.status, 201, c.text);

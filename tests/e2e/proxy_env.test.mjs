@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import { apiCall, sessionLogin, sseEvents, startGateway, startMock, freePort, tmpFile } from './lib.mjs';
+import { apiCall, doneMessage, sessionLogin, startGateway, startMock, freePort, tmpFile } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -82,9 +82,7 @@ models:
     assert.equal(c.status, 201, c.text);
     const g = await s.call('POST', `/api/v1/conversations/${c.json.id}/generate`, { body: { parent_id: null, content: 'through no proxy', model: 'm' } });
     assert.equal(g.status, 200, g.text);
-    const done = sseEvents(g.text).find((e) => e.startsWith('event: done\n'));
-    assert.ok(done, g.text);
-    const msg = JSON.parse(done.split('\n').find((l) => l.startsWith('data: ')).slice(6)).message;
+    const msg = doneMessage(g.text);
     assert.equal(msg.status, 'ok', JSON.stringify(msg));
     assert.equal(msg.content, 'You said: through no proxy');
     assert.deepEqual(seen, []);

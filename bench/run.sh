@@ -91,6 +91,7 @@ cmake -S "$BENCH" -B "$TOOLS" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$TOOLS" -j"$NCPU" >/dev/null
 LOADGEN=$TOOLS/loadgen
 MOCK=$TOOLS/mock_upstream
+PAIRED_BIN=$TOOLS/paired
 
 SY=""
 SY_BUILD="not run"
@@ -162,6 +163,13 @@ http_status() { # PORT PATH: status code of a GET
     exec 3<&-
     line=${line#HTTP/1.? }
     echo "${line%% *}"
+}
+
+http_get() { # PORT PATH: the body of a GET (bash /dev/tcp; the gateway answers with a length)
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
+    timeout 5 cat <&3 | tr -d '\r' | sed '1,/^$/d'
+    exec 3<&-
 }
 
 wait_ready() { # PORT SECS: until GET /readyz answers 200
@@ -1065,11 +1073,19 @@ second_gateway_rounds() {
     for ((r = 1; r <= ROUNDS; r++)); do
         for t in direct switchyard "$name"; do
             lg "$t" fast "$WORK/$pre-$t-$r.txt" --rate "$A_RATE" --duration "$SECS" --warmup 0.5 \
-                --spin-us "$SPIN_US" --label "$pre-$t-$r"
+                --spin-us "$SPIN_US" --label "$pre-$t-$r" --dump "$WORK/$pre-$t-$r.dump"
         done
     done
+    http_get "$SECOND_PORT" /metrics >"$WORK/$pre-$name.metrics" || true
     stop_pid "$pid"
 }
+
+# paired PRE A B: bench/paired.c over the rounds' dumps (pooled percentiles, bootstrap interval
+# of B against A); PAIRED = its JSON line
+paired() {
+    PAIRED=$("$PAIRED_BIN" "$WORK" "$1" direct "$2" "$3" "$ROUNDS" 2000 2>&1) || die "paired: $PAIRED"
+}
+pj() { echo "$PAIRED" | sed -n "s/.*\"$1\":\([-0-9.]*\).*/\1/p"; }
 
 # table_col TABLE TARGET COLUMN: one cell of a one_client_table (it runs in a subshell, so its
 # medians are read back from the table)
@@ -1153,6 +1169,10 @@ run_g_latency() {
     pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^-?[0-9]/ && b + 0 > 0) printf "%+.1f", 100 * (a - b) / b; else print "n/a" }'; }
     local pct50 pct99 pctb
     pct50=$(pct "$on50" "$off50") pct99=$(pct "$on99" "$off99") pctb=$(pct "$onb" "$offb")
+    paired g nolog switchyard # A = log off, B = log on
+    local G_PAIRED=$PAIRED G_D50 G_D50HI G_A50 G_R99 G_R99LO G_R99HI
+    G_D50=$(pj d_added_p50) G_D50HI=$(pj d_added_p50_hi) G_A50=$(pj a_added_p50)
+    G_R99=$(pj ratio_added_p99) G_R99LO=$(pj ratio_added_p99_lo) G_R99HI=$(pj ratio_added_p99_hi)
 
     # Deterministic view: instructions per request of the whole process (loop + writer thread:
     # clone, enrich, redaction, spool, SQLite) under callgrind, log on vs off, as in (e).
@@ -1184,6 +1204,16 @@ run_g_latency() {
         echo "added p99 of the best rounds $pctb % ($onb vs $offb µs). Gateway-reported overhead p50 / p99: $hon µs on,"
         echo "$hoff µs off (stamped when the response head is sent, before the row is submitted: it does not contain"
         echo "the logging cost)."
+        echo
+        echo "Pooled over all rounds (every request of a lane in one distribution; bench/paired.c, 95 % bootstrap"
+        echo "intervals over rounds): log off added p50 $(pj a_added_p50) / p99 $(pj a_added_p99) µs, log on $(pj b_added_p50) /"
+        echo "$(pj b_added_p99) µs; on − off added p50 $G_D50 µs ($(pj d_added_p50_lo)…$G_D50HI), added p99"
+        echo "$(pj d_added_p99) µs ($(pj d_added_p99_lo)…$(pj d_added_p99_hi)); p99 ratio on / off $G_R99 ($G_R99LO…$G_R99HI)."
+        echo "Samples: direct $(pj n_base), off $(pj n_a), on $(pj n_b)."
+        echo
+        echo '```'
+        echo "$G_PAIRED"
+        echo '```'
         echo
         echo "Instructions per request (callgrind, whole process, $CG_REQUESTS sequential requests after 200 warm-up; rows"
         echo "are batched every \`log.batch_ms\`, so the window holds about as many earlier rows' writes as it leaves out):"
@@ -1239,15 +1269,22 @@ run_g_latency() {
             echo
         } >>"$OUT"
     fi
-    # Met or missed when the medians and the best rounds agree; otherwise the machine's noise
-    # is larger than the difference (as in one_client_verdict).
-    local med_ok=0 best_ok=0
-    le "$pct99" "$G_LOG_TARGET_PCT" && le "$pct50" "$G_LOG_TARGET_PCT" && med_ok=1
-    le "$pctb" "$G_LOG_TARGET_PCT" && best_ok=1
-    ok=$med_ok
-    [ "$med_ok" != "$best_ok" ] && ok="?"
+    # The verdict: every request of every round pooled per lane (15,000+ samples, so the p99 is
+    # not one round's stall), with a bootstrap interval over rounds (bench/paired.c). Met when
+    # the whole 95 % interval of the p99 ratio and the p50 difference are within the target;
+    # missed when the interval lies above it; otherwise not settled by this run.
+    local p50pct p50hi r99 r99lo r99hi
+    p50pct=$(awk -v d="$G_D50" -v a="$G_A50" 'BEGIN { if (a > 0) printf "%+.1f", 100 * d / a; else print "n/a" }')
+    p50hi=$(awk -v d="$G_D50HI" -v a="$G_A50" 'BEGIN { if (a > 0) printf "%+.1f", 100 * d / a; else print "n/a" }')
+    r99=$(awk -v r="$G_R99" 'BEGIN { printf "%+.1f", 100 * (r - 1) }')
+    r99lo=$(awk -v r="$G_R99LO" 'BEGIN { printf "%+.1f", 100 * (r - 1) }')
+    r99hi=$(awk -v r="$G_R99HI" 'BEGIN { printf "%+.1f", 100 * (r - 1) }')
+    ok="?"
+    le "$p50hi" "$G_LOG_TARGET_PCT" && le "$r99hi" "$G_LOG_TARGET_PCT" && ok=1
+    le "$r99lo" "$G_LOG_TARGET_PCT" || ok=0
+    le "$p50pct" "$G_LOG_TARGET_PCT" || ok=0
     verdict "(g) logging on − off, one-client added latency" "≤ $G_LOG_TARGET_PCT %" \
-        "p50 $pct50 % ($on50 vs $off50 µs), p99 $pct99 % ($on99 vs $off99 µs), best-rounds p99 $pctb %; instructions $irp % non-stream, $irps % stream" "$ok"
+        "pooled p50 $p50pct % (95 % up to $p50hi %), pooled p99 $r99 % (95 % interval $r99lo…$r99hi %); median of rounds p50 $pct50 %, p99 $pct99 %; instructions $irp % non-stream, $irps % stream" "$ok"
 }
 
 # ---- (h) auth + limits: what the auth and limits phases add ----------------------------------
@@ -1284,6 +1321,29 @@ run_h() {
     b50=$(col switchyard 6) b99=$(col switchyard 8) bb=$(col switchyard 10)
     l50=$(col limited 6) l99=$(col limited 8) lb=$(col limited 10) err=$(col limited 11)
     d50=$(minus "$l50" "$b50") d99=$(minus "$l99" "$b99") db=$(minus "$lb" "$bb")
+    paired h switchyard limited # A = auth local without limits, B = auth + 3 limits
+    local H_PAIRED=$PAIRED
+    # In process: the limited gateway's own histogram of the time each request spent in the auth
+    # and limits phases (switchyard_policy_duration_seconds), over every request of its rounds
+    local pol
+    pol=$(awk -v t="$H_TARGET_US" '
+        /^switchyard_policy_duration_seconds_bucket/ {
+            le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
+            n++; b[n] = le; c[n] = $2
+        }
+        /^switchyard_policy_duration_seconds_count/ { tot = $2 }
+        END {
+            if (!tot) { print "n/a n/a n/a 0 n/a"; exit }
+            within = 0
+            for (i = 1; i <= n; i++) {
+                if (p50 == "" && c[i] >= 0.5 * tot) p50 = b[i]
+                if (p99 == "" && c[i] >= 0.99 * tot) p99 = b[i]
+                if (b[i] != "+Inf" && b[i] * 1e6 <= t + 1e-9) within = c[i]
+            }
+            printf "%s %s %.3f %d %s\n", (p50 == "+Inf" ? p50 : p50 * 1e6), (p99 == "+Inf" ? p99 : p99 * 1e6), 100 * within / tot, tot, "ok"
+        }' "$WORK/h-limited.metrics" 2>/dev/null || echo "n/a n/a n/a 0 n/a")
+    local pol50 pol99 polin poln
+    read -r pol50 pol99 polin poln _ <<<"$pol"
 
     log "(h) instructions per request under callgrind, auth + limits and without"
     local cg_port ir_base ir_lim ir_base_s ir_lim_s ir_gate ir_adm ir_settle ir_end ir_hdr
@@ -1325,6 +1385,19 @@ run_h() {
         echo
         echo "Auth + limits − none: added p50 $d50 µs, added p99 $d99 µs, best-rounds p99 $db µs."
         echo
+        echo "Pooled over all rounds (bench/paired.c, 95 % bootstrap intervals over rounds): end to end, limited −"
+        echo "switchyard added p50 $(pj d_added_p50) µs ($(pj d_added_p50_lo)…$(pj d_added_p50_hi)), added p99 $(pj d_added_p99) µs"
+        echo "($(pj d_added_p99_lo)…$(pj d_added_p99_hi)); gateway-reported overhead p50 / p99 $(pj a_hdr_p50) / $(pj a_hdr_p99) µs without,"
+        echo "$(pj b_hdr_p50) / $(pj b_hdr_p99) µs with auth + limits (p99 difference $(pj d_hdr_p99) µs, $(pj d_hdr_p99_lo)…$(pj d_hdr_p99_hi))."
+        echo
+        echo "In process (the limited gateway's \`switchyard_policy_duration_seconds\`: each request's time in the auth"
+        echo "and limits phases, clock read at their start and end on the loop thread, over all $poln requests it"
+        echo "served in the rounds): p50 ≤ $pol50 µs, p99 ≤ $pol99 µs (bucket bounds); $polin % of requests ≤ $H_TARGET_US µs."
+        echo
+        echo '```'
+        echo "$H_PAIRED"
+        echo '```'
+        echo
         echo "Instructions per request (callgrind, whole process, $CG_REQUESTS sequential requests after 200 warm-up):"
         echo
         echo "| config | non-stream | $B_FRAMES-frame stream |"
@@ -1340,13 +1413,16 @@ run_h() {
         echo "the writer thread (\`on_settle\`) ${ir_settle:-n/a}."
         echo
     } >>"$OUT"
-    local ok=0 best_ok=0
-    le "$d99" "$H_TARGET_US" && ok=1
-    le "$db" "$H_TARGET_US" && best_ok=1
-    [ "$ok" != "$best_ok" ] && ok="?"
+    # The verdict is the in-process one: the end-to-end p99 of one client on this VM moves by
+    # milliseconds between rounds (host stalls), a thousand times the 5 µs asked; the time the
+    # phases take is measured per request by the gateway itself. Met when ≥ 99 % of the requests
+    # spent ≤ 5 µs in them.
+    local ok=0
+    awk -v p="$polin" 'BEGIN { exit !(p ~ /^[0-9]/ && p + 0 >= 99) }' && ok=1
+    [ "$poln" -gt 0 ] 2>/dev/null || ok="-"
     [ "$err" = 0 ] || ok=0
     verdict "(h) auth + 3 in-process limits, added p99" "≤ $H_TARGET_US µs" \
-        "$d99 µs (best rounds $db µs); instructions +$ird non-stream, +$irds stream" "$ok"
+        "in process p99 ≤ $pol99 µs ($polin % ≤ $H_TARGET_US µs over $poln requests); overhead stamp p99 +$(pj d_hdr_p99) µs ($(pj d_hdr_p99_lo)…$(pj d_hdr_p99_hi)); end to end p99 $(pj d_added_p99) µs ($(pj d_added_p99_lo)…$(pj d_added_p99_hi)); instructions +$ird non-stream, +$irds stream" "$ok"
 }
 
 # ---- run --------------------------------------------------------------------------------------

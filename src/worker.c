@@ -1,5 +1,7 @@
 #include "worker.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/admission.h"
@@ -99,6 +101,9 @@ static void on_wakeup(uv_async_t *a)
 static void thread_main(void *arg)
 {
     sy_worker_t *w = arg;
+    char name[16]; /* as `top -H` and /proc/PID/task/TID/comm show it (15 bytes at most) */
+    snprintf(name, sizeof name, "sy-loop-%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     sy_http_limits_t limits = {
         .max_body_bytes = w->cfg->max_body_bytes,
         .max_header_bytes = w->cfg->max_header_bytes,

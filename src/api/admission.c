@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/gate.h"
 #include "api/messages_fmt.h"
 #include "api/relay.h"
 #include "core/alloc.h"
@@ -424,6 +425,7 @@ void sy_admission_run(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, s
 {
     sy_admission_t *a = w->admission;
     if (!a) return sy_relay_start(req, w, ingress, r, NULL);
+    sy_gate_span_open(req, sy_clock_mono_ns()); /* closed by the relay start */
     /* not calloc: the scope buffers are written before they are read */
     sy_admission_req_t *t = sy_xmalloc(sizeof(*t));
     t->a = a;

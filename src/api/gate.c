@@ -84,6 +84,7 @@ static void admit(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress,
     }
     req->ident = ident;
     req->on_release = on_release;
+    sy_gate_span_close(req);
     next(req, w);
 }
 
@@ -132,6 +133,8 @@ static void on_after_work(uv_work_t *wk, int status)
 void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate_next_cb next)
 {
     if (!w->auth) return next(req, w);
+    uint64_t now_ns = sy_clock_mono_ns();
+    sy_gate_span_open(req, now_ns);
     const sy_auth_ident_t *gen = NULL; /* the server's own chat generation (api/chatgen.h) */
     if (sy_chatgen_internal_ident(req, &gen)) {
         if (!gen) return refuse(req, ingress, "Incorrect API key provided.");
@@ -148,7 +151,7 @@ void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate
     uint8_t tag[SY_AUTH_TAG_LEN];
     sy_auth_key_tag(w->auth, key.ptr, key.len, tag);
     const sy_auth_ident_t *ident = NULL;
-    int hit = sy_auth_cache_get(w->auth, tag, sy_clock_mono_us(), &ident);
+    int hit = sy_auth_cache_get(w->auth, tag, now_ns / 1000u, &ident);
     if (hit == 1) return admit(req, w, ingress, ident, next);
     if (hit == 0 || !sy_auth_key_well_formed(key))
         return refuse(req, ingress, "Incorrect API key provided.");

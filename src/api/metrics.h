@@ -37,6 +37,10 @@ void sy_metrics_init(const sy_config_t *cfg);
 void sy_metrics_request(const sy_model_conf_t *m, int ingress, int status, sy_metrics_error_t error,
                         uint64_t duration_us, uint64_t ttfb_us, uint64_t overhead_us);
 
+/* One request's time in the auth and limits phases (ns; api/gate.h), observed into
+ * switchyard_policy_duration_seconds when its upstream call starts. Loop thread. */
+void sy_metrics_policy(uint64_t ns);
+
 /* The error class of a final answer (status, and err when no upstream status). */
 sy_metrics_error_t sy_metrics_error_of(int status, sy_err_t err, bool committed);
 

@@ -9,6 +9,7 @@
 
 #include "api/admission.h"
 #include "api/api.h"
+#include "api/gate.h"
 #include "api/messages_fmt.h"
 #include "api/metrics.h"
 #include "api/usage_filter.h"
@@ -961,6 +962,10 @@ void sy_relay_start(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_
     memset(c, 0, sizeof *c);
     c->adm = adm;
     if (adm) c->n_lh = sy_admission_headers(sy_admission_result(adm), c->lh, c->lh_buf);
+    if (req->policy_timed) { /* auth and limits are behind it: their time, headers included */
+        sy_gate_span_close(req);
+        sy_metrics_policy(req->policy_ns);
+    }
     c->route = r;
     c->req = req;
     c->w = w;

@@ -482,6 +482,8 @@ static void req_reset(sy_http_conn_t *c)
     sy_buf_reset(&r->body);
     if (r->body.cap > 65536) sy_buf_dispose(&r->body);
     r->t_begin_us = r->t_complete_us = 0;
+    r->policy_t0_ns = r->policy_ns = 0;
+    r->policy_timed = false;
     r->request_id[0] = '\0';
     r->status = 0;
     r->head_done = r->chunked = r->ended = r->aborted = r->held = r->end_held = false;

@@ -68,9 +68,13 @@ struct sy_http_req {
     sy_buf_t body;          /* capped at max_body_bytes */
     uint64_t t_begin_us;    /* first byte of the request (monotonic) */
     uint64_t t_complete_us; /* body complete */
-    char request_id[130];   /* client's valid x-request-id, else a UUIDv7 */
-    int status;             /* response status once the head was produced */
-    bool head_done;         /* head produced (maybe not yet flushed) */
+    /* Time in the auth and limits phases (api/gate.h, sy_gate_span_*): the open span's start
+     * (0: none open) and the closed spans' sum, in monotonic ns; policy_timed: a phase ran. */
+    uint64_t policy_t0_ns, policy_ns;
+    bool policy_timed;
+    char request_id[130]; /* client's valid x-request-id, else a UUIDv7 */
+    int status;           /* response status once the head was produced */
+    bool head_done;       /* head produced (maybe not yet flushed) */
     bool chunked;
     bool ended;
     bool aborted;

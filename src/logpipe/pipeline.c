@@ -524,6 +524,7 @@ static void *writer_main(void *arg)
     sy_logpipe_t *p = arg;
     char msg[SY_STORE_MSGLEN];
     bool failed;
+    pthread_setname_np(pthread_self(), "sy-logwriter");
     lower_priority(p->conf.nice);
     for (;;) {
         bool stopping = atomic_load(&p->stop);

@@ -218,6 +218,16 @@ ${mock()}prices:
     assert.equal(val(/^switchyard_limits_denied_total\{reason="unavailable"\} (\d+)$/m), 0);
     assert.equal(val(/^switchyard_limits_backend_failures_total\{mode="open"\} (\d+)$/m), 0);
     assert.ok(val(/^switchyard_limits_local_entries (\d+)$/m) >= 5);
+    // every admitted request had its auth + limits time observed before its upstream call
+    const pol = [...text.matchAll(/^switchyard_policy_duration_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+    const polCount = val(/^switchyard_policy_duration_seconds_count (\d+)$/m);
+    assert.ok(pol.length > 10, 'the policy histogram has its buckets');
+    assert.ok(polCount >= val(/^switchyard_limits_admitted_total (\d+)$/m), `policy count ${polCount}`);
+    for (let i = 1; i < pol.length; i++) assert.ok(Number(pol[i][2]) >= Number(pol[i - 1][2]), 'cumulative');
+    assert.equal(pol.at(-1)[1], '+Inf');
+    assert.equal(Number(pol.at(-1)[2]), polCount);
+    const polSum = Number((/^switchyard_policy_duration_seconds_sum (\S+)$/m.exec(text) ?? [])[1]);
+    assert.ok(polSum > 0 && polSum / polCount < 0.05, `mean policy time ${polSum / polCount} s`);
     const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(r.error, undefined, `promtool could not run: ${r.error}`);
     assert.equal(r.status, 0, r.stderr + r.stdout);

@@ -66,7 +66,7 @@ int main(int argc, char **argv)
         }
         uint8_t t[SY_AUTH_TAG_LEN];
         sy_auth_key_tag(a, key, SY_AUTH_KEY_LEN, t);
-        if (sy_auth_cache_get(a, t, 2, &ref) != 1) abort();
+        if (sy_auth_cache_get(a, t, 2, &ref, NULL) != 1) abort();
         if (sy_auth_ident_refusal(ref, 1)) abort();
         const sy_auth_ident_t *use = ref;
         if (old) {

@@ -111,6 +111,8 @@ static void on_after_work(uv_work_t *wk, int status)
     if (!status && (j->err == SY_OK || j->err == SY_ERR_NOT_FOUND))
         ref = sy_auth_cache_put(j->w->auth, j->tag, j->hash, j->err ? NULL : &j->ident,
                                 sy_clock_mono_us(), j->gen);
+    else /* the entry (if any) stays as it was; a later stale hit asks again */
+        sy_auth_cache_refresh_failed(j->w->auth, j->tag);
     if (req) {
         req->on_abort = NULL;
         req->hook_ctx = NULL;
@@ -128,6 +130,31 @@ static void on_after_work(uv_work_t *wk, int status)
     }
     sy_auth_ident_release(ref);
     free(j);
+}
+
+/* Queues the store lookup of the key with this tag and SHA-256 on the thread pool. req: the
+ * request waiting for it (a miss), or NULL for a background reload (a stale hit). NULL when it
+ * could not be queued (a reload's entry is then marked for another try). */
+static gate_job_t *lookup(sy_worker_t *w, sy_http_req_t *req, sy_format_t ingress,
+                          sy_gate_next_cb next, const uint8_t tag[SY_AUTH_TAG_LEN],
+                          const uint8_t hash[32])
+{
+    gate_job_t *j = sy_xcalloc(1, sizeof(*j));
+    memcpy(j->tag, tag, SY_AUTH_TAG_LEN);
+    j->req = req;
+    j->w = w;
+    j->ingress = ingress;
+    j->next = next;
+    memcpy(j->hash, hash, 32);
+    j->gen = sy_auth_cache_gen(w->auth);
+    sodium_bin2hex(j->hash_hex, sizeof(j->hash_hex), hash, 32);
+    j->work.data = j;
+    if (uv_queue_work(&w->loop, &j->work, on_work, on_after_work)) {
+        free(j);
+        if (!req) sy_auth_cache_refresh_failed(w->auth, tag);
+        return NULL;
+    }
+    return j;
 }
 
 void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate_next_cb next)
@@ -151,27 +178,18 @@ void sy_gate_v1(sy_http_req_t *req, sy_worker_t *w, sy_format_t ingress, sy_gate
     uint8_t tag[SY_AUTH_TAG_LEN];
     sy_auth_key_tag(w->auth, key.ptr, key.len, tag);
     const sy_auth_ident_t *ident = NULL;
-    int hit = sy_auth_cache_get(w->auth, tag, now_ns / 1000u, &ident);
+    uint8_t hash[32];
+    int hit = sy_auth_cache_get(w->auth, tag, now_ns / 1000u, &ident, hash);
+    if (hit == 2) { /* served from the cache while one reload runs in the background */
+        lookup(w, NULL, ingress, next, tag, hash);
+        return admit(req, w, ingress, ident, next);
+    }
     if (hit == 1) return admit(req, w, ingress, ident, next);
     if (hit == 0 || !sy_auth_key_well_formed(key))
         return refuse(req, ingress, "Incorrect API key provided.");
-    uint8_t hash[32];
     sy_auth_hash_raw(key.ptr, key.len, hash);
-    gate_job_t *j = sy_xcalloc(1, sizeof(*j));
-    memcpy(j->tag, tag, sizeof(tag));
-    j->req = req;
-    j->w = w;
-    j->ingress = ingress;
-    j->next = next;
-    memcpy(j->hash, hash, sizeof(hash));
-    j->gen = sy_auth_cache_gen(w->auth);
-    sodium_bin2hex(j->hash_hex, sizeof(j->hash_hex), hash, sizeof(hash));
-    j->work.data = j;
-    int r = uv_queue_work(&w->loop, &j->work, on_work, on_after_work);
-    if (r) {
-        free(j);
-        return sy_relay_send_error(req, ingress, SY_ERR_INTERNAL, NULL, uv_strerror(r));
-    }
+    gate_job_t *j = lookup(w, req, ingress, next, tag, hash);
+    if (!j) return sy_relay_send_error(req, ingress, SY_ERR_INTERNAL, NULL, "the lookup failed");
     req->on_abort = on_client_abort;
     req->hook_ctx = j;
 }

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "logpipe/cost.h"
 #include "logpipe/pipeline.h"
+#include "policy/auth.h"
 #include "routing/route.h"
 #include "worker.h"
 
@@ -182,6 +183,16 @@ static void metric(sy_buf_t *b, const char *name, const char *type, const char *
     sy_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* A counter with one label over a fixed set of values (n of them). */
+static void labelled(sy_buf_t *b, const char *name, const char *help, const char *label,
+                     const char *const *values, const uint64_t *counts, size_t n)
+{
+    head(b, name, "counter", help);
+    for (size_t i = 0; i < n; i++)
+        sy_buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, values[i],
+                      (unsigned long long)counts[i]);
+}
+
 static void hist_lines(sy_buf_t *b, const char *name, const char *model, hist_t *h)
 {
     unsigned long long cum = 0;
@@ -320,14 +331,10 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
                "Inference-log rows accepted by the pipeline.", ls.submitted);
         metric(&b, "switchyard_log_rows_written_total", "counter",
                "Inference-log rows confirmed by the store (replayed ones included).", ls.written);
-        head(&b, "switchyard_log_rows_dropped_total", "counter",
-             "Inference-log rows lost: queue overflow, spool cap, corrupt spool records.");
-        sy_buf_printf(&b,
-                      "switchyard_log_rows_dropped_total{reason=\"overflow\"} %llu\n"
-                      "switchyard_log_rows_dropped_total{reason=\"spool\"} %llu\n"
-                      "switchyard_log_rows_dropped_total{reason=\"corrupt\"} %llu\n",
-                      (unsigned long long)ls.dropped_overflow, (unsigned long long)ls.dropped_spool,
-                      (unsigned long long)ls.dropped_corrupt);
+        labelled(&b, "switchyard_log_rows_dropped_total",
+                 "Inference-log rows lost: queue overflow, spool cap, corrupt spool records.",
+                 "reason", (const char *const[]){"overflow", "spool", "corrupt"},
+                 (const uint64_t[]){ls.dropped_overflow, ls.dropped_spool, ls.dropped_corrupt}, 3);
         metric(&b, "switchyard_log_store_errors_total", "counter", "Failed store batch writes.",
                ls.store_errors);
         metric(&b, "switchyard_log_queue_rows", "gauge", "Rows accepted but not yet spooled.",
@@ -337,24 +344,34 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
         metric(&b, "switchyard_log_backlog_bytes", "gauge",
                "Spooled bytes not yet confirmed by the store.", ls.backlog_bytes);
     }
+    if (w->auth) {
+        sy_auth_cache_stats_t cs;
+        sy_auth_cache_stats(w->auth, &cs);
+        labelled(&b, "switchyard_auth_cache_lookups_total",
+                 "API-key cache lookups by result (hit: a key, stale ones included; negative: no "
+                 "such key; miss: the request waited for the store).",
+                 "result", (const char *const[]){"hit", "negative", "miss"},
+                 (const uint64_t[]){cs.hits, cs.negative, cs.misses}, 3);
+        metric(&b, "switchyard_auth_cache_stale_hits_total", "counter",
+               "Hits on a key's entry past auth.key_cache_ttl_s, served while it is reloaded.",
+               cs.stale);
+        metric(&b, "switchyard_auth_cache_reloads_total", "counter",
+               "Background reloads of stale key entries from the store.", cs.reloads);
+    }
     if (w->admission) {
         sy_admission_stats_t as;
         sy_admission_stats(w->admission, &as);
         metric(&b, "switchyard_limits_admitted_total", "counter",
                "Requests admitted by the limits phase (fail-open admissions included).",
                as.admitted);
-        head(&b, "switchyard_limits_denied_total", "counter",
-             "Requests refused by the limits phase, by reason.");
-        static const char *const reasons[4] = {"rate", "quota", "too_large", "unavailable"};
-        for (int i = 0; i < 4; i++)
-            sy_buf_printf(&b, "switchyard_limits_denied_total{reason=\"%s\"} %llu\n", reasons[i],
-                          (unsigned long long)as.denied[i]);
-        head(&b, "switchyard_limits_backend_failures_total", "counter",
-             "Limiter backend unreachable (Redis): requests admitted (open) or refused (closed).");
-        sy_buf_printf(&b,
-                      "switchyard_limits_backend_failures_total{mode=\"open\"} %llu\n"
-                      "switchyard_limits_backend_failures_total{mode=\"closed\"} %llu\n",
-                      (unsigned long long)as.fail_open, (unsigned long long)as.fail_closed);
+        labelled(&b, "switchyard_limits_denied_total",
+                 "Requests refused by the limits phase, by reason.", "reason",
+                 (const char *const[]){"rate", "quota", "too_large", "unavailable"}, as.denied, 4);
+        labelled(&b, "switchyard_limits_backend_failures_total",
+                 "Limiter backend unreachable (Redis): requests admitted (open) or refused "
+                 "(closed).",
+                 "mode", (const char *const[]){"open", "closed"},
+                 (const uint64_t[]){as.fail_open, as.fail_closed}, 2);
         if (!as.local) {
             metric(&b, "switchyard_limits_finish_failures_total", "counter",
                    "Redis: attempts to apply a finish (refund, overrun, budget spend, lease "

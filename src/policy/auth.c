@@ -21,6 +21,7 @@ typedef struct entry {
     uint8_t sha[32];              /* the stored form: what a forget names */
     uint64_t loaded_us;
     bool found;
+    bool refreshing;  /* a stale hit asked for a reload that has not come back (under lock) */
     atomic_uint refs; /* the slot's, and one per request holding ident */
     sy_auth_ident_t ident;
 } entry_t;
@@ -33,6 +34,7 @@ struct sy_auth {
     uint64_t gen;                                          /* under lock: bumped by every forget */
     uint8_t tag_key[crypto_shorthash_siphashx24_KEYBYTES]; /* random, per process */
     entry_t *slots[SY_AUTH_CACHE_SLOTS];
+    sy_auth_cache_stats_t stats; /* under lock */
 };
 
 sy_auth_t *sy_auth_new(const sy_authconf_t *conf, sy_store_t *store)
@@ -170,21 +172,55 @@ void sy_auth_ident_release(const sy_auth_ident_t *ident)
 }
 
 int sy_auth_cache_get(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN], uint64_t now_mono_us,
-                      const sy_auth_ident_t **out)
+                      const sy_auth_ident_t **out, uint8_t refresh_sha256[32])
 {
     int r = -1;
     uint64_t ttl = (uint64_t)a->conf.key_cache_ttl_s * 1000000;
     pthread_mutex_lock(&a->lock);
     entry_t *e = a->slots[slot_of(tag)];
-    if (e && sodium_memcmp(e->tag, tag, SY_AUTH_TAG_LEN) == 0 && now_mono_us - e->loaded_us < ttl) {
-        r = e->found;
-        if (e->found) {
+    if (e && sodium_memcmp(e->tag, tag, SY_AUTH_TAG_LEN) == 0) {
+        uint64_t age = now_mono_us - e->loaded_us;
+        if (age < ttl)
+            r = e->found;
+        else if (e->found && refresh_sha256 && age < 2 * ttl) {
+            /* stale: still served while one reload runs, so requests never queue behind it */
+            r = 1;
+            if (!e->refreshing) {
+                e->refreshing = true;
+                memcpy(refresh_sha256, e->sha, 32);
+                r = 2;
+            }
+        }
+        if (r >= 1) {
             atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
             *out = &e->ident;
         }
+        if (age >= ttl && r >= 1) a->stats.stale++;
+        if (r == 2) a->stats.reloads++;
     }
+    if (r == 1 || r == 2)
+        a->stats.hits++;
+    else if (r == 0)
+        a->stats.negative++;
+    else
+        a->stats.misses++;
     pthread_mutex_unlock(&a->lock);
     return r;
+}
+
+void sy_auth_cache_stats(sy_auth_t *a, sy_auth_cache_stats_t *out)
+{
+    pthread_mutex_lock(&a->lock);
+    *out = a->stats;
+    pthread_mutex_unlock(&a->lock);
+}
+
+void sy_auth_cache_refresh_failed(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN])
+{
+    pthread_mutex_lock(&a->lock);
+    entry_t *e = a->slots[slot_of(tag)];
+    if (e && sodium_memcmp(e->tag, tag, SY_AUTH_TAG_LEN) == 0) e->refreshing = false;
+    pthread_mutex_unlock(&a->lock);
 }
 
 uint64_t sy_auth_cache_gen(sy_auth_t *a)
@@ -218,6 +254,7 @@ const sy_auth_ident_t *sy_auth_cache_put(sy_auth_t *a, const uint8_t tag[SY_AUTH
     memcpy(e->sha, sha256, 32);
     e->loaded_us = now_mono_us;
     e->found = ident != NULL;
+    e->refreshing = false;
     if (ident) {
         e->ident = *ident;
         fill_scopes(&e->ident);

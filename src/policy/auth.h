@@ -16,11 +16,13 @@
  *   revoke/rotate (which knows only the hash) can forget it.
  * - Direct-mapped: SY_AUTH_CACHE_SLOTS slots indexed by the tag's first bytes, one entry each,
  *   a collision replaces; so memory is bounded and a lookup is O(1) under one mutex. An entry
- *   is used for key_cache_ttl_s after it was loaded; validity in time (expiry, revocation, the
+ *   is used for key_cache_ttl_s after it was loaded, then served stale for up to as long again
+ *   while one background reload runs (so a busy key's requests never wait for the store when
+ *   its entry ages out); validity in time (expiry, revocation, the
  *   rotation grace) is checked on every use against the wall clock, so an expired key stops at
  *   once even when cached. A revoke/rotate through this process's admin API forgets the entry
  *   at once (a scan of the slots for its SHA-256); one made on another replica takes effect
- *   within key_cache_ttl_s.
+ *   within key_cache_ttl_s plus one store lookup.
  * - Entries are refcounted: a hit returns a reference to the entry's identity (no copy), which
  *   the request holds until it ends (sy_auth_ident_release); an entry replaced, forgotten or
  *   expired meanwhile stays alive until its last reference is dropped. The identity also holds
@@ -114,9 +116,23 @@ void sy_auth_key_tag(const sy_auth_t *a, const void *key, size_t len, uint8_t ta
 
 /* Cache lookup by tag: 1 = hit, a key (*out: a reference to the cached identity, valid until
  * sy_auth_ident_release), 0 = hit, no such key, -1 = miss (ask the store). now_mono_us: a
- * monotonic clock. Never computes SHA-256. */
+ * monotonic clock. Never computes SHA-256.
+ * refresh_sha256 non-NULL: a key's entry past key_cache_ttl_s (but not 2×) is still a hit, and
+ * the first such lookup returns 2 with the key's SHA-256 in refresh_sha256: that caller reloads
+ * the key from the store (its answer replaces the entry through put; a failed reload calls
+ * sy_auth_cache_refresh_failed) while every request keeps being served from the cache. NULL:
+ * an entry past its TTL is a miss. */
 int sy_auth_cache_get(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN], uint64_t now_mono_us,
-                      const sy_auth_ident_t **out);
+                      const sy_auth_ident_t **out, uint8_t refresh_sha256[32]);
+/* Lookups since start (switchyard_auth_cache_lookups_total): hits (stale ones included),
+ * "no such key" hits, misses; of the hits, those served stale and the reloads they started. */
+typedef struct sy_auth_cache_stats {
+    uint64_t hits, negative, misses, stale, reloads;
+} sy_auth_cache_stats_t;
+void sy_auth_cache_stats(sy_auth_t *a, sy_auth_cache_stats_t *out);
+
+/* A reload asked for by a stale hit failed: the next stale hit asks again. */
+void sy_auth_cache_refresh_failed(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN]);
 /* The cache's generation: it changes on every forget. Read it before a store lookup and pass
  * it to put, which then does not cache the answer if a forget happened meanwhile (a lookup that
  * began before a revoke must not cache the key as still valid). */

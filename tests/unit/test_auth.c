@@ -65,7 +65,7 @@ static void cache_ttl_negative_forget(void **state)
     assert_memory_equal(tag, tag2, SY_AUTH_TAG_LEN); /* deterministic within the process */
     sy_auth_ident_t id = {.key_id = "k1", .user_id = "u1", .any_model = true};
     const sy_auth_ident_t *out = NULL, *ref;
-    assert_int_equal(sy_auth_cache_get(a, tag, 1000, &out), -1);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000, &out, NULL), -1);
     ref = sy_auth_cache_put(a, tag, raw, &id, 1000, sy_auth_cache_gen(a));
     assert_non_null(ref);
     assert_string_equal(ref->scope[SY_LIMITS_ENT_KEY], "key:k1"); /* built once, at insertion */
@@ -74,25 +74,25 @@ static void cache_ttl_negative_forget(void **state)
     assert_true(ref->scope_hash[SY_LIMITS_ENT_KEY] == sy_limits_scope_hash("key:k1"));
     assert_true(ref->scope_hash[SY_LIMITS_ENT_TEAM] == 0);
     sy_auth_ident_release(ref);
-    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 9999999, &out), 1);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 9999999, &out, NULL), 1);
     assert_string_equal(out->key_id, "k1");
     assert_ptr_equal(out, ref); /* a reference to the entry, not a copy */
-    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 10000000, &ref), -1); /* TTL over */
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 10000000, &ref, NULL), -1); /* TTL over */
     /* forgotten while a request still holds it: the reference stays readable (ASan checks) */
     sy_auth_cache_forget(a, h);
     assert_string_equal(out->key_id, "k1");
     sy_auth_ident_release(out);
-    assert_int_equal(sy_auth_cache_get(a, tag, 1000, &out), -1);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000, &out, NULL), -1);
     assert_null(sy_auth_cache_put(a, tag, raw, NULL, 1000, sy_auth_cache_gen(a))); /* no key */
-    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out), 0);
+    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out, NULL), 0);
     /* a different tag in the same slot replaces the entry, and never matches the old one */
     uint8_t other[SY_AUTH_TAG_LEN];
     memcpy(other, tag, sizeof other);
     other[SY_AUTH_TAG_LEN - 1] ^= 1;
-    assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), -1);
+    assert_int_equal(sy_auth_cache_get(a, other, 2000, &out, NULL), -1);
     ref = sy_auth_cache_put(a, other, raw, &id, 2000, sy_auth_cache_gen(a));
-    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out), -1);
-    assert_int_equal(sy_auth_cache_get(a, other, 2000, &out), 1);
+    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out, NULL), -1);
+    assert_int_equal(sy_auth_cache_get(a, other, 2000, &out, NULL), 1);
     sy_auth_ident_release(out);
     /* replaced while referenced: the old entry lives until its last reference goes */
     const sy_auth_ident_t *ref2 = sy_auth_cache_put(a, tag, raw, &id, 2000, sy_auth_cache_gen(a));
@@ -105,9 +105,9 @@ static void cache_ttl_negative_forget(void **state)
     forged[10] = forged[10] == 'A' ? 'B' : 'A';
     uint8_t ftag[SY_AUTH_TAG_LEN];
     sy_auth_key_tag(a, forged, SY_AUTH_KEY_LEN, ftag);
-    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out), 1);
+    assert_int_equal(sy_auth_cache_get(a, tag, 2000, &out, NULL), 1);
     sy_auth_ident_release(out);
-    assert_int_equal(sy_auth_cache_get(a, ftag, 2000, &out), -1);
+    assert_int_equal(sy_auth_cache_get(a, ftag, 2000, &out, NULL), -1);
     /* another process (another tag key) gives another tag for the same key */
     sy_auth_t *b = sy_auth_new(&conf, NULL);
     uint8_t btag[SY_AUTH_TAG_LEN];
@@ -122,11 +122,11 @@ static void cache_ttl_negative_forget(void **state)
     assert_non_null(ref);
     assert_string_equal(ref->key_id, "k1");
     sy_auth_ident_release(ref);
-    assert_int_equal(sy_auth_cache_get(a, tag, 3000, &out), -1);
+    assert_int_equal(sy_auth_cache_get(a, tag, 3000, &out, NULL), -1);
     assert_null(sy_auth_cache_put(a, tag, raw, NULL, 3000, g)); /* stale negative: dropped */
     ref = sy_auth_cache_put(a, tag, raw, &id, 3000, sy_auth_cache_gen(a));
     sy_auth_ident_release(ref);
-    assert_int_equal(sy_auth_cache_get(a, tag, 3000, &out), 1);
+    assert_int_equal(sy_auth_cache_get(a, tag, 3000, &out, NULL), 1);
     sy_auth_ident_release(out);
     sy_auth_free(a);
 }
@@ -147,13 +147,66 @@ static void *churn_reader(void *arg)
     churn_t *c = arg;
     while (!atomic_load(&c->stop)) {
         const sy_auth_ident_t *id = NULL;
-        if (sy_auth_cache_get(c->a, c->tag, 1000, &id) == 1) {
+        if (sy_auth_cache_get(c->a, c->tag, 1000, &id, NULL) == 1) {
             if (strcmp(id->key_id, "k1") != 0 || strcmp(id->scope[0], "key:k1") != 0) abort();
             atomic_fetch_add(&c->hits, 1);
             sy_auth_ident_release(id);
         }
     }
     return NULL;
+}
+
+/* Past key_cache_ttl_s a key's entry is served while one reload runs; past twice that it is a
+ * miss; a failed reload lets the next stale hit ask again; "no such key" is never served stale. */
+static void cache_stale_while_reload(void **state)
+{
+    (void)state;
+    sy_auth_t *a = sy_auth_new(&conf, NULL); /* key_cache_ttl_s 10 */
+    char k[SY_AUTH_KEY_LEN + 1], p[SY_AUTH_PREFIX_LEN + 1], h[SY_AUTH_HEX_LEN + 1];
+    sy_auth_key_new(k, p, h);
+    uint8_t raw[32], tag[SY_AUTH_TAG_LEN], sha[32];
+    sy_auth_hash_raw(k, SY_AUTH_KEY_LEN, raw);
+    sy_auth_key_tag(a, k, SY_AUTH_KEY_LEN, tag);
+    sy_auth_ident_t id = {.key_id = "k1", .any_model = true};
+    const sy_auth_ident_t *out = NULL;
+    sy_auth_ident_release(sy_auth_cache_put(a, tag, raw, &id, 1000, sy_auth_cache_gen(a)));
+    const uint64_t ttl = 10000000;
+    memset(sha, 0, sizeof sha);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl - 1, &out, sha), 1); /* fresh */
+    sy_auth_ident_release(out);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl, &out, sha), 2); /* stale: reload */
+    assert_memory_equal(sha, raw, 32);
+    assert_string_equal(out->key_id, "k1");
+    sy_auth_ident_release(out);
+    /* one reload at a time: the others are served without asking */
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 5, &out, sha), 1);
+    sy_auth_ident_release(out);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 5, &out, NULL), -1); /* strict */
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 2 * ttl, &out, sha), -1);  /* too old */
+    /* the reload failed: the next stale hit asks again */
+    sy_auth_cache_refresh_failed(a, tag);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 9, &out, sha), 2);
+    sy_auth_ident_release(out);
+    /* the reload's answer replaces the entry: fresh again, a new reference */
+    sy_auth_ident_t id2 = {.key_id = "k2", .any_model = true};
+    sy_auth_ident_release(
+        sy_auth_cache_put(a, tag, raw, &id2, 1000 + ttl + 10, sy_auth_cache_gen(a)));
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 11, &out, sha), 1);
+    assert_string_equal(out->key_id, "k2");
+    sy_auth_ident_release(out);
+    /* the key was revoked meanwhile: the reload caches "no such key", which ages out strictly */
+    sy_auth_ident_release(
+        sy_auth_cache_put(a, tag, raw, NULL, 1000 + 2 * ttl, sy_auth_cache_gen(a)));
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 2 * ttl + 1, &out, sha), 0);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 3 * ttl, &out, sha), -1);
+    sy_auth_cache_stats_t st;
+    sy_auth_cache_stats(a, &st);
+    assert_int_equal(st.hits, 5); /* fresh, stale+reload, stale, stale+reload, fresh */
+    assert_int_equal(st.stale, 3);
+    assert_int_equal(st.reloads, 2);
+    assert_int_equal(st.misses, 3); /* strict, too old, aged-out "no such key" */
+    assert_int_equal(st.negative, 1);
+    sy_auth_free(a);
 }
 
 static void cache_references_across_threads(void **state)
@@ -298,6 +351,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(key_format_and_hash),
         cmocka_unit_test(cache_ttl_negative_forget),
+        cmocka_unit_test(cache_stale_while_reload),
         cmocka_unit_test(cache_references_across_threads),
         cmocka_unit_test(validity_and_models),
         cmocka_unit_test(entity_limits),

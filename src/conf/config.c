@@ -189,6 +189,13 @@ static bool walk_server(walk_t *w, sy_config_t *cfg, yaml_node_t *map)
             uint64_t n;
             if (!get_uint(w, v, "server.workers", 256, &n)) return false;
             cfg->workers = (int)n;
+        } else if (strcmp(k, "sched_slice_us") == 0) {
+            uint64_t n;
+            if (!get_uint(w, v, "server.sched_slice_us", 100000, &n)) return false;
+            if (n && n < 100)
+                return fail(w, v, "server.sched_slice_us",
+                            "expected 0 (the kernel's default) or 100..100000");
+            cfg->sched_slice_us = (uint32_t)n;
         } else {
             return fail(w, v, k, "unknown key in 'server'");
         }
@@ -1488,6 +1495,7 @@ static void set_defaults(sy_config_t *cfg)
     cfg->listen_port = 8080;
     cfg->workers = 0;
     cfg->native_http1 = true;
+    cfg->sched_slice_us = 100;
     cfg->max_body_bytes = 4u << 20;
     cfg->max_header_bytes = 16384;
     cfg->max_headers = 100;

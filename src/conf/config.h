@@ -243,6 +243,8 @@ typedef struct sy_config {
     int listen_port;
     int workers;       /* >= 1 after load (0 in the file = one per core) */
     bool native_http1; /* server.upstream_client: auto (true) | curl (false) */
+    uint32_t
+        sched_slice_us; /* server.sched_slice_us: loop threads' requested slice; 0 = kernel's */
     size_t max_body_bytes;
     size_t max_header_bytes;
     uint32_t max_headers;

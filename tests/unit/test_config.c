@@ -22,6 +22,7 @@ static void full_config(void **state)
         "server:\n"
         "  listen: 0.0.0.0:9090\n"
         "  workers: 3\n"
+        "  sched_slice_us: 250\n"
         "limits:\n"
         "  max_body_bytes: 1_048_576\n"
         "  sse_keepalive_ms: 500\n"
@@ -47,6 +48,7 @@ static void full_config(void **state)
     assert_string_equal(c->listen_host, "0.0.0.0");
     assert_int_equal(c->listen_port, 9090);
     assert_int_equal(c->workers, 3);
+    assert_int_equal(c->sched_slice_us, 250);
     assert_int_equal(c->max_body_bytes, 1048576);
     assert_int_equal(c->sse_keepalive_ms, 500);
     assert_int_equal(c->max_live_generations_per_user, 9);
@@ -69,7 +71,7 @@ static void full_config(void **state)
     assert_string_equal(g->defaults[1].json, "\"42\"");
     assert_string_equal(g->defaults[2].json, "[\"a\",\"b\"]");
     assert_string_equal(g->defaults[3].json, "true");
-    assert_int_equal(g->line, 9);
+    assert_int_equal(g->line, 10);
     sy_deploy_conf_t *m = &c->models[1].deployments[0];
     assert_string_equal(m->upstream_model, "m");
     assert_int_equal(m->mock.chunks, 3);
@@ -106,6 +108,7 @@ static void model_ui_section(void **state)
                           &err);
     if (!c) print_error("%s\n", err.msg);
     assert_non_null(c);
+    assert_int_equal(c->sched_slice_us, 100);              /* default */
     assert_int_equal(c->max_live_generations_per_user, 4); /* the chat app's default */
     const sy_model_ui_t *ui = &sy_config_find_model(c, "a", 1)->ui;
     assert_int_equal(ui->hidden, (1u << SY_UI_SEED) | (1u << SY_UI_SYSTEM));
@@ -208,6 +211,8 @@ static void errors_name_file_line_and_key(void **state)
          "t.yaml:4: models[0].defaults.a\"b: parameter names are letters"},
         {"server:\n  upstream_client: fast\nmodels: []\n",
          "t.yaml:2: server.upstream_client: expected 'auto' or 'curl'"},
+        {"server:\n  sched_slice_us: 50\nmodels: []\n",
+         "t.yaml:2: server.sched_slice_us: expected 0 (the kernel's default) or 100..100000"},
         {"models:\n  - name: a\n    deployments: []\n",
          "t.yaml:3: models[0].deployments: expected a list of 1 to 32 deployments"},
         {"models:\n  - name: a\n    provider: mock\n    deployments:\n      - provider: mock\n",

@@ -179,7 +179,8 @@ int sy_auth_cache_get(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN], uint64_t
     pthread_mutex_lock(&a->lock);
     entry_t *e = a->slots[slot_of(tag)];
     if (e && sodium_memcmp(e->tag, tag, SY_AUTH_TAG_LEN) == 0) {
-        uint64_t age = now_mono_us - e->loaded_us;
+        /* a put on another thread may be stamped after the caller read its clock */
+        uint64_t age = now_mono_us > e->loaded_us ? now_mono_us - e->loaded_us : 0;
         if (age < ttl)
             r = e->found;
         else if (e->found && refresh_sha256 && age < 2 * ttl) {

@@ -135,9 +135,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* POSTs c->req (SQL text, or rows when url is insert_url) and leaves the reply in c->resp.
- * Anything but HTTP 200 is an error whose message is the server's first line. */
-static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, size_t msglen)
+/* Sets c's handle up to POST c->req to url into c->resp; returns the header list to free. */
+static struct curl_slist *ch_prepare(ch_store_t *s, conn_t *c, const char *url)
 {
     CURL *h = c->h;
     sy_buf_reset(&c->resp);
@@ -158,8 +157,13 @@ static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, si
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
     }
-    CURLcode rc = curl_easy_perform(h);
-    curl_slist_free_all(hdr);
+    return hdr;
+}
+
+/* The outcome of c's transfer (rc): anything but HTTP 200 is an error whose message is the
+ * server's first line. */
+static sy_err_t ch_result(conn_t *c, CURLcode rc, char *msg, size_t msglen)
+{
     if (rc != CURLE_OK) {
         if (rc == CURLE_WRITE_ERROR)
             return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: reply over %zu MiB",
@@ -167,13 +171,22 @@ static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, si
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: %s", curl_easy_strerror(rc));
     }
     long code = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
     if (code == 200) return SY_OK;
     size_t n = 0;
     while (n < c->resp.len && c->resp.base[n] != '\n' && n < 200)
         n++;
     return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: HTTP %ld: %.*s", code, (int)n,
                          c->resp.base ? c->resp.base : "");
+}
+
+/* POSTs c->req (SQL text, or rows when url is insert_url) and leaves the reply in c->resp. */
+static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, size_t msglen)
+{
+    struct curl_slist *hdr = ch_prepare(s, c, url);
+    CURLcode rc = curl_easy_perform(c->h);
+    curl_slist_free_all(hdr);
+    return ch_result(c, rc, msg, msglen);
 }
 
 /* Runs one SQL statement (no FORMAT clause needed for DDL). */
@@ -689,11 +702,55 @@ out:
 /* Runs the query in c->req (a SELECT ending in FORMAT RowBinary). wait_end_of_query makes the
  * server buffer the result, so an error after the first rows is an HTTP error, not a silently
  * truncated 200. */
+sy_err_t sy_ch_select_with(ch_store_t *s, conn_t *c, const char *settings, char *msg, size_t msglen)
+{
+    char url[768];
+    snprintf(url, sizeof(url), "%s&wait_end_of_query=1%s%s", s->url, settings ? "&" : "",
+             settings ? settings : "");
+    return ch_post(s, c, url, msg, msglen);
+}
+
 sy_err_t sy_ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen)
 {
-    char url[512];
-    snprintf(url, sizeof(url), "%s&wait_end_of_query=1", s->url);
-    return ch_post(s, c, url, msg, msglen);
+    return sy_ch_select_with(s, c, NULL, msg, msglen);
+}
+
+sy_err_t sy_ch_select_many(ch_store_t *s, conn_t *const *cs, const char *const *settings, size_t n,
+                           char *msg, size_t msglen)
+{
+    enum { MANY_MAX = 4 };
+    if (n > MANY_MAX) abort(); /* a caller's bug */
+    struct curl_slist *hdr[MANY_MAX] = {0};
+    CURLcode rc[MANY_MAX];
+    CURLM *m = curl_multi_init();
+    if (!m) abort(); /* out of memory */
+    for (size_t i = 0; i < n; i++) {
+        char url[768];
+        snprintf(url, sizeof(url), "%s&wait_end_of_query=1%s%s", s->url,
+                 settings && settings[i] ? "&" : "", settings && settings[i] ? settings[i] : "");
+        hdr[i] = ch_prepare(s, cs[i], url); /* curl copies the URL */
+        rc[i] = CURLE_FAILED_INIT;          /* until the transfer reports its end */
+        curl_multi_add_handle(m, cs[i]->h);
+    }
+    int running = 1;
+    while (running) {
+        CURLMcode mc = curl_multi_perform(m, &running);
+        if (mc == CURLM_OK && running) mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK) break; /* the unfinished transfers stay CURLE_FAILED_INIT */
+    }
+    CURLMsg *cm;
+    int left;
+    while ((cm = curl_multi_info_read(m, &left)))
+        for (size_t i = 0; cm->msg == CURLMSG_DONE && i < n; i++)
+            if (cs[i]->h == cm->easy_handle) rc[i] = cm->data.result;
+    sy_err_t err = SY_OK;
+    for (size_t i = 0; i < n; i++) {
+        curl_multi_remove_handle(m, cs[i]->h);
+        curl_slist_free_all(hdr[i]);
+        if (!err) err = ch_result(cs[i], rc[i], msg, msglen);
+    }
+    curl_multi_cleanup(m);
+    return err;
 }
 
 static sy_err_t ch_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,

@@ -135,8 +135,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* Sets c's handle up to POST c->req to url into c->resp; returns the header list to free. */
-static struct curl_slist *ch_prepare(ch_store_t *s, conn_t *c, const char *url)
+/* POSTs c->req (SQL text, or rows when url is insert_url) and leaves the reply in c->resp.
+ * Anything but HTTP 200 is an error whose message is the server's first line. */
+static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, size_t msglen)
 {
     CURL *h = c->h;
     sy_buf_reset(&c->resp);
@@ -157,13 +158,8 @@ static struct curl_slist *ch_prepare(ch_store_t *s, conn_t *c, const char *url)
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
     }
-    return hdr;
-}
-
-/* The outcome of c's transfer (rc): anything but HTTP 200 is an error whose message is the
- * server's first line. */
-static sy_err_t ch_result(conn_t *c, CURLcode rc, char *msg, size_t msglen)
-{
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hdr);
     if (rc != CURLE_OK) {
         if (rc == CURLE_WRITE_ERROR)
             return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: reply over %zu MiB",
@@ -171,22 +167,13 @@ static sy_err_t ch_result(conn_t *c, CURLcode rc, char *msg, size_t msglen)
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: %s", curl_easy_strerror(rc));
     }
     long code = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     if (code == 200) return SY_OK;
     size_t n = 0;
     while (n < c->resp.len && c->resp.base[n] != '\n' && n < 200)
         n++;
     return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: HTTP %ld: %.*s", code, (int)n,
                          c->resp.base ? c->resp.base : "");
-}
-
-/* POSTs c->req (SQL text, or rows when url is insert_url) and leaves the reply in c->resp. */
-static sy_err_t ch_post(ch_store_t *s, conn_t *c, const char *url, char *msg, size_t msglen)
-{
-    struct curl_slist *hdr = ch_prepare(s, c, url);
-    CURLcode rc = curl_easy_perform(c->h);
-    curl_slist_free_all(hdr);
-    return ch_result(c, rc, msg, msglen);
 }
 
 /* Runs one SQL statement (no FORMAT clause needed for DDL). */
@@ -715,42 +702,43 @@ sy_err_t sy_ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen)
     return sy_ch_select_with(s, c, NULL, msg, msglen);
 }
 
+/* One SELECT of sy_ch_select_many, on its own thread. */
+typedef struct select_job {
+    ch_store_t *s;
+    conn_t *c;
+    const char *settings;
+    sy_err_t err;
+    char msg[256];
+} select_job_t;
+
+static void *select_job_run(void *p)
+{
+    select_job_t *j = p;
+    j->err = sy_ch_select_with(j->s, j->c, j->settings, j->msg, sizeof(j->msg));
+    return NULL;
+}
+
 sy_err_t sy_ch_select_many(ch_store_t *s, conn_t *const *cs, const char *const *settings, size_t n,
                            char *msg, size_t msglen)
 {
     enum { MANY_MAX = 4 };
     if (n > MANY_MAX) abort(); /* a caller's bug */
-    struct curl_slist *hdr[MANY_MAX] = {0};
-    CURLcode rc[MANY_MAX];
-    CURLM *m = curl_multi_init();
-    if (!m) abort(); /* out of memory */
+    /* a thread per extra SELECT, each on its own pooled handle: blocking transfers keep their
+     * handle's kept-alive connection (a curl multi handle would close its connections) */
+    select_job_t job[MANY_MAX];
+    pthread_t th[MANY_MAX];
+    bool started[MANY_MAX] = {false};
     for (size_t i = 0; i < n; i++) {
-        char url[768];
-        snprintf(url, sizeof(url), "%s&wait_end_of_query=1%s%s", s->url,
-                 settings && settings[i] ? "&" : "", settings && settings[i] ? settings[i] : "");
-        hdr[i] = ch_prepare(s, cs[i], url); /* curl copies the URL */
-        rc[i] = CURLE_FAILED_INIT;          /* until the transfer reports its end */
-        curl_multi_add_handle(m, cs[i]->h);
+        job[i] = (select_job_t){s, cs[i], settings ? settings[i] : NULL, SY_OK, ""};
+        if (i > 0) started[i] = pthread_create(&th[i], NULL, select_job_run, &job[i]) == 0;
     }
-    int running = 1;
-    while (running) {
-        CURLMcode mc = curl_multi_perform(m, &running);
-        if (mc == CURLM_OK && running) mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
-        if (mc != CURLM_OK) break; /* the unfinished transfers stay CURLE_FAILED_INIT */
-    }
-    CURLMsg *cm;
-    int left;
-    while ((cm = curl_multi_info_read(m, &left)))
-        for (size_t i = 0; cm->msg == CURLMSG_DONE && i < n; i++)
-            if (cs[i]->h == cm->easy_handle) rc[i] = cm->data.result;
-    sy_err_t err = SY_OK;
-    for (size_t i = 0; i < n; i++) {
-        curl_multi_remove_handle(m, cs[i]->h);
-        curl_slist_free_all(hdr[i]);
-        if (!err) err = ch_result(cs[i], rc[i], msg, msglen);
-    }
-    curl_multi_cleanup(m);
-    return err;
+    for (size_t i = 0; i < n; i++) /* the first here, and any whose thread did not start */
+        if (!started[i]) select_job_run(&job[i]);
+    for (size_t i = 1; i < n; i++)
+        if (started[i]) pthread_join(th[i], NULL);
+    for (size_t i = 0; i < n; i++)
+        if (job[i].err) return sy_store_fail(job[i].err, msg, msglen, "%s", job[i].msg);
+    return SY_OK;
 }
 
 static sy_err_t ch_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,

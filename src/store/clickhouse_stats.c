@@ -325,10 +325,9 @@ static sy_err_t roll_decode(const conn_t *c, roll_rows_t *out, char *msg, size_t
 /* The SQL of one read of a stats_roll level into q, NOT grouped by the server (18.16's sumMap
  * over the histograms of a day's 14,400 key cells took seconds, an ORDER BY of the arrays 0.4 s).
  * hists false: each row's percentiles (ROLL_PCT), no histograms; true: the histograms, only of
- * the rows whose t_us is one of buckets[0, nb) when nb, only of the cells found in several rows
- * when multi (bucket = step: the server finds them with a GROUP BY of the keys alone). */
+ * the rows whose t_us is one of buckets[0, nb) when nb. False if the SQL is too long. */
 static bool roll_sql(sy_buf_t *q, const sy_stats_query_t *qq, int grp, int64_t step, bool hists,
-                     const int64_t *buckets, size_t nb, bool multi)
+                     const int64_t *buckets, size_t nb)
 {
     const char *g = roll_group_col[qq->group_by];
     sy_buf_reset(q);
@@ -346,23 +345,16 @@ static bool roll_sql(sy_buf_t *q, const sy_stats_query_t *qq, int grp, int64_t s
                                                                         99) ROLL_PCT("rttftMap", 50)
                    ROLL_PCT("rttftMap", 95) "toUInt8(0), emptyArrayUInt16(), emptyArrayUInt64(), "
                                             "emptyArrayUInt16(), emptyArrayUInt64()");
-    char where[160];
-    snprintf(where, sizeof(where),
-             " FROM stats_roll WHERE grp = %d AND step_us = %" PRId64 " AND t_us >= %" PRId64
-             " AND t_us < %" PRId64,
-             grp, step, qq->from_us, qq->to_us);
-    sy_buf_append_c(q, where);
+    sy_buf_printf(q,
+                  " FROM stats_roll WHERE grp = %d AND step_us = %" PRId64 " AND t_us >= %" PRId64
+                  " AND t_us < %" PRId64,
+                  grp, step, qq->from_us, qq->to_us);
     for (size_t i = 0; i < nb; i++)
         sy_buf_printf(q, "%s%" PRId64, i ? ", " : " AND t_us IN (", buckets[i]);
     if (nb) sy_buf_append_c(q, ")");
-    if (multi) /* the cell key as the outer query's (b = t_us), NULL apart from '' */
-        sy_buf_printf(q,
-                      " AND (t_us, ifNull(%s, ''), isNull(%s)) IN (SELECT t_us, ifNull(%s, '') "
-                      "AS k, isNull(%s) AS kn%s GROUP BY t_us, k, kn HAVING count() > 1)",
-                      g, g, g, g, where);
     /* sorted by the server unless the rows carry every histogram (an ORDER BY moving those
      * arrays took 0.4 s on a day of key cells) */
-    if (!hists || nb || multi) sy_buf_append_c(q, " ORDER BY b, g NULLS FIRST");
+    if (!hists || nb) sy_buf_append_c(q, " ORDER BY b, g NULLS FIRST");
     return sy_buf_append_c(q, " FORMAT RowBinary") == 0;
 }
 
@@ -371,7 +363,7 @@ static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
                            int64_t step, bool hists, const int64_t *buckets, size_t nb,
                            roll_rows_t *out, char *msg, size_t msglen)
 {
-    if (!roll_sql(&c->req, qq, grp, step, hists, buckets, nb, false))
+    if (!roll_sql(&c->req, qq, grp, step, hists, buckets, nb))
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats query too long");
     sy_err_t err = sy_ch_select_with(s, c, ROLL_SETTINGS, msg, msglen);
     return err ? err : roll_decode(c, out, msg, msglen);
@@ -428,36 +420,22 @@ static sy_err_t probe_run(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, 
     return err ? err : probe_reply(c, s->exact_max_rows, exact, msg, msglen);
 }
 
-/* Replaces a's rows of every cell that b (sorted, cells with their histograms) holds by b's. */
-static void roll_replace(roll_rows_t *a, roll_rows_t *b)
-{
-    size_t kept = 0, j = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        while (j < b->n && cmp_roll_row(&b->v[j], &a->v[i]) < 0)
-            j++;
-        if (j == b->n || cmp_roll_row(&b->v[j], &a->v[i]) != 0) a->v[kept++] = a->v[i];
-    }
-    a->n = kept;
-    roll_merge(a, b);
-}
-
 /* A query served by a stats_roll level. When the bucket is the level's step a cell is ONE row
  * once merged, and the first read returns only each row's counters and percentiles (a few
- * numbers, not its histograms). At the same time (curl multi, two more connections) a second
- * read returns the cells the server finds in several rows (parts not merged yet: usually a few
- * hundred at the edges of recent inserts) with their histograms, merged here instead of the
- * first read's rows of those cells, and the probe runs (probe: *exact when it counts at most
- * exact_max_rows rows; nothing else is then returned). An insert between the two reads can leave
- * a cell in several rows in the first read but not in the second: its bucket is read again with
- * every histogram. A bucket spanning several steps reads every row's histograms at once. */
+ * numbers, not its histograms), on two server threads (ROLL_SETTINGS), while the probe runs
+ * beside it on a second connection (probe: *exact when it counts at most exact_max_rows rows;
+ * nothing else is then returned). The buckets where a cell has several rows (parts not merged
+ * yet: usually a few buckets at the edges of recent inserts) are then read again with their
+ * histograms, on that second connection (the first reply stays in use), and their cells merged
+ * here. A bucket spanning several steps reads every row's histograms at once. */
 static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
                           int64_t step, bool probe, bool *exact, sy_stats_result_t *res, char *msg,
                           size_t msglen)
 {
-    roll_rows_t rows = {0}, multi = {0};
+    roll_rows_t rows = {0};
     int64_t *again = NULL; /* the buckets to read again, ascending */
     size_t na = 0;
-    conn_t *c2 = NULL, *c3 = NULL;
+    conn_t *c2 = NULL;
     bool all = qq->bucket_us != step;
     sy_err_t err = SY_OK;
     *exact = false;
@@ -467,25 +445,20 @@ static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, 
             err = roll_fetch(s, c, qq, grp, step, true, NULL, 0, &rows, msg, msglen);
     } else {
         c2 = sy_ch_conn_take(s);
-        c3 = sy_ch_conn_take(s);
-        if (!roll_sql(&c->req, qq, grp, step, false, NULL, 0, false) ||
-            !roll_sql(&c2->req, qq, grp, step, true, NULL, 0, true))
+        if (!roll_sql(&c->req, qq, grp, step, false, NULL, 0))
             err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats query too long");
-        if (probe) probe_sql(&c3->req, qq, s->exact_max_rows);
-        conn_t *cs[3] = {c, c2, c3};
-        const char *set[3] = {ROLL_SETTINGS, NULL, NULL};
-        if (!err) err = sy_ch_select_many(s, cs, set, probe ? 3 : 2, msg, msglen);
-        if (!err && probe) err = probe_reply(c3, s->exact_max_rows, exact, msg, msglen);
+        if (probe) probe_sql(&c2->req, qq, s->exact_max_rows);
+        conn_t *cs[2] = {c, c2};
+        const char *set[2] = {ROLL_SETTINGS, NULL};
+        if (!err)
+            err = probe ? sy_ch_select_many(s, cs, set, 2, msg, msglen)
+                        : sy_ch_select_with(s, c, ROLL_SETTINGS, msg, msglen);
+        if (!err && probe) err = probe_reply(c2, s->exact_max_rows, exact, msg, msglen);
         if (!err && !*exact) err = roll_decode(c, &rows, msg, msglen);
-        if (!err && !*exact) err = roll_decode(c2, &multi, msg, msglen);
-        if (!err && !*exact) roll_replace(&rows, &multi);
     }
     for (size_t i = 0, k; !err && !*exact && !all && i < rows.n; i = k) {
         k = roll_cell_end(&rows, i);
-        bool whole = true; /* every row of the cell with its histograms */
-        for (size_t j = i; k - i > 1 && j < k; j++)
-            whole = whole && rows.v[j].hists;
-        if (!whole && (!na || again[na - 1] != rows.v[i].b)) {
+        if (k - i > 1 && (!na || again[na - 1] != rows.v[i].b)) {
             again = sy_xrealloc(again, (na + 1) * sizeof(*again));
             again[na++] = rows.v[i].b;
         }
@@ -501,14 +474,12 @@ static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, 
             if (j == na || again[j] != rows.v[i].b) rows.v[kept++] = rows.v[i];
         }
         rows.n = kept;
-        err = roll_fetch(s, c3, qq, grp, step, true, again, na, &rows, msg, msglen);
+        err = roll_fetch(s, c2, qq, grp, step, true, again, na, &rows, msg, msglen);
     }
     if (!err && !*exact) err = roll_cells(&rows, res, msg, msglen);
     free(rows.v);
-    free(multi.v);
     free(again);
     if (c2) sy_ch_conn_give(s, c2);
-    if (c3) sy_ch_conn_give(s, c3);
     return err;
 }
 

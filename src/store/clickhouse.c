@@ -5,7 +5,9 @@
  *   Talks to ClickHouse over its HTTP interface with libcurl's blocking easy interface (store
  *   calls run on worker/writer threads, never a loop thread). A pool of easy handles (≤ 8 idle
  *   kept) behind plock keeps connections alive between calls; any number of threads may call
- *   at once.
+ *   at once. sy_ch_select_many runs a few SELECTs at once (query_stats: the probe beside a
+ *   level read) from short-lived threads of its own, each on its own pooled handle, and joins
+ *   them before it returns: a caller still sees one blocking call.
  *   Wire format: RowBinary both ways. write_batch is ONE POST of
  *   "INSERT INTO inference_log (…) FORMAT RowBinary" per batch; queries end in
  *   "FORMAT RowBinary" and the reply is decoded by the column types below. RowBinary needs no
@@ -29,9 +31,9 @@
  *   SQL; write_batch first drops the rows already stored (fresh_rows), because the view counts
  *   whatever is inserted while ReplacingMergeTree dedups only at merge time. Coarser levels
  *   (stats_roll, migration 4) are read without a server-side GROUP BY: the server sends each
- *   row's percentile bucket indexes, the client sorts the rows and reads the few buckets whose
- *   cells are still split over unmerged parts again with their histograms (roll_read;
- *   docs/internals/STORE.md, "Reading a level").
+ *   row's percentile bucket indexes, sorted, on two server threads, and the client reads the
+ *   few buckets whose cells are still split over unmerged parts again with their histograms
+ *   (roll_read; docs/internals/STORE.md, "Reading a level").
  *   Buckets are intDiv(t, bucket) * bucket, not t - t % bucket: 18.16's `%` by a constant gives
  *   wrong results for some divisors (t % 50000 came out as 65536 + …), intDiv is correct.
  *   Migrations: DDL is not transactional in ClickHouse. Each migration statement is idempotent

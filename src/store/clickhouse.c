@@ -5,7 +5,9 @@
  *   Talks to ClickHouse over its HTTP interface with libcurl's blocking easy interface (store
  *   calls run on worker/writer threads, never a loop thread). A pool of easy handles (≤ 8 idle
  *   kept) behind plock keeps connections alive between calls; any number of threads may call
- *   at once.
+ *   at once. sy_ch_select_many runs a few SELECTs at once (query_stats: the probe beside a
+ *   level read) from short-lived threads of its own, each on its own pooled handle, and joins
+ *   them before it returns: a caller still sees one blocking call.
  *   Wire format: RowBinary both ways. write_batch is ONE POST of
  *   "INSERT INTO inference_log (…) FORMAT RowBinary" per batch; queries end in
  *   "FORMAT RowBinary" and the reply is decoded by the column types below. RowBinary needs no
@@ -29,9 +31,9 @@
  *   SQL; write_batch first drops the rows already stored (fresh_rows), because the view counts
  *   whatever is inserted while ReplacingMergeTree dedups only at merge time. Coarser levels
  *   (stats_roll, migration 4) are read without a server-side GROUP BY: the server sends each
- *   row's percentile bucket indexes, the client sorts the rows and reads the few buckets whose
- *   cells are still split over unmerged parts again with their histograms (roll_read;
- *   docs/internals/STORE.md, "Reading a level").
+ *   row's percentile bucket indexes, sorted, on two server threads, and the client reads the
+ *   few buckets whose cells are still split over unmerged parts again with their histograms
+ *   (roll_read; docs/internals/STORE.md, "Reading a level").
  *   Buckets are intDiv(t, bucket) * bucket, not t - t % bucket: 18.16's `%` by a constant gives
  *   wrong results for some divisors (t % 50000 came out as 65536 + …), intDiv is correct.
  *   Migrations: DDL is not transactional in ClickHouse. Each migration statement is idempotent
@@ -689,11 +691,56 @@ out:
 /* Runs the query in c->req (a SELECT ending in FORMAT RowBinary). wait_end_of_query makes the
  * server buffer the result, so an error after the first rows is an HTTP error, not a silently
  * truncated 200. */
+sy_err_t sy_ch_select_with(ch_store_t *s, conn_t *c, const char *settings, char *msg, size_t msglen)
+{
+    char url[768];
+    snprintf(url, sizeof(url), "%s&wait_end_of_query=1%s%s", s->url, settings ? "&" : "",
+             settings ? settings : "");
+    return ch_post(s, c, url, msg, msglen);
+}
+
 sy_err_t sy_ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen)
 {
-    char url[512];
-    snprintf(url, sizeof(url), "%s&wait_end_of_query=1", s->url);
-    return ch_post(s, c, url, msg, msglen);
+    return sy_ch_select_with(s, c, NULL, msg, msglen);
+}
+
+/* One SELECT of sy_ch_select_many, on its own thread. */
+typedef struct select_job {
+    ch_store_t *s;
+    conn_t *c;
+    const char *settings;
+    sy_err_t err;
+    char msg[256];
+} select_job_t;
+
+static void *select_job_run(void *p)
+{
+    select_job_t *j = p;
+    j->err = sy_ch_select_with(j->s, j->c, j->settings, j->msg, sizeof(j->msg));
+    return NULL;
+}
+
+sy_err_t sy_ch_select_many(ch_store_t *s, conn_t *const *cs, const char *const *settings, size_t n,
+                           char *msg, size_t msglen)
+{
+    enum { MANY_MAX = 4 };
+    if (n > MANY_MAX) abort(); /* a caller's bug */
+    /* a thread per extra SELECT, each on its own pooled handle: blocking transfers keep their
+     * handle's kept-alive connection (a curl multi handle would close its connections) */
+    select_job_t job[MANY_MAX];
+    pthread_t th[MANY_MAX];
+    bool started[MANY_MAX] = {false};
+    for (size_t i = 0; i < n; i++) {
+        job[i] = (select_job_t){s, cs[i], settings ? settings[i] : NULL, SY_OK, ""};
+        if (i > 0) started[i] = pthread_create(&th[i], NULL, select_job_run, &job[i]) == 0;
+    }
+    for (size_t i = 0; i < n; i++) /* the first here, and any whose thread did not start */
+        if (!started[i]) select_job_run(&job[i]);
+    for (size_t i = 1; i < n; i++)
+        if (started[i]) pthread_join(th[i], NULL);
+    for (size_t i = 0; i < n; i++)
+        if (job[i].err) return sy_store_fail(job[i].err, msg, msglen, "%s", job[i].msg);
+    return SY_OK;
 }
 
 static sy_err_t ch_get_log(sy_store_t *base, const char *id, sy_log_record_t **out, char *msg,

@@ -41,6 +41,14 @@ conn_t *sy_ch_conn_take(ch_store_t *s);
 void sy_ch_conn_give(ch_store_t *s, conn_t *c);
 /* POSTs c->req (a SELECT … FORMAT RowBinary) and waits for the whole reply in c->resp. */
 sy_err_t sy_ch_select(ch_store_t *s, conn_t *c, char *msg, size_t msglen);
+/* The same with query settings as URL parameters ("name=value&name=value"; NULL: none). */
+sy_err_t sy_ch_select_with(ch_store_t *s, conn_t *c, const char *settings, char *msg,
+                           size_t msglen);
+/* Several SELECTs at once (≤ 4; a thread each but the first, one pooled connection each):
+ * cs[i]->req with settings[i] (settings or its elements may be NULL). Waits for every reply; the
+ * first error in cs order is returned. */
+sy_err_t sy_ch_select_many(ch_store_t *s, conn_t *const *cs, const char *const *settings, size_t n,
+                           char *msg, size_t msglen);
 sy_err_t sy_ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stats_result_t *res,
                            char *msg, size_t msglen);
 

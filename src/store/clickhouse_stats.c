@@ -138,14 +138,20 @@ static const char *const roll_group_col[4] = {
     ".idx[arrayFirstIndex(x -> x >= intDiv(arraySum(" m ".cnt) * " #p                              \
     " + 99, 100), arrayCumSum(" m ".cnt))])), "
 
+#define ROLL_NUMS (8 * 8 + 5 * 4)
+/* The shortest row of a reply: b, a NULL group, the numbers, hists, four empty arrays. */
+#define ROLL_ROW_MIN (8 + 1 + ROLL_NUMS + 1 + 4)
+
 /* One stats_roll row of a reply (roll_fetch): its cell, counters, and either the percentile
  * bucket indexes the server read off its histograms (!hists) or where its four histogram arrays
  * lie in the reply. Points into the reply. */
 typedef struct roll_row {
     int64_t b;
-    sy_str_t g;      /* ptr NULL: NULL group */
-    int64_t v[8];    /* rn, rn_err, rin_tok, rout_tok, rcost, rcost_null, rok_out, rok_lat */
-    int32_t pidx[5]; /* latency p50, p95, p99, ttft p50, p95 */
+    sy_str_t g; /* ptr NULL: NULL group */
+    /* the 8 counters (Int64: rn, rn_err, rin_tok, rout_tok, rcost, rcost_null, rok_out,
+     * rok_lat) then the 5 percentile indexes (Int32: latency p50, p95, p99, ttft p50, p95), as
+     * the reply holds them: decoded when the cell is built, so a row is 56 bytes, not 128 */
+    const unsigned char *nums;
     bool hists;
     const unsigned char *hist, *hist_end;
 } roll_row_t;
@@ -199,15 +205,18 @@ static sy_stats_row_t roll_cell(const roll_row_t *rows, size_t n, sy_hist_t *lat
 {
     sy_stats_row_t r = {0};
     int64_t v[8] = {0};
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        rd_t rd = {rows[i].nums, rows[i].nums + ROLL_NUMS, false};
         for (size_t j = 0; j < 8; j++)
-            v[j] += rows[i].v[j];
+            v[j] += rd_i64(&rd);
+    }
     if (n == 1 && !rows[0].hists) {
-        r.latency_p50_us = pct_value(rows[0].pidx[0]);
-        r.latency_p95_us = pct_value(rows[0].pidx[1]);
-        r.latency_p99_us = pct_value(rows[0].pidx[2]);
-        r.ttft_p50_us = pct_value(rows[0].pidx[3]);
-        r.ttft_p95_us = pct_value(rows[0].pidx[4]);
+        rd_t rd = {rows[0].nums + 64, rows[0].nums + ROLL_NUMS, false};
+        r.latency_p50_us = pct_value((int32_t)(uint32_t)rd_u64le(&rd, 4));
+        r.latency_p95_us = pct_value((int32_t)(uint32_t)rd_u64le(&rd, 4));
+        r.latency_p99_us = pct_value((int32_t)(uint32_t)rd_u64le(&rd, 4));
+        r.ttft_p50_us = pct_value((int32_t)(uint32_t)rd_u64le(&rd, 4));
+        r.ttft_p95_us = pct_value((int32_t)(uint32_t)rd_u64le(&rd, 4));
     } else {
         sy_hist_reset(lat);
         sy_hist_reset(ttft);
@@ -276,15 +285,18 @@ static sy_err_t roll_decode(const conn_t *c, roll_rows_t *out, char *msg, size_t
 {
     rd_t rd = {(const unsigned char *)c->resp.base,
                (const unsigned char *)c->resp.base + c->resp.len, false};
+    /* room for as many rows as the reply can hold (pages never touched cost nothing): no
+     * realloc copying a growing array of a day's cells */
     roll_rows_t run = {0};
+    run.cap = c->resp.len / ROLL_ROW_MIN + 1;
+    run.v = sy_xmalloc(run.cap * sizeof(*run.v));
     while (rd.p < rd.end && !rd.bad) {
         roll_row_t r;
         r.b = rd_i64(&rd);
         r.g = rd_nstr(&rd);
-        for (size_t j = 0; j < 8; j++)
-            r.v[j] = rd_i64(&rd);
-        for (size_t j = 0; j < 5; j++)
-            r.pidx[j] = (int32_t)(uint32_t)rd_u64le(&rd, 4);
+        r.nums = rd.p;
+        if (!rd_need(&rd, ROLL_NUMS)) break;
+        rd.p += ROLL_NUMS;
         r.hists = rd_u64le(&rd, 1) != 0;
         r.hist = rd.p;
         rd_hist(&rd, NULL);
@@ -301,21 +313,23 @@ static sy_err_t roll_decode(const conn_t *c, roll_rows_t *out, char *msg, size_t
     return SY_OK;
 }
 
+/* A level read on two threads: 18.16 sizes max_threads by physical cores (1 on the 2-vCPU dev
+ * VM), and splits a read among threads only from 163,840 rows (a day of 5 min key cells is
+ * 16,000 rows in ~60 granules of 256). Both settings exist in 18.16 and current releases. */
+#define ROLL_SETTINGS "max_threads=2&merge_tree_min_rows_for_concurrent_read=2048"
+
 /* Most buckets a second read may name (~20 bytes of SQL each: well under ClickHouse's
  * max_query_size of 256 KiB); beyond, every row's histograms are read instead. */
 #define ROLL_BUCKETS_MAX 2000
 
-/* One read of a stats_roll level, NOT grouped by the server (18.16's sumMap over the histograms
- * of a day's 14,400 key cells took seconds, an ORDER BY of the arrays 0.4 s); the rows are
- * appended to out (pointing into c's reply) and sorted. hists false: each row's percentiles
- * (ROLL_PCT), no histograms; true: the histograms, only of the rows whose t_us is one of
- * buckets[0, nb) when nb. */
-static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
-                           int64_t step, bool hists, const int64_t *buckets, size_t nb,
-                           roll_rows_t *out, char *msg, size_t msglen)
+/* The SQL of one read of a stats_roll level into q, NOT grouped by the server (18.16's sumMap
+ * over the histograms of a day's 14,400 key cells took seconds, an ORDER BY of the arrays 0.4 s).
+ * hists false: each row's percentiles (ROLL_PCT), no histograms; true: the histograms, only of
+ * the rows whose t_us is one of buckets[0, nb) when nb. False if the SQL is too long. */
+static bool roll_sql(sy_buf_t *q, const sy_stats_query_t *qq, int grp, int64_t step, bool hists,
+                     const int64_t *buckets, size_t nb)
 {
     const char *g = roll_group_col[qq->group_by];
-    sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     sy_buf_printf(q,
                   "SELECT toInt64(intDiv(t_us, %" PRId64 ") * %" PRId64
@@ -341,9 +355,17 @@ static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
     /* sorted by the server unless the rows carry every histogram (an ORDER BY moving those
      * arrays took 0.4 s on a day of key cells) */
     if (!hists || nb) sy_buf_append_c(q, " ORDER BY b, g NULLS FIRST");
-    if (sy_buf_append_c(q, " FORMAT RowBinary"))
+    return sy_buf_append_c(q, " FORMAT RowBinary") == 0;
+}
+
+/* One read (roll_sql) on c, its rows merged into out (pointing into c's reply, sorted). */
+static sy_err_t roll_fetch(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
+                           int64_t step, bool hists, const int64_t *buckets, size_t nb,
+                           roll_rows_t *out, char *msg, size_t msglen)
+{
+    if (!roll_sql(&c->req, qq, grp, step, hists, buckets, nb))
         return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats query too long");
-    sy_err_t err = sy_ch_select(s, c, msg, msglen);
+    sy_err_t err = sy_ch_select_with(s, c, ROLL_SETTINGS, msg, msglen);
     return err ? err : roll_decode(c, out, msg, msglen);
 }
 
@@ -353,15 +375,12 @@ static sy_err_t roll_cells(const roll_rows_t *rows, sy_stats_result_t *res, char
 {
     sy_hist_t lat = {0}, ttft = {0};
     bool bad = false;
-    size_t cap = 0;
+    /* at most a cell per row: one allocation instead of a doubling array */
+    res->rows = rows->n ? sy_xmalloc(rows->n * sizeof(*res->rows)) : NULL;
     for (size_t i = 0, k; !bad && i < rows->n; i = k) {
         k = roll_cell_end(rows, i);
         sy_stats_row_t r = roll_cell(rows->v + i, k - i, &lat, &ttft, &bad);
         r.group = rows->v[i].g.ptr ? sy_xstrndup(rows->v[i].g.ptr, rows->v[i].g.len) : NULL;
-        if (res->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            res->rows = sy_xrealloc(res->rows, cap * sizeof(*res->rows));
-        }
         res->rows[res->n++] = r;
     }
     sy_hist_dispose(&lat);
@@ -369,22 +388,75 @@ static sy_err_t roll_cells(const roll_rows_t *rows, sy_stats_result_t *res, char
     return bad ? sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad stats cell") : SY_OK;
 }
 
+/* The probe of query_stats: at most max + 1 rows of the range counted (no FINAL: an estimate
+ * suffices), so that small ranges are answered exactly. */
+static void probe_sql(sy_buf_t *q, const sy_stats_query_t *qq, int64_t max)
+{
+    sy_buf_reset(q);
+    sy_buf_printf(q,
+                  "SELECT toInt64(count()) FROM (SELECT 1 FROM inference_log WHERE "
+                  "t_received_us >= %" PRId64 " AND t_received_us < %" PRId64 " LIMIT %" PRId64
+                  ") FORMAT RowBinary",
+                  qq->from_us, qq->to_us, max + 1);
+}
+
+/* *exact: the probe's reply on c counts at most max rows. */
+static sy_err_t probe_reply(const conn_t *c, int64_t max, bool *exact, char *msg, size_t msglen)
+{
+    rd_t rd = {(const unsigned char *)c->resp.base,
+               (const unsigned char *)c->resp.base + c->resp.len, false};
+    int64_t rows = rd_i64(&rd);
+    if (rd.bad) return sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad count");
+    *exact = rows <= max;
+    return SY_OK;
+}
+
+/* The probe alone, on c (when nothing can run beside it). */
+static sy_err_t probe_run(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, bool *exact,
+                          char *msg, size_t msglen)
+{
+    probe_sql(&c->req, qq, s->exact_max_rows);
+    sy_err_t err = sy_ch_select(s, c, msg, msglen);
+    return err ? err : probe_reply(c, s->exact_max_rows, exact, msg, msglen);
+}
+
 /* A query served by a stats_roll level. When the bucket is the level's step a cell is ONE row
  * once merged, and the first read returns only each row's counters and percentiles (a few
- * numbers, not its histograms); the buckets where a cell has several rows (parts not merged yet:
- * usually a few buckets at the edges of recent inserts) are read again with their histograms,
- * on a second connection (the first reply stays in use), and their cells merged here. A bucket
- * spanning several steps reads every row's histograms at once. */
+ * numbers, not its histograms), on two server threads (ROLL_SETTINGS), while the probe runs
+ * beside it on a second connection (probe: *exact when it counts at most exact_max_rows rows;
+ * nothing else is then returned). The buckets where a cell has several rows (parts not merged
+ * yet: usually a few buckets at the edges of recent inserts) are then read again with their
+ * histograms, on that second connection (the first reply stays in use), and their cells merged
+ * here. A bucket spanning several steps reads every row's histograms at once. */
 static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, int grp,
-                          int64_t step, sy_stats_result_t *res, char *msg, size_t msglen)
+                          int64_t step, bool probe, bool *exact, sy_stats_result_t *res, char *msg,
+                          size_t msglen)
 {
     roll_rows_t rows = {0};
     int64_t *again = NULL; /* the buckets to read again, ascending */
     size_t na = 0;
     conn_t *c2 = NULL;
     bool all = qq->bucket_us != step;
-    sy_err_t err = roll_fetch(s, c, qq, grp, step, all, NULL, 0, &rows, msg, msglen);
-    for (size_t i = 0, k; !err && !all && i < rows.n; i = k) {
+    sy_err_t err = SY_OK;
+    *exact = false;
+    if (all) {
+        if (probe) err = probe_run(s, c, qq, exact, msg, msglen);
+        if (!err && !*exact)
+            err = roll_fetch(s, c, qq, grp, step, true, NULL, 0, &rows, msg, msglen);
+    } else {
+        c2 = sy_ch_conn_take(s);
+        if (!roll_sql(&c->req, qq, grp, step, false, NULL, 0))
+            err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: stats query too long");
+        if (probe) probe_sql(&c2->req, qq, s->exact_max_rows);
+        conn_t *cs[2] = {c, c2};
+        const char *set[2] = {ROLL_SETTINGS, NULL};
+        if (!err)
+            err = probe ? sy_ch_select_many(s, cs, set, 2, msg, msglen)
+                        : sy_ch_select_with(s, c, ROLL_SETTINGS, msg, msglen);
+        if (!err && probe) err = probe_reply(c2, s->exact_max_rows, exact, msg, msglen);
+        if (!err && !*exact) err = roll_decode(c, &rows, msg, msglen);
+    }
+    for (size_t i = 0, k; !err && !*exact && !all && i < rows.n; i = k) {
         k = roll_cell_end(&rows, i);
         if (k - i > 1 && (!na || again[na - 1] != rows.v[i].b)) {
             again = sy_xrealloc(again, (na + 1) * sizeof(*again));
@@ -402,10 +474,9 @@ static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, 
             if (j == na || again[j] != rows.v[i].b) rows.v[kept++] = rows.v[i];
         }
         rows.n = kept;
-        c2 = sy_ch_conn_take(s);
         err = roll_fetch(s, c2, qq, grp, step, true, again, na, &rows, msg, msglen);
     }
-    if (!err) err = roll_cells(&rows, res, msg, msglen);
+    if (!err && !*exact) err = roll_cells(&rows, res, msg, msglen);
     free(rows.v);
     free(again);
     if (c2) sy_ch_conn_give(s, c2);
@@ -414,9 +485,10 @@ static sy_err_t roll_read(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, 
 
 /* From the rollups: a stats_roll level when one serves the query (roll_read), else stats_minute,
  * whose (minute, model, provider, key) cells the server sums per query cell (GROUP BY, sumMap);
- * the percentiles are read off the histograms here. */
-static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq,
-                             sy_stats_result_t *res, char *msg, size_t msglen)
+ * the percentiles are read off the histograms here. probe: the probe decides first (*exact:
+ * the range is small, answer it exactly; res is then empty). */
+static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *qq, bool probe,
+                             bool *exact, sy_stats_result_t *res, char *msg, size_t msglen)
 {
     int64_t step = 0;
     int grp = -1;
@@ -428,7 +500,10 @@ static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *q
     res->approximate_percentiles = true;
     res->pct_rel_error = grp >= 0 && step > MINUTE_US ? SY_STORE_STATS_PCT_REL_ERROR_COARSE
                                                       : SY_STORE_STATS_PCT_REL_ERROR;
-    if (grp >= 0) return roll_read(s, c, qq, grp, step, res, msg, msglen);
+    if (grp >= 0) return roll_read(s, c, qq, grp, step, probe, exact, res, msg, msglen);
+    *exact = false;
+    sy_err_t err = probe ? probe_run(s, c, qq, exact, msg, msglen) : SY_OK;
+    if (err || *exact) return err;
     sy_buf_t *q = &c->req;
     sy_buf_reset(q);
     sy_buf_printf(q,
@@ -442,7 +517,7 @@ static sy_err_t stats_rollup(ch_store_t *s, conn_t *c, const sy_stats_query_t *q
                   " GROUP BY b, g FORMAT RowBinary",
                   qq->bucket_us, qq->bucket_us, group_col[qq->group_by], qq->from_us, qq->to_us);
     roll_rows_t rows = {0};
-    sy_err_t err = sy_ch_select(s, c, msg, msglen);
+    err = sy_ch_select(s, c, msg, msglen);
     if (!err) err = roll_decode(c, &rows, msg, msglen);
     if (!err) err = roll_cells(&rows, res, msg, msglen);
     free(rows.v);
@@ -458,28 +533,17 @@ sy_err_t sy_ch_query_stats(sy_store_t *base, const sy_stats_query_t *qq, sy_stat
     if (err) return err;
 
     conn_t *c = sy_ch_conn_take(s);
-    /* whole minutes only, and only when the range is big enough for the exact path to be slow:
-     * count at most exact_max_rows + 1 rows of the range (no FINAL: an estimate suffices) */
+    /* whole minutes only, and only when the range is big enough for the exact path to be slow
+     * (the probe, run beside the level reads when it can: probe_sql) */
     bool rollup = s->known >= 3 && qq->from_us % MINUTE_US == 0 && qq->to_us % MINUTE_US == 0 &&
                   qq->bucket_us % MINUTE_US == 0;
     if (rollup && s->exact_max_rows == INT64_MAX) rollup = false; /* "always exact" */
-    if (rollup && s->exact_max_rows >= 0) {
-        sy_buf_reset(&c->req);
-        sy_buf_printf(&c->req,
-                      "SELECT toInt64(count()) FROM (SELECT 1 FROM inference_log WHERE "
-                      "t_received_us >= %" PRId64 " AND t_received_us < %" PRId64 " LIMIT %" PRId64
-                      ") FORMAT RowBinary",
-                      qq->from_us, qq->to_us, s->exact_max_rows + 1);
-        err = sy_ch_select(s, c, msg, msglen);
-        rd_t rd = {(const unsigned char *)c->resp.base,
-                   (const unsigned char *)c->resp.base + c->resp.len, false};
-        int64_t rows = err ? 0 : rd_i64(&rd);
-        if (!err && rd.bad) err = sy_store_fail(SY_ERR_STORE, msg, msglen, "clickhouse: bad count");
-        rollup = rows > s->exact_max_rows;
+    bool exact = !rollup;
+    if (rollup) err = stats_rollup(s, c, qq, s->exact_max_rows >= 0, &exact, res, msg, msglen);
+    if (!err && exact) {
+        sy_store_stats_free(res); /* a probe that found a small range: res is empty */
+        err = stats_exact(s, c, qq, res, msg, msglen);
     }
-    if (!err)
-        err = rollup ? stats_rollup(s, c, qq, res, msg, msglen)
-                     : stats_exact(s, c, qq, res, msg, msglen);
     if (err) sy_store_stats_free(res);
     sy_ch_conn_give(s, c);
     return err;

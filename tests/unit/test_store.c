@@ -843,11 +843,17 @@ static void write_batches(const sy_store_vtable_t *vt, sy_store_t *s, const data
     }
 }
 
+/* stats_exact_max_rows of check_rollup_queries' probed handle: between the rollup dataset's
+ * 2-hour ranges (~2,000 rows) and its 3-hour ones (3,000) */
+#define PROBED_MAX 2500
+
 /* Every aligned query on a handle forced onto the rollup: counts/tokens/errors/cost exact,
  * percentiles within the bound; the same through the exact handle; an unaligned query exact.
+ * probed (NULL: none), a handle with stats_exact_max_rows = PROBED_MAX: the same cells as the
+ * forced handle when its probe finds more rows in the range, as the exact handle otherwise.
  * d holds the rows the database should contain (n of them). */
 static void check_rollup_queries(target_t *t, sy_store_t *roll, sy_store_t *exact,
-                                 const dataset_t *d)
+                                 sy_store_t *probed, const dataset_t *d)
 {
     MSG;
     bool has_rollup = t->vt->caps & SY_STORE_CAP_STATS_ROLLUP;
@@ -891,6 +897,28 @@ static void check_rollup_queries(target_t *t, sy_store_t *roll, sy_store_t *exac
             want += d->r[i]->t_received_us >= qs[k].from_us && d->r[i]->t_received_us < qs[k].to_us;
         assert_int_equal(total, want);
         assert_true(a.n > 0);
+        if (probed) {
+            sy_stats_result_t p;
+            OK(t->vt->query_stats(probed, &qs[k], &p, msg, sizeof(msg)));
+            const sy_stats_result_t *w = has_rollup && aligned && want > PROBED_MAX ? &a : &b;
+            assert_int_equal(p.approximate_percentiles, w->approximate_percentiles);
+            assert_int_equal(p.n, w->n);
+            for (size_t i = 0; i < p.n; i++) {
+                const sy_stats_row_t *x = &p.rows[i], *y = &w->rows[i];
+                assert_int_equal(x->bucket_start_us, y->bucket_start_us);
+                assert_true((!x->group && !y->group) ||
+                            (x->group && y->group && strcmp(x->group, y->group) == 0));
+                assert_int_equal(x->count, y->count);
+                assert_int_equal(x->errors, y->errors);
+                assert_int_equal(x->latency_p50_us, y->latency_p50_us);
+                assert_int_equal(x->latency_p95_us, y->latency_p95_us);
+                assert_int_equal(x->latency_p99_us, y->latency_p99_us);
+                assert_int_equal(x->ttft_p50_us, y->ttft_p50_us);
+                assert_int_equal(x->ttft_p95_us, y->ttft_p95_us);
+                assert_int_equal(x->cost_nanousd, y->cost_nanousd);
+            }
+            sy_store_stats_free(&p);
+        }
         sy_store_stats_free(&a);
         sy_store_stats_free(&b);
     }
@@ -903,9 +931,12 @@ static void c_stats_rollup(target_t *t)
     sy_store_t *exact = open_migrated(t->vt, &conf);
     conf.stats_exact_max_rows = -1; /* every aligned query through the rollup */
     sy_store_t *roll = open_migrated(t->vt, &conf);
+    conf.stats_exact_max_rows = PROBED_MAX; /* the probe decides, per query */
+    sy_store_t *probed = open_migrated(t->vt, &conf);
     dataset_t d = rollup_dataset();
     write_batches(t->vt, roll, &d, 0, d.n, 500);
-    check_rollup_queries(t, roll, exact, &d);
+    check_rollup_queries(t, roll, exact, probed, &d);
+    t->vt->close(probed);
     t->vt->close(roll);
     t->vt->close(exact);
     free_dataset(&d);
@@ -948,7 +979,7 @@ static void c_stats_unmerged(target_t *t)
                  t->seq, t->seq);
         if (sy_test_ch_query(&ch_server, sql, err, sizeof(err))) fail_msg("%s: %s", sql, err);
     }
-    check_rollup_queries(t, roll, exact, &d);
+    check_rollup_queries(t, roll, exact, NULL, &d);
     if (ch) {
         snprintf(sql, sizeof(sql), "SYSTEM START MERGES sy_case_%d.stats_roll", t->seq);
         if (sy_test_ch_query(&ch_server, sql, err, sizeof(err))) fail_msg("%s: %s", sql, err);
@@ -981,7 +1012,7 @@ static void c_stats_duplicates(target_t *t)
     const sy_log_record_t *ends[2] = {d.r[0], d.r[d.n - 1]};
     OK(t->vt->write_batch(roll, ends, 2, msg, sizeof(msg)));
     write_batches(t->vt, roll, &d, 0, d.n, 3000); /* everything again */
-    check_rollup_queries(t, roll, exact, &d);
+    check_rollup_queries(t, roll, exact, NULL, &d);
     t->vt->close(roll);
     t->vt->close(exact);
     free_dataset(&d);
@@ -1008,7 +1039,7 @@ static void c_stats_backfill(target_t *t)
     conf.stats_exact_max_rows = -1;
     sy_store_t *roll = open_migrated(t->vt, &conf);
     write_batches(t->vt, roll, &d, 1000, d.n, 500); /* 1000 replayed, 1000 new */
-    check_rollup_queries(t, roll, exact, &d);
+    check_rollup_queries(t, roll, exact, NULL, &d);
     t->vt->close(roll);
     t->vt->close(exact);
     free_dataset(&d);

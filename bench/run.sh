@@ -361,7 +361,7 @@ verdict() { # NAME TARGET-TEXT MEASURED-TEXT OK(1|0|?|-)
     case $4 in
     1) v="met" ;;
     0) v="**MISSED**" MISSED=1 ;;
-    \?) v="inconclusive: the median and the best rounds disagree, the difference is within this machine's noise" ;;
+    \?) v="inconclusive: within this machine's noise (the views or the 95 % interval disagree)" ;;
     *) v="not run" ;;
     esac
     SUMMARY+=("| $1 | $2 | $3 | $v |")

@@ -71,8 +71,19 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* nearest-rank quantile q of rounds idx[0..k) of a lane's series (sorts a scratch copy) */
-static double pooled_q(series_t *rounds, const int *idx, int k, double q, series_t *scratch)
+/* nearest-rank quantile q of sorted values v[0..n) */
+static double rank_q(const double *v, size_t n, double q)
+{
+    size_t rank = (size_t)(q * (double)n + 0.999999);
+    if (rank < 1) rank = 1;
+    if (rank > n) rank = n;
+    return v[rank - 1];
+}
+
+/* p50 and p99 of rounds idx[0..k) of a lane's series pooled (one sort of a scratch copy);
+ * -1 when there is no sample */
+static void pooled(series_t *rounds, const int *idx, int k, series_t *scratch, double *p50,
+                   double *p99)
 {
     scratch->n = 0;
     for (int i = 0; i < k; i++) {
@@ -80,12 +91,11 @@ static double pooled_q(series_t *rounds, const int *idx, int k, double q, series
         for (size_t j = 0; j < s->n; j++)
             push(scratch, s->v[j]);
     }
-    if (!scratch->n) return -1;
+    *p50 = *p99 = -1;
+    if (!scratch->n) return;
     qsort(scratch->v, scratch->n, sizeof *scratch->v, cmp_d);
-    size_t rank = (size_t)(q * (double)scratch->n + 0.999999);
-    if (rank < 1) rank = 1;
-    if (rank > scratch->n) rank = scratch->n;
-    return scratch->v[rank - 1];
+    *p50 = rank_q(scratch->v, scratch->n, 0.50);
+    *p99 = rank_q(scratch->v, scratch->n, 0.99);
 }
 
 typedef struct figures {
@@ -95,16 +105,11 @@ typedef struct figures {
 static void measure(lane_t *base, lane_t *a, lane_t *b, const int *idx, int k, series_t *sc,
                     figures_t *f)
 {
-    f->base50 = pooled_q(base->lat, idx, k, 0.50, sc);
-    f->base99 = pooled_q(base->lat, idx, k, 0.99, sc);
-    f->a50 = pooled_q(a->lat, idx, k, 0.50, sc);
-    f->a99 = pooled_q(a->lat, idx, k, 0.99, sc);
-    f->b50 = pooled_q(b->lat, idx, k, 0.50, sc);
-    f->b99 = pooled_q(b->lat, idx, k, 0.99, sc);
-    f->ha50 = pooled_q(a->hdr, idx, k, 0.50, sc);
-    f->ha99 = pooled_q(a->hdr, idx, k, 0.99, sc);
-    f->hb50 = pooled_q(b->hdr, idx, k, 0.50, sc);
-    f->hb99 = pooled_q(b->hdr, idx, k, 0.99, sc);
+    pooled(base->lat, idx, k, sc, &f->base50, &f->base99);
+    pooled(a->lat, idx, k, sc, &f->a50, &f->a99);
+    pooled(b->lat, idx, k, sc, &f->b50, &f->b99);
+    pooled(a->hdr, idx, k, sc, &f->ha50, &f->ha99);
+    pooled(b->hdr, idx, k, sc, &f->hb50, &f->hb99);
 }
 
 /* 2.5 % and 97.5 % of n values (sorted in place) */

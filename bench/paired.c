@@ -12,8 +12,10 @@
  *
  * Prints one JSON line: per lane the pooled latency p50/p99 (µs), added = lane − base; for B
  * against A the differences of added p50/p99 and the ratio of added p99 with a 95 % percentile
- * interval over BOOT (default 2000) resamples; and, when the dumps carry a captured header
- * (the gateway's x-switchyard-overhead-us), its pooled p50/p99 and the B − A difference. */
+ * interval over BOOT (default 2000) resamples (the ratio is left out when A's added p99 is not
+ * positive in the whole set or in any resample: "ratio_undefined" counts those resamples); and,
+ * when the dumps carry a captured header (the gateway's x-switchyard-overhead-us), its pooled
+ * p50/p99 and the B − A difference. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -160,6 +162,7 @@ int main(int argc, char **argv)
            *ratio = malloc((size_t)boot * sizeof(double)),
            *h99 = malloc((size_t)boot * sizeof(double));
     if (!d50 || !d99 || !ratio || !h99) die("out of memory", NULL);
+    int n_ratio = 0; /* resamples where A's added p99 was > 0, so the ratio is defined */
     for (int i = 0; i < boot; i++) {
         for (int r = 0; r < rounds; r++)
             idx[r] = (int)(next_u32() % (uint32_t)rounds);
@@ -168,13 +171,14 @@ int main(int argc, char **argv)
         double aa99 = f.a99 - f.base99, ab99 = f.b99 - f.base99;
         d50[i] = (f.b50 - f.base50) - (f.a50 - f.base50);
         d99[i] = ab99 - aa99;
-        ratio[i] = aa99 > 0 ? ab99 / aa99 : 0;
+        if (aa99 > 0) ratio[n_ratio++] = ab99 / aa99;
         h99[i] = has_hdr ? f.hb99 - f.ha99 : 0;
     }
     double d50lo, d50hi, d99lo, d99hi, rlo, rhi, hlo, hhi;
     interval(d50, boot, &d50lo, &d50hi);
     interval(d99, boot, &d99lo, &d99hi);
-    interval(ratio, boot, &rlo, &rhi);
+    rlo = rhi = 0;
+    if (n_ratio) interval(ratio, n_ratio, &rlo, &rhi);
     interval(h99, boot, &hlo, &hhi);
     size_t n[3] = {0, 0, 0};
     for (int l = 0; l < 3; l++)
@@ -186,11 +190,14 @@ int main(int argc, char **argv)
            "\"b_p99\":%.1f,\"a_added_p50\":%.1f,\"a_added_p99\":%.1f,\"b_added_p50\":%.1f,"
            "\"b_added_p99\":%.1f,\"d_added_p50\":%.1f,\"d_added_p50_lo\":%.1f,"
            "\"d_added_p50_hi\":%.1f,\"d_added_p99\":%.1f,\"d_added_p99_lo\":%.1f,"
-           "\"d_added_p99_hi\":%.1f,\"ratio_added_p99\":%.4f,\"ratio_added_p99_lo\":%.4f,"
-           "\"ratio_added_p99_hi\":%.4f",
+           "\"d_added_p99_hi\":%.1f,\"ratio_undefined\":%d",
            rounds, boot, n[0], n[1], n[2], all.base50, all.base99, all.a50, all.a99, all.b50,
            all.b99, all.a50 - all.base50, aa99, all.b50 - all.base50, ab99, all.b50 - all.a50,
-           d50lo, d50hi, ab99 - aa99, d99lo, d99hi, aa99 > 0 ? ab99 / aa99 : 0, rlo, rhi);
+           d50lo, d50hi, ab99 - aa99, d99lo, d99hi, boot - n_ratio);
+    /* the ratio only where it exists: A's added p99 > 0 in the whole set and every resample */
+    if (aa99 > 0 && n_ratio == boot)
+        printf(",\"ratio_added_p99\":%.4f,\"ratio_added_p99_lo\":%.4f,\"ratio_added_p99_hi\":%.4f",
+               ab99 / aa99, rlo, rhi);
     if (has_hdr)
         printf(",\"a_hdr_p50\":%.0f,\"a_hdr_p99\":%.0f,\"b_hdr_p50\":%.0f,\"b_hdr_p99\":%.0f,"
                "\"d_hdr_p99\":%.0f,\"d_hdr_p99_lo\":%.0f,\"d_hdr_p99_hi\":%.0f",

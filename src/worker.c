@@ -111,7 +111,8 @@ static void on_wakeup(uv_async_t *a)
  * 2.36 has no wrapper: the raw syscall with the uapi struct's first 48 bytes (VER0). */
 static void request_slice(uint32_t us)
 {
-    if (!us) return;
+    /* only for the normal policy: an operator's chrt / CPUSchedulingPolicy= stays as it is */
+    if (!us || sched_getscheduler(0) != SCHED_OTHER) return;
     struct {
         uint32_t size, policy;
         uint64_t flags;

@@ -213,10 +213,11 @@ static void hist_lines(sy_buf_t *b, const char *name, const char *model, hist_t 
     sy_buf_printf(b, "\"} %llu\n", rd(&h->count));
 }
 
-/* An unlabelled histogram: per-bucket counts (n bounds + the +Inf slot) in units of 1/scale s. */
+/* An unlabelled histogram: per-bucket counts (n bounds + the +Inf slot) in units of 1/scale s.
+ * The buckets are read before the sum and the count, so _count is never below +Inf's. */
 static void plain_hist(sy_buf_t *b, const char *name, atomic_ullong *buckets,
-                       const uint64_t *bounds, size_t n, double scale, unsigned long long sum,
-                       unsigned long long count)
+                       const uint64_t *bounds, size_t n, double scale, atomic_ullong *sum,
+                       atomic_ullong *count)
 {
     unsigned long long cum = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -226,7 +227,8 @@ static void plain_hist(sy_buf_t *b, const char *name, atomic_ullong *buckets,
         else
             sy_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
     }
-    sy_buf_printf(b, "%s_sum %.9g\n%s_count %llu\n", name, (double)sum / scale, name, count);
+    sy_buf_printf(b, "%s_sum %.9f\n%s_count %llu\n", name, (double)rd(sum) / scale, name,
+                  rd(count));
 }
 
 void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
@@ -265,12 +267,12 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
     head(&b, "switchyard_gateway_overhead_seconds", "histogram",
          "The gateway's own processing time per request (not waiting on the upstream).");
     plain_hist(&b, "switchyard_gateway_overhead_seconds", M.overhead, ov_bounds_us, N_OV, 1e6,
-               rd(&M.overhead_sum_us), rd(&M.overhead_count));
+               &M.overhead_sum_us, &M.overhead_count);
     head(&b, "switchyard_policy_duration_seconds", "histogram",
          "Time a request spent in the auth and limits phases before its upstream call (a "
          "key-store miss and a Redis limiter's round trip included).");
     plain_hist(&b, "switchyard_policy_duration_seconds", M.policy, pol_bounds_ns, N_POL, 1e9,
-               rd(&M.policy_sum_ns), rd(&M.policy_count));
+               &M.policy_sum_ns, &M.policy_count);
     head(&b, "switchyard_upstream_attempts_total", "counter",
          "Upstream attempts by deployment and result.");
     for (size_t i = 0; i < cfg->n_models; i++)
@@ -348,8 +350,9 @@ void sy_api_metrics(sy_http_req_t *req, sy_worker_t *w)
         sy_auth_cache_stats_t cs;
         sy_auth_cache_stats(w->auth, &cs);
         labelled(&b, "switchyard_auth_cache_lookups_total",
-                 "API-key cache lookups by result (hit: a key, stale ones included; negative: no "
-                 "such key; miss: the request waited for the store).",
+                 "API-key cache lookups by result (hit: a key, stale ones included; negative: a "
+                 "cached no-such-key; miss: not cached — a well-formed key then waits for the "
+                 "store).",
                  "result", (const char *const[]){"hit", "negative", "miss"},
                  (const uint64_t[]){cs.hits, cs.negative, cs.misses}, 3);
         metric(&b, "switchyard_auth_cache_stale_hits_total", "counter",

@@ -171,6 +171,13 @@ void sy_auth_ident_release(const sy_auth_ident_t *ident)
     if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) free(e);
 }
 
+/* How long past its TTL a key's entry is still served while it is reloaded: long enough for a
+ * store lookup, short enough that a revocation made on another replica is not held up by it. */
+static uint64_t stale_grace_us(uint64_t ttl_us)
+{
+    return ttl_us < SY_AUTH_STALE_GRACE_US ? ttl_us : SY_AUTH_STALE_GRACE_US;
+}
+
 int sy_auth_cache_get(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN], uint64_t now_mono_us,
                       const sy_auth_ident_t **out, uint8_t refresh_sha256[32])
 {
@@ -183,7 +190,7 @@ int sy_auth_cache_get(sy_auth_t *a, const uint8_t tag[SY_AUTH_TAG_LEN], uint64_t
         uint64_t age = now_mono_us > e->loaded_us ? now_mono_us - e->loaded_us : 0;
         if (age < ttl)
             r = e->found;
-        else if (e->found && refresh_sha256 && age < 2 * ttl) {
+        else if (e->found && refresh_sha256 && age < ttl + stale_grace_us(ttl)) {
             /* stale: still served while one reload runs, so requests never queue behind it */
             r = 1;
             if (!e->refreshing) {
@@ -267,11 +274,14 @@ const sy_auth_ident_t *sy_auth_cache_put(sy_auth_t *a, const uint8_t tag[SY_AUTH
     entry_t *old = NULL;
     bool cached = false;
     pthread_mutex_lock(&a->lock);
+    entry_t *cur = a->slots[slot_of(tag)];
     if (a->gen == gen) {
-        old = a->slots[slot_of(tag)];
+        old = cur;
         a->slots[slot_of(tag)] = e;
         atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
         cached = true;
+    } else if (cur && sodium_memcmp(cur->tag, tag, SY_AUTH_TAG_LEN) == 0) {
+        cur->refreshing = false; /* a reload's answer dropped: the next stale hit asks again */
     }
     pthread_mutex_unlock(&a->lock);
     if (old) sy_auth_ident_release(&old->ident);

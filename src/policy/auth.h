@@ -16,13 +16,13 @@
  *   revoke/rotate (which knows only the hash) can forget it.
  * - Direct-mapped: SY_AUTH_CACHE_SLOTS slots indexed by the tag's first bytes, one entry each,
  *   a collision replaces; so memory is bounded and a lookup is O(1) under one mutex. An entry
- *   is used for key_cache_ttl_s after it was loaded, then served stale for up to as long again
- *   while one background reload runs (so a busy key's requests never wait for the store when
- *   its entry ages out); validity in time (expiry, revocation, the
- *   rotation grace) is checked on every use against the wall clock, so an expired key stops at
- *   once even when cached. A revoke/rotate through this process's admin API forgets the entry
- *   at once (a scan of the slots for its SHA-256); one made on another replica takes effect
- *   within key_cache_ttl_s plus one store lookup.
+ *   is used for key_cache_ttl_s after it was loaded, then served stale for at most 2 s more
+ *   (SY_AUTH_STALE_GRACE_US, less for a shorter TTL) while one background reload runs (so a busy
+ * key's requests never wait for the store when its entry ages out); validity in time (expiry,
+ * revocation, the rotation grace) is checked on every use against the wall clock, so an expired key
+ * stops at once even when cached. A revoke/rotate through this process's admin API forgets the
+ * entry at once (a scan of the slots for its SHA-256); one made on another replica takes effect
+ *   within key_cache_ttl_s plus at most 2 s.
  * - Entries are refcounted: a hit returns a reference to the entry's identity (no copy), which
  *   the request holds until it ends (sy_auth_ident_release); an entry replaced, forgotten or
  *   expired meanwhile stays alive until its last reference is dropped. The identity also holds
@@ -49,8 +49,9 @@
 #define SY_AUTH_ID_MAX 64
 #define SY_AUTH_MODELS_MAX 512 /* bytes of a key's allowed-model list, NUL-separated */
 #define SY_AUTH_CACHE_SLOTS 4096
-#define SY_AUTH_PRESENTED_MAX 256 /* a presented key longer than this is refused unread */
-#define SY_AUTH_TAG_LEN 16        /* the cache index of a presented key (keyed SipHash-128) */
+#define SY_AUTH_PRESENTED_MAX 256      /* a presented key longer than this is refused unread */
+#define SY_AUTH_TAG_LEN 16             /* the cache index of a presented key (keyed SipHash-128) */
+#define SY_AUTH_STALE_GRACE_US 2000000 /* a key's entry served past its TTL while reloading */
 #define SY_AUTH_SCOPE_MAX (SY_AUTH_ID_MAX + 8) /* "team:" + id */
 
 /* An entity's own limits (admin API `limits`): n = -1 when it has none of its own (the config's
@@ -117,7 +118,8 @@ void sy_auth_key_tag(const sy_auth_t *a, const void *key, size_t len, uint8_t ta
 /* Cache lookup by tag: 1 = hit, a key (*out: a reference to the cached identity, valid until
  * sy_auth_ident_release), 0 = hit, no such key, -1 = miss (ask the store). now_mono_us: a
  * monotonic clock. Never computes SHA-256.
- * refresh_sha256 non-NULL: a key's entry past key_cache_ttl_s (but not 2×) is still a hit, and
+ * refresh_sha256 non-NULL: a key's entry past key_cache_ttl_s (by less than
+ * min(TTL, SY_AUTH_STALE_GRACE_US)) is still a hit, and
  * the first such lookup returns 2 with the key's SHA-256 in refresh_sha256: that caller reloads
  * the key from the store (its answer replaces the entry through put; a failed reload calls
  * sy_auth_cache_refresh_failed) while every request keeps being served from the cache. NULL:

@@ -1,7 +1,7 @@
 // The key cache across replicas: two gateway processes share a PostgreSQL app-data store
 // (started here on a free loopback port) with auth.key_cache_ttl_s 1. A key revoked through one
-// replica stops working on the other within the TTL plus one store lookup; past the TTL a cached
-// key is served while one background reload runs (requests never wait for the store when an
+// replica stops working on the other within the TTL plus the stale grace (min(TTL, 2 s)); past the
+// TTL a cached key is served, for that grace, while one background reload runs (requests never wait for the store when an
 // entry ages out), and that reload is what picks up the revocation.
 
 import { describe, test, before, after } from 'node:test';

@@ -156,12 +156,14 @@ static void *churn_reader(void *arg)
     return NULL;
 }
 
-/* Past key_cache_ttl_s a key's entry is served while one reload runs; past twice that it is a
- * miss; a failed reload lets the next stale hit ask again; "no such key" is never served stale. */
+/* Past key_cache_ttl_s a key's entry is served while one reload runs, for at most
+ * min(TTL, 2 s) more; then it is a miss; a failed reload, or one whose answer was dropped because
+ * a forget moved the generation, lets the next stale hit ask again; "no such key" is never
+ * served stale. */
 static void cache_stale_while_reload(void **state)
 {
     (void)state;
-    sy_auth_t *a = sy_auth_new(&conf, NULL); /* key_cache_ttl_s 10 */
+    sy_auth_t *a = sy_auth_new(&conf, NULL); /* key_cache_ttl_s 10: the grace is 2 s */
     char k[SY_AUTH_KEY_LEN + 1], p[SY_AUTH_PREFIX_LEN + 1], h[SY_AUTH_HEX_LEN + 1];
     sy_auth_key_new(k, p, h);
     uint8_t raw[32], tag[SY_AUTH_TAG_LEN], sha[32];
@@ -170,7 +172,7 @@ static void cache_stale_while_reload(void **state)
     sy_auth_ident_t id = {.key_id = "k1", .any_model = true};
     const sy_auth_ident_t *out = NULL;
     sy_auth_ident_release(sy_auth_cache_put(a, tag, raw, &id, 1000, sy_auth_cache_gen(a)));
-    const uint64_t ttl = 10000000;
+    const uint64_t ttl = 10000000, grace = SY_AUTH_STALE_GRACE_US;
     memset(sha, 0, sizeof sha);
     assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl - 1, &out, sha), 1); /* fresh */
     sy_auth_ident_release(out);
@@ -182,16 +184,25 @@ static void cache_stale_while_reload(void **state)
     assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 5, &out, sha), 1);
     sy_auth_ident_release(out);
     assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 5, &out, NULL), -1); /* strict */
-    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 2 * ttl, &out, sha), -1);  /* too old */
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + grace - 1, &out, sha), 1);
+    sy_auth_ident_release(out);
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + grace, &out, sha), -1); /* too old */
     /* the reload failed: the next stale hit asks again */
     sy_auth_cache_refresh_failed(a, tag);
     assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 9, &out, sha), 2);
     sy_auth_ident_release(out);
+    /* the reload's answer dropped because a forget (of another key) moved the generation: the
+     * mark goes with it, so the next stale hit asks again instead of riding out the grace */
+    uint64_t gen = sy_auth_cache_gen(a);
+    sy_auth_cache_forget(a, "00000000000000000000000000000000000000000000000000000000000000ff");
+    sy_auth_ident_release(sy_auth_cache_put(a, tag, raw, &id, 1000 + ttl + 10, gen));
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 11, &out, sha), 2);
+    sy_auth_ident_release(out);
     /* the reload's answer replaces the entry: fresh again, a new reference */
     sy_auth_ident_t id2 = {.key_id = "k2", .any_model = true};
     sy_auth_ident_release(
-        sy_auth_cache_put(a, tag, raw, &id2, 1000 + ttl + 10, sy_auth_cache_gen(a)));
-    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 11, &out, sha), 1);
+        sy_auth_cache_put(a, tag, raw, &id2, 1000 + ttl + 12, sy_auth_cache_gen(a)));
+    assert_int_equal(sy_auth_cache_get(a, tag, 1000 + ttl + 13, &out, sha), 1);
     assert_string_equal(out->key_id, "k2");
     sy_auth_ident_release(out);
     /* the key was revoked meanwhile: the reload caches "no such key", which ages out strictly */
@@ -201,9 +212,9 @@ static void cache_stale_while_reload(void **state)
     assert_int_equal(sy_auth_cache_get(a, tag, 1000 + 3 * ttl, &out, sha), -1);
     sy_auth_cache_stats_t st;
     sy_auth_cache_stats(a, &st);
-    assert_int_equal(st.hits, 5); /* fresh, stale+reload, stale, stale+reload, fresh */
-    assert_int_equal(st.stale, 3);
-    assert_int_equal(st.reloads, 2);
+    assert_int_equal(st.hits, 7); /* fresh, reload, stale, stale, reload, reload, fresh */
+    assert_int_equal(st.stale, 5);
+    assert_int_equal(st.reloads, 3);
     assert_int_equal(st.misses, 3); /* strict, too old, aged-out "no such key" */
     assert_int_equal(st.negative, 1);
     sy_auth_free(a);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { apiCall, sessionLogin, startGateway, freePort, tmpFile, sseRequest, textOf, doneOf, newConv, getConv, finalMsg } from './lib.mjs';
+import { authConfigHead, apiCall, sessionLogin, startGateway, freePort, tmpFile, sseRequest, textOf, doneOf, newConv, getConv, finalMsg } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -19,16 +19,7 @@ const PW = { alice: pw(), bob: pw(), vera: pw(), lim: pw() };
 
 // (a limit in the file turns the limits phase on; sessions have no key, so it never applies)
 // m: fast (4 chunks, 30 ms apart); slow: 20 chunks 100 ms apart (about 2 s)
-const config = (port, dataDir, grace = 5000) => `server:
-  listen: 127.0.0.1:${port}
-  workers: 2
-  upstream_client: ${process.env.E2E_UPSTREAM_CLIENT || 'auto'}
-data_dir: ${dataDir}
-log:
-  batch_ms: 50
-auth:
-  mode: required
-models:
+const config = (port, dataDir, grace = 5000) => `${authConfigHead({ port, dataDir })}models:
   - name: m
     provider: mock
     mock: {latency_ms: 0, chunks: 4, chunk_delay_ms: 30}

@@ -9,7 +9,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { apiCall, sessionLogin, startGateway, freePort, tmpFile, sseRequest, sleep, textOf, doneOf, newConv, finalMsg } from './lib.mjs';
+import { authConfigHead, apiCall, sessionLogin, startGateway, freePort, tmpFile, sseRequest, sleep, textOf, doneOf, newConv, finalMsg } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
@@ -17,16 +17,7 @@ const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
 const PW = { alice: `p-${crypto.randomBytes(8).toString('hex')}`, bob: `p-${crypto.randomBytes(8).toString('hex')}` };
 const DELAY_MS = 700;
 
-const config = (port, dataDir) => `server:
-  listen: 127.0.0.1:${port}
-  workers: 2
-  upstream_client: ${process.env.E2E_UPSTREAM_CLIENT || 'auto'}
-data_dir: ${dataDir}
-log:
-  batch_ms: 50
-auth:
-  mode: required
-limits:
+const config = (port, dataDir) => `${authConfigHead({ port, dataDir })}limits:
   max_live_generations_per_user: 3
 models:
   - name: m

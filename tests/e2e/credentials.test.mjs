@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { BIN, apiCall, listFiles, startGateway, startMock, freePort, tmpFile, sleep } from './lib.mjs';
+import { authConfigHead, BIN, apiCall, listFiles, startGateway, startMock, freePort, tmpFile, sleep } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const ADMIN_PW = `pw-${crypto.randomBytes(12).toString('hex')}`;
@@ -22,16 +22,7 @@ const ADMIN_KEY = `sy-${crypto.randomBytes(32).toString('base64url')}`;
 const KEYS = [1, 2, 3, 4].map((i) => `sk-cred${i}-${crypto.randomBytes(16).toString('hex')}`);
 const ENV = { SWITCHYARD_ADMIN_PASSWORD: ADMIN_PW, SWITCHYARD_ADMIN_KEY: ADMIN_KEY };
 
-const config = (port, dataDir, mockPort) => `server:
-  listen: 127.0.0.1:${port}
-  workers: 2
-  upstream_client: ${process.env.E2E_UPSTREAM_CLIENT || 'auto'}
-data_dir: ${dataDir}
-log:
-  batch_ms: 50
-auth:
-  mode: required
-secrets:
+const config = (port, dataDir, mockPort) => `${authConfigHead({ port, dataDir })}secrets:
   refresh_s: 1
 models:
   - name: cred-echo

@@ -141,6 +141,20 @@ export async function startMock() {
 // ---------------------------------------------------------------------------------------
 // Config
 
+// The usual head of a gateway config with auth on: listen, two workers, the upstream client the
+// run selects (E2E_UPSTREAM_CLIENT), the data dir, a 50 ms log batch, `auth: required`. The
+// caller appends the rest of the file (limits, secrets, models).
+export const authConfigHead = ({ port, dataDir, workers = 2 }) => `server:
+  listen: 127.0.0.1:${port}
+  workers: ${workers}
+  upstream_client: ${process.env.E2E_UPSTREAM_CLIENT || 'auto'}
+data_dir: ${dataDir}
+log:
+  batch_ms: 50
+auth:
+  mode: required
+`;
+
 // The standard config: every scenario model of the mock upstream plus mock-provider models.
 // `unreachablePort` must be a port nothing listens on.
 export function standardConfig({ port, mockPort, unreachablePort, limits = {} }) {
